@@ -1,0 +1,47 @@
+# The course's two commands: `make lab` opens it, `make test` checks all of it.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+KERNEL  := $(VENV)/share/jupyter/kernels/hcedu/kernel.json
+NBVAL   := --nbval-current-env --nbval-cell-timeout=120 --nbval-sanitize-with .nbval_sanitize.cfg
+ROOT    := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
+.PHONY: lab test install kernel unit notebooks exercises check-exercises clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+$(KERNEL): $(STAMP)
+	$(BIN)/python -m ipykernel install --sys-prefix --name hcedu --display-name "hcedu (Python 3)" >/dev/null
+
+kernel: $(KERNEL)
+
+## Open the course in JupyterLab, starting at notebooks/00_start_here.ipynb
+lab: $(KERNEL)
+	$(BIN)/jupyter lab $(ROOT) notebooks/00_start_here.ipynb
+
+## Run everything: unit tests and checked notebooks (notebooks/ and solutions/ under --nbval),
+## then the generated exercises under --nbval-lax.
+test: $(KERNEL)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile $(NBVAL) tests notebooks solutions
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --nbval-lax --nbval-current-env --nbval-cell-timeout=120 exercises
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile $(NBVAL) notebooks solutions
+
+check-exercises: $(STAMP)
+	$(BIN)/hcedu build-exercises --check
+
+clean:
+	rm -rf $(VENV) build *.egg-info

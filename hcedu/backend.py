@@ -1,0 +1,244 @@
+"""Which Redis the course talks to: ``connect()`` returns a redis-py client for a real server
+(``REDIS_URL``) or for the process-wide embedded fakeredis server (the default: nothing to install).
+
+The Redis ladder (COURSE.md §2): in-process fakeredis -> :func:`serve_embedded` (a ``TcpFakeServer``
+real clients in other processes can reach) -> a real ``redis-server`` -> several servers (Redlock).
+The same pattern code runs on every rung.
+
+Invariants:
+  * one embedded ``FakeServer`` per process; every embedded client shares its data;
+  * an unreachable server raises :class:`BackendUnavailable` (a ``redis.ConnectionError``) naming the
+    URL with its password redacted, the cause, and the two fixes;
+  * key prefixes (:class:`Keyspace`) keep chapters apart, and ``cleanup()`` removes only their keys.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import fakeredis
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+from . import _validate
+
+__all__ = ["ENV_VAR", "BackendUnavailable", "BackendInfo", "connect", "embedded_server", "serve_embedded",
+           "EmbeddedServer", "describe", "Keyspace", "redact"]
+
+ENV_VAR = "REDIS_URL"
+
+# redis-py 8.1 changed its defaults (spec: redis-patterns §1); the course pins what it relies on.
+CLIENT_DEFAULTS: dict[str, Any] = {
+    "socket_timeout": 5.0,
+    "socket_connect_timeout": 2.0,
+}
+
+_embedded_lock = threading.Lock()
+_embedded: fakeredis.FakeServer | None = None
+
+
+class BackendUnavailable(redis.ConnectionError):
+    """The Redis named by ``REDIS_URL`` (or ``url=``) cannot be reached. The message says how to fix it."""
+
+    def __init__(self, url: str, cause: BaseException, source: str) -> None:
+        self.url = redact(url)
+        self.cause = cause
+        super().__init__(
+            f"Cannot reach Redis at {self.url} (from {source}): {cause}\n"
+            f"Fix it one of two ways:\n"
+            f"  1. start that server, e.g.  redis-server --port {_port_of(url)} --daemonize yes"
+            f"   (Debian: apt-get install redis-server)\n"
+            f"  2. or use the embedded Redis (fakeredis, nothing to install):  unset {ENV_VAR}"
+        )
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows this instead of a traceback wall
+        return [f"BackendUnavailable: {self}"]
+
+
+def redact(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
+
+
+def _port_of(url: str) -> int:
+    try:
+        return urlsplit(url).port or 6379
+    except ValueError:
+        return 6379
+
+
+def embedded_server() -> fakeredis.FakeServer:
+    """The process-wide embedded fakeredis server (created on first use; Lua enabled)."""
+    global _embedded
+    with _embedded_lock:
+        if _embedded is None:
+            _embedded = fakeredis.FakeServer()
+        return _embedded
+
+
+def connect(url: str | None = None, *, decode_responses: bool = True, check: bool = True,
+            **kwargs: Any) -> redis.Redis:
+    """Return a redis-py client: to ``url`` or ``$REDIS_URL`` if either is set, else to the embedded server.
+
+    ``check=True`` sends a PING so a dead server fails here, with :class:`BackendUnavailable`, and not
+    in the middle of a lesson. Extra keyword arguments go to ``redis.Redis``.
+    """
+    source = "url argument"
+    if url is None:
+        url = os.environ.get(ENV_VAR) or None
+        source = f"${ENV_VAR}"
+    if url is None:
+        return fakeredis.FakeRedis(server=embedded_server(), decode_responses=decode_responses, **kwargs)
+    _validate.text("url", url)
+    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"url must start with redis://, rediss:// or unix:// (got {redact(url)!r})")
+    options = {**CLIENT_DEFAULTS,
+               "retry": Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), 2),
+               **kwargs}
+    client = redis.Redis.from_url(url, decode_responses=decode_responses, **options)
+    if check:
+        try:
+            client.ping()
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            client.close()
+            raise BackendUnavailable(url, exc, source) from None
+    return client
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What :func:`describe` found: ``kind`` is ``"embedded"`` or ``"real"``."""
+
+    kind: str
+    url: str | None
+    version: str
+
+    def __str__(self) -> str:
+        if self.kind == "embedded":
+            return f"embedded fakeredis {self.version} (in-process; set {ENV_VAR} to use a real server)"
+        return f"real redis-server {self.version} at {self.url}"
+
+
+def describe(client: redis.Redis | None = None) -> BackendInfo:
+    """Say which backend is live: the given client's, or the one :func:`connect` would return."""
+    if client is None:
+        client = connect()
+    if isinstance(client, fakeredis.FakeRedis) or _is_fake_pool(client):
+        return BackendInfo("embedded", None, fakeredis.__version__)
+    kw = client.connection_pool.connection_kwargs
+    host = kw.get("path") or f"{kw.get('host', 'localhost')}:{kw.get('port', 6379)}"
+    try:
+        version = str(client.info("server").get("redis_version", "?"))
+    except redis.RedisError as exc:
+        raise BackendUnavailable(f"redis://{host}", exc, "client") from None
+    return BackendInfo("real", f"redis://{host}", version)
+
+
+def _is_fake_pool(client: redis.Redis) -> bool:
+    cls = client.connection_pool.connection_class
+    return issubclass(cls, fakeredis.FakeConnection) if isinstance(cls, type) else False
+
+
+class EmbeddedServer:
+    """A running ``TcpFakeServer``: real redis clients (any process, ``redis-cli`` too) can reach it."""
+
+    def __init__(self, port: int, host: str, share: bool) -> None:
+        self._tcp = fakeredis.TcpFakeServer((host, port))
+        self._tcp.daemon_threads = True
+        self._tcp.block_on_close = False
+        if share:
+            self._tcp.fake_server = embedded_server()
+        self.host, self.port = self._tcp.server_address[:2]
+        self._thread = threading.Thread(target=self._tcp.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"hcedu-embedded-redis-{self.port}", daemon=True)
+        self._thread.start()
+        self._stopped = False
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    @property
+    def fake_server(self) -> fakeredis.FakeServer:
+        return self._tcp.fake_server
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._tcp.shutdown()
+        self._tcp.server_close()
+        self._thread.join(timeout=5)
+
+    @property
+    def running(self) -> bool:
+        return not self._stopped and self._thread.is_alive()
+
+    def __enter__(self) -> "EmbeddedServer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<EmbeddedServer {self.url} {'running' if self.running else 'stopped'}>"
+
+
+def serve_embedded(port: int = 0, *, host: str = "127.0.0.1", share: bool = True) -> EmbeddedServer:
+    """Serve fakeredis over TCP on ``host:port`` (0 = a free port) for multi-process demos.
+
+    ``share=True`` serves the same data as the in-process embedded server. Stop it with ``stop()``
+    or use it as a context manager.
+    """
+    port = _validate.integer("port", port, minimum=0, maximum=65535)
+    _validate.text("host", host)
+    return EmbeddedServer(port, host, share)
+
+
+class Keyspace:
+    """A key prefix for one chapter or experiment, e.g. ``Keyspace("ch08").key("lock", "order")``
+    -> ``"hcedu:ch08:lock:order"``; ``cleanup()`` deletes every key under the prefix (SCAN + UNLINK).
+    """
+
+    def __init__(self, name: str, client: redis.Redis | None = None, root: str = "hcedu") -> None:
+        _validate.text("name", name)
+        if any(ch in name for ch in "*?[]"):
+            raise ValueError(f"name must not contain glob characters *?[] (got {name!r})")
+        self.prefix = f"{root}:{name}"
+        self.client = client if client is not None else connect()
+
+    def key(self, *parts: object) -> str:
+        """Join ``parts`` under the prefix with ``:``."""
+        return ":".join([self.prefix, *map(str, parts)])
+
+    def keys(self) -> list[str]:
+        """Every key under the prefix, sorted."""
+        return sorted(_s(k) for k in self.client.scan_iter(match=f"{self.prefix}:*", count=500))
+
+    def cleanup(self) -> int:
+        """Delete every key under the prefix; return how many were deleted."""
+        keys = list(self.client.scan_iter(match=f"{self.prefix}:*", count=500))
+        deleted = 0
+        for i in range(0, len(keys), 500):
+            deleted += self.client.delete(*keys[i:i + 500])
+        return deleted
+
+    def __repr__(self) -> str:
+        return f"Keyspace({self.prefix!r})"
+
+
+def _s(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)

@@ -1,0 +1,1 @@
+"""Measuring and showing: load generators, latency percentiles, fault injection, charts, dashboards."""

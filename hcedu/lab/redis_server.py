@@ -1,0 +1,106 @@
+"""A throwaway ``redis-server`` process on a free loopback port: the top rungs of the Redis ladder.
+
+Used by the test suite (real-Redis half) and by chapters that need several independent servers
+(Redlock). The server keeps nothing on disk (``--save '' --appendonly no``) and is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import redis
+
+__all__ = ["available", "free_port", "RedisServerProcess", "start"]
+
+
+def available() -> bool:
+    """True when a ``redis-server`` binary is on PATH."""
+    return shutil.which("redis-server") is not None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free on ``host`` a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class RedisServerProcess:
+    """One ``redis-server`` started by :func:`start`; ``stop()`` kills it by PID (idempotent)."""
+
+    def __init__(self, port: int, pid: int, workdir: str) -> None:
+        self.host = "127.0.0.1"
+        self.port = port
+        self.pid = pid
+        self._workdir = workdir
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    def client(self, **kwargs) -> redis.Redis:
+        kwargs.setdefault("decode_responses", True)
+        return redis.Redis(host=self.host, port=self.port, **kwargs)
+
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except OSError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        if self.alive():
+            os.kill(self.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            while self.alive() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if self.alive():
+                os.kill(self.pid, signal.SIGKILL)
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def __enter__(self) -> "RedisServerProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<RedisServerProcess pid={self.pid} {self.url}>"
+
+
+def start(port: int | None = None, timeout: float = 10.0) -> RedisServerProcess:
+    """Start ``redis-server`` on ``port`` (a free one by default) and wait until it answers PING."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise FileNotFoundError("redis-server is not installed (Debian: apt-get install redis-server)")
+    port = port or free_port()
+    workdir = tempfile.mkdtemp(prefix="hcedu-redis-")
+    pidfile = os.path.join(workdir, "redis.pid")
+    subprocess.run([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                    "--daemonize", "yes", "--pidfile", pidfile, "--dir", workdir,
+                    "--logfile", os.path.join(workdir, "redis.log")],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
+    try:
+        while True:
+            try:
+                if client.ping() and os.path.exists(pidfile):
+                    break
+            except redis.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"redis-server on port {port} did not answer within {timeout} s")
+            time.sleep(0.02)
+    finally:
+        client.close()
+    with open(pidfile) as f:
+        pid = int(f.read().strip())
+    return RedisServerProcess(port, pid, workdir)
