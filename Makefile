@@ -5,7 +5,6 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 KERNEL  := $(VENV)/share/jupyter/kernels/hcedu/kernel.json
 NBVAL   := --nbval-current-env --nbval-cell-timeout=120 --nbval-sanitize-with .nbval_sanitize.cfg
-ROOT    := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: lab test install kernel unit notebooks exercises check-exercises clean
 
@@ -26,7 +25,7 @@ kernel: $(KERNEL)
 
 ## Open the course in JupyterLab, starting at notebooks/00_start_here.ipynb
 lab: $(KERNEL)
-	$(BIN)/jupyter lab $(ROOT) notebooks/00_start_here.ipynb
+	$(BIN)/hcedu lab
 
 ## Run everything: unit tests and checked notebooks (notebooks/ and solutions/ under --nbval),
 ## then the generated exercises under --nbval-lax.
