@@ -1,0 +1,287 @@
+"""Redis ZSET delay queue (asynq ``forwardCmd`` + lease ZSET, Redisson ``RDelayedQueue``): run a job at a time.
+
+The order-timeout pattern: ``put(order_id, created + 30 min)`` when the order is made, ``cancel(order_id)``
+when it is paid, and workers ``claim(now)`` due orders to close them.
+
+Keys (under a :class:`hcedu.backend.Keyspace`):
+  * ``...:due``       ZSET  item -> due time (the waiting set);
+  * ``...:leased``    ZSET  item -> lease deadline (claimed, being processed, not yet acked);
+  * ``...:attempts``  HASH  item -> how many times it was claimed.
+
+Invariants:
+  * an item is in at most one of ``due`` and ``leased``;
+  * :meth:`DelayQueue.claim` is one Lua script (ZRANGEBYSCORE ... LIMIT + ZREM + ZADD leased), so each
+    due item is handed to exactly one claimer, however many workers race;
+  * an item leaves ``leased`` only by :meth:`~DelayQueue.ack`, :meth:`~DelayQueue.cancel` or
+    :meth:`~DelayQueue.recover` (lease expired -> due again): a worker that dies after claiming loses
+    nothing, so delivery is **at-least-once** and the handler must be idempotent
+    (``UPDATE orders SET status='CLOSED' WHERE id=? AND status='UNPAID'``);
+  * every time is a float of seconds on the injected clock (``VirtualClock`` in simulations). The claimer's
+    clock is the authority: workers whose clocks disagree claim early or late by the skew.
+
+:meth:`DelayQueue.claim_naive` is the broken two-step claim (read, then remove) kept as a teaching foil:
+two workers that read before either removes both get the same item, and the order is closed twice.
+Never rely on keyspace ``expired`` events as timers instead: they fire only when Redis gets round to
+deleting the key, are pub/sub (lost while no subscriber is connected), and fakeredis never sends them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+import redis
+
+from .. import _validate
+from ..backend import Keyspace, connect
+from ..clock import Clock, as_clock
+
+__all__ = ["DelayQueue", "CLAIM_LUA", "RECOVER_LUA", "MAX_LIMIT"]
+
+#: the largest batch one ``claim``/``recover`` call may take (keeps each script short: Redis is single-threaded)
+MAX_LIMIT = 10_000
+
+#: KEYS: due, leased, attempts. ARGV: now, limit, lease deadline.
+CLAIM_LUA = """
+local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(items) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], ARGV[3], id)
+  redis.call('HINCRBY', KEYS[3], id, 1)
+end
+return items
+"""
+
+#: KEYS: due, leased. ARGV: now, limit. Items whose lease deadline <= now go back to ``due`` at ``now``.
+RECOVER_LUA = """
+local items = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(items) do
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZADD', KEYS[1], ARGV[1], id)
+end
+return items
+"""
+
+#: KEYS: due, leased. ARGV: item, due. ZADD unless the item is leased (in one step, so put never races claim).
+PUT_LUA = """
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+return redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+"""
+
+#: KEYS: due, leased, attempts. ARGV: item. Returns 1 if the item was waiting or leased.
+CANCEL_LUA = """
+local n = redis.call('ZREM', KEYS[1], ARGV[1]) + redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return n
+"""
+
+#: KEYS: leased. ARGV: item, new deadline. Extends a lease only if the item is still leased.
+EXTEND_LUA = """
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+def _item(name: str, value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"{name} must be a str or int (got {type(value).__name__}: {value!r})")
+    text = str(value)
+    if not text:
+        raise ValueError(f"{name} must be a non-empty string")
+    return text
+
+
+def _s(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+class DelayQueue:
+    """A Redis ZSET delay queue with an atomic Lua claim, leases, recovery and cancel.
+
+    ``client`` is a redis-py client (default :func:`hcedu.backend.connect`); ``keyspace`` a
+    :class:`Keyspace` (default ``Keyspace("delayqueue")``); ``name`` picks the queue inside it;
+    ``lease`` is how long (clock seconds) a claimed item may stay un-acked before :meth:`recover`
+    makes it due again; ``clock`` supplies ``now`` when a method is called without one.
+
+    Errors: bad arguments raise ``TypeError``/``ValueError`` before touching Redis; Redis errors
+    (``redis.RedisError``) propagate unchanged, and because every mutation is one command or one
+    script, a failed call leaves the queue as it was.
+    """
+
+    def __init__(self, name: str = "orders", *, client: redis.Redis | None = None,
+                 keyspace: Keyspace | None = None, lease: float = 30.0, clock: Clock | None = None) -> None:
+        _validate.text("name", name)
+        self.lease = _validate.number("lease", lease, minimum=0, strict=True)
+        self.clock = as_clock(clock)
+        if keyspace is not None and not isinstance(keyspace, Keyspace):
+            raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
+        self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
+        self.keyspace = keyspace if keyspace is not None else Keyspace("delayqueue", self.client)
+        self.name = name
+        self.due_key = self.keyspace.key("dq", name, "due")
+        self.leased_key = self.keyspace.key("dq", name, "leased")
+        self.attempts_key = self.keyspace.key("dq", name, "attempts")
+        self._put = self.client.register_script(PUT_LUA)
+        self._claim = self.client.register_script(CLAIM_LUA)
+        self._recover = self.client.register_script(RECOVER_LUA)
+        self._cancel = self.client.register_script(CANCEL_LUA)
+        self._extend = self.client.register_script(EXTEND_LUA)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _now(self, now: float | None) -> float:
+        return self.clock.now() if now is None else _validate.number("now", now)
+
+    @staticmethod
+    def _limit(limit: Any) -> int:
+        return _validate.integer("limit", limit, minimum=1, maximum=MAX_LIMIT)
+
+    # -- producer side ---------------------------------------------------------------------------
+    def put(self, item_id: str | int, due_at: float) -> bool:
+        """ZADD ``item_id`` with score ``due_at``. Returns True if it was new, False if it was already
+        waiting (its due time is then moved to ``due_at``). An item that is currently leased is not
+        touched by ``put`` (returns False): it is being processed.
+        """
+        item = _item("item_id", item_id)
+        due = _validate.number("due_at", due_at)
+        return bool(self._put(keys=[self.due_key, self.leased_key], args=[item, repr(due)]))
+
+    def put_many(self, items: dict[str | int, float]) -> int:
+        """ZADD many ``{item_id: due_at}`` (5,000 per command) for bulk loads; returns how many were new.
+        Unlike :meth:`put` it does not skip leased items: use it to load a fresh queue."""
+        if not isinstance(items, dict):
+            raise TypeError(f"items must be a dict of item_id -> due_at (got {type(items).__name__})")
+        mapping = {_item("item_id", k): _validate.number("due_at", v) for k, v in items.items()}
+        if not mapping:
+            return 0
+        added = 0
+        pairs = list(mapping.items())
+        for i in range(0, len(pairs), 5000):
+            added += self.client.zadd(self.due_key, dict(pairs[i:i + 5000]))
+        return int(added)
+
+    def put_after(self, item_id: str | int, delay: float) -> bool:
+        """``put(item_id, clock.now() + delay)``; ``delay`` must be >= 0."""
+        delay = _validate.number("delay", delay, minimum=0)
+        return self.put(item_id, self.clock.now() + delay)
+
+    def cancel(self, item_id: str | int) -> bool:
+        """Remove ``item_id`` wherever it is (order paid before its timeout). True if it was waiting or
+        leased; False if it was unknown or already acked. Cancelling a leased item does not stop a worker
+        already processing it: the close must still check the order's status.
+        """
+        return bool(self._cancel(keys=[self.due_key, self.leased_key, self.attempts_key],
+                                 args=[_item("item_id", item_id)]))
+
+    # -- consumer side ---------------------------------------------------------------------------
+    def claim(self, now: float | None = None, limit: int = 1) -> list[str]:
+        """Atomically take up to ``limit`` items due at ``now`` (default ``clock.now()``), earliest first.
+
+        One Lua script does ZRANGEBYSCORE ``-inf now LIMIT 0 limit``, ZREM from ``due``, ZADD to ``leased``
+        with deadline ``now + lease`` and counts the attempt, so concurrent claimers never share an item.
+        Returns ``[]`` when nothing is due. The caller must :meth:`ack` each item when done; one it never
+        acks comes back through :meth:`recover` after the lease.
+        """
+        now = self._now(now)
+        limit = self._limit(limit)
+        items = self._claim(keys=[self.due_key, self.leased_key, self.attempts_key],
+                            args=[repr(now), limit, repr(now + self.lease)])
+        return [_s(i) for i in items]
+
+    def claim_naive(self, now: float | None = None, limit: int = 1,
+                    between: Callable[[list[str]], Any] | None = None) -> list[str]:
+        """The broken two-step claim (rq-scheduler style): ZRANGEBYSCORE, then ZREM, as two commands.
+
+        Teaching foil only. Every worker that reads before another removes gets the same items, and
+        this version returns what it *read*, not what it removed, so the order is closed twice. No lease
+        is taken, so a crash after the ZREM also loses the item. ``between(items)`` is called between the
+        two steps so a demo can line workers up (e.g. a ``threading.Barrier``).
+        """
+        now = self._now(now)
+        limit = self._limit(limit)
+        items = [_s(i) for i in self.client.zrangebyscore(self.due_key, "-inf", now, start=0, num=limit)]
+        if between is not None:
+            between(items)
+        if items:
+            self.client.zrem(self.due_key, *items)
+        return items
+
+    def ack(self, item_id: str | int) -> bool:
+        """Done with a claimed item: ZREM it from ``leased`` (and forget its attempts). True if it was leased;
+        False if its lease had already been recovered (someone else may be processing it: that is the
+        at-least-once case) or it was cancelled.
+        """
+        item = _item("item_id", item_id)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zrem(self.leased_key, item)
+        pipe.hdel(self.attempts_key, item)
+        removed, _ = pipe.execute()
+        return bool(removed)
+
+    def ack_many(self, item_ids: Iterable[str | int]) -> int:
+        """Ack several items in one round trip; returns how many were leased."""
+        items = [_item("item_id", i) for i in item_ids]
+        if not items:
+            return 0
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zrem(self.leased_key, *items)
+        pipe.hdel(self.attempts_key, *items)
+        removed, _ = pipe.execute()
+        return int(removed)
+
+    def extend(self, item_id: str | int, now: float | None = None) -> bool:
+        """Heartbeat: push a leased item's deadline to ``now + lease``. False if it is no longer leased
+        (recovered or cancelled): the worker should stop and not ack.
+        """
+        item = _item("item_id", item_id)
+        now = self._now(now)
+        return bool(self._extend(keys=[self.leased_key], args=[item, repr(now + self.lease)]))
+
+    def recover(self, now: float | None = None, limit: int = MAX_LIMIT) -> list[str]:
+        """Atomically move up to ``limit`` items whose lease deadline is <= ``now`` back to ``due`` (due at
+        ``now``, so the next claim takes them) and return their ids. Run it periodically (asynq's
+        recoverer); it is safe to run from several processes at once.
+        """
+        now = self._now(now)
+        limit = self._limit(limit)
+        items = self._recover(keys=[self.due_key, self.leased_key], args=[repr(now), limit])
+        return [_s(i) for i in items]
+
+    # -- inspection ------------------------------------------------------------------------------
+    def waiting(self) -> int:
+        """How many items wait in ``due`` (due or not yet)."""
+        return int(self.client.zcard(self.due_key))
+
+    def ready(self, now: float | None = None) -> int:
+        """How many waiting items are due at ``now``."""
+        return int(self.client.zcount(self.due_key, "-inf", self._now(now)))
+
+    def leased(self) -> int:
+        """How many items are claimed and not yet acked."""
+        return int(self.client.zcard(self.leased_key))
+
+    def next_due(self) -> float | None:
+        """The earliest due time waiting, or None (lets a worker sleep exactly until then)."""
+        head = self.client.zrange(self.due_key, 0, 0, withscores=True)
+        return float(head[0][1]) if head else None
+
+    def due_at(self, item_id: str | int) -> float | None:
+        """The due time of a waiting item, or None."""
+        score = self.client.zscore(self.due_key, _item("item_id", item_id))
+        return None if score is None else float(score)
+
+    def attempts(self, item_id: str | int) -> int:
+        """How many times the item has been claimed since it was put (0 if never or acked)."""
+        v = self.client.hget(self.attempts_key, _item("item_id", item_id))
+        return int(v) if v is not None else 0
+
+    def clear(self) -> None:
+        """Delete this queue's keys."""
+        self.client.delete(self.due_key, self.leased_key, self.attempts_key)
+
+    def __len__(self) -> int:
+        return self.waiting() + self.leased()
+
+    def __repr__(self) -> str:
+        return f"<DelayQueue {self.due_key.rsplit(':', 1)[0]} lease={self.lease:g}s>"
