@@ -283,17 +283,11 @@ class _CancelCtx(Context):
         child_done = child.done()
 
         def watch() -> None:  # Go: goroutines.Add(1); go func() { select { parent.Done / child.Done } }
-            from .chan import ChanTimeout
+            from .selectgo import Recv, select
 
-            while True:
-                try:
-                    done.recv_ok(timeout=0.02)
-                except ChanTimeout:
-                    if child_done.closed:
-                        return
-                    continue
+            i, _, _ = select(Recv(done), Recv(child_done))
+            if i == 0:
                 child._cancel(False, parent.err() or Canceled, cause(parent))
-                return
 
         _spawn(watch, "context.propagateCancel")
 
