@@ -9,7 +9,7 @@ NBVAL   := --nbval-current-env --nbval-cell-timeout=120 --nbval-sanitize-with .n
 .PHONY: lab test install kernel unit notebooks exercises check-exercises clean
 
 $(BIN)/python:
-	$(PY) -m venv $(VENV)
+	@$(PY) -m venv $(VENV) || { rm -rf $(VENV); echo "Could not create $(VENV) with '$(PY) -m venv'. On Debian/Ubuntu: apt-get install python3-venv (Python >= 3.10 is needed)."; exit 1; }
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip

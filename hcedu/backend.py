@@ -148,7 +148,7 @@ def describe(client: redis.Redis | None = None) -> BackendInfo:
 
 def _is_fake_pool(client: redis.Redis) -> bool:
     cls = client.connection_pool.connection_class
-    return issubclass(cls, fakeredis.FakeConnection) if isinstance(cls, type) else False
+    return isinstance(cls, type) and issubclass(cls, fakeredis.FakeRedisConnection)
 
 
 class EmbeddedServer:

@@ -54,9 +54,10 @@ def _live_goroutines() -> list[Any]:
     return list(running())
 
 
-def finish(keyspace=None, timeout: float = 5.0) -> str:
+def finish(keyspace=None, timeout: float = 5.0) -> None:
     """End a chapter: wait up to ``timeout`` s for goroutines to finish, then raise :class:`LeakError`
-    listing any still running (with where they started); delete the chapter's Redis keys.
+    listing any still running (with where they started); delete the chapter's Redis keys and
+    print a one-line confirmation.
     """
     deadline = time.monotonic() + timeout
     live = _live_goroutines()
@@ -71,7 +72,7 @@ def finish(keyspace=None, timeout: float = 5.0) -> str:
     stray = [t.name for t in threading.enumerate() if t.name.startswith("hcedu-") and not t.daemon]
     if stray:
         raise LeakError(f"non-daemon hcedu threads still running: {', '.join(sorted(stray))}")
-    return "✓ chapter finished: no goroutine left running, chapter keys cleaned"
+    print("✓ chapter finished: no goroutine left running, chapter keys cleaned")
 
 
 def drill(chapter: str | int):

@@ -72,15 +72,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_lab(args: argparse.Namespace, extra: list[str]) -> int:
+    """Start JupyterLab rooted at the checkout, opening chapter 00 (extra arguments go to jupyter lab)."""
     root = repo_root()
     exe = Path(sys.executable).with_name("jupyter")
-    cmd = [str(exe) if exe.exists() else "jupyter", "lab"]
+    cmd = [str(exe) if exe.exists() else "jupyter", "lab", f"--ServerApp.root_dir={root}"]
+    if not any(a.startswith(("--LabApp.default_url", "--ServerApp.default_url")) for a in extra):
+        cmd.append("--LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb")
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
         cmd.append("--allow-root")
-    cmd += extra
-    if not any(not a.startswith("-") for a in extra):
-        cmd.append("notebooks/00_start_here.ipynb")
-    return subprocess.call(cmd, cwd=root)
+    return subprocess.call(cmd + extra, cwd=root)
 
 
 def cmd_build_exercises(args: argparse.Namespace) -> int:

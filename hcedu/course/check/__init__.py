@@ -72,10 +72,15 @@ def run_checks(title: str, checks: Iterable[tuple[str, Callable[[], Any], str]])
         except NotImplementedError:
             return Verdict(title, i, len(checks), unsolved=True)
         except AssertionError as exc:
-            return Verdict(title, i, len(checks), name, str(exc) or None, hint)
+            return Verdict(title, i, len(checks), name, _first_line(exc), hint)
         except Exception as exc:  # the learner's code raised: report it, don't drown them in a traceback
-            return Verdict(title, i, len(checks), name, f"raised {type(exc).__name__}: {exc}", hint)
+            return Verdict(title, i, len(checks), name, f"raised {type(exc).__name__}: {_first_line(exc)}", hint)
     return Verdict(title, len(checks), len(checks))
+
+
+def _first_line(exc: BaseException) -> str | None:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else None
 
 
 def _modules() -> list[str]:

@@ -1,0 +1,56 @@
+"""Checker for exercise 00: Little's-law throughput prediction."""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from . import Verdict, run_checks
+
+__all__ = ["littles_law"]
+
+
+def littles_law(predict: Callable[[int, int, float], float], measure: bool = True) -> Verdict:
+    """Check ``predict(concurrency, slots, service_time) -> requests/s`` against Little's law and,
+    with ``measure=True``, against a short real measurement (about one second)."""
+
+    def close(got: float, want: float) -> None:
+        assert isinstance(got, (int, float)) and math.isclose(got, want, rel_tol=1e-9), f"expected {want:g}, got {got!r}"
+
+    def fewer_workers_than_slots() -> None:
+        close(predict(2, 10, 0.1), 20.0)
+
+    def more_workers_than_slots() -> None:
+        close(predict(20, 4, 0.05), 80.0)
+
+    def never_decreases() -> None:
+        values = [predict(c, 4, 0.02) for c in range(1, 17)]
+        assert all(a <= b for a, b in zip(values, values[1:])), f"throughput fell as workers were added: {values}"
+
+    def rejects_bad_input() -> None:
+        for args in [(0, 4, 0.1), (4, 0, 0.1), (4, 4, 0.0), (4, 4, -1.0)]:
+            try:
+                predict(*args)
+            except ValueError:
+                continue
+            raise AssertionError(f"predict{args} should raise ValueError")
+
+    def matches_measurement() -> None:
+        from ...lab import littles
+        df = littles.experiment(levels=(2, 8), slots=4, service_time=0.02, duration=0.3)
+        for row in df.itertuples():
+            want = predict(row.concurrency, row.slots, 0.02)
+            assert abs(row.throughput - want) <= 0.3 * want, (
+                f"measured {row.throughput:.0f}/s at C={row.concurrency} but predicted {want:.0f}/s")
+
+    checks = [
+        ("fewer workers than slots: each worker adds 1/W", fewer_workers_than_slots,
+         "with C < P every worker always has a slot"),
+        ("more workers than slots: capped at P/W", more_workers_than_slots, "only P requests can be served at once"),
+        ("throughput never falls as workers are added", never_decreases, "use min(C, P)"),
+        ("bad input raises ValueError", rejects_bad_input, "check C >= 1, P >= 1 and W > 0 first"),
+    ]
+    if measure:
+        checks.append(("agrees with a real measurement (±30 %)", matches_measurement,
+                       "the formula is min(C, P) / W"))
+    return run_checks("Little's law throughput", checks)

@@ -1,0 +1,161 @@
+"""hcedu.backend: every branch of connect/describe/serve_embedded/Keyspace, and bad input."""
+
+import os
+import subprocess
+import sys
+
+import fakeredis
+import pytest
+import redis
+
+from hcedu import backend
+
+
+@pytest.fixture(autouse=True)
+def no_redis_url(monkeypatch):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+
+
+def test_connect_without_url_is_the_shared_embedded_server():
+    a, b = backend.connect(), backend.connect()
+    assert isinstance(a, fakeredis.FakeRedis)
+    a.set("hcedu:test:shared", "1")
+    assert b.get("hcedu:test:shared") == "1"  # one process-wide server
+    a.delete("hcedu:test:shared")
+    assert backend.embedded_server() is backend.embedded_server()
+    assert backend.describe(a).kind == "embedded"
+    assert "embedded fakeredis" in str(backend.describe())
+
+
+def test_embedded_server_runs_lua():
+    r = backend.connect()
+    assert r.eval("return redis.call('INCRBY', KEYS[1], ARGV[1])", 1, "hcedu:test:lua", 5) == 5
+    r.delete("hcedu:test:lua")
+
+
+def test_decode_responses_false_gives_bytes():
+    r = backend.connect(decode_responses=False)
+    r.set("hcedu:test:b", "x")
+    assert r.get("hcedu:test:b") == b"x"
+    r.delete("hcedu:test:b")
+
+
+def test_redis_url_selects_a_real_server(real_redis_server, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", real_redis_server.url)
+    r = backend.connect()
+    assert not isinstance(r, fakeredis.FakeRedis)
+    assert r.ping()
+    info = backend.describe(r)
+    assert info.kind == "real" and info.version.startswith(("6", "7", "8"))
+    assert f":{real_redis_server.port}" in str(info)
+    r.close()
+
+
+def test_url_argument_wins_over_the_environment(real_redis_server, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    r = backend.connect(real_redis_server.url)
+    assert r.ping()
+    r.close()
+
+
+def test_unreachable_url_names_url_cause_and_both_fixes(monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://:s3cret@127.0.0.1:1/0")
+    with pytest.raises(backend.BackendUnavailable) as ei:
+        backend.connect()
+    msg = str(ei.value)
+    assert "redis://:***@127.0.0.1:1/0" in msg and "s3cret" not in msg
+    assert "$REDIS_URL" in msg and "refused" in msg.lower()
+    assert "redis-server --port 1" in msg and "unset REDIS_URL" in msg
+    assert isinstance(ei.value, redis.ConnectionError)  # code catching ConnectionError still works
+    assert ei.value._render_traceback_() == [f"BackendUnavailable: {msg}"]  # no traceback wall in IPython
+
+
+def test_unreachable_without_check_defers_the_failure():
+    r = backend.connect("redis://127.0.0.1:1/0", check=False)
+    with pytest.raises(redis.ConnectionError):
+        r.ping()
+
+
+@pytest.mark.parametrize("bad, exc, msg", [
+    (123, TypeError, "url must be a str"),
+    ("", ValueError, "url must be a non-empty string"),
+    ("http://localhost:6379", ValueError, "url must start with redis://"),
+])
+def test_connect_bad_url(bad, exc, msg):
+    with pytest.raises(exc, match=msg):
+        backend.connect(bad)
+
+
+def test_redact():
+    assert backend.redact("redis://u:p@h:1/0") == "redis://u:***@h:1/0"
+    assert backend.redact("redis://h:1/0") == "redis://h:1/0"
+    assert backend.redact("rediss://:pw@h/2") == "rediss://:***@h/2"
+
+
+def test_serve_embedded_is_reachable_from_another_process_and_stops_cleanly():
+    with backend.serve_embedded() as srv:
+        backend.connect().set("hcedu:test:tcp", "shared")
+        out = subprocess.run(
+            [sys.executable, "-c", f"import redis; r = redis.Redis.from_url({srv.url!r}, decode_responses=True);"
+                                   "print(r.get('hcedu:test:tcp')); r.rpush('hcedu:test:l', 'from-child')"],
+            capture_output=True, text=True, timeout=30)
+        assert out.stdout.strip() == "shared", out.stderr
+        assert backend.connect().lpop("hcedu:test:l") == "from-child"
+        assert srv.running and "running" in repr(srv)
+        port = srv.port
+    assert not srv.running
+    srv.stop()  # idempotent
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis(port=port, socket_connect_timeout=0.5).ping()
+    backend.connect().delete("hcedu:test:tcp")
+
+
+def test_serve_embedded_unshared_has_its_own_data():
+    backend.connect().set("hcedu:test:iso", "x")
+    with backend.serve_embedded(share=False) as srv:
+        assert redis.Redis.from_url(srv.url).get("hcedu:test:iso") is None
+    backend.connect().delete("hcedu:test:iso")
+
+
+@pytest.mark.parametrize("port, exc, msg", [(-1, ValueError, "port must be >= 0"), (70000, ValueError, "<= 65535"),
+                                            ("80", TypeError, "port must be an int")])
+def test_serve_embedded_bad_port(port, exc, msg):
+    with pytest.raises(exc, match=msg):
+        backend.serve_embedded(port)
+
+
+def test_keyspace_prefixes_and_cleans_only_its_keys(redis_client):
+    ks = backend.Keyspace("t1", redis_client)
+    other = backend.Keyspace("t2", redis_client)
+    assert ks.key("lock", 7) == "hcedu:t1:lock:7"
+    for i in range(1200):  # more than one UNLINK batch
+        redis_client.set(ks.key(i), i)
+    redis_client.set(other.key("x"), 1)
+    assert len(ks.keys()) == 1200
+    assert ks.cleanup() == 1200
+    assert ks.keys() == [] and other.keys() == ["hcedu:t2:x"]
+    assert "hcedu:t1" in repr(ks)
+
+
+@pytest.mark.parametrize("name, exc", [("", ValueError), ("a*", ValueError), (3, TypeError)])
+def test_keyspace_bad_names(name, exc):
+    with pytest.raises(exc):
+        backend.Keyspace(name, fakeredis.FakeRedis())
+
+
+def test_same_pattern_code_gives_the_same_answer_on_both_backends(redis_backend):
+    """The course's promise: the same code on fakeredis and a real server agrees."""
+    r = redis_backend.client()
+    script = r.register_script("""
+        local n = redis.call('INCR', KEYS[1])
+        redis.call('ZADD', KEYS[2], n * 10, ARGV[1] .. n)
+        return {n, redis.call('ZCARD', KEYS[2])}
+    """)
+    results = [script(keys=["c", "z"], args=["m"]) for _ in range(5)]
+    assert results == [[i, i] for i in range(1, 6)]
+    assert r.zrevrange("z", 0, 2, withscores=True) == [("m5", 50.0), ("m4", 40.0), ("m3", 30.0)]
+    pipe = r.pipeline()
+    for i in range(10):
+        pipe.rpush("l", i)
+    pipe.lrange("l", 0, 2)
+    assert pipe.execute()[-1] == ["0", "1", "2"]

@@ -1,0 +1,159 @@
+"""hcedu.clock: RealClock and VirtualClock, including bad input."""
+
+import math
+import threading
+import time
+
+import pytest
+
+from hcedu.clock import Clock, RealClock, Timer, VirtualClock, as_clock
+
+
+def test_virtual_clock_starts_where_told_and_moves_only_when_advanced():
+    c = VirtualClock(100)
+    assert c.now() == 100
+    time.sleep(0.01)
+    assert c.now() == 100
+    c.advance(2.5)
+    assert c.now() == 102.5
+    c.advance_to(110)
+    assert c.now() == 110
+
+
+def test_virtual_timers_fire_in_time_order_at_their_due_time():
+    c = VirtualClock()
+    seen = []
+    c.after(5, lambda: seen.append(("a", c.now())))
+    c.after(2, lambda: seen.append(("b", c.now())))
+    c.after(2, lambda: seen.append(("c", c.now())))  # same due time: creation order
+    c.advance(1)
+    assert seen == []
+    c.advance(9)
+    assert seen == [("b", 2), ("c", 2), ("a", 5)]
+    assert c.now() == 10
+
+
+def test_cancel_prevents_the_call_and_reports_whether_it_did():
+    c = VirtualClock()
+    seen = []
+    t = c.after(1, seen.append, "x")
+    assert isinstance(t, Timer) and t.pending
+    assert t.cancel() is True
+    assert t.cancel() is False
+    c.advance(5)
+    assert seen == [] and not t.fired
+    t2 = c.after(1, seen.append, "y")
+    c.advance(1)
+    assert t2.fired and t2.cancel() is False and seen == ["y"]
+
+
+def test_callbacks_can_schedule_more_timers_that_fire_in_the_same_advance():
+    c = VirtualClock()
+    ticks = []
+
+    def tick():
+        ticks.append(c.now())
+        if len(ticks) < 5:
+            c.after(1, tick)
+
+    c.after(1, tick)
+    c.advance(10)
+    assert ticks == [1, 2, 3, 4, 5]
+
+
+def test_sleep_on_a_virtual_clock_advances_it_and_fires_timers():
+    c = VirtualClock()
+    fired = []
+    c.after(3, fired.append, 1)
+    c.sleep(5)
+    assert c.now() == 5 and fired == [1]
+
+
+def test_run_until_idle_and_next_due():
+    c = VirtualClock()
+    assert c.next_due() is None
+    c.after(7, lambda: None)
+    c.after(3, lambda: None)
+    assert c.next_due() == 3 and c.pending() == 2
+    c.run_until_idle()
+    assert c.now() == 7 and c.pending() == 0
+
+
+def test_virtual_clock_is_safe_to_advance_from_several_threads():
+    c = VirtualClock()
+    count = []
+    for i in range(200):
+        c.after(i * 0.01, count.append, i)
+
+    def adv():
+        for _ in range(100):
+            c.advance(0.01)
+
+    ts = [threading.Thread(target=adv) for _ in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(5)
+    assert sorted(count) == list(range(200))  # every timer fired exactly once
+    assert math.isclose(c.now(), 4.0, abs_tol=1e-6)
+
+
+def test_real_clock_now_sleep_and_after():
+    c = RealClock()
+    assert abs(c.now() - time.time()) < 1
+    done = threading.Event()
+    t = c.after(0.01, done.set)
+    assert done.wait(2) and t.fired
+    never = threading.Event()
+    t2 = c.after(0.2, never.set)
+    assert t2.cancel() is True
+    time.sleep(0.3)
+    assert not never.is_set() and t2.cancel() is False
+    t0 = time.perf_counter()
+    c.sleep(0.01)
+    assert time.perf_counter() - t0 >= 0.009
+
+
+def test_as_clock():
+    assert isinstance(as_clock(None), RealClock)
+    v = VirtualClock()
+    assert as_clock(v) is v
+    assert isinstance(v, Clock) and isinstance(RealClock(), Clock)
+    with pytest.raises(TypeError, match="clock must provide"):
+        as_clock(object())
+
+
+@pytest.mark.parametrize("clock", [VirtualClock(), RealClock()], ids=["virtual", "real"])
+@pytest.mark.parametrize("bad, exc, msg", [
+    (-1, ValueError, "seconds must be >= 0"),
+    (float("nan"), ValueError, "not NaN"),
+    ("1", TypeError, "seconds must be a number"),
+    (None, TypeError, "seconds must be a number"),
+    (True, TypeError, "seconds must be a number"),
+])
+def test_bad_durations_are_rejected_clearly(clock, bad, exc, msg):
+    with pytest.raises(exc, match=msg):
+        clock.sleep(bad)
+    with pytest.raises(exc, match=msg):
+        clock.after(bad, lambda: None)
+
+
+@pytest.mark.parametrize("clock", [VirtualClock(), RealClock()], ids=["virtual", "real"])
+def test_after_needs_a_callable(clock):
+    with pytest.raises(TypeError, match="fn must be callable"):
+        clock.after(1, "not callable")
+
+
+def test_virtual_clock_bad_input():
+    with pytest.raises(TypeError, match="start must be a number"):
+        VirtualClock("0")
+    c = VirtualClock(10)
+    with pytest.raises(ValueError, match="never goes backwards"):
+        c.advance_to(5)
+    with pytest.raises(ValueError, match="seconds must be >= 0"):
+        c.advance(-1)
+    with pytest.raises(ValueError, match="must be finite"):
+        c.advance(float("inf"))
+    with pytest.raises(TypeError, match="t must be a number"):
+        c.advance_to(None)
+    assert c.now() == 10  # bad input changed nothing

@@ -1,0 +1,56 @@
+"""`make lab` really starts JupyterLab with the course: start it headless, query it, stop it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from hcedu.lab.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def get(url: str):
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return resp.status, resp.read()
+
+
+def test_hcedu_lab_serves_the_course(tmp_path):
+    port = free_port()
+    token = "hcedu-test-token"
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hcedu.course.cli", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+         f"--IdentityProvider.token={token}", "notebooks/00_start_here.ipynb"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                status, body = get(f"{base}/api/status?token={token}")
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+                assert time.monotonic() < deadline, "JupyterLab did not answer /api/status within 90 s"
+                time.sleep(0.3)
+        assert status == 200 and "started" in json.loads(body)
+        status, body = get(f"{base}/api/contents/notebooks/00_start_here.ipynb?token={token}")
+        nb = json.loads(body)
+        assert status == 200 and nb["type"] == "notebook" and nb["content"]["metadata"]["kernelspec"]["name"] == "hcedu"
+        for folder in ("solutions", "exercises"):  # the whole course is browsable, not just notebooks/
+            assert get(f"{base}/api/contents/{folder}?token={token}")[0] == 200
+        with urllib.request.urlopen(f"{base}/?token={token}", timeout=5) as resp:  # lands on chapter 00
+            assert resp.status == 200 and "/lab/tree/notebooks/00_start_here.ipynb" in resp.url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+    assert proc.returncode is not None

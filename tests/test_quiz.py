@@ -1,0 +1,73 @@
+"""The Leitner drill: scheduling, the progress file, the terminal loop, the widget."""
+
+import json
+
+import pytest
+
+from hcedu.course import quiz
+from hcedu.course.bank import load
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HCEDU_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_progress_path_follows_hcedu_home(home):
+    assert quiz.progress_path() == home / "progress.json"
+
+
+def test_leitner_boxes(home):
+    p = quiz.Progress()
+    assert p.card("q").box == 1 and p.is_due("q", 0)
+    assert p.grade("q", True, now=0).box == 2
+    assert not p.is_due("q", now=0.5 * quiz.DAY)
+    assert p.is_due("q", now=1.0 * quiz.DAY)
+    assert p.grade("q", True, now=quiz.DAY).box == 3
+    assert p.grade("q", False, now=2 * quiz.DAY).box == 1  # a miss goes back to box 1
+    for _ in range(10):
+        p.grade("q", True, now=0)
+    assert p.card("q").box == max(quiz.INTERVALS)
+    again = quiz.Progress()  # persisted
+    assert again.card("q").box == max(quiz.INTERVALS)
+    assert json.loads((home / "progress.json").read_text())["cards"]["q"]["seen"] == 13
+
+
+def test_corrupt_progress_file_says_how_to_fix(home):
+    (home / "progress.json").write_text("{not json")
+    with pytest.raises(ValueError, match="delete it to start over"):
+        quiz.Progress()
+
+
+def test_terminal_drill_grades_and_saves(home):
+    answers = iter(["my answer", "y", "", "n", "", "maybe", "y"])
+    said = []
+    stats = quiz.run("00", limit=3, ask=lambda _: next(answers), say=said.append, now=0)
+    assert stats == {"asked": 3, "got": 2, "missed": 1}
+    text = "\n".join(said)
+    assert "A strong answer covers" in text and "Traps" in text
+    p = quiz.Progress()
+    boxes = sorted(c.box for c in p.cards.values())
+    assert boxes == [1, 2, 2]
+    # next day: the missed card is due first
+    due = quiz.due(load("00"), p, now=0.5 * quiz.DAY)
+    assert p.card(due[0].id).box == 1
+
+
+def test_quit_and_bad_limit(home):
+    stats = quiz.run("00", limit=2, ask=lambda _: "q", say=lambda _: None, now=0)
+    assert stats["asked"] == 0
+    with pytest.raises(ValueError, match="limit must be an int >= 1"):
+        quiz.run("00", limit=0)
+
+
+def test_drill_widget_reveals_and_grades(home):
+    w = quiz.drill("00")
+    title, reveal_btn, body, buttons, status = w.children
+    got_btn = buttons.children[0]
+    assert "Q1/" in title.value and got_btn.disabled
+    reveal_btn.click()
+    assert "A strong answer covers" in body.value and not got_btn.disabled
+    got_btn.click()
+    assert "box 2" in status.value and "Q2/" in title.value
