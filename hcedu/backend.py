@@ -135,6 +135,7 @@ def describe(client: redis.Redis | None = None) -> BackendInfo:
     """Say which backend is live: the given client's, or the one :func:`connect` would return."""
     if client is None:
         client = connect()
+    _require_client(client)
     if isinstance(client, fakeredis.FakeRedis) or _is_fake_pool(client):
         return BackendInfo("embedded", None, fakeredis.__version__)
     kw = client.connection_pool.connection_kwargs
@@ -144,6 +145,11 @@ def describe(client: redis.Redis | None = None) -> BackendInfo:
     except redis.RedisError as exc:
         raise BackendUnavailable(f"redis://{host}", exc, "client") from None
     return BackendInfo("real", f"redis://{host}", version)
+
+
+def _require_client(client: object) -> None:
+    if not isinstance(client, redis.Redis):
+        raise TypeError(f"client must be a redis.Redis client, e.g. hcedu.backend.connect() (got {type(client).__name__})")
 
 
 def _is_fake_pool(client: redis.Redis) -> bool:
@@ -217,7 +223,10 @@ class Keyspace:
         _validate.text("name", name)
         if any(ch in name for ch in "*?[]"):
             raise ValueError(f"name must not contain glob characters *?[] (got {name!r})")
+        _validate.text("root", root)
         self.prefix = f"{root}:{name}"
+        if client is not None:
+            _require_client(client)
         self.client = client if client is not None else connect()
 
     def key(self, *parts: object) -> str:

@@ -143,6 +143,21 @@ def test_keyspace_bad_names(name, exc):
         backend.Keyspace(name, fakeredis.FakeRedis())
 
 
+def test_non_clients_are_refused():
+    with pytest.raises(TypeError, match="client must be a redis.Redis client"):
+        backend.describe("redis://localhost")
+    with pytest.raises(TypeError, match="client must be a redis.Redis client"):
+        backend.Keyspace("x", client=object())
+    with pytest.raises(ValueError, match="root must be a non-empty string"):
+        backend.Keyspace("x", fakeredis.FakeRedis(), root="")
+
+
+def test_describe_a_fake_blocking_pool_client():
+    pool = redis.BlockingConnectionPool(connection_class=fakeredis.FakeRedisConnection,
+                                        server=fakeredis.FakeServer(), max_connections=2, timeout=1)
+    assert backend.describe(redis.Redis(connection_pool=pool)).kind == "embedded"
+
+
 def test_same_pattern_code_gives_the_same_answer_on_both_backends(redis_backend):
     """The course's promise: the same code on fakeredis and a real server agrees."""
     r = redis_backend.client()
