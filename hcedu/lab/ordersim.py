@@ -1,0 +1,347 @@
+"""Order-timeout simulation (the source's 3.3: close unpaid orders after 30 minutes) on a ``VirtualClock``.
+
+Three designs run on the *same* seeded arrivals and payments:
+
+* **scan** -- a periodic job every ``interval`` seconds runs ``SELECT ... WHERE status='UNPAID' AND
+  created_at <= now - 30 min`` and closes what it finds (the "纯定时任务" of the source). Latency up to one
+  interval; every scan examines every unpaid row (rows scanned = database load).
+* **delay queue** -- :class:`hcedu.patterns.delayqueue.DelayQueue`: ``put`` at creation, ``cancel`` on
+  payment, a worker that ``claim``s due orders every ``poll`` seconds, closes them and ``ack``s.
+  Optional ``recover`` of expired leases (the fix for a crashed worker).
+* **hybrid** -- the delay queue plus a slow scan as a safety net (the source's recommendation).
+
+A worker crash can be injected: at ``crash_at`` the worker stalls for ``crash_for`` seconds, then claims the
+backlog and is killed mid-batch (no close, no ack); a fresh worker takes over one ``poll`` later. Closing is ``UPDATE ... SET status='CLOSED' WHERE
+status='UNPAID'`` (idempotent) unless ``idempotent_close=False``, where a second close runs its side effect
+(release stock, notify) again and is counted in ``closed_twice``.
+
+Everything is deterministic for a given seed: each design gets a fresh fakeredis server and its own clock.
+:func:`race` is the other half of the story: real threads claiming with the naive two-step claim.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import fakeredis
+import numpy as np
+import pandas as pd
+
+from .. import _validate
+from ..backend import Keyspace
+from ..clock import VirtualClock
+from ..patterns.delayqueue import DelayQueue
+
+__all__ = ["Design", "DESIGNS", "make_orders", "simulate", "run", "summarize", "chart_latency", "chart_cost",
+           "race"]
+
+TIMEOUT = 1800.0
+
+
+@dataclass(frozen=True)
+class Design:
+    """One way of closing orders. ``scan`` = scan interval (s) or None; ``queue`` = use the delay queue;
+    ``recover`` = run lease recovery; ``crash`` = inject the worker crash."""
+
+    name: str
+    queue: bool = False
+    scan: float | None = None
+    recover: bool = False
+    crash: bool = False
+
+
+#: The designs chapter 11 compares.
+DESIGNS: tuple[Design, ...] = (
+    Design("scan every 1 min", scan=60),
+    Design("scan every 5 min", scan=300),
+    Design("scan every 15 min", scan=900),
+    Design("delay queue", queue=True),
+    Design("delay queue, worker crash", queue=True, crash=True),
+    Design("delay queue + lease recovery, crash", queue=True, recover=True, crash=True),
+    Design("hybrid (queue + 5-min scan), crash", queue=True, scan=300, crash=True),
+)
+
+
+def make_orders(n: int = 1000, window: float = 1800.0, pay_prob: float = 0.7, seed: int = 7,
+                timeout: float = TIMEOUT) -> pd.DataFrame:
+    """Seeded orders: ``order_id``, ``created`` (uniform over ``window`` s), ``due`` (= created + timeout) and
+    ``paid_at`` (NaN if never paid; paid orders pay after U(10 s, 0.9 timeout))."""
+    n = _validate.integer("n", n, minimum=1)
+    window = _validate.number("window", window, minimum=0)
+    pay_prob = _validate.number("pay_prob", pay_prob, minimum=0, maximum=1)
+    timeout = _validate.number("timeout", timeout, minimum=0, strict=True)
+    rng = np.random.default_rng(_validate.integer("seed", seed))
+    created = np.sort(np.round(rng.uniform(0, window, n), 3))
+    pays = rng.random(n) < pay_prob
+    paid_at = np.where(pays, created + np.round(rng.uniform(10, 0.9 * timeout, n), 3), np.nan)
+    return pd.DataFrame({"order_id": [f"o{i:05d}" for i in range(n)], "created": created,
+                         "due": created + timeout, "paid_at": paid_at})
+
+
+class _DB:
+    """The orders table: status per order, what closed it and when, and how many rows scans examined."""
+
+    def __init__(self, idempotent: bool) -> None:
+        self.status: dict[str, str] = {}
+        self.created: dict[str, float] = {}
+        self.closed_at: dict[str, float] = {}
+        self.closed_by: dict[str, str] = {}
+        self.effects: Counter = Counter()
+        self.rows_scanned = 0
+        self.idempotent = idempotent
+
+    def insert(self, oid: str, t: float) -> None:
+        self.status[oid] = "UNPAID"
+        self.created[oid] = t
+
+    def pay(self, oid: str) -> bool:
+        if self.status.get(oid) == "UNPAID":
+            self.status[oid] = "PAID"
+            return True
+        return False
+
+    def close(self, oid: str, t: float, by: str) -> None:
+        st = self.status.get(oid)
+        if st == "UNPAID":
+            self.status[oid] = "CLOSED"
+            self.closed_at[oid] = t
+            self.closed_by[oid] = by
+            self.effects[oid] += 1
+        elif st == "CLOSED" and not self.idempotent:
+            self.effects[oid] += 1  # e.g. stock released twice
+
+    def scan(self, now: float, timeout: float) -> list[str]:
+        unpaid = [o for o, s in self.status.items() if s == "UNPAID"]
+        self.rows_scanned += len(unpaid)
+        return [o for o in unpaid if self.created[o] + timeout <= now]
+
+
+def simulate(orders: pd.DataFrame, design: Design, *, poll: float = 5.0, lease: float = 60.0,
+             crash_at: float = 2400.0, crash_for: float = 900.0, timeout: float = TIMEOUT,
+             idempotent_close: bool = True, batch: int = 100) -> pd.DataFrame:
+    """Run one design over ``orders`` (from :func:`make_orders`) on a fresh VirtualClock and fakeredis.
+
+    Returns one row per order: ``order_id, design, created, due, paid, closed_at, latency`` (closed_at - due,
+    NaN if never closed), ``closed_by`` (``queue``/``scan``), ``effects`` (times the close side effect ran),
+    ``never_closed`` (unpaid and still open at the end), and in ``frame.attrs``: ``rows_scanned``,
+    ``redis_calls``, ``lost_in_crash``.
+    """
+    if not isinstance(design, Design):
+        raise TypeError(f"design must be an ordersim.Design (got {type(design).__name__})")
+    poll = _validate.number("poll", poll, minimum=0, strict=True)
+    lease = _validate.number("lease", lease, minimum=0, strict=True)
+    batch = _validate.integer("batch", batch, minimum=1)
+    clock = VirtualClock()
+    db = _DB(idempotent_close)
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    dq = DelayQueue("orders", client=client, keyspace=Keyspace("ordersim", client), lease=lease, clock=clock)
+    calls = Counter()
+    state: dict[str, Any] = {"down_until": -1.0, "crashed": False, "lost": 0}
+    end = float(orders["due"].max()) + max(design.scan or 0, poll, lease) * 2 + 1
+    if design.crash:
+        end += crash_for
+
+    for row in orders.itertuples(index=False):
+        def arrive(oid=row.order_id, due=row.due):
+            db.insert(oid, clock.now())
+            if design.queue:
+                dq.put(oid, due)
+                calls["put"] += 1
+
+        clock.after(row.created, arrive)
+        if not np.isnan(row.paid_at):
+            def pay(oid=row.order_id):
+                if db.pay(oid) and design.queue:
+                    dq.cancel(oid)
+                    calls["cancel"] += 1
+
+            clock.after(row.paid_at, pay)
+
+    if design.queue:
+        def tick():
+            now = clock.now()
+            if now < state["down_until"]:
+                clock.after(poll, tick)
+                return
+            if design.crash and not state["crashed"] and now >= crash_at:
+                state["crashed"] = True  # the worker stalls (DB hang, GC) for crash_for seconds ...
+                state["down_until"] = now + crash_for
+                clock.after(poll, tick)
+                return
+            if state["crashed"] is True:
+                state["crashed"] = "done"  # ... then claims the backlog and is killed mid-batch (OOM, deploy)
+                lost = dq.claim(now, batch)
+                calls["claim"] += 1
+                state["lost"] = len(lost)
+                clock.after(poll, tick)  # a fresh worker takes over
+                return
+            if design.recover:
+                dq.recover(now)
+                calls["recover"] += 1
+            while True:
+                items = dq.claim(now, batch)
+                calls["claim"] += 1
+                for oid in items:
+                    db.close(oid, now, "queue")
+                if items:
+                    dq.ack_many(items)
+                    calls["ack"] += 1
+                if len(items) < batch:
+                    break
+            if now + poll <= end:
+                clock.after(poll, tick)
+
+        clock.after(poll, tick)
+
+    if design.scan is not None:
+        interval = design.scan
+
+        def scan():
+            now = clock.now()
+            for oid in db.scan(now, timeout):
+                db.close(oid, now, "scan")
+            if now + interval <= end:
+                clock.after(interval, scan)
+
+        clock.after(interval, scan)
+
+    clock.run_until_idle(limit=end)
+    frame = orders.copy()
+    frame.insert(1, "design", design.name)
+    frame["paid"] = frame["order_id"].map(lambda o: db.status.get(o) == "PAID")
+    frame["closed_at"] = frame["order_id"].map(lambda o: db.closed_at.get(o, np.nan)).astype(float)
+    frame["latency"] = frame["closed_at"] - frame["due"]
+    frame["closed_by"] = frame["order_id"].map(lambda o: db.closed_by.get(o, ""))
+    frame["effects"] = frame["order_id"].map(lambda o: db.effects.get(o, 0)).astype(int)
+    frame["never_closed"] = frame["order_id"].map(lambda o: db.status.get(o) == "UNPAID")
+    frame.attrs.update(rows_scanned=db.rows_scanned, redis_calls=sum(calls.values()), lost_in_crash=state["lost"])
+    return frame
+
+
+def run(designs: tuple[Design, ...] = DESIGNS, orders: pd.DataFrame | None = None, **kw: Any) -> pd.DataFrame:
+    """Simulate each design on the same orders; one tidy frame (per order per design) with ``rows_scanned``,
+    ``redis_calls`` and ``lost_in_crash`` repeated as columns."""
+    orders = make_orders() if orders is None else orders
+    frames = []
+    for d in designs:
+        f = simulate(orders, d, **kw)
+        for k, v in f.attrs.items():
+            f[k] = v
+        f.attrs = {}
+        frames.append(f)
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarize(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per design: orders closed, never closed, closed twice, close latency p50/p99/max (s), rows scanned,
+    Redis calls. Designs keep their order of appearance."""
+    rows = []
+    for name, g in frame.groupby("design", sort=False):
+        lat = g["latency"].dropna()
+        rows.append({
+            "design": name,
+            "closed": int(g["closed_at"].notna().sum()),
+            "never_closed": int(g["never_closed"].sum()),
+            "closed_twice": int((g["effects"] > 1).sum()),
+            "p50_s": float(lat.quantile(0.5)) if len(lat) else np.nan,
+            "p99_s": float(lat.quantile(0.99)) if len(lat) else np.nan,
+            "max_s": float(lat.max()) if len(lat) else np.nan,
+            "rows_scanned": int(g["rows_scanned"].iloc[0]),
+            "redis_calls": int(g["redis_calls"].iloc[0]),
+        })
+    return pd.DataFrame(rows).set_index("design")
+
+
+def chart_latency(frame: pd.DataFrame):
+    """Close latency (seconds past due) per design, p50 and max bars on a log axis, plus never-closed counts."""
+    import matplotlib.pyplot as plt
+
+    s = summarize(frame)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [3, 1.3]})
+    y = np.arange(len(s))
+    ax.barh(y + 0.2, s["max_s"].clip(lower=0.1), height=0.4, label="max", color="tab:red", alpha=0.6)
+    ax.barh(y - 0.2, s["p50_s"].clip(lower=0.1), height=0.4, label="p50", color="tab:blue")
+    ax.set_xscale("log")
+    ax.set_yticks(y, s.index)
+    ax.invert_yaxis()
+    ax.set_xlabel("close latency: seconds after the 30-minute deadline")
+    ax.legend(loc="lower right")
+    ax2.barh(y, s["never_closed"], color="black")
+    ax2.set_yticks(y, [""] * len(s))
+    ax2.invert_yaxis()
+    ax2.set_xlabel("unpaid orders never closed")
+    fig.suptitle("How late is an unpaid order closed?")
+    fig.tight_layout()
+    return fig
+
+
+def chart_cost(frame: pd.DataFrame):
+    """Load per design: database rows examined by scans vs Redis calls made by the queue worker."""
+    import matplotlib.pyplot as plt
+
+    s = summarize(frame)
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    y = np.arange(len(s))
+    ax.barh(y - 0.2, s["rows_scanned"], height=0.4, label="DB rows scanned", color="tab:orange")
+    ax.barh(y + 0.2, s["redis_calls"], height=0.4, label="Redis calls", color="tab:green")
+    ax.set_yticks(y, s.index)
+    ax.invert_yaxis()
+    ax.set_xscale("symlog")
+    ax.set_xlabel("count over the whole run (symlog)")
+    ax.legend(loc="lower right")
+    ax.set_title("What each design costs")
+    fig.tight_layout()
+    return fig
+
+
+def race(workers: int = 4, n: int = 200, claim: str = "naive", *, client: Any = None, batch: int = 10,
+         lockstep: bool = True) -> pd.DataFrame:
+    """Real threads closing ``n`` due orders with the ``"naive"`` or ``"atomic"`` claim; returns one row per order
+    with ``closes`` (how many workers closed it). ``lockstep=True`` lines the workers up with a barrier
+    between read and remove (naive) or before each claim (atomic), which forces the worst interleaving every
+    round instead of now and then; the atomic claim still closes each order exactly once.
+    """
+    workers = _validate.integer("workers", workers, minimum=1, maximum=64)
+    n = _validate.integer("n", n, minimum=1)
+    _validate.choice("claim", claim, ("naive", "atomic"))
+    if client is None:
+        client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    dq = DelayQueue("race", client=client, keyspace=Keyspace("ordersim-race", client), clock=VirtualClock())
+    dq.clear()
+    dq.put_many({f"o{i:04d}": float(i) for i in range(n)})
+    closes: Counter = Counter()
+    lock = threading.Lock()
+    barrier = threading.Barrier(workers, timeout=10)
+
+    def line_up(_items: Any = None) -> None:
+        if lockstep:
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                pass
+
+    def worker() -> None:
+        while True:
+            if claim == "naive":
+                items = dq.claim_naive(now=n, limit=batch, between=line_up)
+            else:
+                line_up()
+                items = dq.claim(now=n, limit=batch)
+                dq.ack_many(items)
+            if not items:
+                barrier.abort()  # release anyone still waiting
+                return
+            with lock:
+                closes.update(items)
+
+    threads = [threading.Thread(target=worker, name=f"hcedu-race-{i}", daemon=True) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    dq.clear()
+    ids = [f"o{i:04d}" for i in range(n)]
+    return pd.DataFrame({"order_id": ids, "claim": claim, "closes": [closes.get(i, 0) for i in ids]})

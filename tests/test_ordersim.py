@@ -1,0 +1,99 @@
+"""Order-timeout simulation: deterministic, the designs behave as the chapter claims, charts, the race."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from hcedu.lab import ordersim  # noqa: E402
+from hcedu.lab.ordersim import Design  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def orders():
+    return ordersim.make_orders(n=300, window=900, seed=3)
+
+
+@pytest.fixture(scope="module")
+def frame(orders):
+    return ordersim.run(orders=orders, crash_at=2000, crash_for=600)
+
+
+def test_make_orders_is_seeded_and_shaped(orders):
+    again = ordersim.make_orders(n=300, window=900, seed=3)
+    pd.testing.assert_frame_equal(orders, again)
+    assert list(orders.columns) == ["order_id", "created", "due", "paid_at"]
+    assert ((orders["due"] - orders["created"] - ordersim.TIMEOUT).abs() < 1e-6).all()
+    paid = orders["paid_at"].dropna()
+    assert 0 < len(paid) < len(orders)
+    assert (paid < orders.loc[paid.index, "due"]).all()
+
+
+def test_run_is_deterministic(orders, frame):
+    again = ordersim.run(orders=orders, crash_at=2000, crash_for=600)
+    pd.testing.assert_frame_equal(frame, again)
+
+
+def test_every_design_closes_exactly_the_unpaid_orders_unless_lost(orders, frame):
+    s = ordersim.summarize(frame)
+    unpaid = int(orders["paid_at"].isna().sum())
+    for name, row in s.iterrows():
+        assert row["closed"] + row["never_closed"] == unpaid, name
+        assert row["closed_twice"] == 0, name  # idempotent close
+    assert s.loc["delay queue, worker crash", "never_closed"] > 0
+    for name in ("delay queue", "delay queue + lease recovery, crash", "hybrid (queue + 5-min scan), crash"):
+        assert s.loc[name, "never_closed"] == 0
+    assert (frame.loc[frame["paid"], "closed_at"].isna()).all(), "a paid order is never closed"
+
+
+def test_latency_bounds_follow_the_design(frame):
+    s = ordersim.summarize(frame)
+    assert s.loc["delay queue", "max_s"] <= 5.0  # one poll
+    for minutes in (1, 5, 15):
+        assert s.loc[f"scan every {minutes} min", "max_s"] <= minutes * 60
+    assert s.loc["scan every 1 min", "rows_scanned"] > s.loc["scan every 15 min", "rows_scanned"] > 0
+    assert s.loc["delay queue", "rows_scanned"] == 0 and s.loc["scan every 1 min", "redis_calls"] == 0
+    assert (frame["latency"].dropna() >= 0).all()
+
+
+def test_non_idempotent_close_counts_double_closes(orders):
+    d = Design("hybrid", queue=True, scan=60, crash=True, recover=True)
+    f = ordersim.simulate(orders, d, crash_at=2000, crash_for=600, lease=30, idempotent_close=False)
+    # recovered items the scan already closed are closed again by the queue worker
+    assert (f["effects"] > 1).sum() > 0
+
+
+def test_charts_return_figures(frame):
+    import matplotlib.pyplot as plt
+
+    for fn in (ordersim.chart_latency, ordersim.chart_cost):
+        fig = fn(frame)
+        assert fig.axes
+        plt.close(fig)
+
+
+def test_race_naive_double_closes_atomic_does_not():
+    naive = ordersim.race(workers=3, n=60, claim="naive")
+    atomic = ordersim.race(workers=3, n=60, claim="atomic")
+    assert (naive["closes"] == 3).all()
+    assert (atomic["closes"] == 1).all()
+
+
+def test_race_on_real_redis(redis_backend):
+    atomic = ordersim.race(workers=4, n=100, claim="atomic", client=redis_backend.client(), lockstep=False)
+    assert (atomic["closes"] == 1).all()
+
+
+def test_bad_input(orders):
+    with pytest.raises(TypeError, match="design must be"):
+        ordersim.simulate(orders, "delay queue")
+    with pytest.raises(ValueError, match="poll must be > 0"):
+        ordersim.simulate(orders, ordersim.DESIGNS[0], poll=0)
+    with pytest.raises(ValueError, match="pay_prob must be <= 1"):
+        ordersim.make_orders(pay_prob=2)
+    with pytest.raises(ValueError, match="claim must be one of"):
+        ordersim.race(claim="optimistic")
