@@ -1,0 +1,237 @@
+"""Peak-shaving lab (chapter 07): a burst of arrivals into the channel -> Redis bridge, per back-pressure policy.
+
+The source's claim is that a buffered channel in front of Redis "shaves the peak": a burst is absorbed
+in memory and drained at the rate downstream can take. This lab measures what that buys and what it
+costs: the buffer only absorbs ``capacity`` items; after that **something** gives, and the policy decides
+what: producers wait (``block``: latency grows without bound), wait then give up (``block_timeout``),
+new items are discarded (``drop_newest``), old ones are (``drop_oldest``: fresher data, but accepted work
+is lost), or the caller is told at once (``reject``: the only one that lets the client retry elsewhere).
+
+The simulation is deterministic: virtual time in ``dt`` steps, a real :class:`hcedu.patterns.queue.Bridge`
+(real ``Chan``, real Redis writes to a private fakeredis) in manual mode (``start=False``), drained by
+:meth:`~hcedu.patterns.queue.Bridge.pump` at ``drain_rate`` items/s. Producers of the two blocking policies
+are modelled as a FIFO of waiting callers (what ``put`` does with one thread per caller).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import fakeredis
+import numpy as np
+import pandas as pd
+
+from .. import _validate
+from ..backend import Keyspace
+from ..patterns.queue import POLICIES, Bridge, QueueFull
+
+__all__ = ["PeakRun", "simulate", "compare", "summarize", "chart", "dashboard"]
+
+
+@dataclass
+class PeakRun:
+    """One run: ``timeline`` (one row per step), ``items`` (one row per offered item), ``stats`` (the bridge's
+    counters; for :func:`compare`, a dict ``"policy/capacity" -> counters``)."""
+
+    timeline: pd.DataFrame
+    items: pd.DataFrame
+    stats: dict[str, Any]
+
+
+def simulate(policy: str = "block", capacity: int = 100, *, drain_rate: float = 500.0, base_load: float = 0.5,
+             burst_factor: float = 10.0, burst_start: float = 1.0, burst_len: float = 2.0, duration: float = 8.0,
+             dt: float = 0.01, put_timeout: float = 0.5, batch: int = 64) -> PeakRun:
+    """Offer ``base_load x drain_rate`` items/s, then ``burst_factor x drain_rate`` for ``burst_len`` s from
+    ``burst_start``, then base load again, for ``duration`` s; drain at ``drain_rate``. Deterministic.
+
+    ``timeline`` columns: ``t, policy, capacity, depth`` (items in the buffer), ``waiting`` (blocked producers),
+    ``offered, sent, dropped, rejected`` (cumulative), ``latency`` (mean end-to-end seconds of the items sent in
+    that step, NaN if none). ``items``: ``created, sent_at, latency, outcome`` (sent / dropped / rejected /
+    evicted / timed_out / unsent).
+    """
+    _validate.choice("policy", policy, POLICIES)
+    capacity = _validate.integer("capacity", capacity, minimum=1)
+    drain_rate = _validate.number("drain_rate", drain_rate, minimum=0, strict=True)
+    base_load = _validate.number("base_load", base_load, minimum=0)
+    burst_factor = _validate.number("burst_factor", burst_factor, minimum=0)
+    burst_start = _validate.number("burst_start", burst_start, minimum=0)
+    burst_len = _validate.number("burst_len", burst_len, minimum=0)
+    duration = _validate.number("duration", duration, minimum=0, strict=True)
+    dt = _validate.number("dt", dt, minimum=0, strict=True, maximum=duration)
+    put_timeout = _validate.number("put_timeout", put_timeout, minimum=0)
+
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    created: dict[str, float] = {}
+    outcome: dict[str, str] = {}
+    sent_at: dict[str, float] = {}
+    now = [0.0]
+    sent_this_step: list[float] = []
+
+    def on_sent(batch_items: list[str]) -> None:
+        for it in batch_items:
+            sent_at[it] = now[0]
+            outcome[it] = "sent"
+            sent_this_step.append(now[0] - created[it])
+
+    def on_drop(it: str) -> None:
+        outcome[it] = "evicted"
+
+    bridge = Bridge(client=client, keyspace=Keyspace("peakshave", client), policy=policy, capacity=capacity,
+                    put_timeout=put_timeout if policy == "block_timeout" else None, batch=batch,
+                    on_sent=on_sent, on_drop=on_drop, start=False)
+    waiting: deque[str] = deque()
+    blocking = policy in ("block", "block_timeout")
+    rows = []
+    offered_acc = drain_acc = 0.0
+    seq = 0
+    counts = {"offered": 0, "dropped": 0, "rejected": 0}
+    steps = int(round(duration / dt))
+    for k in range(steps + 1):
+        t = round(k * dt, 9)
+        now[0] = t
+        sent_this_step.clear()
+        # producers that were waiting for room (block policies): oldest first; give up after put_timeout
+        if blocking:
+            while waiting:
+                it = waiting[0]
+                if policy == "block_timeout" and t - created[it] > put_timeout:
+                    waiting.popleft()
+                    outcome[it] = "timed_out"
+                    bridge.note_timed_out()
+                    counts["dropped"] += 1
+                    continue
+                if not bridge.try_put(it):
+                    break
+                waiting.popleft()
+                outcome[it] = "accepted"
+        # new arrivals this step
+        in_burst = burst_start <= t < burst_start + burst_len
+        rate = drain_rate * (burst_factor if in_burst else base_load)
+        offered_acc += rate * dt
+        n_new = int(offered_acc)
+        offered_acc -= n_new
+        for _ in range(n_new):
+            it = f"i{seq:07d}"
+            seq += 1
+            created[it] = t
+            counts["offered"] += 1
+            if blocking:
+                if waiting or not bridge.try_put(it):
+                    waiting.append(it)
+                    outcome[it] = "waiting"
+                else:
+                    outcome[it] = "accepted"
+                continue
+            try:
+                ok = bridge.put(it)
+            except QueueFull:
+                outcome[it] = "rejected"
+                counts["rejected"] += 1
+                continue
+            if ok:
+                outcome[it] = "accepted"
+            else:
+                outcome[it] = "dropped"
+                counts["dropped"] += 1
+        # the drain: drain_rate items/s into Redis
+        drain_acc += drain_rate * dt
+        can = int(drain_acc)
+        drain_acc -= can
+        if can:
+            bridge.pump(can)
+        evicted = sum(1 for v in outcome.values() if v == "evicted") if policy == "drop_oldest" else 0
+        rows.append({"t": t, "policy": policy, "capacity": capacity, "depth": bridge.depth(),
+                     "waiting": len(waiting), "offered": counts["offered"], "sent": bridge.stats.sent,
+                     "dropped": counts["dropped"] + evicted, "rejected": counts["rejected"],
+                     "latency": float(np.mean(sent_this_step)) if sent_this_step else np.nan})
+    for it in waiting:
+        outcome[it] = "waiting"
+    report = bridge.wait()  # shutdown: drains what is left (after the horizon) and accounts for it
+    for it in report.unsent:
+        outcome[it] = "unsent"
+    for it, o in outcome.items():
+        if o == "accepted":  # drained at shutdown, after the horizon
+            outcome[it] = "sent"
+            sent_at.setdefault(it, now[0])
+    items = pd.DataFrame({"item": list(created), "created": list(created.values())})
+    items["policy"] = policy
+    items["capacity"] = capacity
+    items["outcome"] = items["item"].map(outcome)
+    items["sent_at"] = items["item"].map(sent_at).astype(float)
+    items["latency"] = items["sent_at"] - items["created"]
+    return PeakRun(pd.DataFrame(rows), items, report.stats.as_dict())
+
+
+def compare(policies: tuple[str, ...] = POLICIES, capacities: tuple[int, ...] = (100,), **kw: Any) -> PeakRun:
+    """:func:`simulate` every policy x capacity on the same arrivals; frames concatenated."""
+    for p in policies:
+        _validate.choice("policy", p, POLICIES)
+    runs = [simulate(p, c, **kw) for c in capacities for p in policies]
+    stats = {f"{r.timeline['policy'].iloc[0]}/{r.timeline['capacity'].iloc[0]}": r.stats for r in runs}
+    return PeakRun(pd.concat([r.timeline for r in runs], ignore_index=True),
+                   pd.concat([r.items for r in runs], ignore_index=True), stats)
+
+
+def summarize(items: pd.DataFrame) -> pd.DataFrame:
+    """Per policy and capacity: offered, sent, lost (dropped + evicted + timed out), rejected (the caller was
+    told), still waiting at the end, and the latency p50/p99/max of the items sent (seconds)."""
+    rows = []
+    for (policy, cap), g in items.groupby(["policy", "capacity"], sort=False):
+        lat = g.loc[g["outcome"] == "sent", "latency"].dropna()
+        oc = g["outcome"].value_counts()
+        rows.append({"policy": policy, "capacity": cap, "offered": len(g), "sent": int(oc.get("sent", 0)),
+                     "lost": int(oc.get("dropped", 0) + oc.get("evicted", 0) + oc.get("timed_out", 0)),
+                     "rejected": int(oc.get("rejected", 0)), "waiting_at_end": int(oc.get("waiting", 0)),
+                     "p50_s": round(float(lat.quantile(0.5)), 3) if len(lat) else np.nan,
+                     "p99_s": round(float(lat.quantile(0.99)), 3) if len(lat) else np.nan,
+                     "max_s": round(float(lat.max()), 3) if len(lat) else np.nan})
+    return pd.DataFrame(rows).set_index(["policy", "capacity"])
+
+
+def chart(timeline: pd.DataFrame, *, burst: tuple[float, float] | None = (1.0, 3.0)):
+    """Three panels over time, one line per policy (and capacity): queue depth (buffer + blocked producers),
+    items lost or refused (cumulative), and end-to-end latency of the items being sent."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
+    many_caps = timeline["capacity"].nunique() > 1
+    styles = ["-", "--", "-.", ":", (0, (5, 1))]
+    for i, ((policy, cap), g) in enumerate(timeline.groupby(["policy", "capacity"], sort=False)):
+        label = f"{policy} (cap {cap})" if many_caps else policy
+        ls = styles[i % len(styles)]
+        axes[0].plot(g["t"], g["depth"] + g["waiting"], ls=ls, label=label)
+        axes[1].plot(g["t"], g["dropped"] + g["rejected"], ls=ls, label=label)
+        axes[2].plot(g["t"], g["latency"].ffill(), ls=ls, label=label)
+    axes[0].set_ylabel("queued\n(buffer + blocked)")
+    axes[0].set_yscale("symlog", linthresh=100)
+    axes[1].set_ylabel("lost or refused\n(cumulative)")
+    axes[2].set_ylabel("end-to-end\nlatency (s)")
+    axes[2].set_xlabel("time (s)")
+    for ax in axes:
+        if burst is not None:
+            ax.axvspan(*burst, color="tab:red", alpha=0.08)
+    axes[0].legend(fontsize=8, ncol=2, loc="upper right")
+    axes[0].set_title("A burst of 10x the drain rate (shaded) through a bounded buffer")
+    fig.tight_layout()
+    return fig
+
+
+def dashboard(**kw: Any):
+    """ipywidgets controls (policy, capacity, burst factor, burst length) wired to :func:`simulate` + :func:`chart`."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    def show(policy: str, capacity: int, burst_factor: float, burst_len: float) -> None:
+        run = simulate(policy, capacity, burst_factor=burst_factor, burst_len=burst_len, **kw)
+        fig = chart(run.timeline, burst=(1.0, 1.0 + burst_len))
+        plt.show()
+        print(summarize(run.items).to_string())
+        del fig
+
+    return w.interact(show,
+                      policy=w.Dropdown(options=list(POLICIES), value="block"),
+                      capacity=w.SelectionSlider(options=[10, 50, 100, 500, 1000, 5000], value=100),
+                      burst_factor=w.FloatSlider(value=10, min=1, max=20, step=1),
+                      burst_len=w.FloatSlider(value=2, min=0.5, max=4, step=0.5))
