@@ -42,9 +42,11 @@ class PeakRun:
 
 def simulate(policy: str = "block", capacity: int = 100, *, drain_rate: float = 500.0, base_load: float = 0.5,
              burst_factor: float = 10.0, burst_start: float = 1.0, burst_len: float = 2.0, duration: float = 8.0,
-             dt: float = 0.01, put_timeout: float = 0.5, batch: int = 64) -> PeakRun:
+             dt: float = 0.01, put_timeout: float = 0.5, batch: int = 64, drain_tail: float = 60.0) -> PeakRun:
     """Offer ``base_load x drain_rate`` items/s, then ``burst_factor x drain_rate`` for ``burst_len`` s from
-    ``burst_start``, then base load again, for ``duration`` s; drain at ``drain_rate``. Deterministic.
+    ``burst_start``, then base load again, for ``duration`` s; drain at ``drain_rate``, and keep draining
+    (no new arrivals) until the buffer and the waiting producers are empty or ``drain_tail`` more seconds
+    have passed. Deterministic.
 
     ``timeline`` columns: ``t, policy, capacity, depth`` (items in the buffer), ``waiting`` (blocked producers),
     ``offered, sent, dropped, rejected`` (cumulative), ``latency`` (mean end-to-end seconds of the items sent in
@@ -61,6 +63,7 @@ def simulate(policy: str = "block", capacity: int = 100, *, drain_rate: float = 
     duration = _validate.number("duration", duration, minimum=0, strict=True)
     dt = _validate.number("dt", dt, minimum=0, strict=True, maximum=duration)
     put_timeout = _validate.number("put_timeout", put_timeout, minimum=0)
+    drain_tail = _validate.number("drain_tail", drain_tail, minimum=0)
 
     client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
     created: dict[str, float] = {}
@@ -88,7 +91,12 @@ def simulate(policy: str = "block", capacity: int = 100, *, drain_rate: float = 
     seq = 0
     counts = {"offered": 0, "dropped": 0, "rejected": 0}
     steps = int(round(duration / dt))
-    for k in range(steps + 1):
+    max_steps = steps + int(round(drain_tail / dt))
+    k = -1
+    while True:
+        k += 1
+        if k > steps and (k > max_steps or (not waiting and bridge.depth() == 0)):
+            break
         t = round(k * dt, 9)
         now[0] = t
         sent_this_step.clear()
@@ -108,7 +116,7 @@ def simulate(policy: str = "block", capacity: int = 100, *, drain_rate: float = 
                 outcome[it] = "accepted"
         # new arrivals this step
         in_burst = burst_start <= t < burst_start + burst_len
-        rate = drain_rate * (burst_factor if in_burst else base_load)
+        rate = drain_rate * (burst_factor if in_burst else base_load) if k <= steps else 0.0
         offered_acc += rate * dt
         n_new = int(offered_acc)
         offered_acc -= n_new
@@ -148,7 +156,7 @@ def simulate(policy: str = "block", capacity: int = 100, *, drain_rate: float = 
                      "latency": float(np.mean(sent_this_step)) if sent_this_step else np.nan})
     for it in waiting:
         outcome[it] = "waiting"
-    report = bridge.wait()  # shutdown: drains what is left (after the horizon) and accounts for it
+    report = bridge.wait()  # shutdown: drains what is left (only if drain_tail ran out) and accounts for it
     for it in report.unsent:
         outcome[it] = "unsent"
     for it, o in outcome.items():
