@@ -210,3 +210,27 @@ def test_bad_clock_and_keyspace(redis_client):
         DelayQueue(client=redis_client, clock=object())
     with pytest.raises(TypeError, match="keyspace"):
         DelayQueue(client=redis_client, keyspace="ks")
+
+
+def test_exercise_checker_accepts_the_lua_claim_and_rejects_the_two_step_one():
+    from hcedu.course import check
+    from hcedu.patterns.delayqueue import CLAIM_LUA
+
+    def good(r, due, leased, now, limit, lease):
+        # CLAIM_LUA also counts attempts in KEYS[3]; give it a scratch hash
+        return r.register_script(CLAIM_LUA)(keys=[due, leased, "ex11:attempts"], args=[now, limit, now + lease])
+
+    def naive(r, due, leased, now, limit, lease):
+        items = r.zrangebyscore(due, "-inf", now, start=0, num=limit)
+        if items:
+            r.zrem(due, *items)
+            r.zadd(leased, {i: now + lease for i in items})
+        return items
+
+    def stub(*args):
+        raise NotImplementedError
+
+    assert check.delay_claim(good, items=400)
+    verdict = check.delay_claim(naive, items=400)
+    assert not verdict and "more than one worker" in str(verdict)
+    assert check.delay_claim(stub).unsolved

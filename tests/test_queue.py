@@ -257,3 +257,31 @@ def test_bad_item(redis_backend):
 
 def test_policies_constant():
     assert POLICIES == ("block", "block_timeout", "drop_newest", "drop_oldest", "reject")
+
+
+def test_exercise_checker_for_drop_oldest():
+    from hcedu.course import check
+
+    def good(ch, item):
+        evicted = []
+        while not ch.try_send(item):
+            old, ok, selected = ch.try_recv()
+            if selected and ok:
+                evicted.append(old)
+        return evicted
+
+    def keeps_only_last(ch, item):
+        evicted = []
+        while not ch.try_send(item):
+            old, ok, selected = ch.try_recv()
+            if selected and ok:
+                evicted = [old]
+        return evicted
+
+    def blocks(ch, item):
+        ch.send(item)
+        return []
+
+    assert check.drop_oldest(good)
+    assert "every eviction is reported" in str(check.drop_oldest(keeps_only_last))
+    assert "blocks" in str(check.drop_oldest(blocks))

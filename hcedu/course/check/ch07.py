@@ -1,0 +1,128 @@
+"""Checker for exercise 07: the drop-oldest back-pressure policy on a Go-style channel."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+from . import Verdict, run_checks
+
+__all__ = ["drop_oldest"]
+
+
+def _with_timeout(fn: Callable[[], Any], seconds: float, what: str) -> Any:
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            out["error"] = exc
+
+    t = threading.Thread(target=run, name="hcedu-check07", daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        raise AssertionError(f"{what} did not return within {seconds:g} s (it blocks)")
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
+
+
+def drop_oldest(offer: Callable[[Any, Any], Any], producers: int = 8, per_producer: int = 300) -> Verdict:
+    """Check ``offer(ch, item) -> list of evicted items``: never blocks; on a full buffer it evicts the oldest
+    buffered item(s) to make room and returns them (usually one; more if other producers refill the slot
+    first); and under concurrent producers and a live consumer every item is either
+    delivered or returned as evicted, exactly once, with each producer's delivered items in order."""
+    from ...go.chan import Chan, SendOnClosedChannel
+
+    def room_means_no_eviction() -> None:
+        ch = Chan(3)
+        got = _with_timeout(lambda: offer(ch, "a"), 1, "offer on an empty channel")
+        assert list(got) == [], f"nothing should be evicted when there is room, got {got!r}"
+        assert len(ch) == 1, f"the item should be buffered (len(ch) == 1), len is {len(ch)}"
+
+    def full_evicts_oldest() -> None:
+        ch = Chan(3)
+        got = [list(_with_timeout(lambda x=x: offer(ch, x), 1, "offer on a full channel")) for x in "abcde"]
+        assert got == [[], [], [], ["a"], ["b"]], f"expected evictions [[], [], [], ['a'], ['b']], got {got!r}"
+        left = [ch.recv(timeout=1) for _ in range(3)]
+        assert left == ["c", "d", "e"], f"the buffer should hold the 3 newest in order, holds {left!r}"
+
+    def rival_refills_the_slot() -> None:
+        class RivalChan(Chan):
+            """After the first eviction another producer grabs the freed slot (a race, made deterministic)."""
+
+            rival = True
+
+            def try_recv(self) -> Any:
+                got = super().try_recv()
+                if self.rival and got[2]:
+                    self.rival = False
+                    super().try_send("rival")
+                return got
+
+        ch = RivalChan(1)
+        ch.send("a")
+        got = list(_with_timeout(lambda: offer(ch, "b"), 1, "offer when a rival refills the slot"))
+        assert got == ["a", "rival"], (
+            f"another producer refilled the slot after 'a' was evicted, so 'a' and 'rival' were both evicted; "
+            f"offer returned {got!r}")
+        assert ch.recv(timeout=1) == "b", "the offered item should be in the buffer"
+
+    def closed_channel_panics() -> None:
+        ch = Chan(1)
+        ch.close()
+        try:
+            _with_timeout(lambda: offer(ch, "x"), 1, "offer on a closed channel")
+        except SendOnClosedChannel:
+            return
+        raise AssertionError("offer on a closed channel must panic 'send on closed channel', like a send")
+
+    def conserves_items_under_concurrency() -> None:
+        ch = Chan(1)  # one slot: producers fight over it, so evictions race often
+        delivered: list[Any] = []
+        evicted: list[Any] = []
+        lock = threading.Lock()
+
+        def consumer() -> None:
+            for v in ch.range(timeout=10):
+                delivered.append(v)
+
+        def producer(p: int) -> None:
+            for i in range(per_producer):
+                e = list(offer(ch, (p, i)))
+                with lock:
+                    evicted.extend(e)
+
+        c = threading.Thread(target=consumer, name="hcedu-check07-consumer", daemon=True)
+        c.start()
+        ps = [threading.Thread(target=producer, args=(p,), name=f"hcedu-check07-{p}", daemon=True)
+              for p in range(producers)]
+        for t in ps:
+            t.start()
+        for t in ps:
+            t.join(30)
+            assert not t.is_alive(), "a producer is stuck: offer must never block"
+        ch.close()
+        c.join(10)
+        everything = {(p, i) for p in range(producers) for i in range(per_producer)}
+        assert len(delivered) + len(evicted) == len(everything), (
+            f"{len(delivered)} delivered + {len(evicted)} evicted != {len(everything)} offered")
+        assert set(delivered) | set(evicted) == everything, "some items were neither delivered nor evicted"
+        assert not set(delivered) & set(evicted), "an item was both delivered and reported evicted"
+        for p in range(producers):
+            seq = [i for q, i in delivered if q == p]
+            assert seq == sorted(seq), f"producer {p}'s items were delivered out of order"
+
+    return run_checks("drop-oldest back-pressure policy", [
+        ("with room, nothing is evicted", room_means_no_eviction, "try_send first; return []"),
+        ("when full, the oldest item is evicted and returned", full_evicts_oldest,
+         "if try_send fails, try_recv one item (the oldest) and try again"),
+        ("when a rival refills the slot, every eviction is reported", rival_refills_the_slot,
+         "keep a list: append every item try_recv took, until try_send succeeds"),
+        ("a closed channel panics like a send", closed_channel_panics, "let try_send's panic propagate"),
+        (f"{producers} producers + a consumer: every item delivered or evicted, exactly once",
+         conserves_items_under_concurrency,
+         "loop until try_send succeeds; collect every item try_recv evicts (the consumer may take it first)"),
+    ])
