@@ -136,7 +136,8 @@ def test_parent_context_cancel_shuts_down(redis_backend):
 @pytest.mark.parametrize("policy", ["block", "drop_newest", "drop_oldest", "reject"])
 def test_acceptance_shutdown_accounts_for_every_item(redis_backend, policy):
     """Many producers race a shutdown: every item is sent, evicted, refused at the door, or reported unsent."""
-    b = bridge(redis_backend, policy=policy, capacity=32, batch=8, rate=20_000)
+    parent, cancel = context.with_cancel(context.background())
+    b = bridge(redis_backend, ctx=parent, policy=policy, capacity=32, batch=8, rate=20_000)
     outcomes = {"true": 0, "false": 0, "refused": 0}
     lock = threading.Lock()
 
@@ -154,7 +155,8 @@ def test_acceptance_shutdown_accounts_for_every_item(redis_backend, policy):
     for t in ts:
         t.start()
     time.sleep(0.05)
-    r = b.close(timeout=10)
+    cancel()  # shut down through the parent context, mid-stream
+    r = b.wait(timeout=10)
     for t in ts:
         t.join(timeout=10)
         assert not t.is_alive()

@@ -222,6 +222,18 @@ def test_list_reaper_gives_a_lease_to_a_message_moved_without_one(redis_backend)
     assert [m.msg_id for m in requeued] == ["1"]
 
 
+def test_list_reaper_with_a_limit_looks_at_the_oldest_first(redis_backend):
+    clock = VirtualClock()
+    q = lq(redis_backend, clock, lease=10)
+    q.push("old", msg_id="old")
+    q.take()
+    clock.advance(10)  # "old" is now expired
+    q.push_many([(f"n{i}", "new") for i in range(5)])
+    q.take_many(5)  # five fresh leases at the head of the processing list
+    requeued, _ = q.reap(limit=1)
+    assert [m.msg_id for m in requeued] == ["old"]
+
+
 def test_plain_rpop_loses_a_message_when_the_consumer_crashes(redis_backend):
     clock = VirtualClock()
     unsafe, safe = lq(redis_backend, clock), lq(redis_backend, clock)

@@ -299,7 +299,7 @@ return out
 #: one now; those whose lease expired go back to ``ready`` (taken next) or, after max deliveries, to ``dead``.
 REAP_LUA = """
 local now = tonumber(ARGV[1])
-local items = redis.call('LRANGE', KEYS[2], 0, tonumber(ARGV[4]) - 1)
+local items = redis.call('LRANGE', KEYS[2], -tonumber(ARGV[4]), -1)  -- the oldest are at the tail
 local requeued, dead = {}, {}
 for _, raw in ipairs(items) do
   local deadline = redis.call('ZSCORE', KEYS[3], raw)
@@ -437,7 +437,8 @@ class ListQueue:
     def reap(self, now: float | None = None, limit: int = 10_000) -> tuple[list[Message], list[Message]]:
         """The reaper: requeue messages whose lease expired by ``now`` (default ``clock.now()``); send those
         delivered ``max_deliveries`` times to ``dead``. Returns ``(requeued, dead)``. One script, so two reapers
-        never requeue a message twice. Scans at most ``limit`` messages of ``processing``.
+        never requeue a message twice. Scans at most ``limit`` messages of ``processing``, oldest first (RPOPLPUSH
+        pushes new ones at the head, so the oldest sit at the tail).
         """
         now = self.clock.now() if now is None else _validate.number("now", now)
         limit = _validate.integer("limit", limit, minimum=1)
