@@ -145,6 +145,22 @@ cells = [
     `UPDATE orders SET status='CLOSED' WHERE id=? AND status='UNPAID'` — which is also what keeps a late
     payment and the close from both winning.
 
+    The simulation shows it: a hybrid whose scan runs every minute and whose queue recovers leases closes
+    some orders from both sides. With a plain close (`UPDATE … SET status='CLOSED' WHERE id=?`, then release
+    the stock) the side effect runs twice for those orders; with the conditional update, once:
+    """),
+    code("""
+    both = ordersim.Design("hybrid: 1-min scan + lease recovery, crash", queue=True, scan=60, recover=True, crash=True)
+    orders = ordersim.make_orders()
+    pd.Series({
+        "plain close": int((ordersim.simulate(orders, both, idempotent_close=False)["effects"] > 1).sum()),
+        "conditional UPDATE … WHERE status='UNPAID'": int((ordersim.simulate(orders, both)["effects"] > 1).sum()),
+    }, name="orders whose close ran twice")
+    """),
+    md("""
+    **Takeaway:** at-least-once delivery plus a non-idempotent effect is a double close; the conditional
+    update makes the second attempt a no-op.
+
     ## Break it 2: the worker dies after claiming
 
     The lease is what turns a crash into a delay instead of a loss:
