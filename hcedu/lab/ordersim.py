@@ -34,6 +34,7 @@ from .. import _validate
 from ..backend import Keyspace
 from ..clock import VirtualClock
 from ..patterns.delayqueue import DelayQueue
+from . import stats
 
 __all__ = ["Design", "DESIGNS", "make_orders", "simulate", "run", "summarize", "chart_latency", "chart_cost",
            "race"]
@@ -236,18 +237,20 @@ def run(designs: tuple[Design, ...] = DESIGNS, orders: pd.DataFrame | None = Non
 
 
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per design: orders closed, never closed, closed twice, close latency p50/p99/max (s), rows scanned,
-    Redis calls. Designs keep their order of appearance."""
+    """Per design: orders closed, never closed, closed twice, close latency p50/p99 (nearest rank,
+    :func:`hcedu.lab.stats.percentiles`) and max in seconds, rows scanned, Redis calls. Designs keep their
+    order of appearance."""
     rows = []
     for name, g in frame.groupby("design", sort=False):
         lat = g["latency"].dropna()
+        pct = stats.percentiles(lat, (50, 99))
         rows.append({
             "design": name,
             "closed": int(g["closed_at"].notna().sum()),
             "never_closed": int(g["never_closed"].sum()),
             "closed_twice": int((g["effects"] > 1).sum()),
-            "p50_s": float(lat.quantile(0.5)) if len(lat) else np.nan,
-            "p99_s": float(lat.quantile(0.99)) if len(lat) else np.nan,
+            "p50_s": pct["p50"],
+            "p99_s": pct["p99"],
             "max_s": float(lat.max()) if len(lat) else np.nan,
             "rows_scanned": int(g["rows_scanned"].iloc[0]),
             "redis_calls": int(g["redis_calls"].iloc[0]),

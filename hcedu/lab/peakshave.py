@@ -26,6 +26,7 @@ import pandas as pd
 from .. import _validate
 from ..backend import Keyspace
 from ..patterns.queue import POLICIES, Bridge, QueueFull
+from . import stats
 
 __all__ = ["PeakRun", "simulate", "compare", "summarize", "chart", "dashboard"]
 
@@ -184,16 +185,17 @@ def compare(policies: tuple[str, ...] = POLICIES, capacities: tuple[int, ...] = 
 
 def summarize(items: pd.DataFrame) -> pd.DataFrame:
     """Per policy and capacity: offered, sent, lost (dropped + evicted + timed out), rejected (the caller was
-    told), still waiting at the end, and the latency p50/p99/max of the items sent (seconds)."""
+    told), still waiting at the end, and the latency p50/p99 (nearest rank, :func:`hcedu.lab.stats.percentiles`)
+    and max of the items sent (seconds)."""
     rows = []
     for (policy, cap), g in items.groupby(["policy", "capacity"], sort=False):
         lat = g.loc[g["outcome"] == "sent", "latency"].dropna()
         oc = g["outcome"].value_counts()
+        pct = stats.percentiles(lat, (50, 99))
         rows.append({"policy": policy, "capacity": cap, "offered": len(g), "sent": int(oc.get("sent", 0)),
                      "lost": int(oc.get("dropped", 0) + oc.get("evicted", 0) + oc.get("timed_out", 0)),
                      "rejected": int(oc.get("rejected", 0)), "waiting_at_end": int(oc.get("waiting", 0)),
-                     "p50_s": round(float(lat.quantile(0.5)), 3) if len(lat) else np.nan,
-                     "p99_s": round(float(lat.quantile(0.99)), 3) if len(lat) else np.nan,
+                     "p50_s": round(pct["p50"], 3), "p99_s": round(pct["p99"], 3),
                      "max_s": round(float(lat.max()), 3) if len(lat) else np.nan})
     return pd.DataFrame(rows).set_index(["policy", "capacity"])
 
