@@ -64,6 +64,11 @@ cells = [
       producers instead of items silently vanishing.
     """),
     code("""
+    import inspect
+
+    print(inspect.getsource(Bridge._run))      # the drain goroutine: select on the channel and the context
+    """),
+    code("""
     ctx, cancel = context.with_cancel(context.background())
     bridge = Bridge(ctx, keyspace=ks, key="tasks", capacity=100, policy="block", batch=50)
     for i in range(1000):
