@@ -64,6 +64,20 @@ def test_chart(run):
     plt.close(fig)
 
 
+@pytest.mark.parametrize("policy", ["drop_newest", "reject", "block"])
+def test_live_run_accounts_for_every_item(redis_backend, policy):
+    r = peakshave.live(policy, 20, drain_rate=2000, burst_start=0.05, burst_len=0.1, duration=0.25,
+                       client=redis_backend.client())
+    oc = r.items["outcome"].value_counts()
+    assert set(oc.index) <= {"sent", "dropped", "rejected"}
+    assert oc.get("sent", 0) == r.stats["sent"] > 0
+    assert r.stats["offered"] == len(r.items)
+    assert r.stats["accepted"] == r.stats["sent"]  # nothing evicted or unsent with these policies
+    if policy == "block":
+        assert oc.get("sent", 0) == len(r.items)
+    assert not r.timeline.empty and set(r.timeline.columns) >= {"t", "depth", "sent", "dropped"}
+
+
 @pytest.mark.parametrize("kw, exc, words", [
     ({"policy": "shed"}, ValueError, "policy must be one of"),
     ({"capacity": 0}, ValueError, "capacity must be >= 1"),
