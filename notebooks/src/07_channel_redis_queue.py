@@ -265,6 +265,10 @@ cells = [
     rates
     """),
     md("""
+    Batching turns N round trips into N/64; on a real server over a network the gap is larger than here,
+    because the round trip, not Redis, is the cost.
+    """),
+    md("""
     Does the virtual-time lab tell the truth? Run the same shape of burst for real — the `Bridge`'s drain
     goroutine rate-limited to 1,000 items/s, a producer thread pacing arrivals by the wall clock — and
     compare the losses with the simulation (about one second):
@@ -280,9 +284,6 @@ cells = [
     both[["offered", "sent", "lost", "p99_s"]]
     """),
     md("""
-    Batching turns N round trips into N/64; on a real server over a network the gap is larger than here,
-    because the round trip, not Redis, is the cost.
-
     ## Source check
 
     * **"RPush确保消息持久化"** — no: `RPUSH` writes to memory. Durability depends on the server's AOF/RDB
