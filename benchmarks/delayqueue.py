@@ -82,7 +82,8 @@ def main() -> None:
             assert adup == 0, "the atomic claim must never hand out an item twice"
             print(f"{batch:>5} {atomic:>15,.0f} {naive:>14,.0f} {atomic / naive:>13.2f} {ndup:>10}")
         print("items/s counts distinct items claimed per second (atomic: claim + ack). 'naive dup' counts items the\n"
-              "two-step claim handed to more than one worker: its extra speed is paid in double closes.")
+              "two-step claim handed to more than one worker (each one a double close); it also pays two round\n"
+              "trips per claim and wastes them on items someone else already took.")
         q.clear()
     finally:
         if server is not None:
