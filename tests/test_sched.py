@@ -206,3 +206,37 @@ def test_bad_input_is_rejected_clearly():
         S.mixed(3, syscall_share=0.7, net_share=0.7)
     with pytest.raises(ValueError, match="preempt_after"):
         simulate(wl, preempt_after=0)
+
+
+def test_preemption_metric_says_what_applied():
+    wl = S.cpu_bound(2, 1.0)
+    assert simulate(wl, model="gmp", preemption=False).metrics["preemption"] is False
+    assert simulate(wl, model="1:1", preemption=False).metrics["preemption"] is True
+    assert simulate(wl, model="n:1", preemption=True).metrics["preemption"] is False
+
+
+def test_charts_and_dashboard():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hcedu.lab import schedviz as V
+
+    wl = V.dashboard_workload(8, 0.5)
+    rs = [simulate(wl, model=m, gomaxprocs=2) for m in S.MODELS]
+    fig = V.gantt(rs[0])
+    assert len(fig.axes) == 1
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[:2] == ["P1", "P0"] and "syscall (M blocked)" in labels
+    assert len(V.gantt_compare(rs).axes) == 3
+    tab = V.metrics_table(rs)
+    assert list(tab["model"]) == list(S.MODELS) and list(tab.columns) == V.METRIC_COLUMNS
+    box = V.dashboard(goroutines=4)
+    p_slider = box.children[0].children[0]
+    p_slider.value = 1   # redraws without error
+    with pytest.raises(TypeError, match="SimResult"):
+        V.gantt("not a result")
+    with pytest.raises(ValueError, match="goroutines must be >= 1"):
+        V.dashboard_workload(0, 0.1)
+    plt.close("all")

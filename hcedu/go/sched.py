@@ -867,7 +867,7 @@ def simulate(workload: Sequence[GSpec] | GSpec, *, model: str = "gmp", gomaxproc
 
     ``gomaxprocs`` is the number of Ps (``"gmp"``) or cores (``"1:1"``); ``"n:1"`` always uses one thread.
     ``preemption`` switches sysmon's 10 ms preemption (``"gmp"`` only: the kernel always preempts threads,
-    an event loop never preempts tasks). ``seed`` drives the steal-victim order. ``config`` or keyword
+    an event loop never preempts tasks; ``metrics["preemption"]`` says which applied). ``seed`` drives the steal-victim order. ``config`` or keyword
     ``overrides`` (``preempt_after=5``) change :class:`SchedConfig` constants.
 
     ``metrics``: ``model, gomaxprocs, preemption, goroutines, makespan`` (ms until the last G finished),
@@ -907,7 +907,7 @@ def simulate(workload: Sequence[GSpec] | GSpec, *, model: str = "gmp", gomaxproc
     per_p = pd.DataFrame([{"p": p.id, "busy": p.busy, "utilisation": p.busy / makespan if makespan else 0.0,
                            "runs": p.runs} for p in eng.ps])
     lat = list(per_g["latency"])
-    metrics = {"model": model, "gomaxprocs": nps if model != "n:1" else 1, "preemption": preemption and model == "gmp",
+    metrics = {"model": model, "gomaxprocs": nps if model != "n:1" else 1, "preemption": {"gmp": preemption, "1:1": True, "n:1": False}[model],
                "goroutines": len(eng.gs), "makespan": makespan,
                "utilisation": float(per_p["utilisation"].mean()), **eng.counts,
                "threads": eng.ms_created, "latency_mean": float(sum(lat) / len(lat)),
