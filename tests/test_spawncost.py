@@ -65,3 +65,17 @@ def test_bad_input():
         S.measure_switch(["asyncio"], rounds=0)
     with pytest.raises(ValueError, match="kinds must name"):
         S.measure_spawn([])
+
+
+def test_starvation_frame_shape_and_cooperative_gap():
+    df = S.measure_starvation(hog=0.15, tick=0.01, timeout=60)
+    assert list(df["mode"]) == list(S.STARVATION_MODES)
+    assert list(df.columns) == ["mode", "hog_s", "tick_s", "beats", "max_gap_s"]
+    gaps = df.set_index("mode")["max_gap_s"]
+    # the cooperative loop never yields, so the heartbeat cannot run until it ends
+    assert gaps["asyncio"] >= 0.15
+    assert (df["beats"] >= 2).all()
+    with pytest.raises(ValueError, match="mode must be one of"):
+        S.measure_starvation(["fibers"])
+    with pytest.raises(ValueError, match="hog must be > 0"):
+        S.measure_starvation(hog=0)

@@ -8,6 +8,9 @@ leak into the next:
 * :func:`measure_switch` — the cost of one switch between two units handing control back and forth
   (thread hand-off through locks = a kernel context switch; an asyncio task switch through the event loop;
   a greenlet switch = a user-space stack switch, closest to a goroutine switch);
+* :func:`measure_starvation` — a CPU-bound loop next to a 10 ms heartbeat: under asyncio (cooperative, N:1)
+  the heartbeat stops until the loop ends; with threads, the interpreter's switch interval (Python's
+  counterpart of sysmon's preemption) keeps it ticking;
 * :func:`plot_spawn_cost` / :func:`plot_switch_cost` — charts, log scale, with Go's documented minimum
   goroutine stack (2 KB since Go 1.4) as a reference line.
 
@@ -29,10 +32,11 @@ import pandas as pd
 
 from .. import _validate
 
-__all__ = ["KINDS", "GO_MIN_STACK", "measure_spawn", "measure_switch", "plot_spawn_cost", "plot_switch_cost",
-           "ratios"]
+__all__ = ["KINDS", "GO_MIN_STACK", "STARVATION_MODES", "measure_spawn", "measure_switch", "measure_starvation",
+           "plot_spawn_cost", "plot_switch_cost", "ratios"]
 
 KINDS = ("thread", "asyncio", "greenlet")
+STARVATION_MODES = ("asyncio", "asyncio_yield", "thread")
 GO_MIN_STACK = 2048  # bytes: Go's initial goroutine stack since 1.4, the floor since 1.19
 
 _CHILD = r'''
@@ -124,8 +128,50 @@ def switch_greenlet(n):
     ping_g.switch()
     return time.perf_counter() - t0, 2 * n
 
+def starve(hog_s, tick, how):
+    # a heartbeat every `tick` s next to a CPU-bound loop of `hog_s` s; return the heartbeat's gaps
+    beats = []
+    def spin(stop_at, yield_every):
+        x = 0
+        while time.perf_counter() < stop_at:
+            x += 1
+            if yield_every and x % yield_every == 0:
+                yield
+    if how == "thread":
+        import threading
+        stop = threading.Event()
+        def heart():
+            while not stop.is_set():
+                beats.append(time.perf_counter()); time.sleep(tick)
+        t = threading.Thread(target=heart, daemon=True); t.start()
+        time.sleep(3 * tick)
+        t0 = time.perf_counter()
+        for _ in spin(t0 + hog_s, 0):
+            pass
+        time.sleep(3 * tick); stop.set(); t.join()
+    else:
+        import asyncio
+        async def main():
+            stop = asyncio.Event()
+            async def heart():
+                while not stop.is_set():
+                    beats.append(time.perf_counter()); await asyncio.sleep(tick)
+            h = asyncio.ensure_future(heart())
+            await asyncio.sleep(3 * tick)
+            t0 = time.perf_counter()
+            for _ in spin(t0 + hog_s, 2000 if how == "asyncio_yield" else 0):
+                await asyncio.sleep(0)       # only reached when the loop yields
+            await asyncio.sleep(3 * tick); stop.set(); await h
+            return t0
+        t0 = asyncio.run(main())
+    gaps = [b - a for a, b in zip(beats, beats[1:])]
+    return {"ok": True, "beats": len(beats), "max_gap": max(gaps) if gaps else float("nan")}
+
 try:
-    if mode == "spawn":
+    if mode.startswith("starve:"):
+        _, hog_s, tick = mode.split(":")
+        out = starve(float(hog_s), float(tick), kind)
+    elif mode == "spawn":
         before, after, dt, how = globals()["spawn_" + kind](count)
         out = {"ok": True, "rss_before": before, "rss_after": after, "seconds": dt, "rss_method": how}
     else:
@@ -205,6 +251,27 @@ def measure_switch(kinds: Sequence[str] = KINDS, rounds: int = 20000, *, timeout
             row.update(switches=r["switches"], seconds=r["seconds"], ns_per_switch=r["seconds"] / r["switches"] * 1e9)
         rows.append(row)
     return pd.DataFrame(rows).reindex(columns=["kind", "ok", "switches", "seconds", "ns_per_switch", "reason"])
+
+
+def measure_starvation(modes: Sequence[str] = STARVATION_MODES, *, hog: float = 0.3, tick: float = 0.01,
+                       timeout: float = 60.0) -> pd.DataFrame:
+    """A ``hog``-second CPU-bound loop runs next to a heartbeat that wants to tick every ``tick`` s.
+
+    Modes: ``"asyncio"`` (the loop never awaits: cooperative N:1 scheduling, like Go before 1.14 for a loop
+    without function calls), ``"asyncio_yield"`` (the loop awaits ``asyncio.sleep(0)`` every 2000 iterations:
+    the cooperative fix), ``"thread"`` (the loop and the heartbeat are threads; CPython forces a GIL hand-over
+    every ``sys.getswitchinterval()`` = 5 ms: preemption). Each mode runs in a fresh subprocess. Returns
+    ``mode, hog_s, tick_s, beats, max_gap_s``: a starved heartbeat shows a gap close to ``hog``.
+    """
+    modes = [_validate.choice("mode", m, STARVATION_MODES) for m in ([modes] if isinstance(modes, str) else modes)]
+    hog = _validate.number("hog", hog, minimum=0, strict=True, maximum=30)
+    tick = _validate.number("tick", tick, minimum=0, strict=True, maximum=1)
+    timeout = _validate.number("timeout", timeout, minimum=0, strict=True)
+    rows = []
+    for m in modes:
+        r = _run_child(m, 0, f"starve:{hog!r}:{tick!r}", timeout)
+        rows.append({"mode": m, "hog_s": hog, "tick_s": tick, "beats": r["beats"], "max_gap_s": r["max_gap"]})
+    return pd.DataFrame(rows)
 
 
 def ratios(spawn: pd.DataFrame, baseline: str = "asyncio") -> pd.DataFrame:
