@@ -1,0 +1,548 @@
+"""Goroutine lifecycle toolkit (chapter 04): context-aware workers, a bounded worker pool, recover
+wrappers, a goleak-style leak detector and the state-flow events of the source's diagram.
+
+The source (2.1 "goroutine在高并发场景下的生命周期管理") says: start goroutines through a pool that
+bounds concurrency (启动控制: 协程池), stop them with a context (退出机制: context), and stop a panic
+from spreading with ``defer + recover`` (异常处理). Its state diagram is::
+
+    created (go func) -> running -> cancel signal? --no--> running
+                                                 --yes--> cleanup -> exit (stack freed)
+
+Every piece here records those states in an :class:`EventLog`, so a notebook can draw the diagram
+from a real run (:func:`state_flow_figure`) instead of from a picture.
+
+Go counterparts: :func:`worker` is the source's ``worker(ctx)``; :class:`WorkerPool` is the usual
+"N goroutines ranging over a jobs channel" pool (what ``ants``/``errgroup.SetLimit`` give you);
+:func:`safe_go` is ``go func() { defer func() { recover() }() ... }()``; :func:`detect_leaks` /
+:func:`verify_none` are ``go.uber.org/goleak``'s ``VerifyNone``, built on
+:func:`hcedu.go.goroutine.running`.
+
+Invariants:
+  * a worker records ``created`` before it runs and ``exited`` last, whatever happens;
+  * a ``WorkerPool`` never runs more than ``size`` tasks at once; a task's exception is recovered
+    into its :class:`Task` (the worker survives); ``close()`` lets queued tasks finish;
+  * the leak detector only blames goroutines *started inside* the checked block (or not in
+    ``ignore``), and only after giving them ``timeout`` seconds to finish.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from .. import _validate
+from ..clock import RealClock, as_clock
+from .chan import Chan, ChanTimeout
+from .goroutine import Goroutine, recover, running, spawn
+from .selectgo import Recv, select
+
+__all__ = ["EventLog", "STATES", "worker", "polling_worker", "WorkerPool", "Task", "safe_go",
+           "LeakReport", "GoroutineLeakError", "detect_leaks", "verify_none", "leak_experiment",
+           "plot_live_goroutines", "state_flow_figure", "state_transitions"]
+
+#: The source diagram's states, in order.
+STATES = ("created", "running", "check", "cleanup", "exited")
+
+
+class EventLog:
+    """A thread-safe list of ``(t, who, state, detail)`` events; ``t`` in seconds since the log began.
+
+    ``clock`` defaults to a RealClock; with a VirtualClock the times are virtual.
+    """
+
+    def __init__(self, clock: Any = None) -> None:
+        self._clock = as_clock(clock)
+        self._t0 = self._clock.now()
+        self._lock = threading.Lock()
+        self._events: list[tuple[float, str, str, str]] = []
+
+    def record(self, who: str, state: str, detail: str = "") -> None:
+        """Append one event (``state`` is one of :data:`STATES` or any label, e.g. ``"panic"``)."""
+        t = self._clock.now() - self._t0
+        with self._lock:
+            self._events.append((t, who, state, detail))
+
+    def frame(self):
+        """The events as a tidy DataFrame: ``t``, ``who``, ``state``, ``detail``, sorted by time."""
+        import pandas as pd
+
+        with self._lock:
+            rows = list(self._events)
+        df = pd.DataFrame(rows, columns=["t", "who", "state", "detail"])
+        return df.sort_values(["t"], kind="stable").reset_index(drop=True)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._events)
+
+
+def state_transitions(events) -> list[tuple[str, str, int]]:
+    """Count state transitions per worker: ``[(from, to, count), ...]`` sorted; deterministic for a run
+    whose *shape* is deterministic (the number of ``check -> running`` loops is the only varying count)."""
+    counts: dict[tuple[str, str], int] = {}
+    for _, g in events.groupby("who", sort=True):
+        states = list(g["state"])
+        for a, b in zip(states, states[1:]):
+            counts[(a, b)] = counts.get((a, b), 0) + 1
+    return sorted((a, b, n) for (a, b), n in counts.items())
+
+
+# --- context-aware workers ---------------------------------------------------------------------
+
+def worker(ctx: Any, work: Callable[[int], Any] | None = None, *, interval: float = 0.01,
+           name: str = "worker", log: EventLog | None = None, cleanup: Callable[[], Any] | None = None,
+           clock: Any = None) -> int:
+    """The source's ``worker(ctx)``, done right: loop until ``ctx.done()`` closes, then clean up and return.
+
+    Each turn checks the cancel signal first (Go: ``select { case <-ctx.Done(): ...; ... }``), then
+    runs ``work(i)`` and waits ``interval`` seconds *on ``ctx.done()``* (Go: ``case <-time.After``),
+    so a cancel is noticed at once instead of after a sleep. Returns how many turns ran. Records
+    ``created``/``running``/``check``/``cleanup``/``exited`` events in ``log``. An exception from
+    ``work`` propagates (use :func:`safe_go` to recover it) after ``cleanup`` and ``exited`` ran.
+    TypeError for a non-callable ``work``/``cleanup``; ValueError for a negative ``interval``.
+    """
+    if work is not None:
+        _validate.function("work", work)
+    if cleanup is not None:
+        _validate.function("cleanup", cleanup)
+    interval = _validate.number("interval", interval, minimum=0)
+    rec = log.record if log is not None else (lambda *a: None)
+    rec(name, "created")
+    done = ctx.done()
+    turns = 0
+    try:
+        while True:
+            rec(name, "check")
+            i, _, _ = select(Recv(done), default=True)
+            if i == 0:
+                rec(name, "cleanup", f"ctx.err() = {ctx.err()}")
+                if cleanup is not None:
+                    cleanup()
+                return turns
+            rec(name, "running")
+            if work is not None:
+                work(turns)
+            turns += 1
+            if interval:
+                if done is None:  # background(): never cancelled
+                    as_clock(clock).sleep(interval)
+                else:
+                    try:  # wait for the interval or the cancel signal, whichever comes first
+                        done.recv_ok(timeout=interval)
+                    except ChanTimeout:
+                        pass
+    finally:
+        rec(name, "exited", f"turns={turns}")
+
+
+def polling_worker(ctx: Any, work: Callable[[int], Any] | None = None, *, interval: float = 0.01,
+                   name: str = "worker", log: EventLog | None = None, clock: Any = None) -> int:
+    """The source's ``worker`` translated literally: ``select { case <-ctx.Done(): return; default: work; Sleep }``.
+
+    It works, but a cancel arriving during the sleep is noticed only after the sleep: up to
+    ``interval`` seconds of extra latency (compare :func:`worker`). Returns the number of turns.
+    """
+    interval = _validate.number("interval", interval, minimum=0)
+    clk = as_clock(clock)
+    rec = log.record if log is not None else (lambda *a: None)
+    rec(name, "created")
+    turns = 0
+    try:
+        while True:
+            rec(name, "check")
+            i, _, _ = select(Recv(ctx.done()), default=True)
+            if i == 0:
+                rec(name, "cleanup", "worker stopped")
+                return turns
+            rec(name, "running")
+            if work is not None:
+                work(turns)
+            turns += 1
+            clk.sleep(interval)
+    finally:
+        rec(name, "exited", f"turns={turns}")
+
+
+# --- recover wrapper -------------------------------------------------------------------------
+
+def safe_go(fn: Callable[..., Any], *args: Any, on_panic: Callable[[BaseException], Any] | None = None,
+            name: str | None = None, log: EventLog | None = None) -> Goroutine:
+    """``go func() { defer func() { if r := recover(); r != nil { on_panic(r) } }(); fn(args...) }()``.
+
+    A panic (any ``Exception``) in ``fn`` stops at this goroutine: it is passed to ``on_panic`` and
+    becomes the goroutine's result (``handle.result``), so it neither crashes anything nor is lost.
+    Without ``on_panic`` the result is the exception itself. Records ``panic``/``recovered`` in ``log``.
+    TypeError for non-callables.
+    """
+    _validate.function("fn", fn)
+    if on_panic is not None:
+        _validate.function("on_panic", on_panic)
+    who = name or getattr(fn, "__name__", "fn")
+
+    def handler(exc: BaseException) -> Any:
+        if log is not None:
+            log.record(who, "recovered", f"{type(exc).__name__}: {exc}")
+        return on_panic(exc) if on_panic is not None else exc
+
+    return spawn(recover(fn, handler=handler), *args, name=who, stacklevel=2)
+
+
+# --- bounded worker pool ----------------------------------------------------------------------
+
+class Task:
+    """A task submitted to a :class:`WorkerPool`: ``result(timeout)``, ``exception``, ``done``."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple) -> None:
+        self.fn = fn
+        self.args = args
+        self._done = threading.Event()
+        self._result: Any = None
+        self.exception: BaseException | None = None
+        self.worker: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the task; return its value or raise its (recovered) exception; TimeoutError after ``timeout``."""
+        timeout = _validate.optional_timeout("timeout", timeout)
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"task {getattr(self.fn, '__name__', 'fn')} not finished after {timeout} s")
+        if self.exception is not None:
+            raise self.exception
+        return self._result
+
+    def __repr__(self) -> str:
+        state = "done" if self.done else "pending"
+        return f"<Task {getattr(self.fn, '__name__', 'fn')} {state}>"
+
+
+class WorkerPool:
+    """A bounded goroutine pool (the source's 协程池限制并发数): ``size`` goroutines ranging over a jobs channel.
+
+    ``submit(fn, *args)`` returns a :class:`Task`; it blocks while the queue (capacity ``queue``)
+    is full, which is the back-pressure a pool exists for (``timeout`` raises ``TimeoutError``).
+    A task's exception is recovered into its Task (``defer recover()`` in the worker), so one bad
+    task never kills a worker. ``close()`` stops accepting work; workers finish the queue and exit.
+    With ``ctx``, workers also exit when ``ctx.done()`` closes (queued tasks are then dropped,
+    their ``result`` raising the context's error). ``peak`` is the most tasks ever running at once.
+    """
+
+    def __init__(self, size: int, *, queue: int = 0, ctx: Any = None, name: str = "pool",
+                 log: EventLog | None = None) -> None:
+        self.size = _validate.integer("size", size, minimum=1)
+        queue = _validate.integer("queue", queue, minimum=0)
+        self.name = _validate.text("name", name)
+        self._jobs = Chan(queue)
+        self._ctx = ctx
+        self._log = log
+        self._lock = threading.Lock()
+        self._closed = False
+        self.active = 0
+        self.peak = 0
+        self.completed = 0
+        self._workers = [spawn(self._run, i, name=f"{name}-worker-{i}", stacklevel=2) for i in range(self.size)]
+
+    def _run(self, i: int) -> None:
+        who = f"{self.name}-worker-{i}"
+        rec = self._log.record if self._log is not None else (lambda *a: None)
+        rec(who, "created")
+        done = self._ctx.done() if self._ctx is not None else None
+        idx = -1
+        try:
+            while True:
+                rec(who, "check")
+                if done is not None and done.closed:  # ctx first: select alone would pick at random
+                    idx, task, ok = 1, None, False
+                else:
+                    idx, task, ok = select(Recv(self._jobs), Recv(done))
+                if idx == 1 or not ok:
+                    rec(who, "cleanup", "ctx done" if idx == 1 else "jobs closed")
+                    return
+                rec(who, "running")
+                with self._lock:
+                    self.active += 1
+                    self.peak = max(self.peak, self.active)
+                task.worker = who
+                try:
+                    task._result = task.fn(*task.args)
+                except Exception as exc:  # noqa: BLE001 - defer + recover: the worker survives
+                    task.exception = exc
+                    rec(who, "recovered", f"{type(exc).__name__}: {exc}")
+                finally:
+                    with self._lock:
+                        self.active -= 1
+                        self.completed += 1
+                    task._done.set()
+        finally:
+            if idx == 1:
+                self._drop_queued()
+            rec(who, "exited")
+
+    def _drop_queued(self) -> None:
+        while True:
+            task, ok, selected = self._jobs.try_recv()
+            if not selected or not ok:
+                return
+            task.exception = self._ctx.err()
+            task._done.set()
+
+    def submit(self, fn: Callable[..., Any], *args: Any, timeout: float | None = None) -> Task:
+        """Queue ``fn(*args)``; block while the queue is full (``TimeoutError`` after ``timeout``).
+
+        RuntimeError after ``close()``; TypeError if ``fn`` is not callable.
+        """
+        _validate.function("fn", fn)
+        timeout = _validate.optional_timeout("timeout", timeout)
+        if self._closed:
+            raise RuntimeError(f"{self.name} is closed")
+        task = Task(fn, args)
+        try:
+            self._jobs.send(task, timeout=timeout)
+        except ChanTimeout:
+            raise TimeoutError(f"{self.name}: queue full for {timeout} s") from None
+        return task
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any], timeout: float | None = 30.0) -> list[Any]:
+        """Submit ``fn(item)`` for every item and return the results in order (raises the first error)."""
+        tasks = [self.submit(fn, item, timeout=timeout) for item in items]
+        return [t.result(timeout) for t in tasks]
+
+    def close(self, wait: bool = True, timeout: float | None = 10.0) -> bool:
+        """Stop accepting tasks (close the jobs channel); with ``wait``, join the workers. Returns True if all exited."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._jobs.close()
+        if not wait:
+            return False
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for g in self._workers:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not g.join(left):
+                return False
+        return True
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<WorkerPool {self.name} size={self.size} active={self.active} peak={self.peak} done={self.completed}>"
+
+
+# --- leak detector (goleak) ---------------------------------------------------------------------
+
+class GoroutineLeakError(AssertionError):
+    """goleak's failure: goroutines still running after the checked block (``report`` has them)."""
+
+    def __init__(self, report: "LeakReport") -> None:
+        super().__init__(report.message())
+        self.report = report
+
+
+@dataclass
+class LeakReport:
+    """What :func:`detect_leaks` found: ``leaks`` (live goroutine handles), ``checked`` (after ``waited`` s)."""
+
+    leaks: list[Goroutine] = field(default_factory=list)
+    checked: bool = False
+    waited: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.checked and not self.leaks
+
+    def message(self) -> str:
+        if not self.leaks:
+            return "no leaked goroutines"
+        lines = [f"found unexpected goroutines: {len(self.leaks)} still running after {self.waited:.2g} s"]
+        for g in self.leaks:
+            lines.append(f"  goroutine {g.id} [{g.state}]: {g.name}, started at {g.started_at} by {g.created_by}")
+        return "\n".join(lines)
+
+    def frame(self):
+        """The leaks as a DataFrame: ``id``, ``name``, ``state``, ``started_at``, ``created_by``."""
+        import pandas as pd
+
+        return pd.DataFrame([(g.id, g.name, g.state, g.started_at, g.created_by) for g in self.leaks],
+                            columns=["id", "name", "state", "started_at", "created_by"])
+
+    def __str__(self) -> str:
+        return self.message()
+
+
+def _wait_for(pred_live: Callable[[], list[Goroutine]], timeout: float) -> tuple[list[Goroutine], float]:
+    start = time.monotonic()
+    live = pred_live()
+    while live and time.monotonic() - start < timeout:
+        time.sleep(0.005)
+        live = pred_live()
+    return live, time.monotonic() - start
+
+
+class detect_leaks:
+    """goleak for a block: ``with detect_leaks(timeout=0.5) as report: ...``.
+
+    On exit, waits up to ``timeout`` seconds for goroutines started inside the block to finish, then
+    fills ``report.leaks`` with those still running (with where they started). With ``raise_=True``
+    (default False) raises :class:`GoroutineLeakError` instead of only reporting. Goroutines alive
+    before the block are never blamed.
+    """
+
+    def __init__(self, timeout: float = 0.5, *, raise_: bool = False) -> None:
+        self.timeout = _validate.number("timeout", timeout, minimum=0)
+        self.raise_ = bool(raise_)
+        self.report = LeakReport()
+        self._before: set[int] = set()
+
+    def __enter__(self) -> LeakReport:
+        self._before = {g.id for g in running()}
+        return self.report
+
+    def __exit__(self, *exc: Any) -> None:
+        before = self._before
+        live, waited = _wait_for(lambda: [g for g in running() if g.id not in before], self.timeout)
+        self.report.leaks = live
+        self.report.checked = True
+        self.report.waited = waited
+        if live and self.raise_ and exc[0] is None:
+            raise GoroutineLeakError(self.report)
+
+
+def verify_none(timeout: float = 1.0, ignore: Iterable[Goroutine] = ()) -> None:
+    """goleak's ``VerifyNone``: raise :class:`GoroutineLeakError` if any goroutine (except ``ignore``) is
+    still running after ``timeout`` seconds of retrying."""
+    timeout = _validate.number("timeout", timeout, minimum=0)
+    skip = {g.id for g in ignore}
+    live, waited = _wait_for(lambda: [g for g in running() if g.id not in skip], timeout)
+    if live:
+        raise GoroutineLeakError(LeakReport(live, True, waited))
+
+
+# --- the leak experiment (a caller that times out on an unbuffered result channel) --------------
+
+def _request(variant: str, rescue: list[Chan], i: int) -> Goroutine:
+    """One request: a goroutine fetches, the caller gives up first (deterministically), then:
+
+    * ``leaky``: the fetcher sends on an **unbuffered** channel nobody reads any more: blocked forever;
+    * ``buffered``: the result channel has capacity 1, so the late send succeeds and it exits;
+    * ``ctx``: the fetcher selects on the send and ``ctx.done()``; the caller cancels, so it exits.
+    """
+    from . import context as _context
+
+    ctx, cancel = _context.with_cancel(_context.background())
+    ch = Chan(1 if variant == "buffered" else 0)
+    gave_up = threading.Event()
+
+    def fetch() -> None:
+        gave_up.wait(10)  # the downstream answers only after the caller's deadline
+        if variant == "ctx":
+            from .selectgo import Send
+
+            select(Send(ch, f"result-{i}"), Recv(ctx.done()))
+        else:
+            ch.send(f"result-{i}")
+
+    g = spawn(fetch, name=f"fetch[{variant}]", stacklevel=2)
+    try:
+        ch.recv(timeout=0.001)  # the caller's timeout: always hit, since fetch waits for gave_up
+    except ChanTimeout:
+        pass
+    cancel()
+    gave_up.set()
+    if variant == "leaky":
+        rescue.append(ch)
+    return g
+
+
+def leak_experiment(requests: int = 20, variants: Iterable[str] = ("leaky", "buffered", "ctx")):
+    """Run ``requests`` timed-out requests per variant; after each, count the variant's live goroutines.
+
+    Returns a tidy DataFrame ``variant``, ``request`` (1..n), ``live``. Deterministic: the leaky variant
+    leaks exactly one goroutine per request; the fixed ones none (each is joined before counting).
+    The leaked goroutines are rescued (their channels drained) before returning, so nothing is left.
+    """
+    import pandas as pd
+
+    requests = _validate.integer("requests", requests, minimum=1, maximum=500)
+    rows = []
+    rescue: list[Chan] = []
+    try:
+        for variant in variants:
+            _validate.choice("variant", variant, ("leaky", "buffered", "ctx"))
+            for i in range(1, requests + 1):
+                g = _request(variant, rescue, i)
+                if variant != "leaky":
+                    g.join(5)
+                live = sum(1 for h in running() if h.name == f"fetch[{variant}]")
+                rows.append((variant, i, live))
+    finally:
+        for ch in rescue:  # un-leak: receive the values the leaked goroutines are stuck sending
+            try:
+                ch.recv(timeout=5)
+            except ChanTimeout:
+                pass
+    return pd.DataFrame(rows, columns=["variant", "request", "live"])
+
+
+def plot_live_goroutines(df):
+    """Line chart of live goroutines after each request, one line per variant; returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    for variant, g in df.groupby("variant", sort=True):
+        ax.plot(g["request"], g["live"], marker="o", ms=3, label=variant)
+    ax.set_xlabel("requests served (each one timed out)")
+    ax.set_ylabel("live fetch goroutines")
+    ax.set_title("A timed-out caller + unbuffered result channel leaks one goroutine per request")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+# --- the state-flow diagram, from a real run ---------------------------------------------------
+
+def state_flow_figure(events, title: str = "Goroutine state flow (from a real run)"):
+    """Draw the source's diagram (created → running → cancel? → cleanup → exit) with the number of times
+    each transition happened in ``events`` (an :meth:`EventLog.frame`). Returns the Figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    counts = {(a, b): n for a, b, n in state_transitions(events)}
+    workers = events["who"].nunique() if len(events) else 0
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 4)
+    ax.axis("off")
+    pos = {"created": (0.9, 2.8), "running": (3.2, 2.8), "check": (5.6, 2.8), "cleanup": (5.6, 0.8),
+           "exited": (8.6, 0.8)}
+    labels = {"created": "created\n(go func)", "running": "running\n(work)", "check": "cancel\nsignal?",
+              "cleanup": "cleanup\n(defer)", "exited": "exit\n(stack freed)"}
+    for s, (x, y) in pos.items():
+        ax.add_patch(FancyBboxPatch((x - 0.75, y - 0.42), 1.5, 0.84, boxstyle="round,pad=0.05",
+                                    fc="#e8f0fe" if s != "check" else "#fff4d6", ec="#335"))
+        ax.text(x, y, labels[s], ha="center", va="center", fontsize=9)
+
+    def arrow(a: str, b: str, text: str, rad: float = 0.0, dy: float = 0.0) -> None:
+        (x1, y1), (x2, y2) = pos[a], pos[b]
+        ax.annotate("", xy=(x2 - 0.78 if x2 > x1 else x2, y2 + (0.45 if y2 < y1 else 0)),
+                    xytext=(x1 + 0.78 if x2 > x1 else x1, y1 - (0.45 if y2 < y1 else 0)),
+                    arrowprops=dict(arrowstyle="->", color="#335", connectionstyle=f"arc3,rad={rad}"))
+        ax.text((x1 + x2) / 2, (y1 + y2) / 2 + 0.25 + dy, text, ha="center", fontsize=8, color="#a33")
+
+    arrow("created", "running", f"start ×{counts.get(('created', 'check'), 0)}")
+    arrow("running", "check", f"next turn ×{counts.get(('running', 'check'), 0)}")
+    ax.annotate("", xy=(pos["running"][0] + 0.3, 3.25), xytext=(pos["check"][0] - 0.3, 3.25),
+                arrowprops=dict(arrowstyle="->", color="#a33", connectionstyle="arc3,rad=0.5"))
+    ax.text(4.4, 3.8, f"no ×{counts.get(('check', 'running'), 0)}", ha="center", fontsize=8, color="#a33")
+    arrow("check", "cleanup", f"yes ×{counts.get(('check', 'cleanup'), 0)}")
+    arrow("cleanup", "exited", f"×{counts.get(('cleanup', 'exited'), 0)}")
+    ax.set_title(f"{title}: {workers} goroutine(s)")
+    fig.tight_layout()
+    return fig
