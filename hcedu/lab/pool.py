@@ -561,3 +561,100 @@ def one_core() -> Iterator[int | None]:
         yield cpu
     finally:
         os.sched_setaffinity(0, old)
+
+
+def exhaustion(lab: PoolLab, *, pool_size: int = 4, concurrency: int = 16, duration: float = 0.4,
+               timeout: float = 0.05) -> dict[str, pd.DataFrame]:
+    """Run the same overload (``concurrency`` callers, ``pool_size`` connections) on a fail-fast and on a
+    blocking pool (waiting up to ``timeout`` s). Returns ``{"fail-fast": frame, "blocking": frame}``;
+    each frame's ``attrs["pool"]`` is the pool's snapshot and ``attrs["checkouts"]`` its checkout frame."""
+    from . import loadgen
+    out: dict[str, pd.DataFrame] = {}
+    for kind in KINDS:
+        client = lab.client(pool_size, kind, timeout=timeout, record=True)
+        pool = client.connection_pool
+        try:
+            pool.prefill(pool_size)
+            pool.reset_stats()
+            frame = loadgen.run_load(client, concurrency=concurrency, duration=duration)
+            frame.attrs["pool"] = pool.snapshot()
+            frame.attrs["checkouts"] = pool.checkouts()
+        finally:
+            pool.disconnect()
+            client.close()
+            lab._clients.remove(client)
+        out[kind] = frame
+    return out
+
+
+def stall_experiment(lab: PoolLab, configs: dict[str, dict[str, Any]], *, stall: float = 0.25,
+                     stall_rate: float = 0.02, slow_all: float | None = None, pool_size: int = 8,
+                     concurrency: int = 8, requests: int = 400, seed: int = 1) -> pd.DataFrame:
+    """Tail latency when the network stalls: one row per named client config (``socket_timeout``,
+    ``retries``, ``backoff`` ...). A seeded ``stall_rate`` fraction of requests is held ``stall`` s
+    (or, with ``slow_all``, every request takes that long: an overloaded server). Columns: ``config``,
+    ``requests``, ``errors``, ``mean``/``p50``/``p99``/``p999`` (ms) and ``amplification`` = requests
+    the server saw per request the caller made (retries multiply load)."""
+    from . import loadgen, stats
+    rows = []
+    delay, jitter = lab.toxics.delay, lab.toxics.jitter
+    try:
+        for name, cfg in configs.items():
+            lab.toxics.clear()
+            lab.toxics._rng.seed(seed)
+            client = lab.client(pool_size, "blocking", timeout=5.0, **cfg)
+            try:
+                client.connection_pool.prefill(min(pool_size, concurrency))  # connect before the trouble
+                if slow_all is not None:
+                    lab.toxics.set_latency(slow_all)
+                else:
+                    lab.toxics.set_rate("stall", stall_rate, stall)
+                before = lab.toxics.counts["requests"]
+                frame = loadgen.run_load(client, concurrency=concurrency, requests=requests, seed=seed)
+                seen = lab.toxics.counts["requests"] - before
+            finally:
+                client.connection_pool.disconnect()
+                client.close()
+                lab._clients.remove(client)
+                lab.toxics.clear()
+                lab.toxics.set_latency(delay, jitter)
+            frame["config"] = name
+            s = stats.summarize(frame.assign(ok=True))   # tail over every request, failed ones included
+            rows.append({"config": name, "requests": len(frame), "errors": int((~frame["ok"]).sum()),
+                         **{k: s[k].item() for k in ("mean", "p50", "p99", "p999")},
+                         "amplification": seen / len(frame)})
+    finally:
+        lab.toxics.clear()
+        lab.toxics.set_latency(delay, jitter)
+    out = pd.DataFrame(rows)
+    out.attrs["unit"] = "ms"
+    return out
+
+
+def defaults_table() -> pd.DataFrame:
+    """Pool defaults side by side: go-redis v8 / v9.0–9.21 / v9.22+ (from their ``options.go``) and the
+    installed redis-py (read from the library itself, so the row is true for the pinned version)."""
+    import redis as _r
+    probe = _r.Redis()  # no connection is made
+    kw = probe.connection_pool.connection_kwargs
+    retry = kw.get("retry")
+    blocking = _r.BlockingConnectionPool()
+    py = {
+        "pool size": f"{probe.connection_pool.max_connections} (ConnectionPool); "
+                     f"BlockingConnectionPool {blocking.max_connections}",
+        "min idle": "none (connections open lazily)",
+        "idle timeout": "none (health_check_interval=0)",
+        "max retries": str(retry.get_retries() if retry is not None else 0),
+        "read timeout": f"{kw.get('socket_timeout')} s",
+        "pool wait": f"fail fast (Blocking: {blocking.timeout} s)",
+    }
+    probe.close()
+    blocking.disconnect()
+    rows = {
+        "go-redis v8": ["10 × GOMAXPROCS", "0", "IdleTimeout 5 min", "3", "3 s", "ReadTimeout + 1 s"],
+        "go-redis v9.0–9.21": ["10 × GOMAXPROCS", "0", "ConnMaxIdleTime 30 min", "3", "3 s", "ReadTimeout + 1 s"],
+        "go-redis v9.22+": ["10 × GOMAXPROCS", "0", "ConnMaxIdleTime 30 min", "3", "5 s", "ReadTimeout + 1 s"],
+        f"redis-py {_r.__version__}": list(py.values()),
+        "the source claims": ["核心数*10 (cores × 10)", "10 (its example)", "5 min", "3", "2 s (its example)", "—"],
+    }
+    return pd.DataFrame(rows, index=list(py.keys())).T

@@ -1,0 +1,188 @@
+"""Charts and a dashboard for the connection-pool lab (the graphs a go-redis ``PoolStats`` exporter feeds).
+
+Every chart takes a tidy frame from :mod:`hcedu.lab.pool` / :mod:`hcedu.lab.loadgen` and returns a
+matplotlib ``Figure`` (closed, so a notebook shows it once, when returned); the dashboard wires
+ipywidgets sliders to a short live run. Charts never start threads; the dashboard's runs end before
+its callback returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import stats
+
+__all__ = ["roofline_chart", "latency_chart", "wait_histogram", "outcome_chart", "tail_chart", "dashboard"]
+
+
+def _need(frame: pd.DataFrame, cols: list[str]) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame must be a pandas DataFrame (got {type(frame).__name__})")
+    missing = [c for c in cols if c not in frame.columns]
+    if missing:
+        raise ValueError(f"frame is missing column(s) {', '.join(missing)}")
+
+
+def roofline_chart(frame: pd.DataFrame, service_time: float, cpu_ceiling: float, *,
+                   title: str | None = None) -> Figure:
+    """Measured throughput vs pool size, one colour per concurrency, under both ceilings.
+
+    Dashed: the Little's-law bound ``min(P, C)/S`` for each concurrency; red: the client CPU ceiling.
+    Takes a :func:`hcedu.lab.pool.sweep` frame.
+    """
+    _need(frame, ["pool_size", "concurrency", "throughput"])
+    fig, ax = plt.subplots()
+    sizes = np.array(sorted(frame["pool_size"].unique()), dtype=float)
+    grid = np.geomspace(sizes.min(), sizes.max(), 200) if len(sizes) > 1 else sizes
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (c, g) in enumerate(frame.sort_values("pool_size").groupby("concurrency")):
+        col = colours[i % len(colours)]
+        ax.plot(grid, np.minimum(grid, c) / service_time, "--", color=col, lw=1, alpha=0.7)
+        ax.plot(g["pool_size"], g["throughput"], "o-", color=col, label=f"C = {c} callers")
+    ax.axhline(cpu_ceiling, color="crimson", lw=2, alpha=0.8, label=f"client CPU ceiling ≈ {cpu_ceiling:,.0f}/s")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(sizes, [f"{int(s)}" for s in sizes])
+    ax.set_xlabel("pool size P (connections)")
+    ax.set_ylabel("throughput (requests/s)")
+    ax.set_title(title or f"Roofline: min(min(P, C)/S, X_cpu), S = {service_time * 1e3:.2f} ms (dashed: min(P, C)/S)")
+    ax.legend(fontsize=8, loc="lower right")
+    plt.close(fig)
+    return fig
+
+
+def latency_chart(frame: pd.DataFrame, *, title: str = "Latency vs pool size") -> Figure:
+    """p50 (solid) and p99 (dotted) latency in ms vs pool size, one colour per concurrency."""
+    _need(frame, ["pool_size", "concurrency", "p50", "p99"])
+    fig, ax = plt.subplots()
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (c, g) in enumerate(frame.sort_values("pool_size").groupby("concurrency")):
+        col = colours[i % len(colours)]
+        ax.plot(g["pool_size"], g["p50"] * 1e3, "o-", color=col, label=f"C = {c}: p50")
+        ax.plot(g["pool_size"], g["p99"] * 1e3, "s:", color=col, label=f"C = {c}: p99")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    sizes = sorted(frame["pool_size"].unique())
+    ax.set_xticks(sizes, [str(s) for s in sizes])
+    ax.set_xlabel("pool size P")
+    ax.set_ylabel("latency (ms)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, ncol=2)
+    plt.close(fig)
+    return fig
+
+
+def wait_histogram(checkouts: pd.DataFrame, *, title: str = "How long callers waited for a connection") -> Figure:
+    """Histogram of pool wait times (ms, log bins) from ``pool.checkouts()``, with p50/p99 marked."""
+    _need(checkouts, ["wait"])
+    waits = checkouts["wait"].dropna().to_numpy() * 1e3
+    fig, ax = plt.subplots()
+    if len(waits):
+        lo = max(waits.min(), 1e-3)
+        bins = np.geomspace(lo, max(waits.max(), lo * 10), 40)
+        ax.hist(np.clip(waits, lo, None), bins=bins, color="steelblue")
+        pct = stats.percentiles(waits)
+        for label, colour in (("p50", "green"), ("p99", "crimson")):
+            ax.axvline(pct[label], color=colour, ls="--", label=f"{label} = {pct[label]:.3g} ms")
+        ax.set_xscale("log")
+        ax.legend()
+    ax.set_yscale("log")
+    ax.set_xlabel("wait for a connection (ms, log)")
+    ax.set_ylabel("checkouts (log)")
+    ax.set_title(title)
+    plt.close(fig)
+    return fig
+
+
+def outcome_chart(frames: Mapping[str, pd.DataFrame], *, title: str = "Exhausted pool: fail fast or wait?") -> Figure:
+    """Side by side per label: requests that succeeded / failed (left) and their p50/p99 latency (right)."""
+    if not frames:
+        raise ValueError("frames must not be empty")
+    labels = list(frames)
+    for f in frames.values():
+        _need(f, ["latency", "ok"])
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
+    ok = [int(frames[k]["ok"].sum()) for k in labels]
+    bad = [int((~frames[k]["ok"]).sum()) for k in labels]
+    x = np.arange(len(labels))
+    a1.bar(x, ok, color="seagreen", label="succeeded")
+    a1.bar(x, bad, bottom=ok, color="crimson", label="failed")
+    a1.set_xticks(x, labels)
+    a1.set_ylabel("requests")
+    a1.legend(fontsize=8)
+    p = [stats.percentiles(frames[k][frames[k]["ok"]]) for k in labels]
+    a2.bar(x - 0.2, [q["p50"] * 1e3 for q in p], 0.4, label="p50")
+    a2.bar(x + 0.2, [q["p99"] * 1e3 for q in p], 0.4, label="p99")
+    a2.set_xticks(x, labels)
+    a2.set_ylabel("latency of successes (ms)")
+    a2.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def tail_chart(summary: pd.DataFrame, *, label: str = "config",
+               title: str = "Tail latency under stalls: timeouts and retries") -> Figure:
+    """Grouped bars of p50/p99/p999 (ms) per row of a :func:`hcedu.lab.stats.summarize`-style frame."""
+    _need(summary, [label, "p50", "p99", "p999"])
+    fig, ax = plt.subplots(figsize=(8.5, 3.6))
+    x = np.arange(len(summary))
+    for j, q in enumerate(["p50", "p99", "p999"]):
+        ax.bar(x + (j - 1) * 0.27, summary[q], 0.27, label=q)
+    ax.set_yscale("log")
+    ax.set_xticks(x, summary[label], fontsize=8)
+    ax.set_ylabel(f"latency ({summary.attrs.get('unit', 'ms')}, log)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    plt.close(fig)
+    return fig
+
+
+def dashboard(lab: Any, *, duration: float = 0.3) -> Any:
+    """Sliders for pool size, concurrency and injected RTT; each change runs ``duration`` s of load in
+    ``lab`` (a :class:`hcedu.lab.pool.PoolLab`) and plots the point against its roofline."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    from . import pool as P
+
+    ceilings: dict[str, float] = {}
+    out = w.Output()
+    psize = w.IntSlider(8, min=1, max=64, description="pool size")
+    conc = w.IntSlider(16, min=1, max=64, description="callers")
+    rtt = w.FloatSlider(2.0, min=0.5, max=10, step=0.5, description="RTT (ms)")
+
+    def draw(*_: Any) -> None:
+        lab.toxics.set_latency(rtt.value / 1e3)
+        key = f"{rtt.value}"
+        if key not in ceilings:
+            m = P.measure_ceilings(lab, duration=0.2)
+            ceilings[key] = m["service_time"]
+            ceilings["x"] = m["cpu_ceiling"]
+        s, x = ceilings[key], ceilings["x"]
+        row = P.sweep(lab, pairs=[(psize.value, conc.value)], duration=duration)
+        ps = np.arange(1, 65)
+        fig, ax = plt.subplots()
+        ax.plot(ps, np.minimum(np.minimum(ps, conc.value) / s, x), color="grey", label="roofline")
+        ax.axhline(x, color="crimson", lw=1, ls="--", label="CPU ceiling")
+        ax.plot(row["pool_size"], row["throughput"], "o", ms=10, color="tab:blue",
+                label=f"measured: {row['throughput'].item():,.0f}/s, p99 {row['p99'].item() * 1e3:.1f} ms")
+        ax.set_xlabel("pool size P")
+        ax.set_ylabel("requests/s")
+        ax.legend(fontsize=8)
+        plt.close(fig)
+        with out:
+            out.clear_output(wait=True)
+            display(fig)
+
+    for s_ in (psize, conc, rtt):
+        s_.observe(draw, names="value")
+    box = w.VBox([w.HBox([psize, conc, rtt]), out])
+    draw()
+    return box
