@@ -44,7 +44,8 @@ def _lanes(segs: pd.DataFrame) -> list[int]:
     return out
 
 
-def _draw(result: sched.SimResult, ax, *, legend: bool = True, max_sys_lanes: int = 4) -> None:
+def _draw(result: sched.SimResult, ax, *, legend: bool = True, max_sys_lanes: int = 4,
+          label_min: float = 0.045) -> None:
     import matplotlib.pyplot as plt
 
     cmap = plt.get_cmap("tab20")
@@ -54,12 +55,15 @@ def _draw(result: sched.SimResult, ax, *, legend: bool = True, max_sys_lanes: in
     labels = [f"{unit}{i}" for i in range(nps)]
     rows = {i: nps - 1 - i for i in range(nps)}   # P0 on top
     on_p = segs[segs["p"] >= 0]
+    span = max(result.metrics["makespan"], 1e-9)
     for _, s in on_p.iterrows():
         y = rows[int(s["p"])]
         hatch = "///" if s["kind"] == "syscall" else None
         color = "lightgrey" if s["kind"] == "syscall" else cmap(int(s["g"]) % 20)
         ax.broken_barh([(s["start"], s["end"] - s["start"])], (y - 0.4, 0.8), facecolors=color,
                        edgecolor="white" if hatch is None else "grey", linewidth=0.3, hatch=hatch)
+        if s["end"] - s["start"] > label_min * span:   # name the G where the bar is wide enough
+            ax.text((s["start"] + s["end"]) / 2, y, s["name"], ha="center", va="center", fontsize=7, clip_on=True)
     sys_segs = segs[segs["p"] < 0].sort_values("start")
     if len(sys_segs):
         lanes = [min(lane, max_sys_lanes - 1) for lane in _lanes(sys_segs)]
@@ -86,7 +90,7 @@ def _draw(result: sched.SimResult, ax, *, legend: bool = True, max_sys_lanes: in
     ax.set_xlim(0, max(result.metrics["makespan"], 1e-9) * 1.01)
     ax.grid(axis="y", visible=False)
     if legend and handles:
-        ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.8)
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, framealpha=0.8)
 
 
 def gantt(result: sched.SimResult, *, title: str | None = None, max_sys_lanes: int = 4):

@@ -1,0 +1,445 @@
+"""Generator for notebooks/01_goroutines_and_threads.ipynb (run: python notebooks/src/01_goroutines_and_threads.py,
+then `.venv/bin/hcedu execute notebooks/01_goroutines_and_threads.ipynb`)."""
+from pathlib import Path
+
+from hcedu.course.nbbuild import build, code, md
+
+ROOT = Path(__file__).resolve().parents[2]
+
+cells = [
+    md("""
+    # 01 · Goroutines vs threads, measured — and a GMP scheduler you can watch
+
+    ## The interview question
+
+    > **Goroutine与线程的区别**
+    > Goroutine是Go运行时管理的轻量级线程,相比操作系统线程具有更低的内存开销(初始仅2KB栈空间)和更快的创建销毁速度。
+    > 多个Goroutine可映射到少量OS线程上,由调度器自动切换,避免了上下文切换的高成本。
+    > - 内存占用:线程通常占用几MB栈,Goroutine动态伸缩栈空间
+    > - 调度方式:线程由内核调度,Goroutine由Go运行时协作式调度
+    > - 通信机制:推荐使用channel而非共享内存
+
+    *What is the difference between a goroutine and a thread?* The source answers: goroutines are lightweight
+    threads managed by the Go runtime, with a smaller memory footprint (a 2 KB initial stack) and faster creation;
+    many goroutines are multiplexed onto a few OS threads by a scheduler, avoiding expensive context switches;
+    threads have MB-sized stacks while goroutine stacks grow and shrink; threads are scheduled by the kernel,
+    goroutines "cooperatively" by the runtime; and Go prefers channels to shared memory.
+
+    A strong answer goes further: it explains **GMP** (G, M, P, local run queues, work stealing, syscall
+    hand-off), knows that scheduling has been **preemptive since Go 1.14**, knows where the 2 KB figure comes
+    from and what it means today, and can say what a goroutine still costs. This chapter tests every claim:
+    we build goroutines on threads, measure what each kind of unit costs, and watch a faithful simulation of
+    Go's scheduler.
+    """),
+    code("""
+    from hcedu.course import setup, finish, drill
+
+    setup("01", redis=False)   # seeds, plot defaults; this chapter needs no Redis
+    """),
+    md("""
+    ## Build it: go() and WaitGroup
+
+    **Why:** Go's `go f(x)` is the cheapest way to say "this can run concurrently". `hcedu.go.go(f, x)` gives
+    the same shape in Python: it starts `f(x)` on a daemon thread named `hcedu-goroutine-N` and returns a
+    *handle* (Go has none — but a notebook needs one to join, read results and see panics).
+    `WaitGroup` is Go's `sync.WaitGroup`: `add`, `done`, `wait`, and Go 1.25's `wg.go(f)`.
+    """),
+    code("""
+    import threading
+    from hcedu.go import go, WaitGroup, running, recover, Panic
+    from hcedu.go.goroutine import silence_panics
+
+    results, lock = [], threading.Lock()
+
+    def square(i):
+        with lock:                     # shared memory needs a lock (more on this below)
+            results.append(i * i)
+
+    wg = WaitGroup()
+    for i in range(5):
+        wg.go(square, i)               # Add(1) + go func(){ defer Done(); square(i) }()
+    assert wg.wait(timeout=5)          # Wait(); False would mean "timed out"
+    sorted(results)                    # threads finish in any order: sort before showing
+    """),
+    md("""
+    The rules `WaitGroup` follows are Go's, including its panic messages. The counter may never go negative,
+    and a WaitGroup may be reused only after every `Wait` has returned:
+    """),
+    code("""
+    wg = WaitGroup()
+    try:
+        wg.done()
+    except Panic as p:
+        print("panic:", p)
+    """),
+    code("""
+    import inspect
+    print(inspect.getsource(WaitGroup.wait))
+    """),
+    md("""
+    `running()` lists live goroutines in start order, with where each was started — the basis of the leak
+    detector in chapter 04:
+    """),
+    code("""
+    gate = threading.Event()
+    parked = [go(gate.wait, 5) for _ in range(3)]
+    print(len([g for g in running() if g in parked]), "parked goroutines:", [g.state for g in parked])
+    gate.set()
+    assert all(g.join(5) for g in parked)
+    print("after release:", [g for g in running() if g in parked])
+    """),
+    md("""
+    ### When a goroutine panics
+
+    In Go an unrecovered panic in *any* goroutine kills the whole program, printing `panic: …` and the
+    goroutine's stack. In a notebook that would kill the kernel, and a plain Python thread would print a
+    traceback somewhere and lose the error. `go` does neither: the exception and its traceback are kept on the
+    handle and reported once in Go's format (we silence the stderr report here to keep the output stable).
+    """),
+    code("""
+    def divide(a, b):
+        return a / b
+
+    with silence_panics():
+        g = go(divide, 1, 0)
+    assert g.join(5)
+    print(g.state, "-", repr(g.exception))
+    print("\\n".join(g.panic_report.splitlines()[:3]))
+    """),
+    md("""
+    Go's only way to survive a panic is a deferred `recover()` in the same goroutine. `recover` here is that
+    `defer` + `recover` pair as a decorator: the recovered value goes to a handler and the function returns.
+    """),
+    code("""
+    caught = []
+
+    @recover(handler=lambda r: caught.append(repr(r)) or -1)
+    def safe_divide(a, b):
+        return a / b
+
+    g = go(safe_divide, 1, 0)
+    assert g.join(5)
+    g.state, g.result, caught
+    """),
+    md("""
+    ## Measure it: what a unit costs
+
+    **The claim:** "threads usually take several MB of stack; a goroutine starts at 2 KB and is faster to
+    create." Python has three kinds of concurrent unit: OS threads (1:1, like Java's platform threads),
+    asyncio tasks (stackless coroutines on one thread) and greenlets (stackful coroutines, the closest thing
+    to a goroutine). Each measurement below starts units that park on an event, **in a fresh subprocess**,
+    and records resident memory growth and start time. Counts are kept small so the cell runs in about two
+    seconds; `benchmarks/spawn_cost.py` runs 100,000 of each.
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # measured: numbers vary by machine and run; the asserts check the shape
+    from hcedu.lab import spawncost
+
+    spawn = spawncost.measure_spawn(counts={"thread": [200, 1000], "asyncio": [1000, 4000],
+                                            "greenlet": [1000, 4000]})
+    assert list(spawn["kind"].unique()) == ["thread", "asyncio", "greenlet"] and len(spawn) == 6
+    r = spawncost.ratios(spawn)
+    assert r.loc["thread", "bytes_per_unit"] > 4 * r.loc["asyncio", "bytes_per_unit"], r
+    assert r.loc["thread", "us_per_unit"] > r.loc["asyncio", "us_per_unit"], r
+    r.round(2)
+    """),
+    code("""
+    fig = spawncost.plot_spawn_cost(spawn)
+    """),
+    md("""
+    **Takeaway:** a parked OS thread costs roughly ten times the resident memory of a greenlet or task and is
+    one to two orders of magnitude slower to start — but not "several MB": Linux *reserves* 8 MiB of virtual
+    address space per thread stack and only touches a few pages. The real limits on threads are that reserved
+    address space, kernel bookkeeping, and scheduler cost with many runnable threads. A goroutine's stack
+    starts at 2 KB and is *copied* to a bigger one when it overflows (contiguous stacks since Go 1.4), which is
+    why a million goroutines fit in a few GB. An asyncio task is stackless — smaller still — but it can only
+    switch at an `await`.
+
+    What does one switch cost? Two units hand control back and forth:
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # measured
+    switch = spawncost.measure_switch(rounds=5000)
+    ns = switch.set_index("kind")["ns_per_switch"]
+    assert list(ns.index) == ["thread", "asyncio", "greenlet"]
+    assert ns["greenlet"] < ns["thread"], ns
+    switch.round(1)
+    """),
+    code("""
+    fig = spawncost.plot_switch_cost(switch)
+    """),
+    md("""
+    **Takeaway:** a thread hand-off goes through the kernel (a futex wake and a context switch — plus, in
+    Python, the GIL hand-over); a greenlet switch swaps stacks in user space, which is what the Go runtime
+    does when it switches goroutines (~100–200 ns in Go). That is the real sense of "avoids expensive
+    context switches": goroutine switches happen in user space, without a kernel round trip.
+    """),
+    md("""
+    ## Watch it: the GMP scheduler
+
+    How does Go put a million goroutines on a few threads? Three kinds of object:
+
+    * **G** — a goroutine: a stack, an instruction pointer, a status.
+    * **M** — a machine: an OS thread. It needs a P to run Go code.
+    * **P** — a processor: a scheduling context. There are exactly `GOMAXPROCS` of them. Each has a local run
+      queue of up to 256 Gs plus a one-slot `runnext`; a global queue catches overflow.
+
+    `schedule()` takes the next G from `runnext`, then the local queue, then the global queue (first, every
+    61st tick, for fairness), then **steals half** of a random other P's queue. `go f()` puts the new G in the
+    current P's `runnext`. `hcedu.go.sched` models exactly this as a deterministic, seeded discrete-event
+    simulation on virtual time. Here is its `findRunnable`:
+    """),
+    code("""
+    from hcedu.go import sched
+    from hcedu.lab import schedviz
+
+    print(inspect.getsource(sched._GMP.find_runnable))
+    """),
+    md("""
+    A `main` goroutine starts 24 workers (5 ms of CPU each). They all land on main's P; watch the idle Ps
+    steal (▼):
+    """),
+    code("""
+    fan = sched.simulate(sched.fan_out(24, burst=5.0), gomaxprocs=4, seed=1)
+    fig = schedviz.gantt(fan)
+    """),
+    code("""
+    steals = fan.events[fan.events["event"] == "steal"]
+    print(f"{len(steals)} steals moved {steals['n'].sum()} Gs; makespan {fan.metrics['makespan']:.1f} ms "
+          f"for {sched.workload_frame(sched.fan_out(24, burst=5.0))['cpu_ms'].sum():.1f} ms of CPU on 4 Ps")
+    steals[["time", "p", "other", "before", "n"]].head(6).round(3)
+    """),
+    md("""
+    **Takeaway:** the first steals take one G each (main's queue is short while it is still spawning); later
+    steals take half of a longer queue — `n - n/2` in Go's `runqgrab` — so work spreads without a central lock.
+
+    More Ps finish a CPU-bound workload sooner — up to the number of runnable Gs, after which extra Ps idle:
+    """),
+    code("""
+    import pandas as pd
+
+    work = sched.cpu_bound(8, burst=20.0)
+    scaling = pd.DataFrame([{"GOMAXPROCS": p, "makespan_ms": sched.simulate(work, gomaxprocs=p).metrics["makespan"]}
+                            for p in (1, 2, 4, 8, 16)]).round(2)
+    ms = list(scaling["makespan_ms"])
+    assert ms[0] > ms[1] > ms[2] > ms[3] and abs(ms[3] - ms[4]) < 0.01
+    scaling
+    """),
+    md("""
+    ### Blocking syscalls: hand-off
+
+    A G in a blocking system call (file I/O, cgo) takes its M into the kernel with it. If the P waited, every
+    other G on that P would wait too. So `sysmon` — a runtime thread that runs without a P — **retakes** a P
+    whose M has been in a syscall for one of its ticks (20 µs or more) and hands it to another M. That is why a
+    Go program can have many more threads than `GOMAXPROCS`. Network I/O is different: the G parks on the
+    **netpoller** (epoll) and its M moves on at once.
+    """),
+    code("""
+    G = sched.GSpec
+    io_work = [G("io", [("cpu", 1.0), ("syscall", 6.0), ("cpu", 1.0)]),
+               G("net", [("cpu", 1.0), ("net", 4.0), ("cpu", 1.0)])] + \\
+              [G(f"calc{i}", [("cpu", 3.0)]) for i in range(3)]
+    hand = sched.simulate(io_work, gomaxprocs=2)
+    fig = schedviz.gantt(hand)
+    """),
+    code("""
+    hand.events[hand.events["event"].isin(["syscall", "handoff", "net_wait", "netpoll", "exitsyscall", "exitsyscall_noP"])]\\
+        [["time", "event", "g", "p", "m", "other"]].round(3)
+    """),
+    md("""
+    **Takeaway:** while `io` sits in its syscall on one M, its P moves to a new M (◆) and keeps running other
+    Gs; `net` never blocks an M at all. Count the OS threads (Ms) the run needed for its 2 Ps:
+    """),
+    code("""
+    assert hand.metrics["handoffs"] >= 1
+    hand.metrics["threads"], hand.metrics["handoffs"], hand.metrics["netpoll"]
+    """),
+    md("""
+    ### Three models, one workload
+
+    The same 24 goroutines (CPU bursts with syscalls and network waits, plus one 40 ms CPU hog) under Go's M:N
+    scheduler, a 1:1 model (each G an OS thread, like Java's platform threads) and an N:1 model (one thread,
+    cooperative, like asyncio):
+    """),
+    code("""
+    mixed = schedviz.dashboard_workload(24, syscall_share=0.4, seed=3)
+    runs = [sched.simulate(mixed, model=m, gomaxprocs=4, seed=3) for m in sched.MODELS]
+    schedviz.metrics_table(runs)
+    """),
+    code("""
+    fig = schedviz.gantt_compare(runs)
+    """),
+    md("""
+    **Takeaway:** with 4 cores both M:N and 1:1 keep the cores busy, but 1:1 needs one OS thread per G
+    (25 against GMP's 6) and pays a kernel context switch at every time slice — at 100,000 Gs that is the
+    difference between working and not. N:1 has a single lane, and every blocking syscall stops everything.
+    """),
+    md("""
+    ## Break it: a loop that never yields
+
+    Before Go 1.14, a goroutine was preempted only at function calls, so a tight loop with no calls could
+    hold its P forever (a GC stop-the-world could wait on it, and with `GOMAXPROCS=1` nothing else ran).
+    Go 1.14 added **asynchronous preemption**: sysmon sends the thread a signal (SIGURG) when a G has run
+    10 ms. In the simulator: one 100 ms hog and four 1 ms requests arriving every 5 ms, on one P.
+    """),
+    code("""
+    hog = sched.hog_and_short(4, hog=100.0, short=1.0, every=5.0)
+    cases = {"gmp, preemption on (Go ≥ 1.14)": sched.simulate(hog, gomaxprocs=1, preemption=True),
+             "gmp, preemption off (loop without calls, Go < 1.14)": sched.simulate(hog, gomaxprocs=1, preemption=False),
+             "n:1 (cooperative, like asyncio)": sched.simulate(hog, model="n:1")}
+    lat = pd.DataFrame({name: r.per_g.set_index("name")["latency"] for name, r in cases.items()}).round(2)
+    assert lat.loc["req0"].iloc[0] < 12 and lat.loc["req0"].iloc[1] > 80
+    lat
+    """),
+    code("""
+    fig = schedviz.gantt_compare(list(cases.values()), titles=list(cases))
+    """),
+    md("""
+    **Takeaway:** with preemption the requests wait at most one 10 ms slice; without it they wait for the
+    whole hog. Now for real: a 0.3 s CPU loop next to a heartbeat that ticks every 10 ms, in asyncio (never
+    awaits), asyncio with an `await asyncio.sleep(0)` every 2,000 iterations, and two threads — where CPython
+    forces a GIL hand-over every `sys.getswitchinterval()` (5 ms), Python's counterpart of sysmon's preemption.
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # measured: gaps vary; the asserts check the shape
+    starve = spawncost.measure_starvation(hog=0.3, tick=0.01)
+    gap = starve.set_index("mode")["max_gap_s"]
+    assert gap["asyncio"] > 0.25                       # the heartbeat starved for the whole loop
+    assert gap["asyncio_yield"] < gap["asyncio"] / 3   # cooperative fix: yield in the loop
+    assert gap["thread"] < gap["asyncio"] / 3          # preemption: nobody has to cooperate
+    starve.round(3)
+    """),
+    md("""
+    ### Share memory by communicating
+
+    "Prefer channels over shared memory" is Go's proverb *don't communicate by sharing memory; share memory by
+    communicating*. Break it first: four goroutines increment a shared counter with a read-modify-write that
+    can be interrupted between the read and the write (`time.sleep(0)` stands in for any preemption point):
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # measured: how many updates are lost varies run to run
+    import time
+
+    counter = 0
+    def unsafe_add(n):
+        global counter
+        for _ in range(n):
+            v = counter
+            time.sleep(0)            # a preemption point between read and write
+            counter = v + 1
+
+    wg = WaitGroup()
+    for _ in range(4):
+        wg.go(unsafe_add, 500)
+    assert wg.wait(timeout=10)
+    assert counter < 2000, counter
+    print(f"expected 2000, got {counter}: {2000 - counter} updates lost")
+    """),
+    md("""
+    The Go way: one goroutine *owns* the counter; the others send it increments over a channel (`hcedu.go.Chan`,
+    built in chapter 02). No lock, no lost update — ownership moves with the message.
+    """),
+    code("""
+    from hcedu.go import Chan
+
+    increments, total = Chan(64), Chan(1)
+
+    def owner():
+        n = 0
+        for delta in increments:     # range over the channel until it is closed
+            n += delta
+        total.send(n)
+
+    go(owner)
+    wg = WaitGroup()
+    for _ in range(4):
+        wg.go(lambda: [increments.send(1, timeout=5) for _ in range(500)])
+    assert wg.wait(timeout=10)
+    increments.close()
+    total.recv(timeout=5)
+    """),
+    md("""
+    Both tools are idiomatic Go: a `sync.Mutex` is right for guarding a small piece of state (Go's own
+    `sync` docs say so); channels are right for handing data and ownership between goroutines and for
+    signalling. The proverb is about design, not a ban on locks.
+    """),
+    md("""
+    ## Source check
+
+    | the source says | what is true |
+    |---|---|
+    | Goroutines are scheduled **cooperatively** (协作式调度) | **Dated.** Since **Go 1.14** goroutines are *asynchronously preemptible*: sysmon signals a G that has run 10 ms. Go 1.2–1.13 preempted only at function calls (still cooperative), so a loop without calls could starve others. Blocking operations (channels, locks, network) still yield voluntarily. *Interview trap.* |
+    | Initial stack **2 KB** | **2 KB since Go 1.4** (8 KB in Go 1.2–1.3, 4 KB before). Since **Go 1.19** the runtime starts goroutines at the *average* stack size it has observed, so 2 KB is the floor, not a constant. Stacks grow by copying up to 1 GB (64-bit). |
+    | Threads take **several MB** of stack | That is *virtual* address space reserved (8 MiB default on Linux); resident memory is the few pages touched — ~16 KB in the measurement above. The cost is real but it is address space, kernel objects and scheduling, not MBs of RAM. |
+    | Goroutines **avoid context-switch cost** | They avoid *kernel* context switches between goroutines; a goroutine switch still costs ~100–200 ns, and a G in a blocking syscall still costs an M (thread) — see the hand-off above. |
+    | Prefer **channels over shared memory** | A design proverb, not a rule: Go's `sync` and `sync/atomic` are idiomatic for protecting state. |
+
+    **GOMAXPROCS in containers.** Before Go 1.5 the default was 1; from 1.5 it is the number of CPUs *visible*
+    to the process — in a container with a CPU limit that could be far more than the quota, causing CFS
+    throttling. **Go 1.25** reads the cgroup CPU *limit* (not the request) and updates GOMAXPROCS
+    periodically; before that, teams used `go.uber.org/automaxprocs`. What does this machine show?
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # depends on the machine
+    import os
+    from pathlib import Path
+
+    quota = Path("/sys/fs/cgroup/cpu.max")
+    print("os.cpu_count():", os.cpu_count())
+    print("usable CPUs (sched_getaffinity):", len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "n/a")
+    print("cgroup v2 cpu.max (quota period):", quota.read_text().strip() if quota.exists() else "not in a cgroup v2 limit")
+    """),
+    md("""
+    ## Turn the knobs
+
+    GOMAXPROCS, goroutine count, the share of waits that are blocking syscalls, sysmon preemption and the
+    scheduling model. Try: GOMAXPROCS 1 with preemption off (the hog blocks everything); syscall share 1.0
+    (watch the thread count and hand-offs grow); model `n:1` (one lane, syscalls stop the world).
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # (an interactive widget)
+    schedviz.dashboard(gomaxprocs=4, goroutines=16, syscall_share=0.3)
+    """),
+    md("""
+    ## Exercise
+
+    `exercises/01_bounded_worker_pool.ipynb`: run N jobs on a bounded pool of K workers built only from `go`
+    and `WaitGroup` — never more than K jobs at once, every job exactly once, results in job order, and a
+    job that raises must not take the pool down.
+
+    ## Interview drill
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # (an interactive widget)
+    drill("01")
+    """),
+    md("""
+    ## What a strong answer says
+
+    "A goroutine is a user-space thread managed by the Go runtime. Its stack starts small — 2 KB since Go 1.4,
+    and since 1.19 at the program's average stack size — and grows by copying, so a goroutine costs a few KB
+    against a thread's 8 MB of reserved stack plus kernel state, and creating or switching one takes
+    nanoseconds in user space instead of a kernel round trip. Go multiplexes them M:N with the GMP model: G
+    goroutines, M OS threads, P logical processors (GOMAXPROCS of them). Each P has a local run queue of 256
+    plus `runnext`; idle Ps steal half of another P's queue; the global queue is checked every 61 ticks.
+    When a G blocks in a syscall, sysmon hands its P to another M, so thread count can exceed GOMAXPROCS;
+    network I/O parks on the netpoller instead. Scheduling is **not** purely cooperative any more: since Go
+    1.14 sysmon preempts a G after 10 ms with a signal. GOMAXPROCS defaults to the CPU count and, since
+    Go 1.25, respects the container's CPU limit. And Go prefers sharing memory by communicating over
+    channels, though a mutex is fine for guarding state. In Python the counterparts are threads (1:1, with
+    the GIL preempting every 5 ms), asyncio (N:1, cooperative) and greenlets (stackful, cooperative)."
+    """),
+    code("""
+    finish()
+    """),
+]
+
+if __name__ == "__main__":
+    print(build(ROOT / "notebooks" / "01_goroutines_and_threads.ipynb", cells))
