@@ -25,6 +25,9 @@ _EXPORTS = {
     "GoroutinePanic": "goroutine",
     "running": "goroutine",
     "recover": "goroutine",
+    "spawn": "goroutine",
+    "current": "goroutine",
+    "silence_panics": "goroutine",
     # sync.WaitGroup
     "WaitGroup": "waitgroup",
     # channels (runtime/chan.go) and select (runtime/select.go)
