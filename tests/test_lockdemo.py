@@ -1,0 +1,155 @@
+"""Chapter 08 lab: the failure scenarios give the same results on fakeredis and on a real redis-server."""
+
+from __future__ import annotations
+
+import threading
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from hcedu.backend import serve_embedded  # noqa: E402
+from hcedu.lab import lockdemo as L  # noqa: E402
+from hcedu.lab import redis_server  # noqa: E402
+
+COLUMNS = ["t", "actor", "event", "ok", "fence", "detail", "holder", "believers"]
+
+
+def test_naive_del_deletes_bs_lock_and_lets_c_in(redis_backend):
+    s = L.lease_expiry(redis_backend.client, "naive")
+    assert list(s.frames.columns) == COLUMNS
+    assert s.summary == {"a_release": True, "b_lock_survived": False, "c_got_in": True, "max_holders": 2}
+    f = s.frames
+    rel = f[(f.actor == "A") & (f.event == "release")].iloc[0]
+    assert rel.detail == "plain DEL" and rel.holder == ""  # B's key is gone after A's DEL
+    assert "B+C" in set(f.believers)                          # B and C both believe they hold it
+
+
+@pytest.mark.parametrize("unlock", ["token", "redis-py"])
+def test_token_release_keeps_bs_lock_same_as_redis_py(redis_backend, unlock):
+    s = L.lease_expiry(redis_backend.client, unlock)
+    assert s.summary["a_release"] is False
+    assert s.summary["b_lock_survived"] is True
+    assert s.summary["c_got_in"] is False
+    assert "B+C" not in set(s.frames.believers)
+
+
+def test_lease_expiry_with_a_custom_release_function(redis_backend):
+    def del_release(client, key, token):
+        return bool(client.delete(key))
+
+    assert L.lease_expiry(redis_backend.client, del_release).summary["b_lock_survived"] is False
+    with pytest.raises(ValueError, match="unlock must be one of"):
+        L.lease_expiry(redis_backend.client, "nope")
+    with pytest.raises(ValueError, match="work must be longer than ttl"):
+        L.lease_expiry(redis_backend.client, "token", ttl=30, work=10)
+
+
+def test_pause_past_ttl_two_holders_and_exactly_the_stale_write_is_rejected(redis_backend):
+    s = L.pause_past_ttl(redis_backend.client)
+    assert s.summary["two_holders"] is True
+    assert s.summary["rejected"] == [("A", 33)]
+    assert s.summary["final_value"] == "B's data"
+    writes = s.frames[s.frames.event == "write"]
+    assert [(r.actor, int(r.fence), r.ok) for r in writes.itertuples()] == [("B", 34, True), ("A", 33, False)]
+    check = s.frames[s.frames.event == "check"].iloc[0]
+    assert check.ok  # A checked it held the lock before the pause: the check did not help
+    unfenced = L.pause_past_ttl(redis_backend.client, fenced=False)
+    assert unfenced.summary["rejected"] == [] and unfenced.summary["final_value"] == "A's data"
+    with pytest.raises(ValueError, match="pause must outlast"):
+        L.pause_past_ttl(redis_backend.client, ttl=10, pause=5)
+
+
+def test_watchdog_does_not_save_a_paused_holder(redis_backend):
+    s = L.watchdog_pause(redis_backend.client)
+    assert s.summary == {"two_holders": True, "renewals": 1, "a_lost": True, "rejected": [("A", 1)]}
+    renews = s.frames[s.frames.event == "renew"]
+    assert [(r.t, r.ok) for r in renews.itertuples()] == [(3.0, True), (20.0, False)]  # the late tick fails
+
+
+def test_hung_holder_renews_forever_unless_capped(redis_backend):
+    s = L.watchdog_hung(redis_backend.client, until=60)
+    assert s.summary == {"renewals": 20, "b_tries": 6, "b_acquired": False}
+    capped = L.watchdog_hung(redis_backend.client, until=60, max_renewals=3)
+    assert capped.summary == {"renewals": 3, "b_tries": 2, "b_acquired": True}
+    assert not [t for t in threading.enumerate() if t.name.startswith("hcedu-lock-watchdog-")]
+
+
+def test_redlock_outage_and_clock_jump_fake():
+    with L.fake_nodes(5) as nodes:
+        df = L.redlock_outage(nodes, 3)
+        verdict = df.groupby("down")["acquired"].first().to_dict()
+        assert verdict == {0: True, 1: True, 2: True, 3: False}
+        assert df.groupby("down")["holds"].sum().to_dict() == {0: 5, 1: 4, 2: 3, 3: 2}
+    with L.fake_nodes(5) as nodes:
+        jump = L.redlock_clock_jump(nodes)
+        assert jump.summary == {"client1_holds": True, "client2_holds": True, "two_holders": True}
+        fig = L.redlock_chart(df, jump)
+        assert len(fig.axes) == 2
+        plt.close(fig)
+
+
+def test_redlock_on_real_servers():
+    if not redis_server.available():
+        pytest.skip("redis-server is not installed")
+    with L.real_nodes(5) as nodes:
+        jump = L.redlock_clock_jump(nodes)
+        assert jump.summary["two_holders"] is True
+        df = L.redlock_outage(nodes, 3)
+        assert df.groupby("down")["acquired"].first().to_dict() == {0: True, 1: True, 2: True, 3: False}
+
+
+def test_charts_return_figures(redis_backend):
+    for s in (L.lease_expiry(redis_backend.client, "naive"), L.pause_past_ttl(redis_backend.client),
+              L.watchdog_pause(redis_backend.client), L.watchdog_hung(redis_backend.client)):
+        fig = L.timeline_chart(s)
+        assert len(fig.axes) == 1
+        plt.close(fig)
+
+
+def test_round_trips_one_each_way(redis_backend):
+    df = L.round_trips(redis_backend.client())
+    assert df.set_index("impl")[["acquire", "release"]].to_dict("index") == {
+        "naive": {"acquire": 1, "release": 1}, "hcedu": {"acquire": 1, "release": 1},
+        "redis-py": {"acquire": 1, "release": 1}}
+
+
+@pytest.mark.parametrize("poll", ["backoff", "immediate"])
+@pytest.mark.parametrize("impl", ["hcedu", "redis-py"])
+def test_contention_threads_shape(redis_backend, poll, impl):
+    df = L.contention(redis_backend.client, (1, 3), per_client=10, poll=poll, impl=impl)
+    assert list(df.contenders) == [1, 3] and list(df.acquisitions) == [10, 30]
+    assert (df.throughput > 0).all() and (df.p99_ms >= df.p50_ms).all()
+    fig = L.contention_chart(df)
+    plt.close(fig)
+
+
+def test_contention_processes_against_tcp_fake_server():
+    with serve_embedded(share=False) as server:
+        df = L.contention(contenders=(2,), per_client=5, mode="processes", url=server.url)
+    assert list(df.acquisitions) == [10]
+
+
+def test_contention_bad_input(redis_backend):
+    with pytest.raises(ValueError, match="mode must be one of"):
+        L.contention(redis_backend.client, mode="fibers")
+    with pytest.raises(TypeError, match="needs client_factory"):
+        L.contention(None)
+    with pytest.raises(ValueError, match="contenders must be >= 1"):
+        L.contention(redis_backend.client, (0,))
+
+
+def test_pausable_clock_defers_timers_until_resume():
+    from hcedu.clock import VirtualClock
+    base = VirtualClock()
+    p = L.PausableClock(base)
+    fired = []
+    p.after(1, lambda: fired.append(base.now()))
+    p.pause()
+    base.advance(5)
+    assert fired == []
+    p.resume()
+    assert fired == [5.0]
