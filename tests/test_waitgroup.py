@@ -199,3 +199,16 @@ def test_repr_shows_go_state():
     wg = WaitGroup()
     wg.add(2)
     assert repr(wg) == "<WaitGroup counter=2 waiters=0>"
+
+
+def test_stress_rounds_with_many_waiters_and_workers():
+    # Short stress: several rounds, each with concurrent waiters and workers; every Wait of a round returns
+    # True, nobody panics, and the counter ends at 0. Reuse starts only after every Wait returned.
+    wg = WaitGroup()
+    for round_ in range(20):
+        wg.add(8)
+        waiters = [go(wg.wait, T) for _ in range(4)]
+        workers = [go(wg.done) for _ in range(8)]
+        assert all(g.join(T) for g in workers + waiters), round_
+        assert [g.result for g in waiters] == [True] * 4, round_
+        assert wg.counter == 0 and wg.waiters == 0
