@@ -240,3 +240,41 @@ def test_charts_and_dashboard():
     with pytest.raises(ValueError, match="goroutines must be >= 1"):
         V.dashboard_workload(0, 0.1)
     plt.close("all")
+
+
+def _random_workload(rng):
+    specs = []
+    for i in range(rng.randint(1, 20)):
+        steps = []
+        for k in range(rng.randint(1, 5)):
+            kind = rng.choice(["cpu", "cpu", "syscall", "net", "go"])
+            if kind == "go":
+                steps.append(("go", GSpec(f"c{i}_{k}", (("cpu", rng.uniform(0.01, 15)), ("syscall", rng.uniform(0.01, 3))))))
+            else:
+                steps.append((kind, rng.uniform(0.01, 15)))
+        specs.append(GSpec(f"g{i}", tuple(steps), arrive=rng.choice([0.0, rng.uniform(0, 20)])))
+    for j in range(rng.randint(0, 3)):
+        specs.append(GSpec(f"s{j}", (("cpu", 1.0), ("send", f"ch{j}"), ("cpu", 0.5))))
+        specs.append(GSpec(f"r{j}", (("recv", f"ch{j}"), ("cpu", 0.5)), arrive=rng.uniform(0, 5)))
+    return specs
+
+
+def test_random_workloads_keep_invariants():
+    import random
+
+    rng = random.Random(2024)
+    for trial in range(25):
+        specs = _random_workload(rng)
+        want_cpu = S.workload_frame(specs)["cpu_ms"].sum()
+        for model in S.MODELS:
+            for procs in (1, 3):
+                r = simulate(specs, model=model, gomaxprocs=procs, seed=trial, preemption=rng.random() < 0.7)
+                where = f"trial {trial} {model} P={procs}"
+                assert r.per_g["finish"].notna().all(), where
+                for _, seg in r.segments[r.segments["p"] >= 0].sort_values(["p", "start"]).groupby("p"):
+                    assert (seg["start"].to_numpy()[1:] >= seg["end"].to_numpy()[:-1] - 1e-9).all(), where
+                cpu = r.per_g["cpu"].sum()
+                ran = (r.segments.loc[r.segments["kind"] == "run", "end"]
+                       - r.segments.loc[r.segments["kind"] == "run", "start"]).sum()
+                assert cpu >= want_cpu - 1e-6, where          # every burst ran in full
+                assert ran == pytest.approx(cpu, abs=1e-6), where   # and only while on a P
