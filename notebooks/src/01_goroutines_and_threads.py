@@ -148,8 +148,8 @@ cells = [
     fig = spawncost.plot_spawn_cost(spawn)
     """),
     md("""
-    **Takeaway:** a parked OS thread costs roughly ten times the resident memory of a greenlet or task and is
-    one to two orders of magnitude slower to start — but not "several MB": Linux *reserves* 8 MiB of virtual
+    **Takeaway:** a parked OS thread costs about three times the resident memory of a greenlet and over ten
+    times that of an asyncio task, and is one to two orders of magnitude slower to start — but not "several MB": Linux *reserves* 8 MiB of virtual
     address space per thread stack and only touches a few pages. The real limits on threads are that reserved
     address space, kernel bookkeeping, and scheduler cost with many runnable threads. A goroutine's stack
     starts at 2 KB and is *copied* to a bigger one when it overflows (contiguous stacks since Go 1.4), which is
