@@ -634,6 +634,7 @@ def timeline_chart(scenario: Scenario, title: str | None = None):
     ax.set_xlabel("time (s, virtual)")
     ax.set_title(title or scenario.title, fontsize=10)
     fig.tight_layout()
+    plt.close(fig)  # returned, not also drawn by pyplot: the cell shows it once
     return fig
 
 
@@ -676,6 +677,7 @@ def redlock_chart(outage: pd.DataFrame | None = None, jump: Scenario | None = No
         ax.set_title("clock jump: blue = client 1, orange = client 2", fontsize=10)
         ax.grid(False)
     fig.tight_layout()
+    plt.close(fig)  # returned, not also drawn by pyplot: the cell shows it once
     return fig
 
 
@@ -873,4 +875,5 @@ def contention_chart(df: pd.DataFrame):
     a2.set_yscale("log")
     a1.legend(fontsize=7)
     fig.tight_layout()
+    plt.close(fig)  # returned, not also drawn by pyplot: the cell shows it once
     return fig
