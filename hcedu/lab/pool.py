@@ -640,10 +640,9 @@ def defaults_table() -> pd.DataFrame:
     retry = kw.get("retry")
     blocking = _r.BlockingConnectionPool()
     py = {
-        "pool size": f"{probe.connection_pool.max_connections} (ConnectionPool); "
-                     f"BlockingConnectionPool {blocking.max_connections}",
-        "min idle": "none (connections open lazily)",
-        "idle timeout": "none (health_check_interval=0)",
+        "pool size": f"{probe.connection_pool.max_connections} (Blocking: {blocking.max_connections})",
+        "min idle": "0 (lazy)",
+        "idle timeout": "none",
         "max retries": str(retry.get_retries() if retry is not None else 0),
         "read timeout": f"{kw.get('socket_timeout')} s",
         "pool wait": f"fail fast (Blocking: {blocking.timeout} s)",
@@ -655,6 +654,6 @@ def defaults_table() -> pd.DataFrame:
         "go-redis v9.0–9.21": ["10 × GOMAXPROCS", "0", "ConnMaxIdleTime 30 min", "3", "3 s", "ReadTimeout + 1 s"],
         "go-redis v9.22+": ["10 × GOMAXPROCS", "0", "ConnMaxIdleTime 30 min", "3", "5 s", "ReadTimeout + 1 s"],
         f"redis-py {_r.__version__}": list(py.values()),
-        "the source claims": ["核心数*10 (cores × 10)", "10 (its example)", "5 min", "3", "2 s (its example)", "—"],
+        "the source claims": ["cores × 10", "10 (example)", "5 min", "3", "2 s (example)", "—"],
     }
     return pd.DataFrame(rows, index=list(py.keys())).T
