@@ -153,3 +153,27 @@ def test_pausable_clock_defers_timers_until_resume():
     assert fired == []
     p.resume()
     assert fired == [5.0]
+
+
+def test_exercise_checker_accepts_the_fix_and_catches_both_bugs():
+    from hcedu.course.check import safe_release
+    from hcedu.patterns.lock import RELEASE_LUA
+
+    def lua(c, k, t):
+        return bool(c.register_script(RELEASE_LUA)(keys=[k], args=[t]))
+
+    def plain_del(c, k, t):
+        return bool(c.delete(k))
+
+    def get_then_del(c, k, t):
+        return c.get(k) == t and bool(c.delete(k))
+
+    def stub(c, k, t):
+        raise NotImplementedError
+
+    assert safe_release(lua).ok and str(safe_release(lua)).startswith("✓ 5/5")
+    v = safe_release(plain_del)
+    assert not v and "B's lock" in str(v)
+    v = safe_release(get_then_del)
+    assert not v and v.passed == 4 and "not atomic" in str(v)
+    assert safe_release(stub).unsolved

@@ -1,0 +1,77 @@
+"""Generator for solutions/08_safe_release.ipynb (the exercise is generated from it by `hcedu build-exercises`)."""
+from pathlib import Path
+
+from hcedu.course.nbbuild import build, code, md
+
+ROOT = Path(__file__).resolve().parents[2]
+
+cells = [
+    md("""
+    # Exercise 08: fix an unsafe release
+
+    The source's first lock releases with a plain `DEL`:
+
+    ```python
+    def release(client, key, token):
+        return bool(client.delete(key))
+    ```
+
+    When the holder's lease has run out and another client took the lock, this deletes **their** lock
+    (chapter 08, "Break it"). Write `release(client, key, token)` so that it
+
+    1. deletes `key` only if it still holds `token` (the random value stored at acquisition),
+    2. returns True if it deleted our lock, False otherwise (someone else's lock, or nobody's), and
+    3. cannot be raced: `GET`, compare, then `DEL` as three steps lets another client acquire in between.
+       Redis runs a Lua script atomically: `client.register_script(lua)` returns a callable
+       `script(keys=[...], args=[...])`.
+    """),
+    code("""
+    def release(client, key: str, token: str) -> bool:
+        \"\"\"Delete ``key`` only if its value is ``token``; return whether it was deleted.\"\"\"
+        ### BEGIN SOLUTION
+        lua = \"\"\"
+        if redis.call('GET', KEYS[1]) == ARGV[1] then
+          return redis.call('DEL', KEYS[1])
+        end
+        return 0
+        \"\"\"
+        return bool(client.register_script(lua)(keys=[key], args=[token]))
+        ### END SOLUTION
+    """),
+    md("""
+    Try it on the embedded Redis:
+    """),
+    code("""
+    from hcedu import backend
+
+    r = backend.connect()
+    r.set("ex08:try", "token-B", px=30_000)
+    try:
+        print("A releases B's lock:", release(r, "ex08:try", "token-A"), "| key now:", r.get("ex08:try"))
+        print("B releases its own:  ", release(r, "ex08:try", "token-B"), "| key now:", r.get("ex08:try"))
+    except NotImplementedError:
+        print("… write release() above first")
+    finally:
+        r.delete("ex08:try")
+    """),
+    md("""
+    ## Check
+
+    The checker replays the chapter's A/B lease-expiry scenario with your `release`, and also uses a client
+    on which, right after a plain `GET` of the lock, A's lease runs out and B acquires — so a two-step
+    check-then-delete is caught every time.
+    """),
+    code("""
+    from hcedu.course import check
+
+    check.safe_release(release)
+    """),
+    md("""
+    **Going further.** Write `extend(client, key, token, ttl_ms)` the same way (only if ours, `PEXPIRE`).
+    Why is `if client.get(key) == token: client.pexpire(key, ttl_ms)` wrong too? (Compare
+    `hcedu.patterns.lock.EXTEND_LUA`.)
+    """),
+]
+
+if __name__ == "__main__":
+    print(build(ROOT / "solutions" / "08_safe_release.ipynb", cells))
