@@ -245,7 +245,13 @@ class Chan:
             raise SendOnClosedChannel()
         rq = self.recvq
         if rq:
-            sg = _dequeue(rq)
+            sg = rq.popleft()  # inlined _dequeue: the common case is a plain (non-select) receiver
+            sel = sg.sel
+            if sel is not None:
+                if sel.claim.acquire(False):
+                    sel.fired = sg
+                else:
+                    sg = _dequeue(rq)
             if sg is not None:
                 sg.elem = v
                 sg.success = True
@@ -313,9 +319,20 @@ class Chan:
             return v, True
         sq = self.sendq
         if sq:
-            sg = _dequeue(sq)
+            sg = sq.popleft()  # inlined _dequeue
+            sel = sg.sel
+            if sel is not None:
+                if sel.claim.acquire(False):
+                    sel.fired = sg
+                else:
+                    sg = _dequeue(sq)
             if sg is not None:
-                v = _recv_from_sender(self, sg)
+                if self.dataqsiz == 0:  # unbuffered: take the sender's value directly
+                    v = sg.elem
+                    sg.elem = None
+                    sg.success = True
+                else:
+                    v = _recv_from_sender(self, sg)
                 lock.release()
                 sg.wake.release()
                 return v, True
