@@ -315,7 +315,8 @@ def allocation_experiment(requests: int = 20_000, buffer_size: int = 4096,
 
         pool = Pool(new=new, procs=1)
         pygc.collect()
-        pool.put(pool.get())  # warm: the pool holds one buffer before the loop
+        if mode == "sync.Pool":
+            pool.put(pool.get())  # warm: the pool holds one buffer before the loop
         before = sum(s["collections"] for s in pygc.get_stats())
         was_tracing = tracemalloc.is_tracing()
         if not was_tracing:
