@@ -178,8 +178,11 @@ cells = [
     poolviz.wait_histogram(ex["blocking"].attrs["checkouts"])
     """),
     md("""
-    **Takeaway:** most checkouts wait about one service time, but the tail reaches the 50 ms pool timeout:
-    the unfair LIFO hand-off starves some callers, which is exactly who sees the errors.
+    **Takeaway:** the waits are bimodal, with nothing in between: most checkouts get a connection in
+    microseconds (the caller that just released it takes it straight back), and the rest wait the full
+    50 ms and fail. redis-py's blocking pool is a LIFO queue with no fairness, so under overload the same
+    callers win again and again while others starve. go-redis waits on a channel-based semaphore, and a
+    Go channel hands a freed slot to its longest-waiting sender (the FIFO `sendq` of chapter 02).
 
     ## Break it: stalls, timeouts and retries
 
