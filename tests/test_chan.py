@@ -573,3 +573,58 @@ def test_stress_8x8(cap_):
 @pytest.mark.skipif(STRESS < 100, reason="set HCEDU_STRESS>=100 for the 8x8x100,000 acceptance run")
 def test_stress_8x8x100000():
     stress_mpmc(8, 8, 100_000, 64)
+
+
+# -- chandiagram ---------------------------------------------------------------------------------
+
+def test_stepper_source_example_and_diagram():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from hcedu.go.chandiagram import ChanStepper, describe, draw
+
+    s = ChanStepper(2, [("send", "G1", 1), ("send", "G1", 2), ("send", "G2", 3), ("recv", "G3"),
+                        ("recv", "G4"), ("recv", "G4"), ("recv", "G5"), ("send", "G6", 9), ("close",)],
+                    timeout=T)
+    try:
+        assert s.step() == ["G1: send 1 done"]
+        assert s.step() == ["G1: send 2 done"]
+        assert s.step() == ["G2: send 3 parked on sendq"]  # the source's "third send blocks"
+        assert describe(s.ch.snapshot()).splitlines()[3] == "sendq: G2(3)"
+        assert s.step() == ["G2: send 3 done", "G3: recv -> 1 (ok=True)"]
+        st = s.ch.snapshot()
+        assert (st.buf, st.recvx, st.sendx) == ([3, 2], 1, 1)
+        assert s.step() == ["G4: recv -> 2 (ok=True)"]
+        assert s.step() == ["G4: recv -> 3 (ok=True)"]
+        assert s.step() == ["G5: recv parked on recvq"]
+        assert s.step() == ["G5: recv -> 9 (ok=True)", "G6: send 9 done"]  # direct hand-off
+        assert s.step() == ["close(ch): closed"]
+        assert s.done
+        with pytest.raises(IndexError):
+            s.step()
+        assert isinstance(draw(s.history[2][2], title="third send"), Figure)
+        assert isinstance(draw(Chan(0).snapshot()), Figure)
+    finally:
+        s.stop()
+
+
+def test_stepper_close_wakes_parked_and_records_panic():
+    from hcedu.go.chandiagram import ChanStepper
+
+    s = ChanStepper(0, [("send", "G1", "x"), ("close",)], timeout=T)
+    s.step()
+    assert s.step() == ["close(ch): closed", "G1: send 'x' panicked: send on closed channel"]
+    s.stop()
+
+
+def test_stepper_bad_ops():
+    from hcedu.go.chandiagram import ChanStepper, draw
+
+    with pytest.raises(ValueError, match="operation must be one of"):
+        ChanStepper(1, [("push", "G1", 1)])
+    with pytest.raises(ValueError, match="send takes 2"):
+        ChanStepper(1, [("send", "G1")])
+    with pytest.raises(TypeError, match="state must be a ChanState"):
+        draw({"qcount": 0})

@@ -1,0 +1,271 @@
+"""Pictures of ``runtime.hchan``: a ``Chan.snapshot()`` drawn as a ring buffer with ``sendx``
+and ``recvx`` plus the two wait queues, and a stepper that applies one channel operation at a
+time on real threads and redraws.
+
+``draw(state)`` -> matplotlib Figure; ``describe(state)`` -> the same as text (stable, for checked
+notebook output); :class:`ChanStepper` runs a script such as::
+
+    [("send", "G1", 1), ("send", "G1", 2), ("send", "G2", 3), ("recv", "G3"), ("close",)]
+
+Each ``send``/``recv`` runs in a goroutine thread named after its label (``hcedu-G2``), so a
+blocked one really parks on ``sendq``/``recvq``. After each step the stepper waits until every
+goroutine it started has either finished or is parked, so the picture is never mid-transition.
+Invariant: no thread a stepper starts outlives :meth:`ChanStepper.stop` (it closes the channel,
+which wakes every parked goroutine: receivers get ``(None, False)``, senders panic and the panic
+is recorded).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Iterable, Sequence
+
+from .. import _validate
+from .chan import Chan, ChanState, ChanTimeout
+from .panic import Panic
+
+__all__ = ["describe", "draw", "ChanStepper", "stepper_widget"]
+
+
+def _label(g: str) -> str:
+    return g[len("hcedu-"):] if g.startswith("hcedu-") else g
+
+
+def describe(state: ChanState) -> str:
+    """The ``hchan`` fields as a few lines of text (thread names without the ``hcedu-`` prefix)."""
+    slots = " ".join("[" + ("·" if v is None else repr(v)) + "]" for v in state.buf) or "(no buffer)"
+    lines = [
+        f"qcount={state.qcount} dataqsiz={state.dataqsiz} sendx={state.sendx} recvx={state.recvx} "
+        f"closed={state.closed}",
+        f"buf:   {slots}",
+        "recvq: " + (" <- ".join(_label(w.g) for w in state.recvq) or "∅"),
+        "sendq: " + (" <- ".join(f"{_label(w.g)}({w.elem!r})" for w in state.sendq) or "∅"),
+    ]
+    return "\n".join(lines)
+
+
+def draw(state: ChanState, title: str | None = None, ax: Any = None):
+    """Draw an ``hchan`` snapshot: the ring buffer's slots (filled ones shaded, ``sendx`` and
+    ``recvx`` arrows), ``recvq`` and ``sendq`` as queues of parked goroutines (senders with the
+    value they hold), head on the left. Returns the Figure (closed, so it shows once)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch, Rectangle
+
+    if not isinstance(state, ChanState):
+        raise TypeError(f"state must be a ChanState from Chan.snapshot() (got {type(state).__name__})")
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    else:
+        fig = ax.figure
+    n = state.dataqsiz
+    width = max(n, 4)
+    ax.set_xlim(-2.2, width + 0.5)
+    ax.set_ylim(-3.3, 2.0)
+    ax.axis("off")
+    ax.set_aspect("equal")
+    live = {(state.recvx + i) % n for i in range(state.qcount)} if n else set()
+    ax.text(-2.1, 0.5, "buf", va="center", fontsize=10, weight="bold")
+    if n == 0:
+        ax.text(0, 0.5, "no buffer (unbuffered: every send meets a receiver)", va="center", fontsize=9)
+    for i in range(n):
+        ax.add_patch(Rectangle((i, 0), 1, 1, facecolor="#9ecae1" if i in live else "white",
+                               edgecolor="black"))
+        v = state.buf[i]
+        ax.text(i + 0.5, 0.5, "" if v is None else repr(v), ha="center", va="center", fontsize=9)
+        ax.text(i + 0.5, -0.25, str(i), ha="center", va="center", fontsize=7, color="gray")
+    if n:
+        same = state.recvx == state.sendx
+        ax.annotate("sendx", xy=(state.sendx + 0.5, 1.0), xytext=(state.sendx + (0.1 if same else 0.5), 1.7),
+                    ha="center", fontsize=8, color="tab:red", arrowprops={"arrowstyle": "->", "color": "tab:red"})
+        ax.annotate("recvx", xy=(state.recvx + 0.5, 1.0), xytext=(state.recvx + (0.9 if same else 0.5), 1.7),
+                    ha="center", fontsize=8, color="tab:green",
+                    arrowprops={"arrowstyle": "->", "color": "tab:green"})
+    for row, (name, q, colour) in enumerate((("recvq", state.recvq, "#c7e9c0"),
+                                              ("sendq", state.sendq, "#fdd0a2"))):
+        y = -1.3 - row * 1.2
+        ax.text(-2.1, y + 0.4, name, va="center", fontsize=10, weight="bold")
+        if not q:
+            ax.text(0, y + 0.4, "∅ (empty)", va="center", fontsize=9, color="gray")
+        for i, w in enumerate(q):
+            ax.add_patch(FancyBboxPatch((i * 1.6, y), 1.4, 0.8, boxstyle="round,pad=0.02",
+                                        facecolor=colour, edgecolor="black"))
+            text = _label(w.g) + (f"\n{w.elem!r}" if name == "sendq" else "")
+            ax.text(i * 1.6 + 0.7, y + 0.4, text, ha="center", va="center", fontsize=8)
+    head = (f"qcount={state.qcount}  dataqsiz={n}  sendx={state.sendx}  recvx={state.recvx}"
+            f"  closed={state.closed}")
+    ax.set_title(head if title is None else f"{title}\n{head}", fontsize=9)
+    if own:
+        fig.tight_layout()
+        plt.close(fig)
+    return fig
+
+
+class ChanStepper:
+    """Apply a script of channel operations to a real ``Chan(cap)`` one step at a time.
+
+    Operations: ``("send", g, v)``, ``("recv", g)``, ``("close",)``; ``g`` is a goroutine label
+    such as ``"G1"``. Each send/recv runs in its own daemon thread ``hcedu-<g>`` with a
+    ``timeout`` (seconds) so nothing can hang a notebook. ``step()`` returns the lines of what
+    happened in that step (sorted, deterministic), e.g. ``"G3: send 3 parked on sendq"`` or
+    ``"G1: recv -> 1 (ok=True)"``. Bad operations raise ``ValueError``.
+    """
+
+    def __init__(self, cap: int, ops: Iterable[Sequence[Any]], timeout: float = 30.0) -> None:
+        self.ch = Chan(cap)
+        self.ops = [self._check(op) for op in ops]
+        self.timeout = _validate.number("timeout", timeout, minimum=0, strict=True)
+        self.pos = 0
+        self._threads: dict = {}
+        self._results: dict = {}
+        self._reported: set = set()
+        self._lock = threading.Lock()
+        self.history: list = []  # (op text, lines, ChanState) per step
+
+    @staticmethod
+    def _check(op: Sequence[Any]) -> tuple:
+        if not isinstance(op, (tuple, list)) or not op:
+            raise ValueError(f"an operation must be a tuple like ('send', 'G1', 1) (got {op!r})")
+        kind = _validate.choice("operation", op[0], ("send", "recv", "close"))
+        want = {"send": 3, "recv": 2, "close": 1}[kind]
+        if len(op) != want:
+            raise ValueError(f"{kind} takes {want - 1} argument(s) after its name (got {op!r})")
+        if kind != "close":
+            _validate.text("goroutine label", op[1])
+        return tuple(op)
+
+    @property
+    def done(self) -> bool:
+        """True when every operation has been applied."""
+        return self.pos >= len(self.ops)
+
+    def _run(self, key: str, fn: Any) -> None:
+        try:
+            res: Any = ("ok", fn())
+        except Panic as e:
+            res = ("panic", str(e))
+        except ChanTimeout:
+            res = ("timeout", None)
+        with self._lock:
+            self._results[key] = res
+
+    def _parked(self) -> set:
+        s = self.ch.snapshot()
+        return {w.g for w in s.recvq} | {w.g for w in s.sendq}
+
+    def _settle(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            parked = self._parked()
+            busy = [k for k, t in self._threads.items()
+                    if t.is_alive() and t.name not in parked and k not in self._results]
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"goroutines neither finished nor parked: {busy}")
+            time.sleep(0.001)
+
+    def _describe_op(self, op: tuple) -> str:
+        return {"send": lambda: f"{op[1]}: ch <- {op[2]!r}", "recv": lambda: f"{op[1]}: <-ch",
+                "close": lambda: "close(ch)"}[op[0]]()
+
+    def step(self) -> list:
+        """Apply the next operation, wait until things settle, return what happened."""
+        if self.done:
+            raise IndexError("no operations left")
+        op = self.ops[self.pos]
+        key = f"{self.pos}"
+        lines = []
+        if op[0] == "close":
+            try:
+                self.ch.close()
+                lines.append("close(ch): closed")
+            except Panic as e:
+                lines.append(f"close(ch): panic: {e}")
+        else:
+            name = f"hcedu-{op[1]}"
+            if any(t.is_alive() and t.name == name for t in self._threads.values()):
+                raise ValueError(f"goroutine {op[1]} is still blocked; use another label")
+            fn = ((lambda v=op[2]: self.ch.send(v, self.timeout)) if op[0] == "send"
+                  else (lambda: self.ch.recv_ok(self.timeout)))
+            t = threading.Thread(target=self._run, args=(key, fn), name=name, daemon=True)
+            self._threads[key] = t
+            t.start()
+        self.pos += 1
+        self._settle()
+        parked = self._parked()
+        for k, t in sorted(self._threads.items(), key=lambda kv: int(kv[0])):
+            o = self.ops[int(k)]
+            g = o[1]
+            if k in self._reported:
+                continue
+            if k in self._results:
+                self._reported.add(k)
+                t.join(self.timeout)
+                status, val = self._results[k]
+                what = f"send {o[2]!r}" if o[0] == "send" else "recv"
+                if status == "panic":
+                    lines.append(f"{g}: {what} panicked: {val}")
+                elif o[0] == "send":
+                    lines.append(f"{g}: send {o[2]!r} done")
+                else:
+                    lines.append(f"{g}: recv -> {val[0]!r} (ok={val[1]})")
+            elif t.name in parked and k == key:
+                q = "sendq" if o[0] == "send" else "recvq"
+                lines.append(f"{g}: {'send ' + repr(o[2]) if o[0] == 'send' else 'recv'} parked on {q}")
+        self.history.append((self._describe_op(op), lines, self.ch.snapshot()))
+        return lines
+
+    def run(self) -> list:
+        """Apply every remaining operation; return ``history`` entries of this call."""
+        start = len(self.history)
+        while not self.done:
+            self.step()
+        return self.history[start:]
+
+    def stop(self) -> None:
+        """Close the channel if still open (waking every parked goroutine) and join the threads."""
+        if not self.ch.closed:
+            self.ch.close()
+        for t in self._threads.values():
+            t.join(self.timeout)
+
+
+def stepper_widget(cap: int, ops: Iterable[Sequence[Any]]):
+    """An ipywidgets box: a "step" button applies the next operation and redraws the diagram
+    with what happened; "reset" starts over (stopping the old stepper's goroutines)."""
+    import ipywidgets as W
+    from IPython.display import display
+
+    ops = list(ops)
+    out = W.Output()
+    box: dict = {"s": ChanStepper(cap, ops)}
+    step_b = W.Button(description="step", icon="step-forward")
+    reset_b = W.Button(description="reset", icon="refresh")
+
+    def show(title: str, lines: list) -> None:
+        with out:
+            out.clear_output(wait=True)
+            s = box["s"]
+            display(draw(s.ch.snapshot(), title=title))
+            print("\n".join(lines) if lines else "")
+            if s.done:
+                print("(script finished)")
+
+    def on_step(_: Any) -> None:
+        s = box["s"]
+        if s.done:
+            return
+        lines = s.step()
+        show(s.history[-1][0], lines)
+
+    def on_reset(_: Any) -> None:
+        box["s"].stop()
+        box["s"] = ChanStepper(cap, ops)
+        show(f"make(chan T, {cap})", [])
+
+    step_b.on_click(on_step)
+    reset_b.on_click(on_reset)
+    show(f"make(chan T, {cap})", [])
+    return W.VBox([W.HBox([step_b, reset_b]), out])
