@@ -848,3 +848,42 @@ def test_module_surface():
     for name in ("background", "todo", "with_cancel", "with_cancel_cause", "with_timeout", "with_deadline",
                  "with_value", "without_cancel", "after_func", "cause", "Canceled", "DeadlineExceeded"):
         assert hasattr(context, name), name
+
+
+def test_exercise_checker_measures_wasted_work():
+    from hcedu.course import check
+    from hcedu.go import errgroup, go
+
+    def naive(ctx, calls):  # the bug: downstreams get background()
+        results = [None] * len(calls)
+        errs = []
+
+        def run(i, call):
+            try:
+                results[i] = call(context.background())
+            except Exception as e:  # noqa: BLE001
+                errs.append(e)
+        gs = [go(run, i, c) for i, c in enumerate(calls)]
+        for g in gs:
+            g.join(5)
+        if errs:
+            raise errs[0]
+        return results
+
+    v = check.deadline_propagation(naive)
+    assert not v and "deadline reaches every call" in str(v)
+
+    def good(ctx, calls):
+        g, gctx = errgroup.with_context(ctx)
+        results = [None] * len(calls)
+
+        def run(i, call):
+            results[i] = call(gctx)
+        for i, c in enumerate(calls):
+            g.go(run, i, c)
+        err = g.wait(timeout=10)
+        if err is not None:
+            raise err
+        return results
+
+    assert check.deadline_propagation(good).ok

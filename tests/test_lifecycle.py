@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 
 import pytest
 
-from hcedu.go import Chan, context
+from hcedu.go import Chan, context, running
 from hcedu.go.lifecycle import (EventLog, GoroutineLeakError, WorkerPool, detect_leaks, leak_experiment,
                                 plot_live_goroutines, polling_worker, safe_go, state_flow_figure,
                                 state_transitions, verify_none, worker)
@@ -222,3 +222,53 @@ def test_state_flow_figure_from_events():
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
     assert "no ×4" in texts and "yes ×2" in texts
     assert "2 goroutine(s)" in fig.axes[0].get_title()
+
+
+def test_exercise_checker_rejects_the_leaky_version_and_accepts_a_fix():
+    from hcedu.course import check
+    from hcedu.go import ChanTimeout, go
+
+    chans = []
+
+    def leaky(fetch, timeout):
+        ch = Chan()
+        chans.append(ch)
+        go(lambda: ch.send(fetch()))
+        try:
+            return ch.recv(timeout=timeout)
+        except ChanTimeout:
+            raise TimeoutError from None
+
+    v = check.goroutine_leak(leaky)
+    assert not v and "no goroutine left after a timeout" in str(v)
+    deadline = time.monotonic() + 5  # un-leak what the leaky version left behind
+    while any(g.name == "<lambda>" for g in running()) and time.monotonic() < deadline:
+        for ch in chans:
+            ch.try_recv()
+        time.sleep(0.01)
+    verify_none(timeout=5)
+
+    def fixed(fetch, timeout):
+        if timeout < 0:
+            raise ValueError("timeout")
+        ch = Chan(1)
+
+        def run():
+            try:
+                ch.send((fetch(), None))
+            except Exception as e:  # noqa: BLE001
+                ch.send((None, e))
+        go(run)
+        try:
+            v, err = ch.recv(timeout=timeout)
+        except ChanTimeout:
+            raise TimeoutError from None
+        if err:
+            raise err
+        return v
+
+    assert check.goroutine_leak(fixed).ok
+
+    def stub(fetch, timeout):
+        raise NotImplementedError
+    assert "not solved yet" in str(check.goroutine_leak(stub))

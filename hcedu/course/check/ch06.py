@@ -1,0 +1,131 @@
+"""Checker for exercise 06: deadline propagation in a fan-out (measures work wasted after the deadline)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+from . import Verdict, run_checks
+
+__all__ = ["deadline_propagation"]
+
+
+class _Downstream:
+    """A fake downstream call: works ``work`` seconds unless its ctx ends first; records what happened."""
+
+    def __init__(self, work: float, result: Any = None, error: BaseException | None = None) -> None:
+        self.work, self.result, self.error = work, result, error
+        self.ctx: Any = None
+        self.end: float | None = None
+
+    def __call__(self, ctx: Any) -> Any:
+        from ...go.chan import ChanTimeout
+
+        self.ctx = ctx
+        try:
+            done = ctx.done()
+            if done is None:
+                time.sleep(self.work)
+            else:
+                try:
+                    done.recv(timeout=self.work)
+                    raise ctx.err()  # cancelled: stop working, like a ctx-aware client
+                except ChanTimeout:
+                    pass
+            if self.error is not None:
+                raise self.error
+            return self.result
+        finally:
+            self.end = time.monotonic()
+
+
+def deadline_propagation(call_all: Callable[[Any, list], list]) -> Verdict:
+    """Check ``call_all(ctx, calls)``: results in order; the caller's deadline reaches every call and stops
+    it (wasted work after the deadline < 50 ms per call); the first error cancels the siblings; the
+    contexts handed to the calls are cancelled when it returns; no goroutine is left running."""
+    from ...go import context
+    from ...go.lifecycle import detect_leaks
+
+    def in_order() -> None:
+        calls = [_Downstream(0.002 * (3 - i), result=i) for i in range(3)]
+        got = call_all(context.background(), calls)
+        assert got == [0, 1, 2], f"expected [0, 1, 2], got {got!r}"
+
+    def concurrent() -> None:
+        calls = [_Downstream(0.1, result=i) for i in range(4)]
+        t = time.monotonic()
+        call_all(context.background(), calls)
+        took = time.monotonic() - t
+        assert took < 0.35, f"4 calls of 100 ms took {took * 1e3:.0f} ms: they ran one after another"
+
+    def deadline_reaches_calls() -> None:
+        ctx, cancel = context.with_timeout(context.background(), 0.05)
+        calls = [_Downstream(0.4, result=i) for i in range(3)]
+        try:
+            call_all(ctx, calls)
+        except context.DeadlineExceededError:
+            pass
+        else:
+            raise AssertionError("the caller's deadline passed, but call_all did not raise DeadlineExceeded")
+        finally:
+            cancel()
+        for c in calls:
+            assert c.ctx is not None and c.ctx.deadline() is not None, \
+                "a downstream got a context without the caller's deadline (context.background()?)"
+
+    def little_wasted_work() -> None:
+        ctx, cancel = context.with_timeout(context.background(), 0.03)
+        deadline_mono = time.monotonic() + 0.03
+        calls = [_Downstream(0.3, result=i) for i in range(4)]
+        try:
+            call_all(ctx, calls)
+        except Exception:  # noqa: BLE001 - the error is checked above
+            pass
+        finally:
+            cancel()
+        wasted = [max(0.0, (c.end or time.monotonic()) - deadline_mono) for c in calls]
+        worst = max(wasted)
+        assert worst < 0.05, f"a downstream kept working {worst * 1e3:.0f} ms after the deadline"
+
+    def first_error_cancels_siblings() -> None:
+        boom = LookupError("inventory: 503")
+        calls = [_Downstream(0.5, result=0), _Downstream(0.01, error=boom), _Downstream(0.5, result=2)]
+        t = time.monotonic()
+        try:
+            call_all(context.background(), calls)
+        except LookupError as e:
+            assert e is boom, f"expected the failing call's error, got {e!r}"
+        else:
+            raise AssertionError("one call failed, but call_all did not raise its error")
+        took = time.monotonic() - t
+        assert took < 0.3, f"the siblings ran on for {took * 1e3:.0f} ms after the first error"
+
+    def contexts_released() -> None:
+        calls = [_Downstream(0.001, result=i) for i in range(3)]
+        call_all(context.background(), calls)
+        assert all(c.ctx is not None and c.ctx.err() is not None for c in calls), \
+            "the context handed to the calls is still live after call_all returned (call cancel / wait)"
+
+    def no_leak() -> None:
+        with detect_leaks(timeout=1.0) as report:
+            ctx, cancel = context.with_timeout(context.background(), 0.02)
+            try:
+                call_all(ctx, [_Downstream(0.2) for _ in range(3)])
+            except Exception:  # noqa: BLE001
+                pass
+            finally:
+                cancel()
+        assert report.ok, report.message().splitlines()[0]
+
+    return run_checks("deadline propagation in a fan-out", [
+        ("results come back in call order", in_order, "store each result at its index"),
+        ("the calls run concurrently", concurrent, "start each call on its own goroutine (errgroup.go)"),
+        ("the caller's deadline reaches every call", deadline_reaches_calls,
+         "derive the calls' context from ctx (errgroup.with_context(ctx)), never from background()"),
+        ("< 50 ms of work wasted after the deadline", little_wasted_work, "pass the derived ctx to every call"),
+        ("the first error cancels the siblings", first_error_cancels_siblings,
+         "errgroup.with_context cancels its ctx at the first error; raise what wait() returns"),
+        ("the calls' context is cancelled on return", contexts_released, "errgroup's wait() cancels it"),
+        ("no goroutine left running", no_leak, "wait for every goroutine before returning"),
+    ])
