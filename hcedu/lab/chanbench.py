@@ -107,7 +107,23 @@ def pipe_throughput(kind: str, cap: int, n: int = 50_000, producers: int = 1,
                 c += 1
             return c
         return _threads_pipe((q.put, drain_q), n, producers, consumers, lambda: q.put(stop), None)
-    return asyncio.run(_asyncio_pipe(max(cap, 1), n, producers, consumers))
+    # a thread of its own: asyncio.run() refuses to nest inside Jupyter's running event loop
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["r"] = asyncio.run(_asyncio_pipe(max(cap, 1), n, producers, consumers))
+        except BaseException as e:  # re-raised in the caller
+            box["e"] = e
+
+    t = threading.Thread(target=run, daemon=True, name="hcedu-bench-asyncio")
+    t.start()
+    t.join(_JOIN)
+    if t.is_alive():
+        raise RuntimeError("asyncio benchmark hung")
+    if "e" in box:
+        raise box["e"]
+    return box["r"]
 
 
 async def _asyncio_pipe(cap: int, n: int, producers: int, consumers: int) -> float:
