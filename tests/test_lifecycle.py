@@ -242,7 +242,7 @@ def test_exercise_checker_rejects_the_leaky_version_and_accepts_a_fix():
     v = check.goroutine_leak(leaky)
     assert not v and "no goroutine left after a timeout" in str(v)
     deadline = time.monotonic() + 5  # un-leak what the leaky version left behind
-    while any(g.name == "<lambda>" for g in running()) and time.monotonic() < deadline:
+    while any(g.created_by == "leaky" for g in running()) and time.monotonic() < deadline:
         for ch in chans:
             ch.try_recv()
         time.sleep(0.01)
