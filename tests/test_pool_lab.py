@@ -210,7 +210,7 @@ def test_roofline_latency_bound_within_15_percent(redis_backend):
         for attempt in range(3):   # re-measuring (S and X_cpu too) absorbs a burst of load from others
             m = P.measure_ceilings(lab, duration=0.2)
             assert 0.002 <= m["service_time"] < 0.004    # 2 ms injected + command cost
-            df = P.with_model(P.sweep(lab, pairs=LATENCY_POINTS, duration=0.25),
+            df = P.with_model(P.sweep(lab, pairs=LATENCY_POINTS, duration=0.2),
                               m["service_time"], m["cpu_ceiling"])
             checked = df[df["regime"] == "latency"].copy()
             # Little's law per point: mean connections in use = throughput × hold time ≈ min(P, C)
@@ -232,22 +232,127 @@ def test_roofline_cpu_bound_plateaus_below_the_ceiling(redis_backend):
     backend = "embedded" if redis_backend.kind == "fake" else redis_backend.url
     added = "pipe30" not in loadgen.OPS
     loadgen.OPS.setdefault("pipe30", _pipe30)
+
+    def problems(df):
+        x24, x32 = df["throughput"]
+        found = []
+        if df["regime"].iloc[-1] != "cpu":
+            found.append("(32, 32) is not in the CPU regime: min(P, C)/S < 2 × X_cpu")
+        # the latency model alone is wrong here: far fewer requests than min(P, C)/S ...
+        if x32 > 0.6 * df["latency_bound"].iloc[-1]:
+            found.append("throughput follows min(P, C)/S: no CPU roof")
+        # ... because the client's CPU is the roof: more connections and callers buy nothing
+        if x32 > 1.15 * x24:
+            found.append("throughput still grows from P = 24 to P = 32")
+        # The plateau sits near the one-thread X_cpu, within -40 %/+30 %: GIL hand-offs between 32 threads
+        # cost CPU per request (lower), and a real server's work overlaps the client's (higher). Measured
+        # on a quiet machine: 0.7-0.85 × X_cpu embedded, 0.9-1.2 × on redis-server (see the notebook).
+        if not 0.6 <= df["ratio"].iloc[-1] <= 1.3:
+            found.append(f"plateau at {df['ratio'].iloc[-1]:.2f} × X_cpu, outside [0.6, 1.3]")
+        return found
+
     try:
         with P.one_core(), P.PoolLab(backend, delay=0.002) as lab:
-            m = P.measure_ceilings(lab, duration=0.25, mix="pipe30")
-            df = P.with_model(P.sweep(lab, pairs=[(24, 24), (32, 32)], duration=0.3, mix="pipe30"),
-                              m["service_time"], m["cpu_ceiling"])
+            for attempt in range(3):  # capacity is what an undisturbed run reaches: best of up to 3
+                m = P.measure_ceilings(lab, duration=0.2, mix="pipe30")
+                df = P.with_model(P.sweep(lab, pairs=[(24, 24), (32, 32)], duration=0.25, mix="pipe30"),
+                                  m["service_time"], m["cpu_ceiling"])
+                found = problems(df)
+                if not found:
+                    break
     finally:
         if added:
             del loadgen.OPS["pipe30"]
     shown = df[["pool_size", "concurrency", "throughput", "latency_bound", "cpu_ceiling", "ratio", "regime"]]
-    assert df["regime"].iloc[-1] == "cpu", shown    # (32, 32): min(P, C)/S is >= 2 × X_cpu
-    x24, x32 = df["throughput"]
-    # the latency model alone is wrong here: far fewer requests than min(P, C)/S ...
-    assert x32 <= 0.6 * df["latency_bound"].iloc[-1], shown
-    # ... because the client's CPU is the roof: doubling P and C buys nothing
-    assert x32 <= 1.15 * x24, shown
-    # The plateau sits near the one-thread X_cpu, but only within ±30 %: GIL hand-offs between 32 threads
-    # cost CPU per request (lower), and a real server's work overlaps the client's (higher). Measured
-    # here: 0.7-0.85 × X_cpu on the embedded server, 0.9-1.2 × on redis-server (see the notebook).
-    assert 0.6 <= df["ratio"].iloc[-1] <= 1.3, shown
+    assert not found, f"{'; '.join(found)}\n{shown}"
+
+
+# -- experiments, charts, checker ----------------------------------------------------------------------------
+def test_proxy_rung_runs_and_cleans_up(redis_backend):
+    if redis_backend.kind == "fake":
+        lab = P.PoolLab("tcp", delay=0.001, via="proxy")
+    else:
+        lab = P.PoolLab(redis_backend.url, delay=0.001, via="proxy")
+    with lab:
+        row = P.sweep(lab, pairs=[(2, 2)], duration=0.1)
+        assert row["errors"].item() == 0 and row["throughput"].item() > 0
+        assert lab.proxy is not None and lab.proxy.running
+        assert "latency via proxy" in lab.describe()
+    assert not lab.proxy.running
+    assert not [t for t in threading.enumerate() if t.name.startswith("hcedu-proxy")]
+
+
+def test_retries_amplify_load_on_a_slow_server():
+    with P.PoolLab("embedded", delay=0.001) as lab:
+        configs = {"timeout": dict(socket_timeout=0.02),
+                   "timeout + 2 retries": dict(socket_timeout=0.02, retries=2)}
+        out = P.stall_experiment(lab, configs, slow_all=0.03, requests=8, concurrency=2, pool_size=2)
+        assert lab.toxics.delay == 0.001                       # restored afterwards
+    assert list(out["config"]) == list(configs)
+    assert (out["errors"] == 8).all()                          # a slow server fails every attempt
+    assert out["amplification"].iloc[0] == pytest.approx(1.0)
+    assert out["amplification"].iloc[1] == pytest.approx(3.0)  # and retries triple its load
+    assert out["p50"].iloc[1] > 2.5 * out["p50"].iloc[0]
+
+
+def test_exhaustion_experiment_shapes():
+    with P.PoolLab("embedded", delay=0.002) as lab:
+        ex = P.exhaustion(lab, pool_size=2, concurrency=8, duration=0.2, timeout=0.02)
+    assert set(ex) == set(P.KINDS)
+    assert ex["fail-fast"].attrs["pool"]["exhausted"] > 0
+    assert set(ex["blocking"].attrs["checkouts"].columns) >= {"wait", "error"}
+
+
+def test_defaults_table_matches_the_spec():
+    t = P.defaults_table()
+    assert list(t.columns) == ["pool size", "min idle", "idle timeout", "max retries", "read timeout", "pool wait"]
+    assert t.loc["go-redis v8", "idle timeout"] == "IdleTimeout 5 min"
+    assert t.loc["go-redis v9.0–9.21", "idle timeout"] == "ConnMaxIdleTime 30 min"
+    assert t.loc["go-redis v9.22+", "read timeout"] == "5 s"
+    assert (t.loc[[i for i in t.index if i.startswith("go-redis")], "pool size"] == "10 × GOMAXPROCS").all()
+    py = [i for i in t.index if i.startswith("redis-py")][0]
+    assert t.loc[py, "pool size"].startswith("100") and t.loc[py, "max retries"] == "10"
+
+
+def test_charts_return_figures_and_reject_bad_frames():
+    import pandas as pd
+    from matplotlib.figure import Figure
+    from hcedu.lab import poolviz
+    sweep = P.with_model(pd.DataFrame({"pool_size": [1, 2, 1, 2], "concurrency": [2, 2, 8, 8],
+                                       "throughput": [450.0, 900, 450, 900], "p50": [0.002] * 4,
+                                       "p99": [0.003] * 4}), 0.002, 20000)
+    assert isinstance(poolviz.roofline_chart(sweep, 0.002, 20000), Figure)
+    assert isinstance(poolviz.latency_chart(sweep), Figure)
+    assert isinstance(poolviz.wait_histogram(pd.DataFrame({"wait": [1e-5, 2e-5, 0.05]})), Figure)
+    frames = {"a": pd.DataFrame({"latency": [0.001, 0.002], "ok": [True, False]})}
+    assert len(poolviz.outcome_chart(frames).axes) == 2
+    tails = pd.DataFrame({"config": ["x"], "p50": [1.0], "p99": [2.0], "p999": [3.0]})
+    assert isinstance(poolviz.tail_chart(tails), Figure)
+    with pytest.raises(ValueError, match="missing column"):
+        poolviz.roofline_chart(sweep.drop(columns="throughput"), 0.002, 1)
+    with pytest.raises(TypeError, match="DataFrame"):
+        poolviz.latency_chart([1, 2])
+    with pytest.raises(ValueError, match="must not be empty"):
+        poolviz.outcome_chart({})
+
+
+def test_dashboard_builds():
+    from hcedu.lab import poolviz
+    with P.PoolLab("embedded", delay=0.002) as lab:
+        box = poolviz.dashboard(lab, duration=0.1)
+        sliders = box.children[0].children
+        assert [s.description for s in sliders] == ["pool size", "callers", "RTT (ms)"]
+        sliders[2].value = 1.0                  # turning a knob changes the injected RTT and re-runs
+        assert lab.toxics.delay == pytest.approx(0.001)
+
+
+def test_checker_verdicts():
+    from hcedu.course.check import pool_sizing
+
+    def stub(q, p, r):
+        raise NotImplementedError
+    assert "not solved yet" in str(pool_sizing(stub))
+    v = pool_sizing(lambda q, p, r: 2.5)
+    assert not v and "check 1/4 failed" in str(v)
+    v = pool_sizing(lambda q, p, r: 2)          # too small for 2,000 QPS at 2 ms
+    assert not v and "check 2/4 failed" in str(v) and "gave only" in str(v)
