@@ -61,8 +61,10 @@ def test_worker_deadline_on_virtual_clock_and_exception():
     def boom(i):
         raise ValueError("work failed")
 
+    cleaned = []
     with pytest.raises(ValueError):
-        worker(ctx2, boom, log=log, name="b")
+        worker(ctx2, boom, log=log, name="b", cleanup=lambda: cleaned.append(1))
+    assert cleaned == [1]  # cleanup is a defer: it runs on a panic too
     assert list(log.frame()["state"])[-1] == "exited"
     cancel(), cancel2()
 

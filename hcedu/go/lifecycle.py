@@ -39,7 +39,7 @@ from .goroutine import Goroutine, recover, running, spawn
 from .selectgo import Recv, select
 
 __all__ = ["EventLog", "STATES", "worker", "polling_worker", "WorkerPool", "Task", "safe_go",
-           "LeakReport", "GoroutineLeakError", "detect_leaks", "verify_none", "leak_experiment",
+           "LeakReport", "GoroutineLeakError", "detect_leaks", "verify_none", "timed_out_request", "leak_experiment",
            "plot_live_goroutines", "state_flow_figure", "state_transitions"]
 
 #: The source diagram's states, in order.
@@ -99,8 +99,9 @@ def worker(ctx: Any, work: Callable[[int], Any] | None = None, *, interval: floa
     Each turn checks the cancel signal first (Go: ``select { case <-ctx.Done(): ...; ... }``), then
     runs ``work(i)`` and waits ``interval`` seconds *on ``ctx.done()``* (Go: ``case <-time.After``),
     so a cancel is noticed at once instead of after a sleep. Returns how many turns ran. Records
-    ``created``/``running``/``check``/``cleanup``/``exited`` events in ``log``. An exception from
-    ``work`` propagates (use :func:`safe_go` to recover it) after ``cleanup`` and ``exited`` ran.
+    ``created``/``running``/``check``/``cleanup``/``exited`` events in ``log``. ``cleanup`` runs like a
+    Go ``defer``: on cancel and also when ``work`` raises; the exception then propagates (use
+    :func:`safe_go` to recover it) after ``exited`` is recorded.
     TypeError for a non-callable ``work``/``cleanup``; ValueError for a negative ``interval``.
     """
     if work is not None:
@@ -118,8 +119,6 @@ def worker(ctx: Any, work: Callable[[int], Any] | None = None, *, interval: floa
             i, _, _ = select(Recv(done), default=True)
             if i == 0:
                 rec(name, "cleanup", f"ctx.err() = {ctx.err()}")
-                if cleanup is not None:
-                    cleanup()
                 return turns
             rec(name, "running")
             if work is not None:
@@ -134,7 +133,11 @@ def worker(ctx: Any, work: Callable[[int], Any] | None = None, *, interval: floa
                     except ChanTimeout:
                         pass
     finally:
-        rec(name, "exited", f"turns={turns}")
+        try:
+            if cleanup is not None:  # Go: defer cleanup(): runs on cancel and on a panic alike
+                cleanup()
+        finally:
+            rec(name, "exited", f"turns={turns}")
 
 
 def polling_worker(ctx: Any, work: Callable[[int], Any] | None = None, *, interval: float = 0.01,
@@ -427,14 +430,22 @@ def verify_none(timeout: float = 1.0, ignore: Iterable[Goroutine] = ()) -> None:
 
 # --- the leak experiment (a caller that times out on an unbuffered result channel) --------------
 
-def _request(variant: str, rescue: list[Chan], i: int) -> Goroutine:
-    """One request: a goroutine fetches, the caller gives up first (deterministically), then:
+def timed_out_request(variant: str, rescue: list[Chan], i: int = 1) -> Goroutine:
+    """Go's ``go func(){ ch <- fetch() }(); select { case r := <-ch: ...; case <-timeout: }``, timing out.
 
-    * ``leaky``: the fetcher sends on an **unbuffered** channel nobody reads any more: blocked forever;
+    A goroutine fetches; the caller gives up first (deterministically: the fetch answers only after
+    the caller's timeout), then:
+
+    * ``leaky``: the fetcher sends on an **unbuffered** channel nobody reads any more: blocked
+      forever. Its channel is appended to ``rescue``; receive from it to let the goroutine exit;
     * ``buffered``: the result channel has capacity 1, so the late send succeeds and it exits;
     * ``ctx``: the fetcher selects on the send and ``ctx.done()``; the caller cancels, so it exits.
+
+    Returns the fetcher's goroutine handle. ValueError for an unknown ``variant``.
     """
     from . import context as _context
+
+    _validate.choice("variant", variant, ("leaky", "buffered", "ctx"))
 
     ctx, cancel = _context.with_cancel(_context.background())
     ch = Chan(1 if variant == "buffered" else 0)
@@ -477,7 +488,7 @@ def leak_experiment(requests: int = 20, variants: Iterable[str] = ("leaky", "buf
         for variant in variants:
             _validate.choice("variant", variant, ("leaky", "buffered", "ctx"))
             for i in range(1, requests + 1):
-                g = _request(variant, rescue, i)
+                g = timed_out_request(variant, rescue, i)
                 if variant != "leaky":
                     g.join(5)
                 live = sum(1 for h in running() if h.name == f"fetch[{variant}]")

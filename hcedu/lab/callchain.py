@@ -279,15 +279,19 @@ def plot_sweep(df):
 
 
 def dashboard(requests: int = 100, seed: int = 0):
-    """An ipywidgets control: a timeout slider and a request picker redraw both timelines side by side."""
+    """An ipywidgets control: a timeout slider and a request picker redraw both timelines side by side,
+    titled with that timeout's wasted work per request and backend-busy p99 over ``requests`` requests."""
     import ipywidgets as w
     import matplotlib.pyplot as plt
 
     def show(timeout_ms: int = 80, request: int = 0) -> None:
         fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), sharex=True)
         for ax, propagate in zip(axes, (True, False)):
-            df = simulate(request + 1, timeout_ms / 1e3, propagate, seed=seed)
-            plot_timeline(df, request, ax=ax, title="propagated" if propagate else "not propagated")
+            df = simulate(requests, timeout_ms / 1e3, propagate, seed=seed)
+            m = summarize(df)
+            plot_timeline(df, request, ax=ax, title=(
+                f"{'propagated' if propagate else 'not propagated'}: {requests} requests, "
+                f"wasted {m['wasted_per_request'] * 1e3:.1f} ms/req, backend p99 {m['backend_busy_p99'] * 1e3:.0f} ms"))
         fig.tight_layout()
         plt.show()
 

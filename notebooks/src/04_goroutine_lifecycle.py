@@ -163,7 +163,7 @@ cells = [
     code("""
     rescue = []
     with detect_leaks(timeout=0.2) as report:
-        lifecycle._request("leaky", rescue, 1)
+        lifecycle.timed_out_request("leaky", rescue, 1)
     print(len(report.leaks), "leaked:", [(g.name, g.state) for g in report.leaks])
     print("created by:", report.leaks[0].created_by)
     for ch in rescue:
@@ -176,7 +176,7 @@ cells = [
     code("""
     for variant in ("buffered", "ctx"):
         with detect_leaks(timeout=1.0) as report:
-            lifecycle._request(variant, [], 1)
+            lifecycle.timed_out_request(variant, [], 1)
         print(f"{variant:9s} leaks: {len(report.leaks)}")
     """),
     md("""
