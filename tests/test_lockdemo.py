@@ -59,8 +59,13 @@ def test_pause_past_ttl_two_holders_and_exactly_the_stale_write_is_rejected(redi
     assert check.ok  # A checked it held the lock before the pause: the check did not help
     unfenced = L.pause_past_ttl(redis_backend.client, fenced=False)
     assert unfenced.summary["rejected"] == [] and unfenced.summary["final_value"] == "A's data"
-    with pytest.raises(ValueError, match="pause must outlast"):
-        L.pause_past_ttl(redis_backend.client, ttl=10, pause=5)
+    short = L.pause_past_ttl(redis_backend.client, ttl=10, pause=5)  # fits inside the lease
+    assert short.summary == {"two_holders": False, "rejected": [], "final_value": "B's data"}
+    assert "redis" not in set(short.frames.actor)  # no lease expired
+    edge = L.pause_past_ttl(redis_backend.client, ttl=10, pause=9.5)  # A wakes after expiry, before B writes
+    assert edge.summary["rejected"] == [] and edge.summary["final_value"] == "B's data"
+    with pytest.raises(ValueError, match="pause must be > 0"):
+        L.pause_past_ttl(redis_backend.client, pause=0)
 
 
 def test_watchdog_does_not_save_a_paused_holder(redis_backend):
@@ -177,3 +182,14 @@ def test_exercise_checker_accepts_the_fix_and_catches_both_bugs():
     v = safe_release(get_then_del)
     assert not v and v.passed == 4 and "not atomic" in str(v)
     assert safe_release(stub).unsolved
+
+
+def test_dashboard_redraws_the_pause_scenario(redis_backend):
+    import ipywidgets
+
+    w = L.dashboard(redis_backend.client)
+    assert isinstance(w, ipywidgets.interactive)
+    assert w.result.summary["two_holders"] is True
+    w.children[1].value = 3  # a pause that fits in the lease
+    assert w.result.summary == {"two_holders": False, "rejected": [], "final_value": "B's data"}
+    plt.close("all")

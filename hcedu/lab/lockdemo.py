@@ -37,7 +37,7 @@ from ..patterns.redlock import Redlock
 
 __all__ = ["Scenario", "PausableClock", "lease_expiry", "pause_past_ttl", "watchdog_pause", "watchdog_hung",
            "Nodes", "fake_nodes", "real_nodes", "redlock_outage", "redlock_clock_jump", "timeline_chart",
-           "redlock_chart", "count_commands", "round_trips", "contention", "contention_chart", "UNLOCKS"]
+           "redlock_chart", "dashboard", "count_commands", "round_trips", "contention", "contention_chart", "UNLOCKS"]
 
 UNLOCKS = ("naive", "token", "redis-py")
 KEY = "hcedu:ch08:lock:order"
@@ -250,13 +250,12 @@ def pause_past_ttl(client_factory: Callable[[], redis.Redis], *, fenced: bool = 
     acquires (fence 34) and writes; A wakes up and writes too. With ``fenced=True`` the storage rejects
     exactly A's stale write; without it A silently overwrites B's data.
 
-    The fence counter is set to ``first_fence - 1`` first so the numbers match the article.
+    The fence counter is set to ``first_fence - 1`` first so the numbers match the article. A pause that
+    ends inside the lease (``1 + pause < ttl``) shows the happy path: A writes and releases, then B.
     """
     _validate.number("ttl", ttl, minimum=0, strict=True)
     _validate.number("pause", pause, minimum=0, strict=True)
     _validate.integer("first_fence", first_fence, minimum=1)
-    if pause + 1 <= ttl + 2:
-        raise ValueError(f"pause must outlast the lease: need pause > ttl + 1 (got pause={pause}, ttl={ttl})")
     clock = VirtualClock()
     ca, cb = client_factory(), client_factory()
     s = _Script(ca, key, clock)
@@ -283,25 +282,29 @@ def pause_past_ttl(client_factory: Callable[[], redis.Redis], *, fenced: bool = 
         s.believers.discard(actor)
         s.row(actor, "release", ok, fence, "Lua compare-and-delete")
 
-    take("A", a)
-    s.at(1)
-    s.row("A", "check", a.owned(), a.fence, "A checks owned(): still the holder")
-    s.row("A", "pause", None, a.fence, f"stop-the-world pause ({pause:g} s)")
-    s.at(ttl)
-    s.expire()
-    s.at(ttl + 1)
-    take("B", b)
-    s.at(ttl + 2)
-    write("B", b, "B's data")
-    s.at(1 + pause)
-    s.row("A", "resume", None, a.fence, "A wakes up, still believing it holds the lock")
-    two_holders = _max_believers(s.frames()) >= 2
-    write("A", a, "A's data")
-    s.at(pause + 2)
-    let_go("A", a)
-    s.at(pause + 3)
-    let_go("B", b)
+    resume = 1 + pause
+    plan: list[tuple[float, Callable[[], Any]]] = [
+        (0, lambda: take("A", a)),
+        (1, lambda: s.row("A", "check", a.owned(), a.fence, "A checks owned(): still the holder")),
+        (1, lambda: s.row("A", "pause", None, a.fence, f"stop-the-world pause ({pause:g} s)")),
+    ]
+    if resume < ttl:  # the pause fits inside the lease: nothing goes wrong
+        plan += [(resume, lambda: s.row("A", "resume", None, a.fence, "A wakes up, lease still valid")),
+                 (resume, lambda: write("A", a, "A's data")), (resume + 1, lambda: let_go("A", a)),
+                 (resume + 2, lambda: take("B", b)), (resume + 3, lambda: write("B", b, "B's data")),
+                 (resume + 4, lambda: let_go("B", b))]
+    else:
+        end = max(resume, ttl + 2)
+        plan += [(ttl, s.expire), (ttl + 1, lambda: take("B", b)), (ttl + 2, lambda: write("B", b, "B's data")),
+                 (resume, lambda: s.row("A", "resume", None, a.fence,
+                                        "A wakes up, still believing it holds the lock")),
+                 (resume, lambda: write("A", a, "A's data")),
+                 (end + 1, lambda: let_go("A", a)), (end + 2, lambda: let_go("B", b))]
+    for t, step in sorted(plan, key=lambda e: e[0]):  # stable: same-time steps keep their order
+        s.at(t)
+        step()
     df = s.frames()
+    two_holders = _max_believers(df) >= 2
     rejected = [(w.writer, w.fence) for w in storage.rejected()]
     return Scenario(f"pause past the TTL, {'fenced' if fenced else 'unfenced'} storage", df, {
         "two_holders": two_holders, "rejected": rejected, "final_value": storage.value}, storage)
@@ -596,7 +599,7 @@ def timeline_chart(scenario: Scenario, title: str | None = None):
     actors = [a for a in ["A", "B", "C"] if a in set(df["actor"])]
     end = float(df["t"].max()) + 2
     times = list(df["t"])
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.8 * len(actors)))
+    fig, ax = plt.subplots(figsize=(8, 1.6 + 0.8 * len(actors)))
     ypos = {a: len(actors) - 1 - i for i, a in enumerate(actors)}
     for a in actors:
         y = ypos[a]
@@ -628,6 +631,12 @@ def timeline_chart(scenario: Scenario, title: str | None = None):
         if r.event == "write" or (r.event == "release" and r.detail == "plain DEL"):
             label = f"fence {r.fence}" if r.event == "write" else "DEL"
             ax.text(r.t, y - 0.48, label, fontsize=7, ha="center", va="top")
+    from matplotlib.patches import Patch
+    ax.legend(handles=[Patch(color="gray", alpha=0.25, label="believes it holds the lock"),
+                       Patch(color="gray", alpha=0.9, label="Redis says it holds it"),
+                       Patch(facecolor="none", edgecolor="gray", hatch="//", label="paused / hung"),
+                       Patch(color="red", alpha=0.12, label="two holders")],
+              loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=4, fontsize=7, frameon=False)
     ax.set_yticks([ypos[a] for a in actors], [f"client {a}" for a in actors])
     ax.set_ylim(-0.7, len(actors) - 0.2)
     ax.set_xlim(-0.5, end)
@@ -639,8 +648,8 @@ def timeline_chart(scenario: Scenario, title: str | None = None):
 
 
 def redlock_chart(outage: pd.DataFrame | None = None, jump: Scenario | None = None):
-    """Left: which nodes hold the lock as nodes crash (green holds, grey down, white refused) with the
-    verdict per row. Right: who holds the key on each node through the clock-jump scenario."""
+    """Left: which nodes hold the lock as nodes crash (green holds, pale green said yes but was undone
+    for want of a quorum, grey down) with the verdict per row. Right: who holds the key on each node through the clock-jump scenario."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
@@ -655,12 +664,14 @@ def redlock_chart(outage: pd.DataFrame | None = None, jump: Scenario | None = No
         grid = [[0] * n for _ in downs]
         verdict = {}
         for r in outage.itertuples():
-            grid[r.down][r.node] = 2 if r.holds else (0 if not r.up else 1)
+            grid[r.down][r.node] = (2 if r.acquired else 3) if r.holds else (0 if not r.up else 1)
             verdict[r.down] = r.acquired
-        ax.imshow(grid, cmap=ListedColormap(["0.6", "white", "tab:green"]), vmin=0, vmax=2, aspect="auto")
+        ax.imshow(grid, cmap=ListedColormap(["0.6", "white", "tab:green", "#bfe5bf"]), vmin=0, vmax=3,
+                  aspect="auto")
         ax.set_xticks(range(n), [chr(65 + i) for i in range(n)])
         ax.set_yticks(range(len(downs)), [f"{d} down: {'acquired' if verdict[d] else 'refused'}" for d in downs])
-        ax.set_title(f"quorum {int(outage['quorum'].iloc[0])} of {n}", fontsize=10)
+        ax.set_title(f"quorum {int(outage['quorum'].iloc[0])} of {n}: green holds, pale = said yes then\n"
+                     f"undone (no quorum), grey = down", fontsize=9)
         ax.grid(False)
     if jump is not None:
         ax = axes[0][k]
@@ -857,6 +868,24 @@ def contention(client_factory: Callable[[], redis.Redis] | None = None, contende
                      "seconds": end - start, "throughput": len(lat) / (end - start),
                      "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000})
     return pd.DataFrame(rows)
+
+
+def dashboard(client_factory: Callable[[], redis.Redis], *, key: str = KEY):
+    """Watch it: sliders for the lease (TTL) and A's pause, and a fenced/unfenced switch, redrawing the
+    :func:`pause_past_ttl` timeline. Returns an ``ipywidgets.interactive`` whose ``result`` is the last
+    :class:`Scenario`."""
+    import ipywidgets as W
+    from IPython.display import display
+
+    def show(ttl: int = 10, pause: int = 15, fenced: bool = True) -> Scenario:
+        sc = pause_past_ttl(client_factory, fenced=fenced, ttl=ttl, pause=pause, key=key)
+        display(timeline_chart(sc, f"TTL {ttl} s, pause {pause} s, {'fenced' if fenced else 'unfenced'}: "
+                                   f"two holders={sc.summary['two_holders']}, rejected={sc.summary['rejected']}"))
+        return sc
+
+    return W.interactive(show, ttl=W.IntSlider(10, min=2, max=30, description="TTL (s)"),
+                         pause=W.IntSlider(15, min=1, max=40, description="pause (s)"),
+                         fenced=W.Checkbox(True, description="fenced storage"))
 
 
 def contention_chart(df: pd.DataFrame):

@@ -159,6 +159,15 @@ cells = [
     (fence 33 after 34) was rejected and B's data survived, without it A silently overwrote B. A lease lock
     is only as safe as the longest pause you never get; the fence makes safety independent of timing.
 
+    **Watch it:** turn the knobs. A pause shorter than the lease is harmless; any pause that outlasts it
+    gives two holders, whatever the TTL — and only the fenced storage keeps B's data.
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # (an interactive widget)
+    lab.dashboard(backend.connect, key=KEY)
+    """),
+    md("""
     ## Break it: the watchdog does not save you
 
     A watchdog (Redisson's, or `RedisLock(..., watchdog=True)`) renews the lease every ttl/3 while held, so
@@ -253,7 +262,9 @@ cells = [
     md("""
     **Takeaway:** throughput stays flat or falls as contenders are added (one holder at a time), while
     p99 acquire latency grows with the queue of waiters: a hot lock is a serialisation point, not a
-    scaling tool.
+    scaling tool. Immediate retry usually does worst at 8 clients: the failed `SET NX`es compete with the
+    holder for the server (and here, for the GIL). On the embedded Redis the Lua acquire (with its fence)
+    costs more CPU than redis-py's plain `SET`; on a real server the gap is small — run it with `REDIS_URL`.
 
     Separate processes (what real service instances are) against a `TcpFakeServer` — or against your
     `REDIS_URL`:
