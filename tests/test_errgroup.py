@@ -198,3 +198,16 @@ def test_bad_input():
 
 def test_module_surface():
     assert errgroup.Group is Group and errgroup.with_context is with_context
+
+
+def test_limit_zero_go_blocks_forever():
+    g = Group()
+    g.set_limit(0)
+    returned = threading.Event()
+    t = threading.Thread(target=lambda: (g.go(lambda: None), returned.set()), daemon=True)
+    t.start()
+    assert not returned.wait(0.05)  # Go blocks: no slot will ever free up
+    g._sem.recv(timeout=5)  # test-only rescue: take the token the blocked go() is offering,
+    assert returned.wait(5)
+    g._sem.send(None, timeout=5)  # and give the finished goroutine the token it returns
+    assert g.wait(timeout=5) is None

@@ -453,3 +453,21 @@ def test_concurrent_reserve_accounting():
     assert len(acts) == 200
     gaps = [b - a for a, b in zip(acts, acts[1:])]
     assert min(gaps) == pytest.approx(0.01, abs=1e-6)
+
+
+def test_wait_n_checks_burst_before_context():
+    lim = Limiter(10, 1, clock=VirtualClock(T0))
+    ctx, cancel = context.with_cancel(context.background())
+    cancel()
+    with pytest.raises(RateError, match=r"exceeds limiter's burst 1"):
+        lim.wait_n(ctx, 2)
+    with pytest.raises(context.CanceledError):
+        lim.wait_n(ctx, 1)
+    assert lim.tokens_at(T0) == 1  # neither failure took tokens
+
+
+def test_wait_n_no_delay_sets_no_timer():
+    clock = VirtualClock(T0)
+    lim = Limiter(10, 2, clock=clock)
+    lim.wait_n(context.background(), 2)
+    assert clock.pending() == 0 and clock.now() == T0

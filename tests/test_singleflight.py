@@ -294,3 +294,15 @@ def test_bad_input():
 
 def test_module_exports():
     assert singleflight.Group is Group
+
+
+def test_do_runs_fn_in_the_caller_and_do_chan_in_a_goroutine():
+    from hcedu.go.goroutine import current
+
+    g = Group()
+    where = []
+    g.do("a", lambda: where.append(threading.current_thread()))
+    assert where == [threading.current_thread()]
+    seen = []
+    g.do_chan("b", lambda: seen.append(current())).recv(timeout=5)
+    assert seen and seen[0] is not None and seen[0].name.startswith("singleflight.DoChan")
