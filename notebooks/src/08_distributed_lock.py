@@ -241,7 +241,7 @@ cells = [
     lab.round_trips(r)
     """),
     md("""
-    Contention: 1 to 8 threads each doing 40 acquire / hold 0.2 ms / release rounds on the same lock,
+    Contention: 1 to 8 threads each doing 25 acquire / hold 0.2 ms / release rounds on the same lock,
     polling with jittered exponential backoff or retrying immediately, for `RedisLock` and redis-py's
     `Lock`. Theory: throughput is capped by one holder at a time (≈ 1 / (hold + 2 round trips)); more
     contenders add waiting, not throughput; immediate retry burns the server on failed `SET NX`es, and
@@ -249,10 +249,10 @@ cells = [
     """),
     code("""
     # NBVAL_IGNORE_OUTPUT
-    runs = [lab.contention(backend.connect, (1, 2, 4, 8), per_client=40, impl=impl, poll=poll, key=ks.key("c"))
+    runs = [lab.contention(backend.connect, (1, 2, 4, 8), per_client=25, impl=impl, poll=poll, key=ks.key("c"))
             for impl in ("hcedu", "redis-py") for poll in ("backoff", "immediate")]
     bench = pd.concat(runs, ignore_index=True)
-    assert len(bench) == 16 and (bench.acquisitions == bench.contenders * 40).all()
+    assert len(bench) == 16 and (bench.acquisitions == bench.contenders * 25).all()
     bench.round({"seconds": 3, "throughput": 0, "p50_ms": 2, "p99_ms": 2})
     """),
     code("""
@@ -274,12 +274,12 @@ cells = [
     import os
     server = None if os.environ.get("REDIS_URL") else backend.serve_embedded(share=False)
     try:
-        procs = lab.contention(contenders=(2, 4), per_client=40, mode="processes",
+        procs = lab.contention(contenders=(2, 4), per_client=25, mode="processes",
                                url=os.environ.get("REDIS_URL") or server.url, key=ks.key("p"))
     finally:
         if server is not None:
             server.stop()
-    assert list(procs.acquisitions) == [80, 160]
+    assert list(procs.acquisitions) == [50, 100]
     procs.round(2)
     """),
     md("""
