@@ -41,9 +41,10 @@ class _Downstream:
 
 
 def deadline_propagation(call_all: Callable[[Any, list], list]) -> Verdict:
-    """Check ``call_all(ctx, calls)``: results in order; the caller's deadline reaches every call and stops
-    it (wasted work after the deadline < 50 ms per call); the first error cancels the siblings; the
-    contexts handed to the calls are cancelled when it returns; no goroutine is left running."""
+    """Check ``call_all(ctx, calls)``: results in order; the calls run concurrently; the caller's deadline
+    reaches every call and stops it (work after the deadline < 150 ms per call, where ignoring the
+    deadline wastes 570 ms); the first error cancels the siblings; the contexts handed to the calls
+    are cancelled when it returns; no goroutine is left running."""
     from ...go import context
     from ...go.lifecycle import detect_leaks
 
@@ -53,11 +54,11 @@ def deadline_propagation(call_all: Callable[[Any, list], list]) -> Verdict:
         assert got == [0, 1, 2], f"expected [0, 1, 2], got {got!r}"
 
     def concurrent() -> None:
-        calls = [_Downstream(0.1, result=i) for i in range(4)]
+        calls = [_Downstream(0.2, result=i) for i in range(4)]
         t = time.monotonic()
         call_all(context.background(), calls)
         took = time.monotonic() - t
-        assert took < 0.35, f"4 calls of 100 ms took {took * 1e3:.0f} ms: they ran one after another"
+        assert took < 0.6, f"4 calls of 200 ms took {took * 1e3:.0f} ms: they ran one after another"
 
     def deadline_reaches_calls() -> None:
         ctx, cancel = context.with_timeout(context.background(), 0.05)
@@ -77,7 +78,7 @@ def deadline_propagation(call_all: Callable[[Any, list], list]) -> Verdict:
     def little_wasted_work() -> None:
         ctx, cancel = context.with_timeout(context.background(), 0.03)
         deadline_mono = time.monotonic() + 0.03
-        calls = [_Downstream(0.3, result=i) for i in range(4)]
+        calls = [_Downstream(0.6, result=i) for i in range(4)]
         try:
             call_all(ctx, calls)
         except Exception:  # noqa: BLE001 - the error is checked above
@@ -86,11 +87,11 @@ def deadline_propagation(call_all: Callable[[Any, list], list]) -> Verdict:
             cancel()
         wasted = [max(0.0, (c.end or time.monotonic()) - deadline_mono) for c in calls]
         worst = max(wasted)
-        assert worst < 0.05, f"a downstream kept working {worst * 1e3:.0f} ms after the deadline"
+        assert worst < 0.15, f"a downstream kept working {worst * 1e3:.0f} ms after the deadline"
 
     def first_error_cancels_siblings() -> None:
         boom = LookupError("inventory: 503")
-        calls = [_Downstream(0.5, result=0), _Downstream(0.01, error=boom), _Downstream(0.5, result=2)]
+        calls = [_Downstream(1.0, result=0), _Downstream(0.01, error=boom), _Downstream(1.0, result=2)]
         t = time.monotonic()
         try:
             call_all(context.background(), calls)
@@ -99,7 +100,7 @@ def deadline_propagation(call_all: Callable[[Any, list], list]) -> Verdict:
         else:
             raise AssertionError("one call failed, but call_all did not raise its error")
         took = time.monotonic() - t
-        assert took < 0.3, f"the siblings ran on for {took * 1e3:.0f} ms after the first error"
+        assert took < 0.6, f"the siblings ran on for {took * 1e3:.0f} ms after the first error"
 
     def contexts_released() -> None:
         calls = [_Downstream(0.001, result=i) for i in range(3)]
@@ -123,7 +124,7 @@ def deadline_propagation(call_all: Callable[[Any, list], list]) -> Verdict:
         ("the calls run concurrently", concurrent, "start each call on its own goroutine (errgroup.go)"),
         ("the caller's deadline reaches every call", deadline_reaches_calls,
          "derive the calls' context from ctx (errgroup.with_context(ctx)), never from background()"),
-        ("< 50 ms of work wasted after the deadline", little_wasted_work, "pass the derived ctx to every call"),
+        ("< 150 ms of work wasted after the deadline (not 570 ms)", little_wasted_work, "pass the derived ctx to every call"),
         ("the first error cancels the siblings", first_error_cancels_siblings,
          "errgroup.with_context cancels its ctx at the first error; raise what wait() returns"),
         ("the calls' context is cancelled on return", contexts_released, "errgroup's wait() cancels it"),
