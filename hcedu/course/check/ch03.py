@@ -1,0 +1,96 @@
+"""Checker for exercise 03: pooling a buffer type correctly with ``hcedu.go.Pool`` (reset before
+reuse, oversized buffers not pooled, no use after put), per specs/go-semantics.md §3."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+from ...go.pool import Pool, on_p
+from ...lab.chanbench import Buffer
+from . import Verdict, run_checks
+
+__all__ = ["pooled_buffers", "MAX_POOLED"]
+
+#: buffers whose ``data`` is larger than this must not go back into the pool (Go's fmt and
+#: encoding/json use the same 64 KiB rule)
+MAX_POOLED = 64 * 1024
+
+
+def pooled_buffers(get_buffer: Callable[[Pool], Buffer], put_buffer: Callable[[Pool, Buffer], None],
+                   render: Callable[[Pool, str], str]) -> Verdict:
+    """Check the learner's ``get_buffer(pool)``, ``put_buffer(pool, buf)`` and
+    ``render(pool, user) -> "hello <user>"`` (which must use the pool for its buffer)."""
+
+    def new_pool(new: Any = None) -> Pool:
+        return Pool(new=new, procs=1)
+
+    def reuses_and_resets() -> None:
+        made = []
+        pool = new_pool(lambda: made.append(1) or Buffer(1024))
+        with on_p(0):
+            b = get_buffer(pool)
+            assert isinstance(b, Buffer), f"get_buffer returned {type(b).__name__}, want a Buffer"
+            b.write(b"secret")
+            put_buffer(pool, b)
+            b2 = get_buffer(pool)
+        assert b2 is b, "the pooled buffer was not reused (get_buffer must take it from the pool)"
+        assert b2.parts == [], f"a reused buffer still holds {b2.parts!r}: reset it before reuse"
+        assert len(made) == 1, f"New was called {len(made)} times for one buffer in flight"
+
+    def works_without_new() -> None:
+        pool = new_pool(None)
+        b = get_buffer(pool)
+        assert isinstance(b, Buffer), "with an empty pool and no New, get_buffer must make a Buffer itself"
+
+    def oversized_not_pooled() -> None:
+        pool = new_pool(None)
+        big = Buffer(MAX_POOLED + 1)
+        put_buffer(pool, big)
+        assert pool.pooled() == {"local": 0, "victim": 0}, \
+            f"a {MAX_POOLED + 1}-byte buffer was pooled: drop buffers larger than MAX_POOLED"
+        ok = Buffer(MAX_POOLED)
+        put_buffer(pool, ok)
+        assert pool.pooled()["local"] == 1, "a buffer of exactly MAX_POOLED bytes should be pooled"
+        put_buffer(pool, None)  # must be ignored, like Put(nil)
+
+    def render_output() -> None:
+        pool = new_pool(lambda: Buffer(256))
+        outs = [render(pool, u) for u in ("alice", "bob", "carol")]
+        assert outs == ["hello alice", "hello bob", "hello carol"], \
+            f"render returned {outs}: leftover state from an earlier request?"
+        s = pool.stats()
+        assert s["gets"] == 3 and s["puts"] == 3, f"render must get and put one buffer each ({s['gets']} gets, {s['puts']} puts)"
+        assert s["hits"] >= 2, "render's buffers are not being reused"
+
+    def no_cross_talk_under_threads() -> None:
+        pool = Pool(new=lambda: Buffer(256), procs=4)
+        bad: list = []
+
+        def worker(k: int) -> None:
+            for i in range(300):
+                user = f"u{k}-{i}"
+                out = render(pool, user)
+                if out != f"hello {user}":
+                    bad.append(out)
+
+        ts = [threading.Thread(target=worker, args=(k,), daemon=True, name="hcedu-check-03") for k in range(6)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(30)
+            assert not t.is_alive(), "render is still running after 30 s"
+        assert not bad, f"{len(bad)} responses carried another request's data, e.g. {bad[0]!r}"
+
+    checks = [
+        ("a returned buffer is reused, and reset", reuses_and_resets, "get from the pool, then buf.reset()"),
+        ("an empty pool without New still yields a Buffer", works_without_new,
+         "pool.get() returns None when empty and New is unset"),
+        ("oversized buffers are dropped, None ignored", oversized_not_pooled,
+         "check len(buf.data) <= MAX_POOLED before pool.put"),
+        ("render produces only this request's output", render_output,
+         "copy the result out of the buffer before putting it back"),
+        ("6 threads x 300 renders: no cross-talk", no_cross_talk_under_threads,
+         "never touch a buffer after put_buffer"),
+    ]
+    return run_checks("pooled buffers", checks)

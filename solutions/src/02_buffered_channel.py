@@ -1,0 +1,158 @@
+"""Generator for solutions/02_buffered_channel.ipynb (the exercise is generated from it by `hcedu build-exercises`)."""
+from pathlib import Path
+
+from hcedu.course.nbbuild import build, code, md
+
+ROOT = Path(__file__).resolve().parents[2]
+
+cells = [
+    md("""
+    # Exercise 02: build a buffered channel
+
+    Chapter 02 showed Go's `hchan`. Now write one: a buffered channel with a ring buffer and FIFO wait
+    queues, faithful enough to pass a checker built from Go's rules.
+
+    Complete `BufferedChan(cap)` (cap >= 1):
+
+    * fields `buf` (list of `cap` slots), `qcount`, `sendx`, `recvx`, `recvq`, `sendq`, `closed`, and one
+      `threading.Lock` guarding all of them;
+    * `send(v, timeout=None)`: closed → `raise Panic("send on closed channel")`; a parked receiver →
+      hand `v` to it directly; room → `buf[sendx] = v` and advance `sendx` around the ring; otherwise park
+      on `sendq` until a receiver takes the value (or `close` makes you panic);
+    * `recv(timeout=None) -> (v, ok)`: a parked sender (the buffer is full) → take `buf[recvx]`, put the
+      sender's value in that slot, advance `recvx`, set `sendx = recvx`, wake the sender; values buffered →
+      take `buf[recvx]`; closed → `(None, False)`; otherwise park on `recvq`;
+    * `close()`: closing twice → `Panic("close of closed channel")`; wake every parked receiver with
+      `(None, False)` and every parked sender (who then panics);
+    * a call that times out raises `TimeoutError` and removes its waiter from the queue.
+
+    A `_Waiter` (Go's *sudog*) is provided: park on its `event`, and let the goroutine that dequeues you
+    fill in `value`/`ok` before setting it.
+    """),
+    code("""
+    import threading
+    from collections import deque
+
+    from hcedu.go import Panic
+
+
+    class _Waiter:
+        \"\"\"A parked goroutine (Go's sudog): the value it carries and how it was woken.\"\"\"
+
+        def __init__(self, value=None):
+            self.value = value
+            self.ok = False
+            self.event = threading.Event()
+
+
+    class BufferedChan:
+        \"\"\"make(chan T, cap): a ring buffer plus FIFO queues of parked senders and receivers.\"\"\"
+
+        def __init__(self, cap):
+            ### BEGIN SOLUTION
+            if cap < 1:
+                raise ValueError(f"cap must be >= 1 (got {cap})")
+            self.lock = threading.Lock()
+            self.buf = [None] * cap
+            self.dataqsiz = cap
+            self.qcount = self.sendx = self.recvx = 0
+            self.recvq, self.sendq = deque(), deque()
+            self.closed = False
+            ### END SOLUTION
+
+        def __len__(self):
+            return self.qcount
+
+        def _park(self, w, q, timeout):
+            \"\"\"Wait for a waker; on timeout remove ourselves unless a waker already took us.\"\"\"
+            ### BEGIN SOLUTION
+            if not w.event.wait(timeout):
+                with self.lock:
+                    if w in q:
+                        q.remove(w)
+                        raise TimeoutError("channel operation timed out")
+                w.event.wait()       # dequeued just now: the waker is about to set the event
+            ### END SOLUTION
+
+        def send(self, v, timeout=None):
+            ### BEGIN SOLUTION
+            with self.lock:
+                if self.closed:
+                    raise Panic("send on closed channel")
+                if self.recvq:                       # direct hand-off
+                    w = self.recvq.popleft()
+                    w.value, w.ok = v, True
+                    w.event.set()
+                    return
+                if self.qcount < self.dataqsiz:      # room in the ring
+                    self.buf[self.sendx] = v
+                    self.sendx = (self.sendx + 1) % self.dataqsiz
+                    self.qcount += 1
+                    return
+                w = _Waiter(v)
+                self.sendq.append(w)
+            self._park(w, self.sendq, timeout)
+            if not w.ok:
+                raise Panic("send on closed channel")
+            ### END SOLUTION
+
+        def recv(self, timeout=None):
+            ### BEGIN SOLUTION
+            with self.lock:
+                if self.sendq:                       # full buffer and a parked sender: rotate
+                    w = self.sendq.popleft()
+                    v = self.buf[self.recvx]
+                    self.buf[self.recvx] = w.value
+                    self.recvx = (self.recvx + 1) % self.dataqsiz
+                    self.sendx = self.recvx
+                    w.ok = True
+                    w.event.set()
+                    return v, True
+                if self.qcount > 0:
+                    v = self.buf[self.recvx]
+                    self.buf[self.recvx] = None
+                    self.recvx = (self.recvx + 1) % self.dataqsiz
+                    self.qcount -= 1
+                    return v, True
+                if self.closed:
+                    return None, False
+                w = _Waiter()
+                self.recvq.append(w)
+            self._park(w, self.recvq, timeout)
+            return w.value, w.ok
+            ### END SOLUTION
+
+        def close(self):
+            ### BEGIN SOLUTION
+            with self.lock:
+                if self.closed:
+                    raise Panic("close of closed channel")
+                self.closed = True
+                receivers, senders = list(self.recvq), list(self.sendq)
+                self.recvq.clear()
+                self.sendq.clear()
+            for w in receivers:                      # each gets (None, False)
+                w.value, w.ok = None, False
+                w.event.set()
+            for w in senders:                        # each wakes with ok=False and panics
+                w.ok = False
+                w.event.set()
+            ### END SOLUTION
+    """),
+    md("""
+    ## Check
+    """),
+    code("""
+    from hcedu.course import check
+
+    check.buffered_channel(BufferedChan)
+    """),
+    md("""
+    **Going further.** Compare with `hcedu/go/chan.py`: it parks on a per-waiter lock instead of an
+    `Event`, supports `cap = 0` (where `recv` from a parked sender copies its value directly) and lets
+    `select` park one goroutine on several channels at once, which needs a "first waker wins" claim.
+    """),
+]
+
+if __name__ == "__main__":
+    print(build(ROOT / "solutions" / "02_buffered_channel.ipynb", cells))
