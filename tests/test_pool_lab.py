@@ -67,6 +67,21 @@ def test_reap_idle_and_prefill(redis_backend):
     pool.disconnect()
 
 
+def test_health_check_pings_a_connection_idle_too_long():
+    toxics = P.Toxics(0.0)
+    pool = P.make_pool("blocking", max_connections=1, server=P.fakeredis.FakeServer(), toxics=toxics,
+                       health_check_interval=0.05)
+    c = redis.Redis(connection_pool=pool)
+    c.ping()
+    n = toxics.counts["requests"]
+    c.set("a", 1)                      # used recently: no health check
+    assert toxics.counts["requests"] == n + 1
+    time.sleep(0.08)                   # idle longer than health_check_interval
+    c.set("a", 2)                      # PING first, then SET: two round trips
+    assert toxics.counts["requests"] == n + 3
+    pool.disconnect()
+
+
 # -- exhaustion, on both backends ---------------------------------------------------------------------------
 def test_fail_fast_pool_raises_at_once_when_exhausted(redis_backend):
     pool = pool_for(redis_backend, "fail-fast", max_connections=2)

@@ -11,8 +11,9 @@ Two ways in, one plan:
     server=fakeredis.FakeServer(), toxics=t))``.
 
 Both read a :class:`Toxics` object, which you can change while traffic flows:
-  * ``delay`` (+ uniform ``jitter``) is added once per request (a command or a whole pipeline), on the
-    way to the server, so it models a round-trip time; requests on one connection never overtake
+  * ``delay`` (+ uniform ``jitter``) is added once per request (a command or a whole pipeline; the
+    proxy decides per chunk the client writes, which is one per request unless it is very large), on
+    the way to the server, so it models a round-trip time; requests on one connection never overtake
     each other;
   * faults apply to the next ``count`` requests (``inject``) or to a random fraction (``set_rate``,
     seeded): ``stall`` holds the request for ``duration`` seconds (a client whose ``socket_timeout``
@@ -513,7 +514,12 @@ class _ToxicConnection:
                                          f"(injected stall of {total:.3g} s)")
             if total > 0:
                 time.sleep(total)
-        return super().read_response(*args, **kwargs)  # type: ignore[misc]
+        response = super().read_response(*args, **kwargs)  # type: ignore[misc]
+        if self.health_check_interval:  # type: ignore[attr-defined]
+            # redis-py does this in Connection.read_response; fakeredis's override forgets it, which
+            # would make every command send a health-check PING first.
+            self.next_health_check = time.monotonic() + self.health_check_interval  # type: ignore[attr-defined]
+        return response
 
     def disconnect(self, *args: Any, **kwargs: Any) -> None:
         self._owed = None

@@ -251,7 +251,23 @@ cells = [
     close idle clients (`timeout` in redis.conf, and NAT/load-balancer idle timers): keep the client's
     idle timeout *below* those, or turn on `health_check_interval` so a dead connection is found by a PING
     before your command uses it. (redis-py also checks a pooled socket at checkout and reconnects
-    silently if the server closed it.)
+    silently if the server closed it.) The health check is not free: it is one more round trip, paid by
+    the first command after an idle spell. Count the round trips the toxics plan sees:
+    """),
+    code("""
+    import time
+    c = lab.client(pool_size=1, health_check_interval=0.05)
+    c.ping()
+    n0 = lab.toxics.counts["requests"]
+    c.get(ks.key("hc"))          # used a moment ago: straight to the command
+    n1 = lab.toxics.counts["requests"]
+    time.sleep(0.08)             # idle longer than health_check_interval
+    c.get(ks.key("hc"))          # PING first, then the command
+    {"round trips, warm": n1 - n0, "round trips after 80 ms idle": lab.toxics.counts["requests"] - n1}
+    """),
+    md("""
+    **Takeaway:** set the health-check interval to match the idle timers you fear (minutes, not
+    milliseconds), so busy connections never pay for it.
 
     ## Source check: the defaults table, corrected
 
