@@ -16,8 +16,15 @@ sizing, and the lab rig that puts a pool on any rung of the Redis ladder with in
   command, can complete at most ``min(P, C) / S`` commands per second (Little's law, ``L = λW``), and
   never more than the client's own CPU ceiling ``X_cpu``: :func:`roofline`.
 
-Invariants: counters only grow; ``in_use`` equals checkouts minus releases; a connection counts as
-*opened* each time its socket is (re)connected and *closed* each time an open socket is closed.
+* :class:`PoolLab` puts a Redis with an injected round-trip time on any rung (embedded, fakeredis over
+  TCP, a real server) and hands out instrumented clients; the experiments (:func:`measure_ceilings`,
+  :func:`sweep`, :func:`exhaustion`, :func:`stall_experiment`) return tidy frames for
+  :mod:`hcedu.lab.poolviz`.
+
+Invariants: counters only grow (until ``reset_stats()``, meant for a quiet pool); ``in_use`` equals
+checkouts minus releases; a connection counts as *opened* each time its socket is (re)connected and
+*closed* each time an open socket is closed. Every experiment closes the clients it made, and restores
+the lab's latency, even when it fails.
 """
 
 from __future__ import annotations
@@ -41,7 +48,8 @@ from .. import backend as _backend
 from .proxy import DelayedConnection, DelayedTCPConnection, LatencyProxy, Toxics
 
 __all__ = ["PoolStatsRecorder", "InstrumentedPool", "InstrumentedBlockingPool", "make_pool", "make_client",
-           "measure_ceilings", "sweep", "with_model", "one_core",
+           "measure_ceilings", "sweep", "with_model", "one_core", "exhaustion", "stall_experiment",
+           "defaults_table",
            "little_bound", "roofline", "size_pool", "PoolLab", "KINDS"]
 
 #: Pool kinds: ``"fail-fast"`` (``ConnectionPool``) and ``"blocking"`` (``BlockingConnectionPool``).
