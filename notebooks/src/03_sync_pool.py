@@ -136,7 +136,7 @@ cells = [
     chanbench.chart_allocations(alloc)
     """),
     md("""
-    Takeaway: pooling turned 20,000 buffer allocations (~80 MB of churn) into one, and with them the GC
+    Takeaway: pooling turned 20,000 buffer allocations (tens of MB of churn) into one, and with them the GC
     runs that garbage caused. Note the time column too: in CPython a `Pool.get`/`put` pair costs about as
     much as allocating a small object, so in Python the win is GC and memory, not raw speed — in Go, where
     allocation feeds a tracing GC, it is both.
