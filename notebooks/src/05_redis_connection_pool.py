@@ -143,8 +143,8 @@ cells = [
     **Takeaway:** past the knee, doubling the pool buys nothing: the client's CPU is the bottleneck.
     Note that the plateau sits *below* the one-thread `X_cpu` (typically 0.6–0.9× here): every
     request blocks its OS thread on the network, and waking 32 threads and handing the GIL between them
-    costs CPU per request that a lone thread never pays. A goroutine that blocks on a socket is parked by
-    Go's netpoller for a fraction of a microsecond, with no lock shared by all threads, so a Go client's
+    costs CPU per request that a lone thread never pays. Parking a goroutine that blocks on a socket (Go's
+    netpoller) costs a fraction of a microsecond, with no lock shared by all threads, so a Go client's
     ceiling is far higher and spread over all cores: a Go service usually hits the Redis server's limit
     (`redis-benchmark` reaches ~145k unpipelined requests/s on a small 2-core machine) before its own.
 
