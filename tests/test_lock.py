@@ -445,3 +445,21 @@ def test_on_event_reports_what_happened(redis_backend):
     assert events == ["acquire", "extend", "extend-failed", "release-failed"]
     with pytest.raises(TypeError, match="on_event must be callable"):
         RedisLock(c, "k", 5, on_event=1)
+
+
+def test_redis_fenced_resource_checks_fences_on_the_server(redis_backend):
+    from hcedu.patterns.fencing import RedisFencedResource
+
+    c = redis_backend.client()
+    store = RedisFencedResource(c, "store")
+    assert store.highest == 0 and store.value is None
+    assert store.write("from B", 34)
+    assert not store.write("late A", 33)
+    assert store.write("B again", 34)
+    assert store.value == "B again" and store.highest == 34
+    other = RedisFencedResource(redis_backend.client(), "store")  # another client sees the same check
+    assert not other.write("x", 2)
+    with pytest.raises(ValueError, match="fence must be >= 1"):
+        store.write("x", 0)
+    with pytest.raises(TypeError, match="client must be a redis-py client"):
+        RedisFencedResource(object(), "k")

@@ -193,3 +193,18 @@ def test_dashboard_redraws_the_pause_scenario(redis_backend):
     w.children[1].value = 3  # a pause that fits in the lease
     assert w.result.summary == {"two_holders": False, "rejected": [], "final_value": "B's data"}
     plt.close("all")
+
+
+def test_a_real_sigstop_pause_on_a_tcp_fake_server():
+    with serve_embedded(share=False) as server:
+        s = L.sigstop_pause(server.url)
+    assert s.summary == {"b_acquired_while_a_paused": True, "fences": (1, 2), "a_write_accepted": False,
+                         "a_release": False, "final_value": "B's data"}
+    assert list(s.frames.event) == ["acquire", "pause", "expire", "acquire", "write", "resume", "write",
+                                    "release", "release"]
+
+
+def test_a_real_sigstop_pause_on_a_real_server(real_redis_server):
+    s = L.sigstop_pause(real_redis_server.url)
+    assert s.summary["b_acquired_while_a_paused"] and s.summary["a_write_accepted"] is False
+    assert s.summary["a_release"] is False and s.summary["final_value"] == "B's data"

@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import _validate
 
-__all__ = ["FencedResource", "WriteAttempt", "StaleFence"]
+__all__ = ["FencedResource", "WriteAttempt", "StaleFence", "RedisFencedResource", "FENCED_WRITE_LUA"]
 
 
 class StaleFence(Exception):
@@ -103,3 +103,47 @@ class FencedResource:
     def __repr__(self) -> str:
         return (f"<FencedResource {self.name!r} value={self.value!r} highest={self.highest} "
                 f"{'enforcing' if self.enforce else 'NOT enforcing'}>")
+
+
+#: KEYS[1] the resource hash; ARGV[1] fence, ARGV[2] value. Applies the write iff fence >= highest seen.
+FENCED_WRITE_LUA = """
+local highest = tonumber(redis.call('HGET', KEYS[1], 'fence') or '0')
+if tonumber(ARGV[1]) < highest then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'fence', ARGV[1], 'value', ARGV[2])
+return 1
+"""
+
+
+class RedisFencedResource:
+    """The fencing check done by a storage that lives in Redis (a Lua compare-and-set on a hash
+    ``{fence, value}``), so writers in other processes are checked too.
+
+    ``write(value, fence) -> bool`` is atomic on the server: applied iff ``fence`` is not lower than the
+    highest fence seen. Redis errors propagate.
+    """
+
+    def __init__(self, client: Any, key: str) -> None:
+        if not hasattr(client, "register_script"):
+            raise TypeError(f"client must be a redis-py client (got {type(client).__name__})")
+        self.client = client
+        self.key = _validate.text("key", key)
+        self._write = client.register_script(FENCED_WRITE_LUA)
+
+    def write(self, value: str, fence: int) -> bool:
+        fence = _validate.integer("fence", fence, minimum=1)
+        _validate.text("value", value, empty=True)
+        return bool(self._write(keys=[self.key], args=[fence, value]))
+
+    @property
+    def value(self) -> str | None:
+        v = self.client.hget(self.key, "value")
+        return v.decode() if isinstance(v, bytes) else v
+
+    @property
+    def highest(self) -> int:
+        return int(self.client.hget(self.key, "fence") or 0)
+
+    def __repr__(self) -> str:
+        return f"<RedisFencedResource {self.key!r}>"

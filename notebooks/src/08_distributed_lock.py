@@ -193,6 +193,26 @@ cells = [
     **Takeaway:** the watchdog keeps a *live* holder's lease, which is exactly wrong for a hung one; cap the
     renewals (pottery allows 3 extensions) or the total hold time, and still fence the writes.
 
+    **Not simulated.** The same story with a real pause: process A (spawned) takes the lock with a
+    watchdog thread and a 0.3 s lease; this notebook freezes it with `SIGSTOP` — the watchdog freezes with
+    it — waits until Redis itself has expired the lease, lets B acquire and write, then `SIGCONT`s A. The
+    storage is a hash in Redis whose writes are a Lua fence check (`RedisFencedResource`):
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    import os
+    server = None if os.environ.get("REDIS_URL") else backend.serve_embedded(share=False)
+    try:
+        real_pause = lab.sigstop_pause(os.environ.get("REDIS_URL") or server.url, key=ks.key("sigstop"),
+                                       store=ks.key("storage"))
+    finally:
+        if server is not None:
+            server.stop()
+    assert real_pause.summary["b_acquired_while_a_paused"] and not real_pause.summary["a_write_accepted"]
+    print(real_pause.summary)
+    real_pause.frames.round(3)
+    """),
+    md("""
     ## Redlock: a majority of independent masters
 
     One Redis is a single point of failure, and failing over to a replica that had not yet received the
