@@ -705,9 +705,9 @@ def _intervals(times: list[float], on: list[bool], end: float) -> list[tuple[flo
 
 def timeline_chart(scenario: Scenario, title: str | None = None):
     """Two-client timeline: per client, a wide pale bar while it *believes* it holds the lock, a narrow
-    dark bar while Redis says it does, hatching while paused/hung, and markers for each step (▲ acquire,
-    ▼ release, ● accepted write, ✕ refused/failed step, | renewal, ✱ lease expiry). Red bands: two
-    clients believe they hold the lock at once."""
+    dark bar while Redis says it does, hatching while paused/hung, markers for each step (▲ acquire,
+    ▼ release, ● accepted write, ■ ownership check, | renewal, red ✕ a refused or failed step) and a
+    dotted line where the lease expired. Red bands: two clients believe they hold the lock at once."""
     import matplotlib.pyplot as plt
 
     df = scenario.frames
