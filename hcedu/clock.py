@@ -32,7 +32,7 @@ __all__ = ["Clock", "Timer", "RealClock", "VirtualClock", "as_clock"]
 class Timer:
     """A pending call scheduled with ``clock.after``; ``cancel()`` is Go's ``Timer.Stop``."""
 
-    __slots__ = ("due", "_fn", "_args", "_state", "_lock", "_clock_name")
+    __slots__ = ("due", "_fn", "_args", "_state", "_lock", "_clock_name", "_thread")
 
     def __init__(self, due: float, fn: Callable[..., Any], args: tuple, clock_name: str) -> None:
         self.due = due
@@ -41,6 +41,7 @@ class Timer:
         self._state = "pending"  # pending -> fired | cancelled
         self._lock = threading.Lock()
         self._clock_name = clock_name
+        self._thread: threading.Timer | None = None  # RealClock only: stopped on cancel, no sleeping thread left
 
     def cancel(self) -> bool:
         """Prevent the call. Return True if this prevented it, False if it already fired or was cancelled."""
@@ -48,7 +49,9 @@ class Timer:
             if self._state != "pending":
                 return False
             self._state = "cancelled"
-            return True
+        if self._thread is not None:
+            self._thread.cancel()
+        return True
 
     @property
     def pending(self) -> bool:
@@ -104,6 +107,7 @@ class RealClock:
         t = threading.Timer(seconds, timer._fire)
         t.daemon = True
         t.name = f"hcedu-timer-{getattr(fn, '__name__', 'fn')}"
+        timer._thread = t
         t.start()
         return timer
 

@@ -157,3 +157,13 @@ def test_virtual_clock_bad_input():
     with pytest.raises(TypeError, match="t must be a number"):
         c.advance_to(None)
     assert c.now() == 10  # bad input changed nothing
+
+
+def test_cancelled_real_timers_leave_no_sleeping_thread():
+    c = RealClock()
+    timers = [c.after(30, lambda: None) for _ in range(50)]
+    assert all(t.cancel() for t in timers)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(t._thread.is_alive() for t in timers):
+        time.sleep(0.01)
+    assert not any(t._thread.is_alive() for t in timers)
