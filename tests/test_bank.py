@@ -84,3 +84,25 @@ def test_chapter_lookup():
         chapter(17)
     with pytest.raises(TypeError):
         chapter(None)
+
+
+def test_every_demo_points_at_a_real_notebook_heading():
+    """`demo: notebooks/NN_x.ipynb#Heading` must name a notebook that exists and a heading in it."""
+    import nbformat
+
+    root = Path(__file__).resolve().parents[1]
+    headings: dict[str, set[str]] = {}
+    missing = []
+    for q in bank.load():
+        path, _, heading = q.demo.partition("#")
+        if path not in headings:
+            nb_path = root / path
+            if not nb_path.exists():
+                missing.append(f"{q.id}: {path} does not exist")
+                continue
+            nb = nbformat.read(nb_path, as_version=4)
+            headings[path] = {line.lstrip("#").strip() for c in nb.cells if c.cell_type == "markdown"
+                              for line in c.source.splitlines() if line.startswith("#")}
+        if heading and heading.strip() not in headings[path]:
+            missing.append(f"{q.id}: no heading {heading!r} in {path}")
+    assert not missing, "\n".join(missing)
