@@ -49,11 +49,18 @@ class RedisServerProcess:
         return redis.Redis(host=self.host, port=self.port, **kwargs)
 
     def alive(self) -> bool:
+        """True while the process runs. A zombie (exited, not yet reaped: a daemonized server is
+        reparented to PID 1) counts as dead."""
         try:
             os.kill(self.pid, 0)
         except OSError:
             return False
-        return True
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            return state not in ("Z", "X")
+        except (OSError, IndexError):
+            return True
 
     def stop(self) -> None:
         if self.alive():
