@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import fakeredis
 import redis
+from fakeredis._clients import _tcp_server  # private: see _KeepAliveOnErrorHandler
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
@@ -157,11 +158,36 @@ def _is_fake_pool(client: redis.Redis) -> bool:
     return isinstance(cls, type) and issubclass(cls, fakeredis.FakeRedisConnection)
 
 
+class _KeepAliveOnErrorHandler(_tcp_server.TCPFakeRequestHandler):
+    """fakeredis 2.40's TCP handler closes the connection after any error *reply* (its ``read_response``
+    raises the ``ResponseError`` and the handler's catch-all then hangs up), so the first call of every
+    ``register_script`` script (NOSCRIPT, then SCRIPT LOAD) broke the connection. A real server sends the
+    error and keeps the connection: so does this handler.
+    """
+
+    def setup(self) -> None:
+        super().setup()
+        conn = self.current_client
+        if getattr(conn, "_hcedu_keepalive", False):
+            return
+        read = conn.read_response
+
+        def read_response(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return read(*args, **kwargs)
+            except redis.ResponseError as exc:  # an error reply, not a broken connection
+                return exc
+
+        conn.read_response = read_response
+        conn._hcedu_keepalive = True
+
+
 class EmbeddedServer:
     """A running ``TcpFakeServer``: real redis clients (any process, ``redis-cli`` too) can reach it."""
 
     def __init__(self, port: int, host: str, share: bool) -> None:
         self._tcp = fakeredis.TcpFakeServer((host, port))
+        self._tcp.RequestHandlerClass = _KeepAliveOnErrorHandler
         self._tcp.daemon_threads = True
         self._tcp.block_on_close = False
         if share:

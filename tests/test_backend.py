@@ -174,3 +174,19 @@ def test_same_pattern_code_gives_the_same_answer_on_both_backends(redis_backend)
         pipe.rpush("l", i)
     pipe.lrange("l", 0, 2)
     assert pipe.execute()[-1] == ["0", "1", "2"]
+
+
+def test_serve_embedded_keeps_the_connection_after_an_error_reply():
+    """fakeredis 2.40 hangs up after an error reply; a real server (and serve_embedded) does not."""
+    with backend.serve_embedded(share=False) as srv:
+        r = redis.Redis.from_url(srv.url, decode_responses=True, retry=None)  # no retry may hide a hang-up
+        r.set("s", "x")
+        for _ in range(30):
+            with pytest.raises(redis.exceptions.NoScriptError):
+                r.evalsha("0" * 40, 0)
+            with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+                r.lpush("s", 1)
+            assert r.get("s") == "x"
+        script = r.register_script("return redis.call('INCR', KEYS[1])")  # NOSCRIPT, then SCRIPT LOAD
+        assert [script(keys=["n"]) for _ in range(3)] == [1, 2, 3]
+        r.close()
