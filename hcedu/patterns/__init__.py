@@ -1,1 +1,34 @@
-"""Redis patterns built on redis-py, each safe under concurrency and runnable on fakeredis or a real server."""
+"""Redis patterns built on redis-py, each safe under concurrency and runnable on fakeredis or a real server.
+
+Names resolve lazily to one module per pattern::
+
+    from hcedu.patterns import RedisLock, Redlock, FencedResource, DelayQueue, Bridge, StreamQueue
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "RedisLock": "lock", "LockError": "lock", "LockTimeout": "lock", "LockLost": "lock",
+    "FencedResource": "fencing", "RedisFencedResource": "fencing", "StaleFence": "fencing",
+    "Redlock": "redlock",
+    "DelayQueue": "delayqueue",
+    "Bridge": "queue", "NaiveBridge": "queue", "QueueFull": "queue", "BridgeClosed": "queue",
+    "StreamQueue": "reliable", "ListQueue": "reliable", "IdempotentHandler": "reliable",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hcedu.patterns' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
