@@ -18,28 +18,8 @@ from hcedu.go import chan as chanmod
 from hcedu.go.chan import (CloseOfClosedChannel, CloseOfNilChannel, MakeChanSizeOutOfRange,
                            SendOnClosedChannel)
 
-T = 5.0  # generous bound on every blocking call: a hang fails instead of stalling the suite
-STRESS = max(1, int(os.environ.get("HCEDU_STRESS", "1")))
+from helpers import STRESS, T, join, spawn, wait_until
 
-
-def spawn(fn, *args):
-    t = threading.Thread(target=fn, args=args, daemon=True, name="hcedu-test")
-    t.start()
-    return t
-
-
-def join(*threads):
-    for t in threads:
-        t.join(T)
-        assert not t.is_alive(), "thread still blocked"
-
-
-def wait_until(pred, timeout=T):
-    end = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError("condition not reached")
-        time.sleep(0.001)
 
 
 def parked_receivers(ch):

@@ -15,21 +15,13 @@ from hcedu.clock import VirtualClock
 from hcedu.patterns.fencing import FencedResource, StaleFence
 from hcedu.patterns.lock import LockLost, LockTimeout, RedisLock, unsafe_release
 
-
-def _wait_until(cond, timeout=10.0, step=0.005):
-    """Poll ``cond`` until true or ``timeout`` (a bound, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step)
-    return True
+from helpers import wait_until
 
 
 def _expire_now(client, key):
     """Make the lease run out through Redis's own expiry (TTL forced to 1 ms), then wait for it."""
     client.pexpire(key, 1)
-    assert _wait_until(lambda: not client.exists(key), timeout=5)
+    assert wait_until(lambda: not client.exists(key), timeout=5)
 
 
 def _watchdogs():
@@ -116,7 +108,7 @@ def test_release_after_a_real_short_ttl_ran_out(redis_backend):
     ca, cb = redis_backend.client(), redis_backend.client()
     a, b = RedisLock(ca, "lock:short", 0.05), RedisLock(cb, "lock:short", 10)
     assert a.acquire(blocking=False)
-    assert _wait_until(lambda: not ca.exists("lock:short"), timeout=5)  # the 50 ms lease ran out by itself
+    assert wait_until(lambda: not ca.exists("lock:short"), timeout=5)  # the 50 ms lease ran out by itself
     assert b.acquire(blocking=False)
     assert a.release() is False
     assert cb.get("lock:short") == b.token
@@ -382,7 +374,7 @@ def test_watchdog_thread_renews_and_is_a_named_daemon_that_stops_on_release(redi
     assert lock.acquire()
     t = lock.watchdog_thread
     assert t.daemon and t.name.startswith("hcedu-lock-watchdog-k-") and t.is_alive()
-    assert _wait_until(lambda: lock.renewals >= 2, timeout=20)
+    assert wait_until(lambda: lock.renewals >= 2, timeout=20)
     assert lock.release()
     assert not t.is_alive()
     assert lock.watchdog_thread is None and t not in _watchdogs()
@@ -402,7 +394,7 @@ def test_watchdog_never_leaks(redis_backend):
     lost.acquire()
     t1 = lost.watchdog_thread
     c.delete("k")
-    assert _wait_until(lambda: not t1.is_alive(), timeout=10)
+    assert wait_until(lambda: not t1.is_alive(), timeout=10)
     assert lost.lost
     assert lost.release() is False
     # 3. an exception inside `with` still stops it
@@ -417,12 +409,12 @@ def test_watchdog_never_leaks(redis_backend):
     t3 = dropped.watchdog_thread
     del dropped
     gc.collect()
-    assert _wait_until(lambda: not t3.is_alive(), timeout=10)
+    assert wait_until(lambda: not t3.is_alive(), timeout=10)
     # 5. max_renewals: the thread stops after its cap
     capped = RedisLock(c, "k3", 0.6, watchdog=True, max_renewals=1)
     capped.acquire()
     t4 = capped.watchdog_thread
-    assert _wait_until(lambda: not t4.is_alive(), timeout=10)
+    assert wait_until(lambda: not t4.is_alive(), timeout=10)
     assert capped.renewals == 1
     capped.release()
     # 6. many acquire/release cycles leave nothing behind

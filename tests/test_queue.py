@@ -12,20 +12,13 @@ from hcedu.backend import Keyspace
 from hcedu.go import context
 from hcedu.patterns.queue import POLICIES, Bridge, BridgeClosed, NaiveBridge, QueueFull
 
+from helpers import wait_until
+
 
 def bridge(backend, **kw):
     c = backend.client()
     kw.setdefault("keyspace", Keyspace("t-q", c))
     return Bridge(client=c, **kw)
-
-
-def wait_until(pred, timeout=5.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.005)
-    return pred()
 
 
 def test_items_reach_the_list_in_order_in_batches(redis_backend):

@@ -16,28 +16,8 @@ import pytest
 from hcedu.go import Chan, ChanTimeout, Panic, Recv, Send, select
 from hcedu.go.chan import SendOnClosedChannel
 
-T = 5.0
-STRESS = max(1, int(os.environ.get("HCEDU_STRESS", "1")))
+from helpers import STRESS, T, join, spawn, wait_until
 
-
-def spawn(fn, *args):
-    t = threading.Thread(target=fn, args=args, daemon=True, name="hcedu-test")
-    t.start()
-    return t
-
-
-def join(*threads, timeout=T):
-    for t in threads:
-        t.join(timeout)
-        assert not t.is_alive(), "thread still blocked (deadlock?)"
-
-
-def wait_until(pred, timeout=T):
-    end = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError("condition not reached")
-        time.sleep(0.001)
 
 
 def assert_no_trace(*chans):
