@@ -92,5 +92,8 @@ def chart(df: pd.DataFrame):
     ax2.plot(df.concurrency, df.mean_latency * 1000, "o-", label="measured")
     ax2.set(xscale="log", xlabel="concurrent workers C", ylabel="ms", title="Mean latency per request")
     ax2.legend(fontsize=8)
+    for ax in (ax1, ax2):  # label the measured worker counts, not powers of ten
+        ax.set_xticks(list(df.concurrency), [str(c) for c in df.concurrency])
+        ax.minorticks_off()
     fig.tight_layout()
     return fig

@@ -7,7 +7,9 @@ from hcedu.course.nbbuild import build, code, md
 ROOT = Path(__file__).resolve().parents[2]
 
 chapter_rows = "\n".join(
-    f"| {c.number} | [{c.title}]({c.number}_{c.slug}.ipynb) | {c.source} |" for c in CHAPTERS.values())
+    f"| {c.number} | [{c.title}]({c.number}_{c.slug}.ipynb) | {c.source} |"
+    if (ROOT / c.notebook).exists() else f"| {c.number} | {c.title} *(planned)* | {c.source} |"
+    for c in CHAPTERS.values())
 
 cells = [
     md("""
