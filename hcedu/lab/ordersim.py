@@ -271,7 +271,7 @@ def chart_latency(frame: pd.DataFrame):
     ax.set_yticks(y, s.index)
     ax.invert_yaxis()
     ax.set_xlabel("close latency: seconds after the 30-minute deadline")
-    ax.legend(loc="lower right")
+    ax.legend(ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)  # above the bars, never over one
     ax2.barh(y, s["never_closed"], color="black")
     ax2.set_yticks(y, [""] * len(s))
     ax2.invert_yaxis()
