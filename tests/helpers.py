@@ -33,3 +33,21 @@ def wait_until(pred: Callable[[], Any], timeout: float = T, step: float = 0.001)
             raise AssertionError(f"condition not reached within {timeout} s")
         time.sleep(step)
     return True
+
+
+def run_workers(worker: Callable[[int], Any], n: int, timeout: float = 120.0) -> None:
+    """Run ``worker(i)`` for i in range(n) on threads; fail if one hangs, re-raise the first error."""
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            worker(i)
+        except BaseException as exc:  # reported in the test's thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True, name=f"hcedu-test-worker-{i}") for i in range(n)]
+    for t in threads:
+        t.start()
+    join(*threads, timeout=timeout)
+    if errors:
+        raise errors[0]

@@ -15,7 +15,7 @@ from hcedu.clock import VirtualClock
 from hcedu.patterns.fencing import FencedResource, StaleFence
 from hcedu.patterns.lock import LockLost, LockTimeout, RedisLock, unsafe_release
 
-from helpers import wait_until
+from helpers import run_workers, wait_until
 
 
 def _expire_now(client, key):
@@ -255,26 +255,17 @@ def test_real_clock_blocking_acquire_waits_for_release(redis_backend):
 
 def test_fence_numbers_strictly_increase_across_1000_acquisitions_by_8_threads(redis_backend):
     grants: list[int] = []
-    errors: list[BaseException] = []
     per_thread = 125
 
     def worker(i):
-        try:
-            lock = RedisLock(redis_backend.client(), "lock:fence", 10, retry_base=0.0005, retry_cap=0.002,
-                             rng=random.Random(i))
-            for _ in range(per_thread):
-                assert lock.acquire(timeout=30)
-                grants.append(lock.fence)  # inside the critical section: list order = grant order
-                assert lock.release()
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        lock = RedisLock(redis_backend.client(), "lock:fence", 10, retry_base=0.0005, retry_cap=0.002,
+                         rng=random.Random(i))
+        for _ in range(per_thread):
+            assert lock.acquire(timeout=30)
+            grants.append(lock.fence)  # inside the critical section: list order = grant order
+            assert lock.release()
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not errors, errors[0]
+    run_workers(worker, 8)
     assert len(grants) == 1000
     assert all(b > a for a, b in zip(grants, grants[1:]))
     assert grants == list(range(1, 1001))
@@ -285,33 +276,24 @@ def test_no_two_holders_overlap_8_threads_x_200_rounds(redis_backend):
     inside = [0]
     max_inside = [0]
     guard = threading.Lock()
-    errors: list[BaseException] = []
     setup = redis_backend.client()
     setup.set("counter", 0)
 
     def worker(i):
-        try:
-            c = redis_backend.client()
-            lock = RedisLock(c, "lock:rounds", 10, retry_base=0.0005, retry_cap=0.002, rng=random.Random(i))
-            for _ in range(200):
-                assert lock.acquire(timeout=30)
-                with guard:
-                    inside[0] += 1
-                    max_inside[0] = max(max_inside[0], inside[0])
-                v = int(c.get("counter"))      # a non-atomic read-modify-write: only safe under the lock
-                c.set("counter", v + 1)
-                with guard:
-                    inside[0] -= 1
-                assert lock.release()
-        except BaseException as exc:  # pragma: no cover
-            errors.append(exc)
+        c = redis_backend.client()
+        lock = RedisLock(c, "lock:rounds", 10, retry_base=0.0005, retry_cap=0.002, rng=random.Random(i))
+        for _ in range(200):
+            assert lock.acquire(timeout=30)
+            with guard:
+                inside[0] += 1
+                max_inside[0] = max(max_inside[0], inside[0])
+            v = int(c.get("counter"))      # a non-atomic read-modify-write: only safe under the lock
+            c.set("counter", v + 1)
+            with guard:
+                inside[0] -= 1
+            assert lock.release()
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not errors, errors[0]
+    run_workers(worker, 8)
     assert max_inside[0] == 1
     assert int(setup.get("counter")) == 1600
 

@@ -17,6 +17,8 @@ from hcedu.clock import VirtualClock
 from hcedu.lab import redis_server
 from hcedu.patterns.redlock import Redlock
 
+from helpers import run_workers
+
 
 def _fake_nodes(n):
     servers = [fakeredis.FakeServer() for _ in range(n)]
@@ -191,29 +193,21 @@ def test_extend_and_mutual_exclusion_under_threads():
     assert lock.extend() is False  # only one node still ours
     lock.release()
 
-    inside, worst, errors = [0], [0], []
+    inside, worst = [0], [0]
     guard = threading.Lock()
 
     def worker(i):
-        try:
-            mine = Redlock([fakeredis.FakeRedis(connection_pool=c.connection_pool) for c in clients], "m", 10,
-                           retry_delay=0.002, max_tries=None, rng=random.Random(i))
-            for _ in range(30):
-                assert mine.acquire(timeout=30)
-                with guard:
-                    inside[0] += 1
-                    worst[0] = max(worst[0], inside[0])
-                with guard:
-                    inside[0] -= 1
-                assert mine.release()
-        except BaseException as exc:  # pragma: no cover
-            errors.append(exc)
+        mine = Redlock([fakeredis.FakeRedis(connection_pool=c.connection_pool) for c in clients], "m", 10,
+                       retry_delay=0.002, max_tries=None, rng=random.Random(i))
+        for _ in range(30):
+            assert mine.acquire(timeout=30)
+            with guard:
+                inside[0] += 1
+                worst[0] = max(worst[0], inside[0])
+            with guard:
+                inside[0] -= 1
+            assert mine.release()
 
-    ts = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(4)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(120)
-    assert not errors, errors[0]
+    run_workers(worker, 4)
     assert worst[0] == 1
     assert not [t for t in threading.enumerate() if t.name.startswith("hcedu-redlock-")]
