@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -32,14 +31,8 @@ def execute(path: str | Path, timeout: float = 300) -> float:
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     started = time.perf_counter()
-    env_backup = os.environ.get("PYDEVD_DISABLE_FILE_VALIDATION")
-    os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
-    try:
-        NotebookClient(nb, timeout=int(timeout), kernel_name=kernel_name(),
-                       resources={"metadata": {"path": str(path.parent.resolve())}}).execute()
-    finally:
-        if env_backup is None:
-            os.environ.pop("PYDEVD_DISABLE_FILE_VALIDATION", None)
+    NotebookClient(nb, timeout=int(timeout), kernel_name=kernel_name(),
+                   resources={"metadata": {"path": str(path.parent.resolve())}}).execute()
     for cell in nb.cells:
         cell.get("metadata", {}).pop("execution", None)
     nb.metadata["kernelspec"] = {"name": "hcedu", "display_name": "hcedu (Python 3)", "language": "python"}

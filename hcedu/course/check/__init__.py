@@ -17,10 +17,7 @@ import pkgutil
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-__all__ = ["Verdict", "run_checks", "Check"]
-
-Check = tuple  # (name, fn, hint): fn() raises AssertionError (or anything) on failure
-
+__all__ = ["Verdict", "run_checks"]
 
 @dataclass(frozen=True)
 class Verdict:
