@@ -1,0 +1,262 @@
+"""Leaderboard experiments (the source's 4.2: a real-time ZSET board) -- each returns a tidy DataFrame.
+
+* :func:`game` -- a live game on a ``VirtualClock``: seeded players of different skill score points, and
+  the top N is snapshotted every ``step`` seconds (:func:`chart_bump` draws the ranks over time);
+* :func:`ties` -- players finish on equal points one after another: the plain ZSET orders them by name
+  (reversed), the composite score by who got there first;
+* :func:`precision` -- what happens past ``2**53``: two different composite scores collapse into one
+  double and the tie-break silently stops working;
+* :func:`latency` -- measured query time of ``top(10)``, ``rank`` and ``around`` against board size (O(log N)),
+  next to fetching the whole board to sort it in the application (O(N));
+* :func:`concurrency` -- real threads adding to one member: ZINCRBY and the Lua add lose nothing, the
+  read-modify-write ``ZSCORE`` + ``ZADD`` loses updates.
+
+Everything but :func:`latency` (and :func:`concurrency` with ``lockstep=False``) is deterministic: each
+run gets a fresh fakeredis server unless a client is passed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Sequence
+
+import fakeredis
+import numpy as np
+import pandas as pd
+
+from .. import _validate
+from ..backend import Keyspace
+from ..clock import VirtualClock
+from ..patterns.leaderboard import Composite, Leaderboard
+from . import stats
+
+__all__ = ["game", "chart_bump", "ties", "precision", "latency", "chart_latency", "concurrency"]
+
+
+def _fresh() -> fakeredis.FakeRedis:
+    return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+
+
+def _board(client: Any, name: str, **kw: Any) -> Leaderboard:
+    client = client if client is not None else _fresh()
+    lb = Leaderboard(name, client=client, keyspace=Keyspace("boardlab", client), **kw)
+    lb.clear()
+    return lb
+
+
+PLAYERS = ("ana", "ben", "chen", "dmitri", "eve", "farah", "gus", "hana", "ivan", "jun", "kofi", "lena",
+           "mo", "nia", "oskar", "priya")
+
+
+def game(players: int = 10, duration: float = 600.0, step: float = 10.0, top: int = 5, seed: int = 13,
+         tie_break: str = "earliest", client: Any = None) -> pd.DataFrame:
+    """Simulate ``players`` scoring for ``duration`` virtual seconds; snapshot the top ``top`` every ``step`` s.
+
+    Each player has a seeded skill (mean points per minute) that drifts as the game goes on, so the lead
+    changes hands. Returns one row per (``t``, ``rank``): ``member``, ``points``.
+    """
+    players = _validate.integer("players", players, minimum=2, maximum=len(PLAYERS))
+    duration = _validate.number("duration", duration, minimum=0, strict=True)
+    step = _validate.number("step", step, minimum=0, strict=True)
+    top = _validate.integer("top", top, minimum=1, maximum=players)
+    rng = np.random.default_rng(_validate.integer("seed", seed, minimum=0))
+    clock = VirtualClock()
+    lb = _board(client, "game", clock=clock, tie_break=tie_break)
+    names = list(PLAYERS[:players])
+    skill = rng.uniform(2, 10, players)
+    drift = rng.normal(0, 0.6, players)
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        lb.add(name, 0)
+    for t in np.arange(step, duration + step / 2, step):
+        clock.advance_to(float(t))
+        rate = np.clip(skill + drift * t / 60, 0.5, None) * step / 60
+        for i in rng.permutation(players):
+            pts = int(rng.poisson(rate[i]))
+            if pts:
+                lb.add(names[i], pts)
+        rows += [{"t": float(t), "rank": e.rank, "member": e.member, "points": e.points} for e in lb.top(top)]
+    lb.clear()
+    return pd.DataFrame(rows)
+
+
+def chart_bump(frame: pd.DataFrame):
+    """Bump chart: rank (1 at the top) over time for every player who was ever in the snapshot."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    top = int(frame["rank"].max())
+    times = sorted(frame["t"].unique())
+    groups = sorted(frame.groupby("member"), key=lambda kv: (kv[1]["rank"].iloc[-1] if kv[1]["t"].iloc[-1] == times[-1]
+                                                             else top + 1, kv[0]))  # legend in final order
+    cmap = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20")
+    for i, (member, g) in enumerate(groups):
+        g = g.set_index("t").reindex(times)  # NaN where the player was outside the top: a gap in the line
+        ax.plot(g.index, g["rank"], marker="o", ms=3, lw=2, color=cmap(i % cmap.N), label=member)
+    ax.set_ylim(top + 0.5, 0.5)
+    ax.set_yticks(range(1, top + 1))
+    ax.set_xlabel("game time (virtual seconds)")
+    ax.set_ylabel("rank")
+    ax.set_title(f"Top {top} over time (ZREVRANGE 0 {top - 1} every {times[1] - times[0]:g} s)")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
+    fig.tight_layout()
+    plt.close(fig)  # returned, not also drawn by pyplot: the cell shows it once
+    return fig
+
+
+def ties(names: Sequence[str] = ("alice", "bob", "carol", "dave"), points: int = 100, gap: float = 7.0,
+         client: Any = None) -> pd.DataFrame:
+    """``names`` reach ``points`` one after another (``gap`` seconds apart, in the given order). Returns one row
+    per player: when they got there and their rank on a plain ZSET vs with the earliest-first tie-break."""
+    names = [_validate.text("names[]", n) for n in names]
+    if len(set(names)) != len(names) or len(names) < 2:
+        raise ValueError("names must be at least two distinct names")
+    points = _validate.integer("points", points, minimum=1)
+    gap = _validate.number("gap", gap, minimum=0, strict=True)
+    client = client if client is not None else _fresh()
+    clock = VirtualClock(1000.0)
+    plain = _board(client, "ties-plain", clock=clock, tie_break="none")
+    fair = _board(client, "ties-fair", clock=clock)
+    reached = {}
+    for name in names:
+        plain.add(name, points)
+        fair.add(name, points)
+        reached[name] = clock.now()
+        clock.advance(gap)
+    out = pd.DataFrame({"member": names, "points": points, "reached_at": [reached[n] for n in names],
+                        "rank: plain ZSET": [plain.rank(n) for n in names],
+                        "rank: earliest first": [fair.rank(n) for n in names]})
+    plain.clear()
+    fair.clear()
+    return out.set_index("member")
+
+
+def precision(time_bits: int = 32, client: Any = None) -> pd.DataFrame:
+    """Encode two players one point past the budget (``max_points + 1``), one second apart, *without* the
+    check, ZADD the raw numbers and read them back. Past ``2**53`` a double has no room for the odd one: both
+    are stored as the same score, the time field is destroyed and the order falls back to names.
+    Also shows the last in-budget total, which round-trips exactly."""
+    codec = Composite(_validate.integer("time_bits", time_bits, minimum=1, maximum=52))
+    client = client if client is not None else _fresh()
+    key = Keyspace("boardlab", client).key("precision")
+    client.delete(key)
+    rows = []
+    cases = [("alice", codec.max_points, 10), ("bob", codec.max_points, 11),
+             ("carol", codec.max_points + 1, 10), ("dave", codec.max_points + 1, 11)]
+    for member, points, tick in cases:
+        intended = points * codec.base + (codec.max_tick - tick)  # no validation: what an unchecked encoder does
+        client.zadd(key, {member: float(intended)})
+        rows.append({"member": member, "points": points, "tick": tick, "intended": intended})
+    order = [m for m in client.zrange(key, 0, -1, desc=True)]
+    stored = {m: int(float(client.zscore(key, m))) for m in order}
+    client.delete(key)
+    out = pd.DataFrame(rows).set_index("member")
+    out["stored"] = [stored[m] for m in out.index]
+    out["exact"] = out["stored"] == out["intended"]
+    out["rank"] = [order.index(m) + 1 for m in out.index]
+    out["past 2**53"] = out["intended"] >= 2 ** 53
+    return out
+
+
+def latency(sizes: Sequence[int] = (1_000, 10_000, 100_000), reps: int = 200, full_reps: int = 2,
+            batch: int = 10_000, seed: int = 0, client: Any = None) -> pd.DataFrame:
+    """Measure query latency against board size. For each size the board is filled with pipelined ZADD
+    batches of ``batch`` members, then ``reps`` calls each of ``top(10)``, ``rank(m)``, ``around(m, 5)``
+    on random members, and ``full_reps`` calls of the anti-pattern: fetch the whole board
+    (``ZRANGE 0 -1 WITHSCORES``) to rank in the application. Returns one row per call:
+    ``size``, ``op``, ``latency`` (s). Measured: numbers vary by machine and backend.
+    """
+    sizes = [_validate.integer("sizes[]", s, minimum=10, maximum=10_000_000) for s in sizes]
+    reps = _validate.integer("reps", reps, minimum=1)
+    full_reps = _validate.integer("full_reps", full_reps, minimum=0)
+    batch = _validate.integer("batch", batch, minimum=1)
+    rng = np.random.default_rng(_validate.integer("seed", seed, minimum=0))
+    lb = _board(client, "latency", clock=VirtualClock(), tie_break="none")
+    rows: list[dict[str, Any]] = []
+    filled = 0
+    for size in sorted(sizes):
+        while filled < size:  # grow the same board: 1e3 -> 1e4 -> 1e5
+            n = min(batch, size - filled)
+            pipe = lb.client.pipeline(transaction=False)
+            pipe.zadd(lb.key(), {f"u{filled + i}": float(s) for i, s in
+                                 enumerate(rng.integers(0, 1_000_000, n))})
+            pipe.execute()
+            filled += n
+        members = [f"u{i}" for i in rng.integers(0, size, reps)]
+        ops = {"top(10)": lambda m: lb.top(10), "rank(m)": lambda m: lb.rank(m),
+               "around(m, 5)": lambda m: lb.around(m, 5)}
+        for op, fn in ops.items():
+            for m in members:
+                t0 = time.perf_counter()
+                fn(m)
+                rows.append({"size": size, "op": op, "latency": time.perf_counter() - t0})
+        for _ in range(full_reps):
+            t0 = time.perf_counter()
+            lb.client.zrange(lb.key(), 0, -1, withscores=True)
+            rows.append({"size": size, "op": "fetch all (O(N))", "latency": time.perf_counter() - t0})
+    lb.clear()
+    return pd.DataFrame(rows)
+
+
+def chart_latency(frame: pd.DataFrame):
+    """Median latency (µs, log) per operation against board size (log)."""
+    import matplotlib.pyplot as plt
+
+    s = stats.summarize(frame, by=["op", "size"], unit="us")
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    for op, g in s.groupby("op", sort=False):
+        style = "--" if "fetch" in op else "-"
+        ax.plot(g["size"], g["p50"], style, marker="o", label=op)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("board size (members)")
+    ax.set_ylabel("median latency (µs)")
+    ax.set_title("Leaderboard queries vs board size")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    plt.close(fig)  # returned, not also drawn by pyplot: the cell shows it once
+    return fig
+
+
+def concurrency(threads: int = 8, updates: int = 50, lockstep: bool = True, client: Any = None) -> pd.DataFrame:
+    """``threads`` real threads each add 1 point ``updates`` times to one hot member, with each method.
+
+    ``lockstep=True`` lines the threads up with a barrier before each update (and, for the naive method,
+    between its read and its write), so the worst interleaving happens every round: the naive board ends at
+    exactly ``updates``. Returns one row per method: ``expected``, ``final``, ``lost``.
+    """
+    threads = _validate.integer("threads", threads, minimum=1, maximum=64)
+    updates = _validate.integer("updates", updates, minimum=1)
+    client = client if client is not None else _fresh()
+    rows = []
+    for method in ("naive ZSCORE + ZADD", "ZINCRBY", "Lua add (tie-break)"):
+        lb = _board(client, "hot-" + method.split()[0].lower(), clock=VirtualClock(),
+                    tie_break="none" if method == "ZINCRBY" else "earliest")
+        barrier = threading.Barrier(threads, timeout=10)
+
+        def line_up() -> None:
+            if lockstep:
+                try:
+                    barrier.wait()
+                except threading.BrokenBarrierError:
+                    pass
+
+        def worker() -> None:
+            for _ in range(updates):
+                line_up()
+                if method.startswith("naive"):
+                    lb.add_naive("hot", 1, between=line_up)
+                else:
+                    lb.add("hot", 1)
+
+        ts = [threading.Thread(target=worker, name=f"hcedu-boardlab-{i}", daemon=True) for i in range(threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(timeout=60)
+        final = int(lb.score("hot") or 0)
+        rows.append({"method": method, "expected": threads * updates, "final": final,
+                     "lost": threads * updates - final})
+        lb.clear()
+    return pd.DataFrame(rows).set_index("method")
