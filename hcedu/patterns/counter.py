@@ -1,0 +1,507 @@
+"""Counters under contention (Go ``sync/atomic`` ``atomic.Int64``, striped counters; Redis ``INCR``/``INCRBY``).
+
+Every counter here has the same interface: ``incr(n=1)`` adds ``n`` (an int >= 1) and ``value()`` reads the
+total. The Redis ones also have ``name``, ``keys`` (where they live, under a :class:`hcedu.backend.Keyspace`)
+and ``reset()``.
+
+In-process (threads):
+  * :class:`NaiveCounter` -- read, then write (``v = x; x = v + n``): **loses updates**. A ``pause`` between
+    the two steps stands for anything that lets another thread run there (a call, I/O, a preemption); the
+    default, ``time.sleep(0)``, releases the GIL exactly there, so the loss is reliable.
+  * :class:`LockedCounter` -- a ``threading.Lock`` around read-modify-write (Go: ``sync.Mutex``).
+  * :class:`AtomicCounter` -- the closest CPython gets to Go's ``atomic.AddInt64``: one C-level
+    ``next(itertools.count)`` per increment, which runs without releasing the GIL. It is atomic because of
+    the GIL, not because of the hardware; Go's ``atomic.Int64.Add`` compiles to one ``LOCK XADD``
+    instruction on amd64 (``LDADDAL`` on arm64 with LSE).
+  * :class:`StripedCounter` -- Java's ``LongAdder`` idea: ``stripes`` cells, each with its own lock; a thread
+    always adds to its own cell, ``value()`` sums the cells. In Go you build it yourself (per-P or per-shard
+    cells padded to a cache line: ``_ [56]byte`` or ``golang.org/x/sys/cpu.CacheLinePad``).
+
+Redis (any number of processes):
+  * :class:`RedisCounter` -- ``INCRBY`` on one key: atomic in Redis, one round trip per increment.
+  * :class:`ShardedRedisCounter` -- ``shards`` keys ``cnt:{name}:i``; an increment goes to one shard (thread-
+    or randomly chosen), a read ``MGET``s them all and sums.
+  * :class:`BatchedRedisCounter` -- adds locally and flushes with one ``INCRBY`` every ``flush_every``
+    increments or every ``flush_interval`` clock seconds; **a crash loses what was not yet flushed**.
+  * :class:`NaiveRedisCounter` -- ``GET`` then ``SET``: loses updates between processes as well as threads.
+
+Invariants:
+  * every counter except the two naive ones is exact: after ``k`` concurrent ``incr(n)`` calls have
+    returned (and, for the batched one, after ``flush()``/``close()``), ``value()`` is the sum of the ``n``;
+  * a striped counter's ``value()`` is a sum of per-cell reads, not a snapshot: under concurrent increments
+    it is some value between the totals before and after the read (``LongAdder.sum()`` makes the same
+    promise); ``sum_then_reset()`` moves every count into exactly one result, none lost or counted twice;
+  * a batched counter never double-counts: pending counts move to Redis in one ``INCRBY`` and are put back
+    if that command fails; its ``value()`` is what other readers see (Redis), which lags the true count by
+    at most the pending amount.
+
+Bad input (``n`` not an int, < 1; a bad ``stripes``/``shards``/flush setting) raises ``TypeError``/
+``ValueError`` before anything changes. Redis errors propagate unchanged.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+import threading
+import time
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import redis
+
+from .. import _validate
+from ..backend import Keyspace, connect
+from ..clock import Clock, Timer, as_clock
+
+__all__ = ["CounterLike", "NaiveCounter", "LockedCounter", "AtomicCounter", "StripedCounter", "RedisCounter",
+           "ShardedRedisCounter", "BatchedRedisCounter", "NaiveRedisCounter", "yield_gil", "IN_PROCESS", "REDIS"]
+
+
+@runtime_checkable
+class CounterLike(Protocol):
+    """What every counter in this module offers."""
+
+    def incr(self, n: int = 1) -> Any: ...
+
+    def value(self) -> int: ...
+
+
+def yield_gil() -> None:
+    """Let another thread run now: ``time.sleep(0)`` releases the GIL (the stand-in for a preemption)."""
+    time.sleep(0)
+
+
+def _n(n: Any) -> int:
+    return _validate.integer("n", n, minimum=1)
+
+
+def _pause(pause: Any) -> Callable[[], Any] | None:
+    return None if pause is None else _validate.function("pause", pause)
+
+
+# -- in-process -----------------------------------------------------------------------------------------
+
+class NaiveCounter:
+    """``count++`` written out: read the value, (``pause``), write value + n. Loses updates under threads.
+
+    Two threads that both read 41 both write 42: one increment is gone. ``pause`` (default
+    :func:`yield_gil`) runs between the read and the write; pass ``pause=None`` for the bare
+    ``v = self._value; self._value = v + n``, which CPython 3.11 happens not to interrupt (it only switches
+    threads at calls and backward jumps), so it *looks* atomic -- an accident of one interpreter, not a
+    guarantee (free-threaded CPython, another version, or one extra call between the steps breaks it).
+    """
+
+    def __init__(self, pause: Callable[[], Any] | None = yield_gil) -> None:
+        self._pause = _pause(pause)
+        self._value = 0
+
+    def incr(self, n: int = 1) -> None:
+        """Add ``n`` -- not atomically."""
+        n = _n(n)
+        v = self._value
+        if self._pause is not None:
+            self._pause()
+        self._value = v + n
+
+    def value(self) -> int:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"NaiveCounter(value={self._value})"
+
+
+class LockedCounter:
+    """A ``threading.Lock`` around read-modify-write (Go: ``mu.Lock(); n++; mu.Unlock()``). Exact."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value = 0
+
+    def incr(self, n: int = 1) -> int:
+        """Add ``n``; return the new value."""
+        n = _n(n)
+        with self._lock:
+            self._value += n
+            return self._value
+
+    def value(self) -> int:
+        with self._lock:
+            return self._value
+
+    def __repr__(self) -> str:
+        return f"LockedCounter(value={self._value})"
+
+
+_COUNT_RE = re.compile(r"count\((-?\d+)")
+
+
+class AtomicCounter:
+    """The nearest Python has to Go's ``atomic.AddInt64``: one GIL-held C call per increment. Exact.
+
+    ``incr(n)`` is ``next(count)`` on an ``itertools.count(0, n)`` (one per distinct step ``n``, created
+    with ``dict.setdefault``, itself one C call). A C function that does not release the GIL cannot be
+    interrupted by another Python thread, so the read-add-write inside ``next`` is atomic *because of the
+    GIL*. Python has no hardware atomics; Go's ``atomic.Int64.Add`` is a single ``LOCK XADD`` instruction
+    (x86-64), atomic across cores with no lock, no scheduler, no retry. On a free-threaded (no-GIL) build
+    check that your version makes ``itertools.count`` thread-safe before relying on this.
+
+    ``value()`` reads each count without advancing it (from its repr) and sums.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[int, Any] = {}
+
+    def incr(self, n: int = 1) -> None:
+        """Add ``n`` in one atomic step (under the GIL)."""
+        n = _n(n)
+        next(self._counts.setdefault(n, itertools.count(0, n)))
+
+    def value(self) -> int:
+        total = 0
+        for c in list(self._counts.values()):
+            total += int(_COUNT_RE.match(repr(c)).group(1))
+        return total
+
+    def __repr__(self) -> str:
+        return f"AtomicCounter(value={self.value()})"
+
+
+class _Cell:
+    """One stripe: its own lock and partial sum (``LongAdder.Cell``)."""
+
+    __slots__ = ("lock", "value")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.value = 0
+
+
+class StripedCounter:
+    """``LongAdder``-style striped counter: ``stripes`` cells, each with its own lock. Exact.
+
+    Each thread is given a home cell on its first increment (round robin, so up to ``stripes`` threads never
+    share one; Java's ``LongAdder`` gets the same effect with a per-thread probe it rehashes on contention)
+    and always adds there, so threads do not wait on one lock. ``value()`` sums the cells (not a snapshot
+    under concurrent increments, like ``LongAdder.sum()``); ``sum_then_reset()`` takes and zeroes each cell
+    under its lock; ``reset()`` zeroes them.
+
+    In CPython the GIL already serialises the threads, so this is no faster than one lock (see chapter 14).
+    On many cores in Go or Java it is: each core writes its own cache line instead of all of them bouncing
+    one -- provided the cells are padded to a cache line each, or neighbours falsely share a line.
+    """
+
+    def __init__(self, stripes: int = 8) -> None:
+        self.stripes = _validate.integer("stripes", stripes, minimum=1, maximum=4096)
+        self.cells = [_Cell() for _ in range(self.stripes)]
+        self._next = itertools.count()
+        self._home = threading.local()
+
+    def _cell(self) -> _Cell:
+        try:
+            return self._home.cell
+        except AttributeError:
+            cell = self._home.cell = self.cells[next(self._next) % self.stripes]
+            return cell
+
+    def incr(self, n: int = 1) -> None:
+        """Add ``n`` to the calling thread's cell."""
+        n = _n(n)
+        cell = self._cell()
+        with cell.lock:
+            cell.value += n
+
+    def value(self) -> int:
+        """The sum of the cells."""
+        total = 0
+        for cell in self.cells:
+            with cell.lock:
+                total += cell.value
+        return total
+
+    def sum_then_reset(self) -> int:
+        """Take every cell's count and zero it; return the total. Each increment lands in exactly one result."""
+        total = 0
+        for cell in self.cells:
+            with cell.lock:
+                total += cell.value
+                cell.value = 0
+        return total
+
+    def reset(self) -> None:
+        """Zero every cell."""
+        self.sum_then_reset()
+
+    def cell_values(self) -> list[int]:
+        """Each cell's partial sum (how evenly the threads spread)."""
+        return [c.value for c in self.cells]
+
+    def __repr__(self) -> str:
+        return f"StripedCounter(stripes={self.stripes}, value={self.value()})"
+
+
+# -- Redis ----------------------------------------------------------------------------------------------
+
+class _RedisBase:
+    """Shared set-up: client, keyspace, name."""
+
+    _ks_default = "counter"
+
+    def __init__(self, name: str, client: redis.Redis | None, keyspace: Keyspace | None) -> None:
+        self.name = _validate.text("name", name)
+        if any(ch in name for ch in "{}*?[]"):
+            raise ValueError(f"name must not contain {{}}*?[] (got {name!r})")
+        if keyspace is not None and not isinstance(keyspace, Keyspace):
+            raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
+        self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
+        self.keyspace = keyspace if keyspace is not None else Keyspace(self._ks_default, self.client)
+
+    @property
+    def keys(self) -> list[str]:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Delete the counter's keys."""
+        self.client.delete(*self.keys)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, value={self.value()})"  # type: ignore[attr-defined]
+
+
+def _int(v: Any) -> int:
+    return 0 if v is None else int(v)
+
+
+class RedisCounter(_RedisBase):
+    """One key, ``INCRBY``: atomic inside Redis (one command runs at a time), one round trip per increment."""
+
+    def __init__(self, name: str = "pv", *, client: redis.Redis | None = None,
+                 keyspace: Keyspace | None = None) -> None:
+        super().__init__(name, client, keyspace)
+        self.key = self.keyspace.key("cnt", name)
+
+    @property
+    def keys(self) -> list[str]:
+        return [self.key]
+
+    def incr(self, n: int = 1) -> int:
+        """``INCRBY key n``; return the new value."""
+        return int(self.client.incrby(self.key, _n(n)))
+
+    def value(self) -> int:
+        return _int(self.client.get(self.key))
+
+
+class ShardedRedisCounter(_RedisBase):
+    """A hot counter split over ``shards`` keys ``cnt:{name}:0`` ... ``cnt:{name}:N-1``; read = ``MGET`` + sum.
+
+    ``pick="random"`` (default) picks a shard per increment from a ``seed``-ed RNG (``None``: seeded by the OS,
+    so separate processes spread differently); ``"thread"`` gives each thread its own shard, round robin from
+    a random offset (so instances in different processes do not all start on shard 0). ``hash_tag=True`` (default) wraps the name in ``{}`` so every
+    shard hashes to the same Redis Cluster slot and one ``MGET`` can read them all -- which also means they
+    all live on the same node: that spreads contention over keys, not load over nodes. ``hash_tag=False``
+    lets Cluster spread the shards over nodes; a read must then group keys by slot (``MGET`` across slots
+    fails with ``CROSSSLOT`` in Cluster; on a single server it works either way).
+    """
+
+    def __init__(self, name: str = "pv", shards: int = 8, *, pick: str = "random", seed: int | None = None,
+                 hash_tag: bool = True, client: redis.Redis | None = None,
+                 keyspace: Keyspace | None = None) -> None:
+        super().__init__(name, client, keyspace)
+        self.shards = _validate.integer("shards", shards, minimum=1, maximum=1024)
+        self.pick = _validate.choice("pick", pick, ("thread", "random"))
+        if not isinstance(hash_tag, bool):
+            raise TypeError(f"hash_tag must be a bool (got {type(hash_tag).__name__}: {hash_tag!r})")
+        self.hash_tag = hash_tag
+        tag = f"{{{name}}}" if hash_tag else name
+        self.shard_keys = [self.keyspace.key("cnt", tag, i) for i in range(self.shards)]
+        self._rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+        self._next = itertools.count(self._rng.randrange(self.shards))
+        self._home = threading.local()
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.shard_keys)
+
+    def _shard(self) -> int:
+        if self.pick == "random":
+            with self._rng_lock:
+                return self._rng.randrange(self.shards)
+        try:
+            return self._home.shard
+        except AttributeError:
+            s = self._home.shard = next(self._next) % self.shards
+            return s
+
+    def incr(self, n: int = 1) -> int:
+        """``INCRBY`` one shard; return that shard's new value (not the total)."""
+        n = _n(n)
+        return int(self.client.incrby(self.shard_keys[self._shard()], n))
+
+    def shard_values(self) -> list[int]:
+        return [_int(v) for v in self.client.mget(self.shard_keys)]
+
+    def value(self) -> int:
+        """``MGET`` every shard and sum (one round trip)."""
+        return sum(self.shard_values())
+
+
+class BatchedRedisCounter(_RedisBase):
+    """Count locally, ``INCRBY`` the batch to Redis every ``flush_every`` increments or ``flush_interval`` s.
+
+    Round trips drop from one per increment to one per batch. The price: readers of the Redis key see the
+    count late (by up to the pending amount / interval), and **a crash loses everything not yet flushed**
+    (:meth:`crash` shows it). Use it for counts you can afford to lose a little of (page views), never for
+    money or stock.
+
+    ``flush_interval`` runs on ``clock`` (default real time; a ``VirtualClock`` makes it deterministic): a
+    timer flushes whatever is pending and re-arms until :meth:`close`. ``flush_interval=None`` flushes on
+    count only. The count-triggered flush runs in the incrementing thread. A failed ``INCRBY`` puts the
+    batch back (nothing lost, nothing doubled) and re-raises.
+
+    Counters: ``increments`` (incr calls), ``round_trips`` (INCRBYs sent), ``flushed`` (total sent).
+    """
+
+    def __init__(self, name: str = "pv", *, flush_every: int = 100, flush_interval: float | None = 1.0,
+                 clock: Clock | None = None, client: redis.Redis | None = None,
+                 keyspace: Keyspace | None = None) -> None:
+        super().__init__(name, client, keyspace)
+        self.key = self.keyspace.key("cnt", name)
+        self.flush_every = _validate.integer("flush_every", flush_every, minimum=1)
+        self.flush_interval = (None if flush_interval is None
+                               else _validate.number("flush_interval", flush_interval, minimum=0, strict=True))
+        self.clock = as_clock(clock)
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._pending_incrs = 0
+        self._closed = False
+        self._timer: Timer | None = None
+        self.increments = 0
+        self.round_trips = 0
+        self.flushed = 0
+        self._arm()
+
+    @property
+    def keys(self) -> list[str]:
+        return [self.key]
+
+    @property
+    def pending(self) -> int:
+        """Counted locally, not yet in Redis (what a crash now would lose)."""
+        return self._pending
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _arm(self) -> None:
+        if self.flush_interval is not None and not self._closed:
+            self._timer = self.clock.after(self.flush_interval, self._tick)
+
+    def _tick(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+        try:
+            self.flush()
+        finally:
+            self._arm()
+
+    def incr(self, n: int = 1) -> None:
+        """Add ``n`` locally; flush if ``flush_every`` increments are pending. Raises ``RuntimeError`` once
+        closed or crashed."""
+        n = _n(n)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("incr on a closed BatchedRedisCounter")
+            self._pending += n
+            self._pending_incrs += 1
+            self.increments += 1
+            due = self._pending_incrs >= self.flush_every
+        if due:
+            self.flush()
+
+    def flush(self) -> int:
+        """Send the pending count with one ``INCRBY`` (none if nothing is pending); return the amount sent."""
+        with self._lock:
+            batch, self._pending, self._pending_incrs = self._pending, 0, 0
+        if not batch:
+            return 0
+        try:
+            self.client.incrby(self.key, batch)
+        except BaseException:
+            with self._lock:  # put it back: a later flush retries it
+                self._pending += batch
+            raise
+        with self._lock:
+            self.round_trips += 1
+            self.flushed += batch
+        return batch
+
+    def value(self) -> int:
+        """The count in Redis: what every other reader sees (excludes this instance's pending count)."""
+        return _int(self.client.get(self.key))
+
+    def local_value(self) -> int:
+        """Redis plus this instance's pending count (what this process believes)."""
+        return self.value() + self._pending
+
+    def close(self) -> int:
+        """Flush, stop the timer and refuse further increments (idempotent); return the amount flushed."""
+        with self._lock:
+            self._closed = True  # first, so no increment can slip in after the final flush
+        if self._timer is not None:
+            self._timer.cancel()
+        return self.flush()
+
+    def crash(self) -> int:
+        """Simulate the process dying: drop the pending count without flushing; return how much was lost."""
+        with self._lock:
+            lost, self._pending, self._pending_incrs = self._pending, 0, 0
+            self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        return lost
+
+    def __enter__(self) -> "BatchedRedisCounter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class NaiveRedisCounter(_RedisBase):
+    """``GET`` then ``SET value+n``: two commands, so concurrent clients overwrite each other. Loses updates.
+
+    ``pause`` runs between the two (default: nothing -- the round trip itself is the gap); pass a barrier to
+    force the bad interleaving (GET, GET, SET, SET: two increments, one counted).
+    """
+
+    def __init__(self, name: str = "pv", *, pause: Callable[[], Any] | None = None,
+                 client: redis.Redis | None = None, keyspace: Keyspace | None = None) -> None:
+        super().__init__(name, client, keyspace)
+        self.key = self.keyspace.key("cnt", name)
+        self._pause = _pause(pause)
+
+    @property
+    def keys(self) -> list[str]:
+        return [self.key]
+
+    def incr(self, n: int = 1) -> None:
+        """GET, (pause), SET -- not atomic."""
+        n = _n(n)
+        v = _int(self.client.get(self.key))
+        if self._pause is not None:
+            self._pause()
+        self.client.set(self.key, v + n)
+
+    def value(self) -> int:
+        return _int(self.client.get(self.key))
+
+
+#: name -> class, for experiments
+IN_PROCESS: dict[str, type] = {"naive": NaiveCounter, "locked": LockedCounter, "atomic": AtomicCounter,
+                               "striped": StripedCounter}
+REDIS: dict[str, type] = {"naive redis": NaiveRedisCounter, "redis INCR": RedisCounter,
+                          "sharded redis": ShardedRedisCounter, "batched redis": BatchedRedisCounter}
