@@ -1,0 +1,339 @@
+"""Counter experiments (Go ``sync/atomic`` vs ``sync.Mutex`` vs striped counters; Redis ``INCR``/sharded/batched).
+
+* :func:`throughput` -- increments per second vs threads (1, 2, 4, 8) for each counter, measured with real
+  threads; every row also says whether the final value was exact.
+* :func:`lost_updates` -- 8 threads x 500 increments on every counter: how many increments each one lost.
+* :func:`lockstep` -- two threads forced into the bad interleaving (read, read, write, write) with a barrier:
+  the naive counters count 1 of 2 every time; the safe ones 2.
+* :func:`batching` -- a locally batched Redis counter on a ``VirtualClock``: round trips saved vs how far
+  the Redis value lags and how much a crash loses (deterministic).
+* :func:`go_counterparts` -- each Python counter next to what Go uses and what the CPU does.
+
+Invariants: experiments return tidy DataFrames (one row per counter x setting); chart functions take the
+frame and return a matplotlib Figure; each experiment's Redis work runs on a fresh embedded fakeredis
+server unless a ``client`` is given, and cleans up its keys. Workers never print.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Iterable, Sequence
+
+import fakeredis
+import pandas as pd
+
+from .. import _validate
+from ..backend import Keyspace
+from ..clock import VirtualClock
+from ..patterns import counter as C
+
+__all__ = ["SAFE_IN_PROCESS", "SAFE_REDIS", "make", "throughput", "lost_updates", "lockstep", "batching",
+           "go_counterparts", "chart_throughput", "chart_lost", "chart_batching"]
+
+SAFE_IN_PROCESS = ("locked", "atomic", "striped")
+SAFE_REDIS = ("redis INCR", "sharded redis", "batched redis")
+KINDS = tuple(C.IN_PROCESS) + tuple(C.REDIS)
+
+
+def _fresh_client() -> Any:
+    return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+
+
+def make(kind: str, *, client: Any = None, keyspace: Keyspace | None = None, name: str = "bench",
+         pause: Any = "default", **kw: Any) -> Any:
+    """Build a counter by name (``"naive"``, ``"locked"``, ``"atomic"``, ``"striped"``, ``"naive redis"``,
+    ``"redis INCR"``, ``"sharded redis"``, ``"batched redis"``). Redis counters start from zero (their keys are
+    deleted); the batched one gets ``flush_interval=None`` unless told otherwise. ``pause`` is passed to the
+    naive counters when given."""
+    _validate.choice("kind", kind, KINDS)
+    if kind in C.IN_PROCESS:
+        if kind == "naive" and pause != "default":
+            kw["pause"] = pause
+        return C.IN_PROCESS[kind](**kw)
+    if client is None:
+        client = keyspace.client if keyspace is not None else _fresh_client()
+    keyspace = keyspace if keyspace is not None else Keyspace("countbench", client)
+    if kind == "batched redis":
+        kw.setdefault("flush_interval", None)
+    if kind == "naive redis" and pause != "default":
+        kw["pause"] = pause
+    c = C.REDIS[kind](name, client=client, keyspace=keyspace, **kw)
+    c.reset()
+    return c
+
+
+def _hammer(counter: Any, threads: int, per_thread: int, timeout: float = 60.0) -> float:
+    """Run ``per_thread`` increments on each of ``threads`` threads released together; return seconds taken."""
+    start = threading.Barrier(threads + 1, timeout=timeout)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            start.wait()
+            for _ in range(per_thread):
+                counter.incr()
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    ts = [threading.Thread(target=work, name=f"hcedu-countbench-{i}", daemon=True) for i in range(threads)]
+    for t in ts:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in ts:
+        t.join(timeout)
+    elapsed = time.perf_counter() - t0
+    if any(t.is_alive() for t in ts):
+        raise TimeoutError(f"counter workers still running after {timeout} s")
+    if errors:
+        raise errors[0]
+    return elapsed
+
+
+def _finish(counter: Any) -> None:
+    if isinstance(counter, C.BatchedRedisCounter):
+        counter.close()
+
+
+def _round_trips(counter: Any, ops: int) -> float:
+    if isinstance(counter, C.BatchedRedisCounter):
+        return float(counter.round_trips)
+    if isinstance(counter, (C.RedisCounter, C.ShardedRedisCounter)):
+        return float(ops)
+    if isinstance(counter, C.NaiveRedisCounter):
+        return float(2 * ops)
+    return float("nan")
+
+
+def throughput(kinds: Sequence[str] = SAFE_IN_PROCESS, threads: Iterable[int] = (1, 2, 4, 8), ops: int = 40_000,
+               *, repeat: int = 1, client: Any = None, keyspace: Keyspace | None = None,
+               progress: bool = False) -> pd.DataFrame:
+    """Measure increments per second: for each counter kind and thread count, ``ops`` increments in total
+    split evenly over the threads (so every point does the same work). Best of ``repeat`` runs.
+
+    Columns: ``counter``, ``threads``, ``ops``, ``seconds``, ``ops_per_s``, ``value``, ``exact``,
+    ``round_trips`` (Redis commands sent; NaN in process). Redis kinds use ``client`` (default: a fresh
+    embedded fakeredis server).
+    """
+    kinds = [_validate.choice("kind", k, KINDS) for k in kinds]
+    threads = [_validate.integer("threads", t, minimum=1, maximum=64) for t in threads]
+    ops = _validate.integer("ops", ops, minimum=1)
+    repeat = _validate.integer("repeat", repeat, minimum=1)
+    if any(k in C.REDIS for k in kinds) and client is None and keyspace is None:
+        client = _fresh_client()
+    plan = [(k, t) for k in kinds for t in threads]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(plan) * repeat, desc="counters", leave=False)
+    rows = []
+    try:
+        for kind, n in plan:
+            per = max(1, ops // n)
+            best = None
+            for _ in range(repeat):
+                c = make(kind, client=client, keyspace=keyspace)
+                secs = _hammer(c, n, per)
+                _finish(c)
+                row = {"counter": kind, "threads": n, "ops": per * n, "seconds": secs,
+                       "ops_per_s": per * n / secs if secs > 0 else float("inf"), "value": c.value(),
+                       "round_trips": _round_trips(c, per * n)}
+                row["exact"] = row["value"] == row["ops"]
+                if kind in C.REDIS:
+                    c.reset()
+                if best is None or row["ops_per_s"] > best["ops_per_s"]:
+                    best = row
+                if bar is not None:
+                    bar.update(1)
+            rows.append(best)
+    finally:
+        if bar is not None:
+            bar.close()
+    return pd.DataFrame(rows)
+
+
+def lost_updates(kinds: Sequence[str] = KINDS, threads: int = 8, per_thread: int = 500, *, client: Any = None,
+                 keyspace: Keyspace | None = None) -> pd.DataFrame:
+    """``threads`` real threads x ``per_thread`` increments on each counter. Columns: ``counter``, ``threads``,
+    ``expected``, ``value``, ``lost``, ``exact``, ``seconds``. The naive in-process counter yields the GIL
+    between its read and its write (its default), so it loses most increments; the naive Redis counter
+    loses whatever lands between its GET and SET."""
+    kinds = [_validate.choice("kind", k, KINDS) for k in kinds]
+    threads = _validate.integer("threads", threads, minimum=1, maximum=64)
+    per_thread = _validate.integer("per_thread", per_thread, minimum=1)
+    if any(k in C.REDIS for k in kinds) and client is None and keyspace is None:
+        client = _fresh_client()
+    rows = []
+    for kind in kinds:
+        c = make(kind, client=client, keyspace=keyspace)
+        secs = _hammer(c, threads, per_thread)
+        _finish(c)
+        expected = threads * per_thread
+        value = c.value()
+        rows.append({"counter": kind, "threads": threads, "expected": expected, "value": value,
+                     "lost": expected - value, "exact": value == expected, "seconds": secs})
+        if kind in C.REDIS:
+            c.reset()
+    return pd.DataFrame(rows)
+
+
+def lockstep(kinds: Sequence[str] = ("naive", "locked", "naive redis", "redis INCR"), *, client: Any = None,
+             keyspace: Keyspace | None = None) -> pd.DataFrame:
+    """Two threads increment once each. For the naive counters a 2-party barrier sits between the read and the
+    write, so both read before either writes (the worst interleaving, every time). Deterministic.
+    Columns: ``counter``, ``increments`` (2), ``value``, ``lost``."""
+    kinds = [_validate.choice("kind", k, KINDS) for k in kinds]
+    if any(k in C.REDIS for k in kinds) and client is None and keyspace is None:
+        client = _fresh_client()
+    rows = []
+    for kind in kinds:
+        barrier = threading.Barrier(2, timeout=10)
+        pause = barrier.wait if kind in ("naive", "naive redis") else "default"
+        c = make(kind, client=client, keyspace=keyspace, pause=pause)
+        _hammer(c, 2, 1)
+        _finish(c)
+        rows.append({"counter": kind, "increments": 2, "value": c.value(), "lost": 2 - c.value()})
+        if kind in C.REDIS:
+            c.reset()
+    return pd.DataFrame(rows)
+
+
+#: (flush_every, flush_interval) pairs :func:`batching` compares by default
+BATCH_SETTINGS: tuple[tuple[int, float | None], ...] = (
+    (1, None), (10, None), (100, None), (1000, None), (1_000_000, 0.1), (1_000_000, 1.0), (100, 1.0))
+
+
+def batching(settings: Iterable[tuple[int, float | None]] = BATCH_SETTINGS, *, rate: float = 1000.0,
+             duration: float = 10.0, crash_at: float = 7.777, samples: int = 100, client: Any = None) -> pd.DataFrame:
+    """A :class:`~hcedu.patterns.counter.BatchedRedisCounter` fed ``rate`` increments/s for ``duration`` virtual
+    seconds (evenly spaced) per ``(flush_every, flush_interval)`` setting; the process "crashes" at
+    ``crash_at``. Deterministic (``VirtualClock``, fresh fakeredis unless ``client``).
+
+    Columns: ``setting``, ``flush_every``, ``flush_interval``, ``increments`` (before the crash),
+    ``round_trips``, ``per_1000`` (round trips per 1,000 increments), ``max_lag`` (largest gap between the
+    true count and what Redis showed, over ``samples`` evenly spaced reads), ``lost_on_crash`` (counted, never
+    reached Redis), ``in_redis`` (after the crash).
+    """
+    rate = _validate.number("rate", rate, minimum=0, strict=True)
+    duration = _validate.number("duration", duration, minimum=0, strict=True)
+    crash_at = _validate.number("crash_at", crash_at, minimum=0)
+    samples = _validate.integer("samples", samples, minimum=1)
+    client = client if client is not None else _fresh_client()
+    ks = Keyspace("countbench-batch", client)
+    total = int(round(rate * duration))
+    sample_every = max(1, total // samples)
+    rows = []
+    for flush_every, flush_interval in settings:
+        clock = VirtualClock()
+        c = C.BatchedRedisCounter("pv", flush_every=flush_every, flush_interval=flush_interval, clock=clock,
+                                  client=client, keyspace=ks)
+        c.reset()
+        max_lag = 0
+        lost = None
+        done = 0
+        for i in range(total):
+            t = i / rate
+            if t >= crash_at:
+                clock.advance_to(crash_at)
+                lost = c.crash()
+                break
+            clock.advance_to(t)
+            c.incr()
+            done += 1
+            if done % sample_every == 0:
+                max_lag = max(max_lag, done - c.value())
+        if lost is None:
+            lost = c.crash()
+        label = f"every {flush_every}" if flush_interval is None else (
+            f"every {flush_interval:g} s" if flush_every >= 1_000_000 else f"every {flush_every} or {flush_interval:g} s")
+        rows.append({"setting": label, "flush_every": flush_every, "flush_interval": flush_interval,
+                     "increments": done, "round_trips": c.round_trips,
+                     "per_1000": round(1000 * c.round_trips / max(done, 1), 1), "max_lag": max_lag,
+                     "lost_on_crash": lost, "in_redis": c.value()})
+        c.reset()
+    return pd.DataFrame(rows)
+
+
+def go_counterparts() -> pd.DataFrame:
+    """Each counter of :mod:`hcedu.patterns.counter` next to its Go and Java counterparts and what the CPU does."""
+    rows = [
+        ("NaiveCounter", "n++ (a data race; go test -race flags it)", "count++ / volatile long",
+         "load, add, store: three steps another core can interleave"),
+        ("LockedCounter", "sync.Mutex around n++", "synchronized / ReentrantLock",
+         "lock word CAS; waiters spin, then park on a semaphore"),
+        ("AtomicCounter", "atomic.Int64.Add / atomic.AddInt64", "AtomicLong.incrementAndGet",
+         "one LOCK XADD (amd64) / LDADDAL (arm64): no retry loop, but every core bounces one cache line"),
+        ("StripedCounter", "hand-made: per-shard cells, each padded to a cache line", "LongAdder (@Contended cells)",
+         "each core writes its own line; a read sums all cells"),
+        ("RedisCounter", "rdb.IncrBy(ctx, key, n)", "redisTemplate.opsForValue().increment",
+         "one command, atomic in Redis's single command thread; one round trip each"),
+        ("ShardedRedisCounter", "IncrBy on cnt:{id}:<i>, MGet + sum", "same",
+         "spreads one hot key over N keys; with a shared {hash tag} they stay on one node"),
+        ("BatchedRedisCounter", "local atomic + ticker flushing IncrBy", "LongAdder.sumThenReset + flush",
+         "one round trip per batch; a crash loses the unflushed batch"),
+    ]
+    return pd.DataFrame(rows, columns=["python (hcedu)", "go", "java (the source)", "what happens"]).set_index(
+        "python (hcedu)")
+
+
+# -- charts ---------------------------------------------------------------------------------------------
+
+def chart_throughput(frame: pd.DataFrame, title: str | None = None):
+    """Increments per second vs threads, one line per counter."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    for kind, g in frame.groupby("counter", sort=False):
+        g = g.sort_values("threads")
+        ax.plot(g["threads"], g["ops_per_s"], marker="o", label=kind)
+    ax.set_xscale("log", base=2)
+    ticks = sorted(frame["threads"].unique())
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("threads (same total increments at every point)")
+    ax.set_ylabel("increments / s")
+    ax.legend(loc="lower left")
+    ax.set_title(title or "Counter throughput vs threads (CPython, measured)")
+    fig.tight_layout()
+    return fig
+
+
+def chart_lost(frame: pd.DataFrame):
+    """Increments lost per counter (a bar of 0 is an exact counter)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    pct = 100 * frame["lost"] / frame["expected"]
+    colors = ["tab:red" if v > 0 else "tab:green" for v in frame["lost"]]
+    bars = ax.barh(frame["counter"], pct, color=colors)
+    for bar, lost in zip(bars, frame["lost"]):
+        ax.text(bar.get_width() + 1, bar.get_y() + bar.get_height() / 2, f"{lost:,} lost", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 115)
+    ax.set_xlabel(f"% of {int(frame['expected'].iloc[0]):,} increments lost "
+                  f"({int(frame['threads'].iloc[0])} threads)")
+    ax.set_title("Lost updates")
+    fig.tight_layout()
+    return fig
+
+
+def chart_batching(frame: pd.DataFrame):
+    """Per flush setting: Redis round trips per 1,000 increments (log) vs counts lost on a crash and max lag."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    y = np.arange(len(frame))
+    ax.barh(y, frame["per_1000"].clip(lower=0.01), color="tab:blue")
+    ax.set_xscale("log")
+    ax.set_yticks(y, frame["setting"])
+    ax.invert_yaxis()
+    ax.set_xlabel("Redis round trips per 1,000 increments (log)")
+    ax2.barh(y - 0.2, frame["max_lag"], height=0.4, color="tab:orange", label="max lag seen by readers")
+    ax2.barh(y + 0.2, frame["lost_on_crash"], height=0.4, color="tab:red", label="lost on crash")
+    ax2.set_xlabel("increments")
+    ax2.legend(loc="lower right", fontsize=8)
+    fig.suptitle("Local batching: fewer round trips, staler reads, losses on a crash")
+    fig.tight_layout()
+    return fig
