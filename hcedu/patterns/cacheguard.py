@@ -257,9 +257,12 @@ class MutexRebuild(CacheGuard):
         self.retry_cap = _validate.number("retry_cap", retry_cap, minimum=0, strict=True)
         self.lock_lost = 0
         self.waits = 0
+        #: one fence counter for all of this guard's locks (RedisLock would otherwise keep one per cache key)
+        self.fence_key = self.keyspace.key("cache", self.name, "~lockfence")
 
     def _lock(self, key: Any) -> RedisLock:
-        return RedisLock(self.client, self.lock_key(key), self.lock_ttl, self.clock, rng=self.rng)
+        return RedisLock(self.client, self.lock_key(key), self.lock_ttl, self.clock, rng=self.rng,
+                         fence_key=self.fence_key)
 
     def _rebuild(self, key: Any, lock: RedisLock) -> tuple[bool, Any]:
         """Holding ``lock``: re-check, load, write. Returns (True, value)."""

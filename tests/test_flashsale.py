@@ -1,0 +1,103 @@
+"""hcedu.lab.flashsale: experiment shapes, the deterministic ones exactly, charts, bad input."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+
+from hcedu.backend import Keyspace  # noqa: E402
+from hcedu.lab import flashsale  # noqa: E402
+
+
+def ks_of(redis_backend):
+    c = redis_backend.client()
+    return Keyspace("t-flash", c)
+
+
+def test_hotkey_expiry_shape(redis_backend):
+    ks = ks_of(redis_backend)
+    df = flashsale.hotkey_expiry(clients=20, processes=2, load_time=0.03, keyspace=ks)
+    assert list(df["guard"]) == list(flashsale.BREAKDOWN_GUARDS)
+    hits = df.set_index("guard")["db_hits"]
+    assert hits["none"] > hits["mutex"] and hits["mutex"] == 1
+    assert 1 <= hits["singleflight"] <= 2  # one per process
+    assert hits["logical"] == 1
+    stale = df.set_index("guard")["stale"]
+    assert stale["logical"] == 20 and stale["none"] == 0 and stale["mutex"] == 0
+    assert (df["errors"] == 0).all()
+    assert ks.keys() == []  # cleaned up
+    fig = flashsale.chart_hotkey(df)
+    assert len(fig.axes) == 2
+
+
+def test_lock_overrun_source_vs_token(redis_backend):
+    ks = ks_of(redis_backend)
+    src = flashsale.lock_overrun("source", keyspace=ks)
+    tok = flashsale.lock_overrun("mutex", keyspace=ks)
+    assert list(src["lock"]) == ['"1" (whose?)', "(none)", '"1" (whose?)', "(none)", '"1" (whose?)', "(none)"]
+    assert list(tok["lock"]) == ["A's token", "(none)", "B's token", "B's token", "B's token", "(none)"]
+    assert src["db_queries"].iloc[-1] == 3 and src["rebuilding"].max() == 2
+    assert tok["db_queries"].iloc[-1] == 2
+    assert tok.attrs["results"]["C"] == tok.attrs["results"]["B"]  # C waited and got B's value
+    assert src.attrs["results"]["A"].startswith("error")
+    assert ks.keys() == []
+
+
+def test_recursion_depth():
+    out = flashsale.recursion_depth()
+    assert out["error"] == "RecursionError" and out["depth"] > 100
+    assert out["waited_s"] == pytest.approx(out["depth"] * 0.05)
+
+
+def test_penetration_exact(redis_backend):
+    df = flashsale.penetration(500, existing=500, distinct=50, keyspace=ks_of(redis_backend))
+    hits = df.set_index(["attack", "guard"])["db_hits"]
+    rep, new = df["attack"].unique()
+    assert hits[(rep, "none")] == 500 and hits[(rep, "null cache")] == 50
+    assert hits[(new, "none")] == 500 and hits[(new, "null cache")] == 500
+    # ~1 % of missing ids are false positives; the null cache behind the filter answers their repeats
+    assert hits[(rep, "bloom + null cache")] <= 3 and hits[(new, "bloom + null cache")] <= 15
+    assert df.equals(flashsale.penetration(500, existing=500, distinct=50, keyspace=ks_of(redis_backend)))
+    assert len(flashsale.chart_penetration(df).axes) == 1
+
+
+def test_avalanche_deterministic_and_jitter_flattens_the_peak():
+    df = flashsale.avalanche(keys=500, ttl=100, jitters=(0, 30), horizon=350, seed=1)
+    assert df.equals(flashsale.avalanche(keys=500, ttl=100, jitters=(0, 30), horizon=350, seed=1))
+    s = flashsale.avalanche_summary(df)
+    assert s.loc["fixed TTL", "reloads"] == 1500  # three waves of all 500 keys
+    assert s.loc["fixed TTL", "peak_per_s"] >= 500 / 6  # warmed within 5 s: >= 1/6 of the keys in one second
+    assert s.loc["TTL + jitter 0–30 s", "peak_per_s"] * 3 < s.loc["fixed TTL", "peak_per_s"]
+    assert len(flashsale.chart_avalanche(df).axes) == 1
+
+
+def test_oversell(redis_backend):
+    df = flashsale.oversell(stock=20, buyers=100, threads=8, pause=0.002, keyspace=ks_of(redis_backend))
+    naive, lua = df.set_index("impl").loc["naive GET then DECR"], df.set_index("impl").loc["Lua script"]
+    assert naive["sold"] > 20 and naive["remaining"] < 0 and naive["oversold"] > 0
+    assert lua["sold"] == 20 and lua["remaining"] == 0 and lua["oversold"] == 0
+    assert len(flashsale.chart_oversell(df).axes) == 1
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="guards must be one of"):
+        flashsale.hotkey_expiry(["lru"])
+    with pytest.raises(ValueError, match="clients must be >= 1"):
+        flashsale.hotkey_expiry(clients=0)
+    with pytest.raises(ValueError, match="processes must be <= 3"):
+        flashsale.hotkey_expiry(clients=3, processes=4)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        flashsale.lock_overrun("redlock")
+    with pytest.raises(ValueError, match="distinct must be <= 10"):
+        flashsale.penetration(10, distinct=11)
+    with pytest.raises(ValueError, match="ttl must be > 0"):
+        flashsale.avalanche(ttl=0)
+    with pytest.raises(ValueError, match="jitter must be >= 0"):
+        flashsale.avalanche(jitters=(-1,))
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        flashsale.oversell(threads=0)
+    with pytest.raises(TypeError, match="keyspace must be"):
+        flashsale.oversell(keyspace="ks")
