@@ -251,6 +251,8 @@ def run(strategy: str, schedule: Sequence[Any] | None = None, *, actors: Sequenc
     r = _Run(strategy, _actors_of(strategy, actors, schedule), warm=warm, **opts)
     for entry in schedule or ():
         if isinstance(entry, str):
+            if entry in ("flush", "crash") and strategy != WriteBehind.name:
+                continue  # background actors only write-behind has
             r.step(entry)
         else:
             r.clock.advance(_validate.number("schedule entry", entry, minimum=0))
