@@ -58,14 +58,16 @@ def test_batching_numbers():
     assert (f["increments"] == 7777).all()
     assert (f["in_redis"] + f["lost_on_crash"] == f["increments"]).all()
     assert f.loc["every 1", "round_trips"] == 7777 and f.loc["every 1", "lost_on_crash"] == 0
-    assert f.loc["every 1", "max_lag"] == 0
+    # 0.1 s: 101, because the re-armed timer's due times drift by float rounding past an increment's time
+    assert f["max_lag"].to_dict() == {"every 1": 0, "every 10": 9, "every 100": 99, "every 1000": 999,
+                                      "every 0.1 s": 101, "every 1 s": 1000, "every 100 or 1 s": 99}
     assert f.loc["every 10", "round_trips"] == 777 and f.loc["every 10", "lost_on_crash"] == 7
     assert f.loc["every 1000", "round_trips"] == 7 and f.loc["every 1000", "lost_on_crash"] == 777
     assert f.loc["every 0.1 s", "lost_on_crash"] == 77 and f.loc["every 1 s", "lost_on_crash"] == 777
     assert f.loc["every 1 s", "round_trips"] == 7
     assert list(f["round_trips"].iloc[:4]) == sorted(f["round_trips"].iloc[:4], reverse=True)
     assert list(f["lost_on_crash"].iloc[:4]) == sorted(f["lost_on_crash"].iloc[:4])
-    assert (f["max_lag"] <= f["flush_every"]).all()
+    assert (f["max_lag"] < f["flush_every"]).all()
     assert cb.batching().equals(f.reset_index())  # deterministic
 
 
@@ -83,6 +85,14 @@ def test_go_counterparts_and_charts():
     assert isinstance(cb.chart_lost(cb.lost_updates(("naive", "locked"), per_thread=50)), Figure)
     assert isinstance(cb.chart_batching(cb.batching([(10, None), (100, 1.0)], duration=1)), Figure)
     import matplotlib.pyplot as plt
+    plt.close("all")
+
+
+def test_batching_dashboard_builds():
+    import matplotlib.pyplot as plt
+
+    w = cb.batching_dashboard(duration=1)
+    assert {c.description for c in w.children[:3]} == {"flush_every", "interval s", "crash at s"}
     plt.close("all")
 
 
