@@ -36,7 +36,7 @@ from ..clock import VirtualClock
 from ..patterns.session import NaiveSessionStore, SessionStore
 
 __all__ = ["RacingClient", "POLICIES", "Policy", "live_sessions_over_time", "relogins", "chart_live",
-           "check_then_act_race", "race_summary", "chart_race", "middleware_overhead"]
+           "check_then_act_race", "race_summary", "chart_race", "middleware_overhead", "run_threads"]
 
 T = 5.0  # bound on every wait between the two threads of a race
 
@@ -312,13 +312,16 @@ def check_then_act_race(n: int = 100, *, mode: str = "scripted", event: str = "l
             out[i] = {"store": kind, "i": i, "accepted": session is not None, "event_in_gap": bool(in_gap),
                       "accepted_dead": session is not None and dead}
 
-        _run_threads(one, n, threads)
+        run_threads(one, n, threads)
         rows.extend(r for r in out if r is not None)
         ks.cleanup()
     return pd.DataFrame(rows)
 
 
-def _run_threads(fn: Callable[[int], None], n: int, width: int) -> None:
+def run_threads(fn: Callable[[int], Any], n: int, width: int, *, name: str = "hcedu-race-request",
+                timeout: float = 120.0) -> None:
+    """Run ``fn(i)`` for i in range(n) on ``width`` daemon threads named ``name-k``; re-raise the first error,
+    raise ``TimeoutError`` if they are not done within ``timeout`` s (a stuck thread is left behind, daemon)."""
     errors: list[BaseException] = []
     nxt = iter(range(n))
     lock = threading.Lock()
@@ -335,15 +338,15 @@ def _run_threads(fn: Callable[[int], None], n: int, width: int) -> None:
                 errors.append(exc)
                 return
 
-    ts = [threading.Thread(target=worker, name=f"hcedu-race-request-{k}", daemon=True) for k in range(width)]
+    ts = [threading.Thread(target=worker, name=f"{name}-{k}", daemon=True) for k in range(width)]
     for t in ts:
         t.start()
     for t in ts:
-        t.join(120)
+        t.join(timeout)
     if errors:
         raise errors[0]
     if any(t.is_alive() for t in ts):
-        raise TimeoutError("race workers did not finish within 120 s")
+        raise TimeoutError(f"{name} threads did not finish within {timeout:g} s")
 
 
 def race_summary(frame: pd.DataFrame) -> pd.DataFrame:
