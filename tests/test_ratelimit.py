@@ -16,7 +16,7 @@ from hcedu.backend import Keyspace
 from hcedu.clock import VirtualClock
 from hcedu.go import rate
 from hcedu.patterns.ratelimit import (LIMITERS, Decision, FixedWindowLimiter, GCRALimiter, SlidingLogLimiter,
-                                      SlidingWindowCounterLimiter, TokenBucketLimiter, cell_reply)
+                                      SlidingWindowCounterLimiter, TokenBucketLimiter, cell_reply, headers)
 from tests.helpers import run_workers
 
 ALL = list(LIMITERS.values())
@@ -178,6 +178,15 @@ def test_sliding_counter_weighted_estimate(redis_backend):
     assert sum(lim.allow("u").allowed for _ in range(11)) == 10
 
 
+def test_sliding_counter_is_only_an_estimate(redis_backend):
+    """Hits bunched at the end of a window: half-way into the next, the estimate counts them as half."""
+    lim, clock = make(SlidingWindowCounterLimiter, redis_backend.client(), limit=10, window=10, start=0.0)
+    clock.advance_to(9.9)
+    assert sum(lim.allow("u").allowed for _ in range(10)) == 10
+    clock.advance_to(15.0)  # estimate = 10 * 0.5 = 5
+    assert sum(lim.allow("u").allowed for _ in range(10)) == 5  # 15 admitted within (5, 15]
+
+
 def test_sliding_counter_retry_into_next_window(redis_backend):
     lim, clock = make(SlidingWindowCounterLimiter, redis_backend.client(), limit=4, window=10, start=0.0)
     clock.advance_to(5.0)
@@ -291,6 +300,13 @@ def test_cell_reply_rounds_up_and_validates():
     assert cell_reply(Decision(False, 5.0, math.inf, 0.0), 5) == [1, 5, 5, -1, 0]
     with pytest.raises(ValueError, match="limit must be >= 1"):
         cell_reply(Decision(True, 0, 0, 0), 0)
+
+
+def test_http_headers():
+    assert headers(Decision(True, 4.6, 0.0, 2.2), 10) == {
+        "RateLimit-Limit": "10", "RateLimit-Remaining": "4", "RateLimit-Reset": "3"}
+    assert headers(Decision(False, 0.0, 0.25, 9.0), 10)["Retry-After"] == "1"
+    assert "Retry-After" not in headers(Decision(False, 0.0, math.inf, 0.0), 10)
 
 
 def test_gcra_agrees_with_fakeredis_dragonfly_cl_throttle(monkeypatch):

@@ -8,20 +8,22 @@ of app servers sharing one quota needs the counter in Redis. Five algorithms, on
     if not d.allowed:
         return 429, {"Retry-After": math.ceil(d.retry_after)}
 
-=============================  =========================================  ===================================
-class                          state in Redis (one key per caller key)     admits in any window of ``window`` s
-=============================  =========================================  ===================================
-:class:`FixedWindowLimiter`    HASH start, count  (``limits`` fixed)       up to **2 x limit** across a boundary
-:class:`SlidingLogLimiter`     ZSET of admitted timestamps (exact)         exactly ``limit`` (memory O(limit))
-:class:`SlidingWindowCounterLimiter` HASH window index, cur, prev          ~``limit`` (weighted estimate)
-:class:`TokenBucketLimiter`    HASH tokens, ts  (Stripe)                   ``limit`` + refill (burst = limit)
-:class:`GCRALimiter`           STRING theoretical arrival time (redis-cell) ``limit`` + refill (same as bucket)
-=============================  =========================================  ===================================
+* :class:`FixedWindowLimiter`: HASH {start, count} (``limits``' fixed window). Up to **2 x limit**
+  admitted within milliseconds across a window boundary.
+* :class:`SlidingLogLimiter`: ZSET of admitted timestamps. Exact: never more than ``limit`` in any
+  ``window``; memory O(limit) per key.
+* :class:`SlidingWindowCounterLimiter`: HASH {window index, cur, prev} (Cloudflare). O(1) memory;
+  a weighted estimate that assumes the previous window's hits were evenly spread: hits bunched at
+  its end let through up to ~1.5 x limit in some window (:func:`hcedu.lab.limiters.max_in_any_window`).
+* :class:`TokenBucketLimiter`: HASH {tokens, ts} (Stripe). Bursts of ``limit``, then ``limit/window``
+  per second; the same decisions as ``rate.NewLimiter(limit/window, limit)``.
+* :class:`GCRALimiter`: STRING theoretical arrival time (redis-cell). The token bucket's decisions
+  with one timestamp of state; :meth:`GCRALimiter.throttle` answers like ``CL.THROTTLE``.
 
 Invariants:
   * every decision is **one** ``EVALSHA`` (read, decide, write in one step: Redis runs a script to the
     end before any other command), so N threads or N app servers never admit more than the limit
-    between them; the naive GET-then-INCR in two round trips does (:class:`hcedu.lab.limiters.NaiveFixedWindow`);
+    between them (the naive GET-then-INCR in two round trips, :class:`hcedu.lab.limiters.NaiveFixedWindow`, does not);
   * ``limit`` requests per ``window`` seconds; for the token bucket and GCRA the burst (capacity) is
     ``limit`` and the refill rate ``limit / window`` per second;
   * ``now`` comes from the injected clock (``hcedu.clock.as_clock``) and is sent as ARGV, so a
@@ -55,7 +57,7 @@ from ..backend import Keyspace, connect
 from ..clock import Clock, VirtualClock, as_clock
 
 __all__ = ["Decision", "RedisLimiter", "FixedWindowLimiter", "SlidingLogLimiter", "SlidingWindowCounterLimiter",
-           "TokenBucketLimiter", "GCRALimiter", "cell_reply", "LIMITERS", "VIRTUAL_TTL_FLOOR"]
+           "TokenBucketLimiter", "GCRALimiter", "cell_reply", "headers", "LIMITERS", "VIRTUAL_TTL_FLOOR"]
 
 #: with a VirtualClock, keys live at least this long in *real* (server) time, seconds
 VIRTUAL_TTL_FLOOR = 3600.0
@@ -363,8 +365,10 @@ class SlidingWindowCounterLimiter(RedisLimiter):
     """Cloudflare's sliding-window counter: two clock-aligned fixed windows, weighted.
 
     ``estimate = prev * (1 - elapsed/window) + cur`` where ``elapsed`` is the time into the current
-    window; admit if ``estimate + n <= limit``. O(1) memory; approximate (it assumes the previous
-    window's hits were spread evenly: Cloudflare measured 0.003 % wrong decisions on real traffic).
+    window; admit if ``estimate + n <= limit``. O(1) memory; approximate: it assumes the previous
+    window's hits were spread evenly. Cloudflare measured 0.003 % wrong decisions on real traffic,
+    but adversarial traffic does worse: ``limit`` hits at the very end of one window and the estimate
+    lets ``limit/2`` more through half-way into the next, ``1.5 x limit`` within one ``window``.
     """
 
     kind = "swc"
@@ -446,6 +450,20 @@ def cell_reply(d: Decision, limit: int) -> list[int]:
     limit = _validate.integer("limit", limit, minimum=1)
     retry = -1 if d.allowed or math.isinf(d.retry_after) else _ceil_seconds(d.retry_after)
     return [0 if d.allowed else 1, limit, int(d.remaining), retry, _ceil_seconds(d.reset_after)]
+
+
+def headers(d: Decision, limit: int) -> dict[str, str]:
+    """HTTP headers for a :class:`Decision`: ``RateLimit-Limit``, ``RateLimit-Remaining`` (whole units),
+    ``RateLimit-Reset`` (whole seconds, rounded up) as in the IETF RateLimit-header draft, plus
+    ``Retry-After`` (seconds, rounded up) on a refusal that can succeed later. Rounding up keeps a
+    well-behaved client from retrying a moment too early.
+    """
+    limit = _validate.integer("limit", limit, minimum=1)
+    out = {"RateLimit-Limit": str(limit), "RateLimit-Remaining": str(int(d.remaining)),
+           "RateLimit-Reset": str(math.ceil(d.reset_after))}
+    if not d.allowed and not math.isinf(d.retry_after):
+        out["Retry-After"] = str(max(1, math.ceil(d.retry_after)))
+    return out
 
 
 #: every Redis limiter, by a short name (for experiments and benchmarks)
