@@ -67,12 +67,12 @@ def test_delayed_double_delete_slow_reader(kw, pause, stale):
 
 @pytest.mark.parametrize("lag, stale", [(0.0, False), (0.3, False), (0.8, True)])
 def test_delayed_double_delete_replica_lag(kw, lag, stale):
-    frame = il.delay_sweep((0.5,), replica_lags=(lag,), readers=10, **kw)
+    frame = il.delay_sweep((0.5,), replica_lags=(lag,), **kw)
     assert len(frame) == 1 and bool(frame["final_stale"].iloc[0]) is stale
 
 
 def test_delay_sweep_grid(kw):
-    frame = il.delay_sweep((0.5, 1.0), reader_pauses=(0.0, 0.7), replica_lags=(0.0, 0.8), readers=10, **kw)
+    frame = il.delay_sweep((0.5, 1.0), reader_pauses=(0.0, 0.7), replica_lags=(0.0, 0.8), **kw)
     assert len(frame) == 8
     assert list(frame.columns) == ["delay", "reader_pause", "replica_lag", "stale_reads", "final_stale",
                                    "max_window_s"]
