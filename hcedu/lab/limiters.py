@@ -263,8 +263,9 @@ def admissions(limiters: dict[str, Any], arrivals: Iterable[float], clock: Virtu
 
     ``limiters`` maps a label to a limiter whose ``clock`` is ``clock``; ``arrivals`` are times
     (seconds, sorted here; none may be before ``clock.now()``). At each arrival the clock is moved
-    there and every limiter is asked ``allow(key)`` once. Returns a frame with columns ``limiter``,
-    ``t``, ``allowed`` (one row per limiter per arrival, limiters in the given order).
+    there and every limiter is asked ``allow(key)`` once. Returns a frame with columns ``limiter``
+    (str), ``t``, ``allowed`` (one row per limiter per arrival; rows grouped by limiter in the given
+    order, then by time).
     ``ValueError`` if a limiter runs on another clock or an arrival is in the past.
     """
     if not isinstance(clock, VirtualClock):
@@ -280,15 +281,13 @@ def admissions(limiters: dict[str, Any], arrivals: Iterable[float], clock: Virtu
     times = sorted(_validate.number("arrival", t) for t in arrivals)
     if times and times[0] < clock.now():
         raise ValueError(f"arrivals must be >= clock.now() = {clock.now():g} (got {times[0]:g})")
-    rows: list[tuple[str, float, bool]] = []
+    per: dict[str, list[bool]] = {label: [] for label in limiters}
     for t in times:
         clock.advance_to(t)
         for label, lim in limiters.items():
-            rows.append((label, t, bool(lim.allow(key).allowed)))
-    frame = pd.DataFrame(rows, columns=["limiter", "t", "allowed"])
-    order = pd.CategoricalDtype(list(limiters), ordered=True)
-    frame["limiter"] = frame["limiter"].astype(order)
-    return frame.sort_values(["limiter", "t"], kind="stable").reset_index(drop=True)
+            per[label].append(bool(lim.allow(key).allowed))
+    rows = [(label, t, ok) for label, oks in per.items() for t, ok in zip(times, oks)]
+    return pd.DataFrame(rows, columns=["limiter", "t", "allowed"])
 
 
 def boundary_burst(limit: int = 100, window: float = 60.0, *, spread: float = 0.01, client: redis.Redis | None = None,
@@ -350,7 +349,7 @@ def max_in_any_window(frame: pd.DataFrame, window: float) -> pd.Series:
     window = _validate.number("window", window, minimum=0, strict=True)
     _require_columns(frame, ("limiter", "t", "allowed"))
     out: dict[Any, int] = {}
-    for label, group in frame.groupby("limiter", sort=False, observed=True):
+    for label, group in frame.groupby("limiter", sort=False):
         ts = sorted(group.loc[group["allowed"].astype(bool), "t"])
         best = 0
         for i, t in enumerate(ts):
@@ -380,7 +379,7 @@ def chart_admitted(frame: pd.DataFrame, window: float):
     peaks = max_in_any_window(frame, window)
     fig, ax = plt.subplots(figsize=(8, 3.8))
     styles = ["-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (1, 2))]
-    for i, (label, group) in enumerate(frame.groupby("limiter", sort=False, observed=True)):
+    for i, (label, group) in enumerate(frame.groupby("limiter", sort=False)):
         g = group.sort_values("t", kind="stable")
         # later lines thinner and dashed, so limiters with identical curves stay visible on top of each other
         ax.step(g["t"], g["allowed"].astype(int).cumsum(), where="post", linestyle=styles[i % len(styles)],
