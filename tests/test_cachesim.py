@@ -87,3 +87,11 @@ def test_measure_latency_shape(redis_backend):
 def test_bad_input(kwargs, exc, text):
     with pytest.raises(exc, match=text):
         cachesim.simulate(**kwargs)
+
+
+@pytest.mark.parametrize("flush, after", [(True, 90), (False, 100)])
+def test_reconnect_demo(redis_backend, flush, after):
+    r = cachesim.reconnect_demo(flush, client=redis_backend.client())
+    assert r["B before"] == 100 and r["database"] == 90
+    assert r["invalidation reached"] == "1 of 2 subscribers"
+    assert r["B after reconnect"] == after

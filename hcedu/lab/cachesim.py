@@ -37,7 +37,7 @@ from ..patterns.twolevel import CompetingConsumerInvalidation, TwoLevelCache
 from .stats import percentiles
 
 __all__ = ["TRANSPORTS", "STALE_WORKLOAD", "zipf_keys", "simulate", "summarize", "hit_rates", "chart_hit_rates",
-           "stale_sweep", "chart_staleness", "transports", "chart_transports", "explore", "measure_latency"]
+           "stale_sweep", "chart_staleness", "transports", "chart_transports", "explore", "measure_latency", "reconnect_demo"]
 
 TRANSPORTS = ("broadcast", "queue", "none")
 LEVELS = ("L1", "L2", "DB")
@@ -196,8 +196,8 @@ def chart_hit_rates(summary: pd.DataFrame):
     a.set_ylabel("share of reads")
     ttl = summary.loc[summary["sweep"] == "l1_size", "l1_ttl"].iloc[0]
     size = summary.loc[summary["sweep"] == "l1_ttl", "l1_size"].iloc[0]
-    a.set_title(f"size {size:g} entries", fontsize=10)
-    b.set_title(f"TTL {ttl:g} s", fontsize=10)
+    a.set_title(f"L1 size {size:g} entries", fontsize=10)
+    b.set_title(f"L1 TTL {ttl:g} s", fontsize=10)
     a.legend(ncol=3, loc="lower center", bbox_to_anchor=(1.0, 1.08), frameon=False)
     fig.suptitle("Who answers a read? (Zipf workload, 3 instances)", y=1.02)
     fig.tight_layout()
@@ -218,12 +218,17 @@ def chart_staleness(summary: pd.DataFrame):
 
     s = summary.sort_values("l1_ttl")
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
-    a.plot(s["l1_ttl"], 100 * s["stale"], "o-", color="tab:red", label="stale reads")
-    a.plot(s["l1_ttl"], 100 * s["L1"], "^-", color="tab:green", label="L1 hits")
-    a.set_xscale("log")
+    a.plot(s["l1_ttl"], 100 * s["L1"], "^-", color="tab:green", label="L1 hits (left axis)")
     a.set_xlabel("L1 TTL (s)")
-    a.set_ylabel("% of reads")
-    a.legend(frameon=False)
+    a.set_ylabel("L1 hits (% of reads)", color="tab:green")
+    a.set_ylim(0, 100)
+    a2 = a.twinx()
+    a2.plot(s["l1_ttl"], 100 * s["stale"], "o-", color="tab:red", label="stale reads (right axis)")
+    a2.set_ylabel("stale reads (% of reads)", color="tab:red")
+    a2.set_ylim(0, max(1.0, 100 * s["stale"].max()) * 1.15)
+    a2.spines["right"].set_visible(True)
+    a2.grid(False)
+    a.legend(handles=a.get_lines() + a2.get_lines(), frameon=False, loc="center right")
     b.plot(s["l1_ttl"], s["max_staleness"], "o-", label="worst stale read", color="tab:red")
     b.plot(s["l1_ttl"], s["p99_staleness"], "s--", label="p99", color="tab:orange")
     b.plot(s["l1_ttl"], s["l1_ttl"], ":", color="black", label="bound = L1 TTL")
@@ -252,8 +257,12 @@ def chart_transports(summary: pd.DataFrame):
     pos = np.arange(len(inst))
     for j, (t, color) in enumerate((("broadcast", "tab:green"), ("queue", "tab:red"))):
         s = summary[summary["transport"] == t].set_index("instance").reindex(inst)
-        ax.bar(pos + (j - 0.5) * 0.38, 100 * s["stale"].fillna(0), width=0.38, color=color,
+        values = 100 * s["stale"].fillna(0).to_numpy()
+        x = pos + (j - 0.5) * 0.38
+        ax.bar(x, values, width=0.38, color=color,
                label="pub/sub broadcast" if t == "broadcast" else "work queue (competing consumers)")
+        for xi, v in zip(x, values):
+            ax.annotate(f"{v:.1f}%", (xi, v), ha="center", va="bottom", fontsize=8, color=color)
     ax.set_xticks(pos, [f"instance {i}" for i in inst])
     ax.set_ylabel("stale reads (%)")
     ax.legend(frameon=False)
@@ -298,3 +307,46 @@ def measure_latency(n: int = 2000, *, client: Any = None) -> pd.DataFrame:
     finally:
         ks.cleanup()
     return pd.DataFrame(rows, columns=["level", "latency"])
+
+
+def _wait(pred: Any, timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise RuntimeError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.005)
+
+
+def reconnect_demo(flush_on_reconnect: bool, *, gap: float = 0.3, client: Any = None,
+                   timeout: float = 5.0) -> dict[str, Any]:
+    """Real threads, real pub/sub: instance B caches ``price=100``; its subscriber connection drops silently
+    for ``gap`` seconds (:meth:`~hcedu.patterns.twolevel.TwoLevelCache.drop_connection`); meanwhile A writes
+    ``price=90`` and publishes the invalidation, which B never receives; B re-subscribes. Returns what B reads
+    afterwards and how many subscribers the invalidation reached. Raises ``RuntimeError`` if a step does not
+    happen within ``timeout`` real seconds."""
+    gap = _validate.number("gap", gap, minimum=0.05)
+    client = client if client is not None else connect()
+    ks = Keyspace(f"cachesim-rc-{uuid.uuid4().hex[:8]}", client)
+    db = {"price": 100}
+    clock = VirtualClock()
+    try:
+        with TwoLevelCache(client, loader=db.get, keyspace=ks, clock=clock, l1_ttl=600, name="A") as a, \
+                TwoLevelCache(client, loader=db.get, keyspace=ks, clock=clock, l1_ttl=600, name="B",
+                              flush_on_reconnect=flush_on_reconnect) as b:
+            def subscribers() -> int:
+                return int(dict(client.pubsub_numsub(a.channel)).get(a.channel, 0))
+
+            before = b.get("price")
+            resyncs = b.stats.resyncs
+            b.drop_connection(gap)
+            _wait(lambda: subscribers() == 1, timeout, "B's subscription to drop")
+            db["price"] = 90
+            reached = a.invalidate("price")
+            _wait(lambda: subscribers() == 2 and b.subscribed, timeout, "B to re-subscribe")
+            if flush_on_reconnect:
+                _wait(lambda: b.stats.resyncs > resyncs, timeout, "B's flush")
+            return {"flush_on_reconnect": flush_on_reconnect, "B before": before,
+                    "invalidation reached": f"{reached} of 2 subscribers", "B after reconnect": b.get("price"),
+                    "database": db["price"]}
+    finally:
+        ks.cleanup()
