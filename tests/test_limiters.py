@@ -13,7 +13,8 @@ from hcedu.backend import Keyspace
 from hcedu.clock import RealClock, VirtualClock
 from hcedu.go import rate
 from hcedu.lab.limiters import (GoRate, LeakyBucket, LocalFixedWindow, LocalSlidingLog, NaiveFixedWindow,
-                                admissions, boundary_burst, chart_admitted, concurrency_check, max_in_any_window)
+                                admissions, boundary_burst, chart_admitted, concurrency_check, max_in_any_window,
+                                standard_limiters)
 from hcedu.patterns.ratelimit import (LIMITERS, Decision, FixedWindowLimiter, SlidingLogLimiter,
                                       TokenBucketLimiter)
 
@@ -186,6 +187,19 @@ def test_boundary_burst_fixed_window_admits_twice_the_limit(local):
     assert len(others) >= 3 and (others <= 51).all() and (others >= 50).all()
     assert frame.attrs["boundary"] == 60.0
     assert len(frame) == 100 * frame["limiter"].nunique()
+
+
+def test_standard_limiters():
+    clock = VirtualClock()
+    client = fakeredis.FakeRedis()
+    lims, ks = standard_limiters(clock, limit=3, window=1.0, client=client)
+    assert list(lims) == ["fixed window", "sliding log", "sliding counter", "token bucket", "GCRA"]
+    assert all(lim.clock is clock and lim.keyspace is ks for lim in lims.values())
+    for lim in lims.values():
+        lim.allow("k")
+    assert ks.cleanup() >= 5
+    local, none = standard_limiters(clock, limit=3, window=1.0, local=True)
+    assert list(local) == ["fixed window", "sliding log", "leaky bucket", "x/time/rate"] and none is None
 
 
 def test_boundary_burst_cleans_its_keys():

@@ -48,7 +48,7 @@ from ..patterns.ratelimit import (Decision, FixedWindowLimiter, GCRALimiter, Sli
                                   SlidingWindowCounterLimiter, TokenBucketLimiter)
 
 __all__ = ["Decision", "LocalFixedWindow", "LocalSlidingLog", "LeakyBucket", "GoRate", "NaiveFixedWindow",
-           "admissions", "boundary_burst", "max_in_any_window", "chart_admitted", "concurrency_check"]
+           "admissions", "standard_limiters", "boundary_burst", "max_in_any_window", "chart_admitted", "concurrency_check"]
 
 
 class _Local:
@@ -256,6 +256,9 @@ class NaiveFixedWindow:
         return f"<NaiveFixedWindow {self.limit} per {self.window:g}s GET-then-INCR pause={self.pause:g}s (racy)>"
 
 
+_runs = itertools.count(1)  # a fresh keyspace name per standard_limiters() call
+
+
 # --- experiments --------------------------------------------------------------------------------------
 
 def admissions(limiters: dict[str, Any], arrivals: Iterable[float], clock: VirtualClock, key: str = "k") -> pd.DataFrame:
@@ -290,13 +293,43 @@ def admissions(limiters: dict[str, Any], arrivals: Iterable[float], clock: Virtu
     return pd.DataFrame(rows, columns=["limiter", "t", "allowed"])
 
 
+def standard_limiters(clock: Clock, *, limit: int, window: float, client: redis.Redis | None = None,
+                      local: bool = False) -> tuple[dict[str, Any], Keyspace | None]:
+    """The limiters the experiments compare, all on ``clock`` with ``limit`` per ``window``.
+
+    Redis (default; ``client`` or the embedded backend): fixed window (clock-aligned), sliding log,
+    sliding counter, token bucket, GCRA, in a fresh keyspace that is returned so the caller can
+    ``cleanup()`` it. ``local=True``: fixed window, sliding log, leaky bucket (meter), x/time/rate;
+    the keyspace is then None. Returns ``(limiters by label, keyspace)``.
+    """
+    limit = _validate.integer("limit", limit, minimum=1)
+    window = _validate.number("window", window, minimum=0, strict=True)
+    if local:
+        return {
+            "fixed window": LocalFixedWindow(limit=limit, window=window, clock=clock, align="clock"),
+            "sliding log": LocalSlidingLog(limit=limit, window=window, clock=clock),
+            "leaky bucket": LeakyBucket(limit=limit, window=window, clock=clock),
+            "x/time/rate": GoRate(limit=limit, window=window, clock=clock),
+        }, None
+    client = client if client is not None else connect()
+    ks = Keyspace(f"limiters-{next(_runs)}", client)
+    kw: dict[str, Any] = dict(limit=limit, window=window, clock=clock, keyspace=ks)
+    return {
+        "fixed window": FixedWindowLimiter(client, align="clock", **kw),
+        "sliding log": SlidingLogLimiter(client, **kw),
+        "sliding counter": SlidingWindowCounterLimiter(client, **kw),
+        "token bucket": TokenBucketLimiter(client, **kw),
+        "GCRA": GCRALimiter(client, **kw),
+    }, ks
+
+
 def boundary_burst(limit: int = 100, window: float = 60.0, *, spread: float = 0.01, client: redis.Redis | None = None,
                    local: bool = False) -> pd.DataFrame:
     """The fixed window's failure: ``limit`` requests in the ``spread`` seconds before a window boundary
     and ``limit`` in the ``spread`` after it.
 
-    Runs them through the Redis limiters (``client``, default the embedded backend, in a throwaway
-    keyspace that is cleaned up) or, with ``local=True``, the in-process ones, all on one
+    Runs them through :func:`standard_limiters` (Redis: ``client``, default the embedded backend, in a
+    throwaway keyspace that is cleaned up; or, with ``local=True``, the in-process ones), all on one
     ``VirtualClock``. The clock-aligned fixed window admits all ``2 * limit`` within ``2 * spread``
     seconds; the sliding log admits ``limit``; the token bucket, GCRA and leaky bucket ``limit`` plus
     what refills in ``2 * spread`` (a fraction of one). Returns the :func:`admissions` frame, with
@@ -308,25 +341,7 @@ def boundary_burst(limit: int = 100, window: float = 60.0, *, spread: float = 0.
     clock = VirtualClock(0.0)
     before = [window - spread + spread * i / limit for i in range(limit)]
     after = [window + spread * i / limit for i in range(limit)]
-    ks = None
-    if local:
-        lims: dict[str, Any] = {
-            "fixed window": LocalFixedWindow(limit=limit, window=window, clock=clock, align="clock"),
-            "sliding log": LocalSlidingLog(limit=limit, window=window, clock=clock),
-            "leaky bucket": LeakyBucket(limit=limit, window=window, clock=clock),
-            "x/time/rate": GoRate(limit=limit, window=window, clock=clock),
-        }
-    else:
-        client = client if client is not None else connect()
-        ks = Keyspace(f"boundary-burst-{next(_runs)}", client)
-        kw = dict(limit=limit, window=window, clock=clock, keyspace=ks)
-        lims = {
-            "fixed window": FixedWindowLimiter(client, align="clock", **kw),
-            "sliding log": SlidingLogLimiter(client, **kw),
-            "sliding counter": SlidingWindowCounterLimiter(client, **kw),
-            "token bucket": TokenBucketLimiter(client, **kw),
-            "GCRA": GCRALimiter(client, **kw),
-        }
+    lims, ks = standard_limiters(clock, limit=limit, window=window, client=client, local=local)
     try:
         frame = admissions(lims, before + after, clock)
     finally:
@@ -336,8 +351,6 @@ def boundary_burst(limit: int = 100, window: float = 60.0, *, spread: float = 0.
     frame.attrs["window"] = window
     return frame
 
-
-_runs = itertools.count(1)
 
 
 def max_in_any_window(frame: pd.DataFrame, window: float) -> pd.Series:
