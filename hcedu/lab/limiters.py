@@ -155,7 +155,8 @@ class LeakyBucket(_Local):
 
     def schedule(self, key: str, n: int = 1) -> float | None:
         """Queue: accept ``n`` units if the queue has room and return the delay (seconds from now) until
-        they are served, one every ``window/limit`` s; ``None`` (refused) if the queue is full.
+        they are served, one every ``window/limit`` s; ``None`` (refused) if the queue is full. The
+        queue holds at most ``limit`` units, counting the one being served.
 
         The caller sleeps for the delay (``clock.sleep``) and then does the work: this is how the queue
         smooths a burst into a steady stream, at the cost of latency up to ``window``.
