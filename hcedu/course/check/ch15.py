@@ -1,0 +1,97 @@
+"""Checker for exercise 15: pick a cache-consistency strategy per scenario; the pick is run, not string-compared."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import fakeredis
+
+from ...backend import Keyspace
+from ...lab import interleave as il
+from ...patterns.consistency import STRATEGIES
+from . import Verdict, run_checks
+
+__all__ = ["choose_strategy", "SCENARIOS_15"]
+
+SCENARIOS_15: list[dict[str, Any]] = [
+    {"id": "prices", "text": "Two admin services update the same product prices concurrently; reads outnumber "
+                             "writes 1000:1; a stale price must never stay cached.",
+     "concurrent_writers": True, "replica_lag": 0.0, "writes_must_not_wait_for_db": False, "may_lose_writes": False},
+    {"id": "replica", "text": "Readers load from a MySQL replica that lags up to 0.8 s; one writer; readers arrive "
+                              "every 50 ms; a stale value must never stay cached.",
+     "concurrent_writers": False, "replica_lag": 0.8, "writes_must_not_wait_for_db": False, "may_lose_writes": False},
+    {"id": "likes", "text": "A like counter at 50k writes/s: the write path must not wait for the database; losing "
+                            "the last second of likes in a crash is acceptable.",
+     "concurrent_writers": True, "replica_lag": 0.0, "writes_must_not_wait_for_db": True, "may_lose_writes": True},
+    {"id": "balances", "text": "Account balances, one writer per account: an acknowledged write must never be lost, "
+                               "and a stale balance must never stay cached.",
+     "concurrent_writers": False, "replica_lag": 0.0, "writes_must_not_wait_for_db": False, "may_lose_writes": False},
+]
+
+
+def _opts() -> dict:
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    return {"client": client, "keyspace": Keyspace("ex15", client)}
+
+
+def _pick(choose: Callable[[dict], str], sid: str) -> str:
+    scenario = next(s for s in SCENARIOS_15 if s["id"] == sid)
+    name = choose(dict(scenario))
+    assert name in STRATEGIES, f"choose() returned {name!r} for {sid!r}; pick one of: {', '.join(STRATEGIES)}"
+    return name
+
+
+def _never_stale(name: str, actors: list[str], runs: Any) -> None:
+    stale = [o for o in runs if o.final_stale]
+    assert not stale, (f"{name!r} left the cache stale in {len(stale)} schedules of {', '.join(actors)}, "
+                       f"e.g. {' '.join(stale[0].schedule)}")
+
+
+def choose_strategy(choose: Callable[[dict], str]) -> Verdict:
+    """Check ``choose(scenario) -> strategy name`` by running each pick through the interleaving simulator:
+    random schedules with concurrent writers, a timed run behind a lagging replica, the write path's steps,
+    and a crash."""
+
+    def returns_names() -> None:
+        for s in SCENARIOS_15:
+            _pick(choose, s["id"])
+
+    def prices() -> None:
+        name = _pick(choose, "prices")
+        actors = ["r1", "r2", "w1", "w2", "flush"]
+        _never_stale(name, actors[:4], il.sample_runs(name, actors, n=120, seed=15, **_opts()))
+
+    def replica() -> None:
+        name = _pick(choose, "replica")
+        readers = [f"r{i}" for i in range(1, 31)]
+        o = il.run(name, None, actors=readers + ["w1", "flush"], replica_lag=0.8, delay=0.5,
+                   starts={r: i * 0.05 for i, r in enumerate(readers)}, **_opts())
+        assert not o.final_stale, (f"{name!r} behind a 0.8 s replica: a reader loaded the old row after the "
+                                   f"invalidation and cached version {o.final_cache} (newest {o.final_truth})")
+
+    def likes() -> None:
+        name = _pick(choose, "likes")
+        o = il.run(name, ["w1"], **_opts())
+        waits = [row["op"] for row in o.trace if row["op"] == "db_write"]
+        assert not waits, f"{name!r}'s write path waits for the database ({' → '.join(r['op'] for r in o.trace)})"
+        assert il.run(name, ["w1", "w1", "flush"], **_opts()).db_version == 2, \
+            f"{name!r}: the write never reached the database"
+
+    def balances() -> None:
+        name = _pick(choose, "balances")
+        crashed = il.run(name, ["w1", "w1", "crash", "flush"], **_opts())
+        assert crashed.lost_writes == 0, f"{name!r} lost {crashed.lost_writes} acknowledged write(s) in a crash"
+        _never_stale(name, ["r1", "w1"], il.enumerate_runs(name, ["r1", "w1", "flush"], **_opts()))
+
+    return run_checks("choose a cache-consistency strategy", [
+        ("choose() returns a strategy name for every scenario", returns_names,
+         "return one of the keys of hcedu.patterns.consistency.STRATEGIES"),
+        ("prices: no schedule of 2 readers + 2 writers leaves a stale cache", prices,
+         "concurrent writers + the stale-set race: only a conditional fill (version check or lease) closes both"),
+        ("replica: nothing stale stays cached behind a 0.8 s replica", replica,
+         "a DEL (or a lease) can't stop a reader loading the replica's old row after it; a version check can"),
+        ("likes: the write path does not wait for the database", likes,
+         "only one strategy acknowledges before the DB write"),
+        ("balances: no acknowledged write is lost, and the cache is never left stale", balances,
+         "write-behind loses its queue in a crash; cache-aside and friends have the stale-set race"),
+    ])
