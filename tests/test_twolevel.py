@@ -209,11 +209,13 @@ def test_competing_consumers_each_message_reaches_one_instance(make):
     caches = [make(db, subscribe=False) for _ in range(3)]
     with CompetingConsumerInvalidation(caches) as q:
         q.start()
+        threads = list(q._threads)
+        assert [t.name for t in threads] == [f"hcedu-wq-consumer-{i}" for i in range(3)]
         for i in range(30):
             q.invalidate(caches[0], f"k{i}")
         wait_until(lambda: sum(q.consumed) == 30 and q.pending() == 0)
         assert sum(q.consumed) == 30          # 30 evictions in total, not 3 x 30
-    assert all(not t.is_alive() for t in q._threads) and q._threads == []
+    assert all(not t.is_alive() for t in threads) and q._threads == []
 
 
 def test_competing_consumers_leave_other_instances_stale(make):
