@@ -1,0 +1,430 @@
+"""Generator for notebooks/09_flash_sale.ipynb (run: python notebooks/src/09_flash_sale.py)."""
+from pathlib import Path
+
+from hcedu.course.nbbuild import build, code, md
+
+ROOT = Path(__file__).resolve().parents[2]
+
+cells = [
+    md("""
+    # 09 · Flash sale: cache breakdown, rate limiting, no oversell
+
+    > **秒杀系统中Redis缓存击穿与Go限流策略** — 在高并发秒杀场景中,缓存击穿是常见问题:当某个热点Key(如商品信息)
+    > 过期瞬间,大量请求直接穿透到数据库,导致瞬时压力激增。……如何用Redis和Go的限流策略应对?
+    >
+    > *In a flash sale, cache breakdown is the classic problem: the moment a hot key (the product page) expires,
+    > a flood of requests goes straight through to the database. How do you use Redis and Go's rate limiting
+    > to survive it?*
+
+    A strong answer separates **three** cache failures — breakdown (one hot key expires), penetration (keys that
+    do not exist), avalanche (many keys expire together) — and gives each its own fix: a rebuild lock done right
+    (token, re-check, bounded retries) or singleflight or logical expiry; a null cache or Bloom filter; TTL
+    jitter. Then it limits what reaches the service (token bucket vs leaky bucket vs windows, in one process or
+    in Redis), and it sells stock with **one atomic step**, so nothing is oversold.
+    """),
+    code("""
+    from hcedu.course import setup, finish, drill
+    import inspect
+    import pandas as pd
+    import matplotlib.pyplot as plt
+    from hcedu.lab import flashsale
+
+    ks = setup("09")
+    """),
+    md("""
+    ## Build it: three ways a cache lets the database down
+
+    | failure | what happens | fix built here (`hcedu.patterns.cacheguard`) |
+    |---|---|---|
+    | **breakdown** 击穿 | one hot key expires; every request that misses queries the DB at once | `MutexRebuild`, `SingleflightGuard`, `LogicalExpiry`, `XFetch` |
+    | **penetration** 穿透 | requests for ids that do not exist are never cached, so all reach the DB | `NullCache`, `BloomGuard` over `hcedu.patterns.bloom.BloomFilter` |
+    | **avalanche** 雪崩 | many keys cached together expire together | `ttl_with_jitter` (and warm-up, circuit breakers) |
+
+    All guards share one interface, `guard.get(key)`, over a Redis cache and a `loader(key)` that stands for
+    the database. The mutex rebuild done right takes a lock with a random token, **reads the cache again after
+    locking** (someone may have rebuilt it while we were asking for the lock), releases with compare-and-delete,
+    and gives up after a bounded number of jittered waits:
+    """),
+    code("""
+    from hcedu.patterns.cacheguard import MutexRebuild, SingleflightGuard, LogicalExpiry
+
+    print(inspect.getsource(MutexRebuild.get))
+    print(inspect.getsource(MutexRebuild._rebuild))
+    """),
+    md("""
+    `SingleflightGuard` does the same inside one process with Go's `singleflight.Group` (no Redis round trips,
+    but one load **per process**). `LogicalExpiry` never lets the key vanish: the value carries its own
+    `expire_at` and no Redis TTL; a reader that finds it stale returns the stale value at once and starts one
+    background rebuild under the lock (Caffeine's `refreshAfterWrite` idea):
+    """),
+    code("""
+    print(inspect.getsource(LogicalExpiry.get))
+    """),
+    md("""
+    ## Watch it: DB hits when a hot key expires
+
+    50 real threads read `sku-1` at the same moment, right after it expired; a database query takes 50 ms.
+    Run once as one process and once as four (four guard objects sharing one Redis, i.e. four app servers):
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # measured with real threads: counts can vary by one or two, the order cannot
+    hot = pd.concat([flashsale.hotkey_expiry(clients=50, processes=p, keyspace=ks) for p in (1, 4)], ignore_index=True)
+    h = hot.set_index(["processes", "guard"])["db_hits"]
+    assert h[(1, "none")] > 10 * h[(1, "mutex")] and h[(1, "mutex")] == h[(4, "mutex")] == 1
+    assert h[(4, "singleflight")] <= 4 and h[(1, "logical")] == 1 and (hot["errors"] == 0).all()
+    hot.round(1)
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    fig = flashsale.chart_hotkey(hot)
+    """),
+    md("""
+    **Takeaway:** with no guard every one of the 50 readers queries the database; the Redis mutex makes it one
+    query fleet-wide, singleflight one per process, and logical expiry one query while nobody waits for it
+    (every reader got the stale value back in Redis round trips, not in the 50 ms the query takes).
+
+    The price differs too: under the mutex the 49 losers sleep and poll (their slowest response is the rebuild
+    time plus a backoff step); singleflight waiters are woken the instant the load finishes; logical expiry
+    serves data up to one rebuild older than its TTL. Turn the knobs (clients, processes, query time):
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # (an interactive widget)
+    from ipywidgets import IntSlider, interact
+
+
+    @interact(clients=IntSlider(value=50, min=5, max=200, step=5), processes=IntSlider(value=2, min=1, max=8),
+              query_ms=IntSlider(value=50, min=0, max=200, step=10))
+    def knobs(clients, processes, query_ms):
+        frame = flashsale.hotkey_expiry(clients=clients, processes=min(processes, clients),
+                                        load_time=query_ms / 1000, keyspace=ks)
+        flashsale.chart_hotkey(frame)
+        plt.show()
+    """),
+    md("""
+    ## Watch it: penetration, ids that do not exist
+
+    A crawler (or an attacker) asks for products that do not exist. Plain cache-aside caches nothing for them,
+    so every request is a database query. A **null cache** stores "not found" for a short TTL: it helps when
+    the same ids repeat, not when every id is new. A **Bloom filter** of the ids that exist answers "certainly
+    not" without touching Redis's cache or the database; its false positives (≈1 % here) fall through to the
+    null cache behind it:
+    """),
+    code("""
+    pen = flashsale.penetration(1000, existing=1000, distinct=100, keyspace=ks)
+    pen.pivot(index="guard", columns="attack", values="db_hits").loc[["none", "null cache", "bloom + null cache"]]
+    """),
+    code("""
+    fig = flashsale.chart_penetration(pen)
+    """),
+    md("""
+    **Takeaway:** a null cache caps the damage at one query per distinct missing id; only the Bloom filter
+    also stops an attack that never repeats an id (8 of 1,000 new ids were false positives, as ~1 % predicts).
+
+    The filter is a Redis bitmap of `m` bits and `k` hash positions per item, sized by the standard formulas
+    `m = -n ln p / (ln 2)²`, `k = (m/n) ln 2`. Checked against the theory on the same data:
+    """),
+    code("""
+    from hcedu.patterns.bloom import BloomFilter
+
+    bf = BloomFilter(capacity=1000, error_rate=0.01, keyspace=ks, name="theory")
+    bf.add_many(f"sku-{i}" for i in range(1000))
+    false_negatives = sum(f"sku-{i}" not in bf for i in range(1000))
+    measured = sum(f"nope-{i}" in bf for i in range(5000)) / 5000
+    print(f"m = {bf.bits} bits ({bf.bits / 1000:.1f} per item), k = {bf.hashes}; false negatives: {false_negatives}")
+    print(f"false-positive rate: measured {measured:.2%}, theory {bf.estimated_fp_rate(1000):.2%}")
+    bf.clear()
+    """),
+    md("""
+    A Bloom filter cannot delete (clearing a bit could clear it for another item, creating a false negative):
+    a deleted product stays "maybe" until the filter is rebuilt, and new products must be added **before**
+    they are served. RedisBloom's `BF.ADD`/`BF.EXISTS` do the same thing server-side; its `CF.*` cuckoo filter
+    can delete.
+
+    ## Watch it: avalanche, keys that expire together
+
+    1,000 product keys are loaded within 5 seconds (a deploy, a cache restart) with a 10-minute TTL. Every key
+    is read constantly, so each expiry is one database reload, which caches the key again. On a
+    `VirtualClock`, half an hour takes milliseconds:
+    """),
+    code("""
+    ava = flashsale.avalanche(keys=1000, ttl=600, jitters=(0, 120), seed=0)
+    flashsale.avalanche_summary(ava)
+    """),
+    code("""
+    fig = flashsale.chart_avalanche(ava)
+    """),
+    md("""
+    **Takeaway:** with a fixed TTL the whole cache expires within the same 5 seconds every 10 minutes (a
+    database spike of 200+ reloads a second, repeating); 0–120 s of random jitter spreads the first wave over
+    two minutes and later waves even wider, cutting the peak more than tenfold.
+
+    ## Break it 1: the source's rebuild deletes someone else's lock
+
+    The source's code, ported line for line as `SourceRebuild` (marked unsafe):
+
+    ```go
+    locked, _ := redis.SetNX(lockKey, "1", time.Second*3)
+    if locked {
+        defer redis.Del(lockKey)                 // plain DEL
+        product := queryFromDB(productId)
+        redis.SetEX(key, serialize(product), time.Minute*10)
+        return product, nil
+    } else {
+        time.Sleep(50 * time.Millisecond)
+        return GetProduct(ctx, productId)        // retry by recursion, no bound
+    }
+    ```
+
+    A scripted interleaving of three clients, the same with each lock. A's query is slow (a bad query plan, a
+    lock wait in the database) and outlives the 3 s lease, then fails; the lease is fast-forwarded with
+    `PEXPIRE` so the story runs in milliseconds:
+    """),
+    code("""
+    src = flashsale.lock_overrun("source", keyspace=ks)
+    src
+    """),
+    md("""
+    With the plain `DEL`, A's unlock at step 4 deletes **B's** lock (every client writes the same value `"1"`,
+    so nobody can even tell whose it is), and C walks in: three queries for one key, two at once. Now the
+    token lock (`RedisLock`: random token, compare-and-delete) on the same script:
+    """),
+    code("""
+    tok = flashsale.lock_overrun("mutex", keyspace=ks)
+    print(tok.attrs["results"])
+    tok
+    """),
+    md("""
+    **Takeaway:** A's compare-and-delete finds B's token and deletes nothing; C waits for B and gets B's value
+    (two queries, and the second was the lease's fault: keep `lock_ttl` above the slowest rebuild). The token
+    fixes *who may unlock*; only a long enough lease (or a watchdog) fixes *how long the lock protects*.
+
+    ## Break it 2: retry by recursion
+
+    The other branch of the source retries by calling itself. While the lock is held by a stuck rebuild, every
+    waiting request recurses every 50 ms, holding a goroutine (and its growing stack) the whole time, with no
+    deadline. In Python the stack gives out first:
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # the depth depends on how deep the kernel's own stack already is
+    rec = flashsale.recursion_depth()
+    print(rec)
+    assert rec["error"] == "RecursionError" and rec["depth"] > 500
+    """),
+    md("""
+    About a thousand nested calls, i.e. ~50 s of polling, then a crash. In Go the stack would keep growing (up to
+    the 1 GB default maximum) and the request would simply never give up. `MutexRebuild` loops instead: a bounded
+    number of waits with jittered exponential backoff, re-reading the cache each time, then `CacheBusy` — a
+    decision the caller makes (HTTP 503, a default, or a direct DB read), not an accident.
+
+    ## Rate limiting: admitted requests per limiter
+
+    The source limits with `rate.NewLimiter(100, 200)`: a **token bucket** refilled at 100 tokens/s holding at
+    most 200, **initially full**. `hcedu.go.rate` is a line-by-line port of Go's limiter; offer it 400 requests a
+    second for 3 seconds:
+    """),
+    code("""
+    from hcedu.clock import VirtualClock
+    from hcedu.go.rate import Limiter
+
+    lim = Limiter(100, 200, clock=VirtualClock())
+    offered = pd.DataFrame({"t": [k / 400 for k in range(1200)]})
+    offered["admitted"] = [lim.allow_n(t, 1) for t in offered["t"]]
+    offered.groupby(offered["t"].astype(int))["admitted"].sum().rename_axis("second").to_frame()
+    """),
+    md("""
+    "每秒100个令牌,突发上限200" is right, but the first second admits **299**: the full bucket (200) plus a
+    second's refill. Size the database for burst + rate, not for rate. And this limiter lives in one process:
+    ten app servers each with `NewLimiter(100, 200)` admit 1,000/s between them.
+
+    A shared limit needs the counter in Redis (`hcedu.patterns.ratelimit`: fixed window, sliding log, sliding
+    window counter, Stripe's token bucket, GCRA, each one Lua script). The classic fixed-window failure: 100
+    requests in the last 10 ms of a minute and 100 in the first 10 ms of the next:
+    """),
+    code("""
+    from hcedu.lab import limiters
+
+    burst = limiters.boundary_burst(limit=100, window=60, client=ks.client)
+    limiters.max_in_any_window(burst, 60).to_frame()
+    """),
+    code("""
+    fig = limiters.chart_admitted(burst, 60)
+    """),
+    md("""
+    **Takeaway:** the fixed window admitted **200 in 20 ms** — twice its limit — because both halves fell in
+    different windows; the sliding log, sliding counter, token bucket and GCRA admitted 100.
+
+    **Token bucket vs leaky bucket.** The same 14 requests arrive at once at a limit of 10 per second. The token
+    bucket lets the first 10 through *now* and refuses the rest (bursts pass, then the rate holds). The leaky
+    bucket as a **queue** (the source's "漏桶: 定时匀速处理") accepts 10 into its queue and serves them one every
+    100 ms: no burst ever reaches the backend, at the price of waiting:
+    """),
+    code("""
+    c = VirtualClock()
+    token = limiters.GoRate(limit=10, window=1, clock=c)
+    leaky = limiters.LeakyBucket(limit=10, window=1, clock=c)
+    rows = []
+    for i in range(14):
+        ok, delay = token.allow("k").allowed, leaky.schedule("k")
+        rows.append({"request": i, "token bucket": "now" if ok else "429",
+                     "leaky bucket (queue)": "429" if delay is None else f"after {delay:.1f} s"})
+    pd.DataFrame(rows).set_index("request").T
+    """),
+    md("""
+    **Takeaway:** same long-run rate, opposite shapes: the token bucket passes a burst of up to `burst` at once;
+    the leaky queue turns it into an even stream and adds latency. (A leaky bucket used as a *meter* — refuse
+    instead of queue — makes exactly the token bucket's decisions; that is GCRA.)
+
+    ## Break it 3: a Redis limiter that is not atomic
+
+    GET the count, compare, then INCR: two round trips, so 8 threads that read "49" all get in. The same limit
+    of 50 with the Lua token bucket, 400 requests from 8 threads with time frozen (no refill):
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # real threads: the naive count varies from run to run
+    from hcedu.patterns.ratelimit import TokenBucketLimiter
+
+    frozen = VirtualClock()
+    lua = limiters.concurrency_check(lambda: TokenBucketLimiter(ks.client, limit=50, window=3600, clock=frozen,
+                                                                keyspace=ks, name="lua"), threads=8, hits=400)
+    naive = limiters.concurrency_check(lambda: limiters.NaiveFixedWindow(ks.client, limit=50, window=3600,
+                                                                         clock=frozen, keyspace=ks), threads=8, hits=400)
+    assert lua == 50 and naive >= 50
+    print(f"limit 50 -> Lua token bucket admitted {lua}, GET-then-INCR admitted {naive}")
+    """),
+    md("""
+    ## Break it 4: oversell
+
+    The last line of defence is the stock itself. `NaiveStock` reads the stock, compares in the application,
+    then `DECRBY`s; `Stock.try_buy` does check, one-per-user, `DECRBY` and the order record in one Lua script:
+    """),
+    code("""
+    from hcedu.patterns.stock import BUY_LUA
+
+    print(BUY_LUA.strip())
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # real threads: how far the naive stock oversells varies
+    sale = flashsale.oversell(stock=100, buyers=400, threads=8, keyspace=ks)
+    ok = sale.set_index("impl")
+    assert ok.loc["Lua script", "sold"] == 100 and ok.loc["Lua script", "remaining"] == 0
+    assert ok.loc["naive GET then DECR", "sold"] >= 100
+    sale
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    fig = flashsale.chart_oversell(sale)
+    """),
+    md("""
+    **Takeaway:** check-then-act across round trips sells units that do not exist (the counter goes negative);
+    one script cannot, because Redis runs it with nothing interleaved. `DECR` alone and "undo if negative" also
+    works for a plain counter, but the script also enforces one purchase per user and writes the order
+    atomically, which the undo cannot.
+
+    ## Measure it: what each safeguard costs
+
+    Round trips per request, on the backend in use (embedded fakeredis unless `REDIS_URL` is set):
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # measured: numbers vary by machine and backend
+    import time
+    from hcedu.patterns.cacheguard import NoGuard, NullCache
+    from hcedu.patterns.stock import Stock
+
+    def per_second(fn, n=2000):
+        t0 = time.perf_counter()
+        for i in range(n):
+            fn(i)
+        return round(n / (time.perf_counter() - t0))
+
+    cache = NoGuard(lambda k: {"id": k}, keyspace=ks, name="bench")
+    cache.put("hot", {"id": "hot"})
+    mutex = MutexRebuild(lambda k: {"id": k}, keyspace=ks, name="bench")
+    bloom = BloomFilter(capacity=10_000, keyspace=ks, name="bench")
+    stock = Stock(item="bench", keyspace=ks)
+    stock.load(10**6)
+    bucket = TokenBucketLimiter(ks.client, limit=10**9, window=1, keyspace=ks, name="bench")
+    speed = pd.Series({
+        "cache hit (GET)": per_second(lambda i: cache.get("hot")),
+        "mutex guard, hit (GET)": per_second(lambda i: mutex.get("hot")),
+        "Bloom check (1 script)": per_second(lambda i: bloom.might_contain(i)),
+        "token-bucket decision (1 script)": per_second(lambda i: bucket.allow("u")),
+        "Lua purchase (1 script)": per_second(lambda i: stock.try_buy(f"u{i}")),
+    }, name="calls/s")
+    assert (speed > 0).all()
+    speed.to_frame()
+    """),
+    md("""
+    Every guard costs about one round trip on the hot path, so they are cheap next to the database query they
+    save; the mutex costs nothing extra on a hit (it only locks on a miss). On a real server, a script call is
+    ~1 round trip too: latency, not the script, dominates. The numbers to compare against theory are the counts
+    above: 1 query per hot-key expiry (mutex), ≤ 1 per process (singleflight), ≈ p·N Bloom false positives,
+    and exactly `stock` units sold.
+
+    ## Source check
+
+    * **`Set(ctx, key, val, &redis.Options{NX: true, EX: 30})` does not compile** (COURSE §5 item 4):
+      `Set` takes a `time.Duration` and `redis.Options` is the client's configuration struct. Use
+      `rdb.SetNX(ctx, key, token, 30*time.Second)` or
+      `rdb.SetArgs(ctx, key, token, redis.SetArgs{Mode: "NX", TTL: 30*time.Second})`.
+    * **The seckill rebuild is unsafe** (§5 item 5): the lock value is the constant `"1"` and `defer
+      redis.Del(lockKey)` deletes whatever lock is there — another client's, once a slow rebuild outlived the
+      3 s lease (Break it 1). Use a random token and compare-and-delete (Lua), re-check the cache after locking,
+      and keep the lease above the slowest rebuild.
+    * **Retry by unbounded recursion** (Break it 2): use a loop with a bounded number of jittered waits and a
+      deadline (the request's `ctx`), then fail fast.
+    * The same code also ignores errors: `data, err := redis.Get(...)` treats *any* error (Redis down, timeout)
+      as a miss and sends the request to the database — during a Redis outage that is every request; and
+      `queryFromDB` has no error path, so a failed or empty query is cached for 10 minutes as a product.
+      Only `redis.Nil` means "miss".
+    * "有效避免数据库**雪崩**": the mutex addresses **breakdown** (击穿), one hot key; avalanche (雪崩, many keys
+      expiring together) needs TTL jitter, and penetration (穿透) a null cache or Bloom filter. Interviewers
+      check that you keep the three apart.
+    * The limiter table is right in spirit — token bucket for bursts, leaky bucket (as a queue) for a smooth
+      output — but `rate.NewLimiter(100, 200)` admits up to **300 in the first second** (burst + refill), and it
+      is **per process**: N instances admit N × 100/s. A fleet-wide limit needs Redis (one Lua script per
+      decision), or a limiter at the gateway. `rate.Limiter` is not only a token bucket for bursts either:
+      `Wait`/`Reserve` delay requests instead of refusing them, which smooths like a leaky queue.
+
+    ## Exercise
+
+    `exercises/09_token_bucket.ipynb`: write a token bucket with `allow_n(t, n)` and `tokens_at(t)` on explicit
+    time. The checker replays x/time/rate's own test tables, the edge cases (`n > burst`, rate 0, rate inf) and
+    200 random sequences against `hcedu.go.rate.Limiter`.
+
+    ## Interview drill
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # (an interactive widget)
+    drill("09")
+    """),
+    md("""
+    ## What a strong answer says
+
+    "Three different cache failures, three fixes. *Breakdown* — a hot key expires and every miss hits the
+    database: rebuild under a Redis lock taken with `SET NX PX` and a random token, re-check the cache after
+    locking, release with a compare-and-delete script, and let losers retry a bounded number of times with
+    jitter; lease longer than the slowest rebuild. In-process, singleflight collapses concurrent misses to one
+    per instance; for the hottest keys, logical expiry serves the stale value while one rebuild runs. The
+    source's plain `DEL` and recursive retry get both halves wrong. *Penetration* — ids that do not exist:
+    cache a short-lived null, and put a Bloom filter of valid ids in front (false positives only, no delete).
+    *Avalanche* — keys cached together expire together: add random jitter to TTLs, warm gradually. In front
+    of all that, rate-limit: `x/time/rate`'s token bucket per instance allows bursts up to `burst` and then the
+    rate; a fleet-wide limit needs one Lua script in Redis (sliding window or token bucket/GCRA — a fixed window
+    lets 2N through at a boundary); decide fail-open vs fail-closed when Redis is down. Finally stock: check,
+    one-per-user, decrement and record the order in one Lua script, so no interleaving can oversell; then push
+    the order to a queue for the database."
+    """),
+    code("""
+    finish(ks)
+    """),
+]
+
+if __name__ == "__main__":
+    print(build(ROOT / "notebooks" / "09_flash_sale.ipynb", cells))
