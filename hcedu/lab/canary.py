@@ -304,27 +304,28 @@ _COLORS = {"promote": "tab:green", "hold": "tab:orange", "rollback": "tab:red"}
 
 
 def chart_rollout(frame: pd.DataFrame):
-    """Cumulative error rate of baseline and canary per step (with the canary's weight), each step marked
-    with the judge's decision; a red band where the rollout was rolled back."""
+    """Cumulative error rate of baseline and canary after each analysis interval (x labels: weight, interval,
+    canary requests so far), each point marked with the judge's decision; a red band where it rolled back."""
     import matplotlib.pyplot as plt
 
     if not isinstance(frame, pd.DataFrame) or "decision" not in frame.columns:
         raise TypeError("frame must be a DataFrame from simulate_rollout()")
     fig, ax = plt.subplots(figsize=(7.5, 3.6))
-    x = frame["step"]
+    x = np.arange(1, len(frame) + 1)
     ax.plot(x, frame["baseline_rate"] * 100, "o-", color="tab:blue", label="baseline (stable)")
     ax.plot(x, frame["canary_rate"] * 100, "s-", color="tab:purple", label="canary")
-    for _, r in frame.iterrows():
-        ax.annotate(r["decision"], (r["step"], r["canary_rate"] * 100), textcoords="offset points",
+    for xi, (_, r) in zip(x, frame.iterrows()):
+        ax.annotate(r["decision"], (xi, r["canary_rate"] * 100), textcoords="offset points",
                     xytext=(0, 8), ha="center", fontsize=9, color=_COLORS[r["decision"]], weight="bold")
         if r["action"] == "rollback":
-            ax.axvspan(r["step"] - 0.3, r["step"] + 0.3, color="tab:red", alpha=0.12)
+            ax.axvspan(xi - 0.3, xi + 0.3, color="tab:red", alpha=0.12)
     ax.set_xticks(list(x))
-    ax.set_xticklabels([f"step {s}\n{w}% · {n:,} req" for s, w, n in
-                        zip(x, frame["weight"], frame["cum_canary_n"])], fontsize=8)
+    ax.set_xticklabels([f"{w}% #{i}\n{n:,} req" for w, i, n in
+                        zip(frame["weight"], frame["interval"], frame["cum_canary_n"])], fontsize=8)
+    ax.set_xlim(0.5, len(frame) + 0.5)
     ax.set_ylabel("cumulative error rate (%)")
     ax.set_ylim(0, max(frame["canary_rate"].max(), frame["baseline_rate"].max()) * 100 * 1.35 + 0.1)
-    ax.set_title("Canary vs baseline error rate per rollout step (label: judge's decision)")
+    ax.set_title("Canary vs baseline error rate after each analysis interval (label: judge's decision)")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
@@ -345,8 +346,8 @@ def chart_power(frame: pd.DataFrame):
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("requests on the canary (and as many on the baseline)")
     ax.set_ylabel("P(test flags the bad canary)")
-    ax.set_title(f"How many requests before the canary analysis means anything "
-                 f"(baseline {frame.attrs.get('baseline_rate', 0.01):.0%} errors)")
+    ax.set_title(f"Power of the canary test (baseline {frame.attrs.get('baseline_rate', 0.01):.0%} errors, "
+                 f"alpha {frame.attrs.get('alpha', 0.05):g})")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

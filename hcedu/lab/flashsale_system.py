@@ -1,0 +1,556 @@
+"""The flash-sale (秒杀) system end to end, composed from the course's parts (Go: an HTTP handler chain of
+``x/time/rate`` middleware, go-redis Lua calls, a buffered channel feeding order goroutines).
+
+One request walks these stages, and stops at the first that turns it away::
+
+    gateway      in-process token bucket, hcedu.go.rate.Limiter (one per app server)   -> gateway_429
+    user_limit   per-user Redis token bucket, hcedu.patterns.ratelimit                  -> user_429 / limiter_down
+    product      hot-key read through a breakdown guard, hcedu.patterns.cacheguard      -> error
+    stock        one Lua script: check, DECRBY, record buyer, hcedu.patterns.stock      -> sold_out / duplicate
+    queue        order onto chapter 07's Bridge (bounded channel -> Redis list)         -> shed (stock returned)
+                                                                                        -> ordered
+    then, off the request path:
+    order workers   BLPOP the list, create the order, put it on chapter 11's DelayQueue (payment deadline);
+                    a paying user pays at once (the delay entry is cancelled)
+    closer          claims due orders from the DelayQueue, closes each unpaid one and returns its stock
+
+Paid and closed are terminal and decided once: ``HSETNX final <order> PAID|CLOSED`` (the Redis form of
+``UPDATE orders SET status=? WHERE id=? AND status='UNPAID'``), so a payment racing the close cannot both win.
+
+Invariants :func:`invariants` checks after every :func:`run` (all hold with no faults, on fakeredis and a real
+``redis-server``):
+
+* **never oversold** -- paid units <= stock and the stock counter never goes below 0;
+* **no user buys twice** -- at most one paid order per user, and at most one open (not closed) order per user;
+* **every order is paid or closed** -- nothing is left UNPAID once the payment timeout has passed;
+* **stock conserved** -- remaining + paid == stock: every closed or shed purchase returned its unit;
+* **every purchase became an order** -- each ``ordered`` request has an order record, nothing unsent.
+
+Faults (``run(faults=...)``) break one stage each, so a notebook can show which guard protects what:
+``naive_stock`` (GET-compare-DECRBY in three round trips instead of the script), ``no_guard`` (plain
+cache-aside: every hot-key miss is a DB load), ``limiter_down`` (the per-user limiter's Redis is unreachable:
+``fail_open`` decides whether the sale stays up unthrottled or returns 503s), ``slow_queue`` (the queue's Redis
+writes crawl -- the bridge drains 20 orders/s: its bounded buffer fills, requests wait ``put_timeout`` and are
+shed, their stock returned), ``no_compensation`` (shed purchases do not give their stock back: units leak).
+
+Threads are hcedu goroutines (daemons named ``hcedu-goroutine-*``); :func:`run` stops every one before it
+returns (bounded by ``timeout``) and deletes the run's keys. Redis errors other than the limiter's outage
+propagate out of :func:`run`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import redis
+
+from .. import _validate
+from ..backend import Keyspace, connect
+from ..clock import RealClock
+from ..go import rate
+from ..go.goroutine import spawn
+from ..patterns.cacheguard import NoGuard, SingleflightGuard
+from ..patterns.delayqueue import DelayQueue
+from ..patterns.queue import Bridge, BridgeClosed
+from ..patterns.ratelimit import TokenBucketLimiter
+from ..patterns.stock import OK, NaiveStock, Stock
+
+__all__ = ["STAGES", "OUTCOMES", "FAULTS", "FlashSale", "run", "invariants", "funnel", "summary",
+           "chart_timeline", "chart_funnel", "dashboard", "DIAGRAM"]
+
+STAGES = ("gateway", "user_limit", "product", "stock", "queue")
+OUTCOMES = ("gateway_429", "user_429", "limiter_down", "error", "sold_out", "duplicate", "shed", "ordered")
+FAULTS = ("naive_stock", "no_guard", "limiter_down", "slow_queue", "no_compensation")
+ITEM = "sku-1"
+
+DIAGRAM = """\
+ request ─▶ gateway ─▶ user_limit ─▶ product ─▶ stock ─────▶ queue ─────▶ order workers ─▶ DelayQueue ─▶ closer
+            rate.Limiter  Redis token  hot key via  Lua: check+   Bridge: bounded  BLPOP, create   ZSET by       close unpaid,
+            (in process)  bucket/user  singleflight DECRBY+buyer  chan → Redis     order, pay?     pay deadline  return stock
+               │             │            │            │             │
+             429           429/503      error     sold_out /     shed (stock
+                                                  duplicate      returned)"""
+
+
+def _dead_port() -> int:
+    """A loopback port nobody listens on (bound, then released): connecting is refused at once."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class FlashSale:
+    """One sale of ``stock`` units of one item, wired stage by stage (see the module docstring).
+
+    ``client`` a redis-py client (default :func:`hcedu.backend.connect`); ``keyspace`` the parent keyspace (the
+    sale's keys go under a fresh child ``fs-<id>``); rates in requests/s on a real clock; ``pay_timeout`` is the
+    seconds an unpaid order waits before the closer closes it; ``faults`` a subset of :data:`FAULTS`.
+    Call :meth:`start`, :meth:`handle` from any number of threads, then :meth:`stop`.
+    """
+
+    def __init__(self, client: redis.Redis | None = None, *, keyspace: Keyspace | None = None, stock: int = 100,
+                 gateway_rate: float = 1000.0, gateway_burst: int = 100, user_limit: int = 2,
+                 user_window: float = 1.0, queue_capacity: int = 64, workers: int = 2, pay_rate: float = 0.7,
+                 pay_timeout: float = 0.2, db_latency: float = 0.002, expire_every: float = 0.2,
+                 worker_delay: float = 0.0, seed: int = 0, faults: Sequence[str] = (), fail_open: bool = True) -> None:
+        self.stock_units = _validate.integer("stock", stock, minimum=0)
+        gateway_rate = _validate.number("gateway_rate", gateway_rate, minimum=0, strict=True)
+        gateway_burst = _validate.integer("gateway_burst", gateway_burst, minimum=1)
+        user_limit = _validate.integer("user_limit", user_limit, minimum=1)
+        user_window = _validate.number("user_window", user_window, minimum=0, strict=True)
+        queue_capacity = _validate.integer("queue_capacity", queue_capacity, minimum=1)
+        self.n_workers = _validate.integer("workers", workers, minimum=1)
+        self.pay_rate = _validate.number("pay_rate", pay_rate, minimum=0, maximum=1)
+        self.pay_timeout = _validate.number("pay_timeout", pay_timeout, minimum=0, strict=True)
+        self.db_latency = _validate.number("db_latency", db_latency, minimum=0)
+        self.expire_every = _validate.number("expire_every", expire_every, minimum=0)
+        self.worker_delay = _validate.number("worker_delay", worker_delay, minimum=0)
+        self.seed = _validate.integer("seed", seed)
+        if isinstance(faults, str):
+            faults = (faults,)
+        for f in faults:
+            _validate.choice("faults[]", f, FAULTS)
+        self.faults = frozenset(faults)
+        if not isinstance(fail_open, bool):
+            raise TypeError(f"fail_open must be a bool (got {type(fail_open).__name__})")
+        if keyspace is not None and not isinstance(keyspace, Keyspace):
+            raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
+        self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
+        parent = keyspace if keyspace is not None else Keyspace("flashsale", self.client)
+        self.run_id = uuid.uuid4().hex[:8]
+        self.ks = Keyspace(f"fs-{self.run_id}", self.client, root=parent.prefix)
+        self.clock = RealClock()
+
+        # stage 1: the gateway's in-process token bucket (Go: rate.NewLimiter(r, b) in a middleware)
+        self.gateway = rate.Limiter(gateway_rate, gateway_burst, clock=self.clock)
+        # stage 2: per-user quota shared by every app server (Redis); its own client so an outage hits it alone
+        lim_client = self.client
+        if "limiter_down" in self.faults:
+            lim_client = redis.Redis(host="127.0.0.1", port=_dead_port(), socket_connect_timeout=0.2,
+                                     socket_timeout=0.2, retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0),
+                                     decode_responses=True)
+        self._lim_client = lim_client
+        self.user_limiter = TokenBucketLimiter(lim_client, limit=user_limit, window=user_window, keyspace=self.ks,
+                                               clock=self.clock, name="user", fail_open=fail_open)
+        # stage 3: the product page's hot key, guarded against breakdown
+        guard_cls = NoGuard if "no_guard" in self.faults else SingleflightGuard
+        self.guard = guard_cls(self._load_product, self.client, keyspace=self.ks, name="product", ttl=60,
+                               clock=self.clock)
+        # stage 4: oversell-free stock (the naive foil races between its GET and its DECRBY)
+        self.stock = (NaiveStock(self.client, ITEM, keyspace=self.ks, pause=0.0005, clock=self.clock)
+                      if "naive_stock" in self.faults else Stock(self.client, ITEM, keyspace=self.ks))
+        self._returns = Stock(self.client, ITEM, keyspace=self.ks)  # the atomic give-back (CANCEL_LUA)
+        # stage 5 and after: bounded hand-off to the order workers; payment deadlines on the delay queue
+        self.queue_capacity = queue_capacity
+        self.bridge: Bridge | None = None
+        self.dq = DelayQueue("unpaid", client=self.client, keyspace=self.ks, lease=5.0, clock=self.clock)
+        self.created_key = self.ks.key("orders", "created")
+        self.final_key = self.ks.key("orders", "final")
+        self._stop = threading.Event()
+        self._threads: list[Any] = []
+        self._mu = threading.Lock()
+        self._inflight = 0
+        self.counts: Counter = Counter()
+
+    # -- the database behind the cache ---------------------------------------------------------------
+    def _load_product(self, item: str) -> dict:
+        if self.db_latency:
+            time.sleep(self.db_latency)
+        return {"item": item, "price": 1999, "title": "flash-sale phone"}
+
+    def db_loads(self) -> int:
+        """How many times the product row was read from the database (hot-key misses that got through)."""
+        return self.guard.loads
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def start(self) -> "FlashSale":
+        """Load the stock, warm the cache, start the bridge, the order workers, the closer and the expirer."""
+        self.stock.load(self.stock_units)
+        self.guard.put(ITEM, self._load_product(ITEM))
+        self.bridge = Bridge(client=self.client, keyspace=self.ks, key="orders", capacity=self.queue_capacity,
+                             policy="block_timeout", put_timeout=0.005, batch=32,
+                             rate=20.0 if "slow_queue" in self.faults else None)
+        for i in range(self.n_workers):
+            self._threads.append(spawn(self._worker, name=f"hcedu-flashsale-worker-{i}", report=False))
+        self._threads.append(spawn(self._closer, name="hcedu-flashsale-closer", report=False))
+        if self.expire_every:
+            self._threads.append(spawn(self._expirer, name="hcedu-flashsale-expirer", report=False))
+        return self
+
+    def stop(self, timeout: float = 10.0) -> dict:
+        """Drain and stop: flush the bridge, let workers empty the list and the closer close every unpaid
+        order (waiting up to ``pay_timeout`` + ``timeout`` s), then stop every goroutine. Returns the bridge's
+        shutdown report as a dict (``unsent`` must be 0)."""
+        timeout = _validate.number("timeout", timeout, minimum=0)
+        deadline = time.monotonic() + timeout + self.pay_timeout
+        report = self.bridge.close(timeout=timeout) if self.bridge is not None else None
+
+        def settled() -> bool:
+            with self._mu:
+                busy = self._inflight
+            return (not busy and not self.client.llen(self.bridge.key)
+                    and self.dq.waiting() == 0 and self.dq.leased() == 0)
+
+        while self.bridge is not None and not settled() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self._stop.set()
+        for g in self._threads:
+            g.join(timeout=max(0.1, deadline - time.monotonic()))
+        errors = [g.exception for g in self._threads if g.exception is not None]
+        if errors:
+            raise errors[0]
+        return {"unsent": len(report.unsent) if report else 0,
+                **(self.bridge.stats.as_dict() if self.bridge is not None else {})}
+
+    # -- the request path -----------------------------------------------------------------------------
+    def handle(self, req: int, user: str) -> tuple[str, str]:
+        """Serve one purchase request; returns ``(stage reached, outcome)`` (see :data:`OUTCOMES`)."""
+        if not self.gateway.allow():
+            return "gateway", "gateway_429"
+        try:
+            if not self.user_limiter.allow(f"u:{user}").allowed:
+                return "user_limit", "user_429"
+        except (redis.ConnectionError, redis.TimeoutError):
+            return "user_limit", "limiter_down"           # fail closed: 503
+        if self.guard.get(ITEM) is None:
+            return "product", "error"
+        if isinstance(self.stock, Stock):
+            code = self.stock.attempt(user)
+            if code != OK:
+                return "stock", code
+        elif not self.stock.try_buy(user):
+            return "stock", "sold_out"
+        order = json.dumps({"oid": f"o{req}", "user": user})
+        try:
+            accepted = self.bridge.put(order)
+        except BridgeClosed:
+            accepted = False
+        if not accepted:
+            if "no_compensation" not in self.faults:
+                self._returns.cancel(user)                # give the unit back: the purchase did not happen
+            return "queue", "shed"
+        return "queue", "ordered"
+
+    # -- off the request path -------------------------------------------------------------------------
+    def _pays(self, user: str) -> bool:
+        return random.Random(f"{self.seed}:{user}").random() < self.pay_rate
+
+    def _worker(self) -> None:
+        while not self._stop.is_set():
+            got = self.client.blpop([self.bridge.key], timeout=0.05)
+            if got is None:
+                continue
+            with self._mu:
+                self._inflight += 1
+            try:
+                order = json.loads(got[1])
+                if self.worker_delay:
+                    time.sleep(self.worker_delay)
+                oid, user = order["oid"], order["user"]
+                self.client.hset(self.created_key, oid, user)                   # INSERT INTO orders ...
+                self.dq.put(oid, self.clock.now() + self.pay_timeout)          # close it if still unpaid then
+                if self._pays(user) and self.client.hsetnx(self.final_key, oid, "PAID"):
+                    self.dq.cancel(oid)
+            finally:
+                with self._mu:
+                    self._inflight -= 1
+
+    def _closer(self) -> None:
+        while not self._stop.is_set():
+            for oid in self.dq.claim(limit=100):
+                user = self.client.hget(self.created_key, oid)
+                if self.client.hsetnx(self.final_key, oid, "CLOSED"):       # ... WHERE status='UNPAID'
+                    self._returns.cancel(user)
+                self.dq.ack(oid)
+            self._stop.wait(0.01)
+
+    def _expirer(self) -> None:
+        while not self._stop.wait(self.expire_every):
+            self.guard.expire(ITEM)                       # the hot key's TTL runs out mid-sale
+
+    # -- state after the run --------------------------------------------------------------------------
+    def snapshot(self) -> dict:
+        """Orders (``[{oid, user, status}]``), remaining/held units, DB loads and limiter fail-opens."""
+        created = self.client.hgetall(self.created_key)
+        final = self.client.hgetall(self.final_key)
+        orders = [{"oid": o, "user": u, "status": final.get(o, "UNPAID")} for o, u in sorted(created.items())]
+        return {"orders": orders, "stock": self.stock_units, "remaining": self.stock.remaining(),
+                "held": self.stock.sold(), "db_loads": self.db_loads(),
+                "failed_open": self.user_limiter.failed_open, "faults": sorted(self.faults)}
+
+    def cleanup(self) -> None:
+        """Delete the run's keys and close the outage client."""
+        self.ks.cleanup()
+        if self._lim_client is not self.client:
+            self._lim_client.close()
+
+
+def _users(users: int, requests: int, seed: int) -> list[str]:
+    """Who sends each request: Zipf-skewed (a few users hammer the button, as bots do), seeded."""
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, users + 1) ** 1.1
+    picks = rng.choice(users, size=requests, p=weights / weights.sum())
+    return [f"user{p:04d}" for p in picks]
+
+
+def run(*, users: int = 300, stock: int = 100, requests: int = 2000, arrival_rate: float | None = 2000.0,
+        concurrency: int = 8, seed: int = 0,
+        faults: Sequence[str] = (), fail_open: bool = True, client: redis.Redis | None = None,
+        keyspace: Keyspace | None = None, sink: list | None = None, timeout: float = 30.0,
+        **system: Any) -> pd.DataFrame:
+    """Run a flash sale under real threads: ``requests`` purchase requests from ``users`` users (seeded, skewed)
+    sent by ``concurrency`` client threads against one :class:`FlashSale` of ``stock`` units. Requests are
+    due at seeded Poisson arrival times at ``arrival_rate`` per second (a client sends each when it is due, or
+    late if all clients are busy: that lateness counts in no latency); ``arrival_rate=None`` is closed loop
+    (each client sends its next request as soon as the last one returns).
+
+    Returns one row per request, sorted by ``req``: ``req``, ``user``, ``t`` (start, seconds since the run
+    began), ``latency`` (s), ``end``, ``stage`` (last stage reached), ``outcome``, ``bought``. ``frame.attrs``
+    holds the run's state for :func:`invariants`: ``orders``, ``stock``, ``remaining``, ``held``,
+    ``db_loads``, ``failed_open``, ``faults``, ``bridge`` (stats), ``seconds``. Extra keyword arguments go to
+    :class:`FlashSale` (``gateway_rate``, ``user_limit``, ``queue_capacity``, ``workers``, ``pay_timeout``, ...).
+    ``sink``: a list that each row is also appended to as it completes (for a live dashboard).
+    """
+    users = _validate.integer("users", users, minimum=1)
+    requests = _validate.integer("requests", requests, minimum=1)
+    concurrency = _validate.integer("concurrency", concurrency, minimum=1, maximum=256)
+    timeout = _validate.number("timeout", timeout, minimum=0, strict=True)
+    if sink is not None and not isinstance(sink, list):
+        raise TypeError(f"sink must be a list (got {type(sink).__name__})")
+    arrival_rate = None if arrival_rate is None else _validate.number("arrival_rate", arrival_rate, minimum=0,
+                                                                      strict=True)
+    sale = FlashSale(client, keyspace=keyspace, stock=stock, seed=seed, faults=faults, fail_open=fail_open,
+                     **system)
+    who = _users(users, requests, seed)
+    due = (np.cumsum(np.random.default_rng([seed, 1]).exponential(1 / arrival_rate, requests))
+           if arrival_rate else np.zeros(requests))
+    rows: list[dict] = []
+    rows_mu = threading.Lock()
+    next_req = iter(range(requests))
+    next_mu = threading.Lock()
+    sale.start()
+    t0 = time.perf_counter()
+
+    def client_loop() -> None:
+        mine = []
+        while True:
+            with next_mu:
+                req = next(next_req, None)
+            if req is None:
+                break
+            wait = t0 + due[req] - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            start = time.perf_counter()
+            stage, outcome = sale.handle(req, who[req])
+            end = time.perf_counter()
+            row = {"req": req, "user": who[req], "t": start - t0, "latency": end - start, "end": end - t0,
+                   "stage": stage, "outcome": outcome, "bought": outcome == "ordered"}
+            mine.append(row)
+            if sink is not None:
+                sink.append(row)
+        with rows_mu:
+            rows.extend(mine)
+
+    try:
+        clients = [spawn(client_loop, name=f"hcedu-flashsale-client-{i}", report=False) for i in range(concurrency)]
+        deadline = time.monotonic() + timeout
+        for g in clients:
+            g.join(timeout=max(0.0, deadline - time.monotonic()))
+        hung = [g for g in clients if g.alive]
+        errors = [g.exception for g in clients if g.exception is not None]
+        bridge = sale.stop(timeout=min(10.0, timeout))
+        if errors:
+            raise errors[0]
+        if hung:
+            raise TimeoutError(f"{len(hung)} client thread(s) still running after {timeout:g} s")
+        state = sale.snapshot()
+    finally:
+        if not sale._stop.is_set():
+            sale._stop.set()
+        sale.cleanup()
+    frame = pd.DataFrame(rows, columns=["req", "user", "t", "latency", "end", "stage", "outcome", "bought"])
+    frame = frame.sort_values("req", ignore_index=True)
+    frame.attrs.update(state, bridge=bridge, seconds=time.perf_counter() - t0, requests=requests, users=users)
+    return frame
+
+
+# -- checks and summaries -----------------------------------------------------------------------------
+def _frame(frame: Any) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame) or "outcome" not in frame.columns or "orders" not in frame.attrs:
+        raise TypeError("frame must be a DataFrame returned by flashsale_system.run()")
+    return frame
+
+
+def invariants(frame: pd.DataFrame) -> pd.DataFrame:
+    """The five invariants of the module docstring, one row each: ``holds`` (bool) and ``detail``."""
+    frame = _frame(frame)
+    a = frame.attrs
+    orders = pd.DataFrame(a["orders"], columns=["oid", "user", "status"])
+    paid = orders[orders["status"] == "PAID"]
+    open_ = orders[orders["status"] != "CLOSED"]
+    max_paid = int(paid["user"].value_counts().max()) if len(paid) else 0
+    max_open = int(open_["user"].value_counts().max()) if len(open_) else 0
+    unpaid = int((orders["status"] == "UNPAID").sum())
+    n_ordered = int((frame["outcome"] == "ordered").sum())
+    rows = [
+        ("never oversold", len(paid) <= a["stock"] and a["remaining"] >= 0,
+         f"paid {len(paid)} of {a['stock']}, counter ends at {a['remaining']}"),
+        ("no user buys twice", max_paid <= 1 and max_open <= 1,
+         f"most paid orders by one user: {max_paid}; most open orders: {max_open}"),
+        ("every order is paid or closed", unpaid == 0,
+         f"{len(paid)} paid, {int((orders['status'] == 'CLOSED').sum())} closed, {unpaid} left unpaid"),
+        ("stock conserved (closed and shed units returned)", a["remaining"] + len(paid) == a["stock"],
+         f"remaining {a['remaining']} + paid {len(paid)} = {a['remaining'] + len(paid)} vs stock {a['stock']}"),
+        ("every purchase became an order", n_ordered == len(orders) and a["bridge"].get("unsent", 0) == 0,
+         f"{n_ordered} ordered requests, {len(orders)} order records, {a['bridge'].get('unsent', 0)} unsent"),
+    ]
+    return pd.DataFrame(rows, columns=["invariant", "holds", "detail"]).set_index("invariant")
+
+
+def funnel(frame: pd.DataFrame) -> pd.DataFrame:
+    """Requests reaching each stage and how many each stage turned away (by outcome), in pipeline order."""
+    frame = _frame(frame)
+    reached = []
+    for i, st in enumerate(STAGES):
+        n = int(frame["stage"].isin(STAGES[i:]).sum())
+        here = frame[frame["stage"] == st]["outcome"].value_counts()
+        stopped = {o: int(here.get(o, 0)) for o in OUTCOMES if o != "ordered" and here.get(o, 0)}
+        reached.append({"stage": st, "reached": n, "turned away": sum(stopped.values()),
+                        "how": ", ".join(f"{k} {v}" for k, v in stopped.items()) or "-"})
+    return pd.DataFrame(reached).set_index("stage")
+
+
+def summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per outcome: requests, share, and latency p50/p99 in ms (nearest rank, :mod:`hcedu.lab.stats`)."""
+    from .stats import percentiles
+
+    frame = _frame(frame)
+    rows = []
+    for o in OUTCOMES:
+        g = frame[frame["outcome"] == o]
+        if not len(g):
+            continue
+        p = percentiles(g, (50, 99))
+        rows.append({"outcome": o, "requests": len(g), "share": len(g) / len(frame),
+                     "p50_ms": p["p50"] * 1e3, "p99_ms": p["p99"] * 1e3})
+    return pd.DataFrame(rows).set_index("outcome")
+
+
+# -- charts -------------------------------------------------------------------------------------------
+_GROUPS = {"rejected by the limiters": ("gateway_429", "user_429", "limiter_down"),
+           "sold out / duplicate": ("sold_out", "duplicate", "error"),
+           "shed (queue full)": ("shed",), "bought": ("ordered",)}
+_GROUP_COLORS = ("tab:grey", "tab:orange", "tab:red", "tab:green")
+
+
+def chart_timeline(frame: pd.DataFrame, ax: Any = None):
+    """Two panels over the run: requests so far by what happened to them (rejected by the limiters, sold out
+    or duplicate, shed, bought), and orders placed so far against the stock (it can pass the stock: units of
+    closed orders go back on sale). Cumulative counts, so a scheduling hiccup bends a line instead of
+    drawing a spike. ``ax``: two matplotlib axes to draw into (the dashboard reuses its figure)."""
+    import matplotlib.pyplot as plt
+
+    if not isinstance(frame, pd.DataFrame) or "outcome" not in frame.columns:
+        raise TypeError("frame must be a DataFrame from flashsale_system.run()")
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(2, 1, figsize=(8, 4.8), sharex=True, height_ratios=[3, 2])
+    top, bottom = ax
+    for (name, outs), color in zip(_GROUPS.items(), _GROUP_COLORS):
+        t = np.sort(frame.loc[frame["outcome"].isin(outs), "end"].to_numpy())
+        top.step(np.r_[0, t], np.arange(len(t) + 1), where="post", color=color, lw=1.8,
+                 label=f"{name} ({len(t):,})")
+    top.set_ylabel("requests so far")
+    top.legend(fontsize=8, loc="upper left")
+    top.set_title("Flash sale under load: what happened to the requests")
+    bought = np.sort(frame.loc[frame["outcome"] == "ordered", "end"].to_numpy())
+    bottom.step(np.r_[0, bought], np.arange(len(bought) + 1), where="post", color="tab:green", lw=1.8,
+                label="orders placed")
+    if "stock" in frame.attrs:
+        bottom.axhline(frame.attrs["stock"], color="black", ls=":", lw=1, label="stock")
+    bottom.set_ylabel("orders")
+    bottom.set_xlabel("seconds since the sale opened")
+    bottom.set_ylim(bottom=0)
+    bottom.legend(fontsize=8, loc="lower right")
+    out = fig or top.figure
+    out.tight_layout()
+    return out
+
+
+def chart_funnel(frame: pd.DataFrame):
+    """Horizontal bars: requests reaching each stage, with the part each stage turned away."""
+    import matplotlib.pyplot as plt
+
+    f = funnel(frame)
+    fig, ax = plt.subplots(figsize=(7, 3))
+    y = np.arange(len(f))[::-1]
+    ax.barh(y, f["reached"], color="tab:blue", alpha=0.35, label="reached the stage")
+    ax.barh(y, f["turned away"], color="tab:red", alpha=0.8, label="turned away here")
+    ax.set_yticks(y)
+    ax.set_yticklabels(f.index)
+    ax.set_xlabel("requests")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("Each stage protects the next: requests reaching each stage")
+    fig.tight_layout()
+    return fig
+
+
+def dashboard(client_factory: Callable[[], redis.Redis] | None = None, keyspace: Keyspace | None = None,
+              refresh: float = 0.25):
+    """A live dashboard (ipywidgets): pick a load, a stock and a fault, press *Run*; the chart of admitted /
+    rejected / bought requests redraws every ``refresh`` s while the sale runs, then the invariants show."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    out = w.Output()
+    req = w.IntSlider(value=3000, min=500, max=10000, step=500, description="requests")
+    stock = w.IntSlider(value=100, min=10, max=500, step=10, description="stock")
+    conc = w.IntSlider(value=8, min=1, max=32, description="clients")
+    fault = w.Dropdown(options=["none", *FAULTS], value="none", description="fault")
+    fo = w.Checkbox(value=True, description="limiter fails open")
+    button = w.Button(description="Run", button_style="primary")
+
+    def go_(_: Any) -> None:
+        sink: list = []
+        box: dict = {}
+
+        def work() -> None:
+            box["frame"] = run(requests=req.value, stock=stock.value, concurrency=conc.value,
+                               faults=() if fault.value == "none" else (fault.value,), fail_open=fo.value,
+                               client=client_factory() if client_factory else None, keyspace=keyspace, sink=sink)
+
+        g = spawn(work, name="hcedu-flashsale-dashboard", report=False)
+        button.disabled = True
+        try:
+            while not g.join(refresh):
+                rows = pd.DataFrame(list(sink), columns=["end", "outcome"])
+                with out:
+                    out.clear_output(wait=True)
+                    chart_timeline(rows)
+                    plt.show()
+            with out:
+                out.clear_output(wait=True)
+                if g.exception is not None:
+                    print("run failed:", g.exception)
+                    return
+                chart_timeline(box["frame"])
+                plt.show()
+                display(invariants(box["frame"]))
+        finally:
+            button.disabled = False
+
+    button.on_click(go_)
+    return w.VBox([w.HBox([req, stock, conc]), w.HBox([fault, fo, button]), out])
