@@ -167,3 +167,16 @@ def test_bad_input(kw):
         il.summarize([])
     with pytest.raises(TypeError, match="unexpected arguments"):
         list(il.sample_runs("lease", ["r1"], n=1, colour="red", **kw))
+
+
+def test_exercise_checker_runs_the_pick():
+    from hcedu.course import check
+
+    def right(s):
+        return "write-behind" if s["writes_must_not_wait_for_db"] and s["may_lose_writes"] else "versioned set"
+    assert check.choose_strategy(right)
+    lease = check.choose_strategy(lambda s: "write-behind" if s["writes_must_not_wait_for_db"] else "lease")
+    assert not lease and lease.failed.startswith("replica") and "cached version 1" in lease.detail
+    aside = check.choose_strategy(lambda s: "cache-aside")
+    assert not aside and aside.failed.startswith("prices") and "stale in" in aside.detail
+    assert check.choose_strategy(lambda s: "nope").passed == 0

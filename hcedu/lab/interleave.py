@@ -234,6 +234,18 @@ def _options(strategy: str, client: redis.Redis | None, keyspace: Keyspace | Non
                        for k, v in (pauses or {}).items()}}
 
 
+def _run_options(strategy: str, actors: Sequence[str], kwargs: dict) -> tuple[list[str], dict]:
+    """The actor names and validated :class:`_Run` options from ``run``'s keyword arguments."""
+    kwargs = dict(kwargs)
+    opts = _options(strategy, kwargs.pop("client", None), kwargs.pop("keyspace", None), kwargs.pop("ttl", 60.0),
+                    kwargs.pop("delay", 0.5), kwargs.pop("replica_lag", 0.0), kwargs.pop("tick", 0.001),
+                    kwargs.pop("starts", None), kwargs.pop("pauses", None))
+    opts["warm"] = bool(kwargs.pop("warm", False))
+    if kwargs:
+        raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")
+    return _actors_of(strategy, actors, None), opts
+
+
 def run(strategy: str, schedule: Sequence[Any] | None = None, *, actors: Sequence[str] | None = None,
         client: redis.Redis | None = None, keyspace: Keyspace | None = None, ttl: float = 60.0,
         delay: float = 0.5, replica_lag: float = 0.0, tick: float = 0.001, warm: bool = False,
@@ -265,17 +277,11 @@ def enumerate_runs(strategy: str, actors: Sequence[str], *, limit: int = 100_000
     """Yield the outcome of **every** interleaving of ``actors`` (depth-first over who moves next; each leaf
     replayed from scratch on a fresh key). ``limit`` bounds the count (``ValueError`` if exceeded)."""
     limit = _validate.integer("limit", limit, minimum=1)
-    opts = _options(strategy, kwargs.pop("client", None), kwargs.pop("keyspace", None), kwargs.pop("ttl", 60.0),
-                    kwargs.pop("delay", 0.5), kwargs.pop("replica_lag", 0.0), kwargs.pop("tick", 0.001),
-                    kwargs.pop("starts", None), kwargs.pop("pauses", None))
-    warm = kwargs.pop("warm", False)
-    if kwargs:
-        raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")
-    names = _actors_of(strategy, actors, None)
+    names, opts = _run_options(strategy, actors, kwargs)
     choices: list[int] = []
     count = 0
     while True:
-        r = _Run(strategy, names, warm=warm, **opts)
+        r = _Run(strategy, names, **opts)
         arity: list[int] = []
         depth = 0
         while ready := r.ready():
@@ -300,15 +306,9 @@ def sample_runs(strategy: str, actors: Sequence[str], n: int = 100, seed: int = 
     """Yield ``n`` runs, each under a random schedule (uniform over ready actors at every step), seeded."""
     n = _validate.integer("n", n, minimum=1)
     rng = random.Random(_validate.integer("seed", seed))
-    opts = _options(strategy, kwargs.pop("client", None), kwargs.pop("keyspace", None), kwargs.pop("ttl", 60.0),
-                    kwargs.pop("delay", 0.5), kwargs.pop("replica_lag", 0.0), kwargs.pop("tick", 0.001),
-                    kwargs.pop("starts", None), kwargs.pop("pauses", None))
-    warm = kwargs.pop("warm", False)
-    if kwargs:
-        raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")
-    names = _actors_of(strategy, actors, None)
+    names, opts = _run_options(strategy, actors, kwargs)
     for _ in range(n):
-        r = _Run(strategy, names, warm=warm, **opts)
+        r = _Run(strategy, names, **opts)
         while ready := r.ready():
             r.step(rng.choice(ready))
         yield r.finish()

@@ -411,12 +411,12 @@ return 1
 """
 
 
-class VersionedSet(CacheStrategy):
-    """Write the DB, then SET the new version; every SET (writer's or a reader's fill) is one Lua script
-    that installs the value only if its version is newer than the cached one. A slow reader's old
-    value and an out-of-order writer's SET are refused. (A DEL would erase the version it compares
-    against, so writers SET instead of deleting.) Still stale if the entry expired and a reader fills
-    it from a lagging replica.
+class VersionedSet(WriteThrough):
+    """Write-through made safe: write the DB, then SET the new version, where every SET (the writer's or
+    a reader's fill) is one Lua script that installs the value only if its version is newer than the
+    cached one. A slow reader's old value and an out-of-order writer's SET are refused. (A DEL would
+    erase the version it compares against, so writers SET instead of deleting.) Still stale if the
+    entry expired and a reader fills it from a lagging replica.
     """
 
     name = "versioned set"
@@ -430,13 +430,6 @@ class VersionedSet(CacheStrategy):
         ok = self._set_if_newer(keys=[self.cache_key(key)], args=[version, value, int(self.ttl * 1000)])
         if not int(ok):
             self.refused += 1
-
-    def write_steps(self, key: str, value: str) -> Steps:
-        yield Step("db_write", key)
-        version = self.db.write(key, value)
-        yield Step("cache_set", key, f"v{version}")
-        self._fill(key, value, version)
-        return version
 
 
 LEASE_GET_LUA = """
