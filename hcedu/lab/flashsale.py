@@ -458,7 +458,7 @@ def chart_oversell(frame: pd.DataFrame):
     ax.axvline(frame["stock"].iloc[0], color="black", ls="--", lw=1, label=f"stock = {frame['stock'].iloc[0]}")
     ax.set_yticks(y, frame["impl"])
     ax.invert_yaxis()
-    ax.set_xlim(0, frame["sold"].max() * 1.3)
+    ax.set_xlim(0, frame["sold"].max() * 1.45)
     ax.set_xlabel(f"units sold to {frame['buyers'].iloc[0]} racing buyers")
     ax.legend(frameon=False, loc="lower right")
     ax.set_title("Oversell: check-then-act vs one Lua script")

@@ -36,7 +36,8 @@ from typing import Any, Iterable
 import redis
 
 from .. import _validate
-from ..backend import Keyspace, connect
+from ..backend import Keyspace
+from ._redisargs import client_and_keyspace
 
 __all__ = ["BloomFilter", "ADD_LUA", "CHECK_LUA", "optimal_bits", "optimal_hashes", "false_positive_rate",
            "MAX_BITS"]
@@ -116,12 +117,7 @@ class BloomFilter:
         self.capacity = _validate.integer("capacity", capacity, minimum=1)
         self.error_rate = _validate.number("error_rate", error_rate, minimum=0, strict=True, maximum=0.5)
         _validate.text("name", name)
-        if keyspace is not None and not isinstance(keyspace, Keyspace):
-            raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
-        if client is not None and not hasattr(client, "register_script"):
-            raise TypeError(f"client must be a redis-py client (got {type(client).__name__})")
-        self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
-        self.keyspace = keyspace if keyspace is not None else Keyspace("bloom", self.client)
+        self.client, self.keyspace = client_and_keyspace(client, keyspace, "bloom")
         self.bits = optimal_bits(self.capacity, self.error_rate)
         if self.bits > MAX_BITS:
             raise ValueError(f"capacity={self.capacity} at error_rate={self.error_rate:g} needs {self.bits} bits, "

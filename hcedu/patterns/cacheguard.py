@@ -46,7 +46,8 @@ from typing import Any, Callable
 import redis
 
 from .. import _validate
-from ..backend import Keyspace, connect
+from ..backend import Keyspace
+from ._redisargs import client_and_keyspace, key_part
 from ..clock import Clock, as_clock
 from ..go.singleflight import Group
 from .bloom import BloomFilter
@@ -77,12 +78,7 @@ def ttl_with_jitter(base: float, jitter: float, rng: random.Random | None = None
 
 
 def _key_part(key: Any) -> str:
-    if isinstance(key, bool) or not isinstance(key, (str, int)):
-        raise TypeError(f"key must be a str or int (got {type(key).__name__}: {key!r})")
-    text = str(key)
-    if not text:
-        raise ValueError("key must be a non-empty string")
-    return text
+    return key_part("key", key)
 
 
 def _ms(seconds: float) -> int:
@@ -105,12 +101,7 @@ class CacheGuard:
                  clock: Clock | None = None, rng: random.Random | None = None) -> None:
         self.loader = _validate.function("loader", loader)
         _validate.text("name", name)
-        if keyspace is not None and not isinstance(keyspace, Keyspace):
-            raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
-        if client is not None and not hasattr(client, "register_script"):
-            raise TypeError(f"client must be a redis-py client (got {type(client).__name__})")
-        self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
-        self.keyspace = keyspace if keyspace is not None else Keyspace("cache", self.client)
+        self.client, self.keyspace = client_and_keyspace(client, keyspace, "cache")
         self.name = name
         self.ttl = _validate.number("ttl", ttl, minimum=0, strict=True)
         self.jitter = _validate.number("jitter", jitter, minimum=0)

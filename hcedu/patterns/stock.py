@@ -28,7 +28,8 @@ from typing import Any
 import redis
 
 from .. import _validate
-from ..backend import Keyspace, connect
+from ..backend import Keyspace
+from ._redisargs import client_and_keyspace, key_part
 from ..clock import Clock, as_clock
 
 __all__ = ["Stock", "NaiveStock", "BUY_LUA", "CANCEL_LUA", "OK", "SOLD_OUT", "DUPLICATE", "NOT_LOADED"]
@@ -59,24 +60,14 @@ return tonumber(qty)
 
 
 def _user(user: Any) -> str:
-    if isinstance(user, bool) or not isinstance(user, (str, int)):
-        raise TypeError(f"user must be a str or int (got {type(user).__name__}: {user!r})")
-    text = str(user)
-    if not text:
-        raise ValueError("user must be a non-empty string")
-    return text
+    return key_part("user", user)
 
 
 class _StockBase:
     def __init__(self, client: redis.Redis | None = None, item: str = "sku", *, keyspace: Keyspace | None = None,
                  max_qty: int = 1) -> None:
         _validate.text("item", item)
-        if keyspace is not None and not isinstance(keyspace, Keyspace):
-            raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
-        if client is not None and not hasattr(client, "register_script"):
-            raise TypeError(f"client must be a redis-py client (got {type(client).__name__})")
-        self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
-        self.keyspace = keyspace if keyspace is not None else Keyspace("stock", self.client)
+        self.client, self.keyspace = client_and_keyspace(client, keyspace, "stock")
         self.item = item
         self.max_qty = _validate.integer("max_qty", max_qty, minimum=1)
         self.stock_key = self.keyspace.key("stock", item)
