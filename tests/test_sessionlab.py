@@ -74,3 +74,9 @@ def test_charts_and_overhead_shape():
     assert len(sessionlab.chart_race(r).axes) == 1
     m = sessionlab.middleware_overhead(20, repeats=1)
     assert m.shape == (3, 3) and (m["requests"] == 20).all()
+
+
+def test_dashboard_builds():
+    import matplotlib
+    matplotlib.use("Agg")
+    assert sessionlab.dashboard(users=5, hours=0.5) is not None

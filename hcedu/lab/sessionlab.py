@@ -36,7 +36,7 @@ from ..clock import VirtualClock
 from ..patterns.session import NaiveSessionStore, SessionStore
 
 __all__ = ["RacingClient", "POLICIES", "Policy", "live_sessions_over_time", "relogins", "chart_live",
-           "check_then_act_race", "race_summary", "chart_race", "middleware_overhead", "run_threads"]
+           "check_then_act_race", "race_summary", "chart_race", "middleware_overhead", "run_threads", "dashboard"]
 
 T = 5.0  # bound on every wait between the two threads of a race
 
@@ -424,3 +424,22 @@ def middleware_overhead(requests: int = 2000, *, client: Any = None, repeats: in
     frame = pd.DataFrame(rows).set_index("variant")
     frame["overhead_us"] = frame["us_per_request"] - frame.loc["bare app", "us_per_request"]
     return frame.round(1)
+
+
+def dashboard(users: int = 60, hours: float = 3.0, seed: int = 0):
+    """An ipywidgets control: idle-timeout and absolute-cap sliders redraw :func:`chart_live` for a fixed TTL,
+    a sliding TTL and a sliding TTL with the cap (``cap h = 0`` drops the capped policy)."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    def show(ttl_min: int = 30, cap_h: float = 1.0) -> None:
+        ttl = ttl_min * 60.0
+        policies = [Policy(f"fixed {ttl_min} min", ttl=ttl, touch=False),
+                    Policy(f"sliding {ttl_min} min", ttl=ttl, touch=True)]
+        if cap_h > 0:
+            policies.append(Policy(f"sliding {ttl_min} min + {cap_h:g} h cap", ttl=ttl, absolute_ttl=cap_h * 3600))
+        chart_live(live_sessions_over_time(users, hours, policies=tuple(policies), seed=seed))
+        plt.show()
+
+    return w.interact(show, ttl_min=w.IntSlider(value=30, min=5, max=120, step=5, description="idle TTL min"),
+                      cap_h=w.FloatSlider(value=1.0, min=0, max=4, step=0.5, description="cap h"))

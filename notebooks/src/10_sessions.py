@@ -121,6 +121,16 @@ cells = [
     alive up to 30 minutes after its user left (the gap between the coloured lines and the dashed one),
     and the absolute cap trades a few re-logins for a bound on how long a stolen cookie stays useful.
 
+    Turn the knobs: a longer idle TTL means fewer forced re-logins under a fixed TTL but more sessions kept
+    alive for users who already left; a tighter cap means more re-logins for long-active users.
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # (an interactive widget)
+    sessionlab.dashboard()
+    """),
+    md("""
+
     ## Break it: the EXISTS-then-EXPIRE race
 
     `NaiveSessionStore.get` is the source's middleware: `EXISTS`, then `EXPIRE` (its reply ignored). Here

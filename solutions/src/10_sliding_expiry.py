@@ -39,7 +39,9 @@ cells = [
     r = backend.connect()
     r.set("ex10:try:sess", "alice", ex=5)
     try:
-        print(load_and_slide(r, "ex10:try:sess", 1800), r.ttl("ex10:try:sess"), load_and_slide(r, "ex10:try:none", 1800))
+        value = load_and_slide(r, "ex10:try:sess", 1800)
+        print("value:", value, "| TTL slid to ~1800 s:", 1799 <= r.ttl("ex10:try:sess") <= 1800,
+              "| missing session:", load_and_slide(r, "ex10:try:none", 1800))
     except NotImplementedError:
         print("… write load_and_slide() above first")
     finally:
