@@ -41,30 +41,23 @@ def canary_decision(decide: Callable[..., Any]) -> Verdict:
         got = call(100, 10_000, 100, 10_000)
         assert got in ("promote", "hold", "rollback"), f"expected 'promote', 'hold' or 'rollback', got {got!r}"
 
-    def rolls_back_a_clear_regression() -> None:
-        got = call(100, 10_000, 300, 10_000)
-        assert got == "rollback", f"1 % vs 3 % on 10,000 requests each should roll back, got {got!r}"
+    def expect(args: tuple[int, int, int, int], want: str, why: str) -> Callable[[], None]:
+        def check() -> None:
+            got = call(*args)
+            assert got == want, f"{why}: expected {want!r}, got {got!r}"
+        return check
 
-    def holds_a_tiny_canary() -> None:
-        got = call(10, 1_000, 0, 50)
-        assert got == "hold", f"50 canary requests with 0 errors prove nothing yet: expected 'hold', got {got!r}"
-
-    def promotes_a_good_canary() -> None:
-        got = call(100, 10_000, 95, 10_000)
-        assert got == "promote", f"1.00 % vs 0.95 % on 10,000 requests each should promote, got {got!r}"
-
-    def tolerates_a_small_significant_difference() -> None:
-        got = call(2000, 200_000, 2400, 200_000)
-        assert got == "promote", (f"1.0 % vs 1.2 % on 200,000 each is significant but within the 1.5x margin: "
-                                  f"expected 'promote', got {got!r}")
-
-    def holds_when_it_cannot_tell() -> None:
-        got = call(20, 2000, 26, 2000)
-        assert got == "hold", f"1.0 % vs 1.3 % on 2,000 each can neither roll back nor promote: got {got!r}"
-
-    def rolls_back_early_on_overwhelming_evidence() -> None:
-        got = call(10, 10_000, 30, 60)
-        assert got == "rollback", f"30 errors in 60 canary requests vs 0.1 % should roll back at once, got {got!r}"
+    rolls_back_a_clear_regression = expect((100, 10_000, 300, 10_000), "rollback",
+                                           "1 % vs 3 % on 10,000 requests each")
+    holds_a_tiny_canary = expect((10, 1_000, 0, 50), "hold", "50 canary requests with 0 errors prove nothing yet")
+    promotes_a_good_canary = expect((100, 10_000, 95, 10_000), "promote", "1.00 % vs 0.95 % on 10,000 requests each")
+    tolerates_a_small_significant_difference = expect(
+        (2000, 200_000, 2400, 200_000), "promote",
+        "1.0 % vs 1.2 % on 200,000 each is significant but within the 1.5x margin")
+    holds_when_it_cannot_tell = expect((20, 2000, 26, 2000), "hold",
+                                       "1.0 % vs 1.3 % on 2,000 each can neither roll back nor promote")
+    rolls_back_early_on_overwhelming_evidence = expect((10, 10_000, 30, 60), "rollback",
+                                                       "30 errors in 60 canary requests vs 0.1 %")
 
     def agrees_on_random_cases() -> None:
         for be, bn, ce, cn, ref in _robust_cases():
