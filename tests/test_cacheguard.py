@@ -84,11 +84,17 @@ def test_noguard_every_concurrent_miss_hits_the_db(redis_backend):
 
 
 def test_mutex_one_load_for_many_waiters(redis_backend):
-    db = Loader(delay=0.05)
-    g = guard(redis_backend, MutexRebuild, db, rng=random.Random(1))
-    got = stampede(g, 16)
-    assert db.calls == 1 and all(v == DB["p1"] for v in got)
-    assert g.waits > 0 and g.lock_lost == 0
+    gate = threading.Event()
+    db = Loader(gate=gate)
+    g = guard(redis_backend, MutexRebuild, db, rng=random.Random(1), retries=100_000)
+    k = 16
+    got = []
+    t = spawn(lambda: got.extend(stampede(g, k)))
+    wait_until(lambda: g.waits >= 2 * (k - 1))  # every loser has polled: the load is still running
+    gate.set()
+    join(t, timeout=30)
+    assert db.calls == 1 and len(got) == k and all(v == DB["p1"] for v in got)
+    assert g.lock_lost == 0
     assert redis_backend.client().exists(g.lock_key("p1")) == 0  # released
 
 
@@ -156,22 +162,25 @@ def test_source_rebuild_recursion_is_unbounded(redis_backend):
 
 
 def test_singleflight_one_load_per_process(redis_backend):
-    db = Loader(delay=0.05)
+    gate = threading.Event()
+    db = Loader(gate=gate)
     c = redis_backend.client()
     procs = [SingleflightGuard(db, c, keyspace=Keyspace("t-guard", c)) for _ in range(3)]  # 3 "processes"
     got = []
     lock = threading.Lock()
-    start = threading.Barrier(12, timeout=10)
 
     def worker(i):
-        start.wait()
         v = procs[i % 3].get("p1")
         with lock:
             got.append(v)
 
-    run_workers(worker, 12)
-    assert 1 <= db.calls <= 3 and all(v == DB["p1"] for v in got)
-    assert sum(p.shared for p in procs) >= 12 - 3 - 3  # most callers shared a flight
+    t = spawn(run_workers, worker, 12)
+    # all 12 callers inside a flight: 3 leaders (one per process) and 9 waiting on them
+    wait_until(lambda: db.calls == 3 and sum(call.dups for p in procs for call in list(p.group._m.values())) == 9)
+    gate.set()
+    join(t, timeout=30)
+    assert db.calls == 3 and len(got) == 12 and all(v == DB["p1"] for v in got)
+    assert sum(p.shared for p in procs) == 12  # every caller got a shared result
 
 
 def test_logical_expiry_serves_stale_and_rebuilds_once(redis_backend):
