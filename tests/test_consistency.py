@@ -10,8 +10,8 @@ import redis
 from hcedu.backend import Keyspace
 from hcedu.clock import RealClock, VirtualClock
 from hcedu.patterns import consistency as cc
-from hcedu.patterns.consistency import (STRATEGIES, CacheAside, DelayedDoubleDelete, DeleteThenWrite, LeaseCache,
-                                        Step, VersionedDB, VersionedSet, WriteBehind, WriteThrough, make)
+from hcedu.patterns.consistency import (STRATEGIES, CacheAside, CDCInvalidate, DelayedDoubleDelete, DeleteThenWrite,
+                                        LeaseCache, Step, VersionedDB, VersionedSet, WriteBehind, WriteThrough, make)
 
 from helpers import join, spawn, wait_until
 
@@ -36,6 +36,9 @@ def test_read_write_roundtrip(redis_backend, name):
     if isinstance(s, WriteBehind):
         assert db.version(K) == 1 and s.pending() == 1
         s.flush()
+    if isinstance(s, CDCInvalidate):
+        assert s.cached(K) == ("old", 1), "the app does not touch the cache; the consumer does"
+        assert s.consume() == 2 and s.position == 2 and s.consume() == 0
     assert db.read(K) == ("new", 2)
     assert s.read_versioned(K) == ("new", 2)
     assert s.read("missing") is None
@@ -55,6 +58,7 @@ def _ops(s, fn):
     ("delayed double delete", ["cache_del", "db_write", "sleep 0.5", "cache_del"]),
     ("write-through", ["db_write", "cache_set"]),
     ("write-behind", ["cache_set", "enqueue"]),
+    ("cdc", ["db_write"]),
     ("versioned set", ["db_write", "cache_set"]),
     ("lease", ["db_write", "cache_del"]),
 ])
@@ -141,6 +145,32 @@ def test_write_behind_flusher_thread_and_crash(redis_backend):
     assert s.read_versioned(K) == ("a", 2), "... and the lost writes are gone for good"
 
 
+def test_cdc_consumer_lag_retry_and_thread(redis_backend):
+    clock = VirtualClock()
+    s, db, _ = _setup(redis_backend, "cdc", clock=clock, lag=1.0)
+    assert db.binlog() == [(0.0, K, 1)]
+    s.position = 1  # the seed row was consumed long ago
+    s.read(K)
+    s.write(K, "new")
+    assert s.consume() == 0 and s.cached(K) == ("old", 1), "the change is not through the pipeline yet"
+    clock.advance(1.0)
+    s.hook = lambda step: (_ for _ in ()).throw(redis.ConnectionError("down"))
+    with pytest.raises(redis.ConnectionError):
+        s.consume()
+    assert s.position == 1 and s.cached(K) == ("old", 1)
+    s.hook = None
+    assert s.consume() == 1 and s.cached(K) is None and s.position == 2, "retried from the same position"
+    r, rdb, _ = _setup(redis_backend, "cdc", clock=RealClock())
+    r.read(K)
+    r.start(interval=0.01)
+    assert any(t.name == "hcedu-cdc" and t.daemon for t in threading.enumerate())
+    r.write(K, "new")
+    wait_until(lambda: r.cached(K) is None)
+    r.stop()
+    assert not any(t.name == "hcedu-cdc" for t in threading.enumerate())
+    assert r.read(K) == "new"
+
+
 def _race(make_reader, make_writer, pause_op, paused, timeout=5.0):
     """Pause ``paused`` ('reader' or 'writer') before ``pause_op`` while the other side runs to completion."""
     arrived, go_on = threading.Event(), threading.Event()
@@ -206,7 +236,7 @@ def test_failed_delete_leaves_the_cache_stale():
 
 def test_registry_and_classes():
     assert list(STRATEGIES) == ["cache-aside", "delete-then-write", "delayed double delete", "write-through",
-                                "write-behind", "versioned set", "lease"]
+                                "write-behind", "cdc", "versioned set", "lease"]
     assert STRATEGIES["versioned set"] is VersionedSet and STRATEGIES["lease"] is LeaseCache
     assert STRATEGIES["write-through"] is WriteThrough and STRATEGIES["delayed double delete"] is DelayedDoubleDelete
     assert "SET" in cc.VERSIONED_SET_LUA and "INCR" in cc.LEASE_GET_LUA
@@ -238,3 +268,7 @@ def test_bad_input(redis_client):
         db.write(K, "x", version=0)
     with pytest.raises(ValueError, match="interval must be > 0"):
         WriteBehind(db, redis_client).start(interval=0)
+    with pytest.raises(ValueError, match="lag must be >= 0"):
+        CDCInvalidate(db, redis_client, lag=-1)
+    with pytest.raises(ValueError, match="position must be >= 0"):
+        db.binlog(-1)

@@ -2,8 +2,8 @@
 
 The cache/DB consistency strategies of :mod:`hcedu.patterns.consistency` are generators of steps
 (``cache_get``, ``db_read``, ``cache_set``, ``cache_del``, ``db_write``, ``sleep``, ...). This module runs
-several actors — readers ``r1, r2, ...``, writers ``w1, w2, ...``, and for write-behind a ``flush`` and a
-``crash`` actor — against one key on a real Redis cache and a :class:`~hcedu.patterns.consistency.VersionedDB`
+several actors — readers ``r1, r2, ...``, writers ``w1, w2, ...``, for write-behind a ``flush`` and a
+``crash`` actor, for CDC a ``cdc`` consumer — against one key on a real Redis cache and a :class:`~hcedu.patterns.consistency.VersionedDB`
 on a :class:`~hcedu.clock.VirtualClock`, choosing who moves next by:
 
 * a **scripted schedule** (``["r1", "r1", "w1", "w1", "r1"]``: the classic stale-set race); a number in
@@ -37,7 +37,8 @@ import redis
 from .. import _validate
 from ..backend import Keyspace, connect
 from ..clock import RealClock, VirtualClock
-from ..patterns.consistency import STRATEGIES, CacheStrategy, Step, VersionedDB, WriteBehind, make
+from ..patterns.consistency import (STRATEGIES, CacheStrategy, CDCInvalidate, Step, VersionedDB, WriteBehind,
+                                   make)
 
 __all__ = ["KEY", "Outcome", "run", "enumerate_runs", "sample_runs", "compare", "summarize", "delay_sweep",
            "threaded_race", "threaded_check", "chart_timeline", "chart_compare", "chart_delay", "STALE_SET"]
@@ -92,12 +93,15 @@ class Outcome:
                 "final_stale": self.final_stale, "lost_writes": self.lost_writes}
 
 
+BACKGROUND = {"flush": WriteBehind.name, "crash": WriteBehind.name, "cdc": CDCInvalidate.name}
+
+
 def _role(name: str) -> str:
-    if name in ("flush", "crash"):
+    if name in BACKGROUND:
         return name
     if len(name) > 1 and name[0] in "rw" and name[1:].isdigit():
         return "read" if name[0] == "r" else "write"
-    raise ValueError(f"actor names are r<N>, w<N>, 'flush' or 'crash' (got {name!r})")
+    raise ValueError(f"actor names are r<N>, w<N>, 'flush', 'crash' or 'cdc' (got {name!r})")
 
 
 def _actors_of(strategy: str, actors: Sequence[str] | None, schedule: Sequence[Any] | None) -> list[str]:
@@ -109,8 +113,7 @@ def _actors_of(strategy: str, actors: Sequence[str] | None, schedule: Sequence[A
     actors = list(dict.fromkeys(actors))
     for a in actors:
         _role(a)
-    if strategy != WriteBehind.name:  # flush/crash only mean something for write-behind
-        actors = [a for a in actors if a not in ("flush", "crash")]
+    actors = [a for a in actors if BACKGROUND.get(a, strategy) == strategy]  # flush/crash/cdc: only their own
     if not actors:
         raise ValueError("actors must name at least one reader or writer")
     return actors
@@ -142,6 +145,8 @@ class _Run:
                 gen = self.s.write_steps(KEY, name)
             elif role == "flush":
                 gen = self.s.flush_steps()  # type: ignore[attr-defined]
+            elif role == "cdc":
+                gen = self.s.cdc_steps()  # type: ignore[attr-defined]
             else:
                 gen = self.s.crash_steps()  # type: ignore[attr-defined]
             first = next(gen)  # announces its first step; nothing has happened yet
@@ -210,6 +215,10 @@ class _Run:
             s.flush()  # the flusher eventually runs; a crash has already dropped its queue
             out.lost_writes = s.lost
             self._track(self.clock.now())
+        if isinstance(s, CDCInvalidate):
+            self.clock.advance(s.lag)  # the consumer catches up with the binlog
+            s.consume()
+            self._track(self.clock.now())
         if self.stale_since is not None:  # stale at the end: stays so until the entry's TTL expires
             out.final_stale = True
             out.windows.append(self.set_at + s.ttl - self.stale_since)
@@ -263,8 +272,8 @@ def run(strategy: str, schedule: Sequence[Any] | None = None, *, actors: Sequenc
     r = _Run(strategy, _actors_of(strategy, actors, schedule), warm=warm, **opts)
     for entry in schedule or ():
         if isinstance(entry, str):
-            if entry in ("flush", "crash") and strategy != WriteBehind.name:
-                continue  # background actors only write-behind has
+            if BACKGROUND.get(entry, strategy) != strategy:
+                continue  # another strategy's background actor
             r.step(entry)
         else:
             r.clock.advance(_validate.number("schedule entry", entry, minimum=0))
@@ -331,11 +340,12 @@ def compare(actors: Sequence[str] = ("r1", "w1", "r2"), strategies: Sequence[str
             sample: int | None = None, seed: int = 0, **kwargs: Any) -> pd.DataFrame:
     """One row per strategy over every schedule of ``actors`` (or ``sample`` seeded random ones).
 
-    Write-behind also gets a ``flush`` actor, so its DB write is part of the interleaving."""
+    Write-behind also gets a ``flush`` actor and CDC a ``cdc`` consumer, so that background step is part of
+    the interleaving."""
     strategies = list(strategies or STRATEGIES)
     rows = []
     for name in strategies:
-        names = list(actors) + (["flush"] if name == WriteBehind.name and "flush" not in actors else [])
+        names = list(actors) + [b for b in ("flush", "cdc") if BACKGROUND[b] == name and b not in actors]
         runs = (sample_runs(name, names, sample, seed, **kwargs) if sample is not None
                 else enumerate_runs(name, names, **kwargs))
         rows.append(summarize(list(runs)))
@@ -376,11 +386,21 @@ SCENARIOS = {
     "reread": "writer DELs; a reader misses, reads the old row and SETs it; writer then writes the DB",
     "out-of-order": "w1 writes the DB; w2 writes the DB and the cache; w1's cache SET lands last",
     "crash": "writer's SET + queue; the process crashes before the flusher runs; the entry later expires",
+    "failed-del": "the writer's (or the CDC consumer's) first DEL fails with a connection error",
 }
 
-CANONICAL = [("cache-aside", "stale-set"), ("delete-then-write", "reread"), (DELAYED, "stale-set"),
-             ("write-through", "out-of-order"), ("write-behind", "crash"), ("versioned set", "stale-set"),
+CANONICAL = [("cache-aside", "stale-set"), ("cache-aside", "failed-del"), ("delete-then-write", "reread"),
+             (DELAYED, "stale-set"), ("write-through", "out-of-order"), ("write-behind", "crash"),
+             ("cdc", "stale-set"), ("cdc", "failed-del"), ("versioned set", "stale-set"),
              ("versioned set", "out-of-order"), ("lease", "stale-set")]
+
+
+def _write(s: CacheStrategy, value: str) -> int:
+    """A write as the system performs it: for CDC, the DB write and then the consumer's pass."""
+    version = s.write(KEY, value)
+    if isinstance(s, CDCInvalidate):
+        s.consume()
+    return version
 
 
 def _pause_at(op: str, arrived: threading.Event, go_on: threading.Event, timeout: float) -> Callable[[Step], None]:
@@ -444,13 +464,13 @@ def threaded_race(strategy: str, scenario: str = "stale-set", *, client: redis.R
         writer = inst(hook if paused_role == "write" else None)
 
         def paused_side() -> Any:
-            return reader.read(KEY) if paused_role == "read" else writer.write(KEY, "new")
+            return reader.read(KEY) if paused_role == "read" else _write(writer, "new")
 
         def other_side() -> Any:
             if not arrived.wait(timeout):
                 raise TimeoutError("the paused thread never reached its step")
             try:
-                return writer.write(KEY, "new") if paused_role == "read" else reader.read(KEY)
+                return _write(writer, "new") if paused_role == "read" else reader.read(KEY)
             finally:
                 go_on.set()
         _threads(paused_side, other_side, timeout=timeout * 2)
@@ -466,6 +486,21 @@ def threaded_race(strategy: str, scenario: str = "stale-set", *, client: redis.R
             finally:
                 go_on.set()
         _threads(lambda: w1.write(KEY, "w1"), second, timeout=timeout * 2)
+    elif scenario == "failed-del":
+        failures = [redis.ConnectionError("injected: the DEL never reached Redis")]
+
+        def fail_once(step: Step) -> None:
+            if step.op == "cache_del" and failures:
+                raise failures.pop()
+        base.read(KEY)  # the old value is cached
+        base.hook = fail_once
+        try:
+            _threads(lambda: _write(base, "new"), timeout=timeout)
+        except redis.ConnectionError:
+            pass  # the caller saw the error; the DB write stands
+        base.hook = None
+        if isinstance(base, CDCInvalidate):
+            base.consume()  # the consumer's next pass retries from its binlog position
     else:  # crash
         if not isinstance(base, WriteBehind):
             raise ValueError(f"scenario 'crash' needs the write-behind strategy (got {strategy!r})")

@@ -1,12 +1,13 @@
 """Cache/DB consistency strategies over a real Redis cache (go-redis ``Get``/``Set``/``Del`` + ``Eval``).
 
-Seven ways to keep a Redis cache in step with a database, each a class with ``read(key)`` and
+Eight ways to keep a Redis cache in step with a database, each a class with ``read(key)`` and
 ``write(key, value)``: :class:`CacheAside` (DB, then DEL), :class:`DeleteThenWrite` (DEL, then DB),
 :class:`DelayedDoubleDelete` (DEL, DB, sleep, DEL), :class:`WriteThrough` (DB, then SET),
-:class:`WriteBehind` (SET, queue, flush later), :class:`VersionedSet` (DB, then a Lua SET that only
-installs a newer version) and :class:`LeaseCache` (Facebook memcache leases: a miss hands out a
-token, a DEL invalidates it, a SET needs a valid one). The database is :class:`VersionedDB`, an
-in-memory table whose rows carry versions, with an optional read replica that lags.
+:class:`WriteBehind` (SET, queue, flush later), :class:`CDCInvalidate` (DB only; a binlog consumer
+DELs), :class:`VersionedSet` (DB, then a Lua SET that only installs a newer version) and
+:class:`LeaseCache` (Facebook memcache leases: a miss hands out a token, a DEL invalidates it, a SET
+needs a valid one). The database is :class:`VersionedDB`, an in-memory table whose rows carry
+versions, with a change log and an optional read replica that lags.
 
 Every operation is a *generator of steps* (``read_steps``/``write_steps``): it yields a :class:`Step`
 naming the next DB or cache action *before* doing it. ``read``/``write`` drive the generator and call
@@ -21,8 +22,8 @@ Invariants:
   * the version-checked SET and the lease SET are single Lua scripts, so no reader can slip a stale
     value in between the check and the SET;
   * ``WriteBehind`` keeps its queue in process memory: :meth:`WriteBehind.crash` loses it (by design:
-    that is the failure the chapter shows). Its flusher thread is a daemon named ``hcedu-writebehind``
-    that stops with :meth:`WriteBehind.stop`.
+    that is the failure the chapter shows). Its flusher thread (``hcedu-writebehind``) and the CDC
+    consumer thread (``hcedu-cdc``) are daemons that stop with ``stop()``.
 
 Errors: Redis errors (``redis.ConnectionError``, ...) propagate from the step that hit them, leaving
 the DB written and the cache untouched — the "failed DEL" row of the table. Bad arguments raise
@@ -43,7 +44,7 @@ from ..backend import Keyspace, connect
 from ..clock import Clock, as_clock
 
 __all__ = ["Step", "VersionedDB", "CacheStrategy", "CacheAside", "DeleteThenWrite", "DelayedDoubleDelete",
-           "WriteThrough", "WriteBehind", "VersionedSet", "LeaseCache", "STRATEGIES", "make",
+           "WriteThrough", "WriteBehind", "CDCInvalidate", "VersionedSet", "LeaseCache", "STRATEGIES", "make",
            "VERSIONED_SET_LUA", "LEASE_GET_LUA", "LEASE_SET_LUA"]
 
 OPS = ("cache_get", "db_read", "cache_set", "cache_del", "db_write", "sleep", "enqueue", "flush", "crash")
@@ -78,6 +79,7 @@ class VersionedDB:
         self._lock = threading.Lock()
         self._history: dict[str, list[tuple[float, int, str]]] = {}
         self._seq: dict[str, int] = {}
+        self._binlog: list[tuple[float, str, int]] = []
         self.reads = 0
         self.writes = 0
 
@@ -98,6 +100,7 @@ class VersionedDB:
         with self._lock:
             self._seq[key] = max(self._seq.get(key, 0), version)
             self._history.setdefault(key, []).append((self.clock.now(), version, value))
+            self._binlog.append((self.clock.now(), key, version))
             self.writes += 1
         return version
 
@@ -117,6 +120,14 @@ class VersionedDB:
         with self._lock:
             rows = self._history.get(key)
             return rows[-1][1] if rows else 0
+
+    def binlog(self, position: int = 0, until: float | None = None) -> list[tuple[float, str, int]]:
+        """The change log from ``position`` on: ``(commit time, key, version)`` in commit order, only entries
+        committed at or before ``until`` (a CDC pipeline's lag)."""
+        position = _validate.integer("position", position, minimum=0)
+        with self._lock:
+            entries = self._binlog[position:]
+        return [e for e in entries if until is None or e[0] <= until]
 
     def reserved(self, key: str) -> int:
         """The highest version handed out for ``key`` (acknowledged writes, flushed or not)."""
@@ -308,7 +319,47 @@ class WriteThrough(CacheStrategy):
         return version
 
 
-class WriteBehind(CacheStrategy):
+class _Background(CacheStrategy):
+    """A strategy with background work (:meth:`_work`), run by :meth:`start` on a daemon thread."""
+
+    thread_name = "hcedu-background"
+
+    def __init__(self, db: VersionedDB, client: redis.Redis | None = None, **kwargs: Any) -> None:
+        super().__init__(db, client, **kwargs)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _work(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def start(self, interval: float = 0.05) -> "_Background":
+        """Start the background worker (a daemon thread) every ``interval`` seconds; RuntimeError if running."""
+        interval = _validate.number("interval", interval, minimum=0, strict=True)
+        if self._thread is not None:
+            raise RuntimeError(f"{self.thread_name} is already running")
+        self._stop.clear()
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                self._work()
+
+        self._thread = threading.Thread(target=loop, name=self.thread_name, daemon=True)
+        self._thread.start()
+        return self
+
+    def _halt(self, timeout: float) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=_validate.number("timeout", timeout, minimum=0))
+            self._thread = None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the worker (waiting up to ``timeout`` s), then do what is left once more."""
+        self._halt(timeout)
+        self._work()
+
+
+class WriteBehind(_Background):
     """Write-back: SET the cache and queue the DB write; a flusher applies the queue later.
 
     Fast writes; the DB lags the cache, and the queue lives in this process: :meth:`crash` loses every
@@ -317,13 +368,12 @@ class WriteBehind(CacheStrategy):
     """
 
     name = "write-behind"
+    thread_name = "hcedu-writebehind"
 
     def __init__(self, db: VersionedDB, client: redis.Redis | None = None, **kwargs: Any) -> None:
         super().__init__(db, client, **kwargs)
         self._queue: deque[tuple[str, str, int]] = deque()
         self._qlock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.lost = 0
 
     def truth(self, key: str) -> int:
@@ -364,6 +414,8 @@ class WriteBehind(CacheStrategy):
             self.db.write(key, value, version)
             n += 1
 
+    _work = flush
+
     def crash(self) -> int:
         """Simulate the process dying: stop the flusher without flushing, drop the queue; return writes lost."""
         self._stop.set()
@@ -371,33 +423,8 @@ class WriteBehind(CacheStrategy):
             lost = len(self._queue)
             self._queue.clear()
         self.lost += lost
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._halt(5.0)
         return lost
-
-    def start(self, interval: float = 0.05) -> "WriteBehind":
-        """Start the background flusher (a daemon thread ``hcedu-writebehind``) every ``interval`` seconds."""
-        interval = _validate.number("interval", interval, minimum=0, strict=True)
-        if self._thread is not None:
-            raise RuntimeError("the flusher is already running")
-        self._stop.clear()
-
-        def loop() -> None:
-            while not self._stop.wait(interval):
-                self.flush()
-
-        self._thread = threading.Thread(target=loop, name="hcedu-writebehind", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the flusher (waiting up to ``timeout`` s) and flush what is left."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=_validate.number("timeout", timeout, minimum=0))
-            self._thread = None
-        self.flush()
 
 
 VERSIONED_SET_LUA = """
@@ -503,20 +530,60 @@ class LeaseCache(CacheStrategy):
         return version
 
 
+class CDCInvalidate(_Background):
+    """Binlog-driven invalidation (Canal/Debezium → MQ → DEL; Facebook's McSqueal): the application only
+    writes the DB; a consumer tails the change log ``lag`` seconds behind and DELs each changed key,
+    advancing its position only after the DEL succeeded — so a failed DEL is retried, not lost.
+
+    Stale for the pipeline lag; still has the stale-set race (a reader's SET after the consumer's DEL)
+    unless fills are versioned or leased. :meth:`start` runs the consumer on a daemon thread
+    ``hcedu-cdc``; :meth:`consume` runs one pass (raising the Redis error of a failed DEL).
+    """
+
+    name = "cdc"
+    thread_name = "hcedu-cdc"
+
+    def __init__(self, db: VersionedDB, client: redis.Redis | None = None, *, lag: float = 0.0,
+                 **kwargs: Any) -> None:
+        super().__init__(db, client, **kwargs)
+        self.lag = _validate.number("lag", lag, minimum=0)
+        self.position = 0
+        self._plock = threading.Lock()
+
+    def write_steps(self, key: str, value: str) -> Steps:
+        yield Step("db_write", key)
+        return self.db.write(key, value)
+
+    def cdc_steps(self) -> Steps:
+        """One consumer pass as a step: DEL the key of every change committed ``lag`` s ago or earlier."""
+        yield Step("cache_del", "", "from binlog")
+        with self._plock:
+            done = 0
+            for _, key, _ in self.db.binlog(self.position, until=self.clock.now() - self.lag):
+                self._delete(key)
+                self.position += 1  # only after the DEL succeeded
+                done += 1
+            return done
+
+    def consume(self) -> int:
+        """Run one consumer pass now (through the hook); return how many changes were applied."""
+        return self._drive(self.cdc_steps())
+
+    _work = consume
+
+
 STRATEGIES: dict[str, type[CacheStrategy]] = {
     cls.name: cls for cls in (CacheAside, DeleteThenWrite, DelayedDoubleDelete, WriteThrough, WriteBehind,
-                              VersionedSet, LeaseCache)
+                              CDCInvalidate, VersionedSet, LeaseCache)
 }
 
 
 def make(name: str, db: VersionedDB, client: redis.Redis | None = None, **kwargs: Any) -> CacheStrategy:
     """Build the strategy called ``name`` (a key of :data:`STRATEGIES`); ``delay`` only goes to the
-    double delete and ``lease_ttl`` only to the lease cache."""
+    double delete, ``lease_ttl`` only to the lease cache and ``lag`` only to CDC."""
     _validate.choice("name", name, tuple(STRATEGIES))
-    delay = kwargs.pop("delay", None)
-    lease_ttl = kwargs.pop("lease_ttl", None)
-    if name == DelayedDoubleDelete.name and delay is not None:
-        kwargs["delay"] = delay
-    if name == LeaseCache.name and lease_ttl is not None:
-        kwargs["lease_ttl"] = lease_ttl
+    for option, owner in (("delay", DelayedDoubleDelete), ("lease_ttl", LeaseCache), ("lag", CDCInvalidate)):
+        value = kwargs.pop(option, None)
+        if name == owner.name and value is not None:
+            kwargs[option] = value
     return STRATEGIES[name](db, client, **kwargs)

@@ -98,7 +98,9 @@ cells = [
     any read between its DEL and its DB write refills the old row. Delayed double delete is stale only when the
     reader read before the DB write **and** its SET lands after the second DEL. Write-behind goes stale when a
     reader misses before the flusher has written the DB (the reader loads the old row over the new entry).
-    The version-checked SET and leases are never left stale.
+    CDC (the app only writes the DB; a binlog consumer, here the `cdc` actor, DELs) has the same race as
+    cache-aside, with the consumer's DEL in place of the writer's. The version-checked SET and leases are
+    never left stale.
 
     With more actors the schedule count explodes (one reader, two writers and another reader already give
     thousands), so below we sample 150 seeded random schedules of two readers and two writers:
@@ -201,8 +203,9 @@ cells = [
     real
     """),
     md("""
-    **Takeaway:** on real threads and the real Redis protocol the first five end stale (or lose a write) exactly
-    as simulated; the version check and the lease refuse the late SET.
+    **Takeaway:** on real threads and the real Redis protocol the first seven end stale (or lose a write) exactly
+    as simulated; the CDC consumer retries the failed DEL, and the version check and the lease refuse the late
+    SET.
 
     ## Fix it: version-checked SET, leases, CDC — and always a TTL
 
@@ -246,13 +249,24 @@ cells = [
       change log and DELs the keys it touched, with retries, so a crashed app server or a failed DEL can't skip
       an invalidation. It is stale for the pipeline lag, needs per-key ordering, and still has the stale-set race
       unless the fill is version-checked or leased. Invalidations must reach every cache (broadcast, not
-      competing consumers), which is what the source's Kafka diagram gets right.
+      competing consumers), which is what the source's Kafka diagram gets right. What it fixes is the *lost*
+      invalidation — from the real-thread table above:
     * **A TTL on every entry**, always: it bounds every failure above (a lost DEL, a crash, a bug) to one TTL.
+    """),
+    code("""
+    real.set_index(["strategy", "scenario"]).loc[
+        [("cache-aside", "failed-del"), ("cdc", "failed-del"), ("cdc", "stale-set")],
+        ["cache_version", "newest_version", "stale"]]
+    """),
+    md("""
+    **Takeaway:** when the app's DEL fails, cache-aside is stale until TTL; the CDC consumer keeps its binlog
+    position until the DEL succeeds and retries it. The stale-set race is untouched by CDC — that needs the
+    conditional fill.
 
     ## Measure it: what each strategy costs per operation
 
-    Round trips, not CPU, dominate: every strategy is a GET on a hit; writes cost one Redis call (DEL or SET or a
-    script) plus the DB write — except the double delete, whose writer blocks for its delay (the source's
+    Round trips, not CPU, dominate: every strategy is one Redis call on a hit (a GET, or the lease script);
+    writes cost one Redis call (DEL, SET or a script) plus the DB write (CDC: none, its consumer pays) — except the double delete, whose writer blocks for its delay (the source's
     `AfterFunc` frees the caller but the cache goes through the same states). Measured on the current backend
     with the delay set to 0 so it doesn't dominate:
     """),
@@ -269,10 +283,12 @@ cells = [
         t0 = time.perf_counter()
         for i in range(300):
             s.write(f"m{i % 20}", str(i))
+            if name == "cdc":
+                s.consume()
             s.read(f"m{i % 20}")
         rows.append({"strategy": name, "write+read pairs/s": round(300 / (time.perf_counter() - t0))})
     cost = pd.DataFrame(rows).set_index("strategy")
-    assert len(cost) == 7 and (cost["write+read pairs/s"] > 0).all()
+    assert len(cost) == len(STRATEGIES) and (cost["write+read pairs/s"] > 0).all()
     cost
     """),
     md("""
