@@ -388,8 +388,8 @@ cells = [
     * The limiter table is right in spirit — token bucket for bursts, leaky bucket (as a queue) for a smooth
       output — but `rate.NewLimiter(100, 200)` admits up to **300 in the first second** (burst + refill), and it
       is **per process**: N instances admit N × 100/s. A fleet-wide limit needs Redis (one Lua script per
-      decision), or a limiter at the gateway. `rate.Limiter` is not only a token bucket for bursts either:
-      `Wait`/`Reserve` delay requests instead of refusing them, which smooths like a leaky queue.
+      decision), or a limiter at the gateway. `rate.Limiter` is not only for bursts either: `Wait`/`Reserve`
+      delay requests instead of refusing them, and with `burst = 1` that paces them like a leaky queue.
 
     ## Exercise
 
