@@ -82,6 +82,7 @@ def test_go_counterparts_and_charts():
     assert "atomic.Int64.Add" in g.loc["AtomicCounter", "go"]
     assert "LOCK XADD" in g.loc["AtomicCounter", "what happens"]
     assert isinstance(cb.chart_throughput(cb.throughput(("locked",), threads=(1, 2), ops=100)), Figure)
+    assert isinstance(cb.chart_throughput(cb.throughput(("atomic",), threads=(1,), ops=10), logy=True), Figure)
     assert isinstance(cb.chart_lost(cb.lost_updates(("naive", "locked"), per_thread=50)), Figure)
     assert isinstance(cb.chart_batching(cb.batching([(10, None), (100, 1.0)], duration=1)), Figure)
     import matplotlib.pyplot as plt

@@ -285,8 +285,8 @@ def go_counterparts() -> pd.DataFrame:
 
 # -- charts ---------------------------------------------------------------------------------------------
 
-def chart_throughput(frame: pd.DataFrame, title: str | None = None):
-    """Increments per second vs threads, one line per counter."""
+def chart_throughput(frame: pd.DataFrame, title: str | None = None, *, logy: bool = False):
+    """Increments per second vs threads, one line per counter (``logy`` when they differ by orders of magnitude)."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 3.6))
@@ -296,10 +296,13 @@ def chart_throughput(frame: pd.DataFrame, title: str | None = None):
     ax.set_xscale("log", base=2)
     ticks = sorted(frame["threads"].unique())
     ax.set_xticks(ticks, [str(t) for t in ticks])
-    ax.set_ylim(bottom=0)
+    if logy:
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)
     ax.set_xlabel("threads (same total increments at every point)")
-    ax.set_ylabel("increments / s")
-    ax.legend(loc="lower left")
+    ax.set_ylabel("increments / s" + (" (log)" if logy else ""))
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)  # beside the lines, never over one
     ax.set_title(title or "Counter throughput vs threads (CPython, measured)")
     fig.tight_layout()
     return fig
