@@ -1,0 +1,74 @@
+"""Benchmark: counter throughput vs threads, in process and on a real redis-server, as ratios to a baseline.
+
+Usage::
+
+    .venv/bin/python benchmarks/counters.py [--ops N] [--redis-ops N] [--repeat R] [--max-threads T]
+
+In process: ``LockedCounter`` is the baseline at each thread count; ``AtomicCounter`` and ``StripedCounter``
+are printed as a ratio to it (expect ~1x: under the GIL nothing scales with threads, and striping does not
+beat a single lock). Each counter's 8-thread rate is also printed as a ratio to its own 1-thread rate.
+
+Redis: uses ``$REDIS_URL`` if set, else starts a throwaway ``redis-server`` (``hcedu.lab.redis_server``);
+``RedisCounter`` (INCR) is the baseline, ``ShardedRedisCounter`` and ``BatchedRedisCounter`` (flush every
+100) are ratios to it, with the round trips each sent. Exits 1 if any counter lost an increment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import pandas as pd
+import redis
+
+from hcedu.backend import Keyspace
+from hcedu.lab import countbench, redis_server
+
+
+def _ratios(df: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    rate = df.pivot(index="threads", columns="counter", values="ops_per_s")
+    out = rate.div(rate[baseline], axis=0).round(2)
+    out.columns = [f"{c} / {baseline}" for c in out.columns]
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ops", type=int, default=200_000, help="in-process increments per point")
+    ap.add_argument("--redis-ops", type=int, default=10_000, help="Redis increments per point")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per point (best is kept)")
+    ap.add_argument("--max-threads", type=int, default=8)
+    args = ap.parse_args()
+    threads = tuple(n for n in (1, 2, 4, 8, 16, 32) if n <= args.max_threads)
+
+    local = countbench.throughput(countbench.SAFE_IN_PROCESS, threads, args.ops, repeat=args.repeat)
+    print("in process: increments/s")
+    print(local.pivot(index="threads", columns="counter", values="ops_per_s").round(-3).to_string(), "\n")
+    print(_ratios(local, "locked").to_string(), "\n")
+    scale = local.pivot(index="threads", columns="counter", values="ops_per_s")
+    print(f"{threads[-1]} threads / 1 thread:", (scale.loc[threads[-1]] / scale.loc[1]).round(2).to_dict(), "\n")
+
+    url = os.environ.get("REDIS_URL")
+    server = None if url else redis_server.start()
+    url = url or server.url
+    try:
+        client = redis.Redis.from_url(url, decode_responses=True)
+        ks = Keyspace("bench-counters", client)
+        remote = countbench.throughput(countbench.SAFE_REDIS, threads, args.redis_ops, repeat=args.repeat,
+                                       keyspace=ks)
+        ks.cleanup()
+        print(f"redis ({url}): increments/s")
+        print(remote.pivot(index="threads", columns="counter", values="ops_per_s").round(-2).to_string(), "\n")
+        print(_ratios(remote, "redis INCR").to_string(), "\n")
+        print("round trips:", remote.groupby("counter")["round_trips"].max().astype(int).to_dict())
+    finally:
+        if server is not None:
+            server.stop()
+    exact = bool(local["exact"].all() and remote["exact"].all())
+    print("\nevery counter exact:", exact)
+    return 0 if exact else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
