@@ -102,8 +102,9 @@ cells = [
     cache-aside, with the consumer's DEL in place of the writer's. The version-checked SET and leases are
     never left stale.
 
-    With more actors the schedule count explodes (one reader, two writers and another reader already give
-    thousands), so below we sample 150 seeded random schedules of two readers and two writers:
+    With more actors the schedule count explodes (a writer between two readers already gives hundreds, a
+    thousand or more for the double delete), so below we sample 150 seeded random schedules of two readers
+    and two writers:
     """),
     code("""
     sampled = il.compare(("r1", "r2", "w1", "w2"), sample=150, seed=0, keyspace=ks)
