@@ -17,6 +17,20 @@ _EXPORTS = {
     "DelayQueue": "delayqueue",
     "Bridge": "queue", "NaiveBridge": "queue", "QueueFull": "queue", "BridgeClosed": "queue",
     "StreamQueue": "reliable", "ListQueue": "reliable", "IdempotentHandler": "reliable",
+    # chapter 09: flash sale
+    "Decision": "ratelimit", "FixedWindowLimiter": "ratelimit", "SlidingLogLimiter": "ratelimit",
+    "SlidingWindowCounterLimiter": "ratelimit", "TokenBucketLimiter": "ratelimit", "GCRALimiter": "ratelimit",
+    "NoGuard": "cacheguard", "NullCache": "cacheguard", "MutexRebuild": "cacheguard",
+    "SingleflightGuard": "cacheguard", "LogicalExpiry": "cacheguard", "XFetch": "cacheguard",
+    "BloomGuard": "cacheguard", "CacheBusy": "cacheguard", "ttl_with_jitter": "cacheguard",
+    "BloomFilter": "bloom", "Stock": "stock", "NaiveStock": "stock",
+    # chapter 10: sessions
+    "SessionStore": "session", "NaiveSessionStore": "session", "LogoutListener": "session", "Session": "session",
+    # chapter 12: two-level cache
+    "LocalCache": "localcache", "CacheStats": "localcache", "TwoLevelCache": "twolevel",
+    "TwoLevelStats": "twolevel", "CompetingConsumerInvalidation": "twolevel",
+    # chapter 13: leaderboards
+    "Leaderboard": "leaderboard", "Composite": "leaderboard", "Entry": "leaderboard",
 }
 
 __all__ = sorted(_EXPORTS)
