@@ -1,0 +1,42 @@
+"""Every stored notebook is what its generator script writes (nbval compares outputs, not sources).
+
+A chapter is edited in ``notebooks/src/NN_name.py`` (or ``solutions/src/``) and then re-generated and
+re-executed; this test catches a notebook whose generator changed, or whose generated text depends on the
+tree (notebook 00's chapter map), without the notebook being rebuilt.
+"""
+
+import importlib.util
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERATORS = sorted([*(ROOT / "notebooks" / "src").glob("*.py"), *(ROOT / "solutions" / "src").glob("*.py")])
+
+
+def _generated_cells(script: Path) -> list:
+    spec = importlib.util.spec_from_file_location(f"_nbgen_{script.parent.parent.name}_{script.stem}", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)   # generators only build their notebook under __main__
+    return module.cells
+
+
+def test_every_notebook_has_a_generator():
+    for folder in ("notebooks", "solutions"):
+        stored = {p.stem for p in (ROOT / folder).glob("*.ipynb")}
+        scripts = {p.stem for p in (ROOT / folder / "src").glob("*.py")}
+        assert stored == scripts, f"{folder}: notebooks without a generator or generators without a notebook"
+
+
+@pytest.mark.parametrize("script", GENERATORS, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
+def test_stored_notebook_matches_its_generator(script):
+    notebook = script.parent.parent / f"{script.stem}.ipynb"
+    stored = nbformat.read(notebook, as_version=4).cells
+    generated = _generated_cells(script)
+    rebuild = (f"re-generate and re-execute it: python {script.relative_to(ROOT)} && "
+               f".venv/bin/hcedu execute {notebook.relative_to(ROOT)}")
+    assert len(stored) == len(generated), f"{notebook.name}: {len(stored)} cells stored, generator has " \
+                                          f"{len(generated)}; {rebuild}"
+    for i, (s, g) in enumerate(zip(stored, generated)):
+        assert (s.cell_type, s.source) == (g.cell_type, g.source), f"{notebook.name}, cell {i} differs; {rebuild}"
