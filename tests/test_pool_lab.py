@@ -217,18 +217,20 @@ def _pipe30(client, key, rng):
 # (pool size, concurrency): C < P, P < C (callers queue on the blocking pool) and P = C. Up to 16 callers:
 # with 32 threads queueing on redis-py's blocking pool (e.g. P = 8, C = 32) every release wakes waiters,
 # and on a busy 2-core machine those wake-ups cost 10-25 % of throughput (see benchmarks/pool_roofline.py).
+# Both roofline tests are marked `quiet`: `make test` runs them alone, after the parallel suite, because
+# they compare throughput with ceilings measured in the same run, and a second busy process skews that.
 LATENCY_POINTS = [(1, 1), (1, 4), (8, 2), (2, 2), (4, 4), (4, 16), (8, 8), (32, 8)]
 
 
+@pytest.mark.quiet
 def test_roofline_latency_bound_within_15_percent(redis_backend):
     """Where min(P, C)/S is at most half of X_cpu, throughput is within 15 % of min(P, C)/S."""
     backend = "embedded" if redis_backend.kind == "fake" else redis_backend.url
     with P.one_core(), P.PoolLab(backend, delay=0.002) as lab:
         for attempt in range(3):   # re-measuring (S and X_cpu too) absorbs a burst of load from others
-            m = P.measure_ceilings(lab, duration=0.2)
-            assert 0.002 <= m["service_time"] < 0.004    # 2 ms injected + command cost
-            df = P.with_model(P.sweep(lab, pairs=LATENCY_POINTS, duration=0.2),
-                              m["service_time"], m["cpu_ceiling"])
+            df = P.interleaved_sweep(lab, LATENCY_POINTS, rounds=3, slice_time=0.1)
+            s = df.attrs["service_time"]
+            assert 0.002 <= s < 0.004    # 2 ms injected + command cost
             checked = df[df["regime"] == "latency"].copy()
             # Little's law per point: mean connections in use = throughput × hold time ≈ min(P, C)
             checked["busy_ratio"] = (checked["throughput"] * checked["hold"]
@@ -239,13 +241,15 @@ def test_roofline_latency_bound_within_15_percent(redis_backend):
     shown = checked[["pool_size", "concurrency", "throughput", "latency_bound", "ratio", "busy_ratio"]]
     assert len(checked) >= 5, df
     assert (df["errors"] == 0).all()
-    assert (checked["ratio"] - 1).abs().max() <= 0.15, f"S={m['service_time']:.5f}\n{shown}"
-    assert (checked["busy_ratio"] - 1).abs().max() <= 0.15, f"S={m['service_time']:.5f}\n{shown}"
+    assert (checked["ratio"] - 1).abs().max() <= 0.15, f"S={s:.5f}\n{shown}"
+    assert (checked["busy_ratio"] - 1).abs().max() <= 0.15, f"S={s:.5f}\n{shown}"
 
 
-def test_roofline_cpu_bound_plateaus_below_the_ceiling(redis_backend):
+@pytest.mark.quiet
+def test_roofline_cpu_bound_plateaus_at_the_ceiling(redis_backend):
     """Where min(P, C)/S is at least twice X_cpu, adding connections stops helping: throughput plateaus
-    at the client's CPU ceiling and never exceeds it."""
+    at the client's CPU ceiling (1 / CPU seconds per command, one thread, no injected latency) and never
+    exceeds it."""
     backend = "embedded" if redis_backend.kind == "fake" else redis_backend.url
     added = "pipe30" not in loadgen.OPS
     loadgen.OPS.setdefault("pipe30", _pipe30)
@@ -253,27 +257,26 @@ def test_roofline_cpu_bound_plateaus_below_the_ceiling(redis_backend):
     def problems(df):
         x24, x32 = df["throughput"]
         found = []
-        if df["regime"].iloc[-1] != "cpu":
-            found.append("(32, 32) is not in the CPU regime: min(P, C)/S < 2 × X_cpu")
+        if (df["regime"] != "cpu").any():
+            found.append("a point is not in the CPU regime: min(P, C)/S < 2 × X_cpu")
         # the latency model alone is wrong here: far fewer requests than min(P, C)/S ...
         if x32 > 0.6 * df["latency_bound"].iloc[-1]:
             found.append("throughput follows min(P, C)/S: no CPU roof")
         # ... because the client's CPU is the roof: more connections and callers buy nothing
         if x32 > 1.15 * x24:
             found.append("throughput still grows from P = 24 to P = 32")
-        # The plateau sits near the one-thread X_cpu, within -40 %/+30 %: GIL hand-offs between 32 threads
-        # cost CPU per request (lower), and a real server's work overlaps the client's (higher). Measured
-        # on a quiet machine: 0.7-0.85 × X_cpu embedded, 0.9-1.2 × on redis-server (see the notebook).
-        if not 0.6 <= df["ratio"].iloc[-1] <= 1.3:
-            found.append(f"plateau at {df['ratio'].iloc[-1]:.2f} × X_cpu, outside [0.6, 1.3]")
+        # It cannot beat the CPU it has (X_cpu is CPU time, so a real server's own work, which overlaps
+        # the client's, does not count), and sits below it by what GIL hand-offs between 24-32 threads
+        # cost per request: from nothing to ~45 % from run to run on this 2-core VM (embedded, where
+        # fakeredis's server lock adds convoys; see the notebook), so the floor is wide.
+        if not (0.5 <= df["ratio"]).all() or not (df["ratio"] <= 1.15).all():
+            found.append(f"plateau at {df['ratio'].round(2).tolist()} × X_cpu, outside [0.5, 1.15]")
         return found
 
     try:
         with P.one_core(), P.PoolLab(backend, delay=0.002) as lab:
             for attempt in range(3):  # capacity is what an undisturbed run reaches: best of up to 3
-                m = P.measure_ceilings(lab, duration=0.2, mix="pipe30")
-                df = P.with_model(P.sweep(lab, pairs=[(24, 24), (32, 32)], duration=0.25, mix="pipe30"),
-                                  m["service_time"], m["cpu_ceiling"])
+                df = P.interleaved_sweep(lab, [(24, 24), (32, 32)], rounds=5, slice_time=0.1, mix="pipe30")
                 found = problems(df)
                 if not found:
                     break
@@ -282,6 +285,38 @@ def test_roofline_cpu_bound_plateaus_below_the_ceiling(redis_backend):
             del loadgen.OPS["pipe30"]
     shown = df[["pool_size", "concurrency", "throughput", "latency_bound", "cpu_ceiling", "ratio", "regime"]]
     assert not found, f"{'; '.join(found)}\n{shown}"
+
+
+def test_interleaved_sweep_measures_ceilings_alongside():
+    with P.PoolLab("embedded", delay=0.002) as lab:
+        df = P.interleaved_sweep(lab, [(1, 1), (4, 2)], rounds=2, slice_time=0.05)
+        assert lab.toxics.delay == 0.002 and not lab._clients     # latency restored, clients closed
+    assert df[["pool_size", "concurrency"]].values.tolist() == [[1, 1], [4, 2]]
+    assert {"throughput", "latency_bound", "cpu_ceiling", "ratio", "regime", "cpu_per_request"} <= set(df.columns)
+    assert 0.002 <= df.attrs["service_time"] < 0.01 and df.attrs["rounds"] == 2
+    assert df.attrs["cpu_ceiling"] > df.attrs["one_thread"] * 0.8 > 0
+    # 2 callers on 2 of 4 connections do about twice what 1 does (latency-bound, 0.05 s slices)
+    assert 1.5 < df["throughput"].iloc[1] / df["throughput"].iloc[0] < 2.5
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(rounds=0), ValueError, "rounds must be >= 1"),
+    (dict(slice_time=0.001), ValueError, "slice_time must be >= 0.02"),
+    (dict(pairs=[]), ValueError, "at least one"),
+    (dict(pairs=[(0, 4)]), ValueError, "pool_size must be >= 1"),
+    (dict(pairs=[(4, "x")]), TypeError, "concurrency must be an int"),
+])
+def test_interleaved_sweep_rejects_bad_input(kwargs, error, match):
+    with P.PoolLab("embedded", delay=0.001) as lab, pytest.raises(error, match=match):
+        P.interleaved_sweep(lab, **kwargs)
+
+
+def test_measure_ceilings_cpu_ceiling_is_cpu_time():
+    with P.PoolLab("embedded", delay=0.002) as lab:
+        m = P.measure_ceilings(lab, duration=0.1)
+    assert set(m) == {"service_time", "cpu_ceiling", "one_thread"}
+    # in-process, the lone worker is always on the CPU: CPU-time and wall-clock ceilings agree
+    assert m["cpu_ceiling"] == pytest.approx(m["one_thread"], rel=0.3)
 
 
 # -- experiments, charts, checker ----------------------------------------------------------------------------

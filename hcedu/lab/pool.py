@@ -48,7 +48,7 @@ from .. import backend as _backend
 from .proxy import DelayedConnection, DelayedTCPConnection, LatencyProxy, Toxics
 
 __all__ = ["PoolStatsRecorder", "InstrumentedPool", "InstrumentedBlockingPool", "make_pool", "make_client",
-           "measure_ceilings", "sweep", "with_model", "one_core", "exhaustion", "stall_experiment",
+           "measure_ceilings", "sweep", "interleaved_sweep", "with_model", "one_core", "exhaustion", "stall_experiment",
            "defaults_table",
            "little_bound", "roofline", "size_pool", "PoolLab", "KINDS"]
 
@@ -465,28 +465,65 @@ class PoolLab:
 
 
 # -- experiments (each returns a tidy frame) ----------------------------------------------------------------
-def _run(lab: PoolLab, pool_size: int, concurrency: int, duration: float, kind: str = "blocking",
-         mix: Any = "get", warmup: float = 0.0, **pool_kwargs: Any) -> dict[str, Any]:
-    from . import loadgen, stats
+def _row(lab: PoolLab, pool_size: int, concurrency: int, kind: str, frames: list[pd.DataFrame],
+         snap: dict[str, Any]) -> dict[str, Any]:
+    """One sweep row from the frames of one or more load runs of a pool, and the pool's snapshot.
+
+    Throughput counts only requests that completed inside each run's window (callers still queued at
+    its deadline finish afterwards; counting them would overstate throughput when ``P < C``)."""
+    from . import stats
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    ok = frame[frame["ok"]]
+    pct = stats.percentiles(ok)
+    windows = [f.attrs["window"] for f in frames]
+    seconds = sum(end - start for start, end in windows)
+    done = sum(stats.throughput(f) * (end - start) for f, (start, end) in zip(frames, windows)) / seconds
+    cpu = sum(f.attrs["cpu"] for f in frames)
+    return {"backend": lab.kind, "kind": kind, "pool_size": pool_size, "concurrency": concurrency,
+            "delay": lab.toxics.delay, "requests": len(frame), "errors": int((~frame["ok"]).sum()),
+            "throughput": done, "mean": float(ok["latency"].mean()) if len(ok) else math.nan,
+            "p50": pct["p50"], "p99": pct["p99"], "hold": snap["mean_hold"], "wait": snap["mean_wait"],
+            "peak_in_use": snap["peak_in_use"], "exhausted": snap["exhausted"],
+            "cpu_per_request": cpu / len(ok) if len(ok) else math.nan}
+
+
+def _timed_load(client: redis.Redis, concurrency: int, duration: float, mix: Any, *, settle: float = 0.0,
+                **kwargs: Any) -> pd.DataFrame:
+    """:func:`~hcedu.lab.loadgen.run_load` that also records the process CPU seconds it took in
+    ``attrs["cpu"]`` (every thread: client, and in-process fakeredis or proxy). With ``settle``, the run
+    lasts ``settle`` s longer and completions count only after it (``attrs["window"]``)."""
+    from . import loadgen
+    cpu0 = time.process_time()
+    frame = loadgen.run_load(client, concurrency=concurrency, duration=settle + duration, mix=mix, **kwargs)
+    frame.attrs["cpu"] = time.process_time() - cpu0
+    if settle:
+        frame.attrs["window"] = (settle, settle + duration)
+    return frame
+
+
+@contextlib.contextmanager
+def _prefilled(lab: PoolLab, pool_size: int, concurrency: int, kind: str, **pool_kwargs: Any) -> Iterator[redis.Redis]:
+    """A lab client whose pool holds ``min(pool_size, concurrency)`` open connections (go-redis
+    ``MinIdleConns``: measure the steady state, not connects) and fresh stats; closed afterwards."""
     pool_kwargs.setdefault("record", False)
     client = lab.client(pool_size, kind, **pool_kwargs)
     pool = client.connection_pool
     try:
-        pool.prefill(min(pool_size, concurrency))  # MinIdleConns: measure steady state, not connects
+        pool.prefill(min(pool_size, concurrency))
         pool.reset_stats()
-        frame = loadgen.run_load(client, concurrency=concurrency, duration=duration, mix=mix, warmup=warmup)
-        snap = pool.snapshot()
+        yield client
     finally:
         pool.disconnect()
         client.close()
         lab._clients.remove(client)
-    ok = frame[frame["ok"]]
-    pct = stats.percentiles(ok)
-    return {"backend": lab.kind, "kind": kind, "pool_size": pool_size, "concurrency": concurrency,
-            "delay": lab.toxics.delay, "requests": len(frame), "errors": int((~frame["ok"]).sum()),
-            "throughput": stats.throughput(frame), "mean": float(ok["latency"].mean()) if len(ok) else math.nan,
-            "p50": pct["p50"], "p99": pct["p99"], "hold": snap["mean_hold"], "wait": snap["mean_wait"],
-            "peak_in_use": snap["peak_in_use"], "exhausted": snap["exhausted"]}
+
+
+def _run(lab: PoolLab, pool_size: int, concurrency: int, duration: float, kind: str = "blocking",
+         mix: Any = "get", warmup: float = 0.0, **pool_kwargs: Any) -> dict[str, Any]:
+    with _prefilled(lab, pool_size, concurrency, kind, **pool_kwargs) as client:
+        frame = _timed_load(client, concurrency, duration, mix, warmup=warmup)
+        snap = client.connection_pool.snapshot()
+    return _row(lab, pool_size, concurrency, kind, [frame], snap)
 
 
 def measure_ceilings(lab: PoolLab, *, duration: float = 0.4, mix: Any = "get") -> dict[str, float]:
@@ -494,8 +531,11 @@ def measure_ceilings(lab: PoolLab, *, duration: float = 0.4, mix: Any = "get") -
 
     * ``S`` (``service_time``): mean time a connection is held per command with the injected delay,
       one worker, one connection (delay + command cost + the sleep's own overshoot);
-    * ``X_cpu`` (``cpu_ceiling``): throughput of one worker with the delay switched off: what the
-      client (and, in-process, fakeredis and the proxy) can push through the GIL.
+    * ``X_cpu`` (``cpu_ceiling``): the client's own ceiling, 1 / (CPU seconds per command), measured
+      with one worker and the delay switched off: what this process (client, and in-process fakeredis
+      or proxy) can push through the GIL. It is CPU time, not wall time, because a lone worker also
+      idles while a real server answers, and that wait overlaps other threads' work under load;
+      ``one_thread`` is that worker's wall-clock throughput, for comparison.
     The lab's delay is restored afterwards, even on error.
     """
     duration = _validate.number("duration", duration, minimum=0.05)
@@ -503,10 +543,10 @@ def measure_ceilings(lab: PoolLab, *, duration: float = 0.4, mix: Any = "get") -
     delay, jitter = lab.toxics.delay, lab.toxics.jitter
     lab.toxics.set_latency(0.0)
     try:
-        x = _run(lab, 1, 1, duration, mix=mix)["throughput"]
+        solo = _run(lab, 1, 1, duration, mix=mix)
     finally:
         lab.toxics.set_latency(delay, jitter)
-    return {"service_time": s, "cpu_ceiling": x}
+    return {"service_time": s, "cpu_ceiling": 1 / solo["cpu_per_request"], "one_thread": solo["throughput"]}
 
 
 def sweep(lab: PoolLab, pool_sizes: Any = (1, 2, 4, 8, 16, 32), concurrencies: Any = (1, 4, 16, 32), *,
@@ -550,6 +590,61 @@ def with_model(frame: pd.DataFrame, service_time: float, cpu_ceiling: float) -> 
     return out
 
 
+_SETTLE = 0.02  # s of each interleaved slice run before completions count
+
+
+def interleaved_sweep(lab: PoolLab, pairs: Any = ((24, 24), (32, 32)), *, rounds: int = 6,
+                      slice_time: float = 0.1, mix: Any = "get", kind: str = "blocking", progress: bool = False,
+                      **pool_kwargs: Any) -> pd.DataFrame:
+    """:func:`sweep` + :func:`with_model` with ``S`` and ``X_cpu`` measured *alongside* the points.
+
+    A shared machine's speed drifts (here by ±20 % from one fraction of a second to the next), so
+    ceilings measured once, before a sweep, are a poor yardstick for points measured seconds later. Each
+    of ``rounds`` rounds therefore runs ``slice_time`` s of one caller with the injected latency off
+    (``X_cpu``, as in :func:`measure_ceilings`), of one caller with it on (``S``), then of each
+    ``(pool size, concurrency)`` pair; drift hits every side alike. Each slice runs 20 ms more first,
+    while its threads start, and completions count only after that. Clients stay open (pre-filled)
+    across rounds, so no round pays to connect.
+
+    Returns the :func:`with_model` frame, one row per pair (throughput = completions in all its
+    windows / their total time); ``attrs`` hold ``service_time``, ``cpu_ceiling``, ``one_thread``
+    (wall-clock throughput of the lone caller) and ``rounds``. The lab's latency is restored
+    afterwards, even on error.
+    """
+    rounds = _validate.integer("rounds", rounds, minimum=1, maximum=100)
+    slice_time = _validate.number("slice_time", slice_time, minimum=0.02)
+    pairs = [(_validate.integer("pool_size", p, minimum=1, maximum=1024),
+              _validate.integer("concurrency", c, minimum=1, maximum=1024)) for p, c in pairs]
+    if not pairs:
+        raise ValueError("pairs must name at least one (pool size, concurrency) pair")
+    delay, jitter = lab.toxics.delay, lab.toxics.jitter
+    shapes: dict[Any, tuple[int, int]] = {"X_cpu": (1, 1), "S": (1, 1), **{pair: pair for pair in pairs}}
+    frames: dict[Any, list[pd.DataFrame]] = {key: [] for key in shapes}
+    it: Any = range(rounds)
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(it, desc="interleaved rounds", leave=False)
+    with contextlib.ExitStack() as stack:
+        clients = {key: stack.enter_context(_prefilled(lab, *shape, kind, **pool_kwargs))
+                   for key, shape in shapes.items()}
+        try:
+            for _ in it:
+                for key, client in clients.items():
+                    lab.toxics.set_latency(*((0.0, 0.0) if key == "X_cpu" else (delay, jitter)))
+                    frames[key].append(_timed_load(client, shapes[key][1], slice_time, mix, settle=_SETTLE,
+                                                   check=False))
+        finally:
+            lab.toxics.set_latency(delay, jitter)
+        rows = {key: _row(lab, *shape, kind, frames[key], clients[key].connection_pool.snapshot())
+                for key, shape in shapes.items()}
+    service_time, solo = rows.pop("S")["hold"], rows.pop("X_cpu")
+    cpu_ceiling = 1 / solo["cpu_per_request"]
+    out = with_model(pd.DataFrame(list(rows.values())), service_time, cpu_ceiling)
+    out.attrs.update({"service_time": service_time, "cpu_ceiling": cpu_ceiling,
+                      "one_thread": solo["throughput"], "rounds": rounds})
+    return out
+
+
 @contextlib.contextmanager
 def one_core() -> Iterator[int | None]:
     """Run the threads this thread starts on one CPU while the block runs (Linux; a no-op elsewhere).
@@ -579,18 +674,10 @@ def exhaustion(lab: PoolLab, *, pool_size: int = 4, concurrency: int = 16, durat
     from . import loadgen
     out: dict[str, pd.DataFrame] = {}
     for kind in KINDS:
-        client = lab.client(pool_size, kind, timeout=timeout, record=True)
-        pool = client.connection_pool
-        try:
-            pool.prefill(pool_size)
-            pool.reset_stats()
+        with _prefilled(lab, pool_size, pool_size, kind, timeout=timeout, record=True) as client:
             frame = loadgen.run_load(client, concurrency=concurrency, duration=duration)
-            frame.attrs["pool"] = pool.snapshot()
-            frame.attrs["checkouts"] = pool.checkouts()
-        finally:
-            pool.disconnect()
-            client.close()
-            lab._clients.remove(client)
+            frame.attrs["pool"] = client.connection_pool.snapshot()
+            frame.attrs["checkouts"] = client.connection_pool.checkouts()
         out[kind] = frame
     return out
 
