@@ -27,14 +27,17 @@ kernel: $(KERNEL)
 lab: $(KERNEL)
 	$(BIN)/hcedu lab
 
-## Run everything: unit tests and checked notebooks (notebooks/ and solutions/ under --nbval),
-## then the generated exercises under --nbval-lax.
+## Run everything: unit tests and checked notebooks (notebooks/ and solutions/ under --nbval), then the
+## `quiet` measurements alone (throughput against ceilings measured in the same run: a second busy
+## process would skew them), then the generated exercises under --nbval-lax.
 test: $(KERNEL)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile $(NBVAL) tests notebooks solutions
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not quiet" $(NBVAL) tests notebooks solutions
+	$(BIN)/python -m pytest -q -m quiet tests
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --nbval-lax --nbval-current-env --nbval-cell-timeout=120 exercises
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not quiet" tests
+	$(BIN)/python -m pytest -q -m quiet tests
 
 notebooks: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile $(NBVAL) notebooks solutions
