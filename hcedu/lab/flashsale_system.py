@@ -148,7 +148,7 @@ class FlashSale:
         self.guard = guard_cls(self._load_product, self.client, keyspace=self.ks, name="product", ttl=60,
                                clock=self.clock)
         # stage 4: oversell-free stock (the naive foil races between its GET and its DECRBY)
-        self.stock = (NaiveStock(self.client, ITEM, keyspace=self.ks, pause=0.0005, clock=self.clock)
+        self.stock = (NaiveStock(self.client, ITEM, keyspace=self.ks, pause=0.002, clock=self.clock)
                       if "naive_stock" in self.faults else Stock(self.client, ITEM, keyspace=self.ks))
         self._returns = Stock(self.client, ITEM, keyspace=self.ks)  # the atomic give-back (CANCEL_LUA)
         # stage 5 and after: bounded hand-off to the order workers; payment deadlines on the delay queue
