@@ -74,7 +74,7 @@ def test_concurrent_adds_never_lose_an_item(redis_backend):
 def test_matches_redisbloom_when_available():
     """Compare with RedisBloom's BF.ADD/BF.EXISTS (fakeredis[bf] needs pyprobables): same no-false-negative
     guarantee and an FP rate in the same range."""
-    pytest.importorskip("probables", reason="fakeredis[bf] (pyprobables) not installed: BF.* comparison skipped")
+    pytest.importorskip("probables", reason="pyprobables (a dev dependency) is not installed: BF.* comparison skipped")
     import fakeredis
 
     r = fakeredis.FakeRedis(decode_responses=True)
