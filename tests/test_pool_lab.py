@@ -315,8 +315,9 @@ def test_measure_ceilings_cpu_ceiling_is_cpu_time():
     with P.PoolLab("embedded", delay=0.002) as lab:
         m = P.measure_ceilings(lab, duration=0.1)
     assert set(m) == {"service_time", "cpu_ceiling", "one_thread"}
-    # in-process, the lone worker is always on the CPU: CPU-time and wall-clock ceilings agree
-    assert m["cpu_ceiling"] == pytest.approx(m["one_thread"], rel=0.3)
+    # a lone worker's CPU seconds per command never exceed its wall-clock seconds per command (they
+    # agree on a quiet machine; when another process takes the CPU, only the wall clock runs on)
+    assert m["cpu_ceiling"] >= 0.9 * m["one_thread"] > 0
 
 
 # -- experiments, charts, checker ----------------------------------------------------------------------------
