@@ -160,7 +160,7 @@ class FlashSale:
         self._stop = threading.Event()
         self._threads: list[Any] = []
         self._mu = threading.Lock()
-        self._inflight = 0
+        self._handled = 0   # orders a worker has finished with (created, and paid or left for the closer)
         self.counts: Counter = Counter()
 
     # -- the database behind the cache ---------------------------------------------------------------
@@ -196,10 +196,14 @@ class FlashSale:
         deadline = time.monotonic() + timeout + self.pay_timeout
         report = self.bridge.close(timeout=timeout) if self.bridge is not None else None
 
+        sent = report.stats.sent if report is not None else 0
+
         def settled() -> bool:
+            # Count handled orders against what the bridge wrote: an order a worker has popped but not yet
+            # created is in neither the list nor the delay queue, and must not look settled.
             with self._mu:
-                busy = self._inflight
-            return (not busy and not self.client.llen(self.bridge.key)
+                handled = self._handled
+            return (handled >= sent and not self.client.llen(self.bridge.key)
                     and self.dq.waiting() == 0 and self.dq.leased() == 0)
 
         while self.bridge is not None and not settled() and time.monotonic() < deadline:
@@ -251,8 +255,6 @@ class FlashSale:
             got = self.client.blpop([self.bridge.key], timeout=0.05)
             if got is None:
                 continue
-            with self._mu:
-                self._inflight += 1
             try:
                 order = json.loads(got[1])
                 if self.worker_delay:
@@ -264,7 +266,7 @@ class FlashSale:
                     self.dq.cancel(oid)
             finally:
                 with self._mu:
-                    self._inflight -= 1
+                    self._handled += 1
 
     def _closer(self) -> None:
         while not self._stop.is_set():
