@@ -267,10 +267,11 @@ def test_roofline_cpu_bound_plateaus_at_the_ceiling(redis_backend):
             found.append("throughput still grows from P = 24 to P = 32")
         # It cannot beat the CPU it has (X_cpu is CPU time, so a real server's own work, which overlaps
         # the client's, does not count), and sits below it by what GIL hand-offs between 24-32 threads
-        # cost per request: from nothing to ~45 % from run to run on this 2-core VM (embedded, where
-        # fakeredis's server lock adds convoys; see the notebook), so the floor is wide.
-        if not (0.5 <= df["ratio"]).all() or not (df["ratio"] <= 1.15).all():
-            found.append(f"plateau at {df['ratio'].round(2).tolist()} × X_cpu, outside [0.5, 1.15]")
+        # cost per request. At (32, 32), 8 runs on this 2-core VM gave 0.47-0.88 × X_cpu (median 0.67)
+        # embedded, where fakeredis's server lock adds convoys, and 0.67-1.07 (median 0.83) on
+        # redis-server, whatever sys.setswitchinterval was (5 or 50 ms); so the floor is wide.
+        if not (0.4 <= df["ratio"]).all() or not (df["ratio"] <= 1.15).all():
+            found.append(f"plateau at {df['ratio'].round(2).tolist()} × X_cpu, outside [0.4, 1.15]")
         return found
 
     try:

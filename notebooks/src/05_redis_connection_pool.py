@@ -147,12 +147,14 @@ cells = [
     """),
     md("""
     **Takeaway:** past the knee, doubling the pool buys nothing: the client's CPU is the bottleneck.
-    The plateau never beats the one-thread `X_cpu`, and often sits *below* it (anywhere from 0.55× to
-    1.0× from run to run on this 2-core machine): every request blocks its OS thread on the network (here
-    the injected sleep; on a real socket, each send and receive), which releases the GIL, and getting it
-    back among 31 other runnable threads costs context switches and cold caches that a lone thread never
-    pays. In-process, fakeredis also runs every command under one server lock, so a thread preempted
-    while holding it stalls the rest (a lock convoy). The same coupling pulls the `P = 1` point below
+    The plateau never beats the one-thread `X_cpu`, and usually sits well *below* it: at 32 threads, eight
+    runs on a 2-core machine gave 0.47–0.88× (median 0.67) embedded and 0.67–1.07× (median 0.83) on a
+    real `redis-server`. Every request blocks its OS thread on the network (here the injected sleep; on a
+    real socket, each send and receive), which releases the GIL, and getting it back among 31 other
+    runnable threads costs context switches and cold caches that a lone thread never pays. In-process,
+    fakeredis also runs every command under one server lock, so a thread preempted while holding it
+    stalls the rest (a lock convoy). Raising `sys.setswitchinterval` from 5 to 50 ms changed nothing
+    measurable: the cost is in the voluntary hand-offs at every blocking call, not in forced preemption. The same coupling pulls the `P = 1` point below
     `1/S` on the embedded server: fakeredis's work happens while the connection is held, so the holder
     queues for the GIL behind 31 callers building their pipelines, and holds the connection longer than
     the `S` one lone caller measured. The two ceilings are only independent when the server's CPU is not
