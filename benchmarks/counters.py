@@ -16,7 +16,6 @@ Redis: uses ``$REDIS_URL`` if set, else starts a throwaway ``redis-server`` (``h
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import pandas as pd
@@ -49,10 +48,7 @@ def main() -> int:
     scale = local.pivot(index="threads", columns="counter", values="ops_per_s")
     print(f"{threads[-1]} threads / 1 thread:", (scale.loc[threads[-1]] / scale.loc[1]).round(2).to_dict(), "\n")
 
-    url = os.environ.get("REDIS_URL")
-    server = None if url else redis_server.start()
-    url = url or server.url
-    try:
+    with redis_server.real_redis() as url:
         client = redis.Redis.from_url(url, decode_responses=True)
         ks = Keyspace("bench-counters", client)
         remote = countbench.throughput(countbench.SAFE_REDIS, threads, args.redis_ops, repeat=args.repeat,
@@ -62,9 +58,6 @@ def main() -> int:
         print(remote.pivot(index="threads", columns="counter", values="ops_per_s").round(-2).to_string(), "\n")
         print(_ratios(remote, "redis INCR").to_string(), "\n")
         print("round trips:", remote.groupby("counter")["round_trips"].max().astype(int).to_dict())
-    finally:
-        if server is not None:
-            server.stop()
     exact = bool(local["exact"].all() and remote["exact"].all())
     print("\nevery counter exact:", exact)
     return 0 if exact else 1

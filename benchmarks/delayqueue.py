@@ -63,14 +63,7 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=20_000)
     ap.add_argument("--workers", type=int, default=4)
     args = ap.parse_args()
-    server = None
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        if not redis_server.available():
-            sys.exit("redis-server is not installed (apt-get install redis-server) and REDIS_URL is not set")
-        server = redis_server.start()
-        url = server.url
-    try:
+    with redis_server.real_redis() as url:
         client = connect(url)
         q = DelayQueue("bench", client=client, keyspace=Keyspace("bench-dq", client), lease=60)
         print(f"redis at {url}; {args.items} due items; {args.workers} workers")
@@ -85,9 +78,6 @@ def main() -> None:
               "two-step claim handed to more than one worker (each one a double close); it also pays two round\n"
               "trips per claim and wastes them on items someone else already took.")
         q.clear()
-    finally:
-        if server is not None:
-            server.stop()
 
 
 if __name__ == "__main__":

@@ -59,14 +59,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=500)
     ap.add_argument("--threads", type=int, default=4)
     args = ap.parse_args()
-    server = None
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        if not redis_server.available():
-            sys.exit("redis-server is not installed (apt-get install redis-server) and REDIS_URL is not set")
-        server = redis_server.start()
-        url = server.url
-    try:
+    with redis_server.real_redis() as url:
         client = connect(url)
         sizes = [s for s in (1_000, 10_000, 100_000, 1_000_000, 10_000_000) if s <= args.max]
         print(f"redis at {url}; board sizes {sizes}; {args.reps} calls per query")
@@ -80,9 +73,6 @@ def main() -> None:
         for tie_break in ("none", "earliest"):
             name = "ZINCRBY" if tie_break == "none" else "Lua composite add"
             print(f"{name:>18}: {adds_per_second(client, tie_break, args.threads, 2000):>9,.0f} adds/s, none lost")
-    finally:
-        if server is not None:
-            server.stop()
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ round trips per uncontended acquire/release. Exits 1 if any configuration lost a
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import pandas as pd
@@ -32,10 +31,7 @@ def main() -> int:
     ap.add_argument("--processes", action="store_true", help="contend from spawned processes, not threads")
     args = ap.parse_args()
     levels = tuple(n for n in (1, 2, 4, 8, 16, 32, 64) if n <= args.max_clients)
-    url = os.environ.get("REDIS_URL")
-    server = None if url else redis_server.start()
-    url = url or server.url
-    try:
+    with redis_server.real_redis() as url:
         factory = lambda: redis.Redis.from_url(url, decode_responses=True)  # noqa: E731
         print(f"server: {url}")
         print(lockdemo.round_trips(factory()).to_string(index=False), "\n")
@@ -51,9 +47,6 @@ def main() -> int:
         complete = (df.acquisitions == df.contenders * args.per_client).all()
         print("\nall acquisitions completed:", bool(complete))
         return 0 if complete else 1
-    finally:
-        if server is not None:
-            server.stop()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ stays at ``limit`` members. The in-process limiters (no Redis at all) are listed
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -42,16 +43,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=50, help="limit per window (the sliding log keeps this many members)")
     ap.add_argument("--real", action="store_true", help="use $REDIS_URL or a throwaway redis-server")
     args = ap.parse_args()
-    server = None
-    url = None
-    if args.real:
-        url = os.environ.get("REDIS_URL")
-        if not url:
-            if not redis_server.available():
-                sys.exit("redis-server is not installed (apt-get install redis-server) and REDIS_URL is not set")
-            server = redis_server.start()
-            url = server.url
-    try:
+    with (redis_server.real_redis() if args.real else contextlib.nullcontext()) as url:
         client = connect(url)
         ks = Keyspace("bench-ratelimit", client)
         ks.cleanup()
@@ -73,9 +65,6 @@ def main() -> None:
         for label, r in rows:
             print(f"{label:<24} {r:>12,.0f} {r / base:>7.2f}x")
         ks.cleanup()
-    finally:
-        if server is not None:
-            server.stop()
 
 
 if __name__ == "__main__":

@@ -45,14 +45,7 @@ def main() -> None:
     ap.add_argument("--lookups", type=int, default=20_000)
     ap.add_argument("--workers", type=int, default=4)
     args = ap.parse_args()
-    server = None
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        if not redis_server.available():
-            sys.exit("redis-server is not installed (apt-get install redis-server) and REDIS_URL is not set")
-        server = redis_server.start()
-        url = server.url
-    try:
+    with redis_server.real_redis() as url:
         client = connect(url)
         ks = Keyspace("bench-session", client)
         ks.cleanup()
@@ -70,9 +63,6 @@ def main() -> None:
         print("\nfree-running race, 300 requests each racing a logout (2 ms between the naive store's commands):")
         print(race.to_string())
         ks.cleanup()
-    finally:
-        if server is not None:
-            server.stop()
 
 
 if __name__ == "__main__":

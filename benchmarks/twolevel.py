@@ -36,12 +36,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gets", type=int, default=20_000)
     args = ap.parse_args()
-    server = None
-    url = os.environ.get("REDIS_URL")
-    if not url and redis_server.available():
-        server = redis_server.start()
-        url = server.url
-    try:
+    with redis_server.real_redis(required=False) as url:
         print(f"{args.gets} gets per level; latencies in µs")
         print(f"{'backend':<22} {'L1 p50':>9} {'L1 p99':>9} {'L2 p50':>9} {'L2 p99':>9} {'L2/L1':>9}")
         report("embedded fakeredis", fakeredis.FakeRedis(server=embedded_server(), decode_responses=True), args.gets)
@@ -49,9 +44,6 @@ def main() -> None:
             report("redis-server", connect(url), args.gets)
         else:
             print("(no redis-server installed and REDIS_URL not set: real-server row skipped)")
-    finally:
-        if server is not None:
-            server.stop()
 
 
 if __name__ == "__main__":

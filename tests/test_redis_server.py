@@ -24,3 +24,33 @@ def test_missing_binary_says_how_to_install(monkeypatch):
     assert not redis_server.available()
     with pytest.raises(FileNotFoundError, match="apt-get install redis-server"):
         redis_server.start()
+
+
+def test_real_redis_prefers_a_given_url_then_redis_url(monkeypatch):
+    monkeypatch.setattr(redis_server, "start", lambda: pytest.fail("must not start a server when a URL is known"))
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    with redis_server.real_redis("redis://127.0.0.1:2/0") as url:
+        assert url == "redis://127.0.0.1:2/0"
+    with redis_server.real_redis() as url:
+        assert url == "redis://127.0.0.1:1/0"
+
+
+def test_real_redis_starts_a_throwaway_server_and_stops_it(real_redis_server, monkeypatch):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    started = []
+    real_start = redis_server.start
+    monkeypatch.setattr(redis_server, "start", lambda: started.append(real_start()) or started[-1])
+    with pytest.raises(RuntimeError, match="boom"), redis_server.real_redis() as url:
+        assert redis.Redis.from_url(url).ping()
+        raise RuntimeError("boom")
+    assert len(started) == 1 and not started[0].alive()   # stopped even though the block failed
+
+
+def test_real_redis_without_url_or_binary(monkeypatch):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setattr(redis_server.shutil, "which", lambda name: None)
+    with pytest.raises(FileNotFoundError, match="apt-get install redis-server.*REDIS_URL is not set"):
+        with redis_server.real_redis():
+            pass
+    with redis_server.real_redis(required=False) as url:
+        assert url is None

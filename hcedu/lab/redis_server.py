@@ -6,6 +6,7 @@ Used by the test suite (real-Redis half) and by chapters that need several indep
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -13,10 +14,13 @@ import socket
 import subprocess
 import tempfile
 import time
+from typing import Iterator
 
 import redis
 
-__all__ = ["available", "free_port", "RedisServerProcess", "start"]
+__all__ = ["available", "free_port", "RedisServerProcess", "start", "real_redis"]
+
+NOT_INSTALLED = "redis-server is not installed (Debian: apt-get install redis-server)"
 
 
 def available() -> bool:
@@ -86,7 +90,7 @@ def start(port: int | None = None, timeout: float = 10.0) -> RedisServerProcess:
     """Start ``redis-server`` on ``port`` (a free one by default) and wait until it answers PING."""
     exe = shutil.which("redis-server")
     if exe is None:
-        raise FileNotFoundError("redis-server is not installed (Debian: apt-get install redis-server)")
+        raise FileNotFoundError(NOT_INSTALLED)
     port = port or free_port()
     workdir = tempfile.mkdtemp(prefix="hcedu-redis-")
     pidfile = os.path.join(workdir, "redis.pid")
@@ -111,3 +115,26 @@ def start(port: int | None = None, timeout: float = 10.0) -> RedisServerProcess:
     with open(pidfile) as f:
         pid = int(f.read().strip())
     return RedisServerProcess(port, pid, workdir)
+
+
+@contextlib.contextmanager
+def real_redis(url: str | None = None, *, required: bool = True) -> Iterator[str | None]:
+    """A real Redis for a benchmark: ``url``, else ``$REDIS_URL``, else a throwaway ``redis-server`` started
+    now and stopped when the block exits (even on error). Yields its ``redis://`` URL.
+
+    With neither a URL nor the binary: ``FileNotFoundError`` naming the fix, or (``required=False``) ``None``.
+    """
+    url = url or os.environ.get("REDIS_URL") or None
+    if url is not None:
+        yield url
+        return
+    if not available():
+        if required:
+            raise FileNotFoundError(f"{NOT_INSTALLED}, and REDIS_URL is not set")
+        yield None
+        return
+    server = start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
