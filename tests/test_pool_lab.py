@@ -10,6 +10,8 @@ from redis.exceptions import MaxConnectionsError
 from hcedu.backend import BackendUnavailable
 from hcedu.lab import loadgen, pool as P, redis_server
 
+from helpers import measure_undisturbed
+
 
 def pool_for(redis_backend, kind="blocking", **kw):
     if redis_backend.kind == "fake":
@@ -226,23 +228,30 @@ LATENCY_POINTS = [(1, 1), (1, 4), (8, 2), (2, 2), (4, 4), (4, 16), (8, 8), (32, 
 def test_roofline_latency_bound_within_15_percent(redis_backend):
     """Where min(P, C)/S is at most half of X_cpu, throughput is within 15 % of min(P, C)/S."""
     backend = "embedded" if redis_backend.kind == "fake" else redis_backend.url
+
+    def problems(df):
+        checked = df[df["regime"] == "latency"].copy()
+        # Little's law per point: mean connections in use = throughput × hold time ≈ min(P, C)
+        checked["busy_ratio"] = (checked["throughput"] * checked["hold"]
+                                 / checked[["pool_size", "concurrency"]].min(axis=1))
+        shown = checked[["pool_size", "concurrency", "throughput", "latency_bound", "ratio", "busy_ratio"]]
+        found = []
+        if not 0.002 <= df.attrs["service_time"] < 0.004:     # 2 ms injected + command cost
+            found.append(f"S = {df.attrs['service_time']:.5f} s")
+        if len(checked) < 5:
+            found.append(f"only {len(checked)} latency-bound points")
+        if (df["errors"] != 0).any():
+            found.append("requests failed")
+        if (checked["ratio"] - 1).abs().max() > 0.15 or (checked["busy_ratio"] - 1).abs().max() > 0.15:
+            found.append(f"off by more than 15 % (S = {df.attrs['service_time']:.5f} s):\n{shown}")
+        return found
+
     with P.one_core(), P.PoolLab(backend, delay=0.002) as lab:
-        for attempt in range(3):   # re-measuring (S and X_cpu too) absorbs a burst of load from others
-            df = P.interleaved_sweep(lab, LATENCY_POINTS, rounds=3, slice_time=0.1)
-            s = df.attrs["service_time"]
-            assert 0.002 <= s < 0.004    # 2 ms injected + command cost
-            checked = df[df["regime"] == "latency"].copy()
-            # Little's law per point: mean connections in use = throughput × hold time ≈ min(P, C)
-            checked["busy_ratio"] = (checked["throughput"] * checked["hold"]
-                                     / checked[["pool_size", "concurrency"]].min(axis=1))
-            worst = max((checked["ratio"] - 1).abs().max(), (checked["busy_ratio"] - 1).abs().max())
-            if len(checked) >= 5 and worst <= 0.15:
-                break
-    shown = checked[["pool_size", "concurrency", "throughput", "latency_bound", "ratio", "busy_ratio"]]
-    assert len(checked) >= 5, df
-    assert (df["errors"] == 0).all()
-    assert (checked["ratio"] - 1).abs().max() <= 0.15, f"S={s:.5f}\n{shown}"
-    assert (checked["busy_ratio"] - 1).abs().max() <= 0.15, f"S={s:.5f}\n{shown}"
+        df, found, disturbed = measure_undisturbed(
+            lambda: P.interleaved_sweep(lab, LATENCY_POINTS, rounds=3, slice_time=0.1), problems)
+    if disturbed:
+        pytest.skip(f"the host kept pausing this VM: {found[-1]}")
+    assert not found, "; ".join(found)
 
 
 @pytest.mark.quiet
@@ -276,14 +285,14 @@ def test_roofline_cpu_bound_plateaus_at_the_ceiling(redis_backend):
 
     try:
         with P.one_core(), P.PoolLab(backend, delay=0.002) as lab:
-            for attempt in range(3):  # capacity is what an undisturbed run reaches: best of up to 3
-                df = P.interleaved_sweep(lab, [(24, 24), (32, 32)], rounds=5, slice_time=0.1, mix="pipe30")
-                found = problems(df)
-                if not found:
-                    break
+            df, found, disturbed = measure_undisturbed(
+                lambda: P.interleaved_sweep(lab, [(24, 24), (32, 32)], rounds=5, slice_time=0.1, mix="pipe30"),
+                problems)
     finally:
         if added:
             del loadgen.OPS["pipe30"]
+    if disturbed:
+        pytest.skip(f"the host kept pausing this VM: {found[-1]}")
     shown = df[["pool_size", "concurrency", "throughput", "latency_bound", "cpu_ceiling", "ratio", "regime"]]
     assert not found, f"{'; '.join(found)}\n{shown}"
 

@@ -1,0 +1,38 @@
+"""The test helpers that decide whether a measurement counts (they can make a test pass or skip)."""
+
+import helpers
+from helpers import measure_undisturbed, stolen_share
+
+
+def test_stolen_share():
+    before = [100, 0, 50, 800, 0, 0, 0, 50]
+    after = [150, 0, 60, 880, 0, 0, 0, 60]          # 150 ticks pass, 10 of them stolen
+    assert stolen_share(before, after) == 10 / 150
+    assert stolen_share(None, after) == 0.0 and stolen_share(before, before) == 0.0
+
+
+def _fake_steal(monkeypatch, steals):
+    """Make each attempt see the next share of stolen CPU from ``steals``."""
+    ticks = iter([v for s in steals for v in ([0] * 8, [100 - s, 0, 0, 0, 0, 0, 0, s])])
+    monkeypatch.setattr(helpers, "_cpu_times", lambda: next(ticks))
+
+
+def test_measure_undisturbed_passes_on_the_first_good_run(monkeypatch):
+    _fake_steal(monkeypatch, [0, 0, 0])
+    results = iter([1, 2, 3])
+    got, found, disturbed = measure_undisturbed(lambda: next(results), lambda r: [] if r == 2 else ["bad"])
+    assert (got, found, disturbed) == (2, [], False)
+
+
+def test_two_undisturbed_failures_fail(monkeypatch):
+    _fake_steal(monkeypatch, [20, 0, 0, 0])
+    results = iter([1, 2, 3, 4])
+    got, found, disturbed = measure_undisturbed(lambda: next(results), lambda r: ["bad"])
+    assert got == 3 and found[0] == "bad" and "0% of the CPU stolen" in found[-1] and not disturbed
+
+
+def test_only_disturbed_failures_are_reported_as_disturbed(monkeypatch):
+    _fake_steal(monkeypatch, [20, 30])
+    results = iter([1, 2])
+    got, found, disturbed = measure_undisturbed(lambda: next(results), lambda r: ["bad"], attempts=2)
+    assert got == 2 and disturbed and "30% of the CPU stolen" in found[-1]
