@@ -16,14 +16,7 @@ import argparse
 
 import pandas as pd
 
-from hcedu.lab import loadgen, pool as P, redis_server
-
-
-def _pipe30(client, key, rng):
-    pipe = client.pipeline(transaction=False)
-    for _ in range(30):
-        pipe.get(key)
-    return pipe.execute()
+from hcedu.lab import pool as P, redis_server
 
 
 GRID = [(p, c) for c in (1, 2, 4, 8, 16, 32) for p in (1, 2, 4, 8, 16, 32)]
@@ -43,7 +36,6 @@ def main() -> None:
     ap.add_argument("--mix", choices=("get", "pipe30"), default="get")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    loadgen.OPS["pipe30"] = _pipe30
     pd.set_option("display.width", 160)
     server = None
     backends = []

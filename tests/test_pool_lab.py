@@ -209,13 +209,6 @@ def test_with_model_labels_regimes():
 
 
 # -- acceptance: the roofline, on the embedded and on a real redis-server ----------------------------------
-def _pipe30(client, key, rng):
-    pipe = client.pipeline(transaction=False)
-    for _ in range(30):
-        pipe.get(key)
-    return pipe.execute()
-
-
 # (pool size, concurrency): C < P, P < C (callers queue on the blocking pool) and P = C. Up to 16 callers:
 # with 32 threads queueing on redis-py's blocking pool (e.g. P = 8, C = 32) every release wakes waiters,
 # and on a busy 2-core machine those wake-ups cost 10-25 % of throughput (see benchmarks/pool_roofline.py).
@@ -260,8 +253,6 @@ def test_roofline_cpu_bound_plateaus_at_the_ceiling(redis_backend):
     at the client's CPU ceiling (1 / CPU seconds per command, one thread, no injected latency) and never
     exceeds it."""
     backend = "embedded" if redis_backend.kind == "fake" else redis_backend.url
-    added = "pipe30" not in loadgen.OPS
-    loadgen.OPS.setdefault("pipe30", _pipe30)
 
     def problems(df):
         x24, x32 = df["throughput"]
@@ -283,14 +274,10 @@ def test_roofline_cpu_bound_plateaus_at_the_ceiling(redis_backend):
             found.append(f"plateau at {df['ratio'].round(2).tolist()} × X_cpu, outside [0.4, 1.15]")
         return found
 
-    try:
-        with P.one_core(), P.PoolLab(backend, delay=0.002) as lab:
-            df, found, disturbed = measure_undisturbed(
-                lambda: P.interleaved_sweep(lab, [(24, 24), (32, 32)], rounds=5, slice_time=0.1, mix="pipe30"),
-                problems)
-    finally:
-        if added:
-            del loadgen.OPS["pipe30"]
+    with P.one_core(), P.PoolLab(backend, delay=0.002) as lab:
+        df, found, disturbed = measure_undisturbed(
+            lambda: P.interleaved_sweep(lab, [(24, 24), (32, 32)], rounds=5, slice_time=0.1, mix="pipe30"),
+            problems)
     if disturbed:
         pytest.skip(f"the host kept pausing this VM: {found[-1]}")
     shown = df[["pool_size", "concurrency", "throughput", "latency_bound", "cpu_ceiling", "ratio", "regime"]]

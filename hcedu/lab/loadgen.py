@@ -54,8 +54,17 @@ def _ping(c: redis.Redis, key: str, rng: random.Random) -> Any:
     return c.ping()
 
 
-#: Built-in commands for a ``mix``; each is ``fn(client, key, rng)``.
-OPS: dict[str, Op] = {"get": _get, "set": _set, "incr": _incr, "ping": _ping}
+def _pipe30(c: redis.Redis, key: str, rng: random.Random) -> Any:
+    # One round trip carrying 30 GETs: 30x the client-side work of a GET (encode, parse), to reach the
+    # client's CPU ceiling with few connections.
+    p = c.pipeline(transaction=False)
+    for _ in range(30):
+        p.get(key)
+    return p.execute()
+
+
+#: Built-in commands for a ``mix``; each is ``fn(client, key, rng)``. ``pipe30`` is a pipeline of 30 GETs.
+OPS: dict[str, Op] = {"get": _get, "set": _set, "incr": _incr, "ping": _ping, "pipe30": _pipe30}
 
 _COLUMNS = ["worker", "op", "start", "end", "latency", "ok", "error"]
 

@@ -126,17 +126,13 @@ cells = [
     points (`interleaved_sweep`: each round runs a slice of every configuration), and drift hits all alike.
     """),
     code("""
+    print(inspect.getsource(loadgen.OPS["pipe30"]))
+    """),
+    code("""
     # NBVAL_IGNORE_OUTPUT
-    def pipe30(client, key, rng):
-        p = client.pipeline(transaction=False)
-        for _ in range(30):
-            p.get(key)
-        return p.execute()
-    loadgen.OPS["pipe30"] = pipe30
     with P.one_core():   # one core, as the GIL effectively is: steadier numbers on a shared machine
         heavy = P.interleaved_sweep(lab, [(1, 32), (4, 32), (16, 32), (32, 32)], rounds=3, slice_time=0.1,
                                     mix="pipe30")
-    del loadgen.OPS["pipe30"]
     assert len(heavy) == 4 and heavy["regime"].iloc[-1] == "cpu"
     assert heavy["throughput"].iloc[-1] < 0.6 * heavy["latency_bound"].iloc[-1]   # the roof is the CPU
     heavy[["pool_size", "concurrency", "throughput", "latency_bound", "cpu_ceiling", "ratio", "regime"]].round(2)
