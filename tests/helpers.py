@@ -98,3 +98,26 @@ def measure_undisturbed(run: Callable[[], Any], problems: Callable[[Any], list[s
         elif not any_undisturbed:       # keep a disturbed failure only until an undisturbed one exists
             result, found = attempt, attempt_found + [note]
     return result, found, not any_undisturbed
+
+
+def assert_rejected(verdict: Any, *mentions: str, runs: int = 1, check: Callable[[], Any] | None = None) -> None:
+    """Assert a checker's verdict rejects a wrong solution with a hint or detail naming the mistake.
+
+    ``mentions``: words (case-insensitive) of which at least one must appear in the verdict line.
+    ``check``: a zero-argument callable re-running the checker; with ``runs > 1`` it is re-run that many
+    times and must reject every time (race-type wrong solutions).
+    """
+    verdicts = [verdict] + ([check() for _ in range(runs - 1)] if check is not None else [])
+    for i, v in enumerate(verdicts):
+        line = str(v)
+        assert not v, f"run {i + 1}/{len(verdicts)}: a wrong solution was accepted: {line}"
+        assert not getattr(v, "unsolved", False), f"run {i + 1}: reported as unsolved, not rejected: {line}"
+        assert not getattr(v, "internal", False), f"run {i + 1}: the checker crashed: {line}"
+        if mentions:
+            assert any(m.lower() in line.lower() for m in mentions), (
+                f"run {i + 1}: the verdict names none of {mentions!r}: {line}")
+
+
+def assert_accepted(verdict: Any) -> None:
+    """Assert a checker accepts a correct (reference or alternative) solution."""
+    assert verdict, f"a correct solution was rejected: {verdict}"

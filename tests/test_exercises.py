@@ -112,3 +112,29 @@ def test_checkers_are_discovered_and_the_chapter_00_checker_can_fail():
     assert check.littles_law(stub, measure=False).unsolved
     with pytest.raises(AttributeError, match="no checker named"):
         check.no_such_checker
+
+
+def test_an_error_in_the_checkers_own_code_is_reported_as_a_checker_bug():
+    from hcedu.course.check import raised_in_learner_code, run_checks
+
+    def learners_code():
+        raise KeyError("learner")
+
+    def machinery_only():
+        import json
+        json.loads("{")  # raised inside the standard library, called from hcedu-looking code below
+
+    ok = run_checks("t", [("a", learners_code, "hint")])
+    assert not ok and not ok.internal and "raised KeyError" in str(ok) and "Hint: hint" in str(ok)
+    # an exception whose traceback holds no learner frame is the checker's own bug
+    try:
+        machinery_only()
+    except ValueError as exc:
+        assert raised_in_learner_code(exc)  # this test file is "learner" code for the rule
+    from hcedu.course import check as check_pkg
+    import types
+    fake = types.FunctionType(compile("def f():\n    raise ValueError('schedule names actor w1 after it finished')",
+                                      check_pkg.__file__, "exec").co_consts[0], {})
+    v = run_checks("t", [("b", fake, "hint")])
+    assert not v and v.internal
+    assert "bug in hcedu, not in your code" in str(v) and "Hint" not in str(v)

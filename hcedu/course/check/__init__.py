@@ -13,11 +13,20 @@ and is truthy only when every check passed.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+import sys
+import sysconfig
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-__all__ = ["Verdict", "run_checks"]
+__all__ = ["Verdict", "run_checks", "raised_in_learner_code"]
+
+_HCEDU_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_LIBRARY_DIRS = tuple(sorted({os.path.abspath(p) for p in (
+    sysconfig.get_paths().get("stdlib"), sysconfig.get_paths().get("platstdlib"),
+    sysconfig.get_paths().get("purelib"), sysconfig.get_paths().get("platlib"),
+    sys.prefix, sys.base_prefix, sys.exec_prefix) if p}, key=len, reverse=True))
 
 @dataclass(frozen=True)
 class Verdict:
@@ -30,6 +39,7 @@ class Verdict:
     detail: str | None = None
     hint: str | None = None
     unsolved: bool = False
+    internal: bool = False
 
     @property
     def ok(self) -> bool:
@@ -43,6 +53,9 @@ class Verdict:
             return f"… not solved yet: {self.title} (replace the NotImplementedError stub, then re-run)"
         if self.ok:
             return f"✓ {self.passed}/{self.total} checks passed: {self.title}"
+        if self.internal:
+            return (f"⚠ the checker itself failed at check {self.passed + 1}/{self.total} ({self.failed}): "
+                    f"{self.detail}. This is a bug in hcedu, not in your code: please report it")
         line = f"✗ check {self.passed + 1}/{self.total} failed: {self.failed}"
         if self.detail:
             line += f": {self.detail}"
@@ -60,7 +73,9 @@ def run_checks(title: str, checks: Iterable[tuple[str, Callable[[], Any], str]])
     """Run ``(name, fn, hint)`` checks in order and stop at the first failure.
 
     ``fn`` fails by raising (usually AssertionError, whose message becomes the detail). A
-    ``NotImplementedError`` anywhere means the learner has not written the solution yet.
+    ``NotImplementedError`` anywhere means the learner has not written the solution yet. Any other
+    exception is the learner's when it passed through the learner's code (see
+    :func:`raised_in_learner_code`), and otherwise a bug in the checker, reported as such.
     """
     checks = list(checks)
     for i, (name, fn, hint) in enumerate(checks):
@@ -70,9 +85,37 @@ def run_checks(title: str, checks: Iterable[tuple[str, Callable[[], Any], str]])
             return Verdict(title, i, len(checks), unsolved=True)
         except AssertionError as exc:
             return Verdict(title, i, len(checks), name, _first_line(exc), hint)
-        except Exception as exc:  # the learner's code raised: report it, don't drown them in a traceback
-            return Verdict(title, i, len(checks), name, f"raised {type(exc).__name__}: {_first_line(exc)}", hint)
+        except Exception as exc:
+            detail = f"raised {type(exc).__name__}: {_first_line(exc)}"
+            if raised_in_learner_code(exc):  # report it in one line, don't drown them in a traceback
+                return Verdict(title, i, len(checks), name, detail, hint)
+            return Verdict(title, i, len(checks), name, detail, internal=True)
     return Verdict(title, len(checks), len(checks))
+
+
+def _is_library_file(filename: str) -> bool:
+    if not filename or filename.startswith("<frozen"):
+        return True
+    path = os.path.abspath(filename)
+    if path.startswith(_HCEDU_DIR + os.sep):
+        return True
+    return any(path.startswith(d + os.sep) for d in _LIBRARY_DIRS)
+
+
+def raised_in_learner_code(exc: BaseException) -> bool:
+    """True when a frame of ``exc``'s traceback (or of the exceptions it was raised from) belongs to the
+    learner's code: a notebook cell, a test file, anything outside ``hcedu`` and the installed libraries.
+    An exception that never passed through learner code was raised by the checker's own machinery."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        tb = exc.__traceback__
+        while tb is not None:
+            if not _is_library_file(tb.tb_frame.f_code.co_filename):
+                return True
+            tb = tb.tb_next
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _first_line(exc: BaseException) -> str | None:
