@@ -6,14 +6,15 @@ STAMP   := $(VENV)/.installed
 KERNEL  := $(VENV)/share/jupyter/kernels/hcedu/kernel.json
 NBVAL   := --nbval-current-env --nbval-cell-timeout=120 --nbval-sanitize-with .nbval_sanitize.cfg
 
-.PHONY: lab test install kernel unit notebooks exercises check-exercises clean
+.PHONY: lab test install kernel unit notebooks exercises check-exercises clean lock newest
 
 $(BIN)/python:
 	@$(PY) -m venv $(VENV) || { rm -rf $(VENV); echo "Could not create $(VENV) with '$(PY) -m venv'. On Debian/Ubuntu: apt-get install python3-venv (Python >= 3.10 is needed)."; exit 1; }
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+# The course is installed with the exact versions its stored outputs were made with (constraints.txt);
+# pyproject.toml keeps ranges for people who install the package elsewhere. See tools/deps.py.
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python tools/deps.py install $(BIN)/python
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -44,6 +45,15 @@ notebooks: $(STAMP)
 
 check-exercises: $(STAMP)
 	$(BIN)/hcedu build-exercises --check
+
+## Refresh constraints.txt with the newest versions pyproject.toml allows (then re-execute the notebooks).
+lock:
+	$(PY) tools/deps.py lock
+
+## The notebooks and solutions under nbval with the newest allowed versions, in a scratch venv: a release that
+## changes a compared output fails here, naming the packages that moved since constraints.txt.
+newest:
+	$(PY) tools/deps.py newest notebooks solutions
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -8,8 +8,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-# pip name -> conda-forge name where they differ
-CONDA_NAMES = {"redis": "redis-py", "fakeredis[lua]": "fakeredis", "jupyter-client": "jupyter_client"}
 
 
 def _name(req: str) -> str:
@@ -17,7 +15,8 @@ def _name(req: str) -> str:
 
 
 def _requirements() -> list[str]:
-    return PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["dev"]
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    return PYPROJECT["project"]["dependencies"] + extras["dev"] + extras["go"]
 
 
 def test_every_dependency_has_lower_and_upper_bounds():
@@ -27,28 +26,25 @@ def test_every_dependency_has_lower_and_upper_bounds():
     assert PYPROJECT["project"]["scripts"]["hcedu"] == "hcedu.course.cli:main"
 
 
-def test_environment_yml_is_in_step_with_pyproject():
+def test_environment_yml_installs_the_locked_set():
+    """conda/Binder get the same tested versions as `make lab`: Python of the lock's version from conda-forge,
+    every package through pip, constrained by constraints.txt, with the extras the Makefile installs."""
+    import sys
+    sys.path.insert(0, str(ROOT / "tools"))
+    import deps
+
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert env["channels"] == ["conda-forge", "nodefaults"]
-    conda = {}
-    pip_section = None
-    for dep in env["dependencies"]:
-        if isinstance(dep, dict):
-            pip_section = dep["pip"]
-            continue
-        name, _, bound = dep.partition(">=")
-        conda[name.strip().lower()] = bound.strip()
-    assert pip_section == ["-e ."]
+    conda = [d for d in env["dependencies"] if not isinstance(d, dict)]
+    pip_section = [d["pip"] for d in env["dependencies"] if isinstance(d, dict)]
+    assert conda == [f"python={deps.lock_python()}", "pip"], conda
+    assert pip_section == [["-c constraints.txt", f"-e .[{deps.EXTRAS}]"]], pip_section
+    lock = deps.read_lock()
     for req in _requirements():
-        name = _name(req)
-        name = CONDA_NAMES.get(name, CONDA_NAMES.get(req.split(">=")[0], name))
-        lower = req.split(">=")[1].split(",")[0].strip()
-        assert name in conda, f"{name} is in pyproject.toml but not environment.yml"
-        assert conda[name] == lower, f"{name}: environment.yml has >={conda[name]}, pyproject >={lower}"
-    assert "lupa" in conda  # fakeredis[lua] on conda needs lupa spelled out
-    pip_names = {CONDA_NAMES.get(_name(r), CONDA_NAMES.get(r.split('>=')[0], _name(r))) for r in _requirements()}
-    extra = set(conda) - pip_names - {"python", "pip", "lupa"}
-    assert not extra, f"environment.yml lists packages pyproject.toml does not: {extra}"
+        name = re.sub(r"\[.*\]", "", _name(req)).replace("_", "-")
+        assert name in lock, f"{name} is in pyproject.toml but constraints.txt does not pin it (run make lock)"
+    for extra in deps.EXTRAS.split(","):
+        assert extra in PYPROJECT["project"]["optional-dependencies"], f"pyproject.toml has no [{extra}] extra"
 
 
 def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
