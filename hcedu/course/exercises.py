@@ -73,6 +73,9 @@ def build_exercise(solution: nbformat.NotebookNode, name: str = "notebook") -> n
         cell.get("metadata", {}).pop("execution", None)
     if total == 0:
         raise ExerciseError(f"{name}: no '### BEGIN SOLUTION' region; every solution notebook needs one")
+    stem = Path(name).stem
+    if re.match(r"^\d\d_", stem):  # `hcedu grade` reads which exercise a submitted copy is from here
+        nb.metadata["hcedu"] = {"chapter": stem[:2], "exercise": stem}
     return nb
 
 
