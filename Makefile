@@ -24,9 +24,10 @@ $(KERNEL): $(STAMP)
 
 kernel: $(KERNEL)
 
-## Open the course in JupyterLab, starting at notebooks/00_start_here.ipynb
+## Open the course in JupyterLab, starting at notebooks/00_start_here.ipynb.
+## Options go in LAB: make lab LAB="--no-browser --port 8890"   (see .venv/bin/hcedu lab --help)
 lab: $(KERNEL)
-	$(BIN)/hcedu lab
+	$(BIN)/hcedu lab $(LAB)
 
 ## Run everything: unit tests and checked notebooks (notebooks/ and solutions/ under --nbval), then the
 ## `quiet` measurements alone (throughput against ceilings measured in the same run: a second busy

@@ -65,3 +65,41 @@ def test_execute_runs_a_notebook_in_place(tmp_path):
     import nbformat
     cell = nbformat.read(nb, 4).cells[0]
     assert cell.outputs[0]["text"] == "42\n" and cell.execution_count == 1
+
+
+def test_lab_command_line_takes_port_ip_and_no_browser(tmp_path):
+    import argparse
+    import json
+
+    from hcedu.course.cli import free_port, lab_command, write_lab_overrides
+
+    args = argparse.Namespace(port=8890, ip="127.0.0.1", no_browser=True, token=None)
+    cmd = lab_command(args, ["--ServerApp.base_url=/x/"], "tok")
+    assert "--no-browser" in cmd and "--ServerApp.port=8890" in cmd and "--ServerApp.ip=127.0.0.1" in cmd
+    assert "--IdentityProvider.token=tok" in cmd and "--ServerApp.port_retries=0" in cmd
+    assert cmd[-1] == "--ServerApp.base_url=/x/"
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        busy = s.getsockname()[1]
+        assert free_port("127.0.0.1", busy) != busy
+    path = write_lab_overrides(tmp_path)
+    settings = json.loads(path.read_text())
+    assert settings["@jupyter-widgets/jupyterlab-manager:plugin"]["saveState"] is True
+    assert settings["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
+    path.write_text(json.dumps({"other": {"x": 1}}))
+    assert json.loads(write_lab_overrides(tmp_path).read_text())["other"] == {"x": 1}  # merged, not replaced
+
+
+def test_lab_refuses_to_start_with_a_dead_redis_url(monkeypatch):
+    import socket
+    import subprocess
+    import sys
+    with socket.socket() as s:  # a closed loopback port: nothing listens there once the socket is closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"REDIS_URL": f"redis://127.0.0.1:{port}/0", "PATH": "/usr/bin:/bin", "HOME": "/tmp"}
+    out = subprocess.run([sys.executable, "-m", "hcedu.course.cli", "lab", "--no-browser"], env=env,
+                         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert out.returncode == 1 and "JupyterLab was not started" in out.stderr and "restart" in out.stderr

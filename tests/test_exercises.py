@@ -93,7 +93,8 @@ def test_run_checks_verdicts():
     ok = check.run_checks("t", [("a", lambda: None, "h")])
     assert ok and str(ok) == "✓ 1/1 checks passed: t"
     v = check.run_checks("t", [("a", lambda: None, ""), ("b", fail, "try harder"), ("c", lambda: None, "")])
-    assert not v and str(v) == "✗ check 2/3 failed: b: one is not two. Hint: try harder"
+    assert not v and str(v) == "✗ 1/3 checks passed, then failed: b: one is not two. Hint: try harder"
+    assert "cf222e" in v._repr_html_() and "1/3 checks passed" in v._repr_html_()
     v = check.run_checks("t", [("a", boom, "h")])
     assert "raised KeyError" in str(v) and not v
     v = check.run_checks("t", [("a", todo, "h")])

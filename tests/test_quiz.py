@@ -71,3 +71,25 @@ def test_drill_widget_reveals_and_grades(home):
     assert "A strong answer covers" in body.value and not got_btn.disabled
     got_btn.click()
     assert "box 2" in status.value and "Q2/" in title.value
+
+
+def test_unknown_chapter_is_one_line_not_a_traceback():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "hcedu.course.cli", "quiz", "--chapter", "99"],
+                         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr and "chapter must be one of 00" in out.stderr
+
+
+def test_reveal_wraps_to_the_width_and_the_widget_links_the_demo():
+    from hcedu.course.bank import load
+    from hcedu.course.quiz import demo_href, reveal, reveal_html
+
+    q = max(load("08"), key=lambda q: len(q.answer_en))
+    text = reveal(q, width=60)
+    assert max(len(line) for line in text.splitlines() if not line.startswith("See it happen")) <= 60
+    assert " ".join(text.split()).count(" ".join(q.answer_en.split()[:8])) == 1  # words kept, only re-wrapped
+    page = reveal_html(q)
+    assert "<pre" not in page and "<a href='08_distributed_lock.ipynb#" in page
+    assert demo_href("notebooks/08_x.ipynb#Break it: the plain `DEL`") == "08_x.ipynb#Break-it%3A-the-plain-`DEL`"

@@ -1,4 +1,4 @@
-"""The ``hcedu`` command: doctor, lab, build-exercises, execute, quiz."""
+"""The ``hcedu`` command: doctor, lab, build-exercises, execute, quiz, grade."""
 
 from __future__ import annotations
 
@@ -71,16 +71,84 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_lab(args: argparse.Namespace, extra: list[str]) -> int:
-    """Start JupyterLab rooted at the checkout, opening chapter 00 (extra arguments go to jupyter lab)."""
+#: JupyterLab settings the course needs, written as overrides into the course's environment: widget state is
+#: saved with the notebook (a reopened chapter shows its widgets, not "model not found"), and no
+#: "fetch official Jupyter news?" prompt on first open.
+LAB_OVERRIDES = {
+    "@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True},
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+}
+
+
+def write_lab_overrides(prefix: str | Path = sys.prefix) -> Path:
+    """Merge :data:`LAB_OVERRIDES` into ``PREFIX/share/jupyter/lab/settings/overrides.json``."""
+    import json
+    path = Path(prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    current = {}
+    if path.exists():
+        try:
+            current = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            current = {}
+    merged = {**current, **{k: {**current.get(k, {}), **v} for k, v in LAB_OVERRIDES.items()}}
+    if merged != current:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def free_port(ip: str, wanted: int, tries: int = 50) -> int:
+    """``wanted`` if nothing listens there, else the next free port (so the printed link is the real one)."""
+    import socket
+    for port in range(wanted, wanted + tries):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((ip if ip not in ("", "localhost") else "127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise SystemExit(f"error: no free port in {wanted}..{wanted + tries - 1}; pass --port")
+
+
+def lab_command(args: argparse.Namespace, extra: list[str], token: str) -> list[str]:
+    """The ``jupyter lab`` command line for ``hcedu lab`` (separate so it can be tested without starting it)."""
     root = repo_root()
     exe = Path(sys.executable).with_name("jupyter")
-    cmd = [str(exe) if exe.exists() else "jupyter", "lab", f"--ServerApp.root_dir={root}"]
+    cmd = [str(exe) if exe.exists() else "jupyter", "lab", f"--ServerApp.root_dir={root}",
+           f"--ServerApp.ip={args.ip}", f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0",
+           f"--IdentityProvider.token={token}"]
+    if args.no_browser:
+        cmd.append("--no-browser")
     if not any(a.startswith(("--LabApp.default_url", "--ServerApp.default_url")) for a in extra):
         cmd.append("--LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb")
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
         cmd.append("--allow-root")
-    return subprocess.call(cmd + extra, cwd=root)
+    return cmd + extra
+
+
+def cmd_lab(args: argparse.Namespace, extra: list[str]) -> int:
+    """Start JupyterLab rooted at the checkout, opening chapter 00 (extra arguments go to jupyter lab)."""
+    import secrets
+
+    from .. import backend
+
+    if os.environ.get(backend.ENV_VAR):  # a dead REDIS_URL would fail the first cell of every chapter
+        try:
+            print(f"Redis: {backend.describe(backend.connect())}")
+        except backend.BackendUnavailable as exc:
+            print(exc, file=sys.stderr)
+            print("\nJupyterLab was not started: fix the above first (a kernel keeps the environment it was "
+                  "started with, so changing REDIS_URL later needs a JupyterLab restart).", file=sys.stderr)
+            return 1
+    write_lab_overrides()
+    args.port = free_port(args.ip, args.port)
+    token = args.token or secrets.token_hex(16)
+    host = "127.0.0.1" if args.ip in ("127.0.0.1", "localhost", "0.0.0.0", "") else args.ip
+    url = f"http://{host}:{args.port}/lab/tree/notebooks/00_start_here.ipynb?token={token}"
+    print("=" * 78 + f"\n  hcedu: open the course at\n  {url}\n"
+          + ("  (over SSH: ssh -L {0}:127.0.0.1:{0} <host>, then open the link above)\n".format(args.port)
+             if args.no_browser else "") + "=" * 78, flush=True)
+    return subprocess.call(lab_command(args, extra, token), cwd=repo_root())
 
 
 def cmd_build_exercises(args: argparse.Namespace) -> int:
@@ -119,6 +187,25 @@ def cmd_quiz(args: argparse.Namespace) -> int:
         run(args.chapter, args.n)
     except (EOFError, KeyboardInterrupt):
         print("\nbye: progress so far is saved")
+    except (TypeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from .grade import grade, print_summary, write_reports
+
+    try:
+        rows = grade(args.submissions, args.solutions, jobs=args.jobs, time_limit=args.time_limit,
+                     memory_mb=args.memory_mb, wall_limit=args.wall_limit)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    paths = write_reports(rows, args.out)
+    print_summary(rows)
+    print(f"\n{len(rows)} submission(s) graded: gradebook {paths['gradebook']}, summary {paths['summary']}, "
+          f"feedback in {paths['feedback']}/" + (f", chart {paths['chart']}" if "chart" in paths else ""))
     return 0
 
 
@@ -127,7 +214,11 @@ def main(argv: list[str] | None = None) -> int:
                                      "engineering with Go's model and Redis, in runnable Python.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="check Python, packages, the kernel and which Redis is live")
-    sub.add_parser("lab", help="open the course in JupyterLab (extra arguments go to jupyter lab)")
+    p = sub.add_parser("lab", help="open the course in JupyterLab (unknown arguments go to jupyter lab)")
+    p.add_argument("--port", type=int, default=8888, help="port to serve on (default %(default)s)")
+    p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser (remote or headless use)")
+    p.add_argument("--token", default=None, help="the access token (default: a fresh random one, printed)")
     p = sub.add_parser("build-exercises", help="regenerate exercises/ from solutions/")
     p.add_argument("--check", action="store_true", help="only check; exit 1 and name stale files")
     p.add_argument("--root", default=str(repo_root()), help="the course checkout (default: %(default)s)")
@@ -137,13 +228,23 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("quiz", help="drill interview questions (Leitner boxes; progress in $HCEDU_HOME)")
     p.add_argument("--chapter", "-c", default=None, help="only this chapter, e.g. 08")
     p.add_argument("-n", type=int, default=5, help="questions per session (default 5)")
+    p = sub.add_parser("grade", help="run the exercise checkers over a class's submitted notebooks into a gradebook")
+    p.add_argument("submissions", help="folder of submitted notebooks (student/NN_*.ipynb or NN_*_student.ipynb)")
+    p.add_argument("--out", default="gradebook.csv", help="gradebook CSV; summary and feedback go beside it")
+    p.add_argument("--solutions", default=str(repo_root() / "solutions"),
+                   help="the grader's solution notebooks, whose check cells are used (default: %(default)s)")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded in parallel (default 1)")
+    p.add_argument("--time-limit", type=float, default=60.0, help="CPU seconds per submission (default 60)")
+    p.add_argument("--wall-limit", type=float, default=None,
+                   help="wall-clock seconds per submission, for one that blocks (default 10 x --time-limit)")
+    p.add_argument("--memory-mb", type=int, default=2048, help="address-space limit per submission (default 2048)")
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "lab":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "lab":
         return cmd_lab(args, extra)
     return {"doctor": cmd_doctor, "build-exercises": cmd_build_exercises, "execute": cmd_execute,
-            "quiz": cmd_quiz}[args.command](args)
+            "quiz": cmd_quiz, "grade": cmd_grade}[args.command](args)
 
 
 if __name__ == "__main__":  # pragma: no cover

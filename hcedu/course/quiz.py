@@ -17,7 +17,7 @@ from typing import Callable
 
 from .bank import Question, load
 
-__all__ = ["INTERVALS", "Progress", "progress_path", "due", "run", "drill"]
+__all__ = ["INTERVALS", "Progress", "progress_path", "due", "run", "drill", "reveal", "reveal_html"]
 
 INTERVALS = {1: 0.0, 2: 1.0, 3: 3.0, 4: 7.0, 5: 14.0}  # box -> days until due again
 DAY = 86400.0
@@ -79,15 +79,49 @@ def due(questions: list[Question], progress: Progress, now: float | None = None)
     return sorted(ready, key=lambda q: progress.card(q.id).box)
 
 
-def reveal(q: Question) -> str:
-    lines = ["A strong answer covers:"] + [f"  • {p}" for p in q.key_points]
-    lines += ["", "Model answer:", "  " + q.answer_en]
+def _wrap(text: str, indent: str, width: int) -> list[str]:
+    import textwrap
+    return textwrap.wrap(text, width=max(40, width), initial_indent=indent,
+                         subsequent_indent=" " * len(indent)) or [indent.rstrip()]
+
+
+def reveal(q: Question, width: int | None = None) -> str:
+    """The answer key as terminal text, wrapped to ``width`` columns (default: the terminal's)."""
+    import shutil
+    width = width or min(shutil.get_terminal_size((100, 24)).columns, 110)
+    lines = ["A strong answer covers:"] + [line for p in q.key_points for line in _wrap(p, "  • ", width)]
+    lines += ["", "Model answer:"] + _wrap(q.answer_en, "  ", width)
     if q.traps:
-        lines += ["", "Traps (answers that lose points):"] + [f"  ✗ {t}" for t in q.traps]
+        lines += ["", "Traps (answers that lose points):"] + [line for t in q.traps for line in _wrap(t, "  ✗ ", width)]
     if q.follow_ups:
-        lines += ["", "Likely follow-ups:"] + [f"  → {f}" for f in q.follow_ups]
+        lines += ["", "Likely follow-ups:"] + [line for f in q.follow_ups for line in _wrap(f, "  → ", width)]
     lines += ["", f"See it happen: {q.demo}"]
     return "\n".join(lines)
+
+
+def demo_href(demo: str) -> str:
+    """A link to the demo cell that works from a chapter notebook: ``08_x.ipynb#Heading-with-dashes``
+    (JupyterLab's heading anchors replace spaces with dashes)."""
+    from urllib.parse import quote
+    path, _, heading = demo.partition("#")
+    href = quote(Path(path).name)
+    return href + ("#" + quote(heading.replace(" ", "-"), safe="-_.~`'") if heading else "")
+
+
+def reveal_html(q: Question) -> str:
+    """The answer key as HTML for the drill widget: wrapped prose, lists, and a link to the demo."""
+    import html
+    e = html.escape
+    parts = ["<div style='line-height:1.45'><b>A strong answer covers:</b><ul>"]
+    parts += [f"<li>{e(p)}</li>" for p in q.key_points]
+    parts += [f"</ul><b>Model answer:</b><p>{e(q.answer_en)}</p>"]
+    if q.traps:
+        parts += ["<b>Traps (answers that lose points):</b><ul>"] + [f"<li>✗ {e(t)}</li>" for t in q.traps] + ["</ul>"]
+    if q.follow_ups:
+        parts += ["<b>Likely follow-ups:</b><ul>"] + [f"<li>→ {e(f)}</li>" for f in q.follow_ups] + ["</ul>"]
+    parts += [f"<p>See it happen: <a href='{e(demo_href(q.demo))}' target='_self'>{e(q.demo.partition('#')[2] or q.demo)}</a>"
+              f" <small>({e(q.demo.partition('#')[0])})</small></p></div>"]
+    return "".join(parts)
 
 
 def run(chapter: str | int | None = None, limit: int = 5, *, ask: Callable[[str], str] = input,
@@ -135,7 +169,7 @@ def drill(chapter: str | int, progress: Progress | None = None):
     state = {"i": 0, "queue": due(questions, progress) or questions}
     title = w.HTML()
     body = w.HTML()
-    reveal_btn = w.Button(description="Reveal key points", icon="eye")
+    reveal_btn = w.Button(description="Reveal key points", icon="eye", layout=w.Layout(width="auto"))
     got_btn = w.Button(description="Got it", button_style="success", icon="check")
     miss_btn = w.Button(description="Missed it", button_style="warning", icon="times")
     status = w.HTML()
@@ -150,7 +184,7 @@ def drill(chapter: str | int, progress: Progress | None = None):
 
     def on_reveal(_: object) -> None:
         q = state["queue"][state["i"] % len(state["queue"])]
-        body.value = "<pre style='white-space:pre-wrap'>" + html.escape(reveal(q)) + "</pre>"
+        body.value = reveal_html(q)
         got_btn.disabled = miss_btn.disabled = False
 
     def on_grade(got: bool) -> None:

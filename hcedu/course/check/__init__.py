@@ -4,7 +4,7 @@ A checker is a function in a ``chNN`` module of this package (found automaticall
 :func:`run_checks`. Its :class:`Verdict` shows as exactly one line in a notebook:
 
     ✓ 5/5 checks passed: bounded worker pool
-    ✗ check 3/5 failed: every job runs exactly once: job 7 ran 2 times. Hint: ...
+    ✗ 2/5 checks passed, then failed: every job runs exactly once: job 7 ran 2 times. Hint: ...
     … not solved yet: bounded worker pool (replace the NotImplementedError stub)
 
 and is truthy only when every check passed.
@@ -56,7 +56,7 @@ class Verdict:
         if self.internal:
             return (f"⚠ the checker itself failed at check {self.passed + 1}/{self.total} ({self.failed}): "
                     f"{self.detail}. This is a bug in hcedu, not in your code: please report it")
-        line = f"✗ check {self.passed + 1}/{self.total} failed: {self.failed}"
+        line = f"✗ {self.passed}/{self.total} checks passed, then failed: {self.failed}"
         if self.detail:
             line += f": {self.detail}"
         if self.hint:
@@ -67,6 +67,14 @@ class Verdict:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(str(self))
+
+    def _repr_html_(self) -> str:
+        """The same line in colour for JupyterLab: green when passed, red when failed, grey when unsolved."""
+        import html
+        colour = ("#1a7f37" if self.ok else "#6e7781" if self.unsolved else "#9a6700" if self.internal
+                  else "#cf222e")
+        return (f'<div style="font-family:var(--jp-ui-font-family, sans-serif);border-left:4px solid {colour};'
+                f'padding:2px 8px;color:{colour}">{html.escape(str(self))}</div>')
 
 
 def run_checks(title: str, checks: Iterable[tuple[str, Callable[[], Any], str]]) -> Verdict:
