@@ -360,8 +360,12 @@ def test_defaults_table_matches_the_spec():
     assert t.loc["go-redis v9.0–9.21", "idle timeout"] == "ConnMaxIdleTime 30 min"
     assert t.loc["go-redis v9.22+", "read timeout"] == "5 s"
     assert (t.loc[[i for i in t.index if i.startswith("go-redis")], "pool size"] == "10 × GOMAXPROCS").all()
-    py = [i for i in t.index if i.startswith("redis-py")][0]
-    assert t.loc[py, "pool size"].startswith("100") and t.loc[py, "max retries"] == "10"
+    assert t.loc["redis-py 8.x", "pool size"].startswith("100") and t.loc["redis-py 8.x", "max retries"] == "10"
+    assert not any(redis.__version__ in str(i) for i in t.index)     # the same table on every install
+
+
+def test_installed_redis_py_has_the_stated_8x_defaults():
+    assert P.installed_redis_py_defaults() == P.REDIS_PY_8_DEFAULTS
 
 
 def test_charts_return_figures_and_reject_bad_frames():

@@ -49,7 +49,7 @@ from .proxy import DelayedConnection, DelayedTCPConnection, LatencyProxy, Toxics
 
 __all__ = ["PoolStatsRecorder", "InstrumentedPool", "InstrumentedBlockingPool", "make_pool", "make_client",
            "measure_ceilings", "sweep", "interleaved_sweep", "with_model", "one_core", "exhaustion", "stall_experiment",
-           "defaults_table",
+           "defaults_table", "installed_redis_py_defaults", "REDIS_PY_8_DEFAULTS",
            "little_bound", "roofline", "size_pool", "PoolLab", "KINDS"]
 
 #: Pool kinds: ``"fail-fast"`` (``ConnectionPool``) and ``"blocking"`` (``BlockingConnectionPool``).
@@ -727,29 +727,55 @@ def stall_experiment(lab: PoolLab, configs: dict[str, dict[str, Any]], *, stall:
     return out
 
 
-def defaults_table() -> pd.DataFrame:
-    """Pool defaults side by side: go-redis v8 / v9.0–9.21 / v9.22+ (from their ``options.go``) and the
-    installed redis-py (read from the library itself, so the row is true for the pinned version)."""
+#: redis-py's pool defaults for every version the course allows (``redis>=8.1,<9``). redis-py 8.0.0 changed
+#: them (``ConnectionPool`` ``max_connections or 100``, was ``2**31``; ``_defaults.py``:
+#: ``DEFAULT_SOCKET_TIMEOUT = 5``, ``DEFAULT_RETRY_COUNT = 10``, backoff 10 ms–1 s);
+#: ``BlockingConnectionPool(max_connections=50, timeout=20)`` is older. :func:`installed_redis_py_defaults`
+#: reads the same fields from the installed library, so a release that moves one is caught.
+REDIS_PY_8_DEFAULTS: dict[str, str] = {
+    "pool size": "100 (Blocking: 50)",
+    "min idle": "0 (lazy)",
+    "idle timeout": "none",
+    "max retries": "10",
+    "read timeout": "5 s",
+    "pool wait": "fail fast (Blocking: 20 s)",
+}
+
+
+def installed_redis_py_defaults() -> dict[str, str]:
+    """The installed redis-py's pool defaults, read from the library (no connection is made), in the
+    format of :data:`REDIS_PY_8_DEFAULTS`; compare the two to see whether a release moved one."""
     import redis as _r
-    probe = _r.Redis()  # no connection is made
+    probe = _r.Redis()
     kw = probe.connection_pool.connection_kwargs
     retry = kw.get("retry")
     blocking = _r.BlockingConnectionPool()
-    py = {
-        "pool size": f"{probe.connection_pool.max_connections} (Blocking: {blocking.max_connections})",
-        "min idle": "0 (lazy)",
-        "idle timeout": "none",
-        "max retries": str(retry.get_retries() if retry is not None else 0),
-        "read timeout": f"{kw.get('socket_timeout')} s",
-        "pool wait": f"fail fast (Blocking: {blocking.timeout} s)",
-    }
-    probe.close()
-    blocking.disconnect()
+    try:
+        return {
+            "pool size": f"{probe.connection_pool.max_connections} (Blocking: {blocking.max_connections})",
+            "min idle": "0 (lazy)",
+            "idle timeout": "none",
+            "max retries": str(retry.get_retries() if retry is not None else 0),
+            "read timeout": f"{kw.get('socket_timeout')} s",
+            "pool wait": f"fail fast (Blocking: {blocking.timeout} s)",
+        }
+    finally:
+        probe.close()
+        blocking.disconnect()
+
+
+def defaults_table() -> pd.DataFrame:
+    """Pool defaults side by side: go-redis v8 / v9.0–9.21 / v9.22+ (from their ``options.go``), redis-py 8.x
+    (:data:`REDIS_PY_8_DEFAULTS`, the same for every allowed version) and the source's claims.
+
+    The table holds no installed version, so it reads the same on every correct install; to check the
+    installed library against it, compare :func:`installed_redis_py_defaults` with ``REDIS_PY_8_DEFAULTS``."""
+    py = REDIS_PY_8_DEFAULTS
     rows = {
         "go-redis v8": ["10 × GOMAXPROCS", "0", "IdleTimeout 5 min", "3", "3 s", "ReadTimeout + 1 s"],
         "go-redis v9.0–9.21": ["10 × GOMAXPROCS", "0", "ConnMaxIdleTime 30 min", "3", "3 s", "ReadTimeout + 1 s"],
         "go-redis v9.22+": ["10 × GOMAXPROCS", "0", "ConnMaxIdleTime 30 min", "3", "5 s", "ReadTimeout + 1 s"],
-        f"redis-py {_r.__version__}": list(py.values()),
+        "redis-py 8.x": list(py.values()),
         "the source claims": ["cores × 10", "10 (example)", "5 min", "3", "2 s (example)", "—"],
     }
     return pd.DataFrame(rows, index=list(py.keys())).T

@@ -283,10 +283,21 @@ cells = [
     ## Source check: the defaults table, corrected
 
     The source's table gives go-redis defaults as "PoolSize 核心数*10, IdleTimeout 5 min, MaxRetries 3".
-    Here are the real defaults by version, next to the redis-py you have installed (read from the library):
+    Here are the real defaults by version, next to redis-py 8.x's (the same for every version the course
+    allows, `redis>=8.1,<9`); the cell checks the redis-py you have installed against that row:
     """),
     code("""
-    P.defaults_table()
+    table = P.defaults_table()
+    installed = P.installed_redis_py_defaults()        # read from the library, no connection made
+    moved = {k: (v, installed[k]) for k, v in P.REDIS_PY_8_DEFAULTS.items() if installed[k] != v}
+    assert not moved, f"this redis-py release moved a default (stated, installed): {moved}"
+    table
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # (which redis-py release is installed differs between correct installs)
+    import redis
+    print(f"installed: redis-py {redis.__version__}; its defaults match the redis-py 8.x row")
     """),
     md("""
     - **PoolSize is 10 × `GOMAXPROCS`**, not 10 × cores. They differ in containers: since Go 1.25
@@ -294,8 +305,9 @@ cells = [
     - **`IdleTimeout` 5 min is go-redis v8 only.** v9 renamed it `ConnMaxIdleTime`, default **30 min**.
     - **`MaxRetries` 3 is right**; v9.22 also raised `ReadTimeout` from 3 s to **5 s** and the backoff to
       10 ms–1 s.
-    - redis-py changed its defaults in 8.1 too (100 connections, 5 s timeouts, **10 retries**): pin the
-      client version and set what you rely on explicitly, as `make_pool` does.
+    - redis-py changed its defaults in 8.0 too (100 connections, was 2³¹; 5 s timeouts, was none;
+      **10 retries**, was 3): pin the client version and set what you rely on explicitly, as `make_pool`
+      does.
 
     The source's recommendations, checked against the experiment:
 
