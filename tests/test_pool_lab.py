@@ -10,7 +10,7 @@ from redis.exceptions import MaxConnectionsError
 from hcedu.backend import BackendUnavailable
 from hcedu.lab import loadgen, pool as P, redis_server
 
-from helpers import measure_undisturbed
+from helpers import join, measure_undisturbed, spawn, wait_until
 
 
 def pool_for(redis_backend, kind="blocking", **kw):
@@ -113,13 +113,21 @@ def test_blocking_pool_waits_then_times_out(redis_backend):
     waited = time.perf_counter() - t
     assert waited >= 0.2
     assert pool.snapshot()["exhausted"] == 1
-    # a connection released while a caller waits is handed over: the caller succeeds after waiting
-    timer = threading.Timer(0.05, pool.release, args=(held,))
-    timer.start()
+    # a connection released while a caller waits is handed over: the caller succeeds after waiting.
+    # The release happens once the caller is parked in the pool's queue (state, not a timer), so the
+    # checkout cannot have ended before it: checkout start + wait >= the moment of release.
+    released = []
+
+    def release_once_the_caller_waits():
+        wait_until(lambda: pool.pool.not_empty._waiters)
+        released.append(time.perf_counter() - pool.stats.t0)
+        pool.release(held)
+
+    releaser = spawn(release_once_the_caller_waits)
     assert c.ping() is True
-    timer.join(5)
+    join(releaser)
     rows = pool.checkouts()
-    assert rows["wait"].iloc[-1] >= 0.04 and rows["error"].iloc[-1] == ""
+    assert rows["t"].iloc[-1] + rows["wait"].iloc[-1] >= released[0] and rows["error"].iloc[-1] == ""
     pool.disconnect()
 
 
@@ -292,8 +300,12 @@ def test_interleaved_sweep_measures_ceilings_alongside():
     assert {"throughput", "latency_bound", "cpu_ceiling", "ratio", "regime", "cpu_per_request"} <= set(df.columns)
     assert 0.002 <= df.attrs["service_time"] < 0.01 and df.attrs["rounds"] == 2
     assert df.attrs["cpu_ceiling"] > df.attrs["one_thread"] * 0.8 > 0
-    # 2 callers on 2 of 4 connections do about twice what 1 does (latency-bound, 0.05 s slices)
-    assert 1.5 < df["throughput"].iloc[1] / df["throughput"].iloc[0] < 2.5
+    # Neither point can beat its latency bound: each request holds a connection >= the 2 ms injected, so
+    # min(P, C) callers complete at most min(P, C) / 2 ms (+ one request per caller per 0.05 s window).
+    # That "2 callers do about twice what 1 does" is a measurement: the quiet roofline test checks it
+    # (`make bench`); on a busy machine one 0.05 s slice can lose half its CPU, so it is no test here.
+    bound = df[["pool_size", "concurrency"]].min(axis=1) / 0.002
+    assert ((df["throughput"] > 0) & (df["throughput"] <= bound * 1.1)).all(), df
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
