@@ -35,10 +35,10 @@ STEPS: list[tuple[str, list[str]]] = [
     ("leaderboard", ["benchmarks/leaderboard.py", "--max", "100000", "--reps", "200"]),
     ("lock_contention", ["benchmarks/lock_contention.py", "--per-client", "50", "--max-clients", "8"]),
     ("pool_roofline", ["benchmarks/pool_roofline.py", "--rounds", "2"]),
-    ("ratelimit", ["benchmarks/ratelimit.py", "--calls", "3000"]),
+    ("ratelimit", ["benchmarks/ratelimit.py", "--real", "--calls", "2000"]),
     ("session", ["benchmarks/session.py", "--lookups", "8000"]),
     ("spawn_cost", ["benchmarks/spawn_cost.py", "--threads", "1000", "--units", "20000", "--rounds", "20000"]),
-    ("twolevel", ["benchmarks/twolevel.py", "--gets", "5000"]),
+    ("twolevel", ["benchmarks/twolevel.py", "--gets", "2000"]),
     ("quiet tests", ["-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-m", "quiet", "tests"]),
 ]
 

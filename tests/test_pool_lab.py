@@ -9,6 +9,7 @@ from redis.exceptions import MaxConnectionsError
 
 from hcedu.backend import BackendUnavailable
 from hcedu.lab import loadgen, pool as P, redis_server
+from hcedu.lab.bench import Claims
 
 from helpers import join, measure_undisturbed, spawn, wait_until
 
@@ -220,8 +221,8 @@ def test_with_model_labels_regimes():
 # (pool size, concurrency): C < P, P < C (callers queue on the blocking pool) and P = C. Up to 16 callers:
 # with 32 threads queueing on redis-py's blocking pool (e.g. P = 8, C = 32) every release wakes waiters,
 # and on a busy 2-core machine those wake-ups cost 10-25 % of throughput (see benchmarks/pool_roofline.py).
-# Both roofline tests are marked `quiet`: `make test` runs them alone, after the parallel suite, because
-# they compare throughput with ceilings measured in the same run, and a second busy process skews that.
+# Both roofline tests are marked `quiet`: `make bench` runs them (not `make test`), alone, because they
+# compare throughput with ceilings measured in the same run, and a second busy process skews that.
 LATENCY_POINTS = [(1, 1), (1, 4), (8, 2), (2, 2), (4, 4), (4, 16), (8, 8), (32, 8)]
 
 
@@ -252,6 +253,11 @@ def test_roofline_latency_bound_within_15_percent(redis_backend):
             lambda: P.interleaved_sweep(lab, LATENCY_POINTS, rounds=3, slice_time=0.1), problems)
     if disturbed:
         pytest.skip(f"the host kept pausing this VM: {found[-1]}")
+    latency = df[df["regime"] == "latency"]
+    claims = Claims("test_pool_lab")          # `make bench` prints these with every benchmark's claims
+    for which, pick in (("lowest", min), ("highest", max)) if len(latency) else ():
+        claims.check(f"roofline {redis_backend.kind}: {which} latency-bound point / min(P, C)/S",
+                     pick(latency["ratio"]), at_least=0.85, at_most=1.15)
     assert not found, "; ".join(found)
 
 
@@ -288,6 +294,12 @@ def test_roofline_cpu_bound_plateaus_at_the_ceiling(redis_backend):
             problems)
     if disturbed:
         pytest.skip(f"the host kept pausing this VM: {found[-1]}")
+    claims = Claims("test_pool_lab")
+    for (p, c), ratio in zip(df[["pool_size", "concurrency"]].values.tolist(), df["ratio"]):
+        claims.check(f"roofline {redis_backend.kind}: CPU-bound (P, C) = ({p}, {c}) / X_cpu", ratio,
+                     at_least=0.4, at_most=1.15)
+    claims.check(f"roofline {redis_backend.kind}: CPU-bound, P = 32 / P = 24 throughput",
+                 df["throughput"].iloc[1] / df["throughput"].iloc[0], at_most=1.15)
     shown = df[["pool_size", "concurrency", "throughput", "latency_bound", "cpu_ceiling", "ratio", "regime"]]
     assert not found, f"{'; '.join(found)}\n{shown}"
 
