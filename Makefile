@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 KERNEL  := $(VENV)/share/jupyter/kernels/hcedu/kernel.json
 NBVAL   := --nbval-current-env --nbval-cell-timeout=120 --nbval-sanitize-with .nbval_sanitize.cfg
 
-.PHONY: lab test install kernel unit notebooks exercises check-exercises clean lock newest
+.PHONY: lab test bench install kernel unit notebooks exercises check-exercises clean lock newest
 
 $(BIN)/python:
 	@$(PY) -m venv $(VENV) || { rm -rf $(VENV); echo "Could not create $(VENV) with '$(PY) -m venv'. On Debian/Ubuntu: apt-get install python3-venv (Python >= 3.10 is needed)."; exit 1; }
@@ -29,17 +29,19 @@ kernel: $(KERNEL)
 lab: $(KERNEL)
 	$(BIN)/hcedu lab $(LAB)
 
-## Run everything: unit tests and checked notebooks (notebooks/ and solutions/ under --nbval), then the
-## `quiet` measurements alone (throughput against ceilings measured in the same run: a second busy
-## process would skew them), then the generated exercises under --nbval-lax.
+## Run everything that must hold on any machine, however busy: unit tests and checked notebooks
+## (notebooks/ and solutions/ under --nbval), then the generated exercises under --nbval-lax.
 test: $(KERNEL)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not quiet" $(NBVAL) tests notebooks solutions
-	$(BIN)/python -m pytest -q -m quiet tests
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --nbval-lax --nbval-current-env --nbval-cell-timeout=120 exercises
+
+## Measure, on an otherwise idle machine: every benchmark in benchmarks/ and the `quiet` tests (chapter
+## 05's roofline), each figure a ratio to a baseline measured in the same run, PASS/FAIL per claim.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not quiet" tests
-	$(BIN)/python -m pytest -q -m quiet tests
 
 notebooks: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile $(NBVAL) notebooks solutions

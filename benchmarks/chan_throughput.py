@@ -15,6 +15,7 @@ import statistics
 import sys
 
 from hcedu.lab import chanbench
+from hcedu.lab.bench import Claims
 
 TARGETS = [(128, 128, 1.25), (0, 1, 1.6)]  # (Chan cap, queue.Queue maxsize, minimum ratio)
 
@@ -25,7 +26,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5, help="interleaved repeats; medians are compared")
     ap.add_argument("--stress", action="store_true", help="also run 8x8x100,000 through Chan(64)")
     args = ap.parse_args()
-    ok = True
+    claims = Claims("chan_throughput")
     print("one producer thread -> one consumer thread, msgs/s (median of %d)" % args.repeats)
     for cap, qsize, target in TARGETS:
         n = args.n if cap else max(1, args.n // 5)
@@ -35,20 +36,17 @@ def main() -> int:
             runs["queue.Queue"].append(chanbench.pipe_throughput("queue.Queue", qsize, n))
             runs["asyncio.Queue"].append(chanbench.pipe_throughput("asyncio.Queue", qsize, n))
         med = {k: statistics.median(v) for k, v in runs.items()}
-        ratio = med["Chan"] / med["queue.Queue"]
-        verdict = "PASS" if ratio >= target else "FAIL"
-        ok &= ratio >= target
         print(f"  Chan({cap:<3d}) {med['Chan']:>12,.0f}   queue.Queue({qsize:<3d}) {med['queue.Queue']:>12,.0f}"
-              f"   asyncio.Queue({qsize:<3d}) {med['asyncio.Queue']:>12,.0f}   ratio {ratio:5.2f}x"
-              f"  (target >= {target}x) {verdict}")
+              f"   asyncio.Queue({qsize:<3d}) {med['asyncio.Queue']:>12,.0f}")
+        claims.check(f"Chan({cap}) / queue.Queue({qsize}), msgs/s", med["Chan"] / med["queue.Queue"], at_least=target)
     if args.stress:
         r = chanbench.mpmc_stress(8, 8, 100_000, 64)
-        good = r["received"] == r["unique"] == r["sent"] and r["fifo_ok"]
-        ok &= good
         print(f"stress 8x8x100,000 through Chan(64): sent {r['sent']:,} received {r['received']:,} "
-              f"unique {r['unique']:,} per-producer FIFO {r['fifo_ok']} in {r['seconds']:.1f} s "
-              f"{'PASS' if good else 'FAIL'}")
-    return 0 if ok else 1
+              f"unique {r['unique']:,} per-producer FIFO {r['fifo_ok']} in {r['seconds']:.1f} s")
+        claims.exact("stress: received / sent", r["received"], r["sent"])
+        claims.exact("stress: distinct received / sent", r["unique"], r["sent"])
+        claims.exact("stress: per-producer FIFO held (1 = yes)", float(r["fifo_ok"]), 1.0)
+    return claims.exit_code()
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@ Uses ``$REDIS_URL`` if set, else starts a throwaway ``redis-server`` (``hcedu.la
 1, 2, 4 ... C contenders (threads, or spawned processes with ``--processes``) each doing N
 acquire/hold/release rounds, prints throughput and p50/p99 acquire latency for this course's
 ``RedisLock`` and redis-py's ``Lock``, polling with jittered backoff and retrying immediately, and the
-round trips per uncontended acquire/release. Exits 1 if any configuration lost an acquisition
-(every contender must complete all N rounds).
+round trips per uncontended acquire/release. Claims (``hcedu.lab.bench``): every contender completes all
+N rounds, the course's lock costs one round trip per acquire and per release, and at C contenders polling
+with backoff is at least as fast as retrying immediately (a spinning retry burns the CPU and GIL the holder
+needs).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pandas as pd
 import redis
 
 from hcedu.lab import lockdemo, redis_server
+from hcedu.lab.bench import Claims
 
 
 def main() -> int:
@@ -34,7 +37,9 @@ def main() -> int:
     with redis_server.real_redis() as url:
         factory = lambda: redis.Redis.from_url(url, decode_responses=True)  # noqa: E731
         print(f"server: {url}")
-        print(lockdemo.round_trips(factory()).to_string(index=False), "\n")
+        trips = lockdemo.round_trips(factory())
+        print(trips.to_string(index=False), "\n")
+        ours = trips.set_index("impl").loc["hcedu"]
         frames = []
         for impl in ("hcedu", "redis-py"):
             for poll in ("backoff", "immediate"):
@@ -44,9 +49,15 @@ def main() -> int:
         df = pd.concat(frames, ignore_index=True)
         with pd.option_context("display.width", 160):
             print(df.round({"seconds": 3, "throughput": 0, "p50_ms": 3, "p99_ms": 2}).to_string(index=False))
-        complete = (df.acquisitions == df.contenders * args.per_client).all()
-        print("\nall acquisitions completed:", bool(complete))
-        return 0 if complete else 1
+        claims = Claims("lock_contention")
+        claims.exact("acquisitions completed / asked (all configurations)", int(df.acquisitions.sum()),
+                     int((df.contenders * args.per_client).sum()))
+        claims.exact("hcedu lock: round trips per acquire", float(ours["acquire"]), 1)
+        claims.exact("hcedu lock: round trips per release", float(ours["release"]), 1)
+        top = df[(df.impl == "hcedu") & (df.contenders == levels[-1])].set_index("poll")["throughput"]
+        claims.check(f"hcedu lock, {levels[-1]} contenders: backoff / immediate, acquisitions/s",
+                     top["backoff"] / top["immediate"], at_least=1.0)
+        return claims.exit_code()
 
 
 if __name__ == "__main__":

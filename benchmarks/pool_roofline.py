@@ -8,15 +8,20 @@ measured / roofline and its regime, and a summary: the range of ratios among poi
 at most half the other. The tests assert the latency-bound side within 15 % and the CPU plateau in
 [0.4, 1.15] × X_cpu; this script shows the whole picture, knee included (with 16-32 threads, GIL
 hand-offs cost 10-50 % of the one-thread X_cpu, see notebooks/05_redis_connection_pool.ipynb).
+Claims (``hcedu.lab.bench``), per backend: latency-bound points within [0.75, 1.15] x min(P, C)/S over the
+whole grid (with 32 callers queueing on a blocking pool, every release wakes waiters: 10-25 % lost), and
+CPU-bound points within [0.4, 1.15] x X_cpu. Knee points are printed, not claimed.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 import pandas as pd
 
 from hcedu.lab import pool as P, redis_server
+from hcedu.lab.bench import Claims
 
 
 GRID = [(p, c) for c in (1, 2, 4, 8, 16, 32) for p in (1, 2, 4, 8, 16, 32)]
@@ -30,7 +35,10 @@ def run(backend: str, mix: str, rounds: int) -> pd.DataFrame:
         return df
 
 
-def main() -> None:
+BOUNDS = {"latency": (0.75, 1.15, "min(P, C)/S"), "cpu": (0.4, 1.15, "X_cpu")}
+
+
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", choices=("embedded", "real", "both"), default="both")
     ap.add_argument("--mix", choices=("get", "pipe30"), default="get")
@@ -47,20 +55,27 @@ def main() -> None:
             backends.append(server.url)
         else:
             print("redis-server not installed: real backend skipped")
+    claims = Claims("pool_roofline")
     try:
         for b in backends:
             df = run(b, args.mix, args.rounds)
             print(df[["pool_size", "concurrency", "throughput", "hold", "p99", "roofline", "ratio", "regime"]]
                   .round(4).to_string(index=False))
-            for regime in ("latency", "cpu"):
+            name = "embedded" if b == "embedded" else "redis-server"
+            for regime, (lo, hi, ceiling) in BOUNDS.items():
                 sel = df[df["regime"] == regime]
                 if len(sel):
                     print(f"{regime}-bound points: {len(sel)}, measured / roofline from {sel['ratio'].min():.2f} "
                           f"to {sel['ratio'].max():.2f}")
+                    claims.check(f"{name}: {len(sel)} {regime}-bound points, lowest / {ceiling}", sel["ratio"].min(),
+                                 at_least=lo)
+                    claims.check(f"{name}: {len(sel)} {regime}-bound points, highest / {ceiling}", sel["ratio"].max(),
+                                 at_most=hi)
     finally:
         if server is not None:
             server.stop()
+    return claims.exit_code()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -363,7 +363,7 @@ def test_go_TestChan():
         c = Chan(cap_)
         got = []
         t = spawn(lambda: got.append(c.recv_ok(timeout=T)))
-        time.sleep(0.001)
+        wait_until(lambda: parked_receivers(c) == 1)  # parked on recvq, not merely not yet run
         assert got == [], "chan[%d]: receive from empty chan" % cap_
         c.send(0, timeout=T)  # ensure that the receiver is unblocked
         join(t)
@@ -374,7 +374,7 @@ def test_go_TestChan():
             c.send(i)
         sent = []
         t = spawn(lambda: (c.send(0, timeout=T), sent.append(1)))
-        time.sleep(0.001)
+        wait_until(lambda: parked_senders(c) == 1)
         assert sent == [], "chan[%d]: send to full chan" % cap_
         c.recv(timeout=T)
         join(t)
@@ -390,7 +390,7 @@ def test_go_TestChan():
         c = Chan(cap_)
         done = Chan(0)
         t = spawn(lambda: done.send(c.recv_ok(timeout=T)[1], timeout=T))
-        time.sleep(0.001)
+        wait_until(lambda: parked_receivers(c) == 1)  # close must wake a parked receiver
         c.close()
         assert done.recv(timeout=T) is False
         join(t)

@@ -72,8 +72,9 @@ def test_worker_deadline_on_virtual_clock_and_exception():
 def test_polling_worker_literal_translation():
     ctx, cancel = context.with_cancel(context.background())
     log = EventLog()
-    g = spawn(polling_worker, ctx, None, interval=0.002, log=log, name="p")
-    time.sleep(0.02)
+    turned = threading.Event()
+    g = spawn(polling_worker, ctx, lambda i: turned.set(), interval=0.002, log=log, name="p")
+    assert turned.wait(5)  # a turn ran (a 20 ms sleep did not promise one on a busy machine)
     cancel()
     assert g.join(5)
     assert g.result >= 1
@@ -169,13 +170,14 @@ def test_detect_leaks_catches_a_blocked_goroutine_and_ignores_old_ones():
     with detect_leaks(timeout=0.05) as report:
         leaked = spawn(ch.send, "x", name="stuck-sender")
         quick = spawn(lambda: None, name="quick")
+        assert quick.join(5)  # finished: never blamed (the 0.05 s grace alone is a race on a busy machine)
     assert report.checked and not report.ok
     assert [g.name for g in report.leaks] == ["stuck-sender"]
     assert "stuck-sender" in report.message() and "started at" in report.message()
     assert list(report.frame().columns) == ["id", "name", "state", "started_at", "created_by"]
     ch.recv(timeout=5)
     assert leaked.join(5) and quick.join(5)
-    with detect_leaks(timeout=0.5) as clean:
+    with detect_leaks(timeout=5) as clean:  # returns as soon as the sleeper is done
         spawn(time.sleep, 0.01)
     assert clean.ok
     old_release.set()

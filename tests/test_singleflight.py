@@ -11,6 +11,13 @@ from hcedu.go import Chan, Panic, singleflight
 from hcedu.go.goroutine import silence_panics
 from hcedu.go.singleflight import Group, PanicError, Result
 
+from helpers import wait_until
+
+
+def wait_for_dups(g: Group, key, n: int) -> None:
+    """Wait (bounded) until ``n`` callers have joined the in-flight call for ``key`` as duplicates."""
+    wait_until(lambda: key in g._m and g._m[key].dups >= n)
+
 
 def test_do():
     g = Group()
@@ -45,7 +52,6 @@ def test_do_dup_suppress():
         first.set()
         v = c.recv(timeout=5)
         c.send(v)  # pump; make available for any future calls
-        time.sleep(0.01)  # let more goroutines enter do
         return v
 
     entered = threading.Barrier(n + 1, timeout=5)
@@ -63,13 +69,15 @@ def test_do_dup_suppress():
         t.start()
     entered.wait()
     assert first.wait(5)
-    time.sleep(0.02)  # all of them have at least reached do()
+    # Go sleeps here so the others "have at least reached Do"; waiting on the group's state proves it:
+    # the other n - 1 callers are parked on the first call, so fn ran exactly once
+    wait_for_dups(g, "key", n - 1)
     c.send("bar")
     for t in threads:
         t.join(5)
     assert not errors
     assert [v for v, _ in results] == ["bar"] * n
-    assert 0 < len(calls) < n
+    assert len(calls) == 1
     assert any(shared for _, shared in results)
 
 
@@ -89,9 +97,7 @@ def test_waiters_share_and_originator_shared_flag():
     assert started.wait(5)
     t2 = threading.Thread(target=lambda: out.__setitem__("b", g.do("k", lambda: 0)))
     t2.start()
-    deadline = time.time() + 5
-    while g._m["k"].dups < 1 and time.time() < deadline:
-        time.sleep(0.001)
+    wait_for_dups(g, "k", 1)
     release.set()
     t1.join(5)
     t2.join(5)
@@ -133,9 +139,7 @@ def test_error_is_raised_in_every_waiter():
         t = threading.Thread(target=call)
         t.start()
         ts.append(t)
-    deadline = time.time() + 5
-    while g._m["k"].dups < 3 and time.time() < deadline:
-        time.sleep(0.001)
+    wait_for_dups(g, "k", 3)
     release.set()
     for t in ts:
         t.join(5)
@@ -262,9 +266,7 @@ def test_goexit_do():
         t = threading.Thread(target=call)
         t.start()
         ts.append(t)
-    deadline = time.time() + 5
-    while g._m["key"].dups < 2 and time.time() < deadline:
-        time.sleep(0.001)
+    wait_for_dups(g, "key", 2)
     release.set()
     for t in ts:
         t.join(5)

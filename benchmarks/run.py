@@ -1,0 +1,91 @@
+"""`make bench`: every benchmark's claims, and the measurements that need a quiet machine, in one verdict.
+
+    .venv/bin/python benchmarks/run.py [--only NAME ...] [--list]
+
+Runs each script in ``benchmarks/`` in its own process (with the arguments below, sized so the whole run
+stays within a few minutes on 2 cores), then the ``quiet``-marked tests (chapter 05's roofline: throughput
+against ceilings measured in the same run). Every figure is a ratio to a baseline measured in the same run,
+printed as ``claim | ratio | tolerance | PASS/FAIL`` (``hcedu.lab.bench``). At the end: all claims again, the
+time each step took, and exit status 1 if a claim failed or a step crashed.
+
+Run it on an otherwise idle machine: a second busy process skews a ratio whose two sides compete for the CPU
+differently (threads waiting on I/O vs a thread computing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+from hcedu.lab import bench  # noqa: E402
+
+# (name, command after the interpreter): the scripts' own defaults are sized for a thorough manual run
+STEPS: list[tuple[str, list[str]]] = [
+    ("chan_throughput", ["benchmarks/chan_throughput.py", "--n", "50000", "--repeats", "3"]),
+    ("counters", ["benchmarks/counters.py", "--ops", "50000", "--redis-ops", "4000", "--repeat", "2"]),
+    ("delayqueue", ["benchmarks/delayqueue.py", "--items", "5000"]),
+    ("leaderboard", ["benchmarks/leaderboard.py", "--max", "100000", "--reps", "200"]),
+    ("lock_contention", ["benchmarks/lock_contention.py", "--per-client", "50", "--max-clients", "8"]),
+    ("pool_roofline", ["benchmarks/pool_roofline.py", "--rounds", "2"]),
+    ("ratelimit", ["benchmarks/ratelimit.py", "--real", "--calls", "2000"]),
+    ("session", ["benchmarks/session.py", "--lookups", "8000"]),
+    ("spawn_cost", ["benchmarks/spawn_cost.py", "--threads", "1000", "--units", "20000", "--rounds", "20000"]),
+    ("twolevel", ["benchmarks/twolevel.py", "--gets", "2000"]),
+    ("quiet tests", ["-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-m", "quiet", "tests"]),
+]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", help="run only these steps (names as --list prints them)")
+    ap.add_argument("--list", action="store_true", help="list the steps and exit")
+    args = ap.parse_args()
+    if args.list:
+        for name, cmd in STEPS:
+            print(f"{name:<16} python {' '.join(cmd)}")
+        return 0
+    steps = [s for s in STEPS if not args.only or s[0] in args.only]
+    unknown = set(args.only or ()) - {s[0] for s in STEPS}
+    if unknown:
+        ap.error(f"unknown step(s) {sorted(unknown)}; --list shows them")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    crashed, times = [], []
+    with tempfile.TemporaryDirectory(prefix="hcedu-bench-") as tmp:
+        env[bench.ENV] = path = os.path.join(tmp, "claims.jsonl")
+        for name, cmd in steps:
+            print(f"\n===== {name}: python {' '.join(cmd)}", flush=True)
+            before = len(bench.load(path))
+            t0 = time.perf_counter()
+            rc = subprocess.call([sys.executable, *cmd], cwd=ROOT, env=env)
+            times.append((name, time.perf_counter() - t0))
+            recorded = len(bench.load(path)) - before
+            if rc != 0 and not any(not c.passed for c in bench.load(path)[before:]):
+                crashed.append(f"{name} exited with status {rc} without a failed claim")
+            elif recorded == 0 and rc == 0:
+                crashed.append(f"{name} checked no claim")
+        claims = bench.load(path)
+    print("\n===== all claims")
+    print(f"{'step':<16} | {bench.header()}")
+    for c in claims:
+        print(f"{c.source:<16} | {c.line()}")
+    print("\n" + ", ".join(f"{n} {s:.0f} s" for n, s in times) + f"; total {sum(s for _, s in times):.0f} s")
+    failed = [c for c in claims if not c.passed]
+    for c in failed:
+        print(f"FAIL {c.source}: {c.claim} = {c.ratio:.2f}x, wanted {c.tolerance}")
+    for msg in crashed:
+        print(f"FAIL {msg}")
+    print(f"\n{len(claims) - len(failed)}/{len(claims)} claims passed" + (f"; {len(crashed)} step(s) broken" if crashed else ""))
+    return 1 if failed or crashed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
