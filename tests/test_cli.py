@@ -103,3 +103,37 @@ def test_lab_refuses_to_start_with_a_dead_redis_url(monkeypatch):
     out = subprocess.run([sys.executable, "-m", "hcedu.course.cli", "lab", "--no-browser"], env=env,
                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert out.returncode == 1 and "JupyterLab was not started" in out.stderr and "restart" in out.stderr
+
+
+def test_workspace_copies_once_updates_untouched_copies_and_keeps_the_learners(tmp_path):
+    from hcedu.course.workspace import sync
+
+    root = tmp_path / "course"
+    for folder in ("notebooks", "exercises"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "01_x.ipynb").write_text(f"{folder} v1")
+        (root / folder / "02_y.ipynb").write_text(f"{folder} y1")
+    first = sync(root)
+    assert sorted(first.copied) == ["exercises/01_x.ipynb", "exercises/02_y.ipynb", "notebooks/01_x.ipynb",
+                                    "notebooks/02_y.ipynb"]
+    ws = root / "workspace"
+    (ws / "notebooks" / "01_x.ipynb").write_text("my work")          # the learner ran and saved it
+    (root / "notebooks" / "01_x.ipynb").write_text("notebooks v2")    # the course changed both
+    (root / "notebooks" / "02_y.ipynb").write_text("notebooks y2")
+    second = sync(root)
+    assert second.updated == ["notebooks/02_y.ipynb"] and second.kept == ["notebooks/01_x.ipynb"]
+    assert (ws / "notebooks" / "01_x.ipynb").read_text() == "my work"   # never overwritten without asking
+    assert (ws / "notebooks" / "02_y.ipynb").read_text() == "notebooks y2"
+    assert "hcedu lab --refresh" in str(second)
+    assert sync(root).kept == ["notebooks/01_x.ipynb"]                   # still flagged until refreshed
+    third = sync(root, refresh=True)
+    assert (ws / "notebooks" / "01_x.ipynb").read_text() == "notebooks v2"
+    [mine] = third.backed_up
+    assert (ws / mine).read_text() == "my work"
+    assert sync(root).kept == [] and sync(root).updated == []
+
+
+def test_workspace_is_git_ignored():
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    assert "workspace/" in (root / ".gitignore").read_text().split()

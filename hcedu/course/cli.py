@@ -97,6 +97,10 @@ def write_lab_overrides(prefix: str | Path = sys.prefix) -> Path:
     return path
 
 
+#: What ``hcedu lab`` opens: chapter 00 in the learner's workspace (a git-ignored copy; see workspace.py).
+START = "workspace/notebooks/00_start_here.ipynb"
+
+
 def free_port(ip: str, wanted: int, tries: int = 50) -> int:
     """``wanted`` if nothing listens there, else the next free port (so the printed link is the real one)."""
     import socket
@@ -120,7 +124,7 @@ def lab_command(args: argparse.Namespace, extra: list[str], token: str) -> list[
     if args.no_browser:
         cmd.append("--no-browser")
     if not any(a.startswith(("--LabApp.default_url", "--ServerApp.default_url")) for a in extra):
-        cmd.append("--LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb")
+        cmd.append(f"--LabApp.default_url=/lab/tree/{START}")
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
         cmd.append("--allow-root")
     return cmd + extra
@@ -140,11 +144,14 @@ def cmd_lab(args: argparse.Namespace, extra: list[str]) -> int:
             print("\nJupyterLab was not started: fix the above first (a kernel keeps the environment it was "
                   "started with, so changing REDIS_URL later needs a JupyterLab restart).", file=sys.stderr)
             return 1
+    from .workspace import sync
+
+    print(sync(repo_root(), refresh=args.refresh))
     write_lab_overrides()
     args.port = free_port(args.ip, args.port)
     token = args.token or secrets.token_hex(16)
     host = "127.0.0.1" if args.ip in ("127.0.0.1", "localhost", "0.0.0.0", "") else args.ip
-    url = f"http://{host}:{args.port}/lab/tree/notebooks/00_start_here.ipynb?token={token}"
+    url = f"http://{host}:{args.port}/lab/tree/{START}?token={token}"
     print("=" * 78 + f"\n  hcedu: open the course at\n  {url}\n"
           + ("  (over SSH: ssh -L {0}:127.0.0.1:{0} <host>, then open the link above)\n".format(args.port)
              if args.no_browser else "") + "=" * 78, flush=True)
@@ -219,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser (remote or headless use)")
     p.add_argument("--token", default=None, help="the access token (default: a fresh random one, printed)")
+    p.add_argument("--refresh", action="store_true",
+                   help="replace workspace notebooks you changed with the course's newer ones (yours kept beside)")
     p = sub.add_parser("build-exercises", help="regenerate exercises/ from solutions/")
     p.add_argument("--check", action="store_true", help="only check; exit 1 and name stale files")
     p.add_argument("--root", default=str(repo_root()), help="the course checkout (default: %(default)s)")
