@@ -40,3 +40,17 @@ def test_stored_notebook_matches_its_generator(script):
                                           f"{len(generated)}; {rebuild}"
     for i, (s, g) in enumerate(zip(stored, generated)):
         assert (s.cell_type, s.source) == (g.cell_type, g.source), f"{notebook.name}, cell {i} differs; {rebuild}"
+        assert s.metadata.get("tags", []) == g.metadata.get("tags", []), f"{notebook.name}, cell {i} tags differ; {rebuild}"
+
+
+def test_measured_cells_carry_the_tag_not_the_comment():
+    """nbval reads the cell tag; the learner should not see test plumbing at the top of a cell."""
+    from hcedu.course.nbbuild import IGNORE_OUTPUT, IGNORE_OUTPUT_TAG, code
+    cell = code(f"""
+        {IGNORE_OUTPUT}
+        x = measure()""")
+    assert cell.source == "x = measure()" and cell.metadata["tags"] == [IGNORE_OUTPUT_TAG]
+    for folder in ("notebooks", "solutions", "exercises"):
+        for path in sorted((ROOT / folder).glob("*.ipynb")):
+            for i, c in enumerate(nbformat.read(path, as_version=4).cells):
+                assert not c.source.startswith(IGNORE_OUTPUT), f"{path.name}, cell {i} shows {IGNORE_OUTPUT}"

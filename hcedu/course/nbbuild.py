@@ -18,7 +18,7 @@ from typing import Iterable
 import nbformat
 from nbformat import NotebookNode
 
-__all__ = ["md", "code", "build", "KERNELSPEC", "write"]
+__all__ = ["md", "code", "build", "KERNELSPEC", "write", "IGNORE_OUTPUT", "IGNORE_OUTPUT_TAG"]
 
 KERNELSPEC = {"name": "hcedu", "display_name": "hcedu (Python 3)", "language": "python"}
 
@@ -32,9 +32,22 @@ def md(text: str) -> NotebookNode:
     return nbformat.v4.new_markdown_cell(_clean(text))
 
 
+#: A generator marks a measured cell by starting it with this line; the notebook gets nbval's cell tag
+#: instead, so the learner sees the code, not the test plumbing.
+IGNORE_OUTPUT = "# NBVAL_IGNORE_OUTPUT"
+IGNORE_OUTPUT_TAG = "nbval-ignore-output"
+
+
 def code(source: str) -> NotebookNode:
-    """A code cell (the source is dedented and stripped)."""
-    return nbformat.v4.new_code_cell(_clean(source))
+    """A code cell (the source is dedented and stripped). A first line ``# NBVAL_IGNORE_OUTPUT`` becomes the
+    cell tag ``nbval-ignore-output`` (nbval does not compare the cell's output; shown only in the tag bar)."""
+    text = _clean(source)
+    first, _, rest = text.partition("\n")
+    if first.strip() == IGNORE_OUTPUT:
+        cell = nbformat.v4.new_code_cell(rest.strip("\n"))
+        cell.metadata["tags"] = [IGNORE_OUTPUT_TAG]
+        return cell
+    return nbformat.v4.new_code_cell(text)
 
 
 def new_notebook(cells: Iterable[NotebookNode]) -> NotebookNode:
