@@ -137,3 +137,23 @@ def test_workspace_is_git_ignored():
     from pathlib import Path
     root = Path(__file__).resolve().parents[1]
     assert "workspace/" in (root / ".gitignore").read_text().split()
+
+
+def test_workspace_copies_are_trusted_so_stored_widgets_render(tmp_path, monkeypatch):
+    import nbformat
+    from nbformat.sign import NotebookNotary
+
+    from hcedu.course.workspace import sync
+
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    root = tmp_path / "course"
+    (root / "notebooks").mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("w", outputs=[nbformat.v4.new_output(
+        "display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "m", "version_major": 2,
+                                                                            "version_minor": 0}, "text/plain": "VBox()"})])]
+    nbformat.write(nb, root / "notebooks" / "01_w.ipynb")
+    notary = NotebookNotary()
+    assert not notary.check_signature(nbformat.read(root / "notebooks" / "01_w.ipynb", as_version=4))
+    sync(root)
+    assert notary.check_signature(nbformat.read(root / "workspace" / "notebooks" / "01_w.ipynb", as_version=4))

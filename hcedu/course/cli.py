@@ -73,8 +73,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 #: JupyterLab settings the course needs, written as overrides into the course's environment: widget state is
 #: saved with the notebook (a reopened chapter shows its widgets, not "model not found"), and no
-#: "fetch official Jupyter news?" prompt on first open.
+#: "fetch official Jupyter news?" prompt on first open; every cell rendered (windowing "none": a chapter is ~40
+#: cells, and a widget or chart far down the page is then drawn when the notebook opens, not on scroll).
 LAB_OVERRIDES = {
+    "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
     "@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True},
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
 }
@@ -97,8 +99,14 @@ def write_lab_overrides(prefix: str | Path = sys.prefix) -> Path:
     return path
 
 
-#: What ``hcedu lab`` opens: chapter 00 in the learner's workspace (a git-ignored copy; see workspace.py).
-START = "workspace/notebooks/00_start_here.ipynb"
+def lab_root_and_start() -> tuple[Path, str]:
+    """JupyterLab's root folder and the path it opens: chapter 00 in the learner's workspace (a git-ignored
+    copy, see workspace.py), served from the checkout when the workspace is inside it."""
+    from .workspace import workspace_dir
+    root, ws = repo_root().resolve(), workspace_dir(repo_root())
+    if ws.is_relative_to(root):
+        return root, f"{ws.relative_to(root).as_posix()}/notebooks/00_start_here.ipynb"
+    return ws, "notebooks/00_start_here.ipynb"
 
 
 def free_port(ip: str, wanted: int, tries: int = 50) -> int:
@@ -116,7 +124,7 @@ def free_port(ip: str, wanted: int, tries: int = 50) -> int:
 
 def lab_command(args: argparse.Namespace, extra: list[str], token: str) -> list[str]:
     """The ``jupyter lab`` command line for ``hcedu lab`` (separate so it can be tested without starting it)."""
-    root = repo_root()
+    root, start = lab_root_and_start()
     exe = Path(sys.executable).with_name("jupyter")
     cmd = [str(exe) if exe.exists() else "jupyter", "lab", f"--ServerApp.root_dir={root}",
            f"--ServerApp.ip={args.ip}", f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0",
@@ -124,7 +132,7 @@ def lab_command(args: argparse.Namespace, extra: list[str], token: str) -> list[
     if args.no_browser:
         cmd.append("--no-browser")
     if not any(a.startswith(("--LabApp.default_url", "--ServerApp.default_url")) for a in extra):
-        cmd.append(f"--LabApp.default_url=/lab/tree/{START}")
+        cmd.append(f"--LabApp.default_url=/lab/tree/{start}")
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
         cmd.append("--allow-root")
     return cmd + extra
@@ -151,7 +159,7 @@ def cmd_lab(args: argparse.Namespace, extra: list[str]) -> int:
     args.port = free_port(args.ip, args.port)
     token = args.token or secrets.token_hex(16)
     host = "127.0.0.1" if args.ip in ("127.0.0.1", "localhost", "0.0.0.0", "") else args.ip
-    url = f"http://{host}:{args.port}/lab/tree/{START}?token={token}"
+    url = f"http://{host}:{args.port}/lab/tree/{lab_root_and_start()[1]}?token={token}"
     print("=" * 78 + f"\n  hcedu: open the course at\n  {url}\n"
           + ("  (over SSH: ssh -L {0}:127.0.0.1:{0} <host>, then open the link above)\n".format(args.port)
              if args.no_browser else "") + "=" * 78, flush=True)

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["FOLDERS", "SyncReport", "sync"]
+__all__ = ["FOLDERS", "SyncReport", "sync", "workspace_dir"]
 
 FOLDERS = ("notebooks", "exercises")
 MANIFEST = ".hcedu-workspace.json"
@@ -56,10 +57,33 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def trust(paths: list[Path]) -> None:
+    """Sign notebooks as trusted (what ``jupyter trust`` does): JupyterLab renders a stored widget view only
+    in a trusted notebook, so an untrusted copy shows ``VBox(children=...)`` until it is re-run."""
+    if not paths:
+        return
+    import nbformat
+    from nbformat.sign import NotebookNotary
+
+    notary = NotebookNotary()
+    for path in paths:
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception:  # not a notebook (yet): nothing to trust; JupyterLab will say what is wrong with it
+            continue
+        notary.sign(nb)
+
+
+def workspace_dir(root: str | Path) -> Path:
+    """``$HCEDU_WORKSPACE`` if set (tests, or a learner who keeps work elsewhere), else ``ROOT/workspace``."""
+    env = os.environ.get("HCEDU_WORKSPACE")
+    return Path(env).resolve() if env else Path(root).resolve() / "workspace"
+
+
 def sync(root: str | Path, workspace: str | Path | None = None, *, refresh: bool = False) -> SyncReport:
-    """Bring ``workspace`` (default ``ROOT/workspace``) up to date with the course under ``root``."""
+    """Bring ``workspace`` (default :func:`workspace_dir`) up to date with the course under ``root``."""
     root = Path(root)
-    ws = Path(workspace) if workspace is not None else root / "workspace"
+    ws = Path(workspace) if workspace is not None else workspace_dir(root)
     report = SyncReport(ws)
     manifest_path = ws / MANIFEST
     manifest: dict[str, str] = {}
@@ -68,6 +92,7 @@ def sync(root: str | Path, workspace: str | Path | None = None, *, refresh: bool
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except ValueError:
             manifest = {}
+    fresh: list[Path] = []  # files written from the course this time: signed as trusted below
     for folder in FOLDERS:
         for src in sorted((root / folder).glob("*.ipynb")):
             rel = f"{folder}/{src.name}"
@@ -77,20 +102,24 @@ def sync(root: str | Path, workspace: str | Path | None = None, *, refresh: bool
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, dst)
                 report.copied.append(rel)
+                fresh.append(dst)
             elif manifest.get(rel) == shipped:
                 continue  # up to date (the learner may have changed it: theirs to keep)
             elif _digest(dst) == manifest.get(rel) or _digest(dst) == shipped:
                 shutil.copy2(src, dst)  # untouched copy of an older version: safe to update
                 report.updated.append(rel)
+                fresh.append(dst)
             elif refresh:
                 mine = dst.with_name(f"{dst.stem}.mine-{time.strftime('%Y%m%d-%H%M%S')}.ipynb")
                 shutil.move(dst, mine)
                 shutil.copy2(src, dst)
                 report.backed_up.append(str(mine.relative_to(ws)))
+                fresh.append(dst)
             else:
                 report.kept.append(rel)
                 continue  # remember the old digest, so it stays flagged until refreshed
             manifest[rel] = shipped
+    trust(fresh)
     ws.mkdir(parents=True, exist_ok=True)
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return report
