@@ -1,0 +1,236 @@
+"""The learner's screen in a real browser: JupyterLab started the way `make lab` starts it, driven by
+Playwright in Debian's Chromium (launched with ``executable_path``; never ``playwright install``).
+
+Per chapter (00, 02, 05, 08, 16): widgets render when the notebook opens, before anything runs (no raw
+``VBox(children=...)`` repr, no "model not found"); Run All finishes with no error output and rendered
+images; one slider moved redraws its chart; one drill card is revealed and graded. Then an exercise: its
+stub says "not solved yet", the pasted solution flips the verdict to ✓.
+
+Everything runs in temporary folders (workspace, Jupyter config, data and runtime dirs), JupyterLab is
+stopped with its whole process group, and a screenshot of the page is saved under the test's temporary
+folder on failure (its path is in the failure message).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: pip install playwright")
+if CHROMIUM is None:
+    pytest.skip("no Chromium on PATH (Debian: apt-get install chromium)", allow_module_level=True)
+
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TOKEN = "hcedu-browser-test"
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+RAW_REPRS = ("VBox(children", "HBox(children", "interactive(children", "Output(", "model not found",
+             "Error displaying widget")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("lab")
+    env = dict(os.environ, HCEDU_WORKSPACE=str(tmp / "workspace"), JUPYTER_CONFIG_DIR=str(tmp / "config"),
+               JUPYTER_DATA_DIR=str(tmp / "data"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), HCEDU_HOME=str(tmp / "home"))
+    env.pop("REDIS_URL", None)
+    log = (tmp / "lab.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "hcedu.course.cli", "lab", "--no-browser", "--port", "18900",
+                             "--token", TOKEN], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True, cwd=ROOT)
+    try:
+        base = None
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            m = re.search(r"http://127\.0\.0\.1:(\d+)/lab", (tmp / "lab.log").read_text())
+            if m:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{m.group(1)}/api/status?token={TOKEN}", timeout=2)
+                    base = f"http://127.0.0.1:{m.group(1)}"
+                    break
+                except OSError:
+                    pass
+            time.sleep(0.5)
+        assert base, f"JupyterLab did not start: {(tmp / 'lab.log').read_text()[-2000:]}"
+        with playwright.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                yield base, browser, tmp
+            finally:
+                browser.close()
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        log.close()
+
+
+class Screen:
+    """One notebook open in a fresh JupyterLab workspace, with the helpers the checks need."""
+
+    def __init__(self, lab, path: str) -> None:
+        base, browser, tmp = lab
+        self.tmp = tmp
+        self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        self.page.set_default_timeout(120_000)
+        self.name = Path(path).stem
+        self.page.goto(f"{base}/lab/workspaces/t-{self.name}/tree/{path}?reset&token={TOKEN}")
+        self.page.wait_for_selector(f"{PANEL} .jp-Notebook .jp-Cell")
+        self.wait_idle()
+
+    def shot(self, what: str) -> str:
+        path = self.tmp / f"{self.name}-{what}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return str(path)
+
+    def fail(self, what: str, message: str) -> None:
+        pytest.fail(f"{message} (screenshot: {self.shot(what)})")
+
+    def wait_idle(self) -> None:
+        self.page.wait_for_selector(f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']")
+
+    def text(self) -> str:
+        return self.page.inner_text(f"{PANEL} .jp-Notebook")
+
+    def run_all(self, timeout_s: float = 240) -> None:
+        self.page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+        self.page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+        deadline = time.monotonic() + timeout_s
+        prompts = self.page.locator(f"{PANEL} .jp-CodeCell .jp-InputPrompt")
+        while time.monotonic() < deadline:
+            texts = prompts.all_inner_texts()
+            if texts and all(re.search(r"\[\d+\]", t) for t in texts):
+                self.wait_idle()
+                return
+            self.page.wait_for_timeout(500)
+        self.fail("run-all", f"Run All did not finish in {timeout_s:.0f} s")
+
+    def errors(self) -> list[str]:
+        return self.page.locator(f"{PANEL} [data-mime-type='application/vnd.jupyter.error']").all_inner_texts()
+
+    def images(self) -> int:
+        return self.page.eval_on_selector_all(f"{PANEL} .jp-RenderedImage img",
+                                              "imgs => imgs.filter(i => i.complete && i.naturalWidth > 0).length")
+
+    def close(self) -> None:
+        self.page.close()
+
+
+def assert_widgets_render_on_open(screen: Screen) -> None:
+    deadline = time.monotonic() + 90  # the widget manager draws stored views once the kernel connects
+    while time.monotonic() < deadline:
+        text = screen.text()
+        if "Loading widget" not in text and screen.page.locator(f"{PANEL} .jupyter-widgets").count() > 0:
+            break
+        screen.page.wait_for_timeout(500)
+    text = screen.text()
+    raw = [r for r in RAW_REPRS if r in text]
+    if raw:
+        screen.fail("open", f"{screen.name}: widget cells show {raw} instead of widgets when the notebook opens")
+    if screen.page.locator(f"{PANEL} .jupyter-widgets").count() == 0:
+        screen.fail("open", f"{screen.name}: no widget rendered when the notebook opens")
+
+
+def move_a_slider_and_see_the_chart_redraw(screen: Screen) -> float:
+    """Press → on the first slider that shares an output with an image; return seconds until it redraws."""
+    areas = screen.page.locator(f"{PANEL} .jp-OutputArea-output:has(.widget-slider)")
+    for i in range(areas.count()):
+        cell = areas.nth(i).locator("xpath=ancestor::div[contains(@class,'jp-CodeCell')]")
+        if cell.locator(".jp-RenderedImage img").count() == 0:
+            continue
+        before = cell.locator(".jp-RenderedImage img").first.get_attribute("src")
+        handle = cell.locator(".widget-slider .noUi-handle, .widget-slider input").first
+        handle.scroll_into_view_if_needed()
+        handle.focus()
+        t0 = time.monotonic()
+        screen.page.keyboard.press("ArrowRight")
+        while time.monotonic() - t0 < 30:
+            imgs = cell.locator(".jp-RenderedImage img")
+            if imgs.count() and imgs.first.get_attribute("src") != before:
+                return time.monotonic() - t0
+            screen.page.wait_for_timeout(50)
+        screen.fail("slider", f"{screen.name}: moving the slider did not redraw its chart")
+    screen.fail("slider", f"{screen.name}: no slider next to a chart")
+    return 0.0
+
+
+def reveal_and_grade_a_drill_card(screen: Screen) -> None:
+    reveal = screen.page.locator(f"{PANEL} button:has-text('Reveal key points')").last
+    reveal.scroll_into_view_if_needed()
+    reveal.click()
+    screen.page.wait_for_selector(f"{PANEL} .jupyter-widgets :text('A strong answer covers')")
+    if screen.page.locator(f"{PANEL} a[href*='.ipynb#']").count() == 0:
+        screen.fail("drill", f"{screen.name}: the revealed card does not link its demo cell")
+    screen.page.locator(f"{PANEL} button:has-text('Got it')").last.click()
+    screen.page.wait_for_selector(f"{PANEL} .jupyter-widgets :text('→ box')")
+
+
+CHAPTERS = {  # notebook -> (has a slider next to a chart, has a drill)
+    "00_start_here": (False, True),
+    "02_channels": (False, True),
+    "05_redis_connection_pool": (True, True),
+    "08_distributed_lock": (True, True),
+    "16_capstone": (False, True),
+}
+
+
+@pytest.mark.parametrize("name", list(CHAPTERS))
+def test_a_chapter_renders_runs_and_responds(lab, name):
+    slider, drill = CHAPTERS[name]
+    screen = Screen(lab, f"notebooks/{name}.ipynb")
+    try:
+        assert_widgets_render_on_open(screen)
+        screen.run_all()
+        errors = screen.errors()
+        if errors:
+            screen.fail("errors", f"{name}: Run All left error output: {errors[0][:300]}")
+        if screen.images() == 0:
+            screen.fail("images", f"{name}: no chart rendered after Run All")
+        if any(r in screen.text() for r in RAW_REPRS):
+            screen.fail("live", f"{name}: a widget shows its raw repr after Run All")
+        if slider:
+            seconds = move_a_slider_and_see_the_chart_redraw(screen)
+            print(f"{name}: chart redrawn {seconds:.2f} s after the slider moved")
+        if drill:
+            reveal_and_grade_a_drill_card(screen)
+    finally:
+        screen.close()
+
+
+def test_an_exercise_flips_from_not_solved_to_passed(lab):
+    name = "08_safe_release"
+    solution = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4)
+    definition = next(c.source for c in solution.cells if c.cell_type == "code" and "### BEGIN SOLUTION" in c.source)
+    screen = Screen(lab, f"exercises/{name}.ipynb")
+    try:
+        screen.run_all()
+        if "not solved yet" not in screen.text():
+            screen.fail("stub", "the stub's check cell does not say 'not solved yet'")
+        editor = screen.page.locator(f"{PANEL} .jp-CodeCell:has-text('NotImplementedError') .cm-content").first
+        editor.click()
+        screen.page.keyboard.press("Control+A")
+        screen.page.keyboard.insert_text(definition)
+        screen.page.keyboard.press("Escape")
+        screen.run_all()
+        text = screen.text()
+        if not re.search(r"✓ \d+/\d+ checks passed", text):
+            screen.fail("solved", "the pasted solution did not turn the verdict into ✓")
+    finally:
+        screen.close()
