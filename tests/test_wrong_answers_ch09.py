@@ -1,7 +1,7 @@
 """Exercise 09 (token bucket on explicit time): wrong buckets a learner writes are rejected, naming the mistake.
 
 The exercise uses no Redis and no threads (time is an argument), so each wrong class runs once: the checker
-is deterministic. A reference bucket and a GCRA (one number, the theoretical arrival time) are accepted.
+is deterministic. The solution notebook's bucket and one in exact rational arithmetic are accepted.
 """
 
 from __future__ import annotations
@@ -13,29 +13,10 @@ import pytest
 
 from hcedu.course.check import token_bucket
 from helpers import assert_accepted, assert_rejected
+from solution_code import reference
 
 
-class Reference:
-    def __init__(self, rate, burst):
-        self.rate, self.burst, self.tokens, self.last = rate, burst, float(burst), None
-
-    def tokens_at(self, t):
-        if self.rate == math.inf:
-            return float(self.burst)
-        if self.last is None:
-            return self.tokens
-        return min(float(self.burst), self.tokens + max(0.0, t - self.last) * self.rate)
-
-    def allow_n(self, t, n):
-        if self.rate == math.inf:
-            return True
-        if n > self.burst:
-            return False
-        tokens = self.tokens_at(t)
-        if tokens < n:
-            return False
-        self.tokens, self.last = tokens - n, t
-        return True
+Reference = reference("09_token_bucket.py", "TokenBucket")  # the solution notebook's own bucket
 
 
 class ExactFractions(Reference):

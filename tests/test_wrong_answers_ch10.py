@@ -12,6 +12,7 @@ import pytest
 
 from hcedu.course.check import sliding_expiry
 from helpers import assert_accepted, assert_rejected
+from solution_code import reference
 
 LOOKUP_LUA = """
 local fields = redis.call('HGETALL', KEYS[1])
@@ -34,13 +35,7 @@ def lua_lookup(client, key, ttl):
     return _as_dict(client.register_script(LOOKUP_LUA)(keys=[key], args=[ttl]))
 
 
-def multi_exec_lookup(client, key, ttl):
-    """MULTI/EXEC: Redis runs HGETALL and EXPIRE back to back; EXPIRE on a missing key creates nothing."""
-    pipe = client.pipeline()  # transaction=True by default
-    pipe.hgetall(key)
-    pipe.expire(key, ttl)
-    fields, _ = pipe.execute()
-    return fields or None
+multi_exec_lookup = reference("10_sliding_expiry.py", "load_and_slide")  # the solution's MULTI/EXEC lookup
 
 
 # -- wrong ------------------------------------------------------------------------------------------------
