@@ -175,3 +175,26 @@ def test_the_getdel_hole_is_closed_and_names_the_lost_ttl(redis_backend):
 def test_learner_garbage_is_the_learners_error_not_the_checkers():
     v = safe_release(lambda c, k, t: "OK")
     assert_rejected(v, "should return True or False")
+
+
+def test_the_protocol_spy_sees_every_round_trip(redis_backend):
+    """Scripts, pipelines and watched pipelines are round trips too; hooks never see their own commands."""
+    from hcedu.course.check._protocol import spy
+
+    c = redis_backend.client()
+    seen = []
+    s = spy(c, after=lambda i, cmds: seen.append(i))
+    c.set("k", "v")
+    c.register_script("return 1")(keys=["k"])  # NOSCRIPT, SCRIPT LOAD, EVALSHA (or EVALSHA alone if cached)
+    with c.pipeline() as p:
+        p.get("k").delete("k").execute()
+    with c.pipeline() as p:
+        p.watch("k")
+        p.get("k")
+        p.multi()
+        p.set("k", "w")
+        p.execute()
+    names = [name for trip in s.log for name in [[str(x[0]).upper() for x in trip]]]
+    assert names[0] == ["SET"] and ["GET", "DEL"] in names and ["WATCH"] in names and ["SET"] == names[-1]
+    assert "EVALSHA" in {n for trip in names for n in trip}
+    assert len(seen) <= len(s.log) and c.get("k") == "w"
