@@ -149,8 +149,10 @@ cells = [
     side
     """),
     code("""
-    lab.timeline_chart(lab.lease_expiry(backend.connect, "token", key=KEY),
-                       "token + Lua release: A's release is refused, B keeps the lock, C waits")
+    tok = lab.lease_expiry(backend.connect, "token", key=KEY)
+    both = tok.frames.loc[tok.frames["believers"] == "A+B", "t"]
+    print(f"A and B both believe they hold the lock from {both.min():g} s to {both.max():g} s")
+    lab.timeline_chart(tok, "token + Lua release: A's release is refused, B keeps the lock, C waits")
     """),
     md("""
     **Takeaway:** both correct implementations refuse A's late release (redis-py raises
@@ -228,6 +230,8 @@ cells = [
     """),
     code("""
     paused = lab.watchdog_pause(backend.connect, key=KEY)
+    renewals = paused.frames[paused.frames["event"] == "renew"]
+    assert renewals["t"].tolist() == [3.0, 20.0] and renewals["ok"].tolist() == [True, False]  # the title's claim
     print(paused.summary)
     lab.timeline_chart(paused, "watchdog + pause: the renewal at 6 s never runs; the late one at 20 s fails")
     """),
@@ -236,6 +240,7 @@ cells = [
     capped = lab.watchdog_hung(backend.connect, max_renewals=3, key=KEY)
     print("uncapped:", hung.summary)
     print("capped:  ", capped.summary)
+    assert hung.summary["renewals"] == 20 and not hung.summary["b_acquired"]  # the title's claim
     lab.timeline_chart(hung, "watchdog + hung holder: 20 renewals in 60 s, B never gets in")
     """),
     md("""

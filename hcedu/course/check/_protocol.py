@@ -25,7 +25,16 @@ from typing import Any, Callable, Sequence
 Commands = Sequence[tuple]
 Hook = Callable[[int, Commands], Any]
 
-__all__ = ["Spy", "spy", "names_key", "command_names"]
+__all__ = ["Spy", "spy", "names_key", "command_names", "embedded"]
+
+
+def embedded() -> Callable[[], Any]:
+    """A factory of clients (``decode_responses=True``) on one fresh embedded fakeredis store: a checker's
+    default ``connect``."""
+    import fakeredis
+
+    server = fakeredis.FakeServer()
+    return lambda: fakeredis.FakeRedis(server=server, decode_responses=True)
 
 
 class Spy:

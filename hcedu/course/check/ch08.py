@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import fakeredis
-
 from ... import _validate
 from . import Verdict, run_checks
-from ._protocol import Commands, command_names, names_key, spy
+from ._protocol import Commands, command_names, embedded, names_key, spy
 
 __all__ = ["safe_release"]
 
@@ -23,11 +21,6 @@ KEY = "ex08:lock:order"
 A, B, C = "token-A", "token-B", "token-C"
 LEASE_MS = 30_000
 B_LEASE_MS = 20_000  # B's lock in "someone else holds it": a write-back with a fresh PX 30000 shows
-
-
-def _embedded() -> Callable[[], Any]:
-    server = fakeredis.FakeServer()
-    return lambda: fakeredis.FakeRedis(server=server, decode_responses=True)
 
 
 class _World:
@@ -94,7 +87,7 @@ def safe_release(release: Callable[[Any, str, str], Any], connect: Callable[[], 
     default a fresh embedded fakeredis. The tests pass a real ``redis-server``'s too.
     """
     release = _validate.function("release", release)
-    connect = _embedded() if connect is None else _validate.function("connect", connect)
+    connect = embedded() if connect is None else _validate.function("connect", connect)
 
     def releases_own_lock() -> None:
         mine, other, _ = _setup(connect, A)

@@ -19,22 +19,15 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import fakeredis
-
 from ... import _validate
 from ...lab.sessionlab import run_threads
 from . import Verdict, run_checks
-from ._protocol import command_names, spy
+from ._protocol import command_names, embedded, spy
 
 __all__ = ["sliding_expiry"]
 
 KEY = "ex10:sess:abc"
 SESSION = {"user_id": "alice", "cart": "sku-1,sku-7"}
-
-
-def _embedded() -> Callable[[], Any]:
-    server = fakeredis.FakeServer()
-    return lambda: fakeredis.FakeRedis(server=server, decode_responses=True)
 
 
 def _fields(got: Any) -> dict | None:
@@ -53,7 +46,7 @@ def sliding_expiry(load_and_slide: Callable[..., Any], connect: Callable[[], Any
     default a fresh embedded fakeredis. The tests pass a real ``redis-server``'s too.
     """
     load_and_slide = _validate.function("load_and_slide", load_and_slide)
-    connect = _embedded() if connect is None else _validate.function("connect", connect)
+    connect = embedded() if connect is None else _validate.function("connect", connect)
     threads = _validate.integer("threads", threads, minimum=1, maximum=64)
     calls = _validate.integer("calls", calls, minimum=1, maximum=10_000)
     other = connect()
