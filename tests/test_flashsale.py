@@ -102,3 +102,41 @@ def test_bad_input():
         flashsale.oversell(threads=0)
     with pytest.raises(TypeError, match="keyspace must be"):
         flashsale.oversell(keyspace="ks")
+
+
+def test_db_last_guard_sells_exactly_the_stock_once_per_buyer():
+    g = flashsale.db_last_guard(stock=100, buyers=300, attempts_per_buyer=2)
+    assert g["sold"] == g["orders"] == g["distinct_buyers"] == 100 and g["remaining"] == 0
+    assert g["refused_duplicate"] == 99  # every buyer but the last one clicked twice while units were left
+    assert g["refused_sold_out"] == 600 - 100 - 99
+    assert flashsale.db_last_guard(stock=5, buyers=3)["sold"] == 3  # fewer buyers than units: one each
+
+
+def test_sold_out_flag_saves_every_round_trip_after_the_sale(redis_backend):
+    f = flashsale.sold_out_flag(stock=20, requests=200, keyspace=Keyspace("t-flag", redis_backend.client()))
+    assert f["sold"].tolist() == [20, 20]
+    assert f["redis_calls"].tolist() == [200, 21] and f["refused_locally"].tolist() == [0, 179]
+
+
+def test_split_stock_sells_exactly_the_stock_and_strands_nothing(redis_backend):
+    ks = Keyspace("t-split", redis_backend.client())
+    s = flashsale.split_stock(stock=10, shards=4, buyers=30, seed=1, keyspace=ks)
+    assert s["loaded"].tolist() == [3, 3, 2, 2] and s["sold"].tolist() == [3, 3, 2, 2]
+    assert (s["calls"] >= s["sold"]).all()
+    assert s.equals(flashsale.split_stock(stock=10, shards=4, buyers=30, seed=1, keyspace=ks))  # deterministic
+
+
+def test_reconcile_finds_orders_lost_on_either_side(redis_backend):
+    from hcedu.patterns.stock import Stock
+
+    ks = Keyspace("t-reconcile", redis_backend.client())
+    s = Stock(ks.client, "r", keyspace=ks)
+    s.load(3)
+    for u in ("a", "b", "c"):
+        s.try_buy(u)
+    assert flashsale.reconcile(s, ["a", "b", "c"])["balanced"]
+    rep = flashsale.reconcile(s, ["a", "z"])
+    assert rep["missing_in_db"] == ["b", "c"] and rep["unknown_to_redis"] == ["z"] and not rep["balanced"]
+    with pytest.raises(TypeError, match="stock must be"):
+        flashsale.reconcile("nope", [])
+    s.clear()

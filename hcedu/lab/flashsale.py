@@ -13,6 +13,10 @@ returned as a tidy DataFrame, with a chart function per experiment.
 * :func:`avalanche` -- keys warmed together expire together: expiries per second with a fixed vs a jittered
   TTL, simulated on a :class:`~hcedu.clock.VirtualClock` (deterministic for a seed).
 * :func:`oversell` -- naive GET-then-DECR stock vs the Lua purchase under real threads.
+* :func:`db_last_guard` -- the database's last guard (SQLite): conditional ``UPDATE ... WHERE qty > 0`` and a
+  unique index on ``(user_id, sku)``; :func:`sold_out_flag` -- a process-local sold-out flag saves the round
+  trips after the sale ends; :func:`split_stock` -- a hot SKU's stock split over several keys;
+  :func:`reconcile` -- Redis's buyers vs the database's orders (deterministic).
 
 Each experiment takes a ``keyspace`` (default: a fresh embedded fakeredis) so it runs on any Redis; threads are
 daemons named ``hcedu-flashsale-...`` and are joined (bounded) before the function returns.
@@ -36,9 +40,11 @@ from ..patterns.bloom import BloomFilter
 from ..patterns.cacheguard import (GUARDS, BloomGuard, CacheGuard, LogicalExpiry, MutexRebuild, NoGuard, NullCache,
                                    SourceRebuild, ttl_with_jitter)
 from ..patterns.stock import NaiveStock, Stock
+from .plot import finish
 
 __all__ = ["hotkey_expiry", "chart_hotkey", "lock_overrun", "recursion_depth", "penetration", "chart_penetration",
-           "avalanche", "avalanche_summary", "chart_avalanche", "oversell", "chart_oversell", "BREAKDOWN_GUARDS"]
+           "avalanche", "avalanche_summary", "chart_avalanche", "oversell", "chart_oversell", "BREAKDOWN_GUARDS",
+           "db_last_guard", "sold_out_flag", "split_stock", "reconcile"]
 
 #: the breakdown guards compared by :func:`hotkey_expiry`
 BREAKDOWN_GUARDS = ("none", "mutex", "singleflight", "logical")
@@ -161,13 +167,11 @@ def chart_hotkey(frame: pd.DataFrame):
     ax.set_yticks(y, guards)
     ax.invert_yaxis()
     ax.set_xlabel(f"DB queries when the hot key expires ({clients} clients)")
-    ax.legend(frameon=False, fontsize=8)
     ax2.set_yticks(y, [""] * len(guards))
     ax2.invert_yaxis()
     ax2.set_xlabel("slowest response (ms)")
     fig.suptitle("Cache breakdown: who goes to the database?")
-    fig.tight_layout()
-    return fig
+    return finish(ax2, legend="outside")
 
 
 def lock_overrun(kind: str = "source", *, keyspace: Keyspace | None = None) -> pd.DataFrame:
@@ -354,7 +358,7 @@ def chart_penetration(frame: pd.DataFrame):
     ax.invert_yaxis()
     ax.set_xlabel("DB queries for ids that do not exist")
     ax.set_xlim(0, table.values.max() * 1.2)
-    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    finish(ax, legend="outside", tight=False)
     ax.set_title("Cache penetration: misses that reach the database")
     fig.tight_layout()
     return fig
@@ -409,7 +413,7 @@ def chart_avalanche(frame: pd.DataFrame):
     ax.set_yscale("symlog")
     ax.set_xlabel("seconds after the cache was warmed")
     ax.set_ylabel("DB reloads / s (symlog)")
-    ax.legend(frameon=False)
+    finish(ax, legend="outside", tight=False)
     ax.set_title("Cache avalanche: keys warmed together expire together")
     fig.tight_layout()
     return fig
@@ -460,7 +464,134 @@ def chart_oversell(frame: pd.DataFrame):
     ax.invert_yaxis()
     ax.set_xlim(0, frame["sold"].max() * 1.45)
     ax.set_xlabel(f"units sold to {frame['buyers'].iloc[0]} racing buyers")
-    ax.legend(frameon=False, loc="lower right")
+    finish(ax, legend="outside", tight=False)
     ax.set_title("Oversell: check-then-act vs one Lua script")
     fig.tight_layout()
     return fig
+
+
+# -- the rest of a flash-sale design ------------------------------------------------------------------
+def db_last_guard(stock: int = 100, buyers: int = 300, attempts_per_buyer: int = 2) -> dict[str, int]:
+    """The database's own last guard, in an in-memory SQLite: every purchase is one transaction that runs
+    ``UPDATE stock SET qty = qty - 1 WHERE sku = ? AND qty > 0`` (a conditional decrement: zero rows changed
+    means sold out) and inserts the order under a UNIQUE index on ``(user_id, sku)`` (a second order by the
+    same user fails and the transaction rolls back, returning the unit). ``buyers`` users each try
+    ``attempts_per_buyer`` times in a row (a double click, a retry). Returns counts: ``sold``, ``remaining``,
+    ``refused_sold_out``, ``refused_duplicate``, ``orders``, ``distinct_buyers``. Deterministic.
+
+    In production many transactions run at once; the row lock taken by the UPDATE serialises them on that
+    row, so the conditional decrement holds under concurrency (``UPDATE ... WHERE qty > 0`` re-checks the
+    condition on the locked row), and the unique index holds whatever the interleaving.
+    """
+    import sqlite3
+
+    stock = _validate.integer("stock", stock, minimum=0)
+    buyers = _validate.integer("buyers", buyers, minimum=1, maximum=100_000)
+    attempts_per_buyer = _validate.integer("attempts_per_buyer", attempts_per_buyer, minimum=1, maximum=10)
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        db.execute("CREATE TABLE stock (sku TEXT PRIMARY KEY, qty INTEGER NOT NULL CHECK (qty >= 0))")
+        db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, sku TEXT NOT NULL)")
+        db.execute("CREATE UNIQUE INDEX one_per_user ON orders (user_id, sku)")
+        db.execute("INSERT INTO stock VALUES ('sku-1', ?)", (stock,))
+        out = {"refused_sold_out": 0, "refused_duplicate": 0}
+        for u in range(buyers):
+            for attempt in range(attempts_per_buyer):  # a double click, a client retry
+                db.execute("BEGIN IMMEDIATE")
+                if db.execute("UPDATE stock SET qty = qty - 1 WHERE sku = 'sku-1' AND qty > 0").rowcount == 0:
+                    db.execute("ROLLBACK")
+                    out["refused_sold_out"] += 1
+                    continue
+                try:
+                    db.execute("INSERT INTO orders (user_id, sku) VALUES (?, 'sku-1')", (f"user-{u}",))
+                    db.execute("COMMIT")
+                except sqlite3.IntegrityError:
+                    db.execute("ROLLBACK")  # the decrement is undone with the order
+                    out["refused_duplicate"] += 1
+        orders, distinct = db.execute("SELECT COUNT(*), COUNT(DISTINCT user_id) FROM orders").fetchone()
+        remaining = db.execute("SELECT qty FROM stock").fetchone()[0]
+    finally:
+        db.close()
+    return {"stock": stock, "sold": stock - remaining, "remaining": remaining, **out, "orders": orders,
+            "distinct_buyers": distinct}
+
+
+def sold_out_flag(stock: int = 50, requests: int = 1000, *, keyspace: Keyspace | None = None) -> pd.DataFrame:
+    """Redis calls per purchase attempt with and without a process-local "sold out" flag.
+
+    ``requests`` distinct users try to buy ``stock`` units through :class:`~hcedu.patterns.stock.Stock`. With
+    the flag, the first SOLD_OUT reply sets a local boolean and every later request is refused in memory
+    (no round trip); without it every request reaches Redis. Returns one row per variant: ``sold``,
+    ``redis_calls``, ``refused_locally``. Deterministic.
+    """
+    from ..patterns.stock import SOLD_OUT
+
+    stock = _validate.integer("stock", stock, minimum=0)
+    requests = _validate.integer("requests", requests, minimum=1, maximum=1_000_000)
+    ks = _keyspace(keyspace, "flashsale-flag")
+    rows = []
+    for flag in (False, True):
+        s = Stock(ks.client, f"flag-{int(flag)}", keyspace=ks)
+        s.load(stock)
+        sold_out, calls, local = False, 0, 0
+        for u in range(requests):
+            if flag and sold_out:
+                local += 1
+                continue
+            calls += 1
+            if s.attempt(f"user-{u}") == SOLD_OUT:
+                sold_out = True
+        rows.append({"variant": "local sold-out flag" if flag else "every request asks Redis",
+                     "requests": requests, "sold": s.sold(), "redis_calls": calls, "refused_locally": local})
+        s.clear()
+    return pd.DataFrame(rows).set_index("variant")
+
+
+def split_stock(stock: int = 100, shards: int = 4, buyers: int = 100, *, seed: int = 0,
+                keyspace: Keyspace | None = None) -> pd.DataFrame:
+    """A hot SKU's stock split over ``shards`` keys (``stock:sku-1:0`` ...), so its decrements spread over
+    several keys (on Redis Cluster: several slots, several nodes) instead of one hot key.
+
+    Each buyer starts at a seeded random shard and ``DECR``s with a one-line script that refuses at 0; on a
+    refusal it tries the next shard, so a unit left anywhere is still sold (the last units cost a few extra
+    calls). Returns one row per shard: ``loaded``, ``sold``, ``calls`` (decrement attempts that reached it).
+    The total sold equals ``stock`` exactly. Deterministic for a seed.
+    """
+    stock = _validate.integer("stock", stock, minimum=0)
+    shards = _validate.integer("shards", shards, minimum=1, maximum=1024)
+    buyers = _validate.integer("buyers", buyers, minimum=1, maximum=100_000)
+    ks = _keyspace(keyspace, "flashsale-split")
+    r = ks.client
+    take = r.register_script("if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then "
+                             "return redis.call('DECR', KEYS[1]) >= 0 and 1 or 0 end return 0")
+    keys = [ks.key("stock", "sku-1", str(i)) for i in range(shards)]
+    loaded = [stock // shards + (1 if i < stock % shards else 0) for i in range(shards)]
+    for k, n in zip(keys, loaded):
+        r.set(k, n)
+    rng = random.Random(seed)
+    sold, calls = [0] * shards, [0] * shards
+    for _ in range(buyers):
+        first = rng.randrange(shards)
+        for step in range(shards):
+            i = (first + step) % shards
+            calls[i] += 1
+            if take(keys=[keys[i]]) == 1:
+                sold[i] += 1
+                break
+    r.delete(*keys)
+    return pd.DataFrame({"shard": range(shards), "loaded": loaded, "sold": sold, "calls": calls}).set_index("shard")
+
+
+def reconcile(stock: Stock, db_orders: Iterable[str]) -> dict[str, Any]:
+    """Compare Redis's record of a sale (``stock``'s buyers) with the orders the database holds.
+
+    Returns ``redis_sold``, ``db_orders``, ``missing_in_db`` (bought in Redis, no order row: a message
+    lost between the two, to re-enqueue or refund), ``unknown_to_redis`` (order rows Redis has no buyer
+    for: a Redis failover or restart that lost writes; the database wins) and ``balanced``.
+    """
+    if not isinstance(stock, Stock):
+        raise TypeError(f"stock must be a hcedu.patterns.stock.Stock (got {type(stock).__name__})")
+    redis_buyers = stock.buyers()
+    db = set(db_orders)
+    return {"redis_sold": stock.sold(), "db_orders": len(db), "missing_in_db": sorted(redis_buyers - db),
+            "unknown_to_redis": sorted(db - redis_buyers), "balanced": redis_buyers == db}

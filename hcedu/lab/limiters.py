@@ -403,12 +403,22 @@ def chart_admitted(frame: pd.DataFrame, window: float):
         ax.axvline(k * window, color="0.4", linestyle="--", linewidth=1)
         ax.annotate("window boundary", (k * window, 0), xytext=(4, 4), textcoords="offset points",
                     fontsize=8, color="0.3")
-    ax.set_xlabel("time (s, virtual clock)")
-    ax.set_ylabel("admitted so far")
-    ax.set_title("Requests admitted around a window boundary")
-    ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    return fig
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
+
+    from .plot import finish
+
+    xlabel = "time (s, virtual clock)"
+    boundaries = [k * window for k in range(math.ceil(lo / window), math.floor(hi / window) + 1)]
+    if boundaries and hi - lo < 1:  # a close-up: seconds like 59.9925 would overlap; count ms from the boundary
+        b = boundaries[0]
+        step = next(s for s in (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0)
+                    if (hi - lo) / s <= 8)
+        ax.xaxis.set_major_locator(MultipleLocator(step))
+        ax.xaxis.set_major_formatter(FuncFormatter(
+            lambda x, _pos: "0" if abs(x - b) < step / 100 else f"{(x - b) * 1000:+g}"))
+        xlabel = f"ms from the window boundary at {b:g} s (virtual clock)"
+    return finish(ax, title="Requests admitted around a window boundary", xlabel=xlabel,
+                  ylabel="admitted so far", legend="below", integer_y=True, ylim_zero=True)
 
 
 def concurrency_check(limiter_factory: Callable[[], Any], threads: int = 8, hits: int = 200, key: str = "hot",

@@ -1007,17 +1007,17 @@ def contention_chart(df: pd.DataFrame):
     """Throughput (left) and p99 acquire latency (right) vs contenders, one line per (impl, poll, mode)."""
     import matplotlib.pyplot as plt
 
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.3))
+    from .plot import finish
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.4))
     for (impl, poll, mode), g in df.groupby(["impl", "poll", "mode"], sort=True):
-        label = f"{impl}, {poll}, {mode}"
-        a1.plot(g["contenders"], g["throughput"], marker="o", label=label)
-        a2.plot(g["contenders"], g["p99_ms"], marker="o", label=label)
-    a1.set_xlabel("contending clients")
-    a1.set_ylabel("acquisitions / s")
-    a2.set_xlabel("contending clients")
-    a2.set_ylabel("p99 acquire latency (ms)")
+        style = dict(marker="o", label=f"{impl}, {poll}, {mode}", linestyle="-" if poll == "backoff" else "--")
+        a1.plot(g["contenders"], g["throughput"], **style)
+        a2.plot(g["contenders"], g["p99_ms"], **style)
+    finish(a1, title="throughput: one holder at a time", xlabel="contending clients", ylabel="acquisitions / s",
+           legend=None, integer_x=True, ylim_zero=True, tight=False)
     a2.set_yscale("log")
-    a1.legend(fontsize=7)
-    fig.tight_layout()
+    finish(a2, title="p99 acquire latency grows with the waiters", xlabel="contending clients",
+           ylabel="p99 acquire latency (ms, log scale)", legend="outside", integer_x=True)
     plt.close(fig)  # returned, not also drawn by pyplot: the cell shows it once
     return fig

@@ -16,9 +16,10 @@ cells = [
 
     A strong answer covers: `SET key token NX PX ttl` (atomic set-if-absent **with** an expiry, so a crashed
     holder cannot deadlock everyone); a **random token** per holder and a **Lua compare-and-delete** to
-    release (so you never delete someone else's lock); how to pick the TTL and when to renew it; why a
+    release, or `DELEX key IFEQ token` on Redis 8.4+ (so you never delete someone else's lock); how to pick the TTL and when to renew it; why a
     lease can still let two clients act at once (a pause longer than the TTL) and why only a **fencing
-    token** checked by the resource fixes that; what Redlock adds and assumes; and when a Redis lock is
+    token** checked by the resource fixes that (and why an `INCR` on the lock's own Redis is not one across
+    failover); what Redlock adds and assumes; and when a Redis lock is
     the wrong tool.
     """),
     code("""
@@ -103,6 +104,29 @@ cells = [
     2. `return redis.call('DEL', KEYS[1])` — only then delete it, and return 1;
     3. `return 0` — otherwise it is not ours (expired, or another client's now): touch nothing, say so.
 
+    **Redis 8.4+: one command.** `DELEX key IFEQ token` (new in Redis Open Source 8.4.0; see
+    redis.io/commands/delex) deletes the key only if its value equals `token`, atomically, and replies 1 or 0:
+    the same compare-and-delete without a script (Valkey has `DELEX` since 9.2; go-redis exposes it as the
+    still-experimental `DelExArgs`). 8.4 also added `SET key value IFEQ old`, so a renewal can be
+    `SET key token IFEQ token PX ttl`. On an older server — this course's `redis-server` 7.0, or the embedded
+    fakeredis — the command does not exist, and the script above is the portable form. The cell asks the
+    server it runs against:
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # the answer depends on the Redis server this runs against
+    from redis.exceptions import ResponseError
+
+    r.set(KEY, "token-B", px=30_000)
+    try:
+        print("DELEX with A's token:", r.execute_command("DELEX", KEY, "IFEQ", "token-A"), "| key now:", r.get(KEY))
+        print("DELEX with B's token:", r.execute_command("DELEX", KEY, "IFEQ", "token-B"), "| key now:", r.get(KEY))
+    except ResponseError as exc:
+        print(f"no DELEX on this server ({str(exc)[:40]}...): Redis < 8.4, keep the Lua script")
+    finally:
+        r.delete(KEY)
+    """),
+    md("""
     This course's `RedisLock` acquires with a script too, so that every grant also gets a **fencing
     token** — a counter incremented in the same atomic step, so grants and fence numbers are in the same order:
     """),
@@ -125,8 +149,10 @@ cells = [
     side
     """),
     code("""
-    lab.timeline_chart(lab.lease_expiry(backend.connect, "token", key=KEY),
-                       "token + Lua release: A's release is refused, B keeps the lock, C waits")
+    tok = lab.lease_expiry(backend.connect, "token", key=KEY)
+    both = tok.frames.loc[tok.frames["believers"] == "A+B", "t"]
+    print(f"A and B both believe they hold the lock from {both.min():g} s to {both.max():g} s")
+    lab.timeline_chart(tok, "token + Lua release: A's release is refused, B keeps the lock, C waits")
     """),
     md("""
     **Takeaway:** both correct implementations refuse A's late release (redis-py raises
@@ -159,6 +185,31 @@ cells = [
     (fence 33 after 34) was rejected and B's data survived, without it A silently overwrote B. A lease lock
     is only as safe as the longest pause you never get; the fence makes safety independent of timing.
 
+    **But this fence is not Kleppmann's.** His token must never repeat, which needs a store that survives
+    failover without losing an acknowledged write: a consensus system (ZooKeeper's `zxid` or a znode version,
+    etcd's revision). Our counter is an `INCR` on the same Redis node as the lock, and Redis replicates
+    **asynchronously**: if the master dies after handing out fence 34 but before the replica received that
+    `INCR`, the promoted replica hands out 34 again. Two holders, one fence number, and the storage accepts
+    both. Enacted on two embedded servers (replication played by hand):
+    """),
+    code("""
+    import fakeredis
+
+    master = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    replica = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    master.set("fence", 33)
+    replica.set("fence", 33)                  # in sync: fence 33 was replicated
+    a_fence = master.incr("fence")            # A's grant; the master dies before replicating this INCR
+    b_fence = replica.incr("fence")           # the replica is promoted; B's grant
+    print(f"A holds fence {a_fence}, B holds fence {b_fence}: the same number twice after a failover")
+    assert a_fence == b_fence == 34
+    """),
+    md("""
+    `WAIT 1` after the `INCR` narrows the window but is not consensus (a failover can still pick a replica
+    that missed the write). So: a Redis fence protects against pauses on a single, durable node; for
+    correctness across failover, take the token from etcd/ZooKeeper, or let the resource itself order writes
+    (a version column in the database).
+
     **Watch it:** turn the knobs. A pause shorter than the lease is harmless; any pause that outlasts it
     gives two holders, whatever the TTL — and only the fenced storage keeps B's data.
     """),
@@ -179,6 +230,8 @@ cells = [
     """),
     code("""
     paused = lab.watchdog_pause(backend.connect, key=KEY)
+    renewals = paused.frames[paused.frames["event"] == "renew"]
+    assert renewals["t"].tolist() == [3.0, 20.0] and renewals["ok"].tolist() == [True, False]  # the title's claim
     print(paused.summary)
     lab.timeline_chart(paused, "watchdog + pause: the renewal at 6 s never runs; the late one at 20 s fails")
     """),
@@ -187,6 +240,7 @@ cells = [
     capped = lab.watchdog_hung(backend.connect, max_renewals=3, key=KEY)
     print("uncapped:", hung.summary)
     print("capped:  ", capped.summary)
+    assert hung.summary["renewals"] == 20 and not hung.summary["b_acquired"]  # the title's claim
     lab.timeline_chart(hung, "watchdog + hung holder: 20 renewals in 60 s, B never gets in")
     """),
     md("""
@@ -329,11 +383,13 @@ cells = [
       the flowchart's "等待或重试" needs a bound and jitter (chapter 09's seckill code retries by unbounded
       recursion).
     * Nothing on TTL choice, renewal, fencing, or failover to a replica — the parts interviewers probe.
+    * The Lua release is the portable compare-and-delete; on Redis 8.4+ it is one command, `DELEX key IFEQ token`.
 
     ## Exercise
 
     `exercises/08_safe_release.ipynb`: fix an unsafe release. The checker replays the A/B lease-expiry
-    scenario and also fires B's acquisition *between* a two-step `GET` and `DEL`.
+    scenario and watches every command your client sends: after each one that touches the lock, A's lease
+    runs out and B acquires, and a third client tries to get in, so any check-then-act release fails.
 
     ## Interview drill
     """),
@@ -350,7 +406,9 @@ cells = [
     plain `DEL` after my lease ran out deletes the next holder's. Choose the TTL well above the critical
     section's p99, renew it with a watchdog if the work is long, bound the retries with jitter. But a lease
     cannot stop a holder that pauses past the TTL from acting late, and a watchdog pauses with it; so if
-    correctness matters, every grant carries a fencing token and the storage rejects lower tokens. Redlock
+    correctness matters, every grant carries a fencing token and the storage rejects lower tokens — a token
+    from a consensus store, because an `INCR` on an asynchronously replicated Redis can repeat after a
+    failover. (On Redis 8.4+ the release is one command, `DELEX key IFEQ token`.) Redlock
     over 5 masters survives node loss but assumes bounded pauses and clock drift and gives no fencing
     token: for correctness I'd use the database's own concurrency control or etcd/ZooKeeper with fencing;
     for efficiency a single Redis lock is enough."

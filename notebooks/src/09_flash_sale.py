@@ -20,7 +20,10 @@ cells = [
     do not exist), avalanche (many keys expire together) — and gives each its own fix: a rebuild lock done right
     (token, re-check, bounded retries) or singleflight or logical expiry; a null cache or Bloom filter; TTL
     jitter. Then it limits what reaches the service (token bucket vs leaky bucket vs windows, in one process or
-    in Redis), and it sells stock with **one atomic step**, so nothing is oversold.
+    in Redis), and it sells stock with **one atomic step**, so nothing is oversold. Asked about the whole
+    flash sale, it adds the funnel around that step: static pages on a CDN, a captcha or quiz to spread the
+    peak, a local sold-out flag, hot stock split across keys, asynchronous orders through a durable queue,
+    the database's conditional `UPDATE` and unique index as the last guard, and Redis↔DB reconciliation.
     """),
     code("""
     from hcedu.course import setup, finish, drill
@@ -302,7 +305,7 @@ cells = [
     then `DECRBY`s; `Stock.try_buy` does check, one-per-user, `DECRBY` and the order record in one Lua script:
     """),
     code("""
-    from hcedu.patterns.stock import BUY_LUA
+    from hcedu.patterns.stock import BUY_LUA, Stock
 
     print(BUY_LUA.strip())
     """),
@@ -324,6 +327,88 @@ cells = [
     one script cannot, because Redis runs it with nothing interleaved. `DECR` alone and "undo if negative" also
     works for a plain counter, but the script also enforces one purchase per user and writes the order
     atomically, which the undo cannot.
+
+    ## The rest of the design: the layers around the stock script
+
+    The source stops at the cache and the limiter, but interviewers expect the whole funnel: each layer
+    exists to send fewer requests to the next one, and the last one must be correct even if every layer
+    above it fails. From the outside in:
+
+    1. **Static pages on a CDN.** The product page, images and countdown are static files served from CDN
+       edges; only the buy call (and a small stock-status call) reaches your servers. The buy URL is revealed
+       only when the sale starts (a per-sale token in the path) so scripts cannot hammer it early, and the
+       countdown uses server time, not the client's clock.
+    2. **Spread the peak.** A captcha or a one-question quiz before the buy button costs a human a few seconds
+       and a bot a lot more: the spike of clicks in the first second is spread over several, and many bots
+       drop out. Queueing the request (chapter 07) and answering "you are in line" does the same at the server.
+    3. **Rate limiting** per user and per instance (above), so nobody's retry loop takes the capacity.
+    4. **A local "sold out" flag.** Once Redis answers "sold out", every instance remembers it in memory and
+       refuses later requests without a round trip:
+    """),
+    code("""
+    flag = flashsale.sold_out_flag(stock=50, requests=1000, keyspace=ks)
+    assert flag["sold"].tolist() == [50, 50]
+    assert flag.loc["local sold-out flag", "redis_calls"] == 51    # the 50 sales and the first "sold out"
+    flag
+    """),
+    md("""
+    After the 50 units are gone, the flagged instance stops asking Redis at all. (With several instances,
+    each learns it on its first refusal; publish it over pub/sub to learn it sooner. If a cancelled order
+    returns a unit, clear the flag, or accept that the unit sells in the next reconciliation round.)
+
+    5. **The stock script** (Break it 4), and for one very hot SKU, **its stock split across keys**: one key
+       lives on one Redis node and one CPU core; several keys (`stock:sku-1:0..3`, on Redis Cluster in
+       different slots) spread the decrements. A buyer starts at a random shard and moves on if it is empty,
+       so a unit left anywhere still sells:
+    """),
+    code("""
+    split = flashsale.split_stock(stock=100, shards=4, buyers=100, seed=0, keyspace=ks)
+    assert split["sold"].sum() == 100 and (split["calls"] >= split["sold"]).all()
+    split
+    """),
+    md("""
+    The load is spread evenly and nothing is oversold; the price is a few extra calls when a shard runs dry
+    (the `calls` above `sold`), and "how many are left" is now a sum over keys.
+
+    6. **Asynchronous order creation through a durable queue.** The stock script records the order in Redis
+       (here a list; a Stream with a consumer group in production, or Kafka/RocketMQ) and the request returns
+       "order accepted" at once; workers create the database order at the pace the database can take, and
+       the user polls for the result. The queue must survive a crash (AOF or a broker), and workers must ack
+       only after the database commit and be idempotent, since a message can be delivered twice (chapter 07,
+       and chapter 16 builds exactly this).
+    7. **The database's own last guard.** Whatever Redis says, the database must not oversell or double-sell:
+       decrement with a conditional `UPDATE stock SET qty = qty - 1 WHERE sku = ? AND qty > 0` (zero rows
+       changed means sold out; the row lock serialises concurrent buyers) and insert the order under a
+       **unique index on `(user_id, sku)`**, in one transaction, so a duplicate rolls the decrement back.
+       Each buyer below tries twice in a row (a double click):
+    """),
+    code("""
+    guard = flashsale.db_last_guard(stock=100, buyers=300, attempts_per_buyer=2)
+    assert guard["sold"] == guard["orders"] == guard["distinct_buyers"] == 100 and guard["remaining"] == 0
+    print(guard)
+    """),
+    md("""
+    8. **Reconciliation between Redis and the database.** Redis's count and the database's orders drift: a
+       message lost between the script and the worker leaves a unit sold in Redis with no order, and a Redis
+       failover can lose the last decrements (replication is asynchronous). A periodic job compares Redis's
+       buyers with the order rows: orders missing in the database are re-enqueued (or the units returned),
+       rows unknown to Redis mean Redis lost writes, and the database wins. Below, ten buyers got a unit in
+       Redis but only eight order rows arrived:
+    """),
+    code("""
+    sale = Stock(item="reconcile", keyspace=ks)
+    sale.load(10)
+    for u in range(10):
+        sale.try_buy(f"user-{u}")
+    rows_in_db = [f"user-{u}" for u in range(8)]              # two messages lost on the way
+    report = flashsale.reconcile(sale, rows_in_db)
+    assert report["missing_in_db"] == ["user-8", "user-9"] and not report["balanced"]
+    print(report)
+    sale.clear()
+    """),
+    md("""
+    **Takeaway:** Redis absorbs the peak and decides fast; the database decides last and is always right;
+    a reconciliation job closes the gap between them.
 
     ## Measure it: what each safeguard costs
 
@@ -419,7 +504,11 @@ cells = [
     rate; a fleet-wide limit needs one Lua script in Redis (sliding window or token bucket/GCRA — a fixed window
     lets 2N through at a boundary); decide fail-open vs fail-closed when Redis is down. Finally stock: check,
     one-per-user, decrement and record the order in one Lua script, so no interleaving can oversell; then push
-    the order to a queue for the database."
+    the order to a queue for the database. Around that: static pages on a CDN and a buy URL revealed at the
+    start; a captcha or quiz to spread the first second's clicks; a local sold-out flag so a finished sale
+    costs no round trips; a hot SKU's stock split over several keys; order creation asynchronous through a
+    durable queue with idempotent workers; in the database a conditional `UPDATE … WHERE qty > 0` and a
+    unique index on (user, sku) as the last guard; and a reconciliation job between Redis and the database."
     """),
     code("""
     finish(ks)

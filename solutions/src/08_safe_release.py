@@ -21,9 +21,10 @@ cells = [
 
     1. deletes `key` only if it still holds `token` (the random value stored at acquisition),
     2. returns True if it deleted our lock, False otherwise (someone else's lock, or nobody's), and
-    3. cannot be raced: `GET`, compare, then `DEL` as three steps lets another client acquire in between.
-       Redis runs a Lua script atomically: `client.register_script(lua)` returns a callable
-       `script(keys=[...], args=[...])`.
+    3. cannot be raced: between any two commands you send, the lease can run out and another client can
+       acquire. Whatever you learned from one reply may be stale by your next command.
+
+    Use anything redis-py offers; the chapter shows Redis running several steps with nothing in between.
     """),
     code("""
     def release(client, key: str, token: str) -> bool:
@@ -57,9 +58,10 @@ cells = [
     md("""
     ## Check
 
-    The checker replays the chapter's A/B lease-expiry scenario with your `release`, and also uses a client
-    on which, right after a plain `GET` of the lock, A's lease runs out and B acquires — so a two-step
-    check-then-delete is caught every time.
+    The checker replays the chapter's A/B lease-expiry scenario with your `release`, and watches every
+    command your client sends: after each one that touches the lock, A's lease runs out and B acquires (the
+    first time), and client C tries to take the lock. Any check-then-act release is caught every time, and
+    so is one that deletes B's lock even for a moment or puts it back without its TTL.
     """),
     code("""
     from hcedu.course import check
@@ -67,9 +69,12 @@ cells = [
     check.safe_release(release)
     """),
     md("""
-    **Going further.** Write `extend(client, key, token, ttl_ms)` the same way (only if ours, `PEXPIRE`).
+    **Going further.** (1) Write `extend(client, key, token, ttl_ms)` the same way (only if ours, `PEXPIRE`).
     Why is `if client.get(key) == token: client.pexpire(key, ttl_ms)` wrong too? (Compare
-    `hcedu.patterns.lock.EXTEND_LUA`.)
+    `hcedu.patterns.lock.EXTEND_LUA`.) (2) Write the release a second way, optimistically: `WATCH` the key,
+    compare, then `DEL` inside `MULTI`/`EXEC` (`client.pipeline()`), which aborts if the key changed; the
+    checker accepts both. (3) Redis 8.4 added `DELEX key IFEQ value`, a compare-and-delete in one command
+    (chapter 08): on 8.4+ the script is one line of redis-py, `client.execute_command("DELEX", key, "IFEQ", token)`.
     """),
 ]
 

@@ -9,25 +9,29 @@ cells = [
     md("""
     # Exercise 10: sliding expiry without the race
 
-    A session is a string key (`ex10:sess:<id>` → user name) with a TTL. On every request the middleware
-    must find out whether the session is alive **and** push its TTL back to `ttl` seconds. Write
+    A session is a HASH (`ex10:sess:<id>` → `{"user_id": "alice", "cart": "sku-1,sku-7"}`) with a TTL. On every
+    request the middleware loads it **and** pushes its TTL back to `ttl` seconds. Write
     `load_and_slide(client, key, ttl)` that
 
-    1. returns the stored value if the session is live, with its TTL reset to `ttl`;
+    1. returns the session's fields as a dict if the session is live, with its TTL reset to `ttl`;
     2. returns `None` if it is not, without creating anything;
-    3. never lets in a session that was logged out (or expired) while it was running.
+    3. never returns a session that no single moment ever held, and never undoes a logout: a logout (or an
+       expiry) may land between any two commands you send;
+    4. costs one round trip: it runs on every request.
 
-    The source does `EXISTS`, then `EXPIRE`: two commands, and a logout that lands between them is let in.
-    Do the check and the slide in one step: `GETEX key EX ttl` (Redis 6.2+; redis-py
-    `client.getex(key, ex=ttl)`) reads the value and resets the TTL atomically. (`EXPIRE`'s own reply — 1 if
-    the key existed — also works as the check, but you still need the value.)
+    The source does `EXISTS`, then `EXPIRE` (its reply ignored), then reads. Chapter 10's "Break it" shows
+    what goes wrong with that; your version must not.
     """),
     code("""
     def load_and_slide(client, key: str, ttl: int):
-        \"\"\"Return the session stored at ``key`` and reset its TTL to ``ttl`` seconds, in one atomic step;
+        \"\"\"Return the session's fields at ``key`` (a dict) and reset its TTL to ``ttl`` seconds;
         None if there is no live session.\"\"\"
         ### BEGIN SOLUTION
-        return client.getex(key, ex=ttl)
+        pipe = client.pipeline()  # MULTI/EXEC: Redis runs both commands with nothing in between
+        pipe.hgetall(key)
+        pipe.expire(key, ttl)     # on a missing key: 0, and nothing is created
+        fields, _ = pipe.execute()
+        return fields or None
         ### END SOLUTION
     """),
     md("""
@@ -37,7 +41,8 @@ cells = [
     from hcedu import backend
 
     r = backend.connect()
-    r.set("ex10:try:sess", "alice", ex=5)
+    r.hset("ex10:try:sess", mapping={"user_id": "alice", "cart": "sku-1"})
+    r.expire("ex10:try:sess", 5)
     try:
         value = load_and_slide(r, "ex10:try:sess", 1800)
         print("value:", value, "| TTL slid to ~1800 s:", 1799 <= r.ttl("ex10:try:sess") <= 1800,
@@ -50,8 +55,9 @@ cells = [
     md("""
     ## Check
 
-    The race checks run your function on a client that logs the session out right before your second Redis
-    command: a check-then-act version fails every time; a one-command version has no gap to land in.
+    The checker watches every round trip your client makes. It logs the session out in each gap between two
+    of your round trips in turn (one run per gap) and checks you never return a torn session (an empty one,
+    `user_id` missing) and never write a logged-out session back; then it counts your round trips.
     """),
     code("""
     from hcedu.course import check
@@ -59,10 +65,11 @@ cells = [
     check.sliding_expiry(load_and_slide)
     """),
     md("""
-    **Going further.** Store the session as a HASH instead (so fields can be updated independently).
-    `GETEX` no longer applies: write the same lookup as a Lua script (`client.register_script`) that runs
-    `HGETALL` and, if the hash is not empty, `EXPIRE`. Compare `hcedu.patterns.session.GET_LUA`, which also
-    enforces an absolute lifetime cap.
+    **Going further.** (1) Write it a second way: a Lua script (`client.register_script`) that runs `HGETALL`
+    and, if the hash is not empty, `EXPIRE`; the checker accepts both. Compare `hcedu.patterns.session.GET_LUA`,
+    which also enforces an absolute lifetime cap. (2) Your function writes on every read. Change it to slide
+    only when less than half of `ttl` remains (chapter 10): what does that save, and what must the script
+    read to decide?
     """),
 ]
 

@@ -35,11 +35,19 @@ JUMP_BACK = [(t1, 3, 1, True), (t0, 2, 1, True), (t0, 1, 1, True), (t0, 0, 1, Fa
              (t2, 0, 1, False)]
 
 
+def _tokens(b: Any, t: float) -> float:
+    """``b.tokens_at(t)``, checked to be a number (a learner's other return value is their error, not ours)."""
+    got = b.tokens_at(t)
+    assert isinstance(got, (int, float)) and not isinstance(got, bool), (
+        f"tokens_at({t - T0:g}) should return a number of tokens, got {type(got).__name__} {got!r}")
+    return got
+
+
 def _run(cls: Callable[..., Any], rate: float, burst: int, steps: list, tokens: bool = True) -> None:
     b = cls(rate, burst)
     for i, (t, toks, n, ok) in enumerate(steps):
         if tokens:
-            got = b.tokens_at(t)
+            got = _tokens(b, t)
             assert math.isclose(got, toks, abs_tol=1e-9), \
                 f"rate={rate:g} burst={burst}, step {i + 1}: tokens_at({t - T0:g}) = {got!r}, want {toks}"
         got = b.allow_n(t, n)
@@ -58,7 +66,7 @@ def _oracle(cls: Callable[..., Any], seed: int, sequences: int = 200, steps: int
             t += rng.choice([0, 0, 1, 2, 5, 16, 64]) / 64 * (-1 if rng.random() < 0.05 else 1)
             n = rng.randint(0, burst + 1)
             want_tokens = ref.tokens_at(t)
-            got_tokens = mine.tokens_at(t)
+            got_tokens = _tokens(mine, t)
             assert math.isclose(got_tokens, want_tokens, abs_tol=1e-9), \
                 (f"sequence {s} (rate={rate:g}, burst={burst}), step {i + 1}: tokens_at({t - T0:g}) = "
                  f"{got_tokens!r}, x/time/rate says {want_tokens!r}")
@@ -74,7 +82,7 @@ def token_bucket(cls: Callable[..., Any]) -> Verdict:
 
     def starts_full() -> None:
         b = cls(4, 5)
-        got = b.tokens_at(T0)
+        got = _tokens(b, T0)
         assert math.isclose(got, 5), f"a new bucket of burst 5 should hold 5 tokens, holds {got!r}"
         assert b.allow_n(T0, 5) and not b.allow_n(T0, 1), "burst 5: five at once, then nothing"
 
