@@ -179,12 +179,13 @@ SNIPPETS = {
 
 
 def test_every_snippet_is_listed():
-    assert gosnippets.names() == sorted([*SNIPPETS, "buffer_pool"])
+    assert gosnippets.source_snippets() == sorted([*SNIPPETS, "buffer_pool"])
+    assert set(gosnippets.names()) > set(gosnippets.source_snippets())
 
 
 @pytest.mark.go
 @pytest.mark.skipif(not gorun.available(), reason=NO_GO)
-@pytest.mark.parametrize("name", gosnippets.names())
+@pytest.mark.parametrize("name", gosnippets.source_snippets())
 def test_source_snippet_is_vet_clean_and_runs(name):
     gorun.vet(gosnippets.source(name), label=f"{name}.go")
     res = gosnippets.run(name, timeout=30)
@@ -193,3 +194,68 @@ def test_source_snippet_is_vet_clean_and_runs(name):
         assert res.json["allocs_with_pool"] < res.json["allocs_without_pool"], res.json
     else:
         assert res.lines() == SNIPPETS[name]
+
+
+# ---- chapter programs (hcedu.lab.gocompare): shapes only, never timings --------------------------
+
+from hcedu.lab import gocompare  # noqa: E402
+
+
+def test_chapter_functions_without_go_print_how_to_and_return_none(no_go, capsys):
+    for fn in (gocompare.goroutine_cost, gocompare.runnext_order, gocompare.leak_counts, gocompare.rate_table):
+        assert fn() is None
+    assert capsys.readouterr().out == (gorun.HOW_TO_GET_GO + "\n") * 4
+
+
+@pytest.mark.go
+@pytest.mark.skipif(not gorun.available(), reason=NO_GO)
+class TestChapterPrograms:
+    @pytest.mark.parametrize("name", [n for n in gosnippets.names() if n.startswith("ch")])
+    def test_vet_clean(self, name):
+        if '"golang.org/x/' in gosnippets.source(name) and not gorun.has_x():
+            pytest.skip(gocompare.NO_X)
+        gorun.vet(gosnippets.source(name), label=f"{name}.go")
+
+    def test_goroutine_cost_is_kilobytes(self):
+        r = gocompare.goroutine_cost(20_000)
+        assert r["live"] == 20_000 and r["go"] == gorun.version()
+        assert 1024 < r["stack_bytes_per_goroutine"] < 16 * 1024  # ~2 KB (the floor since Go 1.4), far below a thread
+        assert r["bytes_per_goroutine"] < 64 * 1024
+
+    def test_runnext_runs_the_last_goroutine_first(self):
+        assert gocompare.runnext_order(6) == [5, 0, 1, 2, 3, 4]
+
+    def test_schedtrace_lines_parse(self):
+        frame = gocompare.schedtrace(workers=4, ms=120, every=30, gomaxprocs=2)
+        assert len(frame) >= 2 and set(frame["gomaxprocs"]) == {2}
+        assert all(len(local) == 2 for local in frame["local"])
+
+    def test_chan_throughput_rows(self):
+        frame = gocompare.chan_throughput(20_000)
+        assert list(frame["cap"]) == [0, 1, 16, 256] and (frame["msgs_per_s"] > 0).all()
+
+    def test_pool_cuts_allocations(self):
+        frame = gocompare.pool_allocs(2_000).set_index("pool")
+        assert frame.loc[False, "mallocs"] >= 2_000  # one 64 KiB buffer per request
+        assert frame.loc[True, "mallocs"] < 100 and frame.loc[True, "bytes"] < frame.loc[False, "bytes"] / 10
+
+    def test_leak_counts(self):
+        r = gocompare.leak_counts(50)
+        assert r == {"go": gorun.version(), "requests": 50, "fixed_alive": 0, "leaky_alive": 50}
+
+    def test_callchain_every_layer_sees_the_deadline(self):
+        frame = gocompare.callchain_timeline(30, 2_000)
+        assert list(frame["layer"]) == ["handler", "service", "db", "db", "service", "handler"]
+        assert frame["event"].iloc[3] == "canceled: context deadline exceeded"
+        assert frame["ms"].is_monotonic_increasing and frame["ms"].iloc[-1] < 2_000  # the db's 2 s never waited
+
+    @pytest.mark.skipif(not gorun.has_x(), reason=gocompare.NO_X)
+    def test_rate_table_agrees_with_the_mirror(self):
+        frame = gocompare.rate_table()
+        assert frame["agree"].all(), frame
+        assert list(frame["go_allow"][:5]) == [True, True, True, False, False]
+
+    def test_spawn_cost_adds_goroutine_rows(self):
+        frame = gocompare.spawn_cost((500,), kinds=("thread",))
+        g = frame[frame["kind"] == "goroutine"].iloc[0]
+        assert bool(g["ok"]) and g["count"] == 500 and g["reason"] == gorun.version()

@@ -1,0 +1,189 @@
+"""Real Go next to the mirror, chapter by chapter: run the course's Go programs and return tidy data.
+
+Each function builds (cached) and runs one program of :mod:`hcedu.lab.gosnippets` through
+:mod:`hcedu.gorun` and returns a ``dict`` or a ``pandas.DataFrame``. Without a Go toolchain it prints
+:data:`hcedu.gorun.HOW_TO_GET_GO` and returns ``None`` (so a notebook cell stays green); a program
+that needs ``golang.org/x`` prints where to get those sources instead when they are missing.
+
+=====  ========================================================================================
+ ch    function
+=====  ========================================================================================
+ 01    :func:`spawn_cost` (goroutines next to threads/asyncio/greenlets, RSS per unit, same run),
+       :func:`goroutine_cost`, :func:`runnext_order` (GOMAXPROCS=1), :func:`schedtrace`
+ 02    :func:`chan_throughput` (real channel, one sender/one receiver, per buffer size)
+ 03    :func:`pool_allocs` (allocations, bytes, GC cycles with and without sync.Pool)
+ 04    :func:`leak_counts` (runtime.NumGoroutine after leaking vs fixed workers)
+ 06    :func:`callchain_timeline` (one WithTimeout racing down handler -> service -> db)
+ 09    :func:`rate_table` (x/time/rate AllowN beside hcedu.go.rate on the same fixed times)
+=====  ========================================================================================
+
+Figures are measured on this machine (assert shapes, not values); the Go version is in every result.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+
+from .. import _validate, gorun
+from . import gosnippets
+
+__all__ = ["spawn_cost", "goroutine_cost", "runnext_order", "schedtrace", "chan_throughput", "pool_allocs",
+           "leak_counts", "callchain_timeline", "rate_table", "NO_X"]
+
+NO_X = ("golang.org/x/time and x/sync sources not found: apt-get install golang-golang-x-time-dev "
+        "golang-golang-x-sync-dev (or set HCEDU_GOPATH to a GOPATH holding them)")
+
+
+def _needs_go(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not gorun.available():
+            print(gorun.HOW_TO_GET_GO)
+            return None
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+def _json(name: str, *args: Any, **kwargs: Any) -> Any:
+    return gosnippets.run(name, *(str(a) for a in args), **kwargs).json
+
+
+@_needs_go
+def goroutine_cost(count: int = 100_000) -> dict:
+    """Start ``count`` parked goroutines; bytes per goroutine (stack, stack+heap, RSS) and ns per spawn."""
+    count = _validate.integer("count", count, minimum=1, maximum=2_000_000)
+    return _json("ch01_goroutine_cost", count, timeout=120)
+
+
+def spawn_cost(counts: Sequence[int] = (1000, 5000), *, go_count: int | None = None,
+               kinds: Sequence[str] | None = None, timeout: float = 120.0) -> pd.DataFrame:
+    """:func:`hcedu.lab.spawncost.measure_spawn` plus a ``goroutine`` row per count, measured the same way.
+
+    The goroutine rows use the resident-set growth too (``rss_method='statm'``), so the columns compare
+    directly. Without Go the goroutine rows have ``ok=False`` and the how-to-get-Go ``reason``.
+    """
+    from . import spawncost
+
+    frame = spawncost.measure_spawn(kinds or spawncost.KINDS, counts, timeout=timeout)
+    rows = []
+    for c in ([go_count] if go_count else counts):
+        row: dict = {"kind": "goroutine", "count": c}
+        if not gorun.available():
+            row.update(ok=False, reason=gorun.HOW_TO_GET_GO)
+        else:
+            r = _json("ch01_goroutine_cost", c, timeout=timeout)
+            per = r["rss_bytes_per_goroutine"] or r["bytes_per_goroutine"]
+            secs = r["ns_per_spawn"] * c / 1e9
+            row.update(ok=True, reason=r["go"], bytes_per_unit=per, spawn_s=secs, us_per_unit=r["ns_per_spawn"] / 1e3,
+                       units_per_s=c / secs if secs > 0 else math.inf,
+                       rss_method="statm" if r["rss_bytes_per_goroutine"] else "MemStats")
+        rows.append(row)
+    return pd.concat([frame, pd.DataFrame(rows)], ignore_index=True).reindex(columns=frame.columns)
+
+
+@_needs_go
+def runnext_order(n: int = 5) -> list[int]:
+    """The order ``n`` goroutines started by main run on one P: ``[n-1, 0, 1, ..., n-2]`` (runnext)."""
+    n = _validate.integer("n", n, minimum=1, maximum=256)
+    return _json("ch01_runnext", n)["order"]
+
+
+_SCHED = re.compile(r"^SCHED (\d+)ms: (.*)$")
+
+
+@_needs_go
+def schedtrace(workers: int = 8, ms: int = 300, *, every: int = 50, gomaxprocs: int = 2) -> pd.DataFrame:
+    """Run ``workers`` CPU-bound goroutines for ``ms`` with ``GODEBUG=schedtrace=every``; one row per SCHED line.
+
+    Columns: ``ms``, ``gomaxprocs``, ``idleprocs``, ``threads``, ``runqueue`` (global) and ``local``
+    (each P's run-queue length), plus ``line`` (the raw text).
+    """
+    workers = _validate.integer("workers", workers, minimum=1, maximum=10_000)
+    ms = _validate.integer("ms", ms, minimum=1, maximum=10_000)
+    every = _validate.integer("every", every, minimum=1)
+    gomaxprocs = _validate.integer("gomaxprocs", gomaxprocs, minimum=1, maximum=256)
+    res = gosnippets.run("ch01_schedtrace", str(workers), str(ms), timeout=60 + ms / 1000,
+                         env={"GODEBUG": f"schedtrace={every}", "GOMAXPROCS": str(gomaxprocs)})
+    rows = []
+    for line in res.stderr.splitlines():
+        m = _SCHED.match(line.strip())
+        if not m:
+            continue
+        fields = dict(re.findall(r"(\w+)=(\d+)", m.group(2)))
+        local = re.search(r"runqueue=\d+ \[([\d ]*)\]", m.group(2))
+        rows.append({"ms": int(m.group(1)), "gomaxprocs": int(fields.get("gomaxprocs", 0)),
+                     "idleprocs": int(fields.get("idleprocs", 0)), "threads": int(fields.get("threads", 0)),
+                     "runqueue": int(fields.get("runqueue", 0)),
+                     "local": [int(x) for x in local.group(1).split()] if local else [], "line": line.strip()})
+    return pd.DataFrame(rows, columns=["ms", "gomaxprocs", "idleprocs", "threads", "runqueue", "local", "line"])
+
+
+@_needs_go
+def chan_throughput(messages: int = 1_000_000) -> pd.DataFrame:
+    """Go channel throughput, one sender and one receiver, per buffer size (0, 1, 16, 256)."""
+    messages = _validate.integer("messages", messages, minimum=1)
+    r = _json("ch02_chan_throughput", messages, timeout=120)
+    frame = pd.DataFrame(r["rows"])
+    frame.insert(0, "impl", "Go chan")
+    frame["go"] = r["go"]
+    return frame
+
+
+@_needs_go
+def pool_allocs(requests: int = 10_000) -> pd.DataFrame:
+    """Heap allocations, bytes and GC cycles for ``requests`` 64 KiB scratch buffers, with and without Pool."""
+    requests = _validate.integer("requests", requests, minimum=1)
+    r = _json("ch03_pool_gc", requests, timeout=120)
+    frame = pd.DataFrame(r["rows"])
+    frame["go"] = r["go"]
+    return frame
+
+
+@_needs_go
+def leak_counts(requests: int = 100) -> dict:
+    """Goroutines still alive after ``requests`` abandoned calls: leaking worker vs fixed worker."""
+    requests = _validate.integer("requests", requests, minimum=1, maximum=100_000)
+    return _json("ch04_leak", requests, timeout=60)
+
+
+@_needs_go
+def callchain_timeline(timeout_ms: int = 80, db_ms: int = 200) -> pd.DataFrame:
+    """One request under ``WithTimeout(timeout_ms)`` calling a db that takes ``db_ms``: events in time order."""
+    timeout_ms = _validate.integer("timeout_ms", timeout_ms, minimum=1)
+    db_ms = _validate.integer("db_ms", db_ms, minimum=0)
+    r = _json("ch06_callchain", timeout_ms, db_ms, timeout=60 + (timeout_ms + db_ms) / 1000)
+    return pd.DataFrame(r["events"], columns=["layer", "event", "ms"])
+
+
+@_needs_go
+def rate_table(limit: float = 10, burst: int = 3,
+               steps: Sequence[tuple[int, int]] = ((0, 1), (0, 1), (0, 1), (0, 1), (50, 1), (100, 1), (100, 2),
+                                                  (400, 3), (400, 4), (300, 1), (10_000, 1))) -> pd.DataFrame | None:
+    """``AllowN`` at fixed times in x/time/rate and in :mod:`hcedu.go.rate`, side by side.
+
+    ``steps`` are ``(ms, n)``: at base + ``ms`` ask for ``n`` events. Columns: ``ms``, ``n``,
+    ``go_allow``, ``mirror_allow``, ``go_tokens``, ``mirror_tokens``, ``agree``.
+    """
+    from ..go import rate
+
+    if not gorun.has_x("golang.org/x/time/rate"):
+        print(NO_X)
+        return None
+    limit = _validate.number("limit", limit, minimum=0, strict=True)
+    burst = _validate.integer("burst", burst, minimum=0)
+    steps = [(_validate.integer("ms", ms, minimum=0), _validate.integer("n", n, minimum=0)) for ms, n in steps]
+    go_rows = gosnippets.run("ch09_rate_table", f"{limit!r}", str(burst), *(f"{ms}:{n}" for ms, n in steps)).json
+    lim = rate.Limiter(limit, burst)
+    rows = []
+    for (ms, n), g in zip(steps, go_rows):
+        t = 1000 + ms / 1000  # the Go program's base is time.Unix(1000, 0)
+        ok = lim.allow_n(t, n)
+        tok = lim.tokens_at(t)
+        rows.append({"ms": ms, "n": n, "go_allow": g["allow"], "mirror_allow": ok, "go_tokens": g["tokens"],
+                     "mirror_tokens": tok, "agree": g["allow"] == ok and abs(g["tokens"] - tok) < 1e-9})
+    return pd.DataFrame(rows)
