@@ -306,6 +306,16 @@ def _key(tc: Toolchain, source: str, flags: Sequence[str]) -> str:
     return h.hexdigest()[:24]
 
 
+def _count_deps(tc: Toolchain, workdir: Path) -> int | None:
+    """How many packages the program depends on (the progress bar's total), or None if unknown."""
+    try:
+        p = subprocess.run([tc.go, "list", "-deps", "main.go"], cwd=workdir, env=_tool_env(tc), capture_output=True,
+                           text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return len(p.stdout.split()) if p.returncode == 0 else None
+
+
 def _go_build(tc: Toolchain, workdir: Path, out: Path, flags: Sequence[str], progress: bool) -> tuple[int, str]:
     """Run ``go build -v``; after ``_SLOW_BUILD_S`` show a tqdm bar counting compiled packages."""
     cmd = [tc.go, "build", "-v", *flags, "-o", str(out), "main.go"]
@@ -325,7 +335,7 @@ def _go_build(tc: Toolchain, workdir: Path, out: Path, flags: Sequence[str], pro
             if progress and bar is None and n > 1 and time.perf_counter() - start > _SLOW_BUILD_S:
                 from tqdm.auto import tqdm
                 bar = tqdm(desc="go build: compiling Go's standard library (first build only)", unit=" pkg",
-                           leave=False)
+                           total=_count_deps(tc, workdir), leave=False)
             if bar is not None:
                 bar.update(n - bar.n)
         reader.join(5)
@@ -478,7 +488,9 @@ def go_magic(line: str, cell: str) -> GoResult | None:
         return None
     sys.stdout.write(res.stdout)
     if res.stderr:
-        sys.stderr.write(res.stderr)
+        offset = _prepare(cell)[1]
+        # a panic's stack names the build's temporary main.go: point at the cell's line instead
+        sys.stderr.write(re.sub(r"\S*/main\.go:(\d+)", lambda m: f"cell line {int(m.group(1)) - offset}", res.stderr))
     if res.returncode != 0:
         print(f"(exit status {res.returncode})")
     return res

@@ -259,3 +259,12 @@ class TestChapterPrograms:
         frame = gocompare.spawn_cost((500,), kinds=("thread",))
         g = frame[frame["kind"] == "goroutine"].iloc[0]
         assert bool(g["ok"]) and g["count"] == 500 and g["reason"] == gorun.version()
+
+
+@pytest.mark.go
+@pytest.mark.skipif(not gorun.available(), reason=NO_GO)
+def test_magic_points_a_panic_at_the_cell_line(capsys):
+    res = gorun.go_magic("", "func main() {\n\tvar m map[string]int\n\tm[\"x\"] = 1\n}\n")
+    out, err = capsys.readouterr()
+    assert res.returncode == 2 and "(exit status 2)" in out
+    assert "assignment to entry in nil map" in err and "cell line 3" in err and "main.go" not in err
