@@ -298,9 +298,10 @@ def _prepare(source: str) -> tuple[str, int]:
 # --- build ----------------------------------------------------------------------------------------
 
 
-def _key(tc: Toolchain, source: str, flags: Sequence[str]) -> str:
+def _key(tc: Toolchain, source: str, flags: Sequence[str], extra: Mapping[str, str]) -> str:
     h = hashlib.sha256()
-    for part in (tc.version, tc.go, gopath() or "", sys.platform, " ".join(flags), source):
+    for part in (tc.version, tc.go, gopath() or "", sys.platform, " ".join(flags), source,
+                 *(f"{name}\0{text}" for name, text in sorted(extra.items()))):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:24]
@@ -316,9 +317,10 @@ def _count_deps(tc: Toolchain, workdir: Path) -> int | None:
     return len(p.stdout.split()) if p.returncode == 0 else None
 
 
-def _go_build(tc: Toolchain, workdir: Path, out: Path, flags: Sequence[str], progress: bool) -> tuple[int, str]:
+def _go_build(tc: Toolchain, workdir: Path, out: Path, flags: Sequence[str], progress: bool,
+              files: Sequence[str] = ("main.go",)) -> tuple[int, str]:
     """Run ``go build -v``; after ``_SLOW_BUILD_S`` show a tqdm bar counting compiled packages."""
-    cmd = [tc.go, "build", "-v", *flags, "-o", str(out), "main.go"]
+    cmd = [tc.go, "build", "-v", *flags, "-o", str(out), *files]
     proc = subprocess.Popen(cmd, cwd=workdir, env=_tool_env(tc), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     lines: list[str] = []
@@ -348,16 +350,24 @@ def _go_build(tc: Toolchain, workdir: Path, out: Path, flags: Sequence[str], pro
     return proc.returncode, "".join(lines)
 
 
-def build(source: str, *, flags: Sequence[str] = (), progress: bool = True, label: str = "main.go") -> Path:
-    """Compile ``source`` (a Go ``main`` package in one file) and return the binary's path (cached).
+def build(source: str, *, flags: Sequence[str] = (), progress: bool = True, label: str = "main.go",
+          extra: Mapping[str, str] | None = None) -> Path:
+    """Compile ``source`` (a Go ``main`` package) and return the binary's path (cached).
 
-    Raises :class:`GoNotFound` without a toolchain and :class:`GoBuildError` when it does not compile
-    (the message names the line in ``source``; ``label`` is how that source is called, e.g. ``"cell"``).
+    ``extra`` maps more file names of the same package to their text (shared helpers), compiled
+    with it. Raises :class:`GoNotFound` without a toolchain and :class:`GoBuildError` when it does
+    not compile (the message names the line in ``source``; ``label`` is how that source is called,
+    e.g. ``"cell"``; messages about ``extra`` files are kept as the compiler wrote them).
     """
     _validate.text("source", source)
+    extra = dict(extra or {})
+    if "main.go" in extra or any("/" in n or not n.endswith(".go") or n[0] in "._" for n in extra):
+        # the go tool silently skips files whose names start with "_" or "."
+        raise ValueError(f"extra must map plain *.go file names other than main.go, not starting with '_' or '.' "
+                         f"(got {sorted(extra)})")
     tc = _require()
     text, offset = _prepare(source)
-    key = _key(tc, text, flags)
+    key = _key(tc, text, flags, extra)
     binary = cache_dir() / "bin" / key / "prog"
     if binary.is_file():
         return binary
@@ -365,8 +375,10 @@ def build(source: str, *, flags: Sequence[str] = (), progress: bool = True, labe
     with tempfile.TemporaryDirectory(prefix="hcedu-go-", dir=cache_dir()) as tmp:
         work = Path(tmp)
         (work / "main.go").write_text(text)
+        for name, body in extra.items():
+            (work / name).write_text(body)
         tmp_bin = work / "prog"
-        code, output = _go_build(tc, work, tmp_bin, list(flags), progress)
+        code, output = _go_build(tc, work, tmp_bin, list(flags), progress, ["main.go", *sorted(extra)])
         if code != 0:
             raise _diagnostics(output, source, offset, label)
         os.replace(tmp_bin, binary)  # atomic: a concurrent builder of the same key sees a whole binary

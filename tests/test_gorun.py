@@ -268,3 +268,9 @@ def test_magic_points_a_panic_at_the_cell_line(capsys):
     out, err = capsys.readouterr()
     assert res.returncode == 2 and "(exit status 2)" in out
     assert "assignment to entry in nil map" in err and "cell line 3" in err and "main.go" not in err
+
+
+@pytest.mark.parametrize("name", ["main.go", "_helpers.go", ".x.go", "sub/x.go", "x.txt"])
+def test_extra_files_must_be_plain_go_names_the_go_tool_reads(name):
+    with pytest.raises(ValueError, match="extra must map plain"):
+        gorun.build("package main\nfunc main() {}\n", extra={name: "package main\n"})

@@ -2,16 +2,6 @@ package main
 
 import "fmt"
 
-func protect(f func()) (msg string) {
-	defer func() {
-		if r := recover(); r != nil {
-			msg = fmt.Sprint(r)
-		}
-	}()
-	f()
-	return "no panic"
-}
-
 func main() {
 	var ch chan int
 	fmt.Println("len", len(ch), "cap", cap(ch))

@@ -5,16 +5,6 @@ import (
 	"fmt"
 )
 
-func protect(f func()) (msg string) {
-	defer func() {
-		if r := recover(); r != nil {
-			msg = fmt.Sprint(r)
-		}
-	}()
-	f()
-	return "no panic"
-}
-
 func main() {
 	a := context.WithValue(context.Background(), "user", "ann")
 	b := context.WithValue(a, "trace", "t-1")

@@ -7,16 +7,6 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-func protect(f func()) (msg string) {
-	defer func() {
-		if r := recover(); r != nil {
-			msg = fmt.Sprint(r)
-		}
-	}()
-	f()
-	return "no panic"
-}
-
 func main() {
 	var g errgroup.Group
 	g.SetLimit(2)

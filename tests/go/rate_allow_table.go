@@ -2,14 +2,9 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"golang.org/x/time/rate"
 )
-
-var base = time.Unix(1000, 0)
-
-func at(ms int) time.Time { return base.Add(time.Duration(ms) * time.Millisecond) }
 
 // x/time/rate's AllowN on a fixed time table: 10 tokens/s, burst 3, starts full.
 func main() {

@@ -2,14 +2,9 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"golang.org/x/time/rate"
 )
-
-var base = time.Unix(1000, 0)
-
-func at(ms int) time.Time { return base.Add(time.Duration(ms) * time.Millisecond) }
 
 // CancelAt gives back only the tokens nobody reserved after it, and nothing once its time passed.
 func main() {

@@ -7,10 +7,6 @@ import (
 	"golang.org/x/time/rate"
 )
 
-var base = time.Unix(1000, 0)
-
-func at(ms int) time.Time { return base.Add(time.Duration(ms) * time.Millisecond) }
-
 func delay(r *rate.Reservation, t time.Time) string {
 	d := r.DelayFrom(t)
 	if d == rate.InfDuration {

@@ -2,21 +2,7 @@ package main
 
 import (
 	"fmt"
-	"runtime"
-	"strings"
-	"time"
 )
-
-func waitParked(n int, state string) {
-	buf := make([]byte, 1<<20)
-	for i := 0; i < 10000; i++ {
-		if strings.Count(string(buf[:runtime.Stack(buf, true)]), "["+state) >= n {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
-	panic("timed out waiting for parked goroutines")
-}
 
 // A select never matches its own send case with its own receive case; two goroutines doing the
 // same select on one unbuffered channel do pair up (one sends, the other receives).

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,24 +9,6 @@ import (
 
 	"golang.org/x/sync/singleflight"
 )
-
-// waitDups blocks until n goroutines wait inside Group.Do for an in-flight call.
-func waitDups(n int) {
-	buf := make([]byte, 1<<20)
-	for i := 0; i < 10000; i++ {
-		count := 0
-		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-			if strings.Contains(g, "singleflight.(*Group).Do(") && !strings.Contains(g, "doCall") {
-				count++
-			}
-		}
-		if count >= n {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
-	panic("timed out waiting for duplicate callers")
-}
 
 func main() {
 	var g singleflight.Group
@@ -53,7 +34,10 @@ func main() {
 			}
 		}
 	}
-	waitDups(4)
+	// the 4 others wait inside Do for the call in flight (the originator's stack also holds doCall)
+	waitStacks(4, func(g string) bool {
+		return strings.Contains(g, "singleflight.(*Group).Do(") && !strings.Contains(g, "doCall")
+	})
 	close(gate)
 	wg.Wait()
 	for _, r := range results {

@@ -5,16 +5,6 @@ import (
 	"sync"
 )
 
-func protect(f func()) (msg string) {
-	defer func() {
-		if r := recover(); r != nil {
-			msg = fmt.Sprint(r)
-		}
-	}()
-	f()
-	return "no panic"
-}
-
 func main() {
 	var wg sync.WaitGroup
 	fmt.Println("Done on a zero counter:", protect(wg.Done))
