@@ -426,7 +426,13 @@ def run(source: str, *args: str, timeout: float | None = DEFAULT_TIMEOUT, env: M
     the exit status.
     """
     binary = build(source, flags=flags, progress=progress, label=label)
-    return _exec(binary, args, timeout=timeout, env=env, check=check)
+    res = _exec(binary, args, timeout=timeout, env=env)
+    # a panic's stack names the build's temporary main.go: point at the caller's line instead
+    offset = _prepare(source)[1]
+    res.stderr = re.sub(r"\S*/main\.go:(\d+)", lambda m: f"{label} line {int(m.group(1)) - offset}", res.stderr)
+    if check and res.returncode != 0:
+        raise GoRunError(res)
+    return res
 
 
 def run_file(path: str | os.PathLike, *args: str, **kwargs: Any) -> GoResult:
@@ -436,8 +442,9 @@ def run_file(path: str | os.PathLike, *args: str, **kwargs: Any) -> GoResult:
     return run(p.read_text(), *args, **kwargs)
 
 
-def _exec(binary: Path, args: Sequence[str], *, timeout: float | None, env: Mapping[str, str] | None,
-          check: bool) -> GoResult:
+def _exec(binary: Path, args: Sequence[str] = (), *, timeout: float | None = DEFAULT_TIMEOUT,
+          env: Mapping[str, str] | None = None) -> GoResult:
+    """Run a built binary; the result carries its exit status (nothing is raised for a non-zero one)."""
     timeout = _validate.optional_timeout("timeout", timeout)
     full_env = dict(os.environ)
     full_env.update(env or {})
@@ -448,10 +455,7 @@ def _exec(binary: Path, args: Sequence[str], *, timeout: float | None, env: Mapp
     except subprocess.TimeoutExpired as e:
         out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
         raise GoTimeout(timeout or 0.0, out) from None
-    res = GoResult(p.stdout, p.stderr, p.returncode, time.perf_counter() - start, binary, _maybe_json(p.stdout))
-    if check and p.returncode != 0:
-        raise GoRunError(res)
-    return res
+    return GoResult(p.stdout, p.stderr, p.returncode, time.perf_counter() - start, binary, _maybe_json(p.stdout))
 
 
 # --- %%go cell magic -----------------------------------------------------------------------------
@@ -500,9 +504,7 @@ def go_magic(line: str, cell: str) -> GoResult | None:
         return None
     sys.stdout.write(res.stdout)
     if res.stderr:
-        offset = _prepare(cell)[1]
-        # a panic's stack names the build's temporary main.go: point at the cell's line instead
-        sys.stderr.write(re.sub(r"\S*/main\.go:(\d+)", lambda m: f"cell line {int(m.group(1)) - offset}", res.stderr))
+        sys.stderr.write(res.stderr)
     if res.returncode != 0:
         print(f"(exit status {res.returncode})")
     return res

@@ -122,7 +122,7 @@ def test_go_and_mirror_print_the_same(name, binaries):
         pytest.skip(NO_X)
     if isinstance(built, gorun.GoBuildError):
         pytest.fail(str(built))
-    go = gorun._exec(built, (), timeout=60, env=None, check=False)
+    go = gorun._exec(built, timeout=60)
     assert go.returncode == 0, f"Go program failed:\n{go.stderr}"
     py = _twin(name)
     assert py.returncode == 0, f"Python twin failed:\n{py.stderr}"

@@ -131,8 +131,8 @@ class TestWithGo:
     def test_panic_is_a_run_error_with_exit_status_2(self):
         src = 'package main\n\nfunc main() {\n\tvar ch chan int\n\tclose(ch)\n}\n'
         with pytest.raises(gorun.GoRunError, match="close of nil channel") as ei:
-            gorun.run(src)
-        assert ei.value.result.returncode == 2
+            gorun.run(src, label="demo.go")
+        assert ei.value.result.returncode == 2 and "demo.go line 5" in ei.value.result.stderr
         assert gorun.run(src, check=False).returncode == 2
 
     def test_timeout_kills_the_program(self):
