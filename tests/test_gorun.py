@@ -201,6 +201,10 @@ def test_source_snippet_is_vet_clean_and_runs(name):
 from hcedu.lab import gocompare  # noqa: E402
 
 
+def test_simulator_predicts_runnext_order():
+    assert gocompare.simulated_runnext_order(5) == [4, 0, 1, 2, 3]
+
+
 def test_chapter_functions_without_go_print_how_to_and_return_none(no_go, capsys):
     for fn in (gocompare.goroutine_cost, gocompare.runnext_order, gocompare.leak_counts, gocompare.rate_table):
         assert fn() is None
@@ -224,6 +228,8 @@ class TestChapterPrograms:
 
     def test_runnext_runs_the_last_goroutine_first(self):
         assert gocompare.runnext_order(6) == [5, 0, 1, 2, 3, 4]
+        frame = gocompare.runnext_compare(4)
+        assert frame["agree"].all() and list(frame["go"]) == [3, 0, 1, 2]
 
     def test_schedtrace_lines_parse(self):
         frame = gocompare.schedtrace(workers=4, ms=120, every=30, gomaxprocs=2)

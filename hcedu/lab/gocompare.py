@@ -9,7 +9,8 @@ that needs ``golang.org/x`` prints where to get those sources instead when they 
  ch    function
 =====  ========================================================================================
  01    :func:`spawn_cost` (goroutines next to threads/asyncio/greenlets, RSS per unit, same run),
-       :func:`goroutine_cost`, :func:`runnext_order` (GOMAXPROCS=1), :func:`schedtrace`
+       :func:`goroutine_cost`, :func:`runnext_order` / :func:`runnext_compare` (GOMAXPROCS=1, beside
+       the GMP simulator's :func:`simulated_runnext_order`), :func:`schedtrace`
  02    :func:`chan_throughput` (real channel, one sender/one receiver, per buffer size)
  03    :func:`pool_allocs` (allocations, bytes, GC cycles with and without sync.Pool)
  04    :func:`leak_counts` (runtime.NumGoroutine after leaking vs fixed workers)
@@ -32,7 +33,7 @@ import pandas as pd
 from .. import _validate, gorun
 from . import gosnippets
 
-__all__ = ["spawn_cost", "goroutine_cost", "runnext_order", "schedtrace", "chan_throughput", "pool_allocs",
+__all__ = ["spawn_cost", "goroutine_cost", "runnext_order", "simulated_runnext_order", "runnext_compare", "schedtrace", "chan_throughput", "pool_allocs",
            "leak_counts", "callchain_timeline", "rate_table", "NO_X"]
 
 NO_X = ("golang.org/x/time and x/sync sources not found: apt-get install golang-golang-x-time-dev "
@@ -91,6 +92,26 @@ def runnext_order(n: int = 5) -> list[int]:
     """The order ``n`` goroutines started by main run on one P: ``[n-1, 0, 1, ..., n-2]`` (runnext)."""
     n = _validate.integer("n", n, minimum=1, maximum=256)
     return _json("ch01_runnext", n)["order"]
+
+
+def simulated_runnext_order(n: int = 5) -> list[int]:
+    """What :mod:`hcedu.go.sched` predicts for the same program on one P (no Go needed)."""
+    from ..go import sched
+
+    n = _validate.integer("n", n, minimum=1, maximum=256)
+    steps = [("go", sched.GSpec(f"w{i}", (("cpu", 1.0), ("send", "done")))) for i in range(n)]
+    steps += [("recv", "done")] * n
+    per_g = sched.simulate([sched.GSpec("main", tuple(steps))], gomaxprocs=1).per_g
+    workers = per_g[per_g["name"] != "main"].sort_values("first_run")
+    return [int(name[1:]) for name in workers["name"]]
+
+
+@_needs_go
+def runnext_compare(n: int = 5) -> pd.DataFrame:
+    """Go's real run order on one P beside the GMP simulator's prediction: ``position, go, simulator, agree``."""
+    real, sim = runnext_order(n), simulated_runnext_order(n)
+    return pd.DataFrame({"position": range(n), "go": real, "simulator": sim,
+                         "agree": [a == b for a, b in zip(real, sim)]})
 
 
 _SCHED = re.compile(r"^SCHED (\d+)ms: (.*)$")
