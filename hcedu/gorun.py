@@ -506,7 +506,7 @@ def go_magic(line: str, cell: str) -> GoResult | None:
     if res.stderr:
         sys.stderr.write(res.stderr)
     if res.returncode != 0:
-        print(f"(exit status {res.returncode})")
+        sys.stderr.write(f"(exit status {res.returncode})\n")
     return res
 
 

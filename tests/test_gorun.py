@@ -272,7 +272,7 @@ class TestChapterPrograms:
 def test_magic_points_a_panic_at_the_cell_line(capsys):
     res = gorun.go_magic("", "func main() {\n\tvar m map[string]int\n\tm[\"x\"] = 1\n}\n")
     out, err = capsys.readouterr()
-    assert res.returncode == 2 and "(exit status 2)" in out
+    assert res.returncode == 2 and out == "" and err.endswith("(exit status 2)\n")
     assert "assignment to entry in nil map" in err and "cell line 3" in err and "main.go" not in err
 
 
