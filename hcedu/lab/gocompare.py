@@ -33,7 +33,8 @@ import pandas as pd
 from .. import _validate, gorun
 from . import gosnippets
 
-__all__ = ["spawn_cost", "goroutine_cost", "runnext_order", "simulated_runnext_order", "runnext_compare", "schedtrace", "chan_throughput", "pool_allocs",
+__all__ = ["spawn_cost", "goroutine_cost", "runnext_order", "simulated_runnext_order", "runnext_compare",
+           "schedtrace", "chan_throughput", "pool_allocs",
            "leak_counts", "callchain_timeline", "rate_table", "NO_X"]
 
 NO_X = ("golang.org/x/time and x/sync sources not found: apt-get install golang-golang-x-time-dev "

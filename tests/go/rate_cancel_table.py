@@ -1,4 +1,4 @@
-from _gofmt import println
+from _gofmt import println, v
 
 from hcedu.go import rate
 
@@ -25,4 +25,4 @@ r4.cancel_at(at(500))
 print(f"cancel twice restores once: tokens {lim.tokens_at(at(500)):.4f}")
 fail = lim.reserve_n(at(500), 2)
 fail.cancel_at(at(500))
-print(f"cancel of a failed reservation is a no-op: ok={'true' if fail.ok else 'false'} tokens {lim.tokens_at(at(500)):.4f}")
+print(f"cancel of a failed reservation is a no-op: ok={v(fail.ok)} tokens {lim.tokens_at(at(500)):.4f}")

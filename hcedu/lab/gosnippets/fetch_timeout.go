@@ -11,6 +11,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -30,23 +32,29 @@ func fetchAPI(ctx context.Context, latency time.Duration) (string, error) {
 	}
 }
 
-func call(latency time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+func call(name string, timeout, latency time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel() // releases the timer at once when the call returns early
 	result, err := fetchAPI(ctx, latency)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		fmt.Printf("backend %v: timed out (%v)\n", latency, err)
+		fmt.Printf("%s backend: timed out (%v)\n", name, err)
 	case err != nil:
-		fmt.Printf("backend %v: error %v\n", latency, err)
+		fmt.Printf("%s backend: error %v\n", name, err)
 	default:
-		fmt.Printf("backend %v: %s\n", latency, result)
+		fmt.Printf("%s backend: %s\n", name, result)
 	}
 }
 
 func main() {
-	call(5 * time.Millisecond)
-	call(2 * time.Second)
+	timeout := 100 * time.Millisecond // the source's value; argument 1 overrides it (ms)
+	if len(os.Args) > 1 {
+		ms, _ := strconv.Atoi(os.Args[1])
+		timeout = time.Duration(ms) * time.Millisecond
+	}
+	fmt.Println("timeout:", timeout)
+	call("fast", timeout, 5*time.Millisecond)
+	call("slow", timeout, 20*timeout)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
