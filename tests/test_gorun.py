@@ -235,6 +235,10 @@ class TestChapterPrograms:
         assert len(frame) >= 2 and set(frame["gomaxprocs"]) == {2}
         assert all(len(local) == 2 for local in frame["local"])
 
+    def test_chan_trace_matches_the_mirror(self):
+        frame = gocompare.chan_trace_compare()
+        assert len(frame) == 8 and frame["agree"].all(), frame.to_string()
+
     def test_chan_throughput_rows(self):
         frame = gocompare.chan_throughput(20_000)
         assert list(frame["cap"]) == [0, 1, 16, 256] and (frame["msgs_per_s"] > 0).all()

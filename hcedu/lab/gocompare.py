@@ -11,7 +11,8 @@ that needs ``golang.org/x`` prints where to get those sources instead when they 
  01    :func:`spawn_cost` (goroutines next to threads/asyncio/greenlets, RSS per unit, same run),
        :func:`goroutine_cost`, :func:`runnext_order` / :func:`runnext_compare` (GOMAXPROCS=1, beside
        the GMP simulator's :func:`simulated_runnext_order`), :func:`schedtrace`
- 02    :func:`chan_throughput` (real channel, one sender/one receiver, per buffer size)
+ 02    :func:`chan_trace_compare` (the source's buffered channel, Go's trace beside the mirror's
+       :func:`chan_trace_mirror`), :func:`chan_throughput` (one sender/one receiver, per buffer size)
  03    :func:`pool_allocs` (allocations, bytes, GC cycles with and without sync.Pool)
  04    :func:`leak_counts` (runtime.NumGoroutine after leaking vs fixed workers)
  06    :func:`callchain_timeline` (one WithTimeout racing down handler -> service -> db)
@@ -26,6 +27,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import time
 from typing import Any, Callable, Sequence
 
 import pandas as pd
@@ -34,7 +36,7 @@ from .. import _validate, gorun
 from . import gosnippets
 
 __all__ = ["spawn_cost", "goroutine_cost", "runnext_order", "simulated_runnext_order", "runnext_compare",
-           "schedtrace", "chan_throughput", "pool_allocs",
+           "schedtrace", "chan_trace_mirror", "chan_trace_compare", "chan_throughput", "pool_allocs",
            "leak_counts", "callchain_timeline", "rate_table", "NO_X"]
 
 NO_X = ("golang.org/x/time and x/sync sources not found: apt-get install golang-golang-x-time-dev "
@@ -143,6 +145,50 @@ def schedtrace(workers: int = 8, ms: int = 300, *, every: int = 50, gomaxprocs: 
                      "runqueue": int(fields.get("runqueue", 0)),
                      "local": [int(x) for x in local.group(1).split()] if local else [], "line": line.strip()})
     return pd.DataFrame(rows, columns=["ms", "gomaxprocs", "idleprocs", "threads", "runqueue", "local", "line"])
+
+
+def chan_trace_mirror() -> str:
+    """The ``ch02_chan_trace`` program's trace, produced with :class:`hcedu.go.Chan` (no Go needed)."""
+    from ..go import Chan, go
+    from ..go.chan import ChanTimeout
+
+    ch, done, out = Chan(2), Chan(), []
+    ch.send(1)
+    out.append(f"ch <- 1       len {len(ch)} cap {ch.cap}")
+    ch.send(2)
+    out.append(f"ch <- 2       len {len(ch)} cap {ch.cap}")
+
+    def sender() -> None:
+        ch.send(3, timeout=30)
+        done.send(True, timeout=30)
+
+    go(sender)
+    for _ in range(30_000):  # until the sender is parked on sendq (its sudog is visible in the snapshot)
+        if ch.snapshot().sendq:
+            break
+        time.sleep(0.001)
+    else:
+        raise ChanTimeout("the third send never parked")
+    out.append(f"go: ch <- 3   blocks: the sender is parked on sendq, len {len(ch)}")
+    v = ch.recv(timeout=30)
+    out.append(f"<-ch = {v}      len {len(ch)} (3 moved from the parked sender into the freed slot)")
+    out.append(f"sender released: {'true' if done.recv(timeout=30) else 'false'}")
+    for _ in range(2):
+        v = ch.recv(timeout=30)
+        out.append(f"<-ch = {v}      len {len(ch)}")
+    ch.close()
+    v, ok = ch.recv_ok()
+    out.append(f"close; <-ch = {0 if v is None else v} {'true' if ok else 'false'}")
+    return "\n".join(out) + "\n"
+
+
+@_needs_go
+def chan_trace_compare() -> pd.DataFrame:
+    """Go's trace of the source's buffered channel beside the mirror's: ``step, go, mirror, agree``."""
+    real = gosnippets.run("ch02_chan_trace").lines()
+    mirror = chan_trace_mirror().splitlines()
+    return pd.DataFrame({"step": range(len(real)), "go": real, "mirror": mirror,
+                         "agree": [a == b for a, b in zip(real, mirror)]})
 
 
 @_needs_go
