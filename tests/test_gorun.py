@@ -258,6 +258,12 @@ class TestChapterPrograms:
         assert frame["event"].iloc[3] == "canceled: context deadline exceeded"
         assert frame["ms"].is_monotonic_increasing and frame["ms"].iloc[-1] < 2_000  # the db's 2 s never waited
 
+    def test_callchain_timeline_matches_the_mirror(self):
+        frame = gocompare.callchain_compare(30, 2_000)
+        assert frame["agree"].all(), frame.to_string()
+        fast = gocompare.callchain_compare(2_000, 0)  # the db answers before the deadline
+        assert fast["agree"].all() and fast["event"].iloc[-1] == "respond: <nil>", fast.to_string()
+
     @pytest.mark.skipif(not gorun.has_x(), reason=gocompare.NO_X)
     def test_rate_table_agrees_with_the_mirror(self):
         frame = gocompare.rate_table()

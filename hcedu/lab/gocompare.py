@@ -15,7 +15,8 @@ that needs ``golang.org/x`` prints where to get those sources instead when they 
        :func:`chan_trace_mirror`), :func:`chan_throughput` (one sender/one receiver, per buffer size)
  03    :func:`pool_allocs` (allocations, bytes, GC cycles with and without sync.Pool)
  04    :func:`leak_counts` (runtime.NumGoroutine after leaking vs fixed workers)
- 06    :func:`callchain_timeline` (one WithTimeout racing down handler -> service -> db)
+ 06    :func:`callchain_timeline` (one WithTimeout racing down handler -> service -> db), beside
+       :func:`callchain_mirror` in :func:`callchain_compare`
  09    :func:`rate_table` (x/time/rate AllowN beside hcedu.go.rate on the same fixed times)
 =====  ========================================================================================
 
@@ -37,7 +38,7 @@ from . import gosnippets
 
 __all__ = ["spawn_cost", "goroutine_cost", "runnext_order", "simulated_runnext_order", "runnext_compare",
            "schedtrace", "chan_trace_mirror", "chan_trace_compare", "chan_throughput", "pool_allocs",
-           "leak_counts", "callchain_timeline", "rate_table", "NO_X"]
+           "leak_counts", "callchain_timeline", "callchain_mirror", "callchain_compare", "rate_table", "NO_X"]
 
 NO_X = ("golang.org/x/time and x/sync sources not found: apt-get install golang-golang-x-time-dev "
         "golang-golang-x-sync-dev (or set HCEDU_GOPATH to a GOPATH holding them)")
@@ -226,6 +227,54 @@ def callchain_timeline(timeout_ms: int = 80, db_ms: int = 200) -> pd.DataFrame:
     db_ms = _validate.integer("db_ms", db_ms, minimum=0)
     r = _json("ch06_callchain", timeout_ms, db_ms, timeout=60 + (timeout_ms + db_ms) / 1000)
     return pd.DataFrame(r["events"], columns=["layer", "event", "ms"])
+
+
+def callchain_mirror(timeout_ms: int = 80, db_ms: int = 200) -> pd.DataFrame:
+    """The ``ch06_callchain`` program written with :mod:`hcedu.go.context` (real time): same events, same order."""
+    from ..go import Recv, context, select
+    from ..go.chan import after
+
+    timeout_ms = _validate.integer("timeout_ms", timeout_ms, minimum=1)
+    db_ms = _validate.integer("db_ms", db_ms, minimum=0)
+    t0 = time.perf_counter()
+    events: list[dict] = []
+
+    def log(layer: str, event: str) -> None:
+        events.append({"layer": layer, "event": event, "ms": (time.perf_counter() - t0) * 1000})
+
+    def db(ctx: Any) -> BaseException | None:
+        log("db", "query start")
+        i, _, _ = select(Recv(after(db_ms / 1000)), Recv(ctx.done()), timeout=60 + db_ms / 1000)
+        if i == 0:
+            log("db", "query done")
+            return None
+        log("db", f"canceled: {ctx.err()}")
+        return ctx.err()
+
+    def service(ctx: Any) -> BaseException | None:
+        log("service", "start")
+        err = db(ctx)
+        log("service", f"return: {'<nil>' if err is None else err}")
+        return err
+
+    ctx, cancel = context.with_timeout(context.background(), timeout_ms / 1000)
+    try:
+        log("handler", "start")
+        err = service(ctx)
+        log("handler", f"respond: {'<nil>' if err is None else err}")
+    finally:
+        cancel()
+    return pd.DataFrame(events, columns=["layer", "event", "ms"])
+
+
+@_needs_go
+def callchain_compare(timeout_ms: int = 80, db_ms: int = 200) -> pd.DataFrame:
+    """Go's call-chain timeline beside the mirror's: ``layer, event`` (must agree), ``go_ms``, ``mirror_ms``."""
+    real, mirror = callchain_timeline(timeout_ms, db_ms), callchain_mirror(timeout_ms, db_ms)
+    frame = pd.DataFrame({"layer": real["layer"], "event": real["event"], "go_ms": real["ms"],
+                          "mirror_event": mirror["event"], "mirror_ms": mirror["ms"]})
+    frame["agree"] = (real["layer"] == mirror["layer"]) & (real["event"] == mirror["event"])
+    return frame
 
 
 @_needs_go
