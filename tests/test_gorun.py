@@ -248,6 +248,11 @@ class TestChapterPrograms:
         assert frame.loc[False, "mallocs"] >= 2_000  # one 64 KiB buffer per request
         assert frame.loc[True, "mallocs"] < 100 and frame.loc[True, "bytes"] < frame.loc[False, "bytes"] / 10
 
+    def test_pool_victim_matches_the_mirror(self):
+        frame = gocompare.pool_victim_compare()
+        assert len(frame) == 4 and frame["agree"].all(), frame.to_string()
+        assert "new-1" in frame["go"].iloc[2]
+
     def test_leak_counts(self):
         r = gocompare.leak_counts(50)
         assert r == {"go": gorun.version(), "requests": 50, "fixed_alive": 0, "leaky_alive": 50}

@@ -13,7 +13,8 @@ that needs ``golang.org/x`` prints where to get those sources instead when they 
        the GMP simulator's :func:`simulated_runnext_order`), :func:`schedtrace`
  02    :func:`chan_trace_compare` (the source's buffered channel, Go's trace beside the mirror's
        :func:`chan_trace_mirror`), :func:`chan_throughput` (one sender/one receiver, per buffer size)
- 03    :func:`pool_allocs` (allocations, bytes, GC cycles with and without sync.Pool)
+ 03    :func:`pool_allocs` (allocations, bytes, GC cycles with and without sync.Pool),
+       :func:`pool_victim_compare` (an object across one and two GCs, Go beside :func:`pool_victim_mirror`)
  04    :func:`leak_counts` (runtime.NumGoroutine after leaking vs fixed workers)
  06    :func:`callchain_timeline` (one WithTimeout racing down handler -> service -> db), beside
        :func:`callchain_mirror` in :func:`callchain_compare`
@@ -38,7 +39,8 @@ from . import gosnippets
 
 __all__ = ["spawn_cost", "goroutine_cost", "runnext_order", "simulated_runnext_order", "runnext_compare",
            "schedtrace", "chan_trace_mirror", "chan_trace_compare", "chan_throughput", "pool_allocs",
-           "leak_counts", "callchain_timeline", "callchain_mirror", "callchain_compare", "rate_table", "NO_X"]
+           "pool_victim_mirror", "pool_victim_compare", "leak_counts", "callchain_timeline", "callchain_mirror",
+           "callchain_compare", "rate_table", "NO_X"]
 
 NO_X = ("golang.org/x/time and x/sync sources not found: apt-get install golang-golang-x-time-dev "
         "golang-golang-x-sync-dev (or set HCEDU_GOPATH to a GOPATH holding them)")
@@ -52,6 +54,14 @@ def _needs_go(fn: Callable[..., Any]) -> Callable[..., Any]:
             return None
         return fn(*args, **kwargs)
     return wrapper
+
+
+def _side_by_side(name: str, mirror: str) -> pd.DataFrame:
+    """Program ``name``'s stdout beside the mirror's text, line by line: ``step, go, mirror, agree``."""
+    real, twin = gosnippets.run(name).lines(), mirror.splitlines()
+    n = max(len(real), len(twin))
+    real, twin = real + [""] * (n - len(real)), twin + [""] * (n - len(twin))
+    return pd.DataFrame({"step": range(n), "go": real, "mirror": twin, "agree": [a == b for a, b in zip(real, twin)]})
 
 
 def _json(name: str, *args: Any, **kwargs: Any) -> Any:
@@ -186,10 +196,7 @@ def chan_trace_mirror() -> str:
 @_needs_go
 def chan_trace_compare() -> pd.DataFrame:
     """Go's trace of the source's buffered channel beside the mirror's: ``step, go, mirror, agree``."""
-    real = gosnippets.run("ch02_chan_trace").lines()
-    mirror = chan_trace_mirror().splitlines()
-    return pd.DataFrame({"step": range(len(real)), "go": real, "mirror": mirror,
-                         "agree": [a == b for a, b in zip(real, mirror)]})
+    return _side_by_side("ch02_chan_trace", chan_trace_mirror())
 
 
 @_needs_go
@@ -201,6 +208,38 @@ def chan_throughput(messages: int = 1_000_000) -> pd.DataFrame:
     frame.insert(0, "impl", "Go chan")
     frame["go"] = r["go"]
     return frame
+
+
+def pool_victim_mirror() -> str:
+    """The ``ch03_pool_victim`` program's trace, produced with :class:`hcedu.go.Pool` and ``gc()``."""
+    from ..go import Pool, gc
+
+    made = 0
+
+    def new() -> str:
+        nonlocal made
+        made += 1
+        return f"new-{made}"
+
+    p = Pool(new=new, procs=1)
+    out = []
+    p.put("scratch-buffer")
+    out.append(f"Put(scratch-buffer); Get -> {p.get()} (local)")
+    p.put("scratch-buffer")
+    gc()
+    out.append(f"Put; GC; Get -> {p.get()} (survived one GC in the victim)")
+    p.put("scratch-buffer")
+    gc()
+    gc()
+    out.append(f"Put; GC; GC; Get -> {p.get()} (dropped at the second GC: New ran)")
+    out.append(f"New calls: {made}")
+    return "\n".join(out) + "\n"
+
+
+@_needs_go
+def pool_victim_compare() -> pd.DataFrame:
+    """Go's ``sync.Pool`` across GCs beside the mirror's: ``step, go, mirror, agree``."""
+    return _side_by_side("ch03_pool_victim", pool_victim_mirror())
 
 
 @_needs_go
