@@ -56,6 +56,14 @@ def _needs_go(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _rows(name: str, *args: Any) -> pd.DataFrame:
+    """A program printing ``{"go": version, "rows": [...]}`` as a frame with a ``go`` column."""
+    r = _json(name, *args, timeout=120)
+    frame = pd.DataFrame(r["rows"])
+    frame["go"] = r["go"]
+    return frame
+
+
 def _side_by_side(name: str, mirror: str) -> pd.DataFrame:
     """Program ``name``'s stdout beside the mirror's text, line by line: ``step, go, mirror, agree``."""
     real, twin = gosnippets.run(name).lines(), mirror.splitlines()
@@ -203,10 +211,8 @@ def chan_trace_compare() -> pd.DataFrame:
 def chan_throughput(messages: int = 1_000_000) -> pd.DataFrame:
     """Go channel throughput, one sender and one receiver, per buffer size (0, 1, 16, 256)."""
     messages = _validate.integer("messages", messages, minimum=1)
-    r = _json("ch02_chan_throughput", messages, timeout=120)
-    frame = pd.DataFrame(r["rows"])
+    frame = _rows("ch02_chan_throughput", messages)
     frame.insert(0, "impl", "Go chan")
-    frame["go"] = r["go"]
     return frame
 
 
@@ -246,10 +252,7 @@ def pool_victim_compare() -> pd.DataFrame:
 def pool_allocs(requests: int = 10_000) -> pd.DataFrame:
     """Heap allocations, bytes and GC cycles for ``requests`` 64 KiB scratch buffers, with and without Pool."""
     requests = _validate.integer("requests", requests, minimum=1)
-    r = _json("ch03_pool_gc", requests, timeout=120)
-    frame = pd.DataFrame(r["rows"])
-    frame["go"] = r["go"]
-    return frame
+    return _rows("ch03_pool_gc", requests)
 
 
 @_needs_go

@@ -5,9 +5,18 @@ package main
 import (
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 )
+
+// oneP pins the program to one P (the goroutine cannot migrate between Ps) and switches off
+// background GC, as Go's own pool test does; `defer oneP()()` restores the GC percentage.
+func oneP() func() {
+	runtime.GOMAXPROCS(1)
+	old := debug.SetGCPercent(-1)
+	return func() { debug.SetGCPercent(old) }
+}
 
 // protect runs f and returns the message of the panic it raised (recover in a defer), or "no panic".
 func protect(f func()) (msg string) {

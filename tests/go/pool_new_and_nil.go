@@ -3,13 +3,11 @@ package main
 import (
 	"fmt"
 	"runtime"
-	"runtime/debug"
 	"sync"
 )
 
 func main() {
-	runtime.GOMAXPROCS(1)
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	defer oneP()()
 	made := 0
 	p := sync.Pool{New: func() any { made++; return fmt.Sprint("new#", made) }}
 	fmt.Println(p.Get(), p.Get())

@@ -3,14 +3,12 @@ package main
 import (
 	"fmt"
 	"runtime"
-	"runtime/debug"
 	"sync"
 )
 
 // Go's TestPool, printed: one P (the goroutine cannot migrate) and no background GC.
 func main() {
-	runtime.GOMAXPROCS(1)
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	defer oneP()()
 	var p sync.Pool
 	fmt.Println("empty pool, no New:", p.Get())
 	p.Put("a")

@@ -3,15 +3,13 @@ package main
 import (
 	"fmt"
 	"runtime"
-	"runtime/debug"
 	"sync"
 )
 
 // After one GC everything sits in the victim: Get takes the victim's private slot first, then its
 // shared chain from the tail (oldest first), and new Puts go to the fresh local generation.
 func main() {
-	runtime.GOMAXPROCS(1)
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	defer oneP()()
 	var p sync.Pool
 	for _, s := range []string{"a", "b", "c"} {
 		p.Put(s) // a -> private; b, c -> shared (head)

@@ -46,8 +46,9 @@ func main() {
 	fmt.Println("worker did", <-ticks, "ticks of work")
 	fmt.Println("goroutines while running:", runtime.NumGoroutine()-before, "extra")
 	cancel()
-	wg.Wait() // Done ran in the worker's defer; the goroutine itself exits a moment later
-	for i := 0; i < 10000 && runtime.NumGoroutine() > before; i++ { // at most 10 s on a busy machine
+	wg.Wait()
+	// Done ran in the worker's defer; the goroutine itself exits a moment later (wait up to 10 s)
+	for i := 0; i < 10000 && runtime.NumGoroutine() > before; i++ {
 		time.Sleep(time.Millisecond)
 	}
 	fmt.Println("goroutines after cancel:", runtime.NumGoroutine()-before, "extra")
