@@ -294,3 +294,23 @@ def test_magic_points_a_panic_at_the_cell_line(capsys):
 def test_extra_files_must_be_plain_go_names_the_go_tool_reads(name):
     with pytest.raises(ValueError, match="extra must map plain"):
         gorun.build("package main\nfunc main() {}\n", extra={name: "package main\n"})
+
+
+@pytest.mark.go
+@pytest.mark.skipif(not gorun.available(), reason=NO_GO)
+def test_every_go_source_is_gofmt_clean():
+    import subprocess
+    from pathlib import Path
+
+    tc = gorun.find_go()
+    goroot = subprocess.run([tc.go, "env", "GOROOT"], capture_output=True, text=True, timeout=60,
+                            env=gorun._tool_env(tc)).stdout.strip()
+    gofmt = Path(goroot) / "bin" / "gofmt"
+    if not gofmt.is_file():
+        pytest.skip(f"no gofmt in {goroot}/bin")
+    root = Path(__file__).resolve().parent.parent
+    dirs = (root / "tests" / "go", root / "hcedu" / "lab" / "gosnippets")
+    files = sorted(str(f) for d in dirs for f in d.glob("*.go"))
+    assert len(files) > 40
+    out = subprocess.run([str(gofmt), "-l", *files], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout == "", f"not gofmt-formatted:\n{out.stdout}{out.stderr}"
