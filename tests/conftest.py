@@ -71,3 +71,7 @@ def redis_backend(request):
 def redis_client(redis_backend):
     """One client of ``redis_backend``."""
     return redis_backend.client()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "go: runs real Go programs (hcedu.gorun); skipped with a reason when no Go toolchain is found")

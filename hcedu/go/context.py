@@ -137,6 +137,8 @@ def _stringify(v: Any) -> str:
     t = type(v)
     if t.__str__ is not object.__str__:
         return str(v)
+    if t.__module__ == "builtins":  # Go prints a predeclared type bare: "int", "bool"
+        return t.__qualname__
     return f"{t.__module__}.{t.__qualname__}"
 
 
