@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 KERNEL  := $(VENV)/share/jupyter/kernels/hcedu/kernel.json
 NBVAL   := --nbval-current-env --nbval-cell-timeout=120 --nbval-sanitize-with .nbval_sanitize.cfg
 
-.PHONY: lab test bench install kernel unit notebooks exercises check-exercises clean lock newest
+.PHONY: lab test bench book install kernel unit notebooks exercises check-exercises clean lock newest
 
 $(BIN)/python:
 	@$(PY) -m venv $(VENV) || { rm -rf $(VENV); echo "Could not create $(VENV) with '$(PY) -m venv'. On Debian/Ubuntu: apt-get install python3-venv (Python >= 3.10 is needed)."; exit 1; }
@@ -48,6 +48,11 @@ notebooks: $(STAMP)
 
 check-exercises: $(STAMP)
 	$(BIN)/hcedu build-exercises --check
+
+## The course as a static HTML site (Jupyter Book) in _build/html: stored outputs, nothing executed or downloaded.
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --path-output . -W --keep-going -q
+	@echo "open _build/html/index.html (publish: copy _build/html to any static host)"
 
 ## Refresh constraints.txt with the newest versions pyproject.toml allows (then re-execute the notebooks).
 lock:

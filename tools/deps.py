@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "constraints.txt"
-EXTRAS = "dev,go,anki"
+EXTRAS = "dev,go,anki,book"
 HEADER = "# constraints.txt: the exact versions the stored notebook outputs were produced with (see tools/deps.py)."
 
 
