@@ -86,17 +86,27 @@ class RedisServerProcess:
         return f"<RedisServerProcess pid={self.pid} {self.url}>"
 
 
-def start(port: int | None = None, timeout: float = 10.0) -> RedisServerProcess:
-    """Start ``redis-server`` on ``port`` (a free one by default) and wait until it answers PING."""
+def start(port: int | None = None, timeout: float = 10.0, args: tuple[str, ...] | list[str] = (),
+          config: str | None = None) -> RedisServerProcess:
+    """Start ``redis-server`` on ``port`` (a free one by default) and wait until it answers PING.
+
+    ``args``: extra command-line options (``("--cluster-enabled", "yes")``); ``config``: the text of a config
+    file written into the server's own folder and passed first (Sentinel needs one it can rewrite)."""
     exe = shutil.which("redis-server")
     if exe is None:
         raise FileNotFoundError(NOT_INSTALLED)
     port = port or free_port()
     workdir = tempfile.mkdtemp(prefix="hcedu-redis-")
     pidfile = os.path.join(workdir, "redis.pid")
-    subprocess.run([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+    head = [exe]
+    if config is not None:
+        conf = os.path.join(workdir, "redis.conf")
+        with open(conf, "w") as f:
+            f.write(config)
+        head.append(conf)
+    subprocess.run([*head, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                     "--daemonize", "yes", "--pidfile", pidfile, "--dir", workdir,
-                    "--logfile", os.path.join(workdir, "redis.log")],
+                    "--logfile", os.path.join(workdir, "redis.log"), *args],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout)
     deadline = time.monotonic() + timeout
     client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)

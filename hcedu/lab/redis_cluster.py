@@ -1,0 +1,199 @@
+"""Beyond one Redis, on loopback: a throwaway Redis Cluster, and a primary + replica watched by Sentinel.
+
+    with local_cluster() as cluster:          # 3 primaries + 3 replicas, slots assigned, state ok
+        rc = cluster.client()                 # redis.cluster.RedisCluster
+    with sentinel_trio() as trio:             # primary, replica, one Sentinel (quorum 1)
+        trio.primary.client().set("k", "v")
+
+The top rungs of the course's Redis ladder (``redis_server`` is the single-server rung). Everything listens
+on 127.0.0.1 only, keeps nothing on disk, and is stopped by PID when the block exits, also on error (the
+invariant the tests check: no ``redis-server`` of ours survives the block). Needs the ``redis-server`` and
+``redis-cli`` binaries (Debian: ``apt-get install redis-server``); fakeredis has no cluster mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import redis
+from redis.cluster import ClusterNode, RedisCluster
+
+from . import redis_server
+from .redis_server import RedisServerProcess
+
+__all__ = ["available", "Cluster", "SentinelTrio", "local_cluster", "sentinel_trio", "cluster_ports"]
+
+NOT_INSTALLED = "redis-server and redis-cli are needed for a local cluster (Debian: apt-get install redis-server)"
+
+
+def available() -> bool:
+    """True when both ``redis-server`` and ``redis-cli`` are on PATH."""
+    return shutil.which("redis-server") is not None and shutil.which("redis-cli") is not None
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def cluster_ports(n: int) -> list[int]:
+    """``n`` ports that are free on loopback together with their cluster-bus ports (port + 10000)."""
+    ports: list[int] = []
+    while len(ports) < n:
+        port = redis_server.free_port()
+        if port + 10000 < 65536 and port not in ports and _bindable(port + 10000):
+            ports.append(port)
+    return ports
+
+
+@dataclass
+class Cluster:
+    """A running local cluster: its nodes (primaries first), and clients for it."""
+
+    nodes: list[RedisServerProcess]
+    primaries: int
+    replicas_per_primary: int
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        """A ``redis+cluster://`` URL naming one node (``hcedu.backend.connect`` accepts it)."""
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}/0"
+
+    def client(self, **kwargs) -> RedisCluster:
+        kwargs.setdefault("decode_responses", True)
+        return RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", n.port) for n in self.nodes], **kwargs)
+
+    def node_for(self, key: str) -> RedisServerProcess:
+        """The primary that currently serves ``key``'s slot."""
+        with self.client() as rc:
+            node = rc.get_node_from_key(key)
+        return next(n for n in self.nodes if n.port == node.port)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        self._stopped = True
+
+    def __repr__(self) -> str:
+        return f"<Cluster {self.primaries} primaries x {self.replicas_per_primary} replicas on ports " \
+               f"{', '.join(str(n.port) for n in self.nodes)}>"
+
+
+def _wait(pred, timeout: float, what: str) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if pred():
+                return
+        except (redis.RedisError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout:g} s")
+        time.sleep(0.05)
+
+
+def _cluster_ok(nodes: list[RedisServerProcess], replicas: int) -> bool:
+    for n in nodes:
+        with n.client(socket_timeout=1) as c:
+            info = c.cluster("info")
+            if info.get("cluster_state") != "ok" or int(info.get("cluster_known_nodes", 0)) != len(nodes):
+                return False
+    if replicas:
+        for n in nodes:
+            with n.client(socket_timeout=1) as c:
+                repl = c.info("replication")
+                if repl.get("role") == "slave" and repl.get("master_link_status") != "up":
+                    return False
+    return True
+
+
+@contextlib.contextmanager
+def local_cluster(primaries: int = 3, replicas: int = 1, *, node_timeout_ms: int = 2000,
+                  timeout: float = 60.0) -> Iterator[Cluster]:
+    """Start ``primaries * (1 + replicas)`` cluster nodes on free loopback ports, join them with
+    ``redis-cli --cluster create``, wait until every node reports ``cluster_state:ok`` and every replica's
+    link is up, yield the :class:`Cluster`, and stop every node when the block exits (also on error)."""
+    if not isinstance(primaries, int) or isinstance(primaries, bool) or not 3 <= primaries <= 16:
+        raise ValueError(f"primaries must be an integer in 3..16 (Redis Cluster needs at least 3), got {primaries!r}")
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or not 0 <= replicas <= 3:
+        raise ValueError(f"replicas must be an integer in 0..3, got {replicas!r}")
+    if not available():
+        raise FileNotFoundError(NOT_INSTALLED)
+    nodes: list[RedisServerProcess] = []
+    try:
+        for port in cluster_ports(primaries * (1 + replicas)):
+            nodes.append(redis_server.start(port, args=(
+                "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
+                "--cluster-node-timeout", str(node_timeout_ms), "--cluster-announce-ip", "127.0.0.1")))
+        out = subprocess.run([shutil.which("redis-cli"), "--cluster", "create",
+                              *[f"127.0.0.1:{n.port}" for n in nodes], "--cluster-replicas", str(replicas),
+                              "--cluster-yes"], capture_output=True, text=True, timeout=timeout)
+        if out.returncode != 0 or "[OK] All 16384 slots covered" not in out.stdout:
+            raise RuntimeError(f"redis-cli --cluster create failed: {(out.stdout + out.stderr)[-1500:]}")
+        _wait(lambda: _cluster_ok(nodes, replicas), timeout, "the cluster reaching state ok")
+        cluster = Cluster(nodes, primaries, replicas)
+        yield cluster
+    finally:
+        for n in nodes:
+            n.stop()
+
+
+@dataclass
+class SentinelTrio:
+    """A primary, its replica, and one Sentinel watching them under the name ``master_name``."""
+
+    primary: RedisServerProcess
+    replica: RedisServerProcess
+    sentinel: RedisServerProcess
+    master_name: str = "hcedu"
+
+    def sentinel_client(self) -> redis.Sentinel:
+        return redis.Sentinel([("127.0.0.1", self.sentinel.port)], socket_timeout=1.0)
+
+    def current_primary(self) -> tuple[str, int]:
+        """``(host, port)`` of the primary the Sentinel names now."""
+        host, port = self.sentinel_client().discover_master(self.master_name)
+        return host, int(port)
+
+    def stop(self) -> None:
+        for p in (self.sentinel, self.replica, self.primary):
+            p.stop()
+
+
+@contextlib.contextmanager
+def sentinel_trio(*, down_after_ms: int = 1000, failover_timeout_ms: int = 3000,
+                  timeout: float = 30.0) -> Iterator[SentinelTrio]:
+    """A primary, a replica (replication link up) and a Sentinel with quorum 1 that fails over after
+    ``down_after_ms`` without a reply; all stopped when the block exits."""
+    if not available():
+        raise FileNotFoundError(NOT_INSTALLED)
+    started: list[RedisServerProcess] = []
+    try:
+        primary = redis_server.start()
+        started.append(primary)
+        replica = redis_server.start(args=("--replicaof", "127.0.0.1", str(primary.port)))
+        started.append(replica)
+        _wait(lambda: replica.client(socket_timeout=1).info("replication").get("master_link_status") == "up",
+              timeout, "the replica's link to the primary")
+        conf = (f"sentinel monitor hcedu 127.0.0.1 {primary.port} 1\n"
+                f"sentinel down-after-milliseconds hcedu {down_after_ms}\n"
+                f"sentinel failover-timeout hcedu {failover_timeout_ms}\n")
+        sentinel = redis_server.start(config=conf, args=("--sentinel",))
+        started.append(sentinel)
+        trio = SentinelTrio(primary, replica, sentinel)
+        _wait(lambda: trio.current_primary()[1] == primary.port, timeout, "the Sentinel finding the primary")
+        yield trio
+    finally:
+        for p in reversed(started):
+            p.stop()
