@@ -35,8 +35,9 @@ def plant(src: str, *edits: tuple[str, str]) -> str:
     return src
 
 
-def load(src: str, name: str) -> dict[str, Any]:
-    """Execute ``src`` as learner code (a notebook cell named ``name``) and return its namespace."""
-    ns: dict[str, Any] = {"__name__": f"learner_{name}"}
+def load(src: str, name: str, **names: Any) -> dict[str, Any]:
+    """Execute ``src`` as learner code (a notebook cell named ``name``) with ``names`` predefined, and
+    return its namespace."""
+    ns: dict[str, Any] = {"__name__": f"learner_{name}", **names}
     exec(compile(src, f"<learner {name}>", "exec"), ns)
     return ns
