@@ -108,8 +108,8 @@ cells = [
     # NBVAL_IGNORE_OUTPUT
     # measured: numbers vary run to run; the asserts check the shape
     df = littles.experiment(levels=levels, slots=4, service_time=0.020, duration=0.3)
-    for row in df.itertuples():
-        assert abs(row.throughput - row.predicted) < 0.3 * row.predicted, row
+    for row in df.itertuples():   # never above the bound; a busy machine's late wake-ups can only lower it
+        assert 0.5 * row.predicted < row.throughput < 1.15 * row.predicted, row
     assert df.throughput.iloc[-1] < 1.3 * df.throughput.iloc[2], "past P, throughput must stay flat"
     assert df.mean_latency.iloc[-1] > 2.5 * df.mean_latency.iloc[2], "past P, latency must grow"
     df.round({"seconds": 2, "throughput": 1, "mean_latency": 4, "predicted_latency": 4})

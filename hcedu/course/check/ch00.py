@@ -49,7 +49,8 @@ def littles_law(predict: Callable[[int, int, float], float], measure: bool = Tru
         df = littles.experiment(levels=(2, 8), slots=4, service_time=0.02, duration=0.3)
         for row in df.itertuples():
             want = predict(row.concurrency, row.slots, 0.02)
-            assert abs(row.throughput - want) <= 0.3 * want, (
+            # a measurement never beats the bound; on a busy machine late wake-ups can pull it well below
+            assert 0.5 * want <= row.throughput <= 1.15 * want, (
                 f"measured {row.throughput:.0f}/s at C={row.concurrency} but predicted {want:.0f}/s")
 
     checks = [
@@ -60,6 +61,6 @@ def littles_law(predict: Callable[[int, int, float], float], measure: bool = Tru
         ("bad input raises ValueError", rejects_bad_input, "check C >= 1, P >= 1 and W > 0 first"),
     ]
     if measure:
-        checks.append(("agrees with a real measurement (±30 %)", matches_measurement,
+        checks.append(("agrees with a real measurement (0.5x to 1.15x)", matches_measurement,
                        "the formula is min(C, P) / W"))
     return run_checks("Little's law throughput", checks)
