@@ -47,7 +47,9 @@ class _Actor:
     code outside ``threading`` (the learner's code, back from the wait) blocks until :meth:`release`.
     """
 
-    def __init__(self, fn: Callable[[], Any], name: str) -> None:
+    def __init__(self, fn: Callable[[], Any], name: str, registry: list | None = None) -> None:
+        if registry is not None:
+            registry.append(self)
         self.box: dict = {}
         self.parked = False
         self.was_parked = False
@@ -91,7 +93,7 @@ class _Actor:
 
     def wait_parked(self, what: str) -> None:
         end = time.monotonic() + T
-        while not self.parked:
+        while not self.was_parked:   # (a waiter with a short timeout may already be past its wait)
             if "error" in self.box or "result" in self.box:
                 raise AssertionError(f"{what} returned instead of blocking: {self.box}")
             assert time.monotonic() < end, (
@@ -141,6 +143,8 @@ def buffered_channel(make: Callable[[int], Any]) -> Verdict:
     ``sendx``, ``recvx``, ``sendq``, ``recvq`` (sequences of parked waiters). Timeouts raise
     ``TimeoutError``; Go's panics raise ``hcedu.go.Panic`` with Go's message."""
 
+    started: list[_Actor] = []   # every actor of this run: released at the end, whatever failed
+
     def new(cap: int) -> Any:
         c = make(cap)
         missing = [f for f in _FIELDS if not hasattr(c, f)]
@@ -157,7 +161,7 @@ def buffered_channel(make: Callable[[int], Any]) -> Verdict:
             c.send(i, timeout=T)
         actors = []
         for k, v in enumerate(values):
-            actors.append(_Actor(lambda v=v: c.send(v, timeout=timeout), f"sender{k}"))
+            actors.append(_Actor(lambda v=v: c.send(v, timeout=timeout), f"sender{k}", started))
             actors[-1].wait_parked(f"sender {k} on a full channel")
             _wait_parked(lambda n=k + 1: len(c.sendq) == n, f"sender {k} (on sendq)")
         return c, actors
@@ -239,7 +243,7 @@ def buffered_channel(make: Callable[[int], Any]) -> Verdict:
     def timeout_keeps_handed_over_value() -> None:
         # a receiver whose wait timed out, but which a sender dequeues before it removes itself
         c = new(1)
-        r = _Actor(lambda: c.recv(timeout=0.05), "receiver")
+        r = _Actor(lambda: c.recv(timeout=0.05), "receiver", started)
         r.wait_parked("a receiver on an empty channel")
         assert r.frozen.wait(T), "the receiver never returned from its timed-out wait"
         _bounded(lambda: c.send("v", timeout=T), [r], "send to a receiver whose wait timed out")
@@ -374,4 +378,8 @@ def buffered_channel(make: Callable[[int], Any]) -> Verdict:
         ("4 producers x 4 consumers: nothing lost, per-producer FIFO", many_producers_consumers,
          "every field is read and written under the one lock"),
     ]
-    return run_checks("buffered channel", checks)
+    try:
+        return run_checks("buffered channel", checks)
+    finally:
+        for a in started:   # a failed check may leave a woken waiter frozen: let it finish
+            a.release()
