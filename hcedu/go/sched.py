@@ -233,7 +233,6 @@ class SchedConfig:
     sysmon_tick: float = 0.02         # sysmon's shortest sleep (20 µs)
     sysmon_max_sleep: float = 10.0    # sysmon's longest sleep when idle (10 ms)
     sysmon_idle_before_backoff: int = 50  # idle rounds at 20 µs before sysmon starts doubling its sleep
-    retake_after: float = 0.02        # 1:1 / n:1 only; gmp retakes through sysmon (see _GMP.sysmon)
     global_check_every: int = 61      # schedtick % 61 == 0 -> global queue first
     local_runq_size: int = 256        # len(p.runq)
     g_switch: float = 0.0002          # goroutine switch ~0.2 µs
