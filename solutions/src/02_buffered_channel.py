@@ -68,7 +68,7 @@ cells = [
             return self.qcount
 
         def _park(self, w, q, timeout):
-            \"\"\"Wait for a waker; on timeout remove ourselves unless a waker already took us.\"\"\"
+            \"\"\"Block until a waker has dealt with w; if none has within `timeout` s, leave q and raise TimeoutError.\"\"\"
             ### BEGIN SOLUTION
             if not w.event.wait(timeout):
                 with self.lock:
