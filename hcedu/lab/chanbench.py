@@ -194,10 +194,11 @@ def chart_throughput_vs_capacity(df: pd.DataFrame):
     t = df.groupby(["cap", "kind"])["msgs_per_s"].median().unstack("kind")
     fig, ax = plt.subplots(figsize=(7, 3.8))
     t.plot.bar(ax=ax, logy=True, rot=0)
-    ax.set_xlabel("buffer size (cap; queue.Queue/asyncio.Queue use maxsize=max(cap,1))")
-    ax.set_ylabel("messages / s (log)")
-    ax.set_title("1 producer -> 1 consumer throughput vs buffer size")
-    fig.tight_layout()
+    from .plot import finish
+
+    finish(ax, title="1 producer -> 1 consumer throughput vs buffer size",
+           xlabel="buffer size (cap; queue.Queue/asyncio.Queue use maxsize=max(cap,1))",
+           ylabel="messages / s (log)", legend="outside")
     plt.close(fig)
     return fig
 
@@ -208,11 +209,11 @@ def chart_throughput_vs_workers(df: pd.DataFrame):
     t = df.pivot_table(index="workers", columns="kind", values="msgs_per_s")
     fig, ax = plt.subplots(figsize=(7, 3.8))
     t.plot(ax=ax, marker="o")
-    ax.set_xlabel("producers = consumers")
-    ax.set_ylabel("messages / s")
-    ax.set_ylim(bottom=0)
-    ax.set_title("throughput vs number of producer/consumer pairs")
-    fig.tight_layout()
+    from .plot import finish
+
+    finish(ax, title="throughput vs number of producer/consumer pairs", xlabel="producers = consumers",
+           ylabel="messages / s", legend="outside", ylim_zero=True, xticks=list(t.index),
+           xticklabels=[str(w) for w in t.index])
     plt.close(fig)
     return fig
 
