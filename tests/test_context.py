@@ -332,11 +332,25 @@ def test_invalid_derived_fail():
         assert str(ei.value) == msg
 
 
+def test_negative_timeout_is_an_expired_context_like_go():
+    # Go: WithTimeout(parent, d) is WithDeadline(parent, time.Now().Add(d)); a past deadline is done at birth
+    from hcedu.go.context import DeadlineExceeded, cause, with_timeout_cause
+    for make in (lambda: with_timeout(background(), -1), lambda: with_timeout(background(), 0),
+                 lambda: with_timeout(background(), float("-inf"))):
+        ctx, cancel = make()
+        assert ctx.err() is DeadlineExceeded and ctx.done().try_recv() == (None, False, True)
+        assert ctx.deadline() <= time.time()
+        cancel()
+        assert ctx.err() is DeadlineExceeded  # cancel after expiry changes nothing
+    why = TimeoutError("budget spent upstream")
+    ctx, cancel = with_timeout_cause(background(), -0.25, why)
+    assert ctx.err() is DeadlineExceeded and cause(ctx) is why
+    cancel()
+
+
 def test_bad_input():
     with pytest.raises(TypeError, match="parent must be a Context"):
         with_cancel("ctx")
-    with pytest.raises(ValueError, match="timeout must be >= 0"):
-        with_timeout(background(), -1)
     with pytest.raises(TypeError, match="timeout must be a number"):
         with_timeout(background(), "1s")
     with pytest.raises(ValueError):

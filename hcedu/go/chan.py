@@ -593,23 +593,42 @@ def close(ch: Chan | None) -> None:
 def length(ch: Chan | None) -> int:
     """Go's ``len(ch)``; 0 for a nil channel."""
     _check_chan("ch", ch)
-    return 0 if ch is None else ch.qcount
+    return 0 if ch is None else len(ch)
 
 
 def capacity(ch: Chan | None) -> int:
     """Go's ``cap(ch)``; 0 for a nil channel."""
     _check_chan("ch", ch)
-    return 0 if ch is None else ch.dataqsiz
+    return 0 if ch is None else ch.cap
+
+
+class _TimerChan(Chan):
+    """A timer's channel (Go 1.23+ ``Timer.C``): ``cap`` and ``len`` report 0, as for an unbuffered
+    channel (go.dev/issue/37196, Go 1.23 release notes), although one slot holds the fired time until
+    it is received. Code that polled ``len(t.C)`` must use a non-blocking receive instead."""
+
+    __slots__ = ()
+
+    @property
+    def cap(self) -> int:
+        return 0
+
+    def __len__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return f"<timer Chan cap=0 len=0{' fired' if self.qcount else ''}>"
 
 
 def after(seconds: float, clock: Any = None) -> Chan:
-    """Go's ``time.After(d)``: a ``Chan(1)`` that receives ``clock.now()`` once ``seconds`` have
-    passed on ``clock`` (default real time; a ``VirtualClock`` fires when advanced). The channel
-    is never closed, as in Go."""
+    """Go's ``time.After(d)``: a channel that receives ``clock.now()`` once ``seconds`` have passed
+    on ``clock`` (default real time; a ``VirtualClock`` fires when advanced). Like Go 1.23+ timer
+    channels it reports ``cap`` 0 and ``len`` 0 (no stale value can be polled for); the fired time
+    waits for its receiver. The channel is never closed, as in Go."""
     from ..clock import as_clock
 
     seconds = _validate.number("seconds", seconds, minimum=0)
     clk = as_clock(clock)
-    ch = Chan(1)
+    ch = _TimerChan(1)
     clk.after(seconds, lambda: ch.try_send(clk.now()))
     return ch

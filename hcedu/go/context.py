@@ -465,7 +465,9 @@ def with_deadline_cause(parent: Context, d: float, cause: BaseException | None, 
 def with_timeout(parent: Context, timeout: float, *, clock: Any = None) -> tuple[Context, CancelFunc]:
     """Go's ``WithTimeout``: ``with_deadline(parent, clock.now() + timeout)``.
 
-    ``timeout`` is seconds ``>= 0`` (ValueError if negative or NaN, TypeError if not a number).
+    ``timeout`` is seconds (ValueError if NaN, TypeError if not a number). Zero or negative gives a
+    context that is done at birth with :data:`DeadlineExceeded`, as in Go (``WithDeadline(parent,
+    time.Now().Add(timeout))``): code that passes "the remaining budget minus a margin" relies on it.
     Always call the returned ``cancel`` (Go's ``defer cancel()``): it releases the timer and unlinks
     the child from its parent at once instead of at the deadline.
     """
@@ -476,7 +478,7 @@ def with_timeout_cause(parent: Context, timeout: float, cause: BaseException | N
                        clock: Any = None) -> tuple[Context, CancelFunc]:
     """Go's ``WithTimeoutCause``: :func:`with_timeout` whose expiry reports ``cause`` via :func:`cause`."""
     _check_parent(parent)
-    timeout = _validate.number("timeout", timeout, minimum=0, allow_inf=True)
+    timeout = _validate.number("timeout", timeout, allow_inf=True)
     clk = as_clock(clock) if clock is not None else (_clock_of(parent) or _default_clock)
     return with_deadline_cause(parent, clk.now() + timeout, cause, clock=clk)
 

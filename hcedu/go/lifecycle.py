@@ -506,15 +506,22 @@ def plot_live_goroutines(df):
     """Line chart of live goroutines after each request, one line per variant; returns the Figure."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots()
+    from ..lab.plot import finish
+
+    fig, ax = plt.subplots(figsize=(8, 3.8))
     for variant, g in df.groupby("variant", sort=True):
-        ax.plot(g["request"], g["live"], marker="o", ms=3, label=variant)
-    ax.set_xlabel("requests served (each one timed out)")
-    ax.set_ylabel("live fetch goroutines")
-    ax.set_title("A timed-out caller + unbuffered result channel leaks one goroutine per request")
-    ax.legend()
-    fig.tight_layout()
-    return fig
+        # the two fixes both stay at 0: dashed and offset markers keep either line from hiding the other
+        ax.plot(g["request"], g["live"], marker="o", ms=3, label=variant,
+                linestyle="-" if variant == "leaky" else "--")
+    top = max(float(df["live"].max()), 1.0)
+    ax.set_ylim(-0.06 * top - 0.5, top * 1.08 + 0.5)   # room below 0, so lines lying on 0 stay visible
+    flat = sorted(v for v, g in df.groupby("variant") if (g["live"] == 0).all())
+    if flat:
+        ax.annotate(f"{' and '.join(flat)}: 0 live after every request", xy=(df["request"].max(), 0),
+                    xytext=(0, 8), textcoords="offset points", ha="right", fontsize=8)
+    return finish(ax, title="A timed-out caller + unbuffered result channel leaks one goroutine per request",
+                  xlabel="requests served (each one timed out)", ylabel="live fetch goroutines",
+                  legend="outside", integer_x=True, integer_y=True)
 
 
 # --- the state-flow diagram, from a real run ---------------------------------------------------

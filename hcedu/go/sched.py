@@ -10,11 +10,16 @@ replaced or competes with, on the *same* workload:
   ``len/gomaxprocs + 1``, at most 128), then steals **half** of a random victim's local queue.
   ``go`` puts the new G in ``runnext`` (the old one goes to the local tail; a full local queue moves half
   of itself to the global queue); a G woken by a channel goes to the waker's ``runnext``.
-  A blocking syscall keeps its M; if it lasts past one sysmon tick (``retake_after``) sysmon retakes the P
-  and hands it to another M when there is work (``handoff``); on return the G takes its old or any idle P,
-  else goes to the global queue and its M parks. ``sysmon`` preempts a G that has run ``preempt_after``
-  (10 ms, ``forcePreemptNS``) in one time slice — Go 1.14 asynchronous preemption; switch it off with
-  ``preemption=False`` to get the pre-1.14 cooperative behaviour of a loop without function calls.
+  ``sysmon`` runs without a P, as in Go: each round it calls ``retake``, then sleeps 20 µs, or, after 50
+  rounds in a row that took no P from a syscall, twice as long as last time, up to 10 ms (so a lone CPU hog
+  is typically preempted 10-20 ms in, not at 10.02 ms); with every P idle it sleeps until one is busy.
+  ``retake`` notes a new time slice (``schedtick``) the first round it sees it and preempts the G once that
+  slice is ``preempt_after`` (10 ms, ``forcePreemptNS``) old — Go 1.14 asynchronous preemption; switch it
+  off with ``preemption=False`` to get the pre-1.14 behaviour of a loop without function calls. A blocking
+  syscall keeps its M; sysmon notes it one round and retakes the P on a later round — except while the P's
+  run queue is empty, another P is idle and the syscall is younger than 10 ms — handing it to another M
+  when there is work (``handoff``); on return the G takes its old or any idle P, else goes to the global
+  queue and its M parks.
   Network waits park the G on the netpoller; when ready it is injected into the global queue.
 * ``"1:1"`` — every G is an OS thread (Java before virtual threads, C++ ``std::thread``): ``gomaxprocs``
   cores, one kernel FIFO run queue, OS time slices (``os_timeslice``), thread creation and context-switch
@@ -30,8 +35,11 @@ Invariants (tested): every G runs to completion or :class:`SimDeadlock` is raise
 (core) runs two Gs at once; a steal only takes from a non-empty queue; the same workload, configuration and
 seed give the same event log. Randomness (victim order for stealing) comes only from ``seed``.
 
-Simplifications, stated: no spinning-M limit (an idle P is woken per ready G), ``runnext`` is never stolen,
-sysmon retakes any syscall P after one tick, timers and GC are not modelled.
+Simplifications, stated: no spinning-M limit (an idle P is woken per ready G; the retake rule counts idle Ps
+where Go counts idle Ps plus spinning Ms); ``runnext`` is never stolen (Go steals it from a P whose G has been
+running a while); the netpoller hands a ready G over at once (in Go, idle Ps poll it in ``findRunnable`` and
+sysmon only when nobody polled for 10 ms); timers, GC and the wake-up of sysmon by ``exitsyscall`` are not
+modelled.
 """
 
 from __future__ import annotations
@@ -223,7 +231,8 @@ class SchedConfig:
 
     preempt_after: float = 10.0       # forcePreemptNS
     sysmon_tick: float = 0.02         # sysmon's shortest sleep (20 µs)
-    retake_after: float = 0.02        # a P in a syscall this long is retaken (one sysmon tick)
+    sysmon_max_sleep: float = 10.0    # sysmon's longest sleep when idle (10 ms)
+    sysmon_idle_before_backoff: int = 50  # idle rounds at 20 µs before sysmon starts doubling its sleep
     global_check_every: int = 61      # schedtick % 61 == 0 -> global queue first
     local_runq_size: int = 256        # len(p.runq)
     g_switch: float = 0.0002          # goroutine switch ~0.2 µs
@@ -239,7 +248,7 @@ class SchedConfig:
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.name in ("global_check_every", "local_runq_size", "max_events"):
+            if f.name in ("global_check_every", "local_runq_size", "max_events", "sysmon_idle_before_backoff"):
                 _validate.integer(f.name, v, minimum=2)
             else:
                 _validate.number(f.name, v, minimum=0, strict=f.name in ("preempt_after", "sysmon_tick",
@@ -305,7 +314,8 @@ class _G:
 
 class _P:
     __slots__ = ("id", "runq", "runnext", "schedtick", "m", "curg", "status", "busy", "seg_start",
-                 "burst_start", "slice_start", "token", "waking", "runs")
+                 "burst_start", "slice_start", "token", "waking", "runs", "syscalltick", "seen_schedtick",
+                 "seen_syscalltick", "schedwhen", "syscallwhen")
 
     def __init__(self, pid: int) -> None:
         self.id = pid
@@ -322,6 +332,11 @@ class _P:
         self.token = 0
         self.waking = False
         self.runs = 0
+        self.syscalltick = 0          # bumped by every entersyscall
+        self.seen_schedtick = -1      # sysmon's sysmontick record: what it saw last, and when
+        self.seen_syscalltick = -1
+        self.schedwhen = 0.0
+        self.syscallwhen = 0.0
 
 
 class _Engine:
@@ -497,6 +512,10 @@ class _Engine:
     def _ev_preempt(self, p: _P, token: int) -> None:
         if token != p.token:
             return
+        self.preempt(p)
+
+    def preempt(self, p: _P) -> None:
+        """Stop P's running G in the middle of its CPU burst and requeue it."""
         g = p.curg
         assert g is not None and g.left is not None
         ran = self.t - p.burst_start
@@ -584,6 +603,61 @@ class _GMP(_Engine):
         super().__init__(*a, **k)
         self.switch_cost = self.cfg.g_switch
         self.spawn_cost = self.cfg.g_spawn
+        self.sysmon_on = False      # False: sysmon sleeps until a P is busy again (sched.sysmonwait)
+        self.sysmon_idle = 0        # rounds in a row in which retake() took no P
+        self.sysmon_delay = self.cfg.sysmon_tick
+
+    # -- sysmon (runtime/proc.go: sysmon, retake) ----------------------------------------------------------
+    def start(self, p: _P, g: _G, inherit: bool) -> None:
+        super().start(p, g, inherit)
+        self.sysmon_wake()
+
+    def sysmon_wake(self) -> None:
+        """A P is busy: if sysmon is in its deep sleep (every P was idle), wake it with ``idle = 0``."""
+        if not self.sysmon_on:
+            self.sysmon_on = True
+            self.sysmon_idle = 0
+            self.sysmon_delay = self.cfg.sysmon_tick
+            self.at(self.t + self.sysmon_delay, "sysmon")
+
+    def _ev_sysmon(self) -> None:
+        """One round of Go's ``sysmon`` loop: ``retake`` (hand off Ps stuck in syscalls, preempt long-running
+        Gs), then sleep 20 µs, or, after 50 rounds in a row that took no P, twice as long as last time, up
+        to 10 ms. With every P idle it sleeps until one is busy again."""
+        if all(p.status == "idle" for p in self.ps):
+            self.sysmon_on = False
+            return
+        taken = self.retake()
+        cfg = self.cfg
+        self.sysmon_idle = 0 if taken else self.sysmon_idle + 1
+        if self.sysmon_idle == 0:
+            self.sysmon_delay = cfg.sysmon_tick
+        elif self.sysmon_idle > cfg.sysmon_idle_before_backoff:
+            self.sysmon_delay *= 2
+        self.sysmon_delay = min(self.sysmon_delay, cfg.sysmon_max_sleep)
+        self.at(self.t + self.sysmon_delay, "sysmon")
+
+    def retake(self) -> int:
+        """Go's ``retake(now)``: returns how many Ps it took from syscalls (preemptions do not count, as in
+        Go, so a lone CPU hog does not stop sysmon's back-off)."""
+        n = 0
+        for p in self.ps:
+            if p.status in ("running", "switching", "syscall"):
+                if p.seen_schedtick != p.schedtick:          # a new time slice: note when sysmon saw it
+                    p.seen_schedtick, p.schedwhen = p.schedtick, self.t
+                elif (self.preemption and p.status == "running" and p.curg is not None and p.curg.left is not None
+                      and p.schedwhen + self.cfg.preempt_after <= self.t):
+                    self.preempt(p)                          # preemptone: async preemption (Go >= 1.14)
+            if p.status == "syscall":
+                if p.seen_syscalltick != p.syscalltick:      # first seen in this syscall: wait one round
+                    p.seen_syscalltick, p.syscallwhen = p.syscalltick, self.t
+                    continue
+                others_free = any(q.status == "idle" for q in self.ps)
+                if not (p.runq or p.runnext) and others_free and p.syscallwhen + 10.0 > self.t:
+                    continue                                 # nothing queued here, others can take new work
+                n += 1
+                self._ev_retake(p, p.token)
+        return n
 
     # runqput / runqputslow / globrunqput
     def runqput(self, p: _P, g: _G, next_: bool) -> None:
@@ -616,14 +690,6 @@ class _GMP(_Engine):
 
     def has_queued_work(self) -> bool:
         return bool(self.glob) or any(q.runq or q.runnext for q in self.ps)
-
-    def slice_deadline(self, p: _P) -> float | None:
-        if not self.preemption:
-            return None
-        due = p.slice_start + self.cfg.preempt_after
-        tick = self.cfg.sysmon_tick
-        t = math.ceil(round(due / tick, 9)) * tick   # sysmon notices on its next tick
-        return max(t, self.t)
 
     def globrunqget(self, p: _P, limit: int = 0) -> _G | None:
         if not self.glob:
@@ -684,9 +750,9 @@ class _GMP(_Engine):
         p.status = "syscall"
         p.token += 1
         self.log("syscall", g, p, p.m)
+        p.syscalltick += 1
         self.at(self.t + d, "syscall_end", g, p, p.m, p.token, self.t)
-        if d > self.cfg.retake_after:
-            self.at(self.t + self.cfg.retake_after, "retake", p, p.token)
+        self.sysmon_wake()
 
     def _ev_retake(self, p: _P, token: int) -> None:
         if p.status != "syscall" or p.token != token:

@@ -194,10 +194,11 @@ def chart_throughput_vs_capacity(df: pd.DataFrame):
     t = df.groupby(["cap", "kind"])["msgs_per_s"].median().unstack("kind")
     fig, ax = plt.subplots(figsize=(7, 3.8))
     t.plot.bar(ax=ax, logy=True, rot=0)
-    ax.set_xlabel("buffer size (cap; queue.Queue/asyncio.Queue use maxsize=max(cap,1))")
-    ax.set_ylabel("messages / s (log)")
-    ax.set_title("1 producer -> 1 consumer throughput vs buffer size")
-    fig.tight_layout()
+    from .plot import finish
+
+    finish(ax, title="1 producer -> 1 consumer throughput vs buffer size",
+           xlabel="buffer size (cap; queue.Queue/asyncio.Queue use maxsize=max(cap,1))",
+           ylabel="messages / s (log)", legend="outside")
     plt.close(fig)
     return fig
 
@@ -208,11 +209,11 @@ def chart_throughput_vs_workers(df: pd.DataFrame):
     t = df.pivot_table(index="workers", columns="kind", values="msgs_per_s")
     fig, ax = plt.subplots(figsize=(7, 3.8))
     t.plot(ax=ax, marker="o")
-    ax.set_xlabel("producers = consumers")
-    ax.set_ylabel("messages / s")
-    ax.set_ylim(bottom=0)
-    ax.set_title("throughput vs number of producer/consumer pairs")
-    fig.tight_layout()
+    from .plot import finish
+
+    finish(ax, title="throughput vs number of producer/consumer pairs", xlabel="producers = consumers",
+           ylabel="messages / s", legend="outside", ylim_zero=True, xticks=list(t.index),
+           xticklabels=[str(w) for w in t.index])
     plt.close(fig)
     return fig
 
@@ -364,13 +365,20 @@ def allocation_experiment(requests: int = 20_000, buffer_size: int = 4096,
 
 def chart_allocations(df: pd.DataFrame):
     """Three panels: buffers allocated, bytes allocated, Python GC runs, per mode."""
+    from .plot import finish, format_bytes
+
     plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
     for ax, col, title in zip(axes, ["buffers_allocated", "bytes_allocated", "gc_collections"],
                               ["buffers allocated", "bytes allocated", "Python GC runs"]):
-        ax.bar(df["mode"], df[col], color=["tab:red", "tab:green"][: len(df)])
-        ax.set_title(title)
+        bars = ax.bar(df["mode"], df[col], color=["tab:red", "tab:green"][: len(df)])
+        # every bar carries its value: the pool's bars are too small to see next to 20,000 allocations
+        text = [format_bytes(v) if col == "bytes_allocated" else f"{int(v):,}" for v in df[col]]
+        ax.bar_label(bars, labels=text, padding=2, fontsize=8)
+        ax.margins(y=0.15)
         ax.tick_params(axis="x", labelrotation=15)
+        finish(ax, title=title, legend=None, ylim_zero=True, bytes_y=col == "bytes_allocated",
+               integer_y=col != "bytes_allocated", tight=False)
     fig.suptitle(f"{int(df['requests'].iloc[0]):,} requests, each needing one buffer")
     fig.tight_layout()
     plt.close(fig)
@@ -419,12 +427,11 @@ def chart_hit_rate(df: pd.DataFrame):
     for policy, g in d.groupby("policy"):
         g = g.sort_values("x")
         ax.plot(g["x"], g["hit_rate"], marker="o", label=policy)
+    from .plot import finish
+
     ax.set_xscale("log")
-    ax.set_xlabel("requests between gc() (rightmost point: never)")
-    ax.set_ylabel("pool hit rate")
     ax.set_ylim(0, 1.05)
-    ax.legend()
-    ax.set_title("sync.Pool hit rate as GC gets more frequent")
-    fig.tight_layout()
+    finish(ax, title="sync.Pool hit rate as GC gets more frequent",
+           xlabel="requests between gc() (rightmost point: never)", ylabel="pool hit rate", legend="outside")
     plt.close(fig)
     return fig

@@ -82,18 +82,21 @@ def chart(df: pd.DataFrame):
     """Measured throughput and latency against Little's-law predictions (returns a Figure)."""
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    from .plot import finish
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2))
     ax1.plot(df.concurrency, df.predicted, "--", color="grey", label="Little's law: min(C, P) / W")
     ax1.plot(df.concurrency, df.throughput, "o-", label="measured")
-    ax1.set(xscale="log", xlabel="concurrent workers C", ylabel="requests / s", title="Throughput")
+    ax1.set_xscale("log")
     ax1.axvline(df.slots.iloc[0], color="tab:red", alpha=0.4, label=f"P = {df.slots.iloc[0]} slots")
-    ax1.legend(fontsize=8)
     ax2.plot(df.concurrency, df.predicted_latency * 1000, "--", color="grey", label="C / X (Little)")
     ax2.plot(df.concurrency, df.mean_latency * 1000, "o-", label="measured")
-    ax2.set(xscale="log", xlabel="concurrent workers C", ylabel="ms", title="Mean latency per request")
-    ax2.legend(fontsize=8)
+    ax2.set_xscale("log")
     for ax in (ax1, ax2):  # label the measured worker counts, not powers of ten
-        ax.set_xticks(list(df.concurrency), [str(c) for c in df.concurrency])
         ax.minorticks_off()
-    fig.tight_layout()
+    ticks, labels = list(df.concurrency), [str(c) for c in df.concurrency]
+    finish(ax1, title="Throughput", xlabel="concurrent workers C", ylabel="requests / s", legend="below",
+           ylim_zero=True, xticks=ticks, xticklabels=labels)
+    finish(ax2, title="Mean latency per request", xlabel="concurrent workers C", ylabel="ms", legend="below",
+           ylim_zero=True, xticks=ticks, xticklabels=labels)
     return fig

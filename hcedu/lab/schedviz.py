@@ -56,14 +56,29 @@ def _draw(result: sched.SimResult, ax, *, legend: bool = True, max_sys_lanes: in
     rows = {i: nps - 1 - i for i in range(nps)}   # P0 on top
     on_p = segs[segs["p"] >= 0]
     span = max(result.metrics["makespan"], 1e-9)
+    few = result.metrics["goroutines"] <= 12     # few Gs: name the narrow bars too, under the lane
+    narrow: dict[int, list] = {}
     for _, s in on_p.iterrows():
         y = rows[int(s["p"])]
         hatch = "///" if s["kind"] == "syscall" else None
         color = "lightgrey" if s["kind"] == "syscall" else cmap(int(s["g"]) % 20)
         ax.broken_barh([(s["start"], s["end"] - s["start"])], (y - 0.4, 0.8), facecolors=color,
                        edgecolor="white" if hatch is None else "grey", linewidth=0.3, hatch=hatch)
+        mid = (s["start"] + s["end"]) / 2
         if s["end"] - s["start"] > label_min * span:   # name the G where the bar is wide enough
-            ax.text((s["start"] + s["end"]) / 2, y, s["name"], ha="center", va="center", fontsize=7, clip_on=True)
+            ax.text(mid, y, s["name"], ha="center", va="center", fontsize=7, clip_on=True)
+        elif few:
+            narrow.setdefault(y, []).append((s["start"], s["end"], s["name"]))
+    for y, bars in narrow.items():   # runs of adjacent narrow bars share one label: "req0–req1"
+        run: list = []
+        for bar in sorted(bars) + [None]:
+            if run and (bar is None or bar[0] - run[-1][1] > label_min * span):
+                names = list(dict.fromkeys(b[2] for b in run))
+                text = names[0] if len(names) == 1 else f"{names[0]}–{names[-1]}"
+                ax.text((run[0][0] + run[-1][1]) / 2, y - 0.42, text, ha="center", va="top", fontsize=6)
+                run = []
+            if bar is not None:
+                run.append(bar)
     sys_segs = segs[segs["p"] < 0].sort_values("start")
     if len(sys_segs):
         lanes = [min(lane, max_sys_lanes - 1) for lane in _lanes(sys_segs)]

@@ -102,14 +102,14 @@ cells = [
     """),
     md("""
     Now measure it: real threads, a real semaphore as the pool, a real 20 ms wait per request
-    (sleeping releases the GIL, like waiting on a socket does). This takes about two seconds.
+    (sleeping releases the GIL, like waiting on a socket does). Each of the five levels runs for 0.3 s.
     """),
     code("""
     # NBVAL_IGNORE_OUTPUT
     # measured: numbers vary run to run; the asserts check the shape
     df = littles.experiment(levels=levels, slots=4, service_time=0.020, duration=0.3)
-    for row in df.itertuples():
-        assert abs(row.throughput - row.predicted) < 0.3 * row.predicted, row
+    for row in df.itertuples():   # never above the bound; a busy machine's late wake-ups can only lower it
+        assert 0.5 * row.predicted < row.throughput < 1.15 * row.predicted, row
     assert df.throughput.iloc[-1] < 1.3 * df.throughput.iloc[2], "past P, throughput must stay flat"
     assert df.mean_latency.iloc[-1] > 2.5 * df.mean_latency.iloc[2], "past P, latency must grow"
     df.round({"seconds": 2, "throughput": 1, "mean_latency": 4, "predicted_latency": 4})
@@ -131,12 +131,15 @@ cells = [
     `exercises/00_littles_law.ipynb`: it asks you to write `predict(concurrency, slots,
     service_time)`. Its last cell runs a checker that prints one line — `✓ 5/5 checks passed`, or
     the first failing check with a hint, or `… not solved yet` until you replace the stub. Here is the
-    checker run on the course's own implementation:
+    checker run on the course's own implementation, with `measure=False`: that skips the fifth check
+    (a measurement with real threads, two levels of 0.3 s each), so it reports 4/4:
     """),
     code("""
     from hcedu.course import check
 
-    check.littles_law(littles.predict, measure=False)
+    verdict = check.littles_law(littles.predict, measure=False)
+    assert str(verdict).startswith("✓ 4/4")
+    verdict
     """),
     md("""
     ## Interview drill

@@ -128,8 +128,8 @@ cells = [
     create." Python has three kinds of concurrent unit: OS threads (1:1, like Java's platform threads),
     asyncio tasks (stackless coroutines on one thread) and greenlets (stackful coroutines, the closest thing
     to a goroutine). Each measurement below starts units that park on an event, **in a fresh subprocess**,
-    and records resident memory growth and start time. Counts are kept small so the cell runs in about two
-    seconds; `benchmarks/spawn_cost.py` runs 100,000 of each.
+    and records resident memory growth and start time. Counts are kept small so the cell stays quick;
+    `benchmarks/spawn_cost.py` runs 100,000 of each.
     """),
     code("""
     # NBVAL_IGNORE_OUTPUT
@@ -142,14 +142,19 @@ cells = [
     r = spawncost.ratios(spawn)
     assert r.loc["thread", "bytes_per_unit"] > 4 * r.loc["asyncio", "bytes_per_unit"], r
     assert r.loc["thread", "us_per_unit"] > r.loc["asyncio", "us_per_unit"], r
+    t = r.loc["thread"]
+    print(f"a parked thread: {t.bytes_per_unit / 1024:.0f} KiB resident = "
+          f"{t.bytes_per_unit / r.loc['greenlet', 'bytes_per_unit']:.1f}x a greenlet, {t.memory_x:.0f}x an asyncio task; "
+          f"{t.time_x:.0f}x an asyncio task's start time")
     r.round(2)
     """),
     code("""
     fig = spawncost.plot_spawn_cost(spawn)
     """),
     md("""
-    **Takeaway:** a parked OS thread costs about three times the resident memory of a greenlet and over ten
-    times that of an asyncio task, and is one to two orders of magnitude slower to start — but not "several MB": Linux *reserves* 8 MiB of virtual
+    **Takeaway:** a parked OS thread costs several times the resident memory of a greenlet or an asyncio
+    task, and starts far more slowly (the line above the table says by how much on this machine; the
+    cell asserts at least 4x the memory of a task) — but not "several MB": Linux *reserves* 8 MiB of virtual
     address space per thread stack and only touches a few pages. The real limits on threads are that reserved
     address space, kernel bookkeeping, and scheduler cost with many runnable threads. A goroutine's stack
     starts at 2 KB and is *copied* to a bigger one when it overflows (contiguous stacks since Go 1.4), which is
@@ -188,8 +193,9 @@ cells = [
 
     `schedule()` takes the next G from `runnext`, then the local queue, then the global queue (first, every
     61st tick, for fairness), then **steals half** of a random other P's queue. `go f()` puts the new G in the
-    current P's `runnext`. `hcedu.go.sched` models exactly this as a deterministic, seeded discrete-event
-    simulation on virtual time. Here is its `findRunnable`:
+    current P's `runnext`. `hcedu.go.sched` models these rules as a deterministic, seeded discrete-event
+    simulation on virtual time (its simplifications are listed under "Break it" below). Here is its
+    `findRunnable`:
     """),
     code("""
     from hcedu.go import sched
@@ -198,8 +204,8 @@ cells = [
     print(inspect.getsource(sched._GMP.find_runnable))
     """),
     md("""
-    A `main` goroutine starts 24 workers (5 ms of CPU each). They all land on main's P; watch the idle Ps
-    steal (▼):
+    A `main` goroutine starts 24 workers, each needing 5 ms of CPU ± 50 % (seeded jitter; the cell below
+    prints the total). They all land on main's P; watch the idle Ps steal (▼):
     """),
     code("""
     fan = sched.simulate(sched.fan_out(24, burst=5.0), gomaxprocs=4, seed=1)
@@ -232,9 +238,10 @@ cells = [
 
     A G in a blocking system call (file I/O, cgo) takes its M into the kernel with it. If the P waited, every
     other G on that P would wait too. So `sysmon` — a runtime thread that runs without a P — **retakes** a P
-    whose M has been in a syscall for one of its ticks (20 µs or more) and hands it to another M. That is why a
-    Go program can have many more threads than `GOMAXPROCS`. Network I/O is different: the G parks on the
-    **netpoller** (epoll) and its M moves on at once.
+    whose M it has seen in the same syscall on two of its rounds (20 µs apart when it is busy) and hands it to
+    another M. It leaves the P alone while the P's run queue is empty, another P is idle and the syscall is
+    younger than 10 ms: nobody is waiting for it. That is why a Go program can have many more threads than
+    `GOMAXPROCS`. Network I/O is different: the G parks on the **netpoller** (epoll) and its M moves on at once.
     """),
     code("""
     G = sched.GSpec
@@ -266,6 +273,9 @@ cells = [
     code("""
     mixed = schedviz.dashboard_workload(24, syscall_share=0.4, seed=3)
     runs = [sched.simulate(mixed, model=m, gomaxprocs=4, seed=3) for m in sched.MODELS]
+    threads = {r.model: r.metrics["threads"] for r in runs}
+    assert threads["1:1"] > 2 * threads["gmp"]
+    print(f"OS threads: 1:1 needed {threads['1:1']}, GMP {threads['gmp']}, n:1 {threads['n:1']}")
     schedviz.metrics_table(runs)
     """),
     code("""
@@ -273,7 +283,7 @@ cells = [
     """),
     md("""
     **Takeaway:** with 4 cores both M:N and 1:1 keep the cores busy, but 1:1 needs one OS thread per G
-    (25 against GMP's 6) and pays a kernel context switch at every time slice — at 100,000 Gs that is the
+    (the line above the table counts them) and pays a kernel context switch at every time slice — at 100,000 Gs that is the
     difference between working and not. N:1 has a single lane, and every blocking syscall stops everything.
     """),
     md("""
@@ -281,8 +291,15 @@ cells = [
 
     Before Go 1.14, a goroutine was preempted only at function calls, so a tight loop with no calls could
     hold its P forever (a GC stop-the-world could wait on it, and with `GOMAXPROCS=1` nothing else ran).
-    Go 1.14 added **asynchronous preemption**: sysmon sends the thread a signal (SIGURG) when a G has run
-    10 ms. In the simulator: one 100 ms hog and four 1 ms requests arriving every 5 ms, on one P.
+    Go 1.14 added **asynchronous preemption**: sysmon sends the thread a signal (SIGURG) when it finds a G
+    that has run 10 ms or more. sysmon is not a 10 ms timer, though: it sleeps 20 µs between rounds, and after
+    50 rounds in a row in which it took no P from a syscall it doubles its sleep, up to 10 ms. With a lone hog
+    it is soon sleeping 10 ms, so the hog is preempted somewhere 10–20 ms into its slice.
+
+    The simulator models that loop. What it simplifies: there is no cap on spinning Ms (an idle P is woken per
+    ready G), `runnext` is never stolen, the netpoller hands a ready G over at once (in Go, idle Ps poll it
+    and sysmon only when nobody has for 10 ms), and timers and GC are left out. In it: one 100 ms hog and four
+    1 ms requests arriving every 5 ms, on one P.
     """),
     code("""
     hog = sched.hog_and_short(4, hog=100.0, short=1.0, every=5.0)
@@ -290,15 +307,21 @@ cells = [
              "gmp, preemption off (loop without calls, Go < 1.14)": sched.simulate(hog, gomaxprocs=1, preemption=False),
              "n:1 (cooperative, like asyncio)": sched.simulate(hog, model="n:1")}
     lat = pd.DataFrame({name: r.per_g.set_index("name")["latency"] for name, r in cases.items()}).round(2)
-    assert lat.loc["req0"].iloc[0] < 12 and lat.loc["req0"].iloc[1] > 80
+    on = cases["gmp, preemption on (Go ≥ 1.14)"]
+    hog_slices = on.segments[(on.segments["name"] == "hog") & (on.segments["end_reason"] == "preempt")]
+    lengths = hog_slices["end"] - hog_slices["start"]
+    assert lengths.between(10, 20.02).all() and lat.iloc[1:, 1].min() > 80
+    print(f"the hog's slices before sysmon preempted it: {lengths.min():.2f} to {lengths.max():.2f} ms; "
+          f"the requests waited at most {lat.iloc[1:, 0].max():.1f} ms with preemption, "
+          f"at least {lat.iloc[1:, 1].min():.1f} ms without")
     lat
     """),
     code("""
     fig = schedviz.gantt_compare(list(cases.values()), titles=list(cases))
     """),
     md("""
-    **Takeaway:** with preemption the requests wait at most one 10 ms slice; without it they wait for the
-    whole hog. Now for real: a 0.3 s CPU loop next to a heartbeat that ticks every 10 ms, in asyncio (never
+    **Takeaway:** with preemption a request waits at most about one time slice of the hog (10–20 ms, as
+    printed above); without it, for the whole hog. Now for real: a 0.3 s CPU loop next to a heartbeat that ticks every 10 ms, in asyncio (never
     awaits), asyncio with an `await asyncio.sleep(0)` every 2,000 iterations, and two threads — where CPython
     forces a GIL hand-over every `sys.getswitchinterval()` (5 ms), Python's counterpart of sysmon's preemption.
     """),
@@ -374,7 +397,7 @@ cells = [
     |---|---|
     | Goroutines are scheduled **cooperatively** (协作式调度) | **Dated.** Since **Go 1.14** goroutines are *asynchronously preemptible*: sysmon signals a G that has run 10 ms. Go 1.2–1.13 preempted only at function calls (still cooperative), so a loop without calls could starve others. Blocking operations (channels, locks, network) still yield voluntarily. *Interview trap.* |
     | Initial stack **2 KB** | **2 KB since Go 1.4** (8 KB in Go 1.2–1.3, 4 KB before). Since **Go 1.19** the runtime starts goroutines at the *average* stack size it has observed, so 2 KB is the floor, not a constant. Stacks grow by copying up to 1 GB (64-bit). |
-    | Threads take **several MB** of stack | That is *virtual* address space reserved (8 MiB default on Linux); resident memory is the few pages touched — ~16 KB in the measurement above. The cost is real but it is address space, kernel objects and scheduling, not MBs of RAM. |
+    | Threads take **several MB** of stack | That is *virtual* address space reserved (8 MiB default on Linux); resident memory is the few pages touched — the KiB per thread printed in the measurement above. The cost is real but it is address space, kernel objects and scheduling, not MBs of RAM. |
     | Goroutines **avoid context-switch cost** | They avoid *kernel* context switches between goroutines; a goroutine switch still costs ~100–200 ns, and a G in a blocking syscall still costs an M (thread) — see the hand-off above. |
     | Prefer **channels over shared memory** | A design proverb, not a rule: Go's `sync` and `sync/atomic` are idiomatic for protecting state. |
 
@@ -431,7 +454,8 @@ cells = [
     plus `runnext`; idle Ps steal half of another P's queue; the global queue is checked every 61 ticks.
     When a G blocks in a syscall, sysmon hands its P to another M, so thread count can exceed GOMAXPROCS;
     network I/O parks on the netpoller instead. Scheduling is **not** purely cooperative any more: since Go
-    1.14 sysmon preempts a G after 10 ms with a signal. GOMAXPROCS defaults to the CPU count and, since
+    1.14 sysmon preempts, with a signal, a G that has run 10 ms or more (it checks every 20 µs to 10 ms,
+    so in practice 10–20 ms). GOMAXPROCS defaults to the CPU count and, since
     Go 1.25, respects the container's CPU limit. And Go prefers sharing memory by communicating over
     channels, though a mutex is fine for guarding state. In Python the counterparts are threads (1:1, with
     the GIL preempting every 5 ms), asyncio (N:1, cooperative) and greenlets (stackful, cooperative)."

@@ -196,8 +196,16 @@ cells = [
     a, b = Chan(100), Chan(100)
     for i in range(100):
         a.send("a"); b.send("b")
-    picks = Counter(select(Recv(a), Recv(b))[1] for _ in range(100))
-    sorted(picks.items())          # both ready: a uniform random choice, not source order
+    seq = "".join(select(Recv(a), Recv(b))[1] for _ in range(100))
+    runs = [len(r) for r in seq.replace("ab", "a b").replace("ba", "b a").split()]
+    print("first 30 picks:", seq[:30])
+    print("counts:", sorted(Counter(seq).items()), "- longest run of one case:", max(runs))
+    """),
+    md("""
+    Both cases are ready every time, so each pick is a fair coin toss (seeded here, so the output is
+    stable): about half each over many picks, in no fixed order — runs of the same case are normal. Code
+    that needs priority must say so (check the urgent channel first with a `default`), not rely on the
+    order of the cases.
     """),
     md("""
     **Timeout** (`case <-time.After(d)`), **non-blocking send and receive** (`default`), with `after()` as
@@ -264,6 +272,82 @@ cells = [
     The timed-out send removed its own sudog: no ghost sender is left on `sendq` for a later receiver to
     meet. Fixes in Go: receive in another goroutine, give the channel a buffer, or `select` with a timeout.
 
+    ## Closing a channel that many goroutines send on
+
+    The rule that follows from the panics above: **only a sender closes, and only when no send can still
+    happen**. A receiver never closes a channel it reads from (a sender it cannot see would panic), and with
+    many senders no single sender knows it is the last. Three standard answers:
+
+    1. **A coordinator closes.** The senders are counted with a `WaitGroup`; one extra goroutine waits for
+       all of them and then closes. The receiver just ranges until the channel is closed.
+    2. **The receiver signals on a second channel.** To stop senders early, the receiver closes a `done`
+       channel (which it owns); every sender selects on `Send(data, v)` and `Recv(done)` and returns. The
+       data channel is never closed, and the garbage collector reclaims it once nobody refers to it.
+    3. **Several parties may decide to close** (first error, or a timeout): wrap the `close` in a
+       `sync.Once` so it runs exactly once (`context.WithCancel`'s cancel function is this pattern).
+
+    Break it first: a receiver that has had enough closes the data channel, and a sender panics:
+    """),
+    code("""
+    from hcedu.go import WaitGroup
+    from hcedu.go.goroutine import silence_panics
+
+    data = Chan(1)
+
+    def eager_sender():
+        for i in range(5):
+            data.send(i, timeout=5)
+
+    with silence_panics():
+        g = go(eager_sender)
+        first = data.recv(timeout=5)
+        data.close()                                   # the receiver closes: wrong
+        assert g.join(5)
+    print("received", first, "then the sender died:", repr(g.exception))
+    """),
+    code("""
+    # 1. a coordinator closes once every sender has returned
+    results, senders = Chan(4), WaitGroup()
+    for p in range(3):
+        senders.go(lambda p=p: [results.send((p, i), timeout=5) for i in range(2)])
+    go(lambda: (senders.wait(timeout=5), results.close()))
+    print("coordinator:", sorted(results))            # range ends when the coordinator closes
+
+    # 2. the receiver stops the senders through a done channel it owns
+    data, done, stopped = Chan(0), Chan(0), WaitGroup()
+
+    def sender(p):
+        for i in range(1000):
+            if select(Send(data, (p, i)), Recv(done), timeout=5)[0] == 1:
+                return                                  # done is closed: stop sending
+
+    for p in range(3):
+        stopped.go(sender, p)
+    got = [data.recv(timeout=5)[0] for _ in range(4)]
+    done.close()                                        # broadcast "stop", the data channel stays open
+    assert stopped.wait(timeout=5)
+    print("done channel: received", len(got), "values, then all 3 senders returned; data is still open:",
+          not data.closed)
+    """),
+    md("""
+    ### What a channel operation guarantees about memory
+
+    Channels are also Go's main synchronisation tool. The Go memory model (go.dev/ref/mem, revised for
+    Go 1.19) states exactly what they order — "synchronized before" means everything the first goroutine
+    wrote before the first event is visible to the second after the second event:
+
+    * a **send** is synchronized before the **completion of the corresponding receive**;
+    * the **close** of a channel is synchronized before a **receive that returns because the channel is
+      closed** (`ok == false`): that is why `close(done)` safely publishes whatever was written before it;
+    * a **receive from an unbuffered channel** is synchronized before the **completion of the corresponding
+      send** (the sender knows its value was taken);
+    * the **k-th receive** on a channel with capacity C is synchronized before the **(k+C)-th send completes**:
+      a buffered channel used as a semaphore (send to acquire, receive to release) bounds concurrency to C.
+
+    Nothing else is promised: `len(ch)` read without a channel operation orders nothing, and a value put in
+    shared memory *after* the send is not guaranteed visible to the receiver. In `hcedu.go.Chan` every
+    operation takes the channel's lock, which gives these orders (and more) for free.
+
     ## Measure it: throughput against `queue.Queue` and `asyncio.Queue`
 
     Theory: with a buffer, a producer and a consumer rarely meet, so cost is a lock and a ring index per
@@ -279,24 +363,32 @@ cells = [
     df = chanbench.throughput_vs_capacity(caps=[0, 1, 8, 128], n=20_000, repeats=1)
     assert list(df.columns) == ["kind", "cap", "repeat", "msgs_per_s"] and len(df) == 12
     assert (df["msgs_per_s"] > 0).all()
-    print(df.pivot_table(index="cap", columns="kind", values="msgs_per_s").round(-3))
+    pivot = df.pivot_table(index="cap", columns="kind", values="msgs_per_s")
+    gain = pivot.loc[128] / pivot.loc[0]
+    assert gain["Chan"] > 2, gain          # a rendezvous per message costs far more than a ring slot
+    print(pivot.round(-3))
+    print("cap 128 vs cap 0:", ", ".join(f"{k} {v:.0f}x" for k, v in gain.items()))
     chanbench.chart_throughput_vs_capacity(df)
     """),
     md("""
-    Takeaway: a buffer buys throughput by letting the two sides run without meeting (an order of
-    magnitude from cap 0 to cap 128), and the rendezvous cost is a thread switch. The full benchmark with
+    Takeaway: a buffer buys throughput by letting the two sides run without meeting (the factor from
+    cap 0 to cap 128 is printed above the chart), and the rendezvous cost is a thread switch. The full benchmark with
     the targets is `benchmarks/chan_throughput.py`.
     """),
     code("""
     # NBVAL_IGNORE_OUTPUT
     dw = chanbench.throughput_vs_workers(pairs=[1, 2, 4], cap=16, n=20_000)
     assert list(dw.columns) == ["kind", "workers", "msgs_per_s"] and len(dw) == 9
+    per = dw.pivot_table(index="workers", columns="kind", values="msgs_per_s")
+    print("4 pairs vs 1 pair:", ", ".join(f"{k} {v:.1f}x" for k, v in (per.loc[4] / per.loc[1]).items()))
     chanbench.chart_throughput_vs_workers(dw)
     """),
     md("""
-    Takeaway: more producer/consumer pairs on one channel do not add throughput here — they contend for
-    one lock (and, in CPython, one GIL). Go's channels hit the same wall (one `hchan.lock`), which is why
-    hot paths shard work across channels.
+    Takeaway: more pairs add no parallelism on one channel — every operation takes its one lock (and, in
+    CPython, the one GIL) — so on a quiet machine the lines stay roughly flat. The factor printed above is
+    this run's: on a busy machine the lines can rise, because more threads win a bigger share of a
+    contended CPU from other processes; that measures the host's scheduler, not the channel. Go's channels hit the same wall (one
+    `hchan.lock`), which is why hot paths shard work across channels.
 
     ## Source check
 
@@ -330,7 +422,10 @@ cells = [
     straight to it and wake it (no buffer); room → write `buf[sendx]`; else park on `sendq`. A receive
     mirrors it; on a full buffer with a parked sender it takes the head and puts the sender's value at
     the tail in one step. `close` wakes every receiver with the zero value and `ok=false` and makes
-    parked senders panic; closing twice or closing nil panics; nil channels block forever. `select`
+    parked senders panic; closing twice or closing nil panics; nil channels block forever — so only a
+    sender closes, and with many senders a coordinator (after a WaitGroup), a done channel owned by the
+    receiver, or a sync.Once does. A send is synchronized before its receive completes, a close before a
+    receive that sees it, and the k-th receive before the (k+C)-th send completes. `select`
     shuffles cases for a uniform random choice, locks channels in address order to avoid deadlock,
     takes the first ready case or `default`, else parks on all channels and exactly one case fires."
     """),

@@ -12,22 +12,26 @@ cells = [
     Chapter 02 showed Go's `hchan`. Now write one: a buffered channel with a ring buffer and FIFO wait
     queues, faithful enough to pass a checker built from Go's rules.
 
-    Complete `BufferedChan(cap)` (cap >= 1):
+    Complete `BufferedChan(cap)` (cap >= 1) so that it keeps Go's rules (chapter 02, "Build it"):
 
-    * fields `buf` (list of `cap` slots), `qcount`, `sendx`, `recvx`, `recvq`, `sendq`, `closed`, and one
-      `threading.Lock` guarding all of them;
-    * `send(v, timeout=None)`: closed → `raise Panic("send on closed channel")`; a parked receiver →
-      hand `v` to it directly; room → `buf[sendx] = v` and advance `sendx` around the ring; otherwise park
-      on `sendq` until a receiver takes the value (or `close` makes you panic);
-    * `recv(timeout=None) -> (v, ok)`: a parked sender (the buffer is full) → take `buf[recvx]`, put the
-      sender's value in that slot, advance `recvx`, set `sendx = recvx`, wake the sender; values buffered →
-      take `buf[recvx]`; closed → `(None, False)`; otherwise park on `recvq`;
-    * `close()`: closing twice → `Panic("close of closed channel")`; wake every parked receiver with
-      `(None, False)` and every parked sender (who then panics);
-    * a call that times out raises `TimeoutError` and removes its waiter from the queue.
+    * **state**: fields `buf` (a list of `cap` slots used as a ring), `qcount`, `sendx`, `recvx`, `recvq`,
+      `sendq` (the parked waiters, in parking order), `closed`, all guarded by one `threading.Lock`;
+    * **order**: values come out in the order they went in; parked receivers and parked senders are
+      each served first-parked, first-served;
+    * **no detours**: a value never waits in the buffer while a receiver is parked, and when a receive
+      frees a slot of a full buffer, the first parked sender's send is complete when that receive
+      returns: its value is in the ring and no other send can overtake it. The woken goroutine must not
+      need to do anything more for that (in Go it may not be scheduled for a while);
+    * **close**: closing twice panics `Panic("close of closed channel")`; sending on a closed channel
+      panics `Panic("send on closed channel")`, also for a sender parked when `close` runs; buffered
+      values are still received after `close`, then every receive returns `(None, False)`;
+    * **timeouts**: `send(v, timeout=None)` and `recv(timeout=None) -> (v, ok)` raise `TimeoutError`
+      when the timeout passes, leave no waiter behind on a queue, and never lose (or duplicate) a value
+      that a waker handed over just as the timeout fired.
 
-    A `_Waiter` (Go's *sudog*) is provided: park on its `event`, and let the goroutine that dequeues you
-    fill in `value`/`ok` before setting it.
+    A `_Waiter` (Go's *sudog*) is provided: a parked goroutine waits on its `event`, and whoever dequeues
+    it fills in `value`/`ok` first. Park on that event: the checker watches the wait, so that it can
+    look at your channel the instant a waker's operation returns, before the woken thread runs again.
     """),
     code("""
     import threading
@@ -64,7 +68,7 @@ cells = [
             return self.qcount
 
         def _park(self, w, q, timeout):
-            \"\"\"Wait for a waker; on timeout remove ourselves unless a waker already took us.\"\"\"
+            \"\"\"Block until a waker has dealt with w; if none has within `timeout` s, leave q and raise TimeoutError.\"\"\"
             ### BEGIN SOLUTION
             if not w.event.wait(timeout):
                 with self.lock:

@@ -25,7 +25,7 @@ cells = [
        `timeout` seconds,
     2. raises `TimeoutError` when it does not (`Chan.recv(timeout=...)` raises `ChanTimeout`),
     3. re-raises an exception from `fetch` in the caller (it must not die silently in the goroutine),
-    4. raises `ValueError` for a negative timeout, and
+    4. raises `ValueError` for a negative timeout (a timeout of 0 is valid: a budget already spent), and
     5. **leaves no goroutine behind** once the slow fetch finally finishes. The checker runs it under
        the leak detector (`hcedu.go.lifecycle.detect_leaks`).
     """),

@@ -12,16 +12,25 @@ __all__ = ["littles_law"]
 
 def littles_law(predict: Callable[[int, int, float], float], measure: bool = True) -> Verdict:
     """Check ``predict(concurrency, slots, service_time) -> requests/s`` against Little's law and,
-    with ``measure=True``, against a short real measurement (about one second)."""
+    with ``measure=True``, against a short real measurement (C = 2 and C = 8, 0.3 s each)."""
 
-    def close(got: float, want: float) -> None:
-        assert isinstance(got, (int, float)) and math.isclose(got, want, rel_tol=1e-9), f"expected {want:g}, got {got!r}"
+    def close(got: float, want: float, args: tuple) -> None:
+        assert isinstance(got, (int, float)) and not isinstance(got, bool), \
+            f"predict{args} returned {got!r}, want a number (requests per second)"
+        if not math.isclose(got, want, rel_tol=1e-9):
+            why = ""
+            if float(got).is_integer() and abs(got - want) <= 1 + 1e-9:
+                why = " (integer division // drops the fraction: use /)"
+            elif want and math.isclose(got * want, 1.0, rel_tol=1e-9):
+                why = " (that is seconds per request, the inverse of throughput)"
+            raise AssertionError(f"predict{args} = {got!r}, expected {want:g}{why}")
 
     def fewer_workers_than_slots() -> None:
-        close(predict(2, 10, 0.1), 20.0)
+        close(predict(2, 10, 0.1), 20.0, (2, 10, 0.1))
+        close(predict(1, 1, 0.5), 2.0, (1, 1, 0.5))  # the smallest valid system: C = P = 1
 
     def more_workers_than_slots() -> None:
-        close(predict(20, 4, 0.05), 80.0)
+        close(predict(20, 4, 0.05), 80.0, (20, 4, 0.05))
 
     def never_decreases() -> None:
         values = [predict(c, 4, 0.02) for c in range(1, 17)]
@@ -40,17 +49,18 @@ def littles_law(predict: Callable[[int, int, float], float], measure: bool = Tru
         df = littles.experiment(levels=(2, 8), slots=4, service_time=0.02, duration=0.3)
         for row in df.itertuples():
             want = predict(row.concurrency, row.slots, 0.02)
-            assert abs(row.throughput - want) <= 0.3 * want, (
+            # a measurement never beats the bound; on a busy machine late wake-ups can pull it well below
+            assert 0.5 * want <= row.throughput <= 1.15 * want, (
                 f"measured {row.throughput:.0f}/s at C={row.concurrency} but predicted {want:.0f}/s")
 
     checks = [
-        ("fewer workers than slots: each worker adds 1/W", fewer_workers_than_slots,
-         "with C < P every worker always has a slot"),
+        ("fewer workers than slots (and C = P = 1): each worker adds 1/W", fewer_workers_than_slots,
+         "with C < P every worker always has a slot; C = 1 and P = 1 are valid"),
         ("more workers than slots: capped at P/W", more_workers_than_slots, "only P requests can be served at once"),
         ("throughput never falls as workers are added", never_decreases, "use min(C, P)"),
         ("bad input raises ValueError", rejects_bad_input, "check C >= 1, P >= 1 and W > 0 first"),
     ]
     if measure:
-        checks.append(("agrees with a real measurement (±30 %)", matches_measurement,
+        checks.append(("agrees with a real measurement (0.5x to 1.15x)", matches_measurement,
                        "the formula is min(C, P) / W"))
     return run_checks("Little's law throughput", checks)

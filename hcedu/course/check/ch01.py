@@ -11,6 +11,7 @@ from . import Verdict, run_checks
 __all__ = ["bounded_worker_pool"]
 
 LIMIT = 10.0  # seconds any single call of the learner's pool may take
+GRACE = 1.0   # a pool that does not wait returns within milliseconds of starting its workers
 
 
 def _call(run_pool: Callable[..., Any], *args: Any) -> Any:
@@ -62,6 +63,20 @@ def bounded_worker_pool(run_pool: Callable[[Any, int, Callable[[Any], Any]], lis
     from ...go.goroutine import running
 
     def results_in_job_order() -> None:
+        # 4 jobs on 4 workers finishing in reverse order: job i waits until job i+1 is done
+        done = [threading.Event() for _ in range(4)]
+
+        def backwards(job: int) -> int:
+            if job < 3:
+                done[job + 1].wait(2.0)
+            done[job].set()
+            return job * job
+
+        got = _call(run_pool, [0, 1, 2, 3], 4, backwards)
+        assert not (isinstance(got, list) and None in got), (
+            f"run_pool returned {got!r}: some jobs had not finished yet (wait for every worker before returning)")
+        assert got == [0, 1, 4, 9], (f"jobs finishing in the order 3, 2, 1, 0 came back as {got!r}, want "
+                                     f"[0, 1, 4, 9]: results must follow job order, not finishing order")
         got = _call(run_pool, list(range(20)), 4, _Probe())
         want = [i * i for i in range(20)]
         assert got == want, f"expected {want[:6]}…, got {got if not isinstance(got, list) else got[:6]}…"
@@ -88,6 +103,30 @@ def bounded_worker_pool(run_pool: Callable[[Any, int, Callable[[Any], Any]], lis
         assert len(probe.threads) <= 3 + 1, (
             f"jobs ran on {len(probe.threads)} goroutines for workers=3: start K workers, not one per job")
 
+    def waits_for_every_job() -> None:
+        # job 5 blocks until the checker lets it go: a pool that returns first has not waited for it
+        gate, started = threading.Event(), threading.Event()
+
+        def fn(job: Any) -> Any:
+            if job == 5:
+                started.set()
+                gate.wait(LIMIT)
+            return job * job
+
+        from ...go.goroutine import spawn
+        g = spawn(run_pool, list(range(8)), 2, fn, report=False, name="check01-run_pool")
+        try:
+            assert started.wait(LIMIT), "job 5 never started"
+            returned_early = g.join(GRACE)  # a correct pool is still waiting for job 5 here
+        finally:
+            gate.set()
+        assert g.join(LIMIT), f"run_pool did not return within {LIMIT:g} s after its last job finished"
+        assert not returned_early, (
+            "run_pool returned while job 5 was still running: wait for every worker before returning")
+        if g.exception is not None:
+            raise g.exception
+        assert g.result == [i * i for i in range(8)], f"expected the 8 squares, got {g.result!r}"
+
     def no_worker_outlives_the_call() -> None:
         probe = _Probe(delay=0.002)
         _call(run_pool, list(range(10)), 3, probe)
@@ -105,6 +144,8 @@ def bounded_worker_pool(run_pool: Callable[[Any, int, Callable[[Any], Any]], lis
     def edge_cases() -> None:
         assert _call(run_pool, [], 4, _Probe()) == [], "no jobs -> []"
         assert _call(run_pool, [5], 8, _Probe()) == [25], "more workers than jobs must still work"
+        got = _call(run_pool, [1, 2, 3], 1, _Probe())
+        assert got == [1, 4, 9], f"workers=1 returned {got!r}, want [1, 4, 9] (one worker runs them all)"
         for bad in (0, -1):
             try:
                 _call(run_pool, [1, 2], bad, _Probe())
@@ -121,8 +162,11 @@ def bounded_worker_pool(run_pool: Callable[[Any, int, Callable[[Any], Any]], lis
          "start exactly `workers` goroutines, each looping over jobs until none are left"),
         ("jobs run on goroutines started with go()", runs_on_goroutines,
          "use go(...) or wg.go(...) to start the workers"),
+        ("run_pool returns only after every job finished", waits_for_every_job,
+         "wg.wait(timeout=...) before returning: forgetting to wait returns half-filled results"),
         ("no worker outlives run_pool", no_worker_outlives_the_call, "wg.wait(timeout=...) before returning"),
         ("a failing job is contained", failing_job_is_contained,
          "catch the exception inside the worker and store it as that job's result"),
-        ("edge cases: no jobs, few jobs, workers < 1", edge_cases, "validate workers >= 1 first"),
+        ("edge cases: no jobs, few jobs, one worker, workers < 1", edge_cases,
+         "validate workers >= 1 first; start exactly `workers` goroutines (not workers - 1)"),
     ])

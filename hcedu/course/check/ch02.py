@@ -1,8 +1,17 @@
 """Checker for exercise 02: a buffered channel (ring buffer + FIFO wait queues + close), judged by
-the ``hchan`` rules of specs/go-semantics.md §1 (C1, C3-C6 and the transition table)."""
+the ``hchan`` rules of specs/go-semantics.md §1 (C1, C3-C6 and the transition table).
+
+Race checks are deterministic: every goroutine the checker parks runs as an :class:`_Actor`, a thread
+traced with ``sys.settrace``. The actor notes when it is blocked inside ``threading.Condition.wait``
+(the primitive under ``Event.wait``), and once it has been woken it *freezes* at its first line of the
+learner's code until the checker releases it. So the checker sees the channel exactly as the waker's
+operation left it, as Go's ``chanrecv``/``chansend`` would (the woken goroutine does nothing until it
+is scheduled), never depending on which thread CPython happens to run first.
+"""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Any, Callable
@@ -13,6 +22,7 @@ from . import Verdict, run_checks
 __all__ = ["buffered_channel"]
 
 T = 5.0  # bound on every blocking call the checker makes
+_THREADING = threading.__file__
 
 
 def _spawn(fn: Callable[[], Any]) -> tuple[threading.Thread, dict]:
@@ -29,6 +39,89 @@ def _spawn(fn: Callable[[], Any]) -> tuple[threading.Thread, dict]:
     return t, box
 
 
+class _Actor:
+    """A goroutine the checker parks on the learner's channel, and freezes once it is woken.
+
+    ``parked`` is true while the thread is blocked in ``threading.Condition.wait`` (under
+    ``Event.wait``), after it released that condition's lock. After it was parked, its first line of
+    code outside ``threading`` (the learner's code, back from the wait) blocks until :meth:`release`.
+    """
+
+    def __init__(self, fn: Callable[[], Any], name: str, registry: list | None = None) -> None:
+        if registry is not None:
+            registry.append(self)
+        self.box: dict = {}
+        self.parked = False
+        self.was_parked = False
+        self.frozen = threading.Event()
+        self._gate = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(fn,), daemon=True, name=f"hcedu-check-02-{name}")
+        self.thread.start()
+
+    def _run(self, fn: Callable[[], Any]) -> None:
+        sys.settrace(self._trace)
+        try:
+            self.box["result"] = fn()
+        except BaseException as e:  # reported by the check that looks at it
+            self.box["error"] = e
+        finally:
+            sys.settrace(None)
+            self.parked = False
+
+    def _trace(self, frame: Any, event: str, arg: Any) -> Any:
+        if event != "line":
+            return self._trace
+        code = frame.f_code
+        if code.co_filename == _THREADING:
+            # Condition.wait: blocked on its waiter lock once the condition's own lock is released
+            self.parked = code.co_name == "wait" and "saved_state" in frame.f_locals and \
+                _line(frame).startswith(("waiter.acquire", "gotit = waiter.acquire"))
+            self.was_parked |= self.parked
+        elif self.was_parked and not self._gate.is_set():
+            self.parked = False
+            self.frozen.set()
+            self._gate.wait(6 * T)
+        return self._trace
+
+    def release(self) -> None:
+        self._gate.set()
+
+    def join(self, what: str) -> None:
+        self.release()
+        self.thread.join(T)
+        assert not self.thread.is_alive(), f"{what} is still blocked after {T:g} s"
+
+    def wait_parked(self, what: str) -> None:
+        end = time.monotonic() + T
+        while not self.was_parked:   # (a waiter with a short timeout may already be past its wait)
+            if "error" in self.box or "result" in self.box:
+                raise AssertionError(f"{what} returned instead of blocking: {self.box}")
+            assert time.monotonic() < end, (
+                f"{what} never parked: park on the waiter's threading.Event (wait on it), do not poll")
+            time.sleep(0.002)
+
+
+def _line(frame: Any) -> str:
+    import linecache
+    return linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+
+
+def _bounded(fn: Callable[[], Any], actors: list, what: str) -> Any:
+    """Run one of the checker's own channel operations while actors may be frozen. A design whose woken
+    waiter re-takes the channel's lock (``Condition(lock)``) can freeze holding it: after ``T`` the
+    actors are released, so such a design is slow here but judged the same."""
+    t, box = _spawn(fn)
+    t.join(T)
+    if t.is_alive():
+        for a in actors:
+            a.release()
+        t.join(T)
+        assert not t.is_alive(), f"{what} is still blocked after {2 * T:g} s"
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
+
+
 def _join(t: threading.Thread, what: str) -> None:
     t.join(T)
     assert not t.is_alive(), f"{what} is still blocked after {T:g} s"
@@ -41,14 +134,40 @@ def _wait_parked(pred: Callable[[], bool], what: str) -> None:
         time.sleep(0.002)
 
 
+_FIELDS = ("send", "recv", "close", "buf", "qcount", "sendx", "recvx", "sendq", "recvq")
+
+
 def buffered_channel(make: Callable[[int], Any]) -> Verdict:
     """Check ``make(cap)`` -> a channel object with ``send(v, timeout=None)``,
     ``recv(timeout=None) -> (v, ok)``, ``close()``, ``len()`` and the fields ``buf``, ``qcount``,
     ``sendx``, ``recvx``, ``sendq``, ``recvq`` (sequences of parked waiters). Timeouts raise
     ``TimeoutError``; Go's panics raise ``hcedu.go.Panic`` with Go's message."""
 
+    started: list[_Actor] = []   # every actor of this run: released at the end, whatever failed
+
+    def new(cap: int) -> Any:
+        c = make(cap)
+        missing = [f for f in _FIELDS if not hasattr(c, f)]
+        assert not missing, f"make({cap}) returned {type(c).__name__} without {', '.join(missing)}"
+        return c
+
+    def state(c: Any) -> str:
+        return f"buf={list(c.buf)} qcount={c.qcount} recvx={c.recvx} sendx={c.sendx} len(sendq)={len(c.sendq)}"
+
+    def full_with_parked_senders(cap: int, values: tuple, timeout: float = T) -> tuple[Any, list]:
+        """A channel of ``cap`` filled with 0..cap-1 and one parked sender per value (parked in order)."""
+        c = new(cap)
+        for i in range(cap):
+            c.send(i, timeout=T)
+        actors = []
+        for k, v in enumerate(values):
+            actors.append(_Actor(lambda v=v: c.send(v, timeout=timeout), f"sender{k}", started))
+            actors[-1].wait_parked(f"sender {k} on a full channel")
+            _wait_parked(lambda n=k + 1: len(c.sendq) == n, f"sender {k} (on sendq)")
+        return c, actors
+
     def ring_fifo() -> None:
-        c = make(3)
+        c = new(3)
         for v in (1, 2, 3):
             c.send(v, timeout=T)
         assert (c.qcount, c.sendx, c.recvx) == (3, 0, 0), \
@@ -63,7 +182,7 @@ def buffered_channel(make: Callable[[int], Any]) -> Verdict:
         assert len(c) == 0, f"len() = {len(c)} after draining"
 
     def blocks_when_full_or_empty() -> None:
-        c = make(1)
+        c = new(1)
         c.send("x", timeout=T)
         try:
             c.send("y", timeout=0.05)
@@ -82,21 +201,77 @@ def buffered_channel(make: Callable[[int], Any]) -> Verdict:
         assert len(c.recvq) == 0, "a timed-out receiver was left on recvq"
 
     def parked_sender_rotation() -> None:
-        c = make(2)
-        c.send("a", timeout=T)
-        c.send("b", timeout=T)
-        t, box = _spawn(lambda: c.send("c", timeout=T))
-        _wait_parked(lambda: len(c.sendq) == 1, "a sender on a full channel")
-        got = c.recv(timeout=T)
-        _join(t, "the parked sender")
-        assert "error" not in box, f"the parked sender raised {box.get('error')!r}"
-        assert got == ("a", True), f"recv returned {got!r}, want ('a', True)"
-        assert (c.qcount, c.recvx, c.sendx) == (2, 1, 1) and list(c.buf) == ["c", "b"], \
-            (f"after recv with a parked sender: buf={list(c.buf)} qcount={c.qcount} recvx={c.recvx} "
-             f"sendx={c.sendx}; want ['c', 'b'], 2, 1, 1")
+        c, (s,) = full_with_parked_senders(2, ("c",))
+        got = _bounded(lambda: c.recv(timeout=T), [s], "recv from a full channel with a parked sender")
+        seen = state(c)   # the woken sender is frozen: this is what recv alone did
+        fields = (c.qcount, c.recvx, c.sendx, list(c.buf), len(c.sendq))
+        s.join("the parked sender")
+        assert "error" not in s.box, f"the parked sender raised {s.box.get('error')!r}"
+        assert got == (0, True), f"recv returned {got!r}, want (0, True)"
+        assert fields == (2, 1, 1, ["c", 1], 0), \
+            (f"right after recv returned (before the woken sender ran again): {seen}; want buf=['c', 1] "
+             f"qcount=2 recvx=1 sendx=1 len(sendq)=0: recv itself must move the sender's value into the "
+             f"freed slot, not wake the sender to retry")
+
+    def parked_senders_fifo() -> None:
+        c, actors = full_with_parked_senders(1, ("b", "c", "d"))
+        got = []
+        for k in range(4):
+            got.append(_bounded(lambda: c.recv(timeout=T), actors, "recv")[0])
+            if k < 3:
+                assert list(c.buf) == [("b", "c", "d")[k]] and c.qcount == 1, \
+                    (f"after recv #{k + 1} (senders frozen): {state(c)}; the sender parked first must be "
+                     f"served first, its value moved into the buffer by recv")
+        for a in actors:
+            a.join("a parked sender")
+            assert "error" not in a.box, f"a parked sender raised {a.box['error']!r}"
+        assert got == [0, "b", "c", "d"], f"received {got}, want [0, 'b', 'c', 'd'] (senders served FIFO)"
+
+    def recv_then_close_keeps_parked_value() -> None:
+        c, (s,) = full_with_parked_senders(1, ("b",))
+        first = _bounded(lambda: c.recv(timeout=T), [s], "recv")
+        _bounded(c.close, [s], "close")
+        rest = [_bounded(lambda: c.recv(timeout=T), [s], "recv after close") for _ in range(2)]
+        s.join("the parked sender")
+        assert first == (0, True), f"recv returned {first!r}, want (0, True)"
+        assert rest == [("b", True), (None, False)], \
+            (f"receive, then close at once: the next receives gave {rest}, want [('b', True), (None, False)]: "
+             f"the parked sender's value was taken by recv before close, so it must survive the close")
+        err = s.box.get("error")
+        assert err is None, f"the sender whose value was received raised {err!r} (its send had completed)"
+
+    def timeout_keeps_handed_over_value() -> None:
+        # a receiver whose wait timed out, but which a sender dequeues before it removes itself
+        c = new(1)
+        r = _Actor(lambda: c.recv(timeout=0.05), "receiver", started)
+        r.wait_parked("a receiver on an empty channel")
+        assert r.frozen.wait(T), "the receiver never returned from its timed-out wait"
+        _bounded(lambda: c.send("v", timeout=T), [r], "send to a receiver whose wait timed out")
+        r.join("the timed-out receiver")
+        err, got = r.box.get("error"), r.box.get("result")
+        if isinstance(err, TimeoutError):
+            left = _bounded(lambda: c.recv(timeout=0.05), [], "recv") if c.qcount else None
+            assert left == ("v", True), \
+                ("the receiver raised TimeoutError although send had already handed it 'v', and 'v' is "
+                 "not in the channel either: the value was lost")
+        else:
+            assert err is None and got == ("v", True), f"the receiver got {got!r} / raised {err!r}, want ('v', True)"
+        # the mirror case: a sender that timed out, but whose value a receiver took
+        d, (s,) = full_with_parked_senders(1, ("b",), timeout=0.05)
+        assert s.frozen.wait(T), "the sender never returned from its timed-out wait"
+        got = _bounded(lambda: d.recv(timeout=T), [s], "recv with a timed-out sender on sendq")
+        s.join("the timed-out sender")
+        took = d.qcount == 1 and list(d.buf) == ["b"]
+        if isinstance(s.box.get("error"), TimeoutError):
+            assert not took, ("the sender raised TimeoutError although recv had already moved its value "
+                              "into the buffer: a caller that retries would send it twice")
+        else:
+            assert "error" not in s.box, f"the sender raised {s.box['error']!r}"
+            assert took, f"the sender returned, but its value is not in the channel: {state(d)}"
+        assert got == (0, True), f"recv returned {got!r}, want (0, True)"
 
     def handoff_to_parked_receivers_fifo() -> None:
-        c = make(2)
+        c = new(2)
         order: list = []
         threads = []
         for i in range(3):
@@ -112,7 +287,7 @@ def buffered_channel(make: Callable[[int], Any]) -> Verdict:
         assert c.qcount == 0, "a value handed to a parked receiver must not also be buffered"
 
     def close_rules() -> None:
-        c = make(2)
+        c = new(2)
         c.send(1, timeout=T)
         c.close()
         assert c.recv(timeout=T) == (1, True), "buffered values must still be received after close"
@@ -129,14 +304,14 @@ def buffered_channel(make: Callable[[int], Any]) -> Verdict:
                 raise AssertionError(f"{what} on a closed channel did not panic")
 
     def close_wakes_everyone() -> None:
-        c = make(1)
+        c = new(1)
         rs = [_spawn(lambda: c.recv(timeout=T)) for _ in range(2)]
         _wait_parked(lambda: len(c.recvq) == 2, "two receivers")
         c.close()
         for t, box in rs:
             _join(t, "a receiver after close")
             assert box.get("result") == (None, False), f"a parked receiver got {box!r} after close"
-        d = make(1)
+        d = new(1)
         d.send(0, timeout=T)
         t, box = _spawn(lambda: d.send(1, timeout=T))
         _wait_parked(lambda: len(d.sendq) == 1, "a sender")
@@ -148,7 +323,7 @@ def buffered_channel(make: Callable[[int], Any]) -> Verdict:
         assert len(c.recvq) == 0 and len(d.sendq) == 0, "close must empty both wait queues"
 
     def many_producers_consumers() -> None:
-        c = make(4)
+        c = new(4)
         per, n = 300, 4
         outs: list = [[] for _ in range(n)]
 
@@ -185,7 +360,15 @@ def buffered_channel(make: Callable[[int], Any]) -> Verdict:
         ("send blocks iff full, recv iff empty; timeouts leave no trace", blocks_when_full_or_empty,
          "on timeout, remove your waiter from the queue under the lock"),
         ("recv from a full buffer with a parked sender", parked_sender_rotation,
-         "take buf[recvx], put the sender's value there, advance recvx and set sendx = recvx"),
+         "in the same locked step as taking buf[recvx], recv moves the parked sender's value into the ring "
+         "(as Go's chanrecv does); waking the sender to retry lets another send overtake it"),
+        ("parked senders are served first-in first-out", parked_senders_fifo,
+         "dequeue the sender that parked first (the head of sendq)"),
+        ("receive, then close at once: the parked sender's value survives", recv_then_close_keeps_parked_value,
+         "a recv that frees a slot completes the parked send right then; close cannot undo it"),
+        ("a timed-out waiter that a waker already dequeued keeps the hand-off", timeout_keeps_handed_over_value,
+         "after a timeout, take the lock: if you are no longer on the queue, a waker chose you; wait for "
+         "its hand-off and return it instead of raising TimeoutError"),
         ("send hands off to parked receivers, first parked first served", handoff_to_parked_receivers_fifo,
          "check recvq before the buffer; dequeue from the head"),
         ("close: buffered values, then (None, False); Go's panics", close_rules,
@@ -195,4 +378,8 @@ def buffered_channel(make: Callable[[int], Any]) -> Verdict:
         ("4 producers x 4 consumers: nothing lost, per-producer FIFO", many_producers_consumers,
          "every field is read and written under the one lock"),
     ]
-    return run_checks("buffered channel", checks)
+    try:
+        return run_checks("buffered channel", checks)
+    finally:
+        for a in started:   # a failed check may leave a woken waiter frozen: let it finish
+            a.release()

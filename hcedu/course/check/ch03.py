@@ -1,5 +1,10 @@
 """Checker for exercise 03: pooling a buffer type correctly with ``hcedu.go.Pool`` (reset before
-reuse, oversized buffers not pooled, no use after put), per specs/go-semantics.md §3."""
+reuse, oversized buffers not pooled, no use after put), per specs/go-semantics.md §3.
+
+Use after put is caught deterministically, not by hoping two threads collide: the render checks hand the
+learner :class:`_SpyBuffer` objects from a :class:`_SpyPool`, which flag any access to a buffer (its
+fields, methods or the chunks in ``parts``) between the ``put`` that handed it back and the next ``get``.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,87 @@ from . import Verdict, run_checks
 
 __all__ = ["pooled_buffers", "MAX_POOLED"]
 
-#: buffers whose ``data`` is larger than this must not go back into the pool (Go's fmt and
-#: encoding/json use the same 64 KiB rule)
+#: buffers whose ``data`` is larger than this must not go back into the pool: Go's ``fmt`` drops
+#: printer buffers above 64 KiB (``pp.free``, golang/go#23199); ``encoding/json`` does not (it puts its
+#: ``encodeState`` back whatever its size)
 MAX_POOLED = 64 * 1024
+
+
+class _Parts:
+    """``Buffer.parts`` for a spy: a list-like sequence of chunks that reports reads after hand-back."""
+
+    __slots__ = ("_owner", "_items")
+
+    def __init__(self, owner: "_SpyBuffer") -> None:
+        self._owner, self._items = owner, []
+
+    def _use(self, what: str) -> list:
+        self._owner._touch(f"parts.{what}")
+        return self._items
+
+    def append(self, x: Any) -> None:
+        self._use("append").append(x)
+
+    def clear(self) -> None:
+        self._use("clear").clear()
+
+    def __iter__(self) -> Any:
+        return iter(self._use("__iter__"))
+
+    def __len__(self) -> int:
+        return len(self._use("__len__"))
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._use("__getitem__")[i]
+
+    def __eq__(self, other: Any) -> bool:
+        return self._items == (other._items if isinstance(other, _Parts) else other)
+
+    def __repr__(self) -> str:
+        return repr(self._items)
+
+
+class _SpyBuffer(Buffer):
+    """A ``Buffer`` that records every access made while it sits in a :class:`_SpyPool`."""
+
+    __slots__ = ("_in_pool", "late")
+
+    def __init__(self, size: int = 4096) -> None:
+        object.__setattr__(self, "_in_pool", False)
+        object.__setattr__(self, "late", [])
+        super().__init__(size)
+        object.__setattr__(self, "parts", _Parts(self))
+
+    def _touch(self, what: str) -> None:
+        if object.__getattribute__(self, "_in_pool"):
+            object.__getattribute__(self, "late").append(what)
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in ("data", "parts", "on_flush", "reset", "write"):
+            object.__getattribute__(self, "_touch")(name)
+        return object.__getattribute__(self, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._touch(name)
+        object.__setattr__(self, name, value)
+
+    def reset(self) -> None:
+        object.__getattribute__(self, "parts")._items.clear()
+
+
+class _SpyPool(Pool):
+    """A ``Pool`` that marks a spy buffer as handed back on ``put`` and as taken on ``get``."""
+
+    def put(self, x: Any) -> None:
+        if isinstance(x, _SpyBuffer):
+            object.__setattr__(x, "_in_pool", True)
+        super().put(x)
+
+    def get(self) -> Any:
+        x = super().get()
+        if isinstance(x, _SpyBuffer):
+            object.__setattr__(x, "_in_pool", False)
+        return x
 
 
 def pooled_buffers(get_buffer: Callable[[Pool], Buffer], put_buffer: Callable[[Pool, Buffer], None],
@@ -57,11 +140,24 @@ def pooled_buffers(get_buffer: Callable[[Pool], Buffer], put_buffer: Callable[[P
     def render_output() -> None:
         pool = new_pool(lambda: Buffer(256))
         outs = [render(pool, u) for u in ("alice", "bob", "carol")]
+        assert all(isinstance(o, str) for o in outs), f"render returned {outs!r}, want str values"
         assert outs == ["hello alice", "hello bob", "hello carol"], \
             f"render returned {outs}: leftover state from an earlier request?"
         s = pool.stats()
         assert s["gets"] == 3 and s["puts"] == 3, f"render must get and put one buffer each ({s['gets']} gets, {s['puts']} puts)"
         assert s["hits"] >= 2, "render's buffers are not being reused"
+
+    def no_use_after_put() -> None:
+        made: list = []
+        pool = _SpyPool(new=lambda: made.append(_SpyBuffer(256)) or made[-1], procs=1)
+        with on_p(0):
+            for user in ("alice", "bob"):
+                out = render(pool, user)
+                late = sorted({w for b in made for w in b.late})
+                assert not late, (f"render used its buffer after handing it back to the pool "
+                                  f"(touched {', '.join(late)} after put_buffer): another request may "
+                                  f"already own it")
+                assert out == f"hello {user}", f"render returned {out!r}, want 'hello {user}'"
 
     def no_cross_talk_under_threads() -> None:
         pool = Pool(new=lambda: Buffer(256), procs=4)
@@ -90,6 +186,8 @@ def pooled_buffers(get_buffer: Callable[[Pool], Buffer], put_buffer: Callable[[P
          "check len(buf.data) <= MAX_POOLED before pool.put"),
         ("render produces only this request's output", render_output,
          "copy the result out of the buffer before putting it back"),
+        ("render never touches its buffer after put_buffer", no_use_after_put,
+         "build the str from the buffer first, then put_buffer as the very last step (try/finally)"),
         ("6 threads x 300 renders: no cross-talk", no_cross_talk_under_threads,
          "never touch a buffer after put_buffer"),
     ]

@@ -76,6 +76,18 @@ def goroutine_leak(fetch_with_timeout: Callable[[Callable[[], Any], float], Any]
         raise AssertionError("the fetch's exception was lost instead of re-raised to the caller")
 
     def bad_timeout() -> None:
+        release = threading.Event()
+        try:
+            fetch_with_timeout(lambda: release.wait(5) and "late", 0)
+        except TimeoutError:
+            pass
+        except ValueError:
+            raise AssertionError("a timeout of 0 is a valid budget that has already run out: raise "
+                                 "TimeoutError, not ValueError") from None
+        else:
+            raise AssertionError("fetch_with_timeout(slow, 0) returned instead of raising TimeoutError")
+        finally:
+            release.set()
         try:
             fetch_with_timeout(lambda: 1, -1)
         except ValueError:
@@ -90,5 +102,6 @@ def goroutine_leak(fetch_with_timeout: Callable[[Callable[[], Any], float], Any]
          "nobody receives the late result: give the channel room for it (Chan(1))"),
         ("ten timeouts, zero leaks", many_timeouts_no_leak, "each call needs its own buffered channel"),
         ("the fetch's exception reaches the caller", error_is_raised, "send (value, exception) through the channel"),
-        ("a negative timeout is a ValueError", bad_timeout, "validate the timeout first"),
+        ("a timeout of 0 times out; a negative timeout is a ValueError", bad_timeout,
+         "validate the timeout first: only timeout < 0 is invalid"),
     ])
