@@ -63,6 +63,8 @@ class _SpyConnection:
         reply = super().read_response(*args, **kwargs)  # type: ignore[misc]
         name = self._spy_pending
         if name is not None and not self._spy_handshake:
+            if isinstance(reply, (list, tuple)):
+                self._spy["longest_reply"] = max(self._spy.get("longest_reply", 0), len(reply))
             if name != "PIPELINE":
                 self._spy_pending = None
             hook = self._spy.get("after_reply")
@@ -84,6 +86,11 @@ class SpyRedis(redis.Redis):
         return self._spy_state["calls"]  # type: ignore[attr-defined]
 
     @property
+    def longest_reply(self) -> int:
+        """The most elements any single reply (an array) carried so far: how much data a command pulled."""
+        return self._spy_state.get("longest_reply", 0)  # type: ignore[attr-defined]
+
+    @property
     def after_reply(self) -> Callable[[str], Any] | None:
         """Called with the command's name after each reply is read (None: no hook)."""
         return self._spy_state["after_reply"]  # type: ignore[attr-defined]
@@ -96,7 +103,7 @@ class SpyRedis(redis.Redis):
 def spy_client(client: redis.Redis, after_reply: Callable[[str], Any] | None = None) -> SpyRedis:
     """A new client on ``client``'s store (``decode_responses=True``) whose connections report every command.
 
-    ``spy.calls`` counts the commands by name; ``after_reply(name)`` (settable later as ``spy.after_reply``)
+    ``spy.calls`` counts the commands by name, ``spy.longest_reply`` is the longest array reply; ``after_reply(name)`` (settable later as ``spy.after_reply``)
     runs after each reply is read, in the calling thread, before the learner's code sees the reply.
     """
     if not isinstance(client, redis.Redis):
