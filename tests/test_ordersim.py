@@ -110,3 +110,13 @@ def test_bad_input(orders):
         ordersim.make_orders(pay_prob=2)
     with pytest.raises(ValueError, match="claim must be one of"):
         ordersim.race(claim="optimistic")
+
+
+def test_close_attempts_are_what_a_plain_close_would_run(orders):
+    """One run answers both questions of chapter 11: close_attempts equals the effects of a non-idempotent
+    run of the same design (the trajectory does not depend on the close being conditional)."""
+    d = Design("hybrid", queue=True, scan=60, crash=True, recover=True)
+    idem = ordersim.simulate(orders, d, crash_at=2000, crash_for=600, lease=30)
+    plain = ordersim.simulate(orders, d, crash_at=2000, crash_for=600, lease=30, idempotent_close=False)
+    assert (idem["close_attempts"] == plain["effects"]).all()
+    assert (idem["effects"] <= 1).all() and (idem["close_attempts"] > 1).sum() > 0

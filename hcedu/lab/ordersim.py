@@ -98,6 +98,7 @@ class _DB:
         self.rows_read = 0       # rows a scan reads with an index on (status, created_at): the due ones
         self.rows_unindexed = 0  # rows a scan examines without that index: every unpaid one
         self.closes_at: Counter = Counter()  # closes per instant: the load one scan or one poll puts on the DB
+        self.attempts: Counter = Counter()   # close calls per order: what a non-idempotent close would run
         self.idempotent = idempotent
 
     def insert(self, oid: str, t: float) -> None:
@@ -112,6 +113,8 @@ class _DB:
 
     def close(self, oid: str, t: float, by: str) -> None:
         st = self.status.get(oid)
+        if st in ("UNPAID", "CLOSED"):
+            self.attempts[oid] += 1
         if st == "UNPAID":
             self.status[oid] = "CLOSED"
             self.closed_at[oid] = t
@@ -137,6 +140,8 @@ def simulate(orders: pd.DataFrame, design: Design, *, poll: float = 5.0, lease: 
 
     Returns one row per order: ``order_id, design, created, due, paid, closed_at, latency`` (closed_at - due,
     NaN if never closed), ``closed_by`` (``queue``/``scan``), ``effects`` (times the close side effect ran),
+    ``close_attempts`` (times a close ran against the order: its side effect's count without the conditional
+    ``UPDATE``),
     ``never_closed`` (unpaid and still open at the end), and in ``frame.attrs``: ``db_queries`` (scan
     queries), ``rows_read`` (rows those queries read with an index on ``(status, created_at)``),
     ``rows_unindexed`` (rows they would examine without it), ``peak_closes`` (most orders closed at one
@@ -209,7 +214,9 @@ def simulate(orders: pd.DataFrame, design: Design, *, poll: float = 5.0, lease: 
             if design.recover:
                 dq.recover(now)
                 calls["recover"] += 1
-            while True:
+            head = dq.next_due()  # a cheap peek (ZRANGE 0 0): no claim script while nothing is due
+            calls["peek"] += 1
+            while head is not None and head <= now:
                 items = dq.claim(now, batch)
                 calls["claim"] += 1
                 for oid in items:
@@ -219,6 +226,8 @@ def simulate(orders: pd.DataFrame, design: Design, *, poll: float = 5.0, lease: 
                     calls["ack"] += 1
                 if len(items) < batch:
                     break
+                head = dq.next_due()
+                calls["peek"] += 1
             if now + poll <= end:
                 clock.after(poll, tick)
 
@@ -244,6 +253,7 @@ def simulate(orders: pd.DataFrame, design: Design, *, poll: float = 5.0, lease: 
     frame["latency"] = frame["closed_at"] - frame["due"]
     frame["closed_by"] = frame["order_id"].map(lambda o: db.closed_by.get(o, ""))
     frame["effects"] = frame["order_id"].map(lambda o: db.effects.get(o, 0)).astype(int)
+    frame["close_attempts"] = frame["order_id"].map(lambda o: db.attempts.get(o, 0)).astype(int)
     frame["never_closed"] = frame["order_id"].map(lambda o: db.status.get(o) == "UNPAID")
     frame.attrs.update(db_queries=db.queries, rows_read=db.rows_read, rows_unindexed=db.rows_unindexed,
                        peak_closes=max(db.closes_at.values(), default=0), redis_calls=sum(calls.values()),
