@@ -152,6 +152,11 @@ def swallows_errors(client, due, leased, now, limit, lease):
         return []
 
 
+def forgets_to_return(client, due, leased, now, limit, lease):
+    """Does the work and forgets the return statement."""
+    lua_claim(client, due, leased, now, limit, lease)
+
+
 WRONG = [
     (zrem_reply_ignored, ["more than one worker", "ZREM"], 5),
     (multi_without_watch, ["more than one worker"], 5),
@@ -163,6 +168,7 @@ WRONG = [
     (zpopmin, ["not due yet"], 1),
     (ignores_limit, ["limit"], 1),
     (swallows_errors, ["expected ['a', 'b']"], 1),
+    (forgets_to_return, ["must return a list"], 1),
 ]
 
 

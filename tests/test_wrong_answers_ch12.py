@@ -108,6 +108,21 @@ def get_with(*, l1_ttl_arg=True, fill_l1_on_l2_hit=True, truthy=False, null="non
     return get
 
 
+def get_repr_in_redis(key, l1, r, loader, l1_ttl, l2_ttl):
+    """Stores str(value) in Redis ('it is a string store') and eval-free reads it back as the string."""
+    value = l1.get(key, MISSING)
+    if value is not MISSING:
+        return value
+    raw = r.get(key)
+    if raw is not None:
+        return raw
+    value = loader(key)
+    if value is not None:
+        r.set(key, str(value), px=int(l2_ttl * 1000))
+        l1.set(key, value, ttl=l1_ttl)
+    return value
+
+
 WRONG_GETS = [
     ("no L1 TTL (the cache's default)", get_with(l1_ttl_arg=False), ["l1_ttl"]),
     ("L2 hit does not fill L1", get_with(fill_l1_on_l2_hit=False), ["should fill L1"]),
@@ -117,6 +132,7 @@ WRONG_GETS = [
     ("no Redis TTL", get_with(l2_px=False), ["Redis TTL", "l2_ttl"]),
     ("TTL in seconds passed as px", get_with(px_in_seconds=True), ["Redis TTL", "l2_ttl"]),
     ("Redis value returned undecoded", get_with(decode=False), ["Redis's value", "json.loads"]),
+    ("str() instead of JSON in Redis", get_repr_in_redis, ["Redis's value", "JSON"]),
 ]
 
 

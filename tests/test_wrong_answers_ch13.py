@@ -115,6 +115,17 @@ def decode_32(score, time_bits):
     return decode_ok(score, 32)
 
 
+def encode_as_text(points, ts, time_bits):
+    """Returns the score as a string ('it goes to Redis as text anyway')."""
+    return str(encode_ok(points, ts, time_bits))
+
+
+def decode_as_dict(score, time_bits):
+    """Returns a dict instead of the (points, ts) pair."""
+    points, ts = decode_ok(score, time_bits)
+    return {"points": points, "ts": ts}
+
+
 WRONG_ENCODINGS = [
     ("later wins the tie", encode_later_wins, decode_later_wins, ["earlier"]),
     ("time as a fraction", encode_fraction, decode_fraction, ["exact integer"]),
@@ -124,6 +135,8 @@ WRONG_ENCODINGS = [
     ("<= in the budget check", encode_off_by_one_check, decode_ok, ["ValueError"]),
     ("2**bits - ts", encode_inverted_off_by_one, decode_inverted_off_by_one, ["exact integer", "decode(encode("]),
     ("hard-coded 32 bits", encode_32, decode_32, ["time_bits", "decode(encode(", "ValueError"]),
+    ("score as text", encode_as_text, decode_ok, ["must return a number"]),
+    ("decode returns a dict", encode_ok, decode_as_dict, ["must return (points, ts)"]),
 ]
 
 

@@ -17,6 +17,13 @@ DUE, LEASED = "ex11:due", "ex11:leased"
 _INTERLEAVINGS = 6  # how many whole claims of another worker the interleaving check slips in
 
 
+def _ids(got: object) -> list:
+    """The learner's return value as a list of ids, or an AssertionError saying what came back instead."""
+    assert isinstance(got, (list, tuple)), f"claim must return a list of ids, it returned {got!r}"
+    assert all(isinstance(i, (str, bytes)) for i in got), f"claim must return a list of id strings, got {got!r}"
+    return list(got)
+
+
 def delay_claim(claim: Callable[..., list], workers: int = 4, items: int = 2000,
                 client: redis.Redis | None = None) -> Verdict:
     """Check ``claim(client, due_key, leased_key, now, limit, lease) -> list[str]``: it takes up to ``limit``
@@ -37,7 +44,7 @@ def delay_claim(claim: Callable[..., list], workers: int = 4, items: int = 2000,
     def due_only_earliest_first() -> None:
         r = _client()
         r.zadd(DUE, {"a": 1, "b": 2, "c": 3, "later": 100})
-        got = list(claim(r, DUE, LEASED, 2.5, 10, 30))
+        got = _ids(claim(r, DUE, LEASED, 2.5, 10, 30))
         early = [m for m in got if m in ("c", "later")]
         assert not early, f"at now=2.5 {early} (scored 3 and 100) are not due yet but were claimed"
         assert got == ["a", "b"], f"at now=2.5 expected ['a', 'b'], got {got!r}"
@@ -46,7 +53,7 @@ def delay_claim(claim: Callable[..., list], workers: int = 4, items: int = 2000,
     def respects_limit() -> None:
         r = _client()
         r.zadd(DUE, {f"o{i}": i for i in range(10)})
-        got = list(claim(r, DUE, LEASED, 100, 3, 30))
+        got = _ids(claim(r, DUE, LEASED, 100, 3, 30))
         assert got == ["o0", "o1", "o2"], f"limit=3 should give the 3 earliest, got {got!r}"
         assert r.zcard(DUE) == 7, (f"7 items should still wait in the due set, {r.zcard(DUE)} do: "
                                    f"items beyond the limit were removed without being claimed")
@@ -64,14 +71,14 @@ def delay_claim(claim: Callable[..., list], workers: int = 4, items: int = 2000,
     def due_exactly_at_now() -> None:
         r = _client()
         r.zadd(DUE, {"on_time": 10, "just_after": 10.001})
-        got = list(claim(r, DUE, LEASED, 10, 5, 30))
+        got = _ids(claim(r, DUE, LEASED, 10, 5, 30))
         assert got == ["on_time"], \
             f"at now=10 an item scored 10 is due and one scored 10.001 is not: expected ['on_time'], got {got!r}"
 
     def empty_when_nothing_due() -> None:
         r = _client()
         r.zadd(DUE, {"a": 50})
-        got = list(claim(r, DUE, LEASED, 10, 5, 30))
+        got = _ids(claim(r, DUE, LEASED, 10, 5, 30))
         assert got == [], f"nothing is due at now=10, got {got!r}"
 
     def interleaved_claims() -> None:
@@ -83,11 +90,11 @@ def delay_claim(claim: Callable[..., list], workers: int = 4, items: int = 2000,
         def another_worker(_name: str) -> None:
             if len(others) < _INTERLEAVINGS:
                 others.append([])  # counted before it runs: its own commands go through the plain client
-                others[-1] = list(claim(base, DUE, LEASED, 1000, 3, 30))
+                others[-1] = _ids(claim(base, DUE, LEASED, 1000, 3, 30))
 
         spy = spy_client(base, after_reply=another_worker)
         try:
-            mine = list(claim(spy, DUE, LEASED, 1000, 3, 30))
+            mine = _ids(claim(spy, DUE, LEASED, 1000, 3, 30))
         finally:
             spy.after_reply = None
             spy.close()
@@ -120,7 +127,7 @@ def delay_claim(claim: Callable[..., list], workers: int = 4, items: int = 2000,
                 start.wait()
                 mine = []
                 while True:
-                    batch = list(claim(r, DUE, LEASED, 1000, 20, 30))
+                    batch = _ids(claim(r, DUE, LEASED, 1000, 20, 30))
                     if not batch:
                         break
                     mine.extend(batch)

@@ -19,6 +19,13 @@ L1_TTL, L2_TTL = 5.0, 60.0
 P = "ex12:"  # every key the checker uses starts with this
 
 
+def _json(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise AssertionError(f"Redis should hold the value JSON-encoded, it holds {raw!r}") from None
+
+
 class _SpyL1(LocalCache):
     """A LocalCache that calls ``on_change()`` after every delete or clear (the interleaving points)."""
 
@@ -98,7 +105,7 @@ def two_level_get(get: Callable[..., Any], invalidate: Callable[..., Any] | None
         assert call(rig, P + "sku:3") == {"price": 3}
         assert rig.loads == [P + "sku:3"], f"the database should be read once, was read {len(rig.loads)} times"
         raw = rig.base.get(P + "sku:3")
-        assert raw is not None and json.loads(raw) == {"price": 3}, f"Redis should hold the JSON value, has {raw!r}"
+        assert raw is not None and _json(raw) == {"price": 3}, f"Redis should hold the JSON value, has {raw!r}"
         pttl = rig.base.pttl(P + "sku:3")
         assert 0 < pttl <= L2_TTL * 1000 and pttl > (L2_TTL - 1) * 1000, \
             f"the Redis TTL should be l2_ttl = {L2_TTL:g} s, PTTL is {pttl} ms"

@@ -20,6 +20,16 @@ def _raises_value_error(fn: Callable[[], Any]) -> bool:
     return False
 
 
+def _score(s: Any, call: str) -> Any:
+    assert isinstance(s, (int, float)) and not isinstance(s, bool), f"{call} must return a number, it returned {s!r}"
+    return s
+
+
+def _pair(got: Any, call: str) -> tuple:
+    assert isinstance(got, (tuple, list)) and len(got) == 2, f"{call} must return (points, ts), it returned {got!r}"
+    return tuple(got)
+
+
 def tie_break(encode: Callable[[int, int, int], Any], decode: Callable[[Any, int], Any],
               time_bits: int = 32, client: redis.Redis | None = None) -> Verdict:
     """Check ``encode(points, ts, time_bits) -> score`` and ``decode(score, time_bits) -> (points, ts)``:
@@ -31,21 +41,21 @@ def tie_break(encode: Callable[[int, int, int], Any], decode: Callable[[Any, int
     max_points = 2 ** (53 - time_bits) - 1
 
     def more_points_win() -> None:
-        hi, lo = encode(11, max_ts, time_bits), encode(10, 0, time_bits)
+        hi, lo = _score(encode(11, max_ts, time_bits), "encode"), _score(encode(10, 0, time_bits), "encode")
         assert hi > lo, f"11 points late ({hi}) must outrank 10 points early ({lo})"
 
     def earlier_wins_ties() -> None:
-        a, b = encode(10, 5, time_bits), encode(10, 6, time_bits)
+        a, b = _score(encode(10, 5, time_bits), "encode"), _score(encode(10, 6, time_bits), "encode")
         assert a > b, f"10 points at ts=5 ({a}) must outrank 10 points at ts=6 ({b}): earlier first"
 
     def round_trips_at_edges(bits: int = time_bits) -> None:
         mt, mp = 2 ** bits - 1, 2 ** (53 - bits) - 1
         for points in (0, 1, mp - 1, mp):
             for ts in (0, 1, mt - 1, mt):
-                s = encode(points, ts, bits)
+                s = _score(encode(points, ts, bits), f"encode({points}, {ts}, {bits})")
                 assert float(s) == s and float(s).is_integer() and 0 <= s < 2 ** 53, \
                     f"encode({points}, {ts}, {bits}) = {s!r} is not an exact integer below 2**53"
-                got = tuple(decode(float(s), bits))
+                got = _pair(decode(float(s), bits), "decode")
                 assert got == (points, ts), f"decode(encode({points}, {ts}, {bits})) gave {got!r}"
 
     def budget_is_enforced() -> None:
@@ -58,19 +68,19 @@ def tie_break(encode: Callable[[int, int, int], Any], decode: Callable[[Any, int
     def other_widths() -> None:
         for bits in (20, 41):
             round_trips_at_edges(bits)
-            assert encode(3, 1, bits) > encode(3, 2, bits) > encode(2, 0, bits), \
+            assert _score(encode(3, 1, bits), "encode") > encode(3, 2, bits) > encode(2, 0, bits), \
                 f"the order is wrong with time_bits={bits}"
 
     def on_a_sorted_set() -> None:
         r = client if client is not None else fresh_client()
         r.delete("ex13:board")
         players = {"alice": (100, 10), "bob": (100, 12), "carol": (101, 50), "dave": (100, 11)}
-        r.zadd("ex13:board", {m: float(encode(p, t, time_bits)) for m, (p, t) in players.items()})
+        r.zadd("ex13:board", {m: float(_score(encode(p, t, time_bits), "encode")) for m, (p, t) in players.items()})
         got = r.zrange("ex13:board", 0, -1, desc=True)
         want = ["carol", "alice", "dave", "bob"]
         assert got == want, f"ZRANGE ... REV gave {got}, expected {want} (most points, then earliest)"
         for m, (p, t) in players.items():
-            back = tuple(decode(r.zscore("ex13:board", m), time_bits))
+            back = _pair(decode(r.zscore("ex13:board", m), time_bits), "decode")
             assert back == (p, t), f"{m}: decode of the stored score gave {back!r}, expected {(p, t)}"
 
     return run_checks("earliest-first tie-break", [
