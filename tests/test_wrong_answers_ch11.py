@@ -18,16 +18,19 @@ def verdict(claim, redis_backend):
 
 # -- correct designs ------------------------------------------------------------------------------------
 
-def lua_claim(client, due, leased, now, limit, lease):
+CLAIM_SCRIPT = """
+local items = redis.call('ZRANGE', KEYS[1], '-inf', %s, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(items) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], ARGV[3], id)
+end
+return items
+"""
+
+
+def lua_claim(client, due, leased, now, limit, lease, *, upper="ARGV[1]"):
     """The reference: one script reads, removes and leases (ZRANGE ... BYSCORE, Redis >= 6.2)."""
-    script = client.register_script("""
-    local items = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
-    for _, id in ipairs(items) do
-      redis.call('ZREM', KEYS[1], id)
-      redis.call('ZADD', KEYS[2], ARGV[3], id)
-    end
-    return items
-    """)
+    script = client.register_script(CLAIM_SCRIPT % upper)
     return list(script(keys=[due, leased], args=[now, limit, now + lease]))
 
 
@@ -103,15 +106,7 @@ def claims_not_yet_due(client, due, leased, now, limit, lease):
 
 def exclusive_bound(client, due, leased, now, limit, lease):
     """Off by one the other way: '(now' skips an item due exactly now."""
-    script = client.register_script("""
-    local items = redis.call('ZRANGE', KEYS[1], '-inf', '(' .. ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
-    for _, id in ipairs(items) do
-      redis.call('ZREM', KEYS[1], id)
-      redis.call('ZADD', KEYS[2], ARGV[3], id)
-    end
-    return items
-    """)
-    return list(script(keys=[due, leased], args=[now, limit, now + lease]))
+    return lua_claim(client, due, leased, now, limit, lease, upper="'(' .. ARGV[1]")
 
 
 def forgets_the_lease(client, due, leased, now, limit, lease):

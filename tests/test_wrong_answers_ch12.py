@@ -19,8 +19,9 @@ def verdict(get, invalidate, redis_backend):
 
 # -- correct designs ------------------------------------------------------------------------------------
 
-def get_ok(key, l1, r, loader, l1_ttl, l2_ttl):
-    """The reference: a sentinel for L1 misses, JSON in Redis, None cached nowhere."""
+def get_ok(key, l1, r, loader, l1_ttl, l2_ttl, *, null_marker=False):
+    """The reference: a sentinel for L1 misses, JSON in Redis, None cached nowhere. ``null_marker``:
+    chapter 09's penetration fix instead, remembering 'no such row' (JSON null) for l1_ttl in both levels."""
     value = l1.get(key, MISSING)
     if value is not MISSING:
         return value
@@ -30,28 +31,15 @@ def get_ok(key, l1, r, loader, l1_ttl, l2_ttl):
         l1.set(key, value, ttl=l1_ttl)
         return value
     value = loader(key)
-    if value is None:
+    if value is None and not null_marker:
         return None
-    r.set(key, json.dumps(value), px=int(l2_ttl * 1000))
+    r.set(key, json.dumps(value), px=int((l2_ttl if value is not None else l1_ttl) * 1000))
     l1.set(key, value, ttl=l1_ttl)
     return value
 
 
 def get_null_marker(key, l1, r, loader, l1_ttl, l2_ttl):
-    """Chapter 09's penetration fix: remember 'no such row' briefly (l1_ttl) in both levels."""
-    value = l1.get(key, MISSING)
-    if value is not MISSING:
-        return value
-    raw = r.get(key)
-    if raw is not None:
-        value = json.loads(raw)  # JSON null is the marker
-        l1.set(key, value, ttl=l1_ttl)
-        return value
-    value = loader(key)
-    ttl = l2_ttl if value is not None else l1_ttl
-    r.set(key, json.dumps(value), px=int(ttl * 1000))
-    l1.set(key, value, ttl=l1_ttl)
-    return value
+    return get_ok(key, l1, r, loader, l1_ttl, l2_ttl, null_marker=True)
 
 
 def invalidate_ok(key, l1, r):
@@ -77,7 +65,7 @@ def test_correct_designs_are_accepted(get, invalidate, redis_backend):
 # -- wrong read paths, as a learner writes them ---------------------------------------------------------
 
 def get_with(*, l1_ttl_arg=True, fill_l1_on_l2_hit=True, truthy=False, null="none", l2_px=True,
-             px_in_seconds=False, decode=True):
+             px_in_seconds=False, decode=True, encode=json.dumps):
     """A read path with one learner's mistake switched on (the defaults give the reference)."""
 
     def get(key, l1, r, loader, l1_ttl, l2_ttl):
@@ -99,28 +87,13 @@ def get_with(*, l1_ttl_arg=True, fill_l1_on_l2_hit=True, truthy=False, null="non
             return None
         px = int(l2_ttl) if px_in_seconds else int(l2_ttl * 1000)
         if l2_px:
-            r.set(key, json.dumps(value), px=px)
+            r.set(key, encode(value), px=px)
         else:
-            r.set(key, json.dumps(value))
+            r.set(key, encode(value))
         l1.set(key, value, **({"ttl": l1_ttl} if l1_ttl_arg else {}))
         return value
 
     return get
-
-
-def get_repr_in_redis(key, l1, r, loader, l1_ttl, l2_ttl):
-    """Stores str(value) in Redis ('it is a string store') and eval-free reads it back as the string."""
-    value = l1.get(key, MISSING)
-    if value is not MISSING:
-        return value
-    raw = r.get(key)
-    if raw is not None:
-        return raw
-    value = loader(key)
-    if value is not None:
-        r.set(key, str(value), px=int(l2_ttl * 1000))
-        l1.set(key, value, ttl=l1_ttl)
-    return value
 
 
 WRONG_GETS = [
@@ -132,7 +105,7 @@ WRONG_GETS = [
     ("no Redis TTL", get_with(l2_px=False), ["Redis TTL", "l2_ttl"]),
     ("TTL in seconds passed as px", get_with(px_in_seconds=True), ["Redis TTL", "l2_ttl"]),
     ("Redis value returned undecoded", get_with(decode=False), ["Redis's value", "json.loads"]),
-    ("str() instead of JSON in Redis", get_repr_in_redis, ["Redis's value", "JSON"]),
+    ("str() instead of JSON in Redis", get_with(encode=str, decode=False), ["Redis's value", "JSON"]),
 ]
 
 
