@@ -221,7 +221,7 @@ cells = [
     and every message published during it is gone. Here B's connection drops for a moment (real threads, real
     pub/sub) while A invalidates; then B is back. (If this machine is too slow to publish within the gap, the
     demo repeats with a longer one, so the table below is the same on any machine.) Without a flush B stays
-    stale until its L1 TTL (`l1_ttl=600` in the demo); with `flush_on_reconnect` (the default) every
+    stale until its L1 TTL (`l1_ttl=600` in `cachesim.reconnect_demo`); with `flush_on_reconnect` (the default) every
     subscription confirmation empties L1 first:
     """),
     code("""
