@@ -177,3 +177,29 @@ def test_the_race_is_caught_by_the_deterministic_interleaving(redis_backend):
     """The racy claim fails at the interleaving check, before the threaded one, so no luck is involved."""
     v = verdict(zrem_reply_ignored, redis_backend)
     assert v.failed and v.failed.startswith("another worker claiming between any two"), str(v)
+
+
+def test_the_spy_sees_every_way_a_client_sends_commands(redis_backend):
+    """The interleaving hook sits in the connection: plain commands, scripts, pipelines and WATCH
+    transactions all pass through it, so no correct or wrong design can route around it."""
+    from hcedu.course.check._wire import spy_client
+
+    seen = []
+    spy = spy_client(redis_backend.client(), after_reply=seen.append)
+    try:
+        spy.set("ex11:spy", 1)
+        spy.register_script("return redis.call('GET', KEYS[1])")(keys=["ex11:spy"])
+        pipe = spy.pipeline()
+        pipe.incr("ex11:spy")
+        pipe.execute()
+        with spy.pipeline() as tx:
+            tx.watch("ex11:spy")
+            tx.get("ex11:spy")
+            tx.multi()
+            tx.incr("ex11:spy")
+            tx.execute()
+        assert spy.get("ex11:spy") == "3"
+    finally:
+        spy.close()
+    assert {"SET", "EVALSHA", "PIPELINE", "WATCH", "GET"} <= set(spy.calls), dict(spy.calls)
+    assert seen.count("GET") >= 2 and "WATCH" in seen and "PIPELINE" in seen
