@@ -88,3 +88,20 @@ def test_bad_input():
         boardlab.concurrency(threads="8")
     with pytest.raises(ValueError, match="sizes"):
         boardlab.latency(sizes=(1,))
+
+
+def test_memory_reports_the_listpack_switch_and_bytes_per_member(real_redis_server):
+    """On a real server: listpack up to 128 members (and 64-byte members), skiplist past either limit, and a
+    per-member cost of the order of a hundred bytes; its keys are cleaned up."""
+    import redis
+
+    client = redis.Redis.from_url(real_redis_server.url, decode_responses=True)
+    try:
+        before = client.dbsize()
+        mem = boardlab.memory(client, members=20_000)
+        assert mem["encoding at 128 members"] == "listpack" and mem["encoding at 129 members"] == "skiplist"
+        assert mem["encoding with a 65-byte member"] == "skiplist"
+        assert 40 < mem["bytes_per_member"] < 300, mem
+        assert client.dbsize() == before
+    finally:
+        client.close()

@@ -30,8 +30,9 @@ from ..backend import Keyspace
 from ..clock import VirtualClock
 from ..patterns.leaderboard import Composite, Leaderboard
 from . import stats
+from .plot import finish
 
-__all__ = ["game", "chart_bump", "ties", "precision", "latency", "chart_latency", "concurrency"]
+__all__ = ["game", "chart_bump", "ties", "precision", "latency", "chart_latency", "concurrency", "memory"]
 
 
 def _fresh() -> fakeredis.FakeRedis:
@@ -96,11 +97,8 @@ def chart_bump(frame: pd.DataFrame):
         ax.plot(g.index, g["rank"], marker="o", ms=3, lw=2, color=cmap(i % cmap.N), label=member)
     ax.set_ylim(top + 0.5, 0.5)
     ax.set_yticks(range(1, top + 1))
-    ax.set_xlabel("game time (virtual seconds)")
-    ax.set_ylabel("rank")
-    ax.set_title(f"Top {top} over time (ZREVRANGE 0 {top - 1} every {times[1] - times[0]:g} s)")
-    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
-    fig.tight_layout()
+    finish(ax, title=f"Top {top} over time (ZRANGE 0 {top - 1} REV every {times[1] - times[0]:g} s)",
+           xlabel="game time (virtual seconds)", ylabel="rank", legend="outside")
     plt.close(fig)  # returned, not also drawn by pyplot: the cell shows it once
     return fig
 
@@ -210,11 +208,8 @@ def chart_latency(frame: pd.DataFrame):
         ax.plot(g["size"], g["p50"], style, marker="o", label=op)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("board size (members)")
-    ax.set_ylabel("median latency (µs)")
-    ax.set_title("Leaderboard queries vs board size")
-    ax.legend(frameon=False)
-    fig.tight_layout()
+    finish(ax, title="Leaderboard queries vs board size", xlabel="board size (members)",
+           ylabel="median latency (µs)", legend="outside")
     plt.close(fig)  # returned, not also drawn by pyplot: the cell shows it once
     return fig
 
@@ -260,3 +255,37 @@ def concurrency(threads: int = 8, updates: int = 50, lockstep: bool = True, clie
                      "lost": threads * updates - final})
         lb.clear()
     return pd.DataFrame(rows).set_index("method")
+
+
+def memory(client: Any, members: int = 100_000, member_len: int = 12) -> dict[str, Any]:
+    """On a real Redis (``client``): where a ZSET switches from the compact listpack to skiplist + hash table
+    (``zset-max-listpack-entries`` / ``-value``) and how many bytes one member costs once it has, from
+    ``MEMORY USAGE`` of a board of ``members`` members named with ``member_len`` characters. Keys live under a
+    throwaway keyspace that is deleted afterwards. The embedded fakeredis has neither ``OBJECT`` nor
+    ``MEMORY``: pass a client of a real server."""
+    members = _validate.integer("members", members, minimum=1_000)
+    member_len = _validate.integer("member_len", member_len, minimum=8, maximum=64)
+    ks = Keyspace(f"boardlab-mem-{time.monotonic_ns()}", client)
+    try:
+        cfg = client.config_get("zset-max-listpack-*")
+        entries = int(cfg["zset-max-listpack-entries"])
+        value = int(cfg["zset-max-listpack-value"])
+        small, wide, big = ks.key("small"), ks.key("wide"), ks.key("big")
+        client.zadd(small, {f"m{i}": i for i in range(entries)})
+        at_limit = client.object("encoding", small)
+        client.zadd(small, {"one-more": 0})
+        past_limit = client.object("encoding", small)
+        client.zadd(wide, {"x" * (value + 1): 0})
+        pipe = client.pipeline(transaction=False)
+        for lo in range(0, members, 10_000):
+            pipe.zadd(big, {f"{j:0{member_len}d}": j % 5_000 for j in range(lo, min(lo + 10_000, members))})
+        pipe.execute()
+        used = int(client.memory_usage(big, samples=0))
+        return {"redis": str(client.info("server")["redis_version"]), "listpack_entries": entries,
+                "listpack_value": value, f"encoding at {entries} members": at_limit,
+                f"encoding at {entries + 1} members": past_limit,
+                f"encoding with a {value + 1}-byte member": client.object("encoding", wide),
+                "members": members, "bytes": used, "bytes_per_member": used / members}
+    finally:
+        ks.cleanup()
+

@@ -318,13 +318,27 @@ def _wait(pred: Any, timeout: float, what: str) -> None:
 
 
 def reconnect_demo(flush_on_reconnect: bool, *, gap: float = 0.3, client: Any = None,
-                   timeout: float = 5.0) -> dict[str, Any]:
+                   timeout: float = 5.0, attempts: int = 4) -> dict[str, Any]:
     """Real threads, real pub/sub: instance B caches ``price=100``; its subscriber connection drops silently
     for ``gap`` seconds (:meth:`~hcedu.patterns.twolevel.TwoLevelCache.drop_connection`); meanwhile A writes
     ``price=90`` and publishes the invalidation, which B never receives; B re-subscribes. Returns what B reads
-    afterwards and how many subscribers the invalidation reached. Raises ``RuntimeError`` if a step does not
-    happen within ``timeout`` real seconds."""
+    afterwards and how many subscribers the invalidation reached.
+
+    The outcome must not depend on how busy the machine is: if B was already back when A published (the
+    publish reached both subscribers, so the gap was shorter than this machine's reaction), the demo is
+    re-run with a gap four times longer, up to ``attempts`` times. Raises ``RuntimeError`` if a step does not
+    happen within ``timeout`` real seconds (plus the gap), or if every attempt was too slow."""
     gap = _validate.number("gap", gap, minimum=0.05)
+    attempts = _validate.integer("attempts", attempts, minimum=1)
+    for _ in range(attempts):
+        result = _reconnect_once(flush_on_reconnect, gap, client, timeout)
+        if result is not None:
+            return result
+        gap *= 4
+    raise RuntimeError(f"B re-subscribed before A published in all {attempts} attempts (last gap {gap / 4:g} s)")
+
+
+def _reconnect_once(flush_on_reconnect: bool, gap: float, client: Any, timeout: float) -> dict[str, Any] | None:
     client = client if client is not None else connect()
     ks = Keyspace(f"cachesim-rc-{uuid.uuid4().hex[:8]}", client)
     db = {"price": 100}
@@ -339,12 +353,17 @@ def reconnect_demo(flush_on_reconnect: bool, *, gap: float = 0.3, client: Any = 
             before = b.get("price")
             resyncs = b.stats.resyncs
             b.drop_connection(gap)
-            _wait(lambda: subscribers() == 1, timeout, "B's subscription to drop")
+            try:
+                _wait(lambda: subscribers() == 1, timeout + gap, "B's subscription to drop")
+            except RuntimeError:  # the whole gap passed between two looks: this machine was too slow
+                return None
             db["price"] = 90
             reached = a.invalidate("price")
-            _wait(lambda: subscribers() == 2 and b.subscribed, timeout, "B to re-subscribe")
+            if reached != 1:  # B was back already: this machine was slower than the gap
+                return None
+            _wait(lambda: subscribers() == 2 and b.subscribed, timeout + gap, "B to re-subscribe")
             if flush_on_reconnect:
-                _wait(lambda: b.stats.resyncs > resyncs, timeout, "B's flush")
+                _wait(lambda: b.stats.resyncs > resyncs, timeout + gap, "B's flush")
             return {"flush_on_reconnect": flush_on_reconnect, "B before": before,
                     "invalidation reached": f"{reached} of 2 subscribers", "B after reconnect": b.get("price"),
                     "database": db["price"]}

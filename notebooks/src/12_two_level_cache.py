@@ -102,6 +102,11 @@ cells = [
     from hcedu.lab import cachesim
 
     rates = cachesim.hit_rates()
+    by_ttl = rates[rates["sweep"] == "l1_ttl"].set_index("l1_ttl")["L1"]
+    by_size = rates[rates["sweep"] == "l1_size"].set_index("l1_size")["L1"]
+    assert by_ttl.loc[30] > 0.5 and by_ttl.is_monotonic_increasing and by_size.is_monotonic_increasing
+    print(f"L1 answers {by_ttl.loc[30]:.0%} of reads at TTL 30 s, size 50. TTL 30 s -> 120 s: "
+          f"+{by_ttl.loc[120] - by_ttl.loc[30]:.1%}; size 50 -> 200: +{by_size.loc[200] - by_size.loc[50]:.1%}")
     rates[["sweep", "l1_ttl", "l1_size", "L1", "L2", "DB"]].round(3)
     """),
     code("""
@@ -109,11 +114,14 @@ cells = [
     """),
     md("""
     **Takeaway:** with a skewed workload, a small L1 with a TTL of tens of seconds already answers most reads
-    in-process; L2 turns the rest into Redis hits, so the database sees only first reads and L2 expiries.
+    in-process (asserted above); L2 turns the rest into Redis hits, so the database sees only first reads and
+    L2 expiries (the same `DB` share in every row).
 
-    Each instance has its own L1, so three instances pay three L1 misses per key (the L2 share). A bigger L1
-    stops helping once it holds the hot set; a longer TTL keeps helping hit rate — but the next section shows
-    what it costs. Turn the knobs (TTL, size, and the share of invalidations lost):
+    Each instance has its own L1, so three instances pay three L1 misses per key (the L2 share). Past about
+    30 s a longer TTL barely moves the hit rate (the printed gain from 30 s to 120 s) — while, as the next
+    section shows, it keeps adding staleness; a bigger L1 keeps helping as it holds more of the long tail (the
+    printed gain from 50 to 200 entries), for memory. Turn the knobs (TTL, size, and the share of
+    invalidations lost):
     """),
     code("""
     # NBVAL_IGNORE_OUTPUT
@@ -154,10 +162,13 @@ cells = [
     **backstop**: whatever happens to the messages, an L1 copy can never be older than `l1_ttl`. Redis itself
     is never stale here — `invalidate` deletes L2 directly; only the *local* copies depend on the message.
 
-    Over the whole workload, with each message lost by each instance with probability 30 %:
+    Over the whole workload, with a share of the messages lost by each instance (printed below):
     """),
     code("""
     stale = cachesim.stale_sweep()
+    assert (stale["max_staleness"] <= stale["l1_ttl"]).all(), "a stale read older than the L1 TTL"
+    assert stale["L1"].is_monotonic_increasing and stale["stale"].iloc[-1] > stale["stale"].iloc[0]
+    print(f"each message lost by each instance with probability {stale['loss'].iloc[0]:.0%}")
     stale[["l1_ttl", "L1", "stale", "p99_staleness", "max_staleness"]].round(3)
     """),
     code("""
@@ -165,8 +176,8 @@ cells = [
     """),
     md("""
     **Takeaway:** the L1 TTL trades hit rate against staleness — longer TTLs answer more reads locally and
-    serve more stale ones — and no stale read is ever older than the TTL (right: every point under the dotted
-    bound). Choose the TTL from how stale the business can tolerate, not from the hit rate.
+    serve more stale ones — and no stale read is ever older than the TTL (asserted in the cell; right: every
+    point under the dotted bound). Choose the TTL from how stale the business can tolerate, not from the hit rate.
 
     ## Break it 2: invalidation on a work queue
 
@@ -191,23 +202,27 @@ cells = [
     """),
     code("""
     per_node = cachesim.transports()
+    stale_by = per_node.groupby("transport")["stale"]
+    assert stale_by.max()["broadcast"] == 0 and stale_by.min()["queue"] > 0
     per_node[["transport", "instance", "reads", "L1", "stale", "max_staleness"]].round(3)
     """),
     code("""
     fig = cachesim.chart_transports(per_node)
     """),
     md("""
-    **Takeaway:** with competing consumers each invalidation reaches one instance in three, so the others
-    serve stale data for up to their L1 TTL even though nothing was lost; broadcast delivers to all and
-    leaves none. With an MQ, broadcast means a fan-out exchange with **one queue per instance**, a Kafka
+    **Takeaway:** with competing consumers each invalidation reaches one instance of the three, so the other
+    two serve stale data for up to their L1 TTL even though nothing was lost; broadcast delivers to all and
+    leaves none (both asserted in the cell). With an MQ, broadcast means a fan-out exchange with **one queue per instance**, a Kafka
     consumer group **per instance**, or RocketMQ's broadcasting mode.
 
     ## Break it 3: a silent reconnect
 
     redis-py re-subscribes on its own when a pub/sub connection breaks: the application never notices the gap,
-    and every message published during it is gone. Here B's connection drops for 0.3 s (real threads, real
-    pub/sub) while A invalidates; then B is back. Without a flush B stays stale until its L1 TTL (10 minutes
-    here); with `flush_on_reconnect` (the default) every subscription confirmation empties L1 first:
+    and every message published during it is gone. Here B's connection drops for a moment (real threads, real
+    pub/sub) while A invalidates; then B is back. (If this machine is too slow to publish within the gap, the
+    demo repeats with a longer one, so the table below is the same on any machine.) Without a flush B stays
+    stale until its L1 TTL (`l1_ttl=600` in `cachesim.reconnect_demo`); with `flush_on_reconnect` (the default) every
+    subscription confirmation empties L1 first:
     """),
     code("""
     import pandas as pd
@@ -244,13 +259,13 @@ cells = [
     table = summarize(lat, by="level", unit="us").set_index("level")[["requests", "p50", "p99"]]
     table.columns = ["gets", "p50 (µs)", "p99 (µs)"]
     assert list(table.index) == ["L1", "L2"] and (table["gets"] == 2000).all()
-    assert table.loc["L1", "p50 (µs)"] < table.loc["L2", "p50 (µs)"], "an L1 hit must be faster than Redis"
+    assert table.loc["L1", "p50 (µs)"] * 5 < table.loc["L2", "p50 (µs)"], "an L1 hit must be far faster than Redis"
     print(f"L2 / L1 at p50: {table.loc['L2', 'p50 (µs)'] / table.loc['L1', 'p50 (µs)']:.0f}x")
     table.round(1)
     """),
     md("""
-    An L1 hit in Python is about a microsecond (lock, dict, LRU bookkeeping); Caffeine's ~100 ns claim is a
-    JVM number. The L2 path adds a Redis call and JSON decoding. The ratio, not the absolute numbers, is what
+    An L1 hit in Python costs on the order of a microsecond (lock, dict, LRU bookkeeping: the printed p50);
+    Caffeine's ~100 ns claim is a JVM number. The L2 path adds a Redis call and JSON decoding. The ratio, not the absolute numbers, is what
     carries over to Go.
 
     ## Source check
@@ -297,8 +312,9 @@ cells = [
     ## Exercise
 
     `exercises/12_two_level_get.ipynb`: write the two-level `get` — L1, then Redis, then the database, filling
-    both levels with the right TTLs, caching falsy values but not `None`. The checker runs it against a
-    counting database and a clock you do not control.
+    both levels with the right TTLs, caching falsy values, and remembering "no such row" at most briefly —
+    and its `invalidate`. The checker runs them against a counting database, a clock you do not control, and
+    a `get` slipped in between the steps of your `invalidate`.
 
     ## Interview drill
     """),
@@ -317,8 +333,8 @@ cells = [
     key and **broadcasts** an invalidation so every instance drops its L1 copy: pub/sub, a fan-out exchange or
     one queue per instance — never a shared work queue, which reaches one instance. Delivery is at-most-once,
     so the L1 TTL is what bounds staleness, and a subscriber flushes L1 whenever it reconnects. Measured, an L1
-    hit is tens of times faster than Redis; the price is a staleness window of up to the L1 TTL, so the TTL comes
-    from the business's tolerance. With Redis 6+, client-side caching (`CLIENT TRACKING`) gives the same design
+    hit is many times faster than even an in-process Redis; the price is a staleness window of up to the L1
+    TTL, so the TTL comes from the business's tolerance. With Redis 6+, client-side caching (`CLIENT TRACKING`) gives the same design
     with server-side invalidation."
     """),
     code("""

@@ -17,9 +17,10 @@ cells = [
     A strong answer covers: why a ZSET (skiplist + hash: O(log N) updates and rank, O(log N + M) ranges);
     **adding** points atomically (`ZINCRBY`, not `ZADD` of a value computed in the client); what happens on
     **equal scores** (ordered by member name, not by who got there first) and how a composite score fixes it
-    without losing precision; the queries a product needs (top N, pages, "my rank", "the players around me");
-    daily/weekly boards and "last 7 days"; and what changes when the board has tens of millions of members or
-    one key takes all the traffic.
+    without losing precision; the queries a product needs (top N, pages, "my rank", shared ranks for ties,
+    "the players around me"); daily/weekly boards and "last 7 days"; how much memory a board of a million
+    members takes; and what changes when the board has tens of millions of members or one key takes all the
+    traffic.
     """),
     code("""
     from hcedu.course import setup, finish, drill
@@ -35,7 +36,9 @@ cells = [
     A sorted set maps each member to a score and keeps members ordered by (score, member). Redis stores it
     as a **hash** (member → score, for O(1) `ZSCORE`) plus a **skiplist** whose nodes carry span counts, so
     "how many members are above this one" (`ZREVRANK`) is O(log N), not a scan. Small sets (≤ 128 members
-    of ≤ 64 bytes by default) are a compact **listpack** instead, converted automatically as they grow.
+    of ≤ 64 bytes by default: `zset-max-listpack-entries` / `zset-max-listpack-value`, called `…-ziplist-…`
+    before Redis 7.0) are a compact **listpack** instead, converted automatically as they grow (measured in
+    "How big is a board?" below).
 
     | product question | command | cost |
     |---|---|---|
@@ -99,8 +102,8 @@ cells = [
     md("""
     ## Break it 1: ties sorted by name
 
-    Members with equal scores are ordered **lexicographically**, and `ZREVRANGE` reverses that too. Four
-    players reach 100 points seven seconds apart, alice first:
+    Members with equal scores are ordered **lexicographically**, and `ZRANGE … REV` (like the older
+    `ZREVRANGE`) reverses that too. Four players reach 100 points seven seconds apart, alice first:
     """),
     code("""
     boardlab.ties(["alice", "bob", "carol", "dave"], points=100, gap=7)
@@ -108,6 +111,32 @@ cells = [
     md("""
     **Takeaway:** on a plain ZSET alice, who got there first, ranks last, and dave, who got there last,
     ranks first — pure alphabet. In a game (or a sales contest with a prize) that is a bug report.
+
+    ## Ties that should share a rank: 1, 1, 3
+
+    Sometimes a tie is not a bug: two players with 100 points should *both* be first, and the next player
+    third ("standard competition ranking", as in sports tables). `ZREVRANK` cannot say that — it is a
+    position, and positions are unique. The shared rank is "one more than the number of players with
+    strictly more points": `ZCOUNT key (score +inf` + 1, where `(` makes the bound exclusive. Both
+    commands are O(log N), so it costs the same as `ZREVRANK`, on any board size:
+    """),
+    code("""
+    plain = ks.key("shared-rank")
+    ks.client.zadd(plain, {"ana": 100, "ben": 100, "chen": 90, "dmitri": 80, "eve": 80, "farah": 70})
+
+    def shared_rank(member):
+        score = ks.client.zscore(plain, member)
+        return None if score is None else ks.client.zcount(plain, f"({score}", "+inf") + 1
+
+    players = ["ana", "ben", "chen", "dmitri", "eve", "farah"]
+    shared = {m: shared_rank(m) for m in players}
+    print(shared, "| ZREVRANK + 1 would say:", {m: ks.client.zrevrank(plain, m) + 1 for m in players})
+    assert list(shared.values()) == [1, 1, 3, 4, 4, 6]
+    """),
+    md("""
+    (With the composite score below, two players tie only if they scored in the same tick, so ranks there
+    are positions.) Dense ranking (1, 1, 2) would instead count the *distinct* scores above, which a ZSET
+    cannot do without reading them; it is rarely what a prize table means.
 
     ## Fix it: a composite score, earliest first
 
@@ -118,11 +147,12 @@ cells = [
     More points always win; on equal points a larger remainder — an **earlier** tick — wins. The catch: a
     Redis score is an IEEE double, exact only for integers below **2^53**. With `k = 32` one-second ticks
     (136 years from the epoch) that leaves 21 bits — up to 2,097,151 points; millisecond ticks need
-    `k = 41` and leave 4,095. `Composite` computes the budget and refuses anything past it:
+    `k = 41` and leave 4,095 (the cell prints all three). `Composite` computes the budget and refuses
+    anything past it:
     """),
     code("""
     codec = Composite(time_bits=32)
-    print(codec)
+    print(codec, "| ticks last", f"{2**32 / (365.25 * 86_400):.0f} years;", "millisecond ticks:", Composite(time_bits=41))
     s = codec.encode(100, 1_700_000_000)
     print("encode(100, t) =", s, "→ decode:", codec.decode(s), "| exact as a double:", float(s) == s)
     print("largest score:", codec.encode_tick(codec.max_points, 0), "= 2**53 - 1:",
@@ -165,7 +195,9 @@ cells = [
     so the race happens every round instead of now and then:
     """),
     code("""
-    boardlab.concurrency(threads=8, updates=50)
+    race = boardlab.concurrency(threads=8, updates=50)
+    assert race.loc["naive ZSCORE + ZADD", "final"] == 50 and (race.drop("naive ZSCORE + ZADD")["lost"] == 0).all()
+    race
     """),
     md("""
     **Takeaway:** the read-modify-write board kept one update in eight; `ZINCRBY` and the Lua add kept all
@@ -228,6 +260,12 @@ cells = [
     table = stats.summarize(lat, by=["op", "size"], unit="us").pivot(index="size", columns="op", values="p50")
     assert list(table.index) == [1_000, 10_000, 100_000]
     assert set(table.columns) == {"top(10)", "rank(m)", "around(m, 5)", "fetch all (O(N))"}
+    fetch, top = table["fetch all (O(N))"], table["top(10)"]
+    grow_fetch, grow_top = fetch[100_000] / fetch[1_000], top[100_000] / top[1_000]
+    assert grow_fetch > 10 and grow_fetch > 5 * grow_top   # wide margins: the shape, not the numbers
+    print(f"a 100x bigger board: fetch-all p50 grew {grow_fetch:.0f}x, top(10) {grow_top:.1f}x, "
+          f"rank {table['rank(m)'][100_000] / table['rank(m)'][1_000]:.1f}x, "
+          f"around {table['around(m, 5)'][100_000] / table['around(m, 5)'][1_000]:.1f}x")
     table.round(0)
     """),
     code("""
@@ -239,8 +277,41 @@ cells = [
     """),
     md("""
     **Takeaway:** a 100× bigger board leaves `top`, `rank` and `around` essentially flat — O(log N), the
-    cost is the round trip — while fetching the board to rank it grows 100×. Rank in Redis, ship only the
-    window you show.
+    cost is the round trip — while fetching the board to rank it grows with the board, by the factor the cell
+    prints (more than 10×, asserted; shipping and decoding a reply costs per member, and a big reply costs
+    more per member than a small one, so it can exceed 100×). Rank in Redis, ship only the window you show.
+
+    ## How big is a board?
+
+    A ZSET past the listpack limits holds each member twice — a hash-table entry (member → score) and a
+    skiplist node (score, member pointer, about 1.33 levels on average, each a forward pointer and a span)
+    — plus the member string and allocator rounding. The cell below measures it on a real Redis (a
+    throwaway `redis-server` if one is installed, or `REDIS_URL`): where the encoding switches, and
+    `MEMORY USAGE` of a board of 100,000 members per member, extrapolated to a million:
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # measured on a real Redis; skipped where none is installed
+    import redis
+    from hcedu.lab import redis_server
+
+    with redis_server.real_redis(required=False) as url:
+        if url is None:
+            print("no redis-server installed and REDIS_URL unset: skipped (the embedded fakeredis has no MEMORY)")
+        else:
+            mem = boardlab.memory(redis.Redis.from_url(url, decode_responses=True), members=100_000)
+            assert mem["encoding at 128 members"] == "listpack" and mem["encoding at 129 members"] == "skiplist"
+            assert 40 < mem["bytes_per_member"] < 300, mem
+            print({k: v for k, v in mem.items() if k.startswith(("redis", "encoding"))})
+            print(f"{mem['bytes_per_member']:.0f} bytes per member (12-character ids) -> "
+                  f"about {mem['bytes_per_member'] * 1e6 / 2**20:.0f} MiB for 1,000,000 members")
+    """),
+    md("""
+    So a board of a million players is on the order of a hundred megabytes on one node (the printed
+    extrapolation) — fine for one board, worth budgeting when there is one board per day, per region and
+    per game. Shorter member ids save bytes; a listpack board (small, or raised limits) is far denser but
+    its updates are O(N), which is why the limits are small. Past tens of millions of members, or for one
+    very hot board, shard by user (Source check, below).
 
     ## Source check
 
@@ -266,8 +337,9 @@ cells = [
     ## Exercise
 
     `exercises/13_tie_break.ipynb`: write `encode(points, ts, time_bits)` and `decode(score, time_bits)` for
-    the earliest-first tie-break. The checker verifies the order on a real sorted set, exact round trips at
-    the edges of the bit budget, and that anything past 2^53 is refused.
+    the earliest-first tie-break, and `rank(r, key, member)` for shared ranks. The checker verifies the
+    order on a real sorted set, exact round trips at the edges of the bit budget, that anything past 2^53 is
+    refused, and that `rank` gives 1, 1, 3 without reading the board.
 
     ## Interview drill
     """),
@@ -283,11 +355,13 @@ cells = [
     O(log N) and a page of M is O(log N + M). Points are added with `ZINCRBY` — never `ZADD` of a value
     computed in the client, which loses concurrent updates. Equal scores sort by member name, so if ties must
     go to whoever got there first I encode `points · 2^k + (2^k − 1 − t)` in one score, keep it under 2^53
-    so the double is exact, and update it in a Lua script. Top N is `ZRANGE … REV`, my rank is `ZREVRANK`,
-    around-me is `ZREVRANK` then a range around it. Daily and weekly boards are one key per period with
+    so the double is exact, and update it in a Lua script; if ties should share a rank instead, the rank is
+    `ZCOUNT key (score +inf` + 1. Top N is `ZRANGE … REV`, my rank is `ZREVRANK`, around-me is `ZREVRANK`
+    then a range around it. Daily and weekly boards are one key per period with
     expiry, and 'last 7 days' is a `ZUNIONSTORE` of the dailies (decoded, if scores are composite). Scores
-    are also written to the database so the board can be rebuilt. For a huge or hot board I shard by user
-    and merge the shards' top K."
+    are also written to the database so the board can be rebuilt. Past 128 members a ZSET is a skiplist plus
+    a hash table, on the order of a hundred bytes per member, so a million players take about a hundred
+    megabytes on one node. For a huge or hot board I shard by user and merge the shards' top K."
     """),
     code("""
     finish(ks)

@@ -15,20 +15,21 @@ cells = [
     1. takes up to `limit` items with score ≤ `now`, earliest first,
     2. removes them from `due` and adds them to `leased_key` with score `now + lease` (the lease deadline a
        recoverer uses if the worker dies), and
-    3. returns their ids — **each due item to exactly one caller**, however many workers call at once.
+    3. returns their ids.
 
-    Reading with `ZRANGEBYSCORE` and then removing with `ZREM` in a second command is the bug from the
-    chapter: two workers read the same items. Do it in one step: a Lua script
-    (`client.register_script(lua)` returns a callable `script(keys=[...], args=[...])`), which Redis runs
-    atomically. (A `WATCH`/`MULTI` transaction, or keeping only the items whose `ZREM` returned 1, also
-    works.)
+    **Constraint:** many workers call `claim` at once, each with its own connection, so any other worker's
+    commands may run between any two of yours. Each due item must still go to exactly one caller, and no
+    item may leave `due` without being leased. Chapter 11 shows what goes wrong with the obvious two-command
+    version; your client can run several commands as one atomic step (`client.register_script(lua)` returns a
+    callable `script(keys=[...], args=[...])`), and there is more than one correct design. Since Redis 6.2 a
+    read by score is spelled `ZRANGE key min max BYSCORE [LIMIT offset count]` (`ZRANGEBYSCORE` is deprecated).
     """),
     code("""
     def claim(client, due_key: str, leased_key: str, now: float, limit: int, lease: float) -> list:
         \"\"\"Atomically move up to ``limit`` due items from ``due_key`` to ``leased_key`` (score now + lease).\"\"\"
         ### BEGIN SOLUTION
         lua = \"\"\"
-        local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+        local items = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
         for _, id in ipairs(items) do
           redis.call('ZREM', KEYS[1], id)
           redis.call('ZADD', KEYS[2], ARGV[3], id)
@@ -59,8 +60,11 @@ cells = [
     md("""
     ## Check
 
-    The last check runs 4 concurrent workers over 2,000 due orders, on a client that pauses after every plain
-    `ZRANGEBYSCORE` so a two-step claim races every time.
+    The checker first pins the edges (an item due exactly at `now`, the limit, the lease score), then slips
+    another worker's whole claim in after **every** reply your client reads (a hook in the connection, so it
+    sees scripts, pipelines and transactions too), and finally runs 4 concurrent workers over 2,000 due
+    orders. `check.delay_claim(claim, client=r)` runs the same checks on another store, e.g. a real
+    redis-server.
     """),
     code("""
     from hcedu.course import check

@@ -7,7 +7,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 cells = [
     md("""
-    # Exercise 12: the two-level `get`
+    # Exercise 12: the two-level `get` and its `invalidate`
 
     Write `get(key, l1, r, loader, l1_ttl, l2_ttl)`, the read path of a two-level cache:
 
@@ -17,10 +17,15 @@ cells = [
        On a hit, fill L1 for `l1_ttl` seconds and return it.
     3. **Database**: `loader(key)` returns the row, or `None` if there is no such row. Store a value in Redis
        for `l2_ttl` seconds (`px=` milliseconds) and in L1 for `l1_ttl` seconds, then return it.
+    4. `None` from the loader means "no such row": return `None`. You may remember that briefly (chapter 09's
+       null marker against penetration), but never longer than a value would live in each level.
 
-    The traps, each one a check: `0`, `""`, `[]` and `False` are values and must be cached (never test
-    `if value:`; `l1.get(key)` returns `None` on a miss, so ask for a sentinel default); `None` means "no such
-    row" and must not be cached anywhere; and L1 must get **its own** TTL, not the cache's default.
+    Then write `invalidate(key, l1, r)`, called after the database row changed: afterwards no level may hand out
+    the old value, even if a `get` of the same server runs between any two steps of your `invalidate`.
+
+    Constraints: `0`, `""`, `[]` and `False` are values and must be cached like any other (`l1.get(key)`
+    returns `None` on a miss, and `l1.get(key, default)` returns `default`); the `LocalCache` you get has a
+    default TTL of its own, which is not `l1_ttl`.
     """),
     code("""
     import json
@@ -44,6 +49,14 @@ cells = [
         r.set(key, json.dumps(value), px=int(l2_ttl * 1000))
         l1.set(key, value, ttl=l1_ttl)
         return value
+        ### END SOLUTION
+
+
+    def invalidate(key, l1, r) -> None:
+        \"\"\"After a database write: the old value leaves Redis and this server's L1.\"\"\"
+        ### BEGIN SOLUTION
+        r.delete(key)  # Redis first: a get between the two steps then still hits L1's old entry, refilling nothing
+        l1.delete(key)
         ### END SOLUTION
     """),
     md("""
@@ -77,18 +90,21 @@ cells = [
     md("""
     ## Check
 
-    The checker counts every Redis command and every database read, and owns the clock L1 runs on.
+    The checker counts every Redis command and every database read, owns the clock L1 runs on, and runs a
+    `get` between every two steps of your `invalidate` (hooks in L1 and in the Redis connection).
+    `check.two_level_get(get, invalidate, client=r)` runs the same checks on another store.
     """),
     code("""
     from hcedu.course import check
 
-    check.two_level_get(get)
+    check.two_level_get(get, invalidate)
     """),
     md("""
     **Going further.** Two threads miss the same key at once: how many database reads does your `get` make?
     Wrap the Redis-and-database part in `singleflight.Group().do(key, ...)` (as `LocalCache.get_or_load` and
     `TwoLevelCache.get` do). Then: an invalidation arrives while your `get` is reading the database — what
-    keeps the old value out of L1? (Compare `TwoLevelCache._fill_l1`.)
+    keeps the old value out of L1? (Compare `TwoLevelCache._fill_l1`.) And the other servers' L1 copies:
+    how does `TwoLevelCache.invalidate` reach them, and what bounds their staleness if that message is lost?
     """),
 ]
 

@@ -7,7 +7,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 cells = [
     md("""
-    # Exercise 13: tie-break by time
+    # Exercise 13: tie-break by time, and shared ranks
 
     A Redis sorted set orders equal scores by member name, so on a plain board `bob` outranks `alice` even
     when alice reached 100 points first (chapter 13, "Break it 1"). Fix it by packing both facts into one
@@ -63,11 +63,44 @@ cells = [
 
     Order, exact round trips at the four corners of the budget (`0`, `max_points` × `0`, `max_ts`), the
     `ValueError`s, two other widths (`time_bits` = 20 and 41) and the order on a real sorted set.
+    `check.tie_break(encode, decode, client=r)` runs it on another store.
     """),
     code("""
     from hcedu.course import check
 
     check.tie_break(encode, decode)
+    """),
+    md("""
+    ## Part 2: shared ranks
+
+    On a plain points board (no tie-break) players with equal points should **share** a rank, and the next
+    rank skips: 100, 100, 90 points rank 1, 1, 3 ("standard competition ranking"). Write
+    `rank(r, key, member) -> int | None`: the member's rank, highest points first, or `None` if it is not on
+    the board. Constraint: the board may hold millions of members, so `rank` may not read it (the checker
+    allows at most 4 commands per call and no reply longer than 10 elements).
+    """),
+    code("""
+    def rank(r, key: str, member: str):
+        \"\"\"Standard competition rank of ``member`` on the ZSET ``key`` (highest first); None if absent.\"\"\"
+        ### BEGIN SOLUTION
+        score = r.zscore(key, member)
+        if score is None:
+            return None
+        return r.zcount(key, f"({score}", "+inf") + 1  # '(' makes the bound exclusive: strictly more points
+        ### END SOLUTION
+    """),
+    code("""
+    r.delete("ex13:ranks")
+    try:
+        r.zadd("ex13:ranks", {"ann": 100, "ben": 100, "cat": 90})
+        print({m: rank(r, "ex13:ranks", m) for m in ("ann", "ben", "cat", "nobody")})
+    except NotImplementedError:
+        print("… write rank() above first")
+    finally:
+        r.delete("ex13:ranks")
+    """),
+    code("""
+    check.shared_rank(rank)
     """),
     md("""
     **Going further.** Adding points to a player means *decode, add, re-encode with the time of this
