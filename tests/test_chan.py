@@ -613,8 +613,14 @@ def test_stepper_bad_ops():
         draw({"qcount": 0})
 
 
-def test_after_bad_arguments():
-    with pytest.raises(ValueError, match="seconds must be >= 0"):
-        chanmod.after(-1)
+def test_after_bad_arguments_and_a_negative_duration_fires_at_once_like_go():
+    from hcedu.clock import VirtualClock
+
+    clock = VirtualClock()
+    ch = chanmod.after(-1, clock=clock)  # Go: time.After(-d) fires immediately (due now, not later)
+    clock.advance(0)
+    assert ch.recv(timeout=5) == clock.now()
+    with pytest.raises(ValueError, match="seconds must be a number, not NaN"):
+        chanmod.after(float("nan"))
     with pytest.raises(TypeError, match="seconds must be a number"):
         chanmod.after("1")

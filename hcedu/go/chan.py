@@ -624,10 +624,11 @@ def after(seconds: float, clock: Any = None) -> Chan:
     """Go's ``time.After(d)``: a channel that receives ``clock.now()`` once ``seconds`` have passed
     on ``clock`` (default real time; a ``VirtualClock`` fires when advanced). Like Go 1.23+ timer
     channels it reports ``cap`` 0 and ``len`` 0 (no stale value can be polled for); the fired time
-    waits for its receiver. The channel is never closed, as in Go."""
+    waits for its receiver. The channel is never closed, as in Go. A zero or negative duration fires at
+    once, as Go's timers do."""
     from ..clock import as_clock
 
-    seconds = _validate.number("seconds", seconds, minimum=0)
+    seconds = max(0.0, _validate.number("seconds", seconds))
     clk = as_clock(clock)
     ch = _TimerChan(1)
     clk.after(seconds, lambda: ch.try_send(clk.now()))
