@@ -35,6 +35,22 @@ def wait_until(pred: Callable[[], Any], timeout: float = T, step: float = 0.001)
     return True
 
 
+def wait_for_progress(count: Callable[[], int], target: int, stall: float = 30.0, step: float = 0.02) -> int:
+    """Poll ``count()`` until it reaches ``target``; give up only once it has not moved for ``stall`` s.
+
+    A hang guard rather than a time limit: a machine twice as slow (or busy) just takes longer. Returns
+    the last count (the caller asserts on it, so a stall fails there with the numbers)."""
+    last, since = count(), time.monotonic()
+    while last < target:
+        time.sleep(step)
+        now = count()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since > stall:
+            break
+    return last
+
+
 def run_workers(worker: Callable[[int], Any], n: int, timeout: float = 120.0) -> None:
     """Run ``worker(i)`` for i in range(n) on threads; fail if one hangs, re-raise the first error."""
     errors: list[BaseException] = []
