@@ -35,6 +35,16 @@ def wait_until(pred: Callable[[], Any], timeout: float = T, step: float = 0.001)
     return True
 
 
+def parked_receivers(ch: Any) -> int:
+    """How many goroutines are parked receiving on ``ch`` (an ``hcedu.go.Chan``): its ``recvq``."""
+    return len(ch.snapshot().recvq)
+
+
+def parked_senders(ch: Any) -> int:
+    """How many goroutines are parked sending on ``ch``, select cases included: its ``sendq``."""
+    return len(ch.snapshot().sendq)
+
+
 def wait_for_progress(count: Callable[[], int], target: int, stall: float = 30.0, step: float = 0.02) -> int:
     """Poll ``count()`` until it reaches ``target``; give up only once it has not moved for ``stall`` s.
 
