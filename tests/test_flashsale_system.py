@@ -1,13 +1,13 @@
 """The flash-sale system end to end under real threads: the invariants hold on fakeredis and a real
 redis-server, and each fault breaks the invariant its guard protects."""
 
-import threading
-
 import pytest
 
 from hcedu.backend import Keyspace
 from hcedu.go.goroutine import running
 from hcedu.lab import flashsale_system as fs
+
+from helpers import race_the_last_unit
 
 FAST = dict(arrival_rate=None, pay_timeout=0.05, db_latency=0.0, expire_every=0.02)
 OPEN = dict(gateway_rate=1e6, gateway_burst=10_000, user_limit=1000)   # let every request reach the stock
@@ -49,32 +49,9 @@ def test_sells_out_exactly_when_everyone_pays(redis_backend):
     assert fs.invariants(f)["holds"].all()
 
 
-def hold_decrby_until_reads(readers):
-    """Wrap a client so every DECRBY waits (bounded) until ``readers`` GETs of the stock have returned: that
-    many buyers then all saw the same stock. The naive check-then-act's race, forced at the protocol level
-    rather than hoped for from thread timing (on a busy machine 16 threads sometimes ran one at a time)."""
-    def wrap(client):
-        original, lock, reads, opened = client.execute_command, threading.Lock(), [0], threading.Event()
-
-        def execute_command(*args, **kwargs):
-            name = str(args[0]).upper()
-            if name == "DECRBY":
-                opened.wait(5)
-            result = original(*args, **kwargs)
-            if name == "GET" and ":stock:" in str(args[1]):
-                with lock:
-                    reads[0] += 1
-                    if reads[0] >= readers:
-                        opened.set()
-            return result
-
-        client.execute_command = execute_command
-    return wrap
-
-
 def test_naive_stock_oversells(redis_backend):
     f = _run(redis_backend, users=40, stock=5, requests=400, concurrency=16, pay_rate=1.0,
-             faults=("naive_stock",), wrap=hold_decrby_until_reads(6), **OPEN)
+             faults=("naive_stock",), wrap=race_the_last_unit, **OPEN)
     inv = fs.invariants(f)
     assert not inv.loc["never oversold", "holds"], inv.to_string()
     assert f.attrs["remaining"] < 0
