@@ -35,6 +35,64 @@ def wait_until(pred: Callable[[], Any], timeout: float = T, step: float = 0.001)
     return True
 
 
+def parked_receivers(ch: Any) -> int:
+    """How many goroutines are parked receiving on ``ch`` (an ``hcedu.go.Chan``): its ``recvq``."""
+    return len(ch.snapshot().recvq)
+
+
+def parked_senders(ch: Any) -> int:
+    """How many goroutines are parked sending on ``ch``, select cases included: its ``sendq``."""
+    return len(ch.snapshot().sendq)
+
+
+def wait_for_progress(count: Callable[[], int], target: int, stall: float = 30.0, step: float = 0.02) -> int:
+    """Poll ``count()`` until it reaches ``target``; give up only once it has not moved for ``stall`` s.
+
+    A hang guard rather than a time limit: a machine twice as slow (or busy) just takes longer. Returns
+    the last count (the caller asserts on it, so a stall fails there with the numbers)."""
+    last, since = count(), time.monotonic()
+    while last < target:
+        time.sleep(step)
+        now = count()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since > stall:
+            break
+    return last
+
+
+def race_the_last_unit(client: Any, readers: int = 2, timeout: float = T) -> Any:
+    """Force the check-then-act race of a naive stock (``GET`` stock, compare, ``DECRBY``) at the protocol level.
+
+    Wraps ``client.execute_command``: a ``DECRBY`` sent by a thread whose last ``GET`` of a ``:stock:`` key read
+    ``1`` (the last unit) waits (at most ``timeout`` s) until ``readers`` such GETs have read ``1``. That many
+    buyers then all saw one unit left, the interleaving the naive stock loses, every run; free-running
+    threads produce it only when the scheduler is kind (on a busy machine they sometimes run one at a time).
+    Returns ``client``.
+    """
+    original = client.execute_command
+    lock, last, enough = threading.Lock(), threading.local(), threading.Event()
+    seen = [0]
+
+    def execute_command(*args: Any, **kwargs: Any) -> Any:
+        name = str(args[0]).upper()
+        if name in ("DECRBY", "DECR") and getattr(last, "value", None) in ("1", b"1"):
+            last.value = None
+            enough.wait(timeout)
+        result = original(*args, **kwargs)
+        if name == "GET" and len(args) > 1 and ":stock:" in str(args[1]):
+            last.value = result
+            if result in ("1", b"1"):
+                with lock:
+                    seen[0] += 1
+                    if seen[0] >= readers:
+                        enough.set()
+        return result
+
+    client.execute_command = execute_command
+    return client
+
+
 def run_workers(worker: Callable[[int], Any], n: int, timeout: float = 120.0) -> None:
     """Run ``worker(i)`` for i in range(n) on threads; fail if one hangs, re-raise the first error."""
     errors: list[BaseException] = []

@@ -18,16 +18,7 @@ from hcedu.go import chan as chanmod
 from hcedu.go.chan import (CloseOfClosedChannel, CloseOfNilChannel, MakeChanSizeOutOfRange,
                            SendOnClosedChannel)
 
-from helpers import STRESS, T, join, spawn, wait_until
-
-
-
-def parked_receivers(ch):
-    return len(ch.snapshot().recvq)
-
-
-def parked_senders(ch):
-    return len(ch.snapshot().sendq)
+from helpers import STRESS, T, join, parked_receivers, parked_senders, spawn, wait_until
 
 
 # -- make ------------------------------------------------------------------------------------------

@@ -7,12 +7,16 @@ from hcedu.backend import Keyspace
 from hcedu.go.goroutine import running
 from hcedu.lab import flashsale_system as fs
 
+from helpers import race_the_last_unit
+
 FAST = dict(arrival_rate=None, pay_timeout=0.05, db_latency=0.0, expire_every=0.02)
 OPEN = dict(gateway_rate=1e6, gateway_burst=10_000, user_limit=1000)   # let every request reach the stock
 
 
-def _run(backend, **kw):
+def _run(backend, wrap=None, **kw):
     client = backend.client()
+    if wrap is not None:
+        wrap(client)
     ks = Keyspace("t16", client)
     frame = fs.run(client=client, keyspace=ks, **{**FAST, **kw})
     assert ks.keys() == [], "the run's keys must be deleted"
@@ -47,7 +51,7 @@ def test_sells_out_exactly_when_everyone_pays(redis_backend):
 
 def test_naive_stock_oversells(redis_backend):
     f = _run(redis_backend, users=40, stock=5, requests=400, concurrency=16, pay_rate=1.0,
-             faults=("naive_stock",), **OPEN)
+             faults=("naive_stock",), wrap=race_the_last_unit, **OPEN)
     inv = fs.invariants(f)
     assert not inv.loc["never oversold", "holds"], inv.to_string()
     assert f.attrs["remaining"] < 0

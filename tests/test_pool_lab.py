@@ -310,7 +310,9 @@ def test_interleaved_sweep_measures_ceilings_alongside():
         assert lab.toxics.delay == 0.002 and not lab._clients     # latency restored, clients closed
     assert df[["pool_size", "concurrency"]].values.tolist() == [[1, 1], [4, 2]]
     assert {"throughput", "latency_bound", "cpu_ceiling", "ratio", "regime", "cpu_per_request"} <= set(df.columns)
-    assert 0.002 <= df.attrs["service_time"] < 0.01 and df.attrs["rounds"] == 2
+    # S is the 2 ms injected plus the command's cost: never less; "not much more" is a sanity bound only
+    # (12 ms was measured with the machine 9x oversubscribed), the quiet roofline test checks S closely
+    assert 0.002 <= df.attrs["service_time"] < 0.05 and df.attrs["rounds"] == 2
     assert df.attrs["cpu_ceiling"] > df.attrs["one_thread"] * 0.8 > 0
     # Neither point can beat its latency bound: each request holds a connection >= the 2 ms injected, so
     # min(P, C) callers complete at most min(P, C) / 2 ms (+ one request per caller per 0.05 s window).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import fakeredis
 import pytest
@@ -12,7 +11,7 @@ from hcedu.backend import Keyspace
 from hcedu.go import context
 from hcedu.patterns.queue import POLICIES, Bridge, BridgeClosed, NaiveBridge, QueueFull
 
-from helpers import wait_until
+from helpers import parked_senders, wait_until
 
 
 def bridge(backend, **kw):
@@ -101,7 +100,7 @@ def test_blocked_producer_is_released_by_shutdown(redis_backend):
 
     t = threading.Thread(target=producer, daemon=True)
     t.start()
-    time.sleep(0.05)
+    wait_until(lambda: parked_senders(b.ch) == 1)  # the producer is blocked on the full buffer
     r = b.wait()  # manual mode: shutdown drains synchronously
     t.join(timeout=5)
     assert outcome == ["closed"]
@@ -147,7 +146,7 @@ def test_acceptance_shutdown_accounts_for_every_item(redis_backend, policy):
     ts = [threading.Thread(target=producer, args=(p,), daemon=True) for p in range(4)]
     for t in ts:
         t.start()
-    time.sleep(0.05)
+    wait_until(lambda: b.stats.offered >= 100)
     cancel()  # shut down through the parent context, mid-stream
     r = b.wait(timeout=10)
     for t in ts:

@@ -13,6 +13,8 @@ from hcedu.backend import Keyspace
 from hcedu.clock import VirtualClock
 from hcedu.patterns.reliable import IdempotentHandler, InProgress, ListQueue, Message, StreamQueue
 
+from helpers import join, wait_for_progress
+
 
 def ks(client):
     return Keyspace("t-rel", client)
@@ -84,9 +86,10 @@ def test_dead_letter_after_max_deliveries(redis_backend):
     assert q.pending() == 0
 
 
-def run_consumers(q, names, handler, total, crash=None, deadline=30.0):
-    """Consumers loop ``process`` until ``total`` distinct messages were handled. ``crash`` = (name, k): that
-    consumer reads a batch, handles k messages, and its thread ends without acking (killed)."""
+def run_consumers(q, names, handler, total, crash=None):
+    """Consumers loop ``process`` until ``total`` distinct messages were handled, or none was for 30 s (a
+    stall: a slow machine only takes longer). ``crash`` = (name, k): that consumer reads a batch, handles
+    k messages, and its thread ends without acking (killed)."""
     stop = threading.Event()
 
     def consumer(name):
@@ -95,16 +98,13 @@ def run_consumers(q, names, handler, total, crash=None, deadline=30.0):
             for m in batch[:crash[1]]:
                 handler(m)
             return  # killed: nothing acked
-        end = time.monotonic() + deadline
-        while not stop.is_set() and time.monotonic() < end:
+        while not stop.is_set():
             q.process(name, handler, count=100, block=0.05)
 
     threads = [threading.Thread(target=consumer, args=(n,), daemon=True) for n in names]
     for t in threads:
         t.start()
-    end = time.monotonic() + deadline
-    while time.monotonic() < end and handler.done() < total:
-        time.sleep(0.02)
+    wait_for_progress(handler.done, total)
     stop.set()
     for t in threads:
         t.join(timeout=10)
@@ -277,8 +277,8 @@ def test_acceptance_list_consumer_killed_mid_batch_loses_nothing(redis_backend):
     ts = [threading.Thread(target=worker, daemon=True) for _ in range(3)]
     for t in ts:
         t.start()
-    for t in ts:
-        t.join(timeout=60)
+    wait_for_progress(lambda: len(seen), n - 100)  # a hang guard, not a time limit
+    join(*ts, timeout=60)
     assert q.in_flight() == 100  # only the victim's batch is still in flight
     clock.advance(30)
     requeued, dead = q.reap()

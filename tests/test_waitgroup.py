@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import sys
 import threading
-import time
 
 import pytest
 
@@ -13,15 +12,8 @@ from hcedu.go import Panic, WaitGroup, go
 from hcedu.go.goroutine import silence_panics
 from hcedu.go.waitgroup import MISUSE_CONCURRENT_ADD, MISUSE_REUSED, NEGATIVE_COUNTER
 
-T = 5
+from helpers import T, wait_until
 
-
-def _until(pred, timeout=T):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.001)
 
 
 # Rule 1: Add adjusts the counter; below zero panics; Done is Add(-1)
@@ -79,7 +71,7 @@ def test_wait_blocks_until_counter_reaches_zero():
     wg.add(2)
     out = []
     waiter = go(lambda: out.append(wg.wait(T)))
-    _until(lambda: wg.waiters == 1)
+    wait_until(lambda: wg.waiters == 1)
     wg.done()
     assert not waiter.join(0.05)  # still 1 outstanding
     assert out == []
@@ -92,7 +84,7 @@ def test_all_waiters_released_together():
     wg.add(1)
     n = 8
     gs = [go(wg.wait, T) for _ in range(n)]
-    _until(lambda: wg.waiters == n)
+    wait_until(lambda: wg.waiters == n)
     wg.done()
     assert all(g.join(T) for g in gs)
     assert [g.result for g in gs] == [True] * n
@@ -121,7 +113,7 @@ def test_reuse_after_wait_returned_is_allowed():
     for round_ in range(3):
         wg.add(2)
         w = go(wg.wait, T)
-        _until(lambda: wg.waiters == 1)
+        wait_until(lambda: wg.waiters == 1)
         wg.done()
         wg.done()
         assert w.join(T) and w.result is True, round_
@@ -132,7 +124,7 @@ def test_reused_before_previous_wait_returned_panics_in_the_waiter():
     wg.add(1)
     with silence_panics():
         waiter = go(wg.wait, T)
-    _until(lambda: wg.waiters == 1)
+    wait_until(lambda: wg.waiters == 1)
     # Hold the WaitGroup's lock so the released waiter cannot return before the next round starts:
     # the same interleaving Go catches after runtime_SemacquireWaitGroup.
     with wg._mu:
