@@ -32,6 +32,7 @@ STEPS: list[tuple[str, list[str]]] = [
     ("chan_throughput", ["benchmarks/chan_throughput.py", "--n", "50000", "--repeats", "3"]),
     ("counters", ["benchmarks/counters.py", "--ops", "50000", "--redis-ops", "4000", "--repeat", "2"]),
     ("delayqueue", ["benchmarks/delayqueue.py", "--items", "5000"]),
+    ("failover", ["benchmarks/failover.py", "--runs", "20"]),
     ("leaderboard", ["benchmarks/leaderboard.py", "--max", "100000", "--reps", "200"]),
     ("lock_contention", ["benchmarks/lock_contention.py", "--per-client", "50", "--max-clients", "8"]),
     ("pool_roofline", ["benchmarks/pool_roofline.py", "--rounds", "2"]),

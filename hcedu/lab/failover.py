@@ -1,0 +1,126 @@
+"""Failover loses a lock: a primary dies before its write reaches the replica, Sentinel promotes the replica,
+and a second client acquires the "same" lock. Two holders, on real redis-server processes on loopback.
+
+    result = lock_failover()            # FailoverResult: .events (DataFrame), .holders, .summary
+    result = lock_failover(wait=True)   # A runs WAIT 1 after acquiring and gives the lock up unless replicated
+
+Made deterministic, not lucky: the replica is paused (SIGSTOP) and the primary drops its replication link
+(``CLIENT KILL TYPE replica``) just before A acquires, so A's write cannot replicate (a paused replica
+alone is not enough: the write would wait in its socket buffer and apply on resume); the primary is then killed (SIGKILL) and the replica resumed; Sentinel (quorum 1) promotes it;
+B's ``SET NX`` succeeds on the new primary while A still believes it holds the lock for its whole TTL.
+
+With ``wait=True``, A asks ``WAIT 1 <ms>`` after ``SET NX``: with the replica paused no replica acknowledges,
+so A treats the lock as not acquired and B is the only holder. ``WAIT`` is not consensus: it only tells A
+how many replicas had the write when it returned; a failover can still pick a replica that had not, and
+the write is not rolled back on the primary. Fencing tokens checked by the resource, or a consensus store,
+are what make a lock safe (chapter 08, Kleppmann's critique of Redlock).
+
+Every process is stopped when the call returns, also on error.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+from dataclasses import dataclass, field
+
+import pandas as pd
+import redis
+
+from ..clock import Clock, RealClock
+from .redis_cluster import _wait, sentinel_trio
+
+__all__ = ["FailoverResult", "lock_failover", "chart_failover"]
+
+KEY = "lock:orders"
+
+
+@dataclass(frozen=True)
+class FailoverResult:
+    """``events``: one row per step (``t`` seconds, ``actor``, ``event``, ``detail``); ``holders``: the
+    clients that believed they held the lock at the end; ``summary``: the named outcomes."""
+
+    events: pd.DataFrame
+    holders: tuple[str, ...]
+    summary: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"<FailoverResult holders={list(self.holders)} wait={self.summary.get('wait')}>"
+
+
+def lock_failover(*, wait: bool = False, ttl_ms: int = 30_000, wait_timeout_ms: int = 200,
+                  clock: Clock | None = None, timeout: float = 30.0) -> FailoverResult:
+    """Run the failover scenario once on a fresh primary + replica + Sentinel; return what happened."""
+    if not isinstance(ttl_ms, int) or isinstance(ttl_ms, bool) or not 1_000 <= ttl_ms <= 600_000:
+        raise ValueError(f"ttl_ms must be an integer in 1000..600000, got {ttl_ms!r}")
+    if not isinstance(wait_timeout_ms, int) or isinstance(wait_timeout_ms, bool) or not 1 <= wait_timeout_ms <= 10_000:
+        raise ValueError(f"wait_timeout_ms must be an integer in 1..10000, got {wait_timeout_ms!r}")
+    clock = clock or RealClock()
+    t0 = 0.0
+    rows: list[dict] = []
+
+    def log(actor: str, event: str, detail: str = "") -> None:
+        rows.append({"t": round(clock.now() - t0, 3), "actor": actor, "event": event, "detail": detail})
+
+    holders: list[str] = []
+    with sentinel_trio(down_after_ms=1000, failover_timeout_ms=3000, timeout=timeout) as trio:
+        a = trio.primary.client(socket_timeout=2)
+        token_a, token_b = f"A-{uuid.uuid4().hex[:8]}", f"B-{uuid.uuid4().hex[:8]}"
+        t0 = clock.now()
+        os.kill(trio.replica.pid, signal.SIGSTOP)
+        try:
+            dropped = a.execute_command("CLIENT", "KILL", "TYPE", "replica")
+            log("replica", "paused, link dropped", f"the primary closed {dropped} replication link(s)")
+            got = a.set(KEY, token_a, nx=True, px=ttl_ms)
+            log("A", "SET NX on the primary", "OK" if got else "refused")
+            keep = bool(got)
+            if got and wait:
+                acked = a.execute_command("WAIT", 1, wait_timeout_ms)
+                log("A", f"WAIT 1 {wait_timeout_ms}", f"{acked} replica(s) acknowledged")
+                if acked < 1:
+                    keep = False
+                    log("A", "gives the lock up", "not on any replica: a failover would lose it")
+            if keep:
+                holders.append("A")
+            os.kill(trio.primary.pid, signal.SIGKILL)
+            log("primary", "killed", "before the write replicated")
+        finally:
+            os.kill(trio.replica.pid, signal.SIGCONT)
+        log("replica", "resumed")
+        _wait(lambda: trio.current_primary()[1] == trio.replica.port, timeout, "Sentinel promoting the replica")
+        log("Sentinel", "promoted the replica", f"port {trio.replica.port}")
+        b = trio.replica.client(socket_timeout=2)
+        _wait(lambda: b.info("replication").get("role") == "master", timeout, "the replica becoming a primary")
+        got_b = b.set(KEY, token_b, nx=True, px=ttl_ms)
+        log("B", "SET NX on the new primary", "OK" if got_b else "refused")
+        if got_b:
+            holders.append("B")
+        value = b.get(KEY)
+        log("B", "GET", f"the lock holds {value}")
+        a.close()
+        b.close()
+    events = pd.DataFrame(rows, columns=["t", "actor", "event", "detail"])
+    return FailoverResult(events, tuple(holders), {"wait": wait, "two_holders": len(holders) == 2,
+                                                   "lock_value_after": value})
+
+
+def chart_failover(result: FailoverResult):  # noqa: ANN201
+    """Each actor's steps on one time axis; the takeaway in the title (two holders, or one)."""
+    import matplotlib.pyplot as plt
+
+    from .plot import color, finish
+
+    actors = list(dict.fromkeys(result.events["actor"]))
+    fig, ax = plt.subplots(figsize=(8, 2.8))
+    for y, actor in enumerate(reversed(actors)):
+        rows = result.events[result.events["actor"] == actor]
+        ax.scatter(rows["t"], [y] * len(rows), color=color(actor, y), zorder=3)
+        for _, r in rows.iterrows():
+            ax.annotate(r["event"], (r["t"], y), xytext=(4, 6), textcoords="offset points", fontsize=7)
+    ax.set_yticks(range(len(actors)), list(reversed(actors)))
+    who = " and ".join(result.holders) or "nobody"
+    title = (f"after failover {who} hold the lock" if len(result.holders) == 2
+             else f"after failover only {who} holds the lock")
+    return finish(ax, title=title + (" (A used WAIT)" if result.summary.get("wait") else ""),
+                  xlabel="seconds since the start", legend=None)
