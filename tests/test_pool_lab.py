@@ -72,15 +72,28 @@ def test_reap_idle_and_prefill(redis_backend):
 def test_health_check_pings_a_connection_idle_too_long():
     toxics = P.Toxics(0.0)
     pool = P.make_pool("blocking", max_connections=1, server=P.fakeredis.FakeServer(), toxics=toxics,
-                       health_check_interval=0.05)
+                       health_check_interval=30)
     c = redis.Redis(connection_pool=pool)
     c.ping()
     n = toxics.counts["requests"]
     c.set("a", 1)                      # used recently: no health check
     assert toxics.counts["requests"] == n + 1
-    time.sleep(0.08)                   # idle longer than health_check_interval
+    assert pool.age_idle(31) == 1      # idle longer than health_check_interval, without sleeping
     c.set("a", 2)                      # PING first, then SET: two round trips
     assert toxics.counts["requests"] == n + 3
+    c.set("a", 3)                      # the PING reset its clock
+    assert toxics.counts["requests"] == n + 4
+    pool.disconnect()
+
+
+def test_age_idle_counts_for_reaping_and_rejects_bad_input():
+    pool = P.make_pool("blocking", max_connections=3, server=P.fakeredis.FakeServer())
+    assert pool.prefill(2) == 2
+    assert pool.reap_idle(60.0) == 0
+    assert pool.age_idle(61) == 2
+    assert pool.reap_idle(60.0) == 2
+    with pytest.raises(ValueError, match="seconds"):
+        pool.age_idle(-1)
     pool.disconnect()
 
 
