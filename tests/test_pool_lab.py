@@ -422,4 +422,16 @@ def test_checker_verdicts():
     v = pool_sizing(lambda q, p, r: 2.5)
     assert not v and "check 1/4 failed" in str(v)
     v = pool_sizing(lambda q, p, r: 2)          # too small for 2,000 QPS at 2 ms
-    assert not v and "check 2/4 failed" in str(v) and "gave only" in str(v)
+    assert not v and "check 2/4 failed" in str(v) and "saturated" in str(v)
+
+
+def test_simulate_pool_is_deterministic_and_shows_queueing():
+    a = P.simulate_pool(5, 2000, 0.002, seed=3)
+    assert a == P.simulate_pool(5, 2000, 0.002, seed=3)          # same seed, same run
+    assert a != P.simulate_pool(5, 2000, 0.002, seed=4)
+    assert 0.78 < a["utilisation"] < 0.82 and a["throughput"] == pytest.approx(2000, rel=0.05)
+    more = P.simulate_pool(10, 2000, 0.002, seed=3)                 # identical traffic, twice the pool
+    assert more["p99"] < a["p99"] and more["waited"] < a["waited"]
+    assert P.simulate_pool(4, 2000, 0.002, requests=5000)["p99"] > 0.01   # utilisation 1: the queue grows
+    with pytest.raises(ValueError, match="pool_size"):
+        P.simulate_pool(0, 2000, 0.002)

@@ -345,9 +345,10 @@ cells = [
     md("""
     ## Exercise and interview drill
 
-    **Exercise** (`exercises/05_redis_connection_pool.ipynb`): size a pool for a target QPS and p99 given a
-    measured round-trip time. The checker runs your pool size through the load generator, checks the
-    target is met, and that you did not over-provision by more than 2×.
+    **Exercise** (`exercises/05_pool_sizing.ipynb`): size a pool for a target QPS **and** a p99 target given
+    a measured round-trip time. The checker runs your pool size through a seeded simulation of request
+    threads sharing it (virtual time, so the verdict does not depend on how busy your machine is), checks
+    both targets, and that you did not over-provision by more than 2×.
 
     ## Interview drill
     """),
