@@ -73,15 +73,28 @@ def test_reap_idle_and_prefill(redis_backend):
 def test_health_check_pings_a_connection_idle_too_long():
     toxics = P.Toxics(0.0)
     pool = P.make_pool("blocking", max_connections=1, server=P.fakeredis.FakeServer(), toxics=toxics,
-                       health_check_interval=0.05)
+                       health_check_interval=30)
     c = redis.Redis(connection_pool=pool)
     c.ping()
     n = toxics.counts["requests"]
     c.set("a", 1)                      # used recently: no health check
     assert toxics.counts["requests"] == n + 1
-    time.sleep(0.08)                   # idle longer than health_check_interval
+    assert pool.age_idle(31) == 1      # idle longer than health_check_interval, without sleeping
     c.set("a", 2)                      # PING first, then SET: two round trips
     assert toxics.counts["requests"] == n + 3
+    c.set("a", 3)                      # the PING reset its clock
+    assert toxics.counts["requests"] == n + 4
+    pool.disconnect()
+
+
+def test_age_idle_counts_for_reaping_and_rejects_bad_input():
+    pool = P.make_pool("blocking", max_connections=3, server=P.fakeredis.FakeServer())
+    assert pool.prefill(2) == 2
+    assert pool.reap_idle(60.0) == 0
+    assert pool.age_idle(61) == 2
+    assert pool.reap_idle(60.0) == 2
+    with pytest.raises(ValueError, match="seconds"):
+        pool.age_idle(-1)
     pool.disconnect()
 
 
@@ -435,4 +448,16 @@ def test_checker_verdicts():
     v = pool_sizing(lambda q, p, r: 2.5)
     assert not v and "check 1/4 failed" in str(v)
     v = pool_sizing(lambda q, p, r: 2)          # too small for 2,000 QPS at 2 ms
-    assert not v and "check 2/4 failed" in str(v) and "gave only" in str(v)
+    assert not v and "check 2/4 failed" in str(v) and "saturated" in str(v)
+
+
+def test_simulate_pool_is_deterministic_and_shows_queueing():
+    a = P.simulate_pool(5, 2000, 0.002, seed=3)
+    assert a == P.simulate_pool(5, 2000, 0.002, seed=3)          # same seed, same run
+    assert a != P.simulate_pool(5, 2000, 0.002, seed=4)
+    assert 0.78 < a["utilisation"] < 0.82 and a["throughput"] == pytest.approx(2000, rel=0.05)
+    more = P.simulate_pool(10, 2000, 0.002, seed=3)                 # identical traffic, twice the pool
+    assert more["p99"] < a["p99"] and more["waited"] < a["waited"]
+    assert P.simulate_pool(4, 2000, 0.002, requests=5000)["p99"] > 0.01   # utilisation 1: the queue grows
+    with pytest.raises(ValueError, match="pool_size"):
+        P.simulate_pool(0, 2000, 0.002)

@@ -81,8 +81,11 @@ def simulate(policy: str = "block", capacity: int = 100, *, drain_rate: float = 
             outcome[it] = "sent"
             sent_this_step.append(now[0] - created[it])
 
+    evicted = [0]
+
     def on_drop(it: str) -> None:
         outcome[it] = "evicted"
+        evicted[0] += 1
 
     bridge = Bridge(client=client, keyspace=Keyspace("peakshave", client), policy=policy, capacity=capacity,
                     put_timeout=put_timeout if policy == "block_timeout" else None, batch=batch,
@@ -152,10 +155,9 @@ def simulate(policy: str = "block", capacity: int = 100, *, drain_rate: float = 
         drain_acc -= can
         if can:
             bridge.pump(can)
-        evicted = sum(1 for v in outcome.values() if v == "evicted") if policy == "drop_oldest" else 0
         rows.append({"t": t, "policy": policy, "capacity": capacity, "depth": bridge.depth(),
                      "waiting": len(waiting), "offered": counts["offered"], "sent": bridge.stats.sent,
-                     "dropped": counts["dropped"] + evicted, "rejected": counts["rejected"],
+                     "dropped": counts["dropped"] + evicted[0], "rejected": counts["rejected"],
                      "latency": float(np.mean(sent_this_step)) if sent_this_step else np.nan})
     for it in waiting:
         outcome[it] = "waiting"

@@ -50,7 +50,7 @@ from .proxy import DelayedConnection, DelayedTCPConnection, LatencyProxy, Toxics
 __all__ = ["PoolStatsRecorder", "InstrumentedPool", "InstrumentedBlockingPool", "make_pool", "make_client",
            "measure_ceilings", "sweep", "interleaved_sweep", "with_model", "one_core", "exhaustion", "stall_experiment",
            "defaults_table", "installed_redis_py_defaults", "REDIS_PY_8_DEFAULTS",
-           "little_bound", "roofline", "size_pool", "PoolLab", "KINDS"]
+           "little_bound", "roofline", "size_pool", "simulate_pool", "PoolLab", "KINDS"]
 
 #: Pool kinds: ``"fail-fast"`` (``ConnectionPool``) and ``"blocking"`` (``BlockingConnectionPool``).
 KINDS: tuple[str, ...] = ("fail-fast", "blocking")
@@ -201,6 +201,22 @@ class _Instrumentation:
                 conn.disconnect()
                 n += 1
         return n
+
+    def age_idle(self, seconds: float) -> int:
+        """Fast-forward the idle clock: every idle connection counts as unused ``seconds`` longer than it has
+        been, both for :meth:`reap_idle` and for redis-py's ``health_check_interval`` (its next health
+        check falls due ``seconds`` sooner). Lets a demo of a 30 s idle setting run without sleeping, and
+        without depending on how long the machine took between two commands. Returns how many idle
+        connections were aged."""
+        seconds = _validate.number("seconds", seconds, minimum=0)
+        idle = self._idle_connections()
+        with self.stats.lock:
+            for conn in idle:
+                self.stats.last_release[id(conn)] = self.stats.last_release.get(id(conn), self.stats.t0) - seconds
+        for conn in idle:
+            if hasattr(conn, "next_health_check"):
+                conn.next_health_check -= seconds
+        return len(idle)
 
     def prefill(self, n: int) -> int:
         """go-redis ``MinIdleConns``: open ``n`` connections now so the first requests don't pay to connect.
@@ -353,6 +369,51 @@ def size_pool(target_qps: float, service_time: float, *, headroom: float = 0.3) 
     s = _validate.number("service_time", service_time, minimum=0, strict=True)
     h = _validate.number("headroom", headroom, minimum=0)
     return max(1, math.ceil(q * s * (1 + h) - 1e-9))
+
+
+def simulate_pool(pool_size: int, qps: float, rtt: float, *, jitter: float = 0.2, requests: int = 20_000,
+                  seed: int = 0) -> dict[str, float]:
+    """Request threads sharing a pool of ``pool_size`` connections, in virtual time (deterministic).
+
+    Requests arrive at random (Poisson, ``qps`` per second, seeded) from many threads; each holds a
+    connection for ``rtt × U(1 − jitter, 1 + jitter)`` seconds; a request that finds every connection busy
+    waits, first come first served, for the first one freed (a FIFO pool; redis-py's blocking pool is LIFO
+    and go-redis's is only roughly FIFO, which make the tail worse, not better). The same seed gives the
+    same arrivals and hold times for every pool size, so sizes are compared on identical traffic.
+
+    Returns ``pool_size``, ``qps``, ``utilisation`` (offered load ÷ pool size, ``qps × mean hold / P``;
+    at 1 or more the queue grows without bound), ``throughput`` (completions per second over the run),
+    ``p50``/``p99`` (latency: wait + hold, s), ``wait_p99``, ``wait_max`` (s) and ``waited`` (the
+    fraction of requests that found no free connection).
+    """
+    import heapq
+    import random
+    pool_size = _validate.integer("pool_size", pool_size, minimum=1, maximum=100_000)
+    qps = _validate.number("qps", qps, minimum=0, strict=True)
+    rtt = _validate.number("rtt", rtt, minimum=0, strict=True)
+    jitter = _validate.number("jitter", jitter, minimum=0, maximum=1)
+    requests = _validate.integer("requests", requests, minimum=100)
+    rng = random.Random(seed)   # Mersenne Twister's stream is the same on every Python version
+    free = [0.0] * pool_size    # when each connection is next free (a min-heap)
+    t = hold_total = end = 0.0
+    waits, latency = [], []
+    for _ in range(requests):
+        t += -math.log(1.0 - rng.random()) / qps              # exponential gaps: Poisson arrivals
+        hold = rtt * (1 - jitter + 2 * jitter * rng.random())
+        start = max(t, free[0])
+        heapq.heapreplace(free, start + hold)
+        waits.append(start - t)
+        latency.append(start - t + hold)
+        hold_total += hold
+        end = max(end, start + hold)
+
+    def pct(values: list[float], q: float) -> float:   # nearest rank
+        return sorted(values)[max(0, math.ceil(q / 100 * len(values)) - 1)]
+
+    return {"pool_size": pool_size, "qps": qps, "utilisation": qps * hold_total / requests / pool_size,
+            "throughput": requests / end, "p50": pct(latency, 50), "p99": pct(latency, 99),
+            "wait_p99": pct(waits, 99), "wait_max": max(waits),
+            "waited": sum(1 for w in waits if w > 0) / requests}
 
 
 # -- the lab rig ------------------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ cells = [
     # NBVAL_IGNORE_OUTPUT
     m = P.measure_ceilings(lab, duration=0.25)
     S, X = m["service_time"], m["cpu_ceiling"]
-    assert 0.002 <= S < 0.01 and X > 0
+    assert S >= 0.002 and X > 0          # S cannot beat the injected 2 ms; how far above depends on the machine
     print(f"S = {S * 1e3:.2f} ms held per command (2 ms injected), X_cpu = {X:,.0f} commands/s "
           f"(one caller managed {m['one_thread']:,.0f}/s of wall-clock time)")
     """),
@@ -263,18 +263,18 @@ cells = [
     idle timeout *below* those, or turn on `health_check_interval` so a dead connection is found by a PING
     before your command uses it. (redis-py also checks a pooled socket at checkout and reconnects
     silently if the server closed it.) The health check is not free: it is one more round trip, paid by
-    the first command after an idle spell. Count the round trips the toxics plan sees:
+    the first command after an idle spell. Count the round trips the toxics plan sees (`age_idle` makes
+    the pool's idle connection count as 31 s older, instead of sleeping 31 s):
     """),
     code("""
-    import time
-    c = lab.client(pool_size=1, health_check_interval=0.05)
+    c = lab.client(pool_size=1, health_check_interval=30)   # PING a connection idle > 30 s before using it
     c.ping()
     n0 = lab.toxics.counts["requests"]
     c.get(ks.key("hc"))          # used a moment ago: straight to the command
     n1 = lab.toxics.counts["requests"]
-    time.sleep(0.08)             # idle longer than health_check_interval
+    c.connection_pool.age_idle(31)   # as if it had then sat idle for 31 s
     c.get(ks.key("hc"))          # PING first, then the command
-    {"round trips, warm": n1 - n0, "round trips after 80 ms idle": lab.toxics.counts["requests"] - n1}
+    {"round trips, warm": n1 - n0, "round trips after 31 s idle": lab.toxics.counts["requests"] - n1}
     """),
     md("""
     **Takeaway:** set the health-check interval to match the idle timers you fear (minutes, not
@@ -345,9 +345,10 @@ cells = [
     md("""
     ## Exercise and interview drill
 
-    **Exercise** (`exercises/05_redis_connection_pool.ipynb`): size a pool for a target QPS and p99 given a
-    measured round-trip time. The checker runs your pool size through the load generator, checks the
-    target is met, and that you did not over-provision by more than 2×.
+    **Exercise** (`exercises/05_pool_sizing.ipynb`): size a pool for a target QPS **and** a p99 target given
+    a measured round-trip time. The checker runs your pool size through a seeded simulation of request
+    threads sharing it (virtual time, so the verdict does not depend on how busy your machine is), checks
+    both targets, and that you did not over-provision by more than 2×.
 
     ## Interview drill
     """),

@@ -31,8 +31,9 @@ cells = [
        and cancels the other calls as soon as one fails,
     4. cancels the context it handed out before returning, and leaves no goroutine running.
 
-    `hcedu.go.errgroup.with_context(ctx)` does most of this; `g.wait()` *returns* the first error.
-    The checker measures how long the downstreams work after the deadline.
+    The chapter's "Break it" section shows a tool that does much of this. The checker records, for each
+    downstream, which context it got and whether it stopped at the deadline (or at a sibling's error) or
+    worked on to the end.
     """),
     code("""
     from hcedu.go import context, errgroup

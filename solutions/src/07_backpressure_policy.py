@@ -20,8 +20,9 @@ cells = [
     * `ch.try_send(v) -> bool` — Go's `select { case ch <- v: default: }`;
     * `ch.try_recv() -> (v, ok, selected)` — `selected` is False when nothing could be received.
 
-    Careful: between your eviction and your send, another producer may take the freed slot. Then you must
-    evict again — and report both.
+    Other producers and a consumer use the channel at the same time, so any step of yours may find it
+    changed since your previous step. Whatever happens: `offer` never blocks, the item ends up in the
+    buffer, and every item it removed is reported (and nothing it did not remove).
     """),
     code("""
     from hcedu.go import Chan
@@ -52,8 +53,9 @@ cells = [
     md("""
     ## Check
 
-    The checker also runs 8 producers against a live consumer on a one-slot channel and checks that every
-    item was delivered or reported evicted, exactly once, in order per producer.
+    The checker forces the two races (a rival producer refilling the slot you freed; the consumer emptying
+    the buffer before you evict), then runs 8 producers against a live consumer on a one-slot channel and
+    checks that every item was delivered or reported evicted, exactly once, in order per producer.
     """),
     code("""
     from hcedu.course import check

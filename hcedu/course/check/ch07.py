@@ -29,6 +29,13 @@ def _with_timeout(fn: Callable[[], Any], seconds: float, what: str) -> Any:
     return out.get("value")
 
 
+def _evicted(got: Any, what: str) -> list:
+    """The learner's return value as a list, or a clear failure naming what was wrong with it."""
+    assert isinstance(got, (list, tuple)), (
+        f"offer must return the list of evicted items, returned {type(got).__name__}: {got!r} ({what})")
+    return list(got)
+
+
 def drop_oldest(offer: Callable[[Any, Any], Any], producers: int = 8, per_producer: int = 300) -> Verdict:
     """Check ``offer(ch, item) -> list of evicted items``: never blocks; on a full buffer it evicts the oldest
     buffered item(s) to make room and returns them (usually one; more if other producers refill the slot
@@ -38,37 +45,77 @@ def drop_oldest(offer: Callable[[Any, Any], Any], producers: int = 8, per_produc
 
     def room_means_no_eviction() -> None:
         ch = Chan(3)
-        got = _with_timeout(lambda: offer(ch, "a"), 1, "offer on an empty channel")
-        assert list(got) == [], f"nothing should be evicted when there is room, got {got!r}"
+        got = _evicted(_with_timeout(lambda: offer(ch, "a"), 1, "offer on an empty channel"), "with room")
+        assert got == [], f"nothing should be evicted when there is room, got {got!r}"
         assert len(ch) == 1, f"the item should be buffered (len(ch) == 1), len is {len(ch)}"
 
     def full_evicts_oldest() -> None:
         ch = Chan(3)
-        got = [list(_with_timeout(lambda x=x: offer(ch, x), 1, "offer on a full channel")) for x in "abcde"]
+        got = [_evicted(_with_timeout(lambda x=x: offer(ch, x), 1, "offer on a full channel"), "full channel")
+               for x in "abcde"]
         assert got == [[], [], [], ["a"], ["b"]], f"expected evictions [[], [], [], ['a'], ['b']], got {got!r}"
         left = [ch.recv(timeout=1) for _ in range(3)]
         assert left == ["c", "d", "e"], f"the buffer should hold the 3 newest in order, holds {left!r}"
 
     def rival_refills_the_slot() -> None:
         class RivalChan(Chan):
-            """After the first eviction another producer grabs the freed slot (a race, made deterministic)."""
+            """After the first eviction another producer grabs the freed slot (a race, made deterministic):
+            whichever receive the learner uses (``try_recv``, ``recv``, ``recv_ok``)."""
 
             rival = True
 
-            def try_recv(self) -> Any:
-                got = super().try_recv()
-                if self.rival and got[2]:
+            def _after_receive(self) -> None:
+                if self.rival:
                     self.rival = False
                     super().try_send("rival")
+
+            def try_recv(self) -> Any:
+                got = super().try_recv()
+                if got[2]:
+                    self._after_receive()
+                return got
+
+            def recv_ok(self, timeout: float | None = None) -> Any:
+                got = super().recv_ok(timeout)
+                self._after_receive()
                 return got
 
         ch = RivalChan(1)
         ch.send("a")
-        got = list(_with_timeout(lambda: offer(ch, "b"), 1, "offer when a rival refills the slot"))
+        got = _evicted(_with_timeout(lambda: offer(ch, "b"), 1, "offer when a rival refills the slot"),
+                       "rival refills the slot")
         assert got == ["a", "rival"], (
             f"another producer refilled the slot after 'a' was evicted, so 'a' and 'rival' were both evicted; "
             f"offer returned {got!r}")
         assert ch.recv(timeout=1) == "b", "the offered item should be in the buffer"
+
+    def consumer_takes_it_first() -> None:
+        class ConsumerChan(Chan):
+            """The first time a send finds the buffer full, the consumer empties it before the producer's next
+            step (a race, made deterministic)."""
+
+            consumer = True
+
+            def try_send(self, v: Any) -> bool:
+                ok = super().try_send(v)
+                if not ok and self.consumer:
+                    self.consumer = False
+                    while True:
+                        got = super().try_recv()
+                        if not got[2]:
+                            break
+                        self.delivered.append(got[0])
+                return ok
+
+        ch = ConsumerChan(1)
+        ch.delivered = []
+        ch.send("a")
+        got = _evicted(_with_timeout(lambda: offer(ch, "b"), 1, "offer when the consumer empties the buffer first"),
+                       "consumer took the item first")
+        assert ch.delivered == ["a"], "the consumer should have received 'a'"
+        assert got == [], (f"the consumer received 'a' before offer could evict it, so nothing was evicted; offer "
+                           f"reported {got!r} (check try_recv's `selected` before counting an eviction)")
+        assert ch.try_recv()[:2] == ("b", True), "the offered item should be in the buffer"
 
     def closed_channel_panics() -> None:
         ch = Chan(1)
@@ -91,7 +138,7 @@ def drop_oldest(offer: Callable[[Any, Any], Any], producers: int = 8, per_produc
 
         def producer(p: int) -> None:
             for i in range(per_producer):
-                e = list(offer(ch, (p, i)))
+                e = _evicted(offer(ch, (p, i)), "under concurrency")
                 with lock:
                     evicted.extend(e)
 
@@ -121,6 +168,9 @@ def drop_oldest(offer: Callable[[Any, Any], Any], producers: int = 8, per_produc
          "if try_send fails, try_recv one item (the oldest) and try again"),
         ("when a rival refills the slot, every eviction is reported", rival_refills_the_slot,
          "keep a list: append every item try_recv took, until try_send succeeds"),
+        ("when the consumer empties the buffer first, nothing is evicted and nothing blocks",
+         consumer_takes_it_first, "never block (no recv/send without select-default); count an eviction only "
+         "when try_recv actually received"),
         ("a closed channel panics like a send", closed_channel_panics, "let try_send's panic propagate"),
         (f"{producers} producers + a consumer: every item delivered or evicted, exactly once",
          conserves_items_under_concurrency,

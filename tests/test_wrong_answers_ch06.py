@@ -1,0 +1,169 @@
+"""Wrong answers to exercise 06 (deadline propagation in a fan-out), written as a learner would.
+
+The checker reads what each fake downstream call saw (its ctx, whether it stopped because the ctx ended
+or worked to the end, whether all calls were in flight together), never a duration, so each verdict is
+the same on a busy machine. Wrong answers whose outcome depends on thread timing are run 5 times.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hcedu.course import check
+from hcedu.go import context, errgroup, go
+
+from helpers import assert_accepted, assert_rejected
+
+
+def reference(ctx, calls):
+    g, gctx = errgroup.with_context(ctx)
+    results = [None] * len(calls)
+
+    def run(i, call):
+        results[i] = call(gctx)
+
+    for i, call in enumerate(calls):
+        g.go(run, i, call)
+    err = g.wait(timeout=30)
+    if err is not None:
+        raise err
+    return results
+
+
+def by_hand(ctx, calls):
+    """Alternative: WithCancel + goroutines + first-error bookkeeping, no errgroup."""
+    cctx, cancel = context.with_cancel(ctx)
+    results, errors = [None] * len(calls), []
+
+    def run(i, call):
+        try:
+            results[i] = call(cctx)
+        except Exception as e:  # noqa: BLE001 - the first one is re-raised below
+            errors.append(e)
+            cancel()
+
+    try:
+        gs = [go(run, i, c) for i, c in enumerate(calls)]
+        for g in gs:
+            g.join(30)
+    finally:
+        cancel()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def background_ctx(ctx, calls):
+    # the source's bug: the downstreams get a fresh root context
+    return reference(context.background(), calls)
+
+
+def sequential(ctx, calls):
+    # passes ctx down, but one call after another
+    return [call(ctx) for call in calls]
+
+
+def no_sibling_cancel(ctx, calls):
+    # every call gets ctx, but an error does not cancel the others: waits for all, then raises
+    results, errors = [None] * len(calls), []
+
+    def run(i, call):
+        try:
+            results[i] = call(ctx)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    gs = [go(run, i, c) for i, c in enumerate(calls)]
+    for g in gs:
+        g.join(30)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def forgets_to_wait(ctx, calls):
+    # starts the goroutines and returns at once
+    g, gctx = errgroup.with_context(ctx)
+    results = [None] * len(calls)
+
+    def run(i, call):
+        results[i] = call(gctx)
+
+    for i, call in enumerate(calls):
+        g.go(run, i, call)
+    return results
+
+
+def swallows_error(ctx, calls):
+    # g.wait() *returns* the error; ignoring it hides the failure and the deadline
+    g, gctx = errgroup.with_context(ctx)
+    results = [None] * len(calls)
+
+    def run(i, call):
+        results[i] = call(gctx)
+
+    for i, call in enumerate(calls):
+        g.go(run, i, call)
+    g.wait(timeout=30)
+    return results
+
+
+def never_cancels(ctx, calls):
+    # derives a cancellable child for the calls and forgets cancel(): the child outlives the request
+    cctx, cancel = context.with_cancel(ctx)
+    results = [None] * len(calls)
+
+    def run(i, call):
+        results[i] = call(cctx)
+
+    gs = [go(run, i, c) for i, c in enumerate(calls)]
+    for g in gs:
+        g.join(30)
+    for g in gs:
+        g.result  # re-raise a call's error
+    return results
+
+
+def fresh_timeout(ctx, calls):
+    # "each downstream gets its own 1 s timeout": from background(), so the caller's deadline is lost
+    def run_one(call):
+        c, cancel = context.with_timeout(context.background(), 1.0)
+        try:
+            return call(c)
+        finally:
+            cancel()
+    g, gctx = errgroup.with_context(ctx)
+    results = [None] * len(calls)
+
+    def run(i, call):
+        results[i] = run_one(call)
+
+    for i, call in enumerate(calls):
+        g.go(run, i, call)
+    err = g.wait(timeout=30)
+    if err is not None:
+        raise err
+    return results
+
+
+def test_reference_and_by_hand_alternative_pass():
+    assert_accepted(check.deadline_propagation(reference))
+    assert_accepted(check.deadline_propagation(by_hand))
+
+
+WRONG = {
+    "context.background()": (background_ctx, ["deadline reaches every call"], 1),
+    "sequential": (sequential, ["one after another"], 1),
+    "errors do not cancel siblings": (no_sibling_cancel, ["first error"], 5),
+    "forgets to wait": (forgets_to_wait, ["expected [0, 1, 2]", "did not raise"], 5),
+    "swallows the error": (swallows_error, ["did not raise"], 1),
+    "never calls cancel": (never_cancels, ["still live", "cancel"], 5),
+    "fresh timeout per call": (fresh_timeout, ["deadline"], 1),
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG))
+def test_wrong_answer_is_rejected_with_a_hint(name):
+    fn, mentions, runs = WRONG[name]
+    assert_rejected(check.deadline_propagation(fn), *mentions, runs=runs,
+                    check=lambda: check.deadline_propagation(fn))

@@ -1,0 +1,135 @@
+"""Wrong answers to exercise 07 (the drop-oldest back-pressure policy), written as a learner would.
+
+The races (a rival producer refilling the freed slot, the consumer emptying the buffer first) are forced
+by channel subclasses in the checker, at the channel-operation level, so each race-type wrong answer is
+rejected on every run; each is run 5 times to show it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hcedu.course import check
+from hcedu.go.chan import SendOnClosedChannel
+
+from helpers import assert_accepted, assert_rejected
+
+
+def reference(ch, item):
+    evicted = []
+    while not ch.try_send(item):
+        old, ok, selected = ch.try_recv()
+        if selected and ok:
+            evicted.append(old)
+    return evicted
+
+
+def recursive(ch, item):
+    """Alternative: evict one, then offer again (recursion instead of a loop)."""
+    if ch.try_send(item):
+        return []
+    old, ok, selected = ch.try_recv()
+    return ([old] if selected and ok else []) + recursive(ch, item)
+
+
+def evict_once(ch, item):
+    # one eviction, one retry: if a rival took the freed slot, the item is silently lost
+    if ch.try_send(item):
+        return []
+    old, ok, selected = ch.try_recv()
+    ch.try_send(item)
+    return [old]
+
+
+def evict_then_blocking_send(ch, item):
+    # makes room, then a plain send: blocks when a rival took the room
+    evicted = []
+    if not ch.try_send(item):
+        old, ok, selected = ch.try_recv()
+        evicted.append(old)
+        ch.send(item)
+    return evicted
+
+
+def blocking_recv_to_evict(ch, item):
+    # "the buffer is full, so recv cannot block": the consumer may empty it first
+    evicted = []
+    while not ch.try_send(item):
+        evicted.append(ch.recv())
+    return evicted
+
+
+def ignores_selected(ch, item):
+    # counts an eviction even when try_recv received nothing
+    evicted = []
+    while not ch.try_send(item):
+        old, ok, selected = ch.try_recv()
+        evicted.append(old)
+    return evicted
+
+
+def check_len_then_act(ch, item):
+    # check-then-act on len(): the state changes between the check and the act
+    evicted = []
+    if len(ch) == ch.cap:
+        evicted.append(ch.try_recv()[0])
+    ch.try_send(item)
+    return evicted
+
+
+def drops_newest(ch, item):
+    # drop_newest, not drop_oldest
+    return [] if ch.try_send(item) else [item]
+
+
+def forgets_to_report(ch, item):
+    # evicts correctly, reports nothing: the silent loss the chapter is about
+    reference(ch, item)
+    return []
+
+
+def swallows_closed(ch, item):
+    # hides a send on a closed channel
+    try:
+        return reference(ch, item)
+    except SendOnClosedChannel:
+        return []
+
+
+def returns_count(ch, item):
+    # returns how many, not which
+    return len(reference(ch, item))
+
+
+def test_reference_and_recursive_alternative_pass():
+    assert_accepted(check.drop_oldest(reference))
+    assert_accepted(check.drop_oldest(recursive))
+
+
+RACES = {
+    "evict once": (evict_once, ["every eviction is reported", "rival"]),
+    "evict, then blocking send": (evict_then_blocking_send, ["blocks"]),
+    "blocking recv to evict": (blocking_recv_to_evict, ["blocks"]),
+    "ignores selected": (ignores_selected, ["selected"]),
+    "len() check, then act": (check_len_then_act, ["rival", "selected", "every eviction"]),
+}
+
+
+@pytest.mark.parametrize("name", list(RACES))
+def test_race_type_wrong_answer_is_rejected_every_time(name):
+    fn, mentions = RACES[name]
+    assert_rejected(check.drop_oldest(fn), *mentions, runs=5, check=lambda: check.drop_oldest(fn))
+
+
+WRONG = {
+    "drops the newest": (drops_newest, ["oldest item is evicted"]),
+    "forgets to report": (forgets_to_report, ["expected evictions"]),
+    "swallows the closed-channel panic": (swallows_closed, ["closed channel"]),
+    "returns a count": (returns_count, ["must return the list"]),
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG))
+def test_wrong_answer_is_rejected_with_a_hint(name):
+    fn, mentions = WRONG[name]
+    assert_rejected(check.drop_oldest(fn), *mentions)
