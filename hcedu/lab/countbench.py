@@ -116,8 +116,10 @@ def throughput(kinds: Sequence[str] = SAFE_IN_PROCESS, threads: Iterable[int] = 
     """Measure increments per second: for each counter kind and thread count, ``ops`` increments in total
     split evenly over the threads (so every point does the same work). Best of ``repeat`` runs.
 
-    Columns: ``counter``, ``threads``, ``ops``, ``seconds``, ``ops_per_s``, ``value``, ``exact``,
-    ``round_trips`` (Redis commands sent; NaN in process). Redis kinds use ``client`` (default: a fresh
+    Columns: ``counter``, ``threads``, ``ops``, ``seconds``, ``cores_used`` (this process's CPU seconds per
+    wall second during the run, all threads together: at most ~1 under the GIL, whatever the thread count
+    and however busy the machine), ``ops_per_s``, ``value``, ``exact``, ``round_trips`` (Redis commands sent;
+    NaN in process). Redis kinds use ``client`` (default: a fresh
     embedded fakeredis server).
     """
     kinds = [_validate.choice("kind", k, KINDS) for k in kinds]
@@ -137,9 +139,12 @@ def throughput(kinds: Sequence[str] = SAFE_IN_PROCESS, threads: Iterable[int] = 
             for kind, n in plan:
                 per = max(1, ops // n)
                 c = make(kind, client=client, keyspace=keyspace)
+                cpu0 = time.process_time()
                 secs = hammer(c, n, per)
+                cpu = time.process_time() - cpu0
                 _finish(c)
                 row = {"counter": kind, "threads": n, "ops": per * n, "seconds": secs,
+                       "cores_used": cpu / secs if secs > 0 else float("nan"),
                        "ops_per_s": per * n / secs if secs > 0 else float("inf"), "value": c.value(),
                        "round_trips": _round_trips(c, per * n)}
                 row["exact"] = row["value"] == row["ops"]
