@@ -24,6 +24,7 @@ import fakeredis
 import pandas as pd
 
 from .. import _validate
+from .plot import finish
 from ..backend import Keyspace
 from ..clock import VirtualClock
 from ..patterns import counter as C
@@ -303,14 +304,9 @@ def chart_throughput(frame: pd.DataFrame, title: str | None = None, *, logy: boo
     ax.set_xticks(ticks, [str(t) for t in ticks])
     if logy:
         ax.set_yscale("log")
-    else:
-        ax.set_ylim(bottom=0)
-    ax.set_xlabel("threads (same total increments at every point)")
-    ax.set_ylabel("increments / s" + (" (log)" if logy else ""))
-    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)  # beside the lines, never over one
-    ax.set_title(title or "Counter throughput vs threads (CPython, measured)")
-    fig.tight_layout()
-    return fig
+    return finish(ax, title=title or "Counter throughput vs threads (CPython, measured)",
+                  xlabel="threads (same total increments at every point)",
+                  ylabel="increments / s" + (" (log)" if logy else ""), legend="outside", ylim_zero=not logy)
 
 
 def chart_lost(frame: pd.DataFrame):
@@ -325,11 +321,9 @@ def chart_lost(frame: pd.DataFrame):
         ax.text(bar.get_width() + 1, bar.get_y() + bar.get_height() / 2, f"{lost:,} lost", va="center", fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 115)
-    ax.set_xlabel(f"% of {int(frame['expected'].iloc[0]):,} increments lost "
-                  f"({int(frame['threads'].iloc[0])} threads)")
-    ax.set_title("Lost updates")
-    fig.tight_layout()
-    return fig
+    return finish(ax, title="Lost updates", legend=None,
+                  xlabel=f"% of {int(frame['expected'].iloc[0]):,} increments lost "
+                         f"({int(frame['threads'].iloc[0])} threads)")
 
 
 def chart_batching(frame: pd.DataFrame):
@@ -343,14 +337,11 @@ def chart_batching(frame: pd.DataFrame):
     ax.set_xscale("log")
     ax.set_yticks(y, frame["setting"])
     ax.invert_yaxis()
-    ax.set_xlabel("Redis round trips per 1,000 increments (log)")
+    finish(ax, xlabel="Redis round trips per 1,000 increments (log)", legend=None, tight=False)
     ax2.barh(y - 0.2, frame["max_lag"], height=0.4, color="tab:orange", label="max lag seen by readers")
     ax2.barh(y + 0.2, frame["lost_on_crash"], height=0.4, color="tab:red", label="lost on crash")
-    ax2.set_xlabel("increments")
-    ax2.legend(loc="lower right", fontsize=8)
     fig.suptitle("Local batching: fewer round trips, staler reads, losses on a crash")
-    fig.tight_layout()
-    return fig
+    return finish(ax2, xlabel="increments", legend="outside")
 
 
 def batching_dashboard(rate: float = 1000.0, duration: float = 10.0):

@@ -72,6 +72,7 @@ from ..patterns.delayqueue import DelayQueue
 from ..patterns.queue import Bridge, BridgeClosed
 from ..patterns.ratelimit import TokenBucketLimiter
 from ..patterns.stock import OK, NaiveStock, Stock
+from .plot import finish
 
 __all__ = ["STAGES", "OUTCOMES", "FAULTS", "FlashSale", "run", "invariants", "funnel", "summary",
            "chart_timeline", "chart_funnel", "dashboard", "DIAGRAM", "OrderWorker", "BLPOP_WORKER", "WorkerCrash",
@@ -586,39 +587,43 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
 # -- charts -------------------------------------------------------------------------------------------
 _GROUPS = {"rejected by the limiters": ("gateway_429", "user_429", "limiter_down"),
            "sold out / duplicate": ("sold_out", "duplicate", "error"),
-           "shed (queue full)": ("shed",), "bought": ("ordered",)}
+           "shed (queue full)": ("shed",), "placed an order": ("ordered",)}
 _GROUP_COLORS = ("tab:grey", "tab:orange", "tab:red", "tab:green")
 
 
 def chart_timeline(frame: pd.DataFrame, ax: Any = None):
     """Two panels over the run: requests so far by what happened to them (rejected by the limiters, sold out
-    or duplicate, shed, bought), and orders placed so far against the stock (it can pass the stock: units of
-    closed orders go back on sale). Cumulative counts, so a scheduling hiccup bends a line instead of
-    drawing a spike. ``ax``: two matplotlib axes to draw into (the dashboard reuses its figure)."""
+    or duplicate, shed, placed an order), and orders placed so far against the stock. Orders placed can pass
+    the stock: an unpaid order is closed and its unit goes back on sale, so one unit can be ordered several
+    times; the legend says how many orders were paid and how many closed (when the run's state is known).
+    Cumulative counts, so a scheduling hiccup bends a line instead of drawing a spike. ``ax``: two
+    matplotlib axes to draw into (the dashboard reuses its figure)."""
     import matplotlib.pyplot as plt
 
     if not isinstance(frame, pd.DataFrame) or "outcome" not in frame.columns:
         raise TypeError("frame must be a DataFrame from flashsale_system.run()")
     fig = None
     if ax is None:
-        fig, ax = plt.subplots(2, 1, figsize=(8, 4.8), sharex=True, height_ratios=[3, 2])
+        fig, ax = plt.subplots(2, 1, figsize=(10.5, 4.8), sharex=True, height_ratios=[3, 2])
     top, bottom = ax
     for (name, outs), color in zip(_GROUPS.items(), _GROUP_COLORS):
         t = np.sort(frame.loc[frame["outcome"].isin(outs), "end"].to_numpy())
         top.step(np.r_[0, t], np.arange(len(t) + 1), where="post", color=color, lw=1.8,
                  label=f"{name} ({len(t):,})")
-    top.set_ylabel("requests so far")
-    top.legend(fontsize=8, loc="upper left")
-    top.set_title("Flash sale under load: what happened to the requests")
+    finish(top, title="Flash sale under load: what happened to the requests", ylabel="requests so far",
+           legend="outside", integer_y=True, tight=False)
     bought = np.sort(frame.loc[frame["outcome"] == "ordered", "end"].to_numpy())
+    label = f"orders placed ({len(bought):,})"
+    if "orders" in frame.attrs:
+        status = Counter(o["status"] for o in frame.attrs["orders"])
+        label = (f"orders placed ({len(bought):,}: {status['PAID']:,} paid, {status['CLOSED']:,} closed "
+                 f"unpaid, their units re-sold)")
     bottom.step(np.r_[0, bought], np.arange(len(bought) + 1), where="post", color="tab:green", lw=1.8,
-                label="orders placed")
+                label=label)
     if "stock" in frame.attrs:
-        bottom.axhline(frame.attrs["stock"], color="black", ls=":", lw=1, label="stock")
-    bottom.set_ylabel("orders")
-    bottom.set_xlabel("seconds since the sale opened")
-    bottom.set_ylim(bottom=0)
-    bottom.legend(fontsize=8, loc="lower right")
+        bottom.axhline(frame.attrs["stock"], color="black", ls=":", lw=1, label=f"stock ({frame.attrs['stock']:,} units)")
+    finish(bottom, ylabel="orders", xlabel="seconds since the sale opened", legend="outside", integer_y=True,
+           ylim_zero=True, tight=False)
     out = fig or top.figure
     out.tight_layout()
     return out
@@ -635,11 +640,8 @@ def chart_funnel(frame: pd.DataFrame):
     ax.barh(y, f["turned away"], color="tab:red", alpha=0.8, label="turned away here")
     ax.set_yticks(y)
     ax.set_yticklabels(f.index)
-    ax.set_xlabel("requests")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.set_title("Each stage protects the next: requests reaching each stage")
-    fig.tight_layout()
-    return fig
+    return finish(ax, title="Each stage protects the next: requests reaching each stage", xlabel="requests",
+                  legend="outside")
 
 
 def dashboard(client_factory: Callable[[], redis.Redis] | None = None, keyspace: Keyspace | None = None,
