@@ -26,7 +26,7 @@ __all__ = ["striped_counter"]
 
 THREADS = 8
 _LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
-_WAIT = 3.0  # seconds the hook waits for the helper's incr() to finish or block: both happen in microseconds
+_WAIT = 10.0  # seconds the hook waits for the helper's incr() to finish or block: both happen in microseconds
 
 
 class _SpyLock:
