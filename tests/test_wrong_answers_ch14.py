@@ -6,66 +6,27 @@ each race-type wrong solution is rejected on every run (runs=5), not when CPytho
 
 from __future__ import annotations
 
-import itertools
 import threading
 
 import pytest
 
 from hcedu.course import check
 from tests.helpers import assert_accepted, assert_rejected
+from tests.solution_code import solution_namespace
 
 
-class _Cell:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.value = 0
+_SOLUTION = solution_namespace("14_striped_counter.ipynb")
+_Cell = _SOLUTION["_Cell"]
 
 
-class Reference:
-    """The model answer: a home cell per thread (round robin), every change under the cell's own lock."""
-
-    def __init__(self, stripes=8):
-        if isinstance(stripes, bool) or not isinstance(stripes, int):
-            raise TypeError("stripes must be an int")
-        if stripes < 1:
-            raise ValueError("stripes must be >= 1")
-        self.stripes = stripes
-        self.cells = [_Cell() for _ in range(stripes)]
-        self._next = itertools.count()
-        self._home = threading.local()
-
-    def _cell(self):
-        try:
-            return self._home.cell
-        except AttributeError:
-            self._home.cell = self.cells[next(self._next) % self.stripes]
-            return self._home.cell
+class Reference(_SOLUTION["StripedCounter"]):
+    """The model answer (the solution notebook's class), plus the input check the wrong variants reuse."""
 
     def _check(self, n):
         if isinstance(n, bool) or not isinstance(n, int):
             raise TypeError("n must be an int")
         if n < 1:
             raise ValueError("n must be >= 1")
-
-    def incr(self, n=1):
-        self._check(n)
-        cell = self._cell()
-        with cell.lock:
-            cell.value += n
-
-    def value(self):
-        return sum(cell.value for cell in self.cells)
-
-    def sum_then_reset(self):
-        total = 0
-        for cell in self.cells:
-            with cell.lock:
-                total += cell.value
-                cell.value = 0
-        return total
-
-    def cell_values(self):
-        return [cell.value for cell in self.cells]
 
 
 # -- wrong: the mistakes chapter 14 warns about --------------------------------------------------------------
@@ -169,11 +130,14 @@ class ThreadIdModulo(Reference):
 class BoolIsAnInt(Reference):
     """Validates with isinstance(n, int) only: incr(True) counts one."""
 
-    def _check(self, n):
+    def incr(self, n=1):
         if not isinstance(n, int):
             raise TypeError("n must be an int")
         if n < 1:
             raise ValueError("n must be >= 1")
+        cell = self._cell()
+        with cell.lock:
+            cell.value += n
 
 
 class ResetForgetsToZero(Reference):

@@ -15,22 +15,11 @@ from hcedu.course import check
 from hcedu.course.check.ch16 import OrderStoreError
 from hcedu.lab import flashsale_system as fs
 from tests.helpers import assert_accepted, assert_rejected
+from tests.solution_code import solution_namespace
 
 
-def recover(r, queue, processing):
-    moved = 0
-    while r.lmove(processing, queue, "RIGHT", "LEFT") is not None:
-        moved += 1
-    return moved
-
-
-def work_one(r, queue, processing, create_order, timeout):
-    raw = r.blmove(queue, processing, timeout, "LEFT", "RIGHT")
-    if raw is None:
-        return False
-    create_order(raw)
-    r.lrem(processing, 1, raw)
-    return True
+_SOLUTION = solution_namespace("16_design_review.ipynb")
+work_one, recover = _SOLUTION["work_one"], _SOLUTION["recover"]
 
 
 def no_recover(r, queue, processing):
@@ -92,12 +81,9 @@ def recover_delete_then_push(r, queue, processing):
 
 
 def forgets_true(r, queue, processing, create_order, timeout):
-    """Returns None after handling an order (falls off the end of the function)."""
-    raw = r.blmove(queue, processing, timeout, "LEFT", "RIGHT")
-    if raw is None:
+    """Returns None after handling an order (drops the reference's True)."""
+    if not work_one(r, queue, processing, create_order, timeout):
         return False
-    create_order(raw)
-    r.lrem(processing, 1, raw)
 
 
 def passes_the_pair(r, queue, processing, create_order, timeout):
