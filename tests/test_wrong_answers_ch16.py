@@ -7,8 +7,6 @@ so a rejection does not depend on thread timing; each wrong worker is still chec
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from hcedu.course import check
@@ -158,14 +156,16 @@ def test_alternative_worker_is_accepted_on_both_backends(redis_backend):
     assert_accepted(check.order_worker(finish_held_first, no_recover, client=redis_backend.client()))
 
 
-def test_wrong_worker_breaks_the_flash_sales_invariants_and_the_reference_keeps_them(redis_backend):
-    """The system-level view of the same mistake: with workers crashing, a BLPOP worker leaves units held by
-    orders that were never created; the reference keeps every invariant."""
+def test_reference_worker_keeps_the_flash_sales_invariants_with_workers_crashing(redis_backend):
+    """The system-level view: with workers killed mid-sale and restarted, the reference keeps every invariant
+    (whether a BLPOP worker loses an order there depends on where the seeded crash lands, so its rejection
+    is checked above, deterministically)."""
     kw = dict(users=150, stock=30, requests=300, seed=16, faults=("worker_crash",), client=redis_backend.client())
     good = fs.run(order_worker=fs.OrderWorker(work_one, recover, "BLMOVE"), **kw)
     assert good.attrs["crashes"] > 0 and fs.invariants(good)["holds"].all(), fs.invariants(good)
 
 
 def test_order_store_error_is_an_exception_a_learner_can_catch():
+    """A learner's `except Exception` can swallow the injected store error (a mistake the checker catches),
+    but never the simulated kill -9."""
     assert issubclass(OrderStoreError, Exception) and not issubclass(fs.WorkerCrash, Exception)
-    assert json.loads(json.dumps({"oid": "o1"}))["oid"] == "o1"
