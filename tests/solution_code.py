@@ -1,5 +1,6 @@
-"""The reference solutions of the exercises, loaded from their generators (``solutions/src/NN_*.py``), so the
-wrong-answer suites test the very code the solution notebooks ship, not a copy of it."""
+"""The reference solutions of the exercises, so the wrong-answer suites test (and subclass) the very code the
+solution notebooks ship, not a copy of it: :func:`reference` reads one object from a generator
+(``solutions/src/NN_*.py``), :func:`solution_namespace` runs a stored notebook's solution cells."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import runpy
 from pathlib import Path
 from typing import Any
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions" / "src"
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "solutions" / "src"
 
 
 def reference(generator: str, name: str) -> Any:
@@ -19,3 +23,15 @@ def reference(generator: str, name: str) -> Any:
             exec(compile(cell.source, f"<{generator}: {name}>", "exec"), namespace)
             return namespace[name]
     raise LookupError(f"no code cell of {generator} defines {name!r}")
+
+
+def solution_namespace(notebook: str) -> dict[str, Any]:
+    """Run every code cell of ``solutions/<notebook>`` that holds a ``### BEGIN SOLUTION`` region and return
+    the names it defines."""
+    nb = nbformat.read(ROOT / "solutions" / notebook, as_version=4)
+    ns: dict[str, Any] = {"__name__": f"solution_{Path(notebook).stem}"}
+    cells = [c.source for c in nb.cells if c.cell_type == "code" and "### BEGIN SOLUTION" in c.source]
+    assert cells, f"{notebook} has no solution cell"
+    for source in cells:
+        exec(compile(source, f"solutions/{notebook}", "exec"), ns)
+    return ns

@@ -13,8 +13,10 @@ from hcedu.lab import countbench as cb
 def test_throughput_shape_and_exactness():
     f = cb.throughput(("locked", "atomic", "striped", "redis INCR", "batched redis"), threads=(1, 2, 4, 8), ops=800)
     assert len(f) == 5 * 4
-    assert list(f.columns) == ["counter", "threads", "ops", "seconds", "ops_per_s", "value", "round_trips", "exact"]
+    assert list(f.columns) == ["counter", "threads", "ops", "seconds", "cores_used", "ops_per_s", "value",
+                               "round_trips", "exact"]
     assert f["exact"].all() and (f["ops"] == 800).all()
+    assert (f["cores_used"] >= 0).all() and (f["cores_used"] < 4).all()  # CPU s per wall s: a share of cores
     assert (f["ops_per_s"] > 0).all()
     rt = f.set_index(["counter", "threads"])["round_trips"]
     assert rt[("redis INCR", 8)] == 800

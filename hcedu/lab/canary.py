@@ -39,6 +39,7 @@ import pandas as pd
 import yaml
 
 from .. import _validate
+from .plot import finish
 from ..clock import VirtualClock, as_clock
 
 __all__ = ["DECISIONS", "Verdict", "norm_sf", "z_test", "judge", "requests_needed", "power",
@@ -323,12 +324,9 @@ def chart_rollout(frame: pd.DataFrame):
     ax.set_xticklabels([f"{w}% #{i}\n{n:,} req" for w, i, n in
                         zip(frame["weight"], frame["interval"], frame["cum_canary_n"])], fontsize=8)
     ax.set_xlim(0.5, len(frame) + 0.5)
-    ax.set_ylabel("cumulative error rate (%)")
     ax.set_ylim(0, max(frame["canary_rate"].max(), frame["baseline_rate"].max()) * 100 * 1.35 + 0.1)
-    ax.set_title("Canary vs baseline error rate after each analysis interval (label: judge's decision)")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    return fig
+    return finish(ax, title="Canary vs baseline error rate after each analysis interval (label: judge's decision)",
+                  ylabel="cumulative error rate (%)", legend="outside")
 
 
 def chart_power(frame: pd.DataFrame):
@@ -344,13 +342,10 @@ def chart_power(frame: pd.DataFrame):
     ax.text(frame["canary_n"].min(), 0.82, "80 % power", fontsize=8, color="grey")
     ax.set_xscale("log")
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("requests on the canary (and as many on the baseline)")
-    ax.set_ylabel("P(test flags the bad canary)")
-    ax.set_title(f"Power of the canary test (baseline {frame.attrs.get('baseline_rate', 0.01):.0%} errors, "
-                 f"alpha {frame.attrs.get('alpha', 0.05):g})")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return finish(ax, title=f"Power of the canary test (baseline {frame.attrs.get('baseline_rate', 0.01):.0%} "
+                            f"errors, alpha {frame.attrs.get('alpha', 0.05):g})",
+                  xlabel="requests on the canary (and as many on the baseline)",
+                  ylabel="P(test flags the bad canary)", legend="outside")
 
 
 # -- the manifest --------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import fakeredis
 import pandas as pd
 
 from .. import _validate
+from .plot import finish
 from ..backend import Keyspace
 from ..clock import VirtualClock
 from ..patterns import counter as C
@@ -116,8 +117,10 @@ def throughput(kinds: Sequence[str] = SAFE_IN_PROCESS, threads: Iterable[int] = 
     """Measure increments per second: for each counter kind and thread count, ``ops`` increments in total
     split evenly over the threads (so every point does the same work). Best of ``repeat`` runs.
 
-    Columns: ``counter``, ``threads``, ``ops``, ``seconds``, ``ops_per_s``, ``value``, ``exact``,
-    ``round_trips`` (Redis commands sent; NaN in process). Redis kinds use ``client`` (default: a fresh
+    Columns: ``counter``, ``threads``, ``ops``, ``seconds``, ``cores_used`` (this process's CPU seconds per
+    wall second during the run, all threads together: at most ~1 under the GIL, whatever the thread count
+    and however busy the machine), ``ops_per_s``, ``value``, ``exact``, ``round_trips`` (Redis commands sent;
+    NaN in process). Redis kinds use ``client`` (default: a fresh
     embedded fakeredis server).
     """
     kinds = [_validate.choice("kind", k, KINDS) for k in kinds]
@@ -137,9 +140,12 @@ def throughput(kinds: Sequence[str] = SAFE_IN_PROCESS, threads: Iterable[int] = 
             for kind, n in plan:
                 per = max(1, ops // n)
                 c = make(kind, client=client, keyspace=keyspace)
+                cpu0 = time.process_time()
                 secs = hammer(c, n, per)
+                cpu = time.process_time() - cpu0
                 _finish(c)
                 row = {"counter": kind, "threads": n, "ops": per * n, "seconds": secs,
+                       "cores_used": cpu / secs if secs > 0 else float("nan"),
                        "ops_per_s": per * n / secs if secs > 0 else float("inf"), "value": c.value(),
                        "round_trips": _round_trips(c, per * n)}
                 row["exact"] = row["value"] == row["ops"]
@@ -298,14 +304,9 @@ def chart_throughput(frame: pd.DataFrame, title: str | None = None, *, logy: boo
     ax.set_xticks(ticks, [str(t) for t in ticks])
     if logy:
         ax.set_yscale("log")
-    else:
-        ax.set_ylim(bottom=0)
-    ax.set_xlabel("threads (same total increments at every point)")
-    ax.set_ylabel("increments / s" + (" (log)" if logy else ""))
-    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)  # beside the lines, never over one
-    ax.set_title(title or "Counter throughput vs threads (CPython, measured)")
-    fig.tight_layout()
-    return fig
+    return finish(ax, title=title or "Counter throughput vs threads (CPython, measured)",
+                  xlabel="threads (same total increments at every point)",
+                  ylabel="increments / s" + (" (log)" if logy else ""), legend="outside", ylim_zero=not logy)
 
 
 def chart_lost(frame: pd.DataFrame):
@@ -320,11 +321,9 @@ def chart_lost(frame: pd.DataFrame):
         ax.text(bar.get_width() + 1, bar.get_y() + bar.get_height() / 2, f"{lost:,} lost", va="center", fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 115)
-    ax.set_xlabel(f"% of {int(frame['expected'].iloc[0]):,} increments lost "
-                  f"({int(frame['threads'].iloc[0])} threads)")
-    ax.set_title("Lost updates")
-    fig.tight_layout()
-    return fig
+    return finish(ax, title="Lost updates", legend=None,
+                  xlabel=f"% of {int(frame['expected'].iloc[0]):,} increments lost "
+                         f"({int(frame['threads'].iloc[0])} threads)")
 
 
 def chart_batching(frame: pd.DataFrame):
@@ -338,14 +337,11 @@ def chart_batching(frame: pd.DataFrame):
     ax.set_xscale("log")
     ax.set_yticks(y, frame["setting"])
     ax.invert_yaxis()
-    ax.set_xlabel("Redis round trips per 1,000 increments (log)")
+    finish(ax, xlabel="Redis round trips per 1,000 increments (log)", legend=None, tight=False)
     ax2.barh(y - 0.2, frame["max_lag"], height=0.4, color="tab:orange", label="max lag seen by readers")
     ax2.barh(y + 0.2, frame["lost_on_crash"], height=0.4, color="tab:red", label="lost on crash")
-    ax2.set_xlabel("increments")
-    ax2.legend(loc="lower right", fontsize=8)
     fig.suptitle("Local batching: fewer round trips, staler reads, losses on a crash")
-    fig.tight_layout()
-    return fig
+    return finish(ax2, xlabel="increments", legend="outside")
 
 
 def batching_dashboard(rate: float = 1000.0, duration: float = 10.0):

@@ -10,8 +10,9 @@ One request walks these stages, and stops at the first that turns it away::
     queue        order onto chapter 07's Bridge (bounded channel -> Redis list)         -> shed (stock returned)
                                                                                         -> ordered
     then, off the request path:
-    order workers   BLPOP the list, create the order, put it on chapter 11's DelayQueue (payment deadline);
-                    a paying user pays at once (the delay entry is cancelled)
+    order workers   take an order off the list (default: BLPOP, see ``order_worker``), create it, put it on
+                    chapter 11's DelayQueue (payment deadline); a paying user pays at once (the delay entry
+                    is cancelled)
     closer          claims due orders from the DelayQueue, closes each unpaid one and returns its stock
 
 Paid and closed are terminal and decided once: ``HSETNX final <order> PAID|CLOSED`` (the Redis form of
@@ -31,7 +32,15 @@ Faults (``run(faults=...)``) break one stage each, so a notebook can show which 
 cache-aside: every hot-key miss is a DB load), ``limiter_down`` (the per-user limiter's Redis is unreachable:
 ``fail_open`` decides whether the sale stays up unthrottled or returns 503s), ``slow_queue`` (the queue's Redis
 writes crawl -- the bridge drains 20 orders/s: its bounded buffer fills, requests wait ``put_timeout`` and are
-shed, their stock returned), ``no_compensation`` (shed purchases do not give their stock back: units leak).
+shed, their stock returned), ``no_compensation`` (shed purchases do not give their stock back: units leak),
+``worker_crash`` (each order worker dies -- a ``kill -9`` -- after a seeded number of its Redis commands and
+order-creation steps, up to ``max_crashes`` times, and is restarted, which calls its ``recover``: a worker that
+BLPOPs loses the order it held).
+
+The order worker is pluggable (``order_worker=``, an :class:`OrderWorker`): ``work_one(r, queue, processing,
+create_order, timeout)`` handles one order, ``recover(r, queue, processing)`` runs each time a worker (re)starts;
+``processing`` is a key of the worker's own (stable across restarts, like a StatefulSet pod's name). Exercise 16
+asks for one that survives ``worker_crash``; :data:`BLPOP_WORKER` (the default) does not.
 
 Threads are hcedu goroutines (daemons named ``hcedu-goroutine-*``); :func:`run` stops every one before it
 returns (bounded by ``timeout``) and deletes the run's keys. Redis errors other than the limiter's outage
@@ -47,7 +56,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -63,13 +72,16 @@ from ..patterns.delayqueue import DelayQueue
 from ..patterns.queue import Bridge, BridgeClosed
 from ..patterns.ratelimit import TokenBucketLimiter
 from ..patterns.stock import OK, NaiveStock, Stock
+from .plot import finish
 
 __all__ = ["STAGES", "OUTCOMES", "FAULTS", "FlashSale", "run", "invariants", "funnel", "summary",
-           "chart_timeline", "chart_funnel", "dashboard", "DIAGRAM"]
+           "chart_timeline", "chart_funnel", "dashboard", "DIAGRAM", "OrderWorker", "BLPOP_WORKER", "WorkerCrash",
+           "WorkerLife"]
 
 STAGES = ("gateway", "user_limit", "product", "stock", "queue")
 OUTCOMES = ("gateway_429", "user_429", "limiter_down", "error", "sold_out", "duplicate", "shed", "ordered")
-FAULTS = ("naive_stock", "no_guard", "limiter_down", "slow_queue", "no_compensation")
+FAULTS = ("naive_stock", "no_guard", "limiter_down", "slow_queue", "no_compensation", "worker_crash")
+BLOCKING = frozenset({"BLPOP", "BRPOP", "BLMOVE", "BRPOPLPUSH", "BLMPOP", "XREADGROUP", "XREAD", "BZPOPMIN"})
 ITEM = "sku-1"
 
 DIAGRAM = """\
@@ -90,6 +102,92 @@ def _dead_port() -> int:
     return port
 
 
+class WorkerCrash(BaseException):
+    """A worker process died (a simulated ``kill -9``). A BaseException, so ``except Exception`` in the worker
+    cannot swallow it; once raised, the dead worker's client refuses every further command."""
+
+
+class WorkerLife:
+    """One life of a worker process: ``client`` shares ``base``'s connections but counts every Redis command
+    (and every :meth:`event` the system adds, e.g. an order-creation step) and dies after ``crash_after`` of
+    them: the command runs on the server, its reply is lost, :class:`WorkerCrash` is raised, and every later
+    command of this life raises it too. ``crash_after=None`` never crashes. ``log`` names the events so far.
+    ``on_block(True/False)`` is called around each blocking command (BLPOP, BLMOVE, ...)."""
+
+    def __init__(self, base: redis.Redis, crash_after: int | None = None,
+                 on_block: Callable[[bool], None] | None = None) -> None:
+        self.crash_after = None if crash_after is None else _validate.integer("crash_after", crash_after, minimum=1)
+        self.client = redis.Redis(connection_pool=base.connection_pool)
+        self.dead = False
+        self.log: list[str] = []
+        command = self.client.execute_command
+        make_pipeline = self.client.pipeline
+
+        def execute_command(*args: Any, **options: Any) -> Any:
+            self._alive()
+            name = str(args[0]).upper()
+            blocking = on_block is not None and name in BLOCKING
+            if blocking:
+                on_block(True)
+            try:
+                result = command(*args, **options)
+            finally:
+                if blocking:
+                    on_block(False)
+            self.event(name)
+            return result
+
+        def pipeline(*args: Any, **kwargs: Any) -> Any:
+            pipe = make_pipeline(*args, **kwargs)
+            run = pipe.execute
+
+            def execute(*eargs: Any, **ekw: Any) -> Any:
+                self._alive()
+                result = run(*eargs, **ekw)
+                self.event("MULTI/EXEC" if pipe.transaction else "pipeline")
+                return result
+            pipe.execute = execute
+            return pipe
+
+        self.client.execute_command = execute_command  # type: ignore[method-assign]
+        self.client.pipeline = pipeline  # type: ignore[method-assign]
+
+    def _alive(self) -> None:
+        if self.dead:
+            raise WorkerCrash("the worker is dead: its connections are gone")
+
+    def event(self, name: str) -> None:
+        """Count one step of this worker; the ``crash_after``-th kills it (after the step took effect)."""
+        self._alive()
+        self.log.append(name)
+        if self.crash_after is not None and len(self.log) >= self.crash_after:
+            self.dead = True
+            raise WorkerCrash(f"killed after step {len(self.log)} ({name})")
+
+    def __repr__(self) -> str:
+        return f"<WorkerLife steps={len(self.log)} crash_after={self.crash_after} dead={self.dead}>"
+
+
+class OrderWorker(NamedTuple):
+    """An order worker's two entry points (see the module docstring) and a name for tables."""
+
+    work_one: Callable[..., Any]
+    recover: Callable[..., Any]
+    name: str = "worker"
+
+
+def _blpop_work_one(r: redis.Redis, queue: str, processing: str, create_order: Callable[[str], Any],
+                    timeout: float) -> bool:
+    got = r.blpop([queue], timeout=timeout)      # the order now lives only in this process's memory
+    if got is None:
+        return False
+    create_order(got[1])
+    return True
+
+
+BLPOP_WORKER = OrderWorker(_blpop_work_one, lambda r, queue, processing: 0, "BLPOP")
+
+
 class FlashSale:
     """One sale of ``stock`` units of one item, wired stage by stage (see the module docstring).
 
@@ -103,7 +201,8 @@ class FlashSale:
                  gateway_rate: float = 1000.0, gateway_burst: int = 100, user_limit: int = 2,
                  user_window: float = 1.0, queue_capacity: int = 64, workers: int = 2, pay_rate: float = 0.7,
                  pay_timeout: float = 0.2, db_latency: float = 0.002, expire_every: float = 0.2,
-                 worker_delay: float = 0.0, seed: int = 0, faults: Sequence[str] = (), fail_open: bool = True) -> None:
+                 worker_delay: float = 0.0, seed: int = 0, faults: Sequence[str] = (), fail_open: bool = True,
+                 order_worker: OrderWorker = BLPOP_WORKER, max_crashes: int = 3) -> None:
         self.stock_units = _validate.integer("stock", stock, minimum=0)
         gateway_rate = _validate.number("gateway_rate", gateway_rate, minimum=0, strict=True)
         gateway_burst = _validate.integer("gateway_burst", gateway_burst, minimum=1)
@@ -116,6 +215,11 @@ class FlashSale:
         self.db_latency = _validate.number("db_latency", db_latency, minimum=0)
         self.expire_every = _validate.number("expire_every", expire_every, minimum=0)
         self.worker_delay = _validate.number("worker_delay", worker_delay, minimum=0)
+        if not (isinstance(order_worker, tuple) and len(order_worker) >= 2 and callable(order_worker[0])
+                and callable(order_worker[1])):
+            raise TypeError(f"order_worker must be an OrderWorker(work_one, recover) (got {order_worker!r})")
+        self.order_worker = OrderWorker(*order_worker)
+        self.max_crashes = _validate.integer("max_crashes", max_crashes, minimum=0)
         self.seed = _validate.integer("seed", seed)
         if isinstance(faults, str):
             faults = (faults,)
@@ -160,7 +264,10 @@ class FlashSale:
         self._stop = threading.Event()
         self._threads: list[Any] = []
         self._mu = threading.Lock()
-        self._handled = 0   # orders a worker has finished with (created, and paid or left for the closer)
+        self._blocked: list[bool] = []      # per worker: inside a blocking pop (holding no order)
+        self._wakes: list[int] = []         # per worker: blocking pops returned
+        self.processing: list[str] = []     # per worker: its processing key
+        self.crashes = 0
         self.counts: Counter = Counter()
 
     # -- the database behind the cache ---------------------------------------------------------------
@@ -182,7 +289,10 @@ class FlashSale:
                              policy="block_timeout", put_timeout=0.005, batch=32,
                              rate=20.0 if "slow_queue" in self.faults else None)
         for i in range(self.n_workers):
-            self._threads.append(spawn(self._worker, name=f"hcedu-flashsale-worker-{i}", report=False))
+            self._blocked.append(False)
+            self._wakes.append(0)
+            self.processing.append(self.ks.key("orders", "processing", str(i)))
+            self._threads.append(spawn(self._worker, i, name=f"hcedu-flashsale-worker-{i}", report=False))
         self._threads.append(spawn(self._closer, name="hcedu-flashsale-closer", report=False))
         if self.expire_every:
             self._threads.append(spawn(self._expirer, name="hcedu-flashsale-expirer", report=False))
@@ -196,15 +306,17 @@ class FlashSale:
         deadline = time.monotonic() + timeout + self.pay_timeout
         report = self.bridge.close(timeout=timeout) if self.bridge is not None else None
 
-        sent = report.stats.sent if report is not None else 0
-
         def settled() -> bool:
-            # Count handled orders against what the bridge wrote: an order a worker has popped but not yet
-            # created is in neither the list nor the delay queue, and must not look settled.
+            # Every worker waits in a blocking pop (so holds no order), and nothing is queued, in processing
+            # or waiting on the delay queue -- with no pop returning meanwhile (the wake counts are unchanged).
             with self._mu:
-                handled = self._handled
-            return (handled >= sent and not self.client.llen(self.bridge.key)
-                    and self.dq.waiting() == 0 and self.dq.leased() == 0)
+                wakes, idle = list(self._wakes), all(self._blocked)
+            if not idle or self.client.llen(self.bridge.key) or any(self.client.llen(p) for p in self.processing):
+                return False
+            if self.dq.waiting() or self.dq.leased():
+                return False
+            with self._mu:
+                return wakes == self._wakes and all(self._blocked)
 
         while self.bridge is not None and not settled() and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -250,23 +362,44 @@ class FlashSale:
     def _pays(self, user: str) -> bool:
         return random.Random(f"{self.seed}:{user}").random() < self.pay_rate
 
-    def _worker(self) -> None:
+    def _blocking(self, i: int, inside: bool) -> None:
+        with self._mu:
+            self._blocked[i] = inside
+            if not inside:
+                self._wakes[i] += 1
+
+    def _create(self, life: WorkerLife, raw: Any) -> None:
+        """Create one order (idempotent: a re-delivered order changes nothing that already happened)."""
+        order = json.loads(raw)
+        if self.worker_delay:
+            time.sleep(self.worker_delay)
+        oid, user = order["oid"], order["user"]
+        self.client.hset(self.created_key, oid, user)                       # INSERT INTO orders ...
+        life.event("create: INSERT order")
+        self.dq.put(oid, self.clock.now() + self.pay_timeout)              # close it if still unpaid then
+        life.event("create: payment deadline")
+        if self._pays(user) and self.client.hsetnx(self.final_key, oid, "PAID"):
+            self.dq.cancel(oid)
+
+    def _worker(self, i: int) -> None:
+        """A supervised worker: each life calls ``recover`` then ``work_one`` in a loop; a crash (or the
+        ``worker_crash`` fault) starts a new life with the same processing key."""
+        rng = random.Random(f"{self.seed}:crash:{i}")
+        crashes = 0
+        w, queue, processing = self.order_worker, self.bridge.key, self.processing[i]
         while not self._stop.is_set():
-            got = self.client.blpop([self.bridge.key], timeout=0.05)
-            if got is None:
-                continue
+            crash = "worker_crash" in self.faults and crashes < self.max_crashes
+            life = WorkerLife(self.client, rng.randint(1, 12) if crash else None,
+                              on_block=lambda inside: self._blocking(i, inside))
             try:
-                order = json.loads(got[1])
-                if self.worker_delay:
-                    time.sleep(self.worker_delay)
-                oid, user = order["oid"], order["user"]
-                self.client.hset(self.created_key, oid, user)                   # INSERT INTO orders ...
-                self.dq.put(oid, self.clock.now() + self.pay_timeout)          # close it if still unpaid then
-                if self._pays(user) and self.client.hsetnx(self.final_key, oid, "PAID"):
-                    self.dq.cancel(oid)
-            finally:
+                w.recover(life.client, queue, processing)
+                while not self._stop.is_set():
+                    w.work_one(life.client, queue, processing, lambda raw: self._create(life, raw), 0.05)
+            except WorkerCrash:
+                crashes += 1
                 with self._mu:
-                    self._handled += 1
+                    self.crashes += 1
+                    self._blocked[i] = False
 
     def _closer(self) -> None:
         while not self._stop.is_set():
@@ -289,7 +422,8 @@ class FlashSale:
         orders = [{"oid": o, "user": u, "status": final.get(o, "UNPAID")} for o, u in sorted(created.items())]
         return {"orders": orders, "stock": self.stock_units, "remaining": self.stock.remaining(),
                 "held": self.stock.sold(), "db_loads": self.db_loads(),
-                "failed_open": self.user_limiter.failed_open, "faults": sorted(self.faults)}
+                "failed_open": self.user_limiter.failed_open, "faults": sorted(self.faults),
+                "crashes": self.crashes, "worker": self.order_worker.name}
 
     def cleanup(self) -> None:
         """Delete the run's keys and close the outage client."""
@@ -453,39 +587,43 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
 # -- charts -------------------------------------------------------------------------------------------
 _GROUPS = {"rejected by the limiters": ("gateway_429", "user_429", "limiter_down"),
            "sold out / duplicate": ("sold_out", "duplicate", "error"),
-           "shed (queue full)": ("shed",), "bought": ("ordered",)}
+           "shed (queue full)": ("shed",), "placed an order": ("ordered",)}
 _GROUP_COLORS = ("tab:grey", "tab:orange", "tab:red", "tab:green")
 
 
 def chart_timeline(frame: pd.DataFrame, ax: Any = None):
     """Two panels over the run: requests so far by what happened to them (rejected by the limiters, sold out
-    or duplicate, shed, bought), and orders placed so far against the stock (it can pass the stock: units of
-    closed orders go back on sale). Cumulative counts, so a scheduling hiccup bends a line instead of
-    drawing a spike. ``ax``: two matplotlib axes to draw into (the dashboard reuses its figure)."""
+    or duplicate, shed, placed an order), and orders placed so far against the stock. Orders placed can pass
+    the stock: an unpaid order is closed and its unit goes back on sale, so one unit can be ordered several
+    times; the legend says how many orders were paid and how many closed (when the run's state is known).
+    Cumulative counts, so a scheduling hiccup bends a line instead of drawing a spike. ``ax``: two
+    matplotlib axes to draw into (the dashboard reuses its figure)."""
     import matplotlib.pyplot as plt
 
     if not isinstance(frame, pd.DataFrame) or "outcome" not in frame.columns:
         raise TypeError("frame must be a DataFrame from flashsale_system.run()")
     fig = None
     if ax is None:
-        fig, ax = plt.subplots(2, 1, figsize=(8, 4.8), sharex=True, height_ratios=[3, 2])
+        fig, ax = plt.subplots(2, 1, figsize=(10.5, 4.8), sharex=True, height_ratios=[3, 2])
     top, bottom = ax
     for (name, outs), color in zip(_GROUPS.items(), _GROUP_COLORS):
         t = np.sort(frame.loc[frame["outcome"].isin(outs), "end"].to_numpy())
         top.step(np.r_[0, t], np.arange(len(t) + 1), where="post", color=color, lw=1.8,
                  label=f"{name} ({len(t):,})")
-    top.set_ylabel("requests so far")
-    top.legend(fontsize=8, loc="upper left")
-    top.set_title("Flash sale under load: what happened to the requests")
+    finish(top, title="Flash sale under load: what happened to the requests", ylabel="requests so far",
+           legend="outside", integer_y=True, tight=False)
     bought = np.sort(frame.loc[frame["outcome"] == "ordered", "end"].to_numpy())
+    label = f"orders placed ({len(bought):,})"
+    if "orders" in frame.attrs:
+        status = Counter(o["status"] for o in frame.attrs["orders"])
+        label = (f"orders placed ({len(bought):,}: {status['PAID']:,} paid, {status['CLOSED']:,} closed "
+                 f"unpaid, their units re-sold)")
     bottom.step(np.r_[0, bought], np.arange(len(bought) + 1), where="post", color="tab:green", lw=1.8,
-                label="orders placed")
+                label=label)
     if "stock" in frame.attrs:
-        bottom.axhline(frame.attrs["stock"], color="black", ls=":", lw=1, label="stock")
-    bottom.set_ylabel("orders")
-    bottom.set_xlabel("seconds since the sale opened")
-    bottom.set_ylim(bottom=0)
-    bottom.legend(fontsize=8, loc="lower right")
+        bottom.axhline(frame.attrs["stock"], color="black", ls=":", lw=1, label=f"stock ({frame.attrs['stock']:,} units)")
+    finish(bottom, ylabel="orders", xlabel="seconds since the sale opened", legend="outside", integer_y=True,
+           ylim_zero=True, tight=False)
     out = fig or top.figure
     out.tight_layout()
     return out
@@ -502,11 +640,8 @@ def chart_funnel(frame: pd.DataFrame):
     ax.barh(y, f["turned away"], color="tab:red", alpha=0.8, label="turned away here")
     ax.set_yticks(y)
     ax.set_yticklabels(f.index)
-    ax.set_xlabel("requests")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.set_title("Each stage protects the next: requests reaching each stage")
-    fig.tight_layout()
-    return fig
+    return finish(ax, title="Each stage protects the next: requests reaching each stage", xlabel="requests",
+                  legend="outside")
 
 
 def dashboard(client_factory: Callable[[], redis.Redis] | None = None, keyspace: Keyspace | None = None,

@@ -37,6 +37,7 @@ import redis
 from .. import _validate
 from ..backend import Keyspace, connect
 from ..clock import RealClock, VirtualClock
+from .plot import finish
 from ..patterns.consistency import (STRATEGIES, CacheStrategy, CDCInvalidate, Step, VersionedDB, WriteBehind,
                                    make)
 
@@ -548,14 +549,16 @@ def chart_timeline(outcome: Outcome, title: str | None = None):
         ax.annotate(f"stale until TTL\n(+{outcome.ttl:g} s)", (end - 0.5, 0), (end + 0.1, 0), va="center",
                     fontsize=8, color="#a61c00")
     ax.set_yticks([0, *lanes.values()], ["cache", *lanes.keys()])
-    ax.set_xticks(range(len(trace)), [f"{row['t'] * 1000:g}" for row in trace], fontsize=7)
-    ax.set_xlabel("virtual time of each step (ms)")
     ax.set_xlim(-0.7, end + 1.2)
     ax.set_ylim(-0.7, len(actors) + 0.7)
-    ax.set_title(title or f"{outcome.strategy}: {' '.join(outcome.schedule)}")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    fig.tight_layout()
+    # one tick per step, numbered, with the virtual time it ran at: actors move concurrently, so two steps of
+    # different actors can share a millisecond
+    finish(ax, title=title or f"{outcome.strategy}: {' '.join(outcome.schedule)}",
+           xlabel="step no. / virtual time (ms)", legend=None, xticks=range(len(trace)),
+           xticklabels=[f"{i + 1}\n{row['t'] * 1000:g} ms" for i, row in enumerate(trace)])
+    ax.tick_params(axis="x", labelsize=7)
     return fig
 
 
@@ -571,9 +574,9 @@ def chart_compare(frame: pd.DataFrame, title: str = "Every schedule, per strateg
             ["#6fa8dc", "#e06666", "#f6b26b"]):
         values = frame[col].astype(float)
         ax.barh(list(y), values.clip(lower=1e-4) if col == "max_window_s" else values, color=color)
-        ax.set_xlabel(label)
         if col == "max_window_s":
             ax.set_xscale("log")
+        finish(ax, xlabel=label, legend=None, tight=False)
     axes[0].set_yticks(list(y), list(frame.index))
     axes[0].invert_yaxis()
     fig.suptitle(title)
@@ -594,9 +597,6 @@ def chart_delay(frame: pd.DataFrame, x: str = "replica_lag"):
         line, = ax.plot(part[x], part["max_window_s"].clip(lower=1e-3), marker="o", label=f"delay {delay:g} s")
         ax.axvline(delay, color=line.get_color(), linestyle=":", linewidth=1)
     ax.set_yscale("log")
-    ax.set_xlabel("replica lag (s)" if x == "replica_lag" else "reader stall before its SET (s)")
-    ax.set_ylabel("longest stale window (s, log)")
-    ax.set_title("Delayed double delete: stale until TTL once the lag outlasts the delay", fontsize=10)
-    ax.legend()
-    fig.tight_layout()
-    return fig
+    return finish(ax, title="Delayed double delete: stale until TTL once the lag outlasts the delay",
+                  xlabel="replica lag (s)" if x == "replica_lag" else "reader stall before its SET (s)",
+                  ylabel="longest stale window (s, log)", legend="outside")

@@ -23,6 +23,8 @@ cells = [
     would actually take (none of these give it).
     """),
     code("""
+    import pandas as pd
+
     from hcedu.course import setup, finish, drill
     from hcedu.clock import VirtualClock
     from hcedu.lab import interleave as il
@@ -91,6 +93,11 @@ cells = [
     """),
     code("""
     every = il.compare(("r1", "w1"), keyspace=ks)
+    ends_stale = (every["final_stale_rate"] * every["schedules"]).round().astype(int)
+    assert every.loc["cache-aside", "schedules"] == 10 and ends_stale["cache-aside"] == 1
+    assert ends_stale["delete-then-write"] == 6
+    assert ends_stale["versioned set"] == 0 and ends_stale["lease"] == 0
+    print("schedules ending stale:", ends_stale.to_dict())
     every
     """),
     md("""
@@ -102,11 +109,18 @@ cells = [
     cache-aside, with the consumer's DEL in place of the writer's. The version-checked SET and leases are
     never left stale.
 
-    With more actors the schedule count explodes (a writer between two readers already gives hundreds, a
-    thousand or more for the double delete), so below we sample 150 seeded random schedules of two readers
+    With more actors the schedule count explodes: the number of orders of actors with s₁, s₂, … steps is the
+    multinomial (s₁ + s₂ + …)! / (s₁! s₂! …). So below we sample 150 seeded random schedules of two readers
     and two writers:
     """),
     code("""
+    from math import factorial, prod
+
+    def orders(*steps):
+        return factorial(sum(steps)) // prod(factorial(k) for k in steps)
+
+    print(f"reader (3 steps) + writer (2) + reader (3): {orders(3, 2, 3):,} orders; with the double delete's "
+          f"4-step writer: {orders(3, 4, 3):,}; two readers + two writers: {orders(3, 3, 2, 2):,}")
     sampled = il.compare(("r1", "r2", "w1", "w2"), sample=150, seed=0, keyspace=ks)
     sampled
     """),
@@ -115,9 +129,33 @@ cells = [
     """),
     md("""
     **Takeaway:** every strategy serves *some* stale reads — a read that starts after a commit and hits the
-    cache before the writer's DEL or SET is stale for about a millisecond, and only something like
-    linearizable reads can remove that — but only the version-checked SET and leases never leave a stale
-    entry behind; the others can stay stale for the full TTL (the log-scale bars: 60 s against 1–2 ms).
+    cache before the writer's DEL or SET is stale for a step or two (the longest window column), and only
+    something like linearizable reads can remove that — but only the version-checked SET and leases never
+    leave a stale entry behind; the others can stay stale for the full TTL (the log-scale bars: 60 s).
+
+    Why does the versioned set, which never ends stale, have the **second-highest stale-read rate**, after
+    write-through? Because its writers **SET instead of deleting** (a DEL would erase the version the check
+    compares against). A DEL installs nothing: after it, readers miss and load the newest row. A SET installs
+    the version *that writer* committed — and with two writers, `w1`'s SET can arrive after `w2` already
+    committed a newer one. The check accepts it (it is newer than what is cached), so the cache holds a
+    version that was stale on arrival until `w2`'s SET lands. Write-through has the same window, without the
+    check (so it can also end stale). One such schedule, on strategies that SET and that DEL:
+    """),
+    code("""
+    window = ["w1", "w2", "w1", "r1", "w2"]   # w1 commits v2, w2 commits v3, w1's SET v2 lands, r1 reads, w2's SET
+    rows = []
+    for name in ("versioned set", "write-through", "cache-aside", "lease"):
+        o = il.run(name, window, warm=True, keyspace=ks)
+        rows.append({"strategy": name, "r1 read version": o.reads[0]["version"],
+                     "newest at its start": o.reads[0]["expected"], "stale read": o.stale_reads == 1,
+                     "ends stale": o.final_stale})
+    superseded = pd.DataFrame(rows).set_index("strategy")
+    assert superseded["stale read"].tolist() == [True, True, False, False]
+    superseded
+    """),
+    md("""
+    **Takeaway:** the versioned SET bounds staleness to the moment between two writers' SETs; it does not
+    make reads linearizable. The strategies that delete send those readers to the database instead.
 
     ## Break it 1: the 500 ms delayed double delete
 
@@ -169,6 +207,7 @@ cells = [
     """),
     code("""
     ooo = il.run("write-through", ["w1", "w2", "w2", "w1"], keyspace=ks)
+    print(f"database version {ooo.final_truth}, cached version {ooo.final_cache}, stale until TTL: {ooo.final_stale}")
     fig = il.chart_timeline(ooo, "Write-through: w2 commits last, w1's SET lands last")
     """),
     md("""
@@ -195,12 +234,11 @@ cells = [
     other runs — the canonical race of each strategy:
     """),
     code("""
-    import pandas as pd
-
     pd.DataFrame(il.SCENARIOS.items(), columns=["scenario", "what happens"]).set_index("scenario")
     """),
     code("""
     real = il.threaded_check(keyspace=ks)
+    assert real["stale"].tolist() == [True] * 7 + [False] * 4 and real["lost_writes"].sum() == 1
     real
     """),
     md("""
@@ -320,8 +358,9 @@ cells = [
 
     `exercises/15_choose_strategy.ipynb`: write `choose(scenario)`, which picks a strategy for four
     scenarios (concurrent writers, a lagging replica, a write-heavy counter, money). The checker does not compare
-    strings: it runs your pick through the interleaving simulator — sampled schedules, timed runs, a crash — and
-    reports the schedule in which it went stale.
+    strings: it runs your pick through the interleaving simulator — sampled schedules in which the write-behind
+    flusher and the CDC consumer move like any other actor, timed runs, a crash — and reports the schedule in
+    which it went stale.
 
     ## Interview drill
     """),

@@ -26,7 +26,8 @@ cells = [
     time, and then asks how you would ship a change to it safely. A strong answer covers: **each layer
     protects the next** (cheap rejections first, the expensive atomic step last); the one invariant that
     must never break (no oversell) lives in **one atomic step in Redis**, not in the application; every
-    later failure must **compensate** (give the unit back); what each guard does **when Redis is down**;
+    later failure must **compensate** (give the unit back) and every hand-off must survive a **crash**; what
+    each guard does **when Redis is down**;
     and a canary is a **statistical test with a sample size**, not a glance at a dashboard.
     """),
     code("""
@@ -199,14 +200,35 @@ cells = [
     # measured: database loads depend on how many requests land inside each miss window
     hot = dict(users=300, stock=100, requests=1000, concurrency=16, db_latency=0.01, expire_every=0.1,
                keyspace=ks)
-    loads = pd.Series({"plain cache-aside": fs.run(faults=("no_guard",), **hot).attrs["db_loads"],
-                       "singleflight": fs.run(**hot).attrs["db_loads"]}, name="product loads from the DB")
-    assert loads["singleflight"] <= loads["plain cache-aside"]
+    unguarded, guarded = fs.run(faults=("no_guard",), **hot), fs.run(**hot)
+    loads = pd.Series({"plain cache-aside": unguarded.attrs["db_loads"], "singleflight": guarded.attrs["db_loads"]},
+                      name="product loads from the DB")
+    # the structural bound, whatever the machine's speed: one load at start plus at most one per expiry
+    expiries = guarded.attrs["seconds"] / hot["expire_every"]
+    assert loads["singleflight"] <= expiries + 2, (loads["singleflight"], expiries)
     loads
     """),
     md("""
     **Takeaway:** with one app process singleflight is enough; with N processes it still makes up to N loads
     per expiry — add the Redis mutex (`MutexRebuild`) or logical expiry (chapter 09) to make it one fleet-wide.
+
+    ## Break it 5: an order worker dies mid-order
+
+    The order workers `BLPOP` an order and then create it. `worker_crash` kills a worker (a `kill -9`) after a
+    seeded number of its steps and restarts it: a Redis command lands on the server but its reply never
+    reaches the dead process. Killed right after `BLPOP`, the order existed only in the worker's memory. The
+    exercise's checker makes that deterministic — it kills the default worker after each of its steps in
+    turn and looks for every order afterwards:
+    """),
+    code("""
+    from hcedu.course import check
+
+    check.order_worker(fs.BLPOP_WORKER.work_one, fs.BLPOP_WORKER.recover)
+    """),
+    md("""
+    **Takeaway:** the user was told "ordered", the unit stays held, and no order exists to pay or close: stock
+    conservation breaks with no error anywhere. Between taking an order and finishing it, the order must live
+    in Redis, not in a process — that is exercise 16.
 
     ## Measure it: capacity with Little's law
 
@@ -224,11 +246,19 @@ cells = [
     fs.summary(frame).round(3)
     """),
     md("""
-    Use it backwards for capacity planning: 1 million requests in the first second at a 5 ms p99 need ~5,000
-    requests in flight — about 5,000 concurrent handlers, or (far better) limiters at the edge that answer
-    most of them in microseconds. The stock script is the serial bottleneck: at ~10-20 µs per script on a
-    real Redis, one shard does roughly 50-100 k purchase attempts/s, which is why the stages in front of it
-    exist, and why very large sales split the stock across shards (each shard sells its slice).
+    Use it backwards for capacity planning, and for the stock script, the serial bottleneck (one script at a
+    time per shard: its throughput is 1 / its cost; measure the cost on your Redis with `SLOWLOG` or
+    `redis-benchmark` — the figures below are what-ifs, not measurements):
+    """),
+    code("""
+    print(f"1,000,000 requests/s x 5 ms each = {1_000_000 * 0.005:,.0f} requests in flight (Little's law)")
+    for cost_us in (10, 20):
+        print(f"if one stock script costs {cost_us} µs: one shard runs {1e6 / cost_us:,.0f} purchase attempts/s")
+    """),
+    md("""
+    So a million requests in the first second need thousands of concurrent handlers — or (far better)
+    limiters at the edge that answer most of them in microseconds; and a very large sale splits the stock
+    across shards (each shard sells its slice).
 
     ## Shipping a change: canary analysis
 
@@ -261,6 +291,7 @@ cells = [
     code("""
     bad = canary.simulate_rollout(plan.weights, baseline_error_rate=0.01, canary_error_rate=0.02, seed=0,
                                   pause=plan.pauses[0])
+    assert bad["decision"].tolist() == ["hold", "rollback"] and (bad["weight"] == 5).all()
     bad[["step", "interval", "weight", "t", "cum_canary_n", "cum_canary_errors", "canary_rate", "baseline_rate",
          "p_value", "decision", "action"]].round(4)
     """),
@@ -287,25 +318,32 @@ cells = [
         print(f"baseline 1 %, canary {r:g}x: {canary.requests_needed(0.01, r):>6,} requests per side "
               f"(one-sided α = 0.05, power 0.8)")
     print("textbook check, 1 % vs 2 % two-sided:", canary.requests_needed(0.01, 2.0, alternative="two-sided"))
+    need = canary.requests_needed(0.01, 2.0)
+    for rps in (100, 5):
+        print(f"a 5 % canary of a {rps} req/s service collects {need:,} requests in {need / (0.05 * rps) / 60:,.0f} min")
     """),
     code("""
     fig = canary.chart_power(canary.power_frame(0.01))
     """),
     md("""
-    **Takeaway:** at a 1 % baseline a 2× regression needs ~1,800 canary requests to be caught 4 times in 5; a
-    5 % canary of a 100 req/s service collects that in six minutes, a 5 % canary of a 5 req/s service in two
-    hours. "No anomaly in the first minutes" on a small canary is the absence of evidence.
+    **Takeaway:** at a 1 % baseline a 2× regression needs about 1,800 canary requests to be caught 4 times in
+    5; a 5 % canary of a 100 req/s service collects that in minutes, of a 5 req/s service in hours (printed
+    above). "No anomaly in the first minutes" on a small canary is the absence of evidence.
 
     Monte Carlo over 400 canaries of each kind, judged once at a fixed size:
     """),
     code("""
-    pd.concat({n: canary.decision_rates(n, trials=400, seed=0) for n in (100, 1000, 5000)},
-              names=["canary requests"]).round(3)
+    rates = pd.concat({n: canary.decision_rates(n, trials=400, seed=0) for n in (100, 1000, 5000)},
+                      names=["canary requests"]).round(3)
+    print(f"bad canary (2 % errors), 100 requests: not rolled back {1 - rates.loc[(100, 0.02), 'rollback']:.0%}; "
+          f"5,000 requests: rolled back {rates.loc[(5000, 0.02), 'rollback']:.0%}")
+    assert rates.loc[(100, 0.02), "rollback"] < 0.3 and rates.loc[(5000, 0.02), "rollback"] > 0.9
+    rates
     """),
     md("""
     **Takeaway:** with 100 requests almost every verdict is *hold* — a rule that promoted on "no significant
-    difference" would have promoted 85 % of the **bad** canaries. With 5,000 the bad one is rolled back ~97 %
-    of the time and the good one promoted most of the time. Judging after every interval (as the rollout
+    difference" would have promoted every bad canary it did not roll back (the share printed above). With
+    5,000 the bad one is almost always rolled back and the good one promoted most of the time. Judging after every interval (as the rollout
     above does) gives a bad-luck rollback several chances: budget α across looks, or require repeated failures
     (Argo's `failureLimit`).
 
@@ -342,30 +380,90 @@ cells = [
     * Spring Cloud Alibaba and Nacos are Java frameworks in a Go text (as in sections 4.1 and 4.3); the Go
       counterparts are e.g. go-zero or Kratos with etcd/Consul/Nacos-Go for discovery.
 
-    ## Design review
+    ## What an interviewer still expects in a flash-sale design
 
-    Questions a reviewer asks about this system (the interview bank has model answers):
+    The system above is the core. Around it, the answers people expect (and where each sits in it):
 
-    1. Where exactly is oversell prevented, and what would still be wrong if Redis failed over to a replica
-       that had not received the last `DECRBY`s?
-    2. The per-user limiter fails open. Which limiter in your system must fail closed, and why?
-    3. A request took a unit and was then shed. Which component returns the unit if the app server crashes
-       between the two (hint: the stock script also appends the order to a Redis list — reconcile from it)?
-    4. The order workers `BLPOP` from the queue. What is lost if a worker crashes mid-order, and which chapter-07
-       queue fixes it?
-    5. A payment arrives one millisecond after the closer closed the order. Who wins, and what does the
-       loser do (refund)?
-    6. How do you size the gateway limiter, the Redis shards and the worker pool for 1 M requests in the first
-       second (Little's law, and which numbers you would measure first)?
-    7. Canary vs blue-green for this service: which one can test the order path with 5 % of real buyers, and
-       which one gives an instant rollback?
-    8. What does the canary compare against, what is the minimum sample before promotion, and what happens
-       when the analysis is inconclusive?
+    * **Static pages and a CDN.** The product page, images and countdown are static and served from a CDN; the
+      page fetches only the server time and, when the sale opens, a per-user purchase token — so the
+      origin sees purchase attempts, not page views, and bots cannot fire the purchase URL early.
+    * **A captcha or quiz before the button.** A human needs a second or more to answer: the one-second spike
+      spreads over several seconds, and most bots drop out. It is a rate limiter that costs the user, not the
+      server.
+    * **A local "sold out" flag.** Once the stock script answers `sold_out`, each app server remembers it in
+      memory (and tells the others through pub/sub); every later request is answered without a Redis call.
+      A stale flag only turns a few buyers away early, and a closed order that returns a unit can clear it.
+    * **A last guard in the database.** A unique index on `(user_id, sku_id)` in the orders table and
+      `UPDATE stock SET n = n - 1 WHERE sku_id = ? AND n > 0` (check the affected rows) when the order is
+      created: even if Redis was wrong (a failover, a bug), the database refuses an oversell or a double order.
+    * **Redis ↔ database reconciliation.** After the sale, and after any Redis failover: remaining units in
+      Redis + live orders in the database must equal the initial stock (this chapter's *stock conserved*);
+      a job compares them, freezes the sale if they drift, and recomputes the Redis counter from the orders.
+    * **Asynchronous order creation through a durable queue.** The purchase answers "queued" at once; orders are
+      created from Kafka/RocketMQ or a Redis Stream — durable, replayable — and the client polls for the result.
+      The bridge above is bounded and sheds with compensation; the consumer side must survive a crash
+      (Break it 5).
+    * **A hot SKU split across keys.** One key is one Redis core: split the stock into N keys
+      (`stock:{sku}:0..N-1`, without a shared hash tag so they land on different shards); a request decrements
+      one at random and moves to another when it is empty; the sale is sold out when all are.
+
+    ## Design review, with model answers
+
+    1. **Where exactly is oversell prevented, and what would still be wrong if Redis failed over to a replica
+       that had not received the last `DECRBY`s?** In the stock script: check, decrement and record the buyer
+       run as one script, and Redis runs one script at a time. Replication is asynchronous, so a replica
+       promoted after a failover can have a *higher* counter than the units already sold: it sells them
+       again. `WAIT 1 0` after the script narrows that (the reply waits for one replica) but is not a
+       guarantee. The database's conditional `UPDATE ... WHERE n > 0` and unique `(user, sku)` index catch
+       the oversell at order creation, and reconciliation after the failover recomputes the counter.
+    2. **The per-user limiter fails open. Which limiter must fail closed, and why?** One that guards money or
+       a resource that cannot be taken back: payment or withdrawal attempts, SMS and captcha sends (each costs
+       money), login attempts (brute force). The purchase limiter may fail open only because it guards
+       nothing the stock script does not guard again (one purchase per user).
+    3. **A request took a unit and was then shed. Which component returns the unit if the app server crashes
+       between the two?** None in the request path: the compensation died with the process. The stock script
+       records the buyer, so a reconciler finds buyers with no order after a grace period and returns their
+       units (or creates the orders). Better still, make the script also append the order to a Redis Stream
+       in the same atomic step (an outbox in Redis): then there is no "took a unit, no order" state at all.
+    4. **The order workers `BLPOP` from the queue. What is lost if a worker crashes mid-order, and what fixes
+       it?** The order it popped: it exists only in the dead worker's memory, the unit stays held, and the
+       user was told "ordered" (Break it 5). Move the order atomically to a per-worker processing list
+       (`BLMOVE`, which replaced the deprecated `BRPOPLPUSH` in Redis 6.2), remove it only after the order
+       exists, and hand the processing list back when the worker restarts (exercise 16). Or use a Stream with
+       a consumer group: `XREADGROUP` puts each entry in the consumer's pending list (PEL), `XACK` removes it,
+       and `XAUTOCLAIM` lets another consumer take over entries idle too long — no need for the dead worker to
+       come back. Either way delivery becomes at-least-once, so order creation must be idempotent (the order
+       id as the primary key).
+    5. **A payment arrives one millisecond after the closer closed the order. Who wins, and what does the
+       loser do?** Exactly one state transition out of UNPAID can succeed: `HSETNX final <order> CLOSED|PAID`
+       here, `UPDATE orders SET status = ? WHERE id = ? AND status = 'UNPAID'` in SQL. The closer won, the
+       unit is already back on sale, so the payment callback sees CLOSED and **refunds** the payment
+       (idempotently, keyed by the payment id: providers retry callbacks); it must not reopen the order. Had
+       the payment won, the closer's transition is a no-op. Every transition is conditional and idempotent:
+       a repeated callback finds PAID and answers success.
+    6. **How do you size the gateway limiter, the Redis shards and the worker pool for 1 M requests in the
+       first second?** Measure first: the stock script's cost per call on your Redis, the order creation time,
+       the share of requests that pass each stage. Shards = admitted purchase attempts/s ÷ one shard's script
+       rate, with headroom; the gateway limiter admits what the shards can serve and rejects the rest in
+       microseconds; workers = orders/s × creation time (Little's law) — small, since orders are bounded by
+       the stock; handlers in flight = arrival rate × time per request.
+    7. **Canary vs blue-green for this service?** A canary sends a share of real traffic (5 % of buyers) through
+       the new order path and compares it with the baseline: it tests the change on real requests. Blue-green
+       switches all traffic between two full environments: no partial exposure, but an instant rollback by
+       switching back. Use the canary before the sale, keep the switch-back as the fallback, and do not
+       deploy during the sale.
+    8. **What does the canary compare against, what is the minimum sample before promotion, and what happens
+       when the analysis is inconclusive?** A baseline receiving the same traffic at the same time (not last
+       week's numbers); a sample from the power calculation (about 1,800 requests per side to catch a 2×
+       regression at a 1 % error rate 4 times in 5); and inconclusive means **hold** — stay at this weight and
+       collect more — never promote.
 
     ## Exercise
 
-    `exercises/16_design_review.ipynb`: write the rollback decision (`promote` / `hold` / `rollback`) from the
-    rules in this chapter; the checker runs nine checks, including 300 seeded cases against `canary.judge`.
+    `exercises/16_design_review.ipynb`: write the order worker that survives a crash (`work_one` and
+    `recover`). The checker kills it after each of its steps, again while it recovers, fails one order
+    creation, and then runs it inside this flash sale with `worker_crash` and grades it by the system's
+    invariants. The solution notebook also works through the canary decision rules of this chapter.
 
     ## Interview drill
     """),
@@ -382,8 +480,11 @@ cells = [
     the hot key. The purchase itself is one Lua script — check stock, check the user has not bought,
     decrement, record the buyer and the order — so oversell is impossible whatever happens in front of it.
     Then hand the order to a bounded queue: when it is full, shed the request and give the unit back; workers
-    create the order and put a payment deadline on a delay queue that closes unpaid orders idempotently and
-    returns their stock. Decide per guard what happens when Redis is down: limiters fail open, the stock
+    take each order atomically into a processing list (or a Stream's pending list) so a crash cannot lose it,
+    create it idempotently and put a payment deadline on a delay queue that closes unpaid orders with a
+    conditional transition — a payment that loses that race is refunded — and returns their stock. Behind
+    Redis, the database keeps a unique (user, sku) index and a conditional stock UPDATE as the last guard, and
+    a reconciliation job checks that Redis and the database agree. Decide per guard what happens when Redis is down: limiters fail open, the stock
     fails closed. Ship changes with a canary judged by a test against a baseline with enough requests —
     and know how many that is — with an automated rollback, not a glance at a dashboard."
     """),

@@ -12,16 +12,18 @@ cells = [
     Chapter 14 showed why one hot counter is a bottleneck on many cores, and how Java's `LongAdder` splits it
     into cells. Write one: `StripedCounter(stripes=8)` with
 
-    * `stripes` (the number of cells) and one cell per stripe, each with **its own** `threading.Lock`;
+    * `stripes` (the number of cells) and `self.cells`, one `_Cell` (given below: a lock and a value) per
+      stripe;
     * `incr(n=1)`: add `n` to the calling thread's cell. Each thread should keep using the same cell, and
-      threads running at the same time should land in different cells. (Careful: `threading.get_ident()`
-      values are aligned addresses, so `get_ident() % stripes` can put every thread in cell 0. Give each
-      thread a home cell round robin with `threading.local()` + `itertools.count()`, or mix the bits.);
+      threads running at the same time should land in different cells (careful: `threading.get_ident()`
+      values are aligned addresses). No increment may be lost, and threads in different cells must not wait
+      for each other;
     * `value()`: the sum of the cells;
     * `sum_then_reset()`: take every cell's count and zero it, returning the total — no increment may be
       lost or counted twice, even while other threads keep incrementing;
     * `cell_values()`: the list of per-cell counts;
-    * bad input: `n` that is not an int (or is a bool) → `TypeError`; `n < 1` or `stripes < 1` → `ValueError`.
+    * bad input: `n` or `stripes` that is not an int (or is a bool) → `TypeError`; `n < 1` or `stripes < 1`
+      → `ValueError`.
     """),
     code("""
     import itertools
@@ -119,8 +121,10 @@ cells = [
     md("""
     ## Check
 
-    The checker runs 8 real threads, checks that they really spread over more than one stripe, that
-    `sum_then_reset()` drains exactly while other threads keep incrementing, and that bad input is refused.
+    The checker does not wait for a lucky thread switch. It wraps every lock of your counter in a spy that
+    records which thread holds it, watches every read and write of each cell's `value`, and, at the moment
+    `sum_then_reset()` has read a cell, runs an `incr()` of that same cell on another thread. Then it runs
+    8 real threads, checks that they spread over more than one stripe, and that bad input is refused.
     """),
     code("""
     from hcedu.course import check

@@ -23,10 +23,12 @@ cells = [
     """),
     md("""
     Decide from the scenario's fields (`concurrent_writers`, `replica_lag` in seconds,
-    `writes_must_not_wait_for_db`, `may_lose_writes`), not from its `id`. The checker does not compare your
-    answer with a list: it runs your pick through the chapter's interleaving simulator against a real (embedded)
-    Redis — 120 random schedules of two readers and two writers, 30 readers behind a lagging replica, the
-    writer's own steps, a crash — and shows you the schedule in which your pick went stale.
+    `writes_must_not_wait_for_db`, `may_lose_writes`): the checker hands your function the scenarios under
+    neutral ids. It does not compare your answer with a list: it runs your pick through the chapter's
+    interleaving simulator against a real (embedded) Redis — 120 random schedules of two readers and two
+    writers (plus the strategy's background worker: the write-behind flusher or the CDC consumer, which
+    interleaves with them), 30 readers behind a lagging replica, the writer's own steps, a crash — and shows
+    you the schedule in which your pick went stale.
     """),
     code("""
     def choose(scenario: dict) -> str:
