@@ -148,6 +148,7 @@ def test_the_punctuation_check_can_fail():
     bad = dataclasses.replace(qs[0], answer_zh="先加锁,再释放(用Lua)。code(1, 2)不算")
     problems = bank.punctuation_problems([bad])
     assert len(problems) == 2 and "answer.zh" in problems[0] and "'锁,'" in problems[0]
+    assert len(bank.punctuation_problems([dataclasses.replace(qs[0], question_zh="为什么不能先SETNX再EXPIRE?")])) == 1
     ok = dataclasses.replace(qs[0], answer_zh="用 rate.NewLimiter(100, 200)，先加锁（用Lua）。")
     assert bank.punctuation_problems([ok]) == []
 

@@ -64,7 +64,7 @@ def test_quit_and_bad_limit(home):
 
 def test_drill_widget_reveals_and_grades(home):
     w = quiz.drill("00")
-    title, reveal_btn, body, buttons, status = w.children
+    title, reveal_btn, body, buttons, status, _lang = w.children
     got_btn = buttons.children[0]
     assert "Q1/" in title.value and got_btn.disabled
     reveal_btn.click()
@@ -93,3 +93,58 @@ def test_reveal_wraps_to_the_width_and_the_widget_links_the_demo():
     page = reveal_html(q)
     assert "<pre" not in page and "<a href='08_distributed_lock.ipynb#" in page
     assert demo_href("notebooks/08_x.ipynb#Break it: the plain `DEL`") == "08_x.ipynb#Break-it%3A-the-plain-`DEL`"
+
+
+def script(*answers):
+    """An ``ask`` function that plays scripted answers."""
+    it = iter(answers)
+    return lambda _prompt: next(it)
+
+
+# ---- issue 20: language choice, remembered ---------------------------------------------------------------------
+
+def test_an_old_drills_progress_file_still_loads_and_keeps_its_cards(home):
+    old = {"cards": {"ch00-littles-law": {"box": 3, "last": 100.0, "seen": 4}}}  # written before "settings"
+    (home / "progress.json").write_text(json.dumps(old, indent=1))
+    p = quiz.Progress()
+    assert p.lang == "both" and p.card("ch00-littles-law").box == 3
+    p.lang = "zh"
+    raw = json.loads((home / "progress.json").read_text())
+    assert raw["cards"] == old["cards"] and raw["settings"] == {"lang": "zh"}
+    assert quiz.Progress().lang == "zh"
+    with pytest.raises(ValueError, match="lang must be one of"):
+        p.lang = "fr"
+
+
+def test_terminal_drill_speaks_the_chosen_language_and_remembers_it(home):
+    q = quiz.due(load("08"), quiz.Progress(), now=0)[0]
+    said = []
+    quiz.run("08", limit=1, ask=script("", "y"), say=said.append, now=0, lang="zh")
+    text = "\n".join(said)
+    assert q.question_zh in text and q.question_en not in text
+    flat = "".join(text.split())
+    assert "".join(q.answer_zh.split())[:30] in flat
+    assert " ".join(q.answer_en.split()[:8]) not in " ".join(text.split())
+    assert "".join(q.follow_ups[0].answer_zh.split())[:20] in flat
+    assert quiz.Progress().lang == "zh"
+    said.clear()
+    quiz.run("08", limit=1, ask=script("", "y"), say=said.append, now=0)  # remembered
+    assert quiz.Progress().lang == "zh" and "Model answer" in "\n".join(said)
+    en = quiz.reveal(q, width=10_000, lang="en")
+    assert q.answer_en in en and q.answer_zh not in en and q.follow_ups[0].answer_en in en
+    both = quiz.reveal(q, width=10_000, lang="both")
+    assert both.index(q.answer_zh) < both.index(q.answer_en)
+
+
+def test_widget_language_toggle_rerenders_and_is_remembered(home):
+    w = quiz.drill("08")
+    title, reveal_btn, body, buttons, status, lang = w.children
+    q = quiz.due(load("08"), quiz.Progress(), now=0)[0]
+    assert lang.value == "both" and q.question_en in title.value
+    reveal_btn.click()
+    lang.value = "zh"
+    assert q.question_en not in title.value and q.question_zh in title.value
+    import html
+    assert html.escape(q.answer_zh) in body.value and html.escape(q.answer_en) not in body.value
+    assert not buttons.children[0].disabled  # still revealed after switching
+    assert quiz.Progress().lang == "zh" and quiz.drill("08").children[-1].value == "zh"

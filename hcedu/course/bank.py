@@ -301,8 +301,8 @@ def zh_strings(q: Question) -> list[tuple[str, str]]:
 
 
 #: A half-width , ? : ; ! ( ) right after a Chinese character (CJK ideographs), or , ? : ; ! right before one
-#: ("TTL,只有"): Chinese text uses ，？：；！（）.
-HALF_WIDTH_AFTER_ZH = re.compile(r"[\u3400-\u9fff][,?:;!()]|[,?:;!] ?[\u3400-\u9fff]")
+#: ("TTL,只有"), or a Chinese sentence ending in a half-width ? or ! ("再EXPIRE?"): Chinese text uses ，？：；！（）.
+HALF_WIDTH_AFTER_ZH = re.compile(r"[\u3400-\u9fff][,?:;!()]|[,?:;!] ?[\u3400-\u9fff]|[?!]\s*$")
 
 
 def punctuation_problems(questions: list[Question]) -> list[str]:

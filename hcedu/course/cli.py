@@ -199,7 +199,7 @@ def cmd_quiz(args: argparse.Namespace) -> int:
     from .quiz import run
 
     try:
-        run(args.chapter, args.n)
+        run(args.chapter, args.n, lang=args.lang)
     except (EOFError, KeyboardInterrupt):
         print("\nbye: progress so far is saved")
     except (TypeError, ValueError) as exc:
@@ -245,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("quiz", help="drill interview questions (Leitner boxes; progress in $HCEDU_HOME)")
     p.add_argument("--chapter", "-c", default=None, help="only this chapter, e.g. 08")
     p.add_argument("-n", type=int, default=5, help="questions per session (default 5)")
+    p.add_argument("--lang", choices=("zh", "en", "both"), default=None,
+                   help="language of questions and answers (remembered in the progress file; default: the "
+                        "remembered one, else both)")
     p = sub.add_parser("grade", help="run the exercise checkers over a class's submitted notebooks into a gradebook")
     p.add_argument("submissions", help="folder of submitted notebooks (student/NN_*.ipynb or NN_*_student.ipynb)")
     p.add_argument("--out", default="gradebook.csv", help="gradebook CSV; summary and feedback go beside it")
