@@ -20,7 +20,8 @@ from typing import Callable
 
 from .bank import LANGS, Question, load
 
-__all__ = ["INTERVALS", "LANGS", "Progress", "progress_path", "due", "run", "drill", "reveal", "reveal_html"]
+__all__ = ["INTERVALS", "LANGS", "Progress", "progress_path", "due", "run", "drill", "reveal", "reveal_html",
+           "box_counts", "stats_table", "progress_chart"]
 
 INTERVALS = {1: 0.0, 2: 1.0, 3: 3.0, 4: 7.0, 5: 14.0}  # box -> days until due again
 DAY = 86400.0
@@ -275,3 +276,69 @@ def drill(chapter: str | int, progress: Progress | None = None):
     toggle = lang_toggle(progress, lambda _: show())
     show()
     return w.VBox([title, reveal_btn, body, w.HBox([got_btn, miss_btn]), status, toggle])
+
+
+#: Columns of the progress table and chart: cards never graded, then each Leitner box.
+STAGES = ("new",) + tuple(f"box {b}" for b in INTERVALS)
+
+
+def box_counts(progress: Progress | None = None, now: float | None = None,
+               questions: list[Question] | None = None) -> dict[str, dict[str, int]]:
+    """Per chapter: how many cards are new / in each box, and how many are due now
+    (``{"08": {"new": 9, "box 1": 1, ..., "due": 10, "total": 12}}``)."""
+    progress = progress or Progress()
+    now = time.time() if now is None else now
+    questions = load() if questions is None else questions
+    table: dict[str, dict[str, int]] = {}
+    for q in questions:
+        row = table.setdefault(q.chapter, {**{s: 0 for s in STAGES}, "due": 0, "total": 0})
+        card = progress.card(q.id)
+        row["new" if card.seen == 0 else f"box {card.box}"] += 1
+        row["due"] += progress.is_due(q.id, now)
+        row["total"] += 1
+    return dict(sorted(table.items()))
+
+
+def stats_table(chapter: str | int | None = None, progress: Progress | None = None, now: float | None = None,
+                questions: list[Question] | None = None) -> str:
+    """``hcedu quiz --stats``: cards per Leitner box per chapter and what is due now, as a text table."""
+    questions = load(chapter) if questions is None else questions
+    counts = box_counts(progress, now, questions)
+    cols = STAGES + ("due", "total")
+    lines = ["chapter  " + "  ".join(f"{c:>5}" for c in cols)]
+    for number, row in counts.items():
+        lines.append(f"{number:<7}  " + "  ".join(f"{row[c]:>5}" for c in cols))
+    total = {c: sum(r[c] for r in counts.values()) for c in cols}
+    lines.append("all      " + "  ".join(f"{total[c]:>5}" for c in cols))
+    higher = sum(total[f"box {b}"] for b in INTERVALS if b >= 3)
+    lines.append(f"\n{total['due']} card(s) due now; {higher} of {total['total']} in box 3 or higher "
+                 f"(boxes are due again after {', '.join(f'{d:g}' for d in INTERVALS.values())} days).")
+    return "\n".join(lines)
+
+
+def progress_chart(progress: Progress | None = None, now: float | None = None,
+                   questions: list[Question] | None = None):
+    """A bar per chapter stacked by Leitner box (new cards at the bottom), with the number due now above each
+    bar: where your interview answers are solid, and what to drill today. Returns the matplotlib Figure."""
+    import matplotlib.pyplot as plt
+
+    from ..lab.plot import color, finish
+
+    counts = box_counts(progress, now, questions)
+    chapters = list(counts)
+    fig, ax = plt.subplots(figsize=(8.5, 3.6))
+    bottom = [0] * len(chapters)
+    for i, stage in enumerate(STAGES):
+        heights = [counts[c][stage] for c in chapters]
+        ax.bar(chapters, heights, bottom=bottom, label=stage, color="lightgray" if stage == "new" else color(stage, i - 1))
+        bottom = [b + h for b, h in zip(bottom, heights)]
+    for x, c in enumerate(chapters):
+        ax.annotate(f"{counts[c]['due']} due", (x, counts[c]["total"]), ha="center", va="bottom", fontsize=8,
+                    xytext=(0, 2), textcoords="offset points")
+    due = sum(r["due"] for r in counts.values())
+    total = sum(r["total"] for r in counts.values())
+    finish(ax, title=f"Interview cards per Leitner box: {due} of {total} due now", xlabel="chapter",
+           ylabel="cards", legend="outside", integer_y=True, ylim_zero=True)
+    ax.set_ylim(top=max(r["total"] for r in counts.values()) * 1.15 + 1)
+    plt.close(fig)
+    return fig
