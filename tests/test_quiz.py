@@ -148,3 +148,38 @@ def test_widget_language_toggle_rerenders_and_is_remembered(home):
     assert html.escape(q.answer_zh) in body.value and html.escape(q.answer_en) not in body.value
     assert not buttons.children[0].disabled  # still revealed after switching
     assert quiz.Progress().lang == "zh" and quiz.drill("08").children[-1].value == "zh"
+
+
+# ---- issue 20: progress you can see ---------------------------------------------------------------------------
+
+def test_stats_table_counts_boxes_and_due_per_chapter(home, capsys):
+    from hcedu.course import cli
+    p = quiz.Progress()
+    ids = [q.id for q in load("08")]
+    p.grade(ids[0], True, now=0)   # box 2, due after 1 day
+    p.grade(ids[1], False, now=0)  # box 1, due again at once
+    counts = quiz.box_counts(p, now=0.5 * quiz.DAY)
+    assert counts["08"]["box 2"] == 1 and counts["08"]["box 1"] == 1 and counts["08"]["new"] == len(ids) - 2
+    assert counts["08"]["due"] == len(ids) - 1 and counts["08"]["total"] == len(ids)
+    table = quiz.stats_table("08", p, now=0.5 * quiz.DAY)
+    head, row = table.splitlines()[:2]
+    assert head.split() == ["chapter", "new", "box", "1", "box", "2", "box", "3", "box", "4", "box", "5", "due", "total"]
+    assert row.split() == ["08", str(len(ids) - 2), "1", "1", "0", "0", "0", str(len(ids) - 1), str(len(ids))]
+    assert cli.main(["quiz", "--stats"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == head and all(f"\n{n} " in out for n in ("00", "08", "16"))
+
+
+def test_progress_chart_stacks_boxes_and_labels_what_is_due(home):
+    import hcedu.course
+    p = quiz.Progress()
+    p.grade(load("08")[0].id, True, now=0)
+    fig = hcedu.course.progress_chart(progress=p, now=0)
+    ax = fig.axes[0]
+    assert "due now" in ax.get_title() and ax.get_ylabel() == "cards"
+    labels = [t.get_text() for t in ax.texts]
+    assert len(labels) == len({q.chapter for q in load()}) and all(t.endswith(" due") for t in labels)
+    total = len(load())
+    assert f"{total - 1} of {total} due now" in ax.get_title()
+    assert sum(bar.get_height() for bar in ax.patches) == total
+    assert ax.get_legend() is not None and [t.get_text() for t in ax.get_legend().get_texts()] == list(quiz.STAGES)

@@ -280,6 +280,9 @@ def drill(chapter: str | int, progress: Progress | None = None):
 
 #: Columns of the progress table and chart: cards never graded, then each Leitner box.
 STAGES = ("new",) + tuple(f"box {b}" for b in INTERVALS)
+#: Red for cards you keep missing, through to green for the ones you know (grey: not drilled yet).
+BOX_COLORS = {"new": "lightgray", "box 1": "tab:red", "box 2": "tab:orange", "box 3": "gold",
+              "box 4": "yellowgreen", "box 5": "tab:green"}
 
 
 def box_counts(progress: Progress | None = None, now: float | None = None,
@@ -322,15 +325,15 @@ def progress_chart(progress: Progress | None = None, now: float | None = None,
     bar: where your interview answers are solid, and what to drill today. Returns the matplotlib Figure."""
     import matplotlib.pyplot as plt
 
-    from ..lab.plot import color, finish
+    from ..lab.plot import finish
 
     counts = box_counts(progress, now, questions)
     chapters = list(counts)
     fig, ax = plt.subplots(figsize=(8.5, 3.6))
     bottom = [0] * len(chapters)
-    for i, stage in enumerate(STAGES):
+    for stage in STAGES:
         heights = [counts[c][stage] for c in chapters]
-        ax.bar(chapters, heights, bottom=bottom, label=stage, color="lightgray" if stage == "new" else color(stage, i - 1))
+        ax.bar(chapters, heights, bottom=bottom, label=stage, color=BOX_COLORS[stage])
         bottom = [b + h for b, h in zip(bottom, heights)]
     for x, c in enumerate(chapters):
         ax.annotate(f"{counts[c]['due']} due", (x, counts[c]["total"]), ha="center", va="bottom", fontsize=8,
