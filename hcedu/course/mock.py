@@ -236,7 +236,7 @@ def mock_interview(n: int = 5, seed: int | None = None, minutes: float | None = 
 
     import ipywidgets as w
 
-    from .quiz import lang_toggle, question_html, reveal_html
+    from .quiz import grade_buttons, lang_toggle, question_html, reveal_html
 
     progress = progress or Progress()
     if lang is not None:
@@ -247,8 +247,6 @@ def mock_interview(n: int = 5, seed: int | None = None, minutes: float | None = 
     head, prompt, feedback = w.HTML(), w.HTML(), w.HTML()
     box = w.Textarea(placeholder="Type your answer as you would say it…", layout=w.Layout(width="100%", height="7em"))
     submit = w.Button(description="Submit answer", button_style="primary", icon="paper-plane")
-    got_btn = w.Button(description="Got it", button_style="success", icon="check")
-    miss_btn = w.Button(description="Missed it", button_style="warning", icon="times")
 
     def item() -> MockItem:
         return session.items[state["i"]]
@@ -313,8 +311,7 @@ def mock_interview(n: int = 5, seed: int | None = None, minutes: float | None = 
         render()
 
     submit.on_click(on_submit)
-    got_btn.on_click(lambda _: on_grade(True))
-    miss_btn.on_click(lambda _: on_grade(False))
+    got_btn, miss_btn = grade_buttons(on_grade)
     toggle = lang_toggle(progress, lambda _: render())
     render()
     ui = w.VBox([head, prompt, box, submit, feedback, w.HBox([got_btn, miss_btn]), toggle])

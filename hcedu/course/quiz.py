@@ -226,6 +226,17 @@ def lang_toggle(progress: Progress, on_change: Callable[[str], None]):
     return toggle
 
 
+def grade_buttons(on_grade: Callable[[bool], None]):
+    """The self-grade buttons ("Got it", "Missed it"), disabled until an answer is revealed; they call
+    ``on_grade(True)`` / ``on_grade(False)``."""
+    import ipywidgets as w
+    got_btn = w.Button(description="Got it", button_style="success", icon="check", disabled=True)
+    miss_btn = w.Button(description="Missed it", button_style="warning", icon="times", disabled=True)
+    got_btn.on_click(lambda _: on_grade(True))
+    miss_btn.on_click(lambda _: on_grade(False))
+    return got_btn, miss_btn
+
+
 def question_html(q: Question, lang: str) -> str:
     """The question in ``lang`` as HTML (Chinese in bold when both are shown)."""
     import html
@@ -247,8 +258,6 @@ def drill(chapter: str | int, progress: Progress | None = None):
     title = w.HTML()
     body = w.HTML()
     reveal_btn = w.Button(description="Reveal key points", icon="eye", layout=w.Layout(width="auto"))
-    got_btn = w.Button(description="Got it", button_style="success", icon="check")
-    miss_btn = w.Button(description="Missed it", button_style="warning", icon="times")
     status = w.HTML()
 
     def show() -> None:
@@ -271,8 +280,7 @@ def drill(chapter: str | int, progress: Progress | None = None):
         show()
 
     reveal_btn.on_click(on_reveal)
-    got_btn.on_click(lambda _: on_grade(True))
-    miss_btn.on_click(lambda _: on_grade(False))
+    got_btn, miss_btn = grade_buttons(on_grade)
     toggle = lang_toggle(progress, lambda _: show())
     show()
     return w.VBox([title, reveal_btn, body, w.HBox([got_btn, miss_btn]), status, toggle])
