@@ -183,3 +183,13 @@ def test_progress_chart_stacks_boxes_and_labels_what_is_due(home):
     assert f"{total - 1} of {total} due now" in ax.get_title()
     assert sum(bar.get_height() for bar in ax.patches) == total
     assert ax.get_legend() is not None and [t.get_text() for t in ax.get_legend().get_texts()] == list(quiz.STAGES)
+
+
+def test_chinese_wraps_by_terminal_columns_between_characters():
+    q = next(q for q in load("09") if q.id == "ch09-oversell")
+    lines = quiz.reveal(q, width=60, lang="zh").splitlines()
+    model = lines[lines.index("Model answer:") + 1:lines.index("", lines.index("Model answer:"))]
+    assert len(model) > 3 and all(quiz._cols(line) <= 60 for line in model)
+    assert "".join("".join(model).split()) == "".join(q.answer_zh.split())  # nothing lost but spaces
+    assert not any(line.strip()[0] in "，。？！：；" for line in model)  # no line starts with punctuation
+    assert quiz._cols("锁lock，") == 2 + 4 + 2

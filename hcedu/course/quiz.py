@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,10 +104,34 @@ def due(questions: list[Question], progress: Progress, now: float | None = None)
     return sorted(ready, key=lambda q: progress.card(q.id).box)
 
 
+def _cols(text: str) -> int:
+    """Terminal columns of ``text``: Chinese characters and full-width punctuation take two."""
+    import unicodedata
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+#: A wrapping unit: one Chinese character with the full-width punctuation that must not start a line, a run of
+#: other non-space characters, or spaces.
+_TOKEN = re.compile(r"[\u3400-\u9fff][，。？！：；、）」』”]*|[^\s\u3400-\u9fff]+|\s+")
+
+
 def _wrap(text: str, indent: str, width: int) -> list[str]:
+    """Wrap to ``width`` terminal columns; English breaks at spaces, Chinese between characters."""
     import textwrap
-    return textwrap.wrap(text, width=max(40, width), initial_indent=indent,
-                         subsequent_indent=" " * len(indent)) or [indent.rstrip()]
+    width = max(40, width)
+    if not re.search(r"[\u3400-\u9fff]", text):
+        return textwrap.wrap(text, width=width, initial_indent=indent,
+                             subsequent_indent=" " * len(indent)) or [indent.rstrip()]
+    lines, line = [], indent
+    for token in _TOKEN.findall(" ".join(text.split())):
+        if line.strip() and _cols(line + token.rstrip()) > width:
+            lines.append(line.rstrip())
+            line = " " * len(indent)
+            if token.isspace():
+                continue
+        line += token
+    lines.append(line.rstrip())
+    return lines
 
 
 def _texts(en: str | None, zh: str | None, lang: str) -> list[str]:
