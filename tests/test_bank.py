@@ -208,3 +208,20 @@ def test_malformed_new_fields_name_the_problem(tmp_path, edit, msg):
     write(tmp_path, "01.yaml", edit(textwrap.dedent(NEW)))
     with pytest.raises(bank.BankError, match=msg):
         bank.load(bank_dir=tmp_path)
+
+
+def test_fix_file_makes_chinese_punctuation_full_width_and_leaves_the_rest(tmp_path):
+    bad = (NEW.replace('zh: "问？"', 'zh: "为什么先SETNX再EXPIRE?"')
+              .replace('zh: "答。"', 'zh: "两条命令,中间崩溃(进程退出)就没有TTL:用 rate.NewLimiter(100, 200) 不受影响"')
+              .replace("zh: [原子]", 'zh: ["原子(atomic)"]'))
+    path = write(tmp_path, "01.yaml", bad)
+    (before,) = bank.load(bank_dir=tmp_path)
+    assert len(bank.punctuation_problems([before])) == 6  # ? ; , ( ) : in the answer ; ( in the keyword
+    assert bank.fix_file(path) == 3 and bank.fix_file(path) == 0
+    (after,) = bank.load(bank_dir=tmp_path)
+    assert bank.punctuation_problems([after]) == []
+    assert after.question_zh == "为什么先SETNX再EXPIRE？"
+    assert after.answer_zh == "两条命令，中间崩溃（进程退出）就没有TTL：用 rate.NewLimiter(100, 200) 不受影响"
+    assert after.key_points[0].keywords_zh == ("原子（atomic）",)
+    assert (after.question_en, after.answer_en, after.key_points, after.traps) == (
+        before.question_en, before.answer_en, before.key_points, before.traps)

@@ -30,7 +30,7 @@ import yaml
 from .chapters import CHAPTERS
 
 __all__ = ["BankError", "Question", "KeyPoint", "FollowUp", "load", "load_file", "missing_translations",
-           "punctuation_problems", "zh_strings", "BANK_DIR", "LEVELS", "FIELDS"]
+           "punctuation_problems", "fix_punctuation", "fix_file", "zh_strings", "BANK_DIR", "LEVELS", "FIELDS"]
 
 BANK_DIR = Path(__file__).with_name("bank")
 LEVELS = ("junior", "mid", "senior")
@@ -309,3 +309,59 @@ def punctuation_problems(questions: list[Question]) -> list[str]:
     """Chinese strings with half-width punctuation after a Chinese character, one line each."""
     return [f"{q.id}: {where}: {m.group()!r} in …{text[max(0, m.start() - 12):m.end() + 4]}…"
             for q in questions for where, text in zh_strings(q) for m in HALF_WIDTH_AFTER_ZH.finditer(text)]
+
+
+_CJK = "\u3400-\u9fff"
+_FULL = {",": "，", "?": "？", ":": "：", ";": "；", "!": "！"}
+
+
+def fix_punctuation(text: str) -> str:
+    """Chinese punctuation made full-width where :func:`punctuation_problems` wants it: ``,?:;!`` after a Chinese
+    character or before one (a following space dropped), a ``?``/``!`` ending the text, and parentheses whose
+    opening follows a Chinese character or which enclose Chinese. Code stays as it is
+    (``rate.NewLimiter(100, 200)``), but check a SQL ``?`` placeholder right before Chinese by hand."""
+    out = list(text)
+    stack = []
+    for i, ch in enumerate(text):
+        if ch == "(":
+            stack.append(i)
+        elif ch == ")" and stack:
+            j = stack.pop()
+            if (j and re.match(f"[{_CJK}]", text[j - 1])) or re.search(f"[{_CJK}]", text[j + 1:i]):
+                out[j], out[i] = "（", "）"
+    text = "".join(out)
+    text = re.sub(f"([{_CJK}）])([,?:;!]) ?", lambda m: m.group(1) + _FULL[m.group(2)], text)
+    text = re.sub(f"([,?:;!]) ?(?=[{_CJK}])", lambda m: _FULL[m.group(1)], text)
+    return re.sub(r"([?!])(\s*)$", lambda m: _FULL[m.group(1)] + m.group(2), text) if re.search(f"[{_CJK}]", text) else text
+
+
+def fix_file(path: str | Path) -> int:
+    """Apply :func:`fix_punctuation` to the Chinese values (``zh:`` entries and their keyword lists) of one bank
+    file in place, keeping its layout; return the number of lines changed. The file must load the same before
+    and after, apart from those strings."""
+    path = Path(path)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    changed = 0
+    for i, line in enumerate(lines):
+        key, sep, value = line.partition("zh:")
+        if not sep or not re.search(f"[{_CJK}]", value):
+            continue
+        body, newline = (value[:-1], "\n") if value.endswith("\n") else (value, "")
+        closing = re.search(r'("\s*[}\]]*\s*)$', body)  # keep the closing quote/brackets out of the fix
+        head, tail = (body[:closing.start()], closing.group()) if closing else (body, "")
+        fixed = key + sep + fix_punctuation(head) + tail + newline
+        if fixed != line:
+            lines[i] = fixed
+            changed += 1
+    if changed:
+        path.write_text("".join(lines), encoding="utf-8")
+        load_file(path)  # still valid
+    return changed
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m hcedu.course.bank fix-punctuation FILE...
+    import sys
+    if len(sys.argv) < 3 or sys.argv[1] != "fix-punctuation":
+        sys.exit("usage: python -m hcedu.course.bank fix-punctuation hcedu/course/bank/NN.yaml ...")
+    for name in sys.argv[2:]:
+        print(f"{name}: {fix_file(name)} line(s) fixed")
