@@ -106,3 +106,122 @@ def test_every_demo_points_at_a_real_notebook_heading():
         if heading and heading.strip() not in headings[path]:
             missing.append(f"{q.id}: no heading {heading!r} in {path}")
     assert not missing, "\n".join(missing)
+
+
+# ---- issue 20: bilingual answers, answered follow-ups, keywords per key point -------------------------------
+
+#: Chapters whose bank is complete (every answer and follow-up in en + zh, keywords on every key point, full-width
+#: Chinese punctuation). Extend this as chapters are translated; the two tests below then enforce it.
+COMPLETE = ("00", "08", "09", "10")
+
+
+def complete_questions(chapters=COMPLETE):
+    return [q for q in bank.load() if q.chapter in chapters]
+
+
+@pytest.mark.parametrize("number", COMPLETE)
+def test_complete_chapters_have_every_translation(number):
+    qs = complete_questions((number,))
+    assert qs, f"chapter {number} has no questions"
+    assert bank.missing_translations(qs) == []
+    for q in qs:
+        assert q.answer_zh and q.answer("zh") == q.answer_zh and q.answer("en") == q.answer_en
+        assert all(f.question_zh and f.answer_en and f.answer_zh for f in q.follow_ups), q.id
+        assert all(kp.keywords_en and kp.keywords_zh for kp in q.key_points), q.id
+
+
+@pytest.mark.parametrize("number", COMPLETE)
+def test_complete_chapters_use_full_width_punctuation_in_chinese(number):
+    assert bank.punctuation_problems(complete_questions((number,))) == []
+
+
+def test_missing_translations_covers_the_whole_bank_and_names_what_is_missing():
+    missing = bank.missing_translations()
+    ids = {q.id for q in bank.load()}
+    assert all(line.split(":")[0] in ids for line in missing)
+    assert not any(line.startswith(tuple(f"ch{n}-" for n in COMPLETE)) for line in missing)
+
+
+def test_the_punctuation_check_can_fail():
+    qs = bank.load("08")
+    import dataclasses
+    bad = dataclasses.replace(qs[0], answer_zh="先加锁,再释放(用Lua)。code(1, 2)不算")
+    problems = bank.punctuation_problems([bad])
+    assert len(problems) == 2 and "answer.zh" in problems[0] and "'锁,'" in problems[0]
+    assert len(bank.punctuation_problems([dataclasses.replace(qs[0], question_zh="为什么不能先SETNX再EXPIRE?")])) == 1
+    ok = dataclasses.replace(qs[0], answer_zh="用 rate.NewLimiter(100, 200)，先加锁（用Lua）。")
+    assert bank.punctuation_problems([ok]) == []
+
+
+NEW = """
+questions:
+  - id: ch01-y
+    chapter: "01"
+    section: s
+    level: senior
+    question: {en: "Q?", zh: "问？"}
+    key_points:
+      - text: "atomic"
+        keywords: {en: [atomic, lua], zh: [原子]}
+      - plain old key point
+    answer: {en: "A.", zh: "答。"}
+    traps: [t]
+    follow_ups:
+      - question: {en: "F?", zh: "追问？"}
+        answer: {en: "FA.", zh: "追答。"}
+      - an old plain follow-up
+    demo: "notebooks/01_goroutines_and_threads.ipynb#x"
+"""
+
+
+def test_the_new_format_loads_with_old_entries_mixed_in(tmp_path):
+    write(tmp_path, "01.yaml", NEW)
+    (q,) = bank.load(bank_dir=tmp_path)
+    kp, old = q.key_points
+    assert kp == "atomic" and kp.keywords("en") == ("atomic", "lua") and kp.keywords() == ("atomic", "lua", "原子")
+    assert old == "plain old key point" and old.keywords() == ()
+    new, plain = q.follow_ups
+    assert (new, new.question_zh, new.answer_en, new.answer_zh) == ("F?", "追问？", "FA.", "追答。")
+    assert plain == "an old plain follow-up" and plain.answer_en is None
+    assert q.answer("both") == "答。\nA." and q.question("zh") == "问？"
+    assert bank.missing_translations([q]) == ["ch01-y: follow_ups[2] question.zh + answer (en+zh)",
+                                              "ch01-y: key_points[2] keywords (en+zh)"]
+    with pytest.raises(ValueError, match="lang must be one of"):
+        q.answer("fr")
+
+
+@pytest.mark.parametrize("edit, msg", [
+    (lambda s: s.replace("keywords: {en: [atomic, lua], zh: [原子]}", "keywords: {en: [atomic]}"),
+     r"key_points\[1\].keywords must be a mapping"),
+    (lambda s: s.replace("zh: [原子]", "zh: []"), r"key_points\[1\].keywords.zh must be a non-empty list"),
+    (lambda s: s.replace('- text: "atomic"', '- txt: "atomic"'), r"key_points\[1\] must be"),
+    (lambda s: s.replace('answer: {en: "FA.", zh: "追答。"}', 'answer: {en: "FA."}'),
+     r"follow_ups\[1\].answer.zh is required"),
+    (lambda s: s.replace('question: {en: "F?", zh: "追问？"}', 'question: "F?"'),
+     r"follow_ups\[1\].question must be a mapping"),
+    (lambda s: s.replace("      - an old plain follow-up\n", "      - 42\n"), r"follow_ups\[2\] must be"),
+    (lambda s: s.replace('answer: {en: "A.", zh: "答。"}', 'answer: {en: "A.", zh: "", fr: "R."}'),
+     "unknown language"),
+    (lambda s: s.replace('answer: {en: "A.", zh: "答。"}', 'answer: {en: "A.", zh: ""}'), r"answer.zh is required"),
+])
+def test_malformed_new_fields_name_the_problem(tmp_path, edit, msg):
+    write(tmp_path, "01.yaml", edit(textwrap.dedent(NEW)))
+    with pytest.raises(bank.BankError, match=msg):
+        bank.load(bank_dir=tmp_path)
+
+
+def test_fix_file_makes_chinese_punctuation_full_width_and_leaves_the_rest(tmp_path):
+    bad = (NEW.replace('zh: "问？"', 'zh: "为什么先SETNX再EXPIRE?"')
+              .replace('zh: "答。"', 'zh: "两条命令,中间崩溃(进程退出)就没有TTL:用 rate.NewLimiter(100, 200) 不受影响"')
+              .replace("zh: [原子]", 'zh: ["原子(atomic)"]'))
+    path = write(tmp_path, "01.yaml", bad)
+    (before,) = bank.load(bank_dir=tmp_path)
+    assert len(bank.punctuation_problems([before])) == 6  # ? ; , ( ) : in the answer ; ( in the keyword
+    assert bank.fix_file(path) == 3 and bank.fix_file(path) == 0
+    (after,) = bank.load(bank_dir=tmp_path)
+    assert bank.punctuation_problems([after]) == []
+    assert after.question_zh == "为什么先SETNX再EXPIRE？"
+    assert after.answer_zh == "两条命令，中间崩溃（进程退出）就没有TTL：用 rate.NewLimiter(100, 200) 不受影响"
+    assert after.key_points[0].keywords_zh == ("原子（atomic）",)
+    assert (after.question_en, after.answer_en, after.key_points, after.traps) == (
+        before.question_en, before.answer_en, before.key_points, before.traps)

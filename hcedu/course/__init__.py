@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["setup", "finish", "drill", "LeakError"]
+__all__ = ["setup", "finish", "drill", "mock_interview", "progress_chart", "LeakError"]
 
 
 class LeakError(RuntimeError):
@@ -79,3 +79,15 @@ def drill(chapter: str | int):
     """The interview drill for a chapter, as a notebook widget (see :mod:`hcedu.course.quiz`)."""
     from .quiz import drill as _drill
     return _drill(chapter)
+
+
+def mock_interview(n: int = 5, seed: int | None = None, minutes: float | None = 20, **kwargs: Any):
+    """A timed mock interview across chapters, as a notebook widget (see :mod:`hcedu.course.mock`)."""
+    from .mock import mock_interview as _mock
+    return _mock(n, seed, minutes, **kwargs)
+
+
+def progress_chart(**kwargs: Any):
+    """Your interview cards per Leitner box per chapter, and what is due (see :func:`hcedu.course.quiz.progress_chart`)."""
+    from .quiz import progress_chart as _chart
+    return _chart(**kwargs)

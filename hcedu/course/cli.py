@@ -1,4 +1,4 @@
-"""The ``hcedu`` command: doctor, lab, build-exercises, execute, quiz, grade."""
+"""The ``hcedu`` command: doctor, lab, build-exercises, execute, quiz (drill, --mock, --stats), export-anki, grade."""
 
 from __future__ import annotations
 
@@ -199,12 +199,40 @@ def cmd_quiz(args: argparse.Namespace) -> int:
     from .quiz import run
 
     try:
-        run(args.chapter, args.n)
+        if args.stats:
+            from .quiz import stats_table
+            print(stats_table(chapter=args.chapter))
+        elif args.mock:
+            from .mock import run_mock
+            run_mock(args.n, args.seed, args.minutes, lang=args.lang,
+                     questions=None if args.chapter is None else _chapter_questions(args.chapter))
+        else:
+            run(args.chapter, args.n, lang=args.lang)
     except (EOFError, KeyboardInterrupt):
         print("\nbye: progress so far is saved")
     except (TypeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _chapter_questions(chapter: str) -> list:
+    from .bank import load
+    return load(chapter)
+
+
+def cmd_export_anki(args: argparse.Namespace) -> int:
+    try:
+        from .anki import export
+    except ImportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        path, notes = export(args.path, lang=args.lang)
+    except (TypeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {notes} notes to {path} (import it in Anki; importing again updates the cards)")
     return 0
 
 
@@ -245,6 +273,19 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("quiz", help="drill interview questions (Leitner boxes; progress in $HCEDU_HOME)")
     p.add_argument("--chapter", "-c", default=None, help="only this chapter, e.g. 08")
     p.add_argument("-n", type=int, default=5, help="questions per session (default 5)")
+    p.add_argument("--lang", choices=("zh", "en", "both"), default=None,
+                   help="language of questions and answers (remembered in the progress file; default: the "
+                        "remembered one, else both)")
+    p.add_argument("--mock", action="store_true",
+                   help="mock interview: -n questions across chapters, junior to senior, each with a follow-up, "
+                        "a key-point hint after each typed answer and a weak-topic summary")
+    p.add_argument("--seed", type=int, default=None, help="with --mock: the same seed draws the same questions")
+    p.add_argument("--minutes", type=float, default=20, help="with --mock: the session's time limit (default 20)")
+    p.add_argument("--stats", action="store_true", help="print cards per Leitner box per chapter and what is due")
+    p = sub.add_parser("export-anki", help="write the interview bank as an Anki deck (.apkg; needs genanki)")
+    p.add_argument("path", help="the .apkg file to write, e.g. hcedu.apkg")
+    p.add_argument("--lang", choices=("zh", "en", "both"), default="both",
+                   help="language(s) of the model answers on the card backs (default both)")
     p = sub.add_parser("grade", help="run the exercise checkers over a class's submitted notebooks into a gradebook")
     p.add_argument("submissions", help="folder of submitted notebooks (student/NN_*.ipynb or NN_*_student.ipynb)")
     p.add_argument("--out", default="gradebook.csv", help="gradebook CSV; summary and feedback go beside it")
@@ -261,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "lab":
         return cmd_lab(args, extra)
     return {"doctor": cmd_doctor, "build-exercises": cmd_build_exercises, "execute": cmd_execute,
-            "quiz": cmd_quiz, "grade": cmd_grade}[args.command](args)
+            "quiz": cmd_quiz, "grade": cmd_grade, "export-anki": cmd_export_anki}[args.command](args)
 
 
 if __name__ == "__main__":  # pragma: no cover
