@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -37,6 +38,7 @@ if CHROMIUM is None:
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TOKEN = "hcedu-browser-test"
+SHOTS = tempfile.mkdtemp(prefix="hcedu-browser-")  # screenshots on failure (kept: pytest rotates its tmp dirs)
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 RAW_REPRS = ("VBox(children", "HBox(children", "interactive(children", "Output(", "model not found",
              "Error displaying widget")
@@ -87,13 +89,23 @@ class Screen:
 
     def __init__(self, lab, path: str) -> None:
         base, browser, tmp = lab
-        self.tmp = tmp
+        self.tmp = Path(SHOTS)
         self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
         self.page.set_default_timeout(120_000)
         self.name = Path(path).stem
         self.page.goto(f"{base}/lab/workspaces/t-{self.name}/tree/{path}?reset&token={TOKEN}")
         self.page.wait_for_selector(f"{PANEL} .jp-Notebook .jp-Cell")
+        self.accept_kernel_dialog()
         self.wait_idle()
+
+    def accept_kernel_dialog(self) -> None:
+        """On a slow start JupyterLab may ask which kernel to use before its kernel list has loaded; the
+        preselected one is the notebook's own (hcedu), so accept it as a learner would."""
+        try:
+            self.page.wait_for_selector(".jp-Dialog:has-text('Select Kernel')", timeout=3000)
+        except playwright.TimeoutError:
+            return
+        self.page.click(".jp-Dialog .jp-mod-accept")
 
     def shot(self, what: str) -> str:
         path = self.tmp / f"{self.name}-{what}.png"
@@ -112,6 +124,7 @@ class Screen:
     def run_all(self, timeout_s: float = 240) -> None:
         self.page.click(".lm-MenuBar-itemLabel:text-is('Run')")
         self.page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+        self.accept_kernel_dialog()
         deadline = time.monotonic() + timeout_s
         prompts = self.page.locator(f"{PANEL} .jp-CodeCell .jp-InputPrompt")
         while time.monotonic() < deadline:
