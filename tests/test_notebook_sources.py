@@ -6,6 +6,7 @@ tree (notebook 00's chapter map), without the notebook being rebuilt.
 """
 
 import importlib.util
+import re
 from pathlib import Path
 
 import nbformat
@@ -32,8 +33,9 @@ def test_every_notebook_has_a_generator():
 @pytest.mark.parametrize("script", GENERATORS, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
 def test_stored_notebook_matches_its_generator(script):
     notebook = script.parent.parent / f"{script.stem}.ipynb"
+    from hcedu.course.nbbuild import cells_for
     stored = nbformat.read(notebook, as_version=4).cells
-    generated = _generated_cells(script)
+    generated = cells_for(notebook, _generated_cells(script))
     rebuild = (f"re-generate and re-execute it: python {script.relative_to(ROOT)} && "
                f".venv/bin/hcedu execute {notebook.relative_to(ROOT)}")
     assert len(stored) == len(generated), f"{notebook.name}: {len(stored)} cells stored, generator has " \
@@ -54,3 +56,16 @@ def test_measured_cells_carry_the_tag_not_the_comment():
         for path in sorted((ROOT / folder).glob("*.ipynb")):
             for i, c in enumerate(nbformat.read(path, as_version=4).cells):
                 assert not c.source.startswith(IGNORE_OUTPUT), f"{path.name}, cell {i} shows {IGNORE_OUTPUT}"
+
+
+
+def test_every_chapter_links_its_neighbours_exercise_and_solution():
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        nav = nbformat.read(path, as_version=4).cells[-1]
+        assert "hcedu-nav" in nav.metadata.get("tags", []), f"{path.name} has no navigation footer"
+        for target in re.findall(r"\]\(([^)]+)\)", nav.source):
+            assert (path.parent / target).resolve().exists(), f"{path.name}: broken link {target}"
+        assert "../exercises/" in nav.source and "../solutions/" in nav.source
+    for path in sorted((ROOT / "exercises").glob("[0-9][0-9]_*.ipynb")):
+        nav = nbformat.read(path, as_version=4).cells[-1]
+        assert f"../solutions/{path.name}" in nav.source and "../notebooks/" in nav.source, path.name

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from .nbbuild import write
+from .nbbuild import NAV_TAG, exercise_nav, write
 
 __all__ = ["ExerciseError", "strip_solutions", "build_exercise", "build_all", "STUB"]
 
@@ -71,6 +71,8 @@ def build_exercise(solution: nbformat.NotebookNode, name: str = "notebook") -> n
             cell.outputs = []
             cell.execution_count = None
         cell.get("metadata", {}).pop("execution", None)
+        if cell.cell_type == "markdown" and NAV_TAG in cell.get("metadata", {}).get("tags", []):
+            exercise_nav(cell, Path(name).name)
     if total == 0:
         raise ExerciseError(f"{name}: no '### BEGIN SOLUTION' region; every solution notebook needs one")
     stem = Path(name).stem

@@ -50,6 +50,70 @@ def code(source: str) -> NotebookNode:
     return nbformat.v4.new_code_cell(text)
 
 
+NAV_TAG = "hcedu-nav"
+
+
+def _link(target: Path, here: Path) -> str:
+    import os
+    return os.path.relpath(target, here.parent).replace(os.sep, "/")
+
+
+def nav_cell(path: str | Path) -> NotebookNode | None:
+    """The navigation footer a course notebook ends with (tagged ``hcedu-nav``): previous and next chapter,
+    the chapter's exercise and where its worked solution is; ``None`` for a notebook outside the course."""
+    import re
+
+    from .chapters import CHAPTERS
+
+    path = Path(path)
+    m = re.match(r"^(\d\d)_", path.stem)
+    if not m or path.parent.name not in ("notebooks", "solutions"):
+        return None
+    root, number = path.parent.parent, m.group(1)
+    if number not in CHAPTERS:
+        return None
+    chapter_nb = root / CHAPTERS[number].notebook
+    solutions = sorted((root / "solutions").glob(f"{number}_*.ipynb")) or sorted((root / "solutions" / "src").glob(f"{number}_*.py"))
+    exercise = f"{solutions[0].stem}.ipynb" if solutions else None
+    if path.parent.name == "notebooks":
+        numbers = list(CHAPTERS)
+        i = numbers.index(number)
+        parts = []
+        if i > 0:
+            c = CHAPTERS[numbers[i - 1]]
+            parts.append(f"← [{c.number} · {c.title}]({_link(root / c.notebook, path)})")
+        if exercise:
+            parts.append(f"exercise: [{exercise}]({_link(root / 'exercises' / exercise, path)}) "
+                         f"(worked solution: [{exercise}]({_link(root / 'solutions' / exercise, path)}))")
+        if i + 1 < len(numbers):
+            c = CHAPTERS[numbers[i + 1]]
+            parts.append(f"[{c.number} · {c.title}]({_link(root / c.notebook, path)}) →")
+        text = "---\n**Where next** · " + " · ".join(parts)
+    else:
+        text = (f"---\n**Chapter:** [{number} · {CHAPTERS[number].title}]({_link(chapter_nb, path)}) · this is the "
+                f"worked solution of [exercises/{path.name}]({_link(root / 'exercises' / path.name, path)})")
+    cell = nbformat.v4.new_markdown_cell(text)
+    cell.metadata["tags"] = [NAV_TAG]
+    return cell
+
+
+def exercise_nav(cell: NotebookNode, name: str) -> NotebookNode:
+    """The footer of a solution notebook, rewritten for the exercise generated from it."""
+    import re
+    m = re.search(r"\*\*Chapter:\*\* (\[[^\]]*\]\([^)]*\))", cell.source)
+    chapter = m.group(1) if m else ""
+    cell.source = (f"---\n**Chapter:** {chapter} · stuck? Try first, then compare with the worked solution "
+                   f"[solutions/{name}](../solutions/{name})")
+    return cell
+
+
+def cells_for(path: str | Path, cells: Iterable[NotebookNode]) -> list[NotebookNode]:
+    """The cells a generator's notebook holds: its own, then the navigation footer."""
+    out = list(cells)
+    nav = nav_cell(path)
+    return out + [nav] if nav is not None else out
+
+
 def new_notebook(cells: Iterable[NotebookNode]) -> NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.cells = list(cells)
@@ -70,5 +134,24 @@ def write(nb: NotebookNode, path: str | Path) -> Path:
 
 
 def build(path: str | Path, cells: Iterable[NotebookNode]) -> Path:
-    """Write a fresh, unexecuted notebook with the course kernelspec to ``path``."""
-    return write(new_notebook(cells), path)
+    """Write a fresh, unexecuted notebook with the course kernelspec to ``path`` (with its navigation footer)."""
+    return write(new_notebook(cells_for(path, cells)), path)
+
+
+def rebuild_keeping_outputs(path: str | Path, cells: Iterable[NotebookNode]) -> bool:
+    """Rewrite ``path`` from its generator's ``cells`` when only markdown changed: every code cell (source
+    and tags, in order) must equal the stored one, whose outputs and execution counts are kept. Returns
+    False, writing nothing, when a code cell differs: then the notebook must be executed again."""
+    path = Path(path)
+    stored = nbformat.read(path, as_version=4)
+    fresh = new_notebook(cells_for(path, cells))
+    old_code = [c for c in stored.cells if c.cell_type == "code"]
+    new_code = [c for c in fresh.cells if c.cell_type == "code"]
+    key = lambda c: (c.source, c.get("metadata", {}).get("tags", []))  # noqa: E731
+    if [key(c) for c in old_code] != [key(c) for c in new_code]:
+        return False
+    for old, new in zip(old_code, new_code):
+        new.outputs, new.execution_count = old.outputs, old.execution_count
+    fresh.metadata = stored.metadata
+    write(fresh, path)
+    return True

@@ -4,8 +4,8 @@ Running a notebook saves it (JupyterLab autosaves), so a learner working in ``no
 tracked files: ``git pull`` then conflicts, and ``make test`` no longer checks what was shipped. So
 ``hcedu lab`` works in ``workspace/`` (listed in ``.gitignore``) instead:
 
-- the first run copies ``notebooks/*.ipynb`` and ``exercises/*.ipynb`` there (same relative layout, so
-  links between them keep working);
+- the first run copies ``notebooks/``, ``exercises/`` and ``solutions/`` notebooks there (same relative
+  layout, so links between them keep working);
 - a later run brings in what changed upstream for every copy the learner has not touched (a manifest
   holds the hash of what was copied), never overwrites a copy the learner changed, and says which
   ones have an update waiting; ``hcedu lab --refresh`` replaces those too, keeping the learner's
@@ -24,7 +24,7 @@ from pathlib import Path
 
 __all__ = ["FOLDERS", "SyncReport", "sync", "workspace_dir"]
 
-FOLDERS = ("notebooks", "exercises")
+FOLDERS = ("notebooks", "exercises", "solutions")
 MANIFEST = ".hcedu-workspace.json"
 
 
