@@ -107,3 +107,14 @@ def test_bad_input(redis_client):
     with pytest.raises(TypeError, match="frame must be a DataFrame returned by"):
         fs.invariants(object())
     assert not [g for g in running() if g.alive]
+
+
+def test_the_live_chart_shows_the_stock_line_before_the_run_ends():
+    import pandas as pd
+
+    from hcedu.lab.flashsale_system import chart_timeline
+
+    partial = pd.DataFrame({"end": [0.01, 0.02], "outcome": ["ordered", "ordered"]})  # no attrs yet
+    fig = chart_timeline(partial, stock=100)
+    labels = [line.get_label() for line in fig.axes[1].get_lines()]
+    assert any(label.startswith("stock (100 units)") for label in labels), labels

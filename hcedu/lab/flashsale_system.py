@@ -591,7 +591,7 @@ _GROUPS = {"rejected by the limiters": ("gateway_429", "user_429", "limiter_down
 _GROUP_COLORS = ("tab:grey", "tab:orange", "tab:red", "tab:green")
 
 
-def chart_timeline(frame: pd.DataFrame, ax: Any = None):
+def chart_timeline(frame: pd.DataFrame, ax: Any = None, stock: int | None = None):
     """Two panels over the run: requests so far by what happened to them (rejected by the limiters, sold out
     or duplicate, shed, placed an order), and orders placed so far against the stock. Orders placed can pass
     the stock: an unpaid order is closed and its unit goes back on sale, so one unit can be ordered several
@@ -620,8 +620,9 @@ def chart_timeline(frame: pd.DataFrame, ax: Any = None):
                  f"unpaid, their units re-sold)")
     bottom.step(np.r_[0, bought], np.arange(len(bought) + 1), where="post", color="tab:green", lw=1.8,
                 label=label)
-    if "stock" in frame.attrs:
-        bottom.axhline(frame.attrs["stock"], color="black", ls=":", lw=1, label=f"stock ({frame.attrs['stock']:,} units)")
+    stock = stock if stock is not None else frame.attrs.get("stock")  # a live, partial frame has no attrs yet
+    if stock is not None:
+        bottom.axhline(stock, color="black", ls=":", lw=1, label=f"stock ({stock:,} units)")
     finish(bottom, ylabel="orders", xlabel="seconds since the sale opened", legend="outside", integer_y=True,
            ylim_zero=True, tight=False)
     out = fig or top.figure
@@ -676,7 +677,7 @@ def dashboard(client_factory: Callable[[], redis.Redis] | None = None, keyspace:
                 rows = pd.DataFrame(list(sink), columns=["end", "outcome"])
                 with out:
                     out.clear_output(wait=True)
-                    chart_timeline(rows)
+                    chart_timeline(rows, stock=stock.value)
                     plt.show()
             with out:
                 out.clear_output(wait=True)

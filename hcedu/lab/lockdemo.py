@@ -994,8 +994,10 @@ def dashboard(client_factory: Callable[[], redis.Redis], *, key: str = KEY):
 
     def show(ttl: int = 10, pause: int = 15, fenced: bool = True) -> Scenario:
         sc = pause_past_ttl(client_factory, fenced=fenced, ttl=ttl, pause=pause, key=key)
-        display(timeline_chart(sc, f"TTL {ttl} s, pause {pause} s, {'fenced' if fenced else 'unfenced'}: "
-                                   f"two holders={sc.summary['two_holders']}, rejected={sc.summary['rejected']}"))
+        rejected = ", ".join(f"{who}'s write (fence {fence})" for who, fence in sc.summary["rejected"]) or "none"
+        holders = "two clients believed they held the lock" if sc.summary["two_holders"] else "one holder at a time"
+        display(timeline_chart(sc, f"TTL {ttl} s, pause {pause} s, {'fenced' if fenced else 'unfenced'} storage: "
+                                   f"{holders}; writes rejected: {rejected}"))
         return sc
 
     return W.interactive(show, ttl=W.IntSlider(10, min=2, max=30, description="TTL (s)"),

@@ -129,9 +129,12 @@ cells = [
     import matplotlib.pyplot as plt
     from ipywidgets import FloatLogSlider, FloatSlider, IntSlider, interact
 
-    @interact(l1_ttl=FloatLogSlider(value=30, base=10, min=0, max=2.5, step=0.25, continuous_update=False),
-              l1_size=IntSlider(value=50, min=5, max=200, step=5, continuous_update=False),
-              loss=FloatSlider(value=0.0, min=0, max=1, step=0.1, continuous_update=False))
+    @interact(l1_ttl=FloatLogSlider(value=30, base=10, min=0, max=2.5, step=0.25, continuous_update=False,
+                                    description="L1 TTL (s)"),
+              l1_size=IntSlider(value=50, min=5, max=200, step=5, continuous_update=False,
+                                description="L1 entries"),
+              loss=FloatSlider(value=0.0, min=0, max=1, step=0.1, continuous_update=False,
+                               description="lost invalidations", style={"description_width": "initial"}))
     def explore(l1_ttl, l1_size, loss):
         cachesim.explore(l1_ttl=l1_ttl, l1_size=l1_size, loss=loss)
         plt.show()
