@@ -98,6 +98,17 @@ INCR_ONCE_LUA = with_request_id("return redis.call('INCRBY', KEYS[1], ARGV[1])")
 #: would overflow ``threading.Timer``): 10 years
 MAX_TTL = MAX_TIMER = 10 * 365 * 86_400.0
 
+#: KEYS: counter, flushed HASH (instance -> last applied flush number). ARGV: n, instance, flush number,
+#: ttl (ms). INCRBY unless this instance's flush number was already applied (a resend after a lost reply).
+FLUSH_LUA = """
+local last = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
+if last >= tonumber(ARGV[3]) then return 0 end
+redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+
 #: how long (s) a request id is remembered by default: retries of one request come within seconds
 DEDUP_TTL = 3600.0
 
@@ -394,8 +405,9 @@ class BatchedRedisCounter(_RedisBase):
 
     Round trips drop from one per increment to one per batch. The price: readers of the Redis key see the
     count late (by up to the pending amount / interval), and **a crash loses everything not yet flushed**
-    (:meth:`crash` shows it). Each flush is one idempotent script carrying a flush id; a flush whose reply
-    was lost is resent under the same id by the next flush, so a batch never lands twice. Use it for counts you can afford to lose a little of (page views), never for
+    (:meth:`crash` shows it). Each flush is one idempotent script carrying this instance's id and a flush
+    number (Redis keeps the last number applied per instance in ``<key>:flushed``); a flush whose reply was
+    lost is resent under the same number by the next flush, so a batch never lands twice. Use it for counts you can afford to lose a little of (page views), never for
     money or stock.
 
     ``flush_interval`` runs on ``clock`` (default real time; a ``VirtualClock`` makes it deterministic): a
@@ -421,9 +433,12 @@ class BatchedRedisCounter(_RedisBase):
         self._pending_incrs = 0
         self._closed = False
         self._timer: Timer | None = None
-        self._unsent: tuple[str, int] | None = None  # (flush id, amount) whose reply was lost
+        self._unsent: tuple[int, int] | None = None  # (flush number, amount) whose reply was lost
         self._flush_lock = threading.Lock()
-        self._script = self.client.register_script(INCR_ONCE_LUA)
+        self._instance = uuid.uuid4().hex
+        self._flush_no = 0
+        self.flushed_key = self.key + ":flushed"
+        self._script = self.client.register_script(FLUSH_LUA)
         self.increments = 0
         self.round_trips = 0
         self.flushed = 0
@@ -483,7 +498,8 @@ class BatchedRedisCounter(_RedisBase):
             with self._lock:
                 batch, self._pending, self._pending_incrs = self._pending, 0, 0
             if batch:
-                fid = uuid.uuid4().hex
+                self._flush_no += 1
+                fid = self._flush_no
                 try:
                     self._send(fid, batch)
                 except redis.RedisError:
@@ -492,12 +508,16 @@ class BatchedRedisCounter(_RedisBase):
                 sent += batch
             return sent
 
-    def _send(self, fid: str, batch: int) -> None:
-        keys = [self.key, f"{self.key}:flush:{fid}"]
-        eval_once(self.client, self._script, keys, [batch, int(DEDUP_TTL * 1000)])
+    def _send(self, fid: int, batch: int) -> None:
+        eval_once(self.client, self._script, [self.key, self.flushed_key],
+                  [batch, self._instance, fid, int(DEDUP_TTL * 1000)])
         with self._lock:
             self.round_trips += 1
             self.flushed += batch
+
+    def reset(self) -> None:
+        """Delete the counter's key and its flush log."""
+        self.client.delete(self.key, self.flushed_key)
 
     @property
     def unsent(self) -> int:
