@@ -38,6 +38,7 @@ import redis
 from .. import _validate
 from ..backend import Keyspace, connect
 from ..clock import Clock, as_clock
+from ._once import TRANSIENT, call_once, eval_once
 
 __all__ = ["Message", "StreamQueue", "ListQueue", "IdempotentHandler", "InProgress", "ProcessResult"]
 
@@ -334,6 +335,18 @@ return n
 """
 
 
+#: the most messages one take_many/reap script handles (Redis runs a script with nothing else in between)
+MAX_BATCH = 10_000
+
+#: extra seconds a blocking read waits for the reply beyond its own block time (round trip on a busy host)
+REPLY_SLACK = 0.25
+
+
+def _secs(x: float) -> str:
+    """A blocking command's timeout in seconds, as Redis parses it (>= 1 ms)."""
+    return f"{max(0.001, x):.3f}"
+
+
 class ListQueue:
     """The LIST processing-queue pattern: ``ready`` -> (atomic move) -> ``processing`` -> ``LREM`` on ack, plus a reaper.
 
@@ -367,18 +380,30 @@ class ListQueue:
         return Message(str(d["id"]), str(d["body"]), raw, int(deliveries))
 
     def push(self, body: str, msg_id: str | int | None = None) -> str:
-        """``LPUSH ready`` a message; returns its ``msg_id`` (a uuid by default)."""
+        """``LPUSH ready`` a message; returns its ``msg_id`` (a uuid by default).
+
+        Sent once (never a blind retry, which would store two copies when the reply is lost): a lost reply
+        raises ``redis.ConnectionError`` and the message is queued once or not at all. Pushing it again with
+        the same ``msg_id`` is then the producer's at-least-once retry; an :class:`IdempotentHandler` on the
+        consumer side runs it once.
+        """
         _validate.text("body", body, empty=True)
         m = _msg_id(msg_id)
-        self.client.lpush(self.ready_key, self._encode(m, body))
+        call_once(self.client, "LPUSH", self.ready_key, self._encode(m, body))
         return m
 
     def push_many(self, items: list[tuple[str | int, str]], *, batch: int = 1000) -> int:
         """``LPUSH`` ``[(msg_id, body), ...]`` in batches of ``batch`` values per command, in order."""
-        batch = _validate.integer("batch", batch, minimum=1)
-        raws = [self._encode(_msg_id(m), _validate.text("body", b, empty=True)) for m, b in items]
+        batch = _validate.integer("batch", batch, minimum=1, maximum=100_000)
+        if isinstance(items, (str, bytes, dict)) or not hasattr(items, "__iter__"):
+            raise TypeError(f"items must be a list of (msg_id, body) pairs (got {type(items).__name__})")
+        raws = []
+        for pair in items:
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(f"items must hold (msg_id, body) pairs (got {pair!r})")
+            raws.append(self._encode(_msg_id(pair[0]), _validate.text("body", pair[1], empty=True)))
         for i in range(0, len(raws), batch):
-            self.client.lpush(self.ready_key, *raws[i:i + batch])
+            call_once(self.client, "LPUSH", self.ready_key, *raws[i:i + batch])
         return len(raws)
 
     def take(self, timeout: float | None = 0) -> Message | None:
@@ -387,16 +412,31 @@ class ListQueue:
         Without waiting this is one Lua script (RPOPLPUSH + lease + delivery count). With ``timeout`` > 0 (or
         None = forever) and an empty queue it blocks in ``BRPOPLPUSH`` and records the lease right after; if
         the consumer dies in that gap the reaper gives the message a lease when it first sees it.
+
+        Deadline: the wait blocks in chunks shorter than the client's ``socket_timeout`` and waits for each
+        reply at most until ``timeout`` (plus :data:`REPLY_SLACK`), so a hung server raises
+        ``redis.TimeoutError`` at the deadline, never after socket timeout x retries. Every command is sent
+        once; a move whose reply was lost leaves the message in ``processing``, where the reaper finds it
+        (at-least-once, nothing lost).
         """
-        got = self.take_many(1)
+        timeout = _validate.optional_timeout("timeout", timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        got = self._take_many(1, deadline)
         if got:
             return got[0]
-        timeout = _validate.optional_timeout("timeout", timeout)
         if timeout == 0:
             return None
-        raw = self.client.brpoplpush(self.ready_key, self.processing_key, 0 if timeout is None else timeout)
-        if raw is None:
-            return None
+        sock = self.client.connection_pool.connection_kwargs.get("socket_timeout")
+        chunk_cap = max(0.05, min(5.0, (sock or 10.0) / 2))
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return None
+            chunk = chunk_cap if left is None else min(chunk_cap, left)
+            raw = call_once(self.client, "BRPOPLPUSH", self.ready_key, self.processing_key, _secs(chunk),
+                            timeout=chunk + REPLY_SLACK)
+            if raw is not None:
+                break
         raw = _s(raw)
         pipe = self.client.pipeline(transaction=True)
         pipe.zadd(self.leases_key, {raw: self.clock.now() + self.lease})
@@ -404,12 +444,17 @@ class ListQueue:
         _, n = pipe.execute()
         return self._decode(raw, n)
 
+    def _take_many(self, n: int, deadline: float | None) -> list[Message]:
+        left = None if deadline is None else max(REPLY_SLACK, deadline - time.monotonic())
+        flat = eval_once(self.client, self._take,
+                         [self.ready_key, self.processing_key, self.leases_key, self.deliveries_key],
+                         [repr(self.clock.now() + self.lease), n], timeout=left)
+        return [self._decode(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
     def take_many(self, n: int) -> list[Message]:
         """Atomically move up to ``n`` ready messages to ``processing`` (no waiting)."""
-        n = _validate.integer("n", n, minimum=1)
-        flat = self._take(keys=[self.ready_key, self.processing_key, self.leases_key, self.deliveries_key],
-                          args=[repr(self.clock.now() + self.lease), n])
-        return [self._decode(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+        n = _validate.integer("n", n, minimum=1, maximum=MAX_BATCH)
+        return self._take_many(n, None)
 
     def take_unsafe(self) -> Message | None:
         """The naive consumer: ``RPOP ready``. Nothing records that the message is in flight, so a consumer
