@@ -109,8 +109,12 @@ def unsafe_release(client: redis.Redis, name: str) -> bool:
     return bool(client.delete(name))
 
 
+#: the longest lease accepted (s): 10 years (Redis PX is a 64-bit count of ms; longer is a bug, not a lease)
+MAX_TTL = 10 * 365 * 86_400.0
+
+
 def _ms(name: str, seconds: float) -> int:
-    seconds = _validate.number(name, seconds, minimum=0, strict=True)
+    seconds = _validate.number(name, seconds, minimum=0, strict=True, maximum=MAX_TTL)
     ms = int(round(seconds * 1000))
     if ms < 1:
         raise ValueError(f"{name} must be at least 0.001 s, Redis leases are whole milliseconds (got {seconds!r})")
@@ -363,6 +367,7 @@ class RedisLock:
             if self._token != token:
                 return False
             if self.max_renewals is not None and self.renewals >= self.max_renewals:
+                self.lost = True  # nobody keeps the lease any more: it runs out within ttl
                 return False
         try:
             ok = self._extend(token, self._ttl_ms)

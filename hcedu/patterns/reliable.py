@@ -512,6 +512,28 @@ class ListQueue:
 # --------------------------------------------------------------------------------------------------
 # Idempotency
 # --------------------------------------------------------------------------------------------------
+#: KEYS: marker. ARGV: our inflight value, ttl ms. PEXPIRE only while the marker is still ours.
+_RENEW_MARK_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+#: KEYS: marker. ARGV: our inflight value. DEL only if still ours (a failed handler lets a retry run).
+_DROP_MARK_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+#: KEYS: marker. ARGV: our inflight value, done ttl (s). Mark done (ours, or expired meanwhile: the effect
+#: happened either way); returns 0 if another worker's marker was there (both ran: the window was missed).
+_DONE_MARK_LUA = """
+local cur = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], 'done', 'EX', ARGV[2])
+if cur == ARGV[1] or not cur then return 1 end
+return 0
+"""
+
+
 class IdempotentHandler:
     """Dedupe by message id (the consumer side of effectively-once): ``SET done:<id> inflight NX PX`` before the
     handler, ``SET done:<id> done EX ttl`` after it.
@@ -519,7 +541,10 @@ class IdempotentHandler:
     Calling it with a :class:`Message` returns ``"handled"`` (the handler ran and succeeded) or ``"duplicate"``
     (already done: ack and move on), or raises :class:`InProgress` (another worker holds it right now; leave
     it un-acked). If the handler raises, the marker is deleted so a retry can run it, and the exception
-    propagates. If the worker dies mid-handler, the ``inflight`` marker expires after ``inflight_ttl`` seconds.
+    propagates. If the worker dies mid-handler, the ``inflight`` marker expires after ``inflight_ttl`` seconds;
+    while the handler runs, a daemon thread renews the marker every ``inflight_ttl / 3`` (compare-and-
+    PEXPIRE on this call's own marker value), so a handler slower than ``inflight_ttl`` is not run again
+    by another worker meanwhile.
 
     The one window left: a crash after the handler's effect but before the ``done`` marker runs the handler
     again. Close it by making the effect itself conditional (``UPDATE ... WHERE status='UNPAID'``) or by
@@ -535,6 +560,9 @@ class IdempotentHandler:
         self.inflight_ttl = _validate.number("inflight_ttl", inflight_ttl, minimum=0, strict=True)
         self.client, self.keyspace = _ks(keyspace, client, "reliable")
         self._prefix = self.keyspace.key("idem", name)
+        self._renew = self.client.register_script(_RENEW_MARK_LUA)
+        self._drop = self.client.register_script(_DROP_MARK_LUA)
+        self._done = self.client.register_script(_DONE_MARK_LUA)
         self._lock = threading.Lock()
         self.handled = 0
         self.duplicates = 0
@@ -546,8 +574,10 @@ class IdempotentHandler:
         if not isinstance(msg, Message):
             raise TypeError(f"msg must be a Message (got {type(msg).__name__})")
         k = self.key(msg.msg_id)
+        mine = f"inflight:{uuid.uuid4().hex}"
+        px = max(1, int(self.inflight_ttl * 1000))
         for _ in range(3):
-            if self.client.set(k, "inflight", nx=True, px=max(1, int(self.inflight_ttl * 1000))):
+            if self.client.set(k, mine, nx=True, px=px):
                 break
             state = self.client.get(k)
             if state is None:
@@ -559,15 +589,34 @@ class IdempotentHandler:
             raise InProgress(f"message {msg.msg_id!r} is being handled by another worker")
         else:  # pragma: no cover - needs three expiries in a row
             raise InProgress(f"message {msg.msg_id!r}: could not take the marker")
+        stop = threading.Event()
+        keeper = threading.Thread(target=self._keep, args=(k, mine, px, stop), daemon=True,
+                                  name=f"hcedu-idem-renew-{msg.msg_id}")
+        keeper.start()
         try:
             self.handler(msg)
         except BaseException:
-            self.client.delete(k)
+            stop.set()
+            keeper.join()
+            self._drop(keys=[k], args=[mine])
             raise
-        self.client.set(k, "done", ex=max(1, int(self.ttl)))
+        stop.set()
+        keeper.join()
+        self._done(keys=[k], args=[mine, max(1, int(self.ttl))])
         with self._lock:
             self.handled += 1
         return "handled"
+
+    def _keep(self, k: str, mine: str, px: int, stop: threading.Event) -> None:
+        """Renew our ``inflight`` marker every ``inflight_ttl / 3`` while the handler runs, so a handler
+        slower than ``inflight_ttl`` is not run a second time by another worker. Stops when the marker is
+        no longer ours or Redis fails (then the marker expires and the at-least-once window reopens)."""
+        while not stop.wait(self.inflight_ttl / 3):
+            try:
+                if not self._renew(keys=[k], args=[mine, px]):
+                    return
+            except redis.RedisError:
+                return
 
     def __repr__(self) -> str:
         return f"<IdempotentHandler {self._prefix} handled={self.handled} duplicates={self.duplicates}>"
