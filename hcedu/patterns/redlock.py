@@ -124,10 +124,11 @@ class Redlock:
         return self._token
 
     # -- per-node fan-out ------------------------------------------------------------------------
-    def _fan_out(self, op: Callable[[int], Any], *, enough: int | None = None) -> list[NodeResult]:
+    def _fan_out(self, op: Callable[[int], Any], *, nowait: frozenset[int] = frozenset()) -> list[NodeResult]:
         """Run ``op(i)`` on every node; each command waits at most ``node_timeout`` for its reply (so a hung
         node costs ``node_timeout``, not the socket timeout, even with ``parallel=False``). In parallel,
-        stop waiting once ``enough`` nodes said yes (the stragglers finish on their daemon threads)."""
+        nodes in ``nowait`` (they just timed out) are sent the command but not waited for: their daemon
+        threads end within ``node_timeout`` on their own."""
         results: list[NodeResult | None] = [None] * len(self.clients)
         done = threading.Condition()
 
@@ -151,9 +152,7 @@ class Redlock:
             end = time.monotonic() + self.node_timeout + _REPLY_SLACK
 
             def settled() -> bool:
-                if all(r is not None for r in results):
-                    return True
-                return enough is not None and sum(1 for r in results if r is not None and r.ok) >= enough
+                return all(r is not None for i, r in enumerate(results) if i not in nowait)
 
             with done:
                 while not settled():
@@ -165,12 +164,12 @@ class Redlock:
 
     def _set_all(self, token: str) -> list[NodeResult]:
         return self._fan_out(lambda i: call_once(self.clients[i], "SET", self.name, token, "NX", "PX", self._ttl_ms,
-                                                 timeout=self.node_timeout),
-                             enough=len(self.clients))
+                                                 timeout=self.node_timeout))
 
     def _release_all(self, token: str) -> list[NodeResult]:
+        hung = frozenset(r.node for r in self.last if r.error in ("Timeout", "TimeoutError"))
         return self._fan_out(lambda i: eval_once(self.clients[i], self._release[i], [self.name], [token],
-                                                 timeout=self.node_timeout), enough=self.quorum)
+                                                 timeout=self.node_timeout), nowait=hung)
 
     def _elapsed_since(self, mark: float) -> float:
         return (time.monotonic() if isinstance(self.clock, RealClock) else self.clock.now()) - mark
@@ -239,8 +238,7 @@ class Redlock:
         start = self.clock.now()
         mark = self._mark()
         self.last = self._fan_out(lambda i: eval_once(self.clients[i], self._extend[i], [self.name],
-                                                      [token, self._ttl_ms], timeout=self.node_timeout),
-                                  enough=len(self.clients))
+                                                      [token, self._ttl_ms], timeout=self.node_timeout))
         validity = self.ttl - self.drift - self._elapsed_since(mark)
         if sum(r.ok for r in self.last) >= self.quorum and validity > 0:
             self.validity, self.valid_until = validity, start + validity
