@@ -71,3 +71,8 @@ def redis_backend(request):
 def redis_client(redis_backend):
     """One client of ``redis_backend``."""
     return redis_backend.client()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "faults: fault-injection suite (lost replies, hung servers, skewed clocks, "
+                                       "late workers); real server via the loopback proxy, fakeredis in-process")

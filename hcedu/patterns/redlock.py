@@ -126,9 +126,8 @@ class Redlock:
     # -- per-node fan-out ------------------------------------------------------------------------
     def _fan_out(self, op: Callable[[int], Any], *, nowait: frozenset[int] = frozenset()) -> list[NodeResult]:
         """Run ``op(i)`` on every node; each command waits at most ``node_timeout`` for its reply (so a hung
-        node costs ``node_timeout``, not the socket timeout, even with ``parallel=False``). In parallel,
-        nodes in ``nowait`` (they just timed out) are sent the command but not waited for: their daemon
-        threads end within ``node_timeout`` on their own."""
+        node costs ``node_timeout``, not the socket timeout, even with ``parallel=False``). Nodes in
+        ``nowait`` (they just timed out) are sent the command from a daemon thread and not waited for."""
         results: list[NodeResult | None] = [None] * len(self.clients)
         done = threading.Condition()
 
@@ -141,14 +140,15 @@ class Redlock:
                 results[i] = r
                 done.notify_all()
 
-        if not self.parallel:
-            for i in range(len(self.clients)):
-                run(i)
-        else:
-            threads = [threading.Thread(target=run, args=(i,), name=f"hcedu-redlock-{self.name}-{i}", daemon=True)
-                       for i in range(len(self.clients))]
-            for t in threads:
+        threads = []
+        for i in range(len(self.clients)):
+            if self.parallel or i in nowait:
+                t = threading.Thread(target=run, args=(i,), name=f"hcedu-redlock-{self.name}-{i}", daemon=True)
+                threads.append(t)
                 t.start()
+            else:
+                run(i)
+        if threads:
             end = time.monotonic() + self.node_timeout + _REPLY_SLACK
 
             def settled() -> bool:
