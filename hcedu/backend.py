@@ -154,18 +154,12 @@ def connect(url: str | None = None, *, decode_responses: bool = True, check: boo
     if check:
         try:
             client.ping()
-        except (redis.exceptions.AuthenticationError, redis.exceptions.AuthenticationWrongNumberOfArgsError) as exc:
+        except (redis.exceptions.AuthenticationError, redis.exceptions.AuthenticationWrongNumberOfArgsError,
+                redis.ResponseError) as exc:
             client.close()
-            raise BackendAuthError(url, exc, source, problem=f"Redis at {redact(url)} (from {source}) refused "
-                                   f"the credentials", fix="check the user name and password in the URL "
-                                   "(redis://user:password@host:port/0) against the server's requirepass/ACL") from None
-        except redis.ResponseError as exc:
-            client.close()
-            if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
-                raise BackendAuthError(url, exc, source, problem=f"Redis at {redact(url)} (from {source}) "
-                                       f"needs a password", fix="put it in the URL: "
-                                       "redis://:password@host:port/0") from None
-            raise
+            if isinstance(exc, redis.ResponseError) and not _is_auth_error(exc):
+                raise
+            raise _auth_error(url, exc, source) from None
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             client.close()
             raise BackendUnavailable(url, exc, source) from None
@@ -175,6 +169,26 @@ def connect(url: str | None = None, *, decode_responses: bool = True, check: boo
                                      f"did not answer like Redis (is that port another service?)",
                                      fix="point the URL at a Redis port (6379 by default)") from None
     return client
+
+
+def _is_auth_error(exc: BaseException) -> bool:
+    text = str(exc)
+    return isinstance(exc, redis.exceptions.AuthenticationError) or any(
+        w in text for w in ("NOAUTH", "WRONGPASS", "invalid password", "HELLO must be called"))
+
+
+def _auth_error(url: str, exc: BaseException, source: str) -> "BackendAuthError":
+    """Which auth problem: no password given to a server that wants one, or credentials refused."""
+    try:
+        has_password = urlsplit(url).password is not None or "password=" in urlsplit(url).query.lower()
+    except ValueError:
+        has_password = True
+    if not has_password:
+        return BackendAuthError(url, exc, source, problem=f"Redis at {redact(url)} (from {source}) needs a password",
+                                fix="put it in the URL: redis://:password@host:port/0 (or user:password@ with ACLs)")
+    return BackendAuthError(url, exc, source, problem=f"Redis at {redact(url)} (from {source}) refused the "
+                            f"credentials", fix="check the user name and password in the URL "
+                            "(redis://user:password@host:port/0) against the server's requirepass/ACL")
 
 
 @dataclass(frozen=True)
