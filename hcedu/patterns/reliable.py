@@ -265,10 +265,12 @@ class StreamQueue:
         """Entries in the stream (acked entries stay until trimmed)."""
         return int(self.client.xlen(self.stream))
 
-    def dead_letters(self) -> list[Message]:
-        """The dead-letter stream's messages (``deliveries`` = how many times each was tried)."""
+    def dead_letters(self, limit: int = 1000) -> list[Message]:
+        """The dead-letter stream's oldest ``limit`` messages (``deliveries`` = how many times each was tried).
+        Bounded: a dead-letter stream that grew to millions is not read in one call."""
+        limit = _validate.integer("limit", limit, minimum=1, maximum=MAX_BATCH)
         return [Message(_s(f["id"]), _s(f["body"]), _s(f["entry"]), int(f["deliveries"]))
-                for _eid, f in self.client.xrange(self.dead_stream)]
+                for _eid, f in self.client.xrange(self.dead_stream, count=limit)]
 
     def clear(self) -> None:
         """Delete the stream (and its group) and the dead-letter stream."""
@@ -479,14 +481,14 @@ class ListQueue:
         return int(self._ack(keys=[self.processing_key, self.leases_key, self.deliveries_key],
                              args=[m.entry_id for m in msgs]))
 
-    def reap(self, now: float | None = None, limit: int = 10_000) -> tuple[list[Message], list[Message]]:
+    def reap(self, now: float | None = None, limit: int = 1_000) -> tuple[list[Message], list[Message]]:
         """The reaper: requeue messages whose lease expired by ``now`` (default ``clock.now()``); send those
         delivered ``max_deliveries`` times to ``dead``. Returns ``(requeued, dead)``. One script, so two reapers
         never requeue a message twice. Scans at most ``limit`` messages of ``processing``, oldest first (RPOPLPUSH
         pushes new ones at the head, so the oldest sit at the tail).
         """
         now = self.clock.now() if now is None else _validate.number("now", now)
-        limit = _validate.integer("limit", limit, minimum=1)
+        limit = _validate.integer("limit", limit, minimum=1, maximum=MAX_BATCH)
         requeued, dead = self._reap(keys=[self.ready_key, self.processing_key, self.leases_key,
                                           self.deliveries_key, self.dead_key],
                                     args=[repr(now), repr(self.lease), self.max_deliveries, limit])
@@ -498,8 +500,10 @@ class ListQueue:
     def in_flight(self) -> int:
         return int(self.client.llen(self.processing_key))
 
-    def dead_letters(self) -> list[Message]:
-        return [self._decode(r) for r in self.client.lrange(self.dead_key, 0, -1)]
+    def dead_letters(self, limit: int = 1000) -> list[Message]:
+        """The newest ``limit`` dead messages (bounded: one LRANGE of at most ``limit``)."""
+        limit = _validate.integer("limit", limit, minimum=1, maximum=MAX_BATCH)
+        return [self._decode(r) for r in self.client.lrange(self.dead_key, 0, limit - 1)]
 
     def clear(self) -> None:
         self.client.delete(self.ready_key, self.processing_key, self.leases_key, self.deliveries_key,

@@ -113,9 +113,15 @@ class _StockBase:
         """Units recorded as sold (sum over buyers)."""
         return sum(int(q) for q in self.client.hvals(self.buyers_key))
 
-    def orders(self) -> list[dict]:
-        """Every order record appended, in purchase order (a naive oversell shows up here as extra orders)."""
-        return [json.loads(o) for o in self.client.lrange(self.orders_key, 0, -1)]
+    def orders(self, limit: int = 100_000) -> list[dict]:
+        """The first ``limit`` order records appended, in purchase order (a naive oversell shows up here as
+        extra orders). Bounded: one LRANGE of at most ``limit``; count them with :meth:`order_count`."""
+        limit = _validate.integer("limit", limit, minimum=1, maximum=10_000_000)
+        return [json.loads(o) for o in self.client.lrange(self.orders_key, 0, limit - 1)]
+
+    def order_count(self) -> int:
+        """How many order records were appended (LLEN)."""
+        return int(self.client.llen(self.orders_key))
 
     def clear(self) -> None:
         """Delete the sale's keys."""
