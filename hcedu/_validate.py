@@ -79,3 +79,10 @@ def choice(name: str, value: Any, allowed: "list[str] | tuple[str, ...]") -> Any
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))} (got {value!r})")
     return value
+
+
+def iterable(name: str, value: Any, *, what: str = "items") -> list[Any]:
+    """Check that ``value`` is an iterable of ``what`` (not a str, bytes, dict or a scalar); return a list."""
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be an iterable of {what}, e.g. a list (got {type(value).__name__}: {value!r})")
+    return list(value)

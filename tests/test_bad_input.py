@@ -16,6 +16,8 @@ from hcedu.backend import Keyspace
 from hcedu.clock import VirtualClock
 from hcedu.patterns import (DelayQueue, FixedWindowLimiter, GCRALimiter, Leaderboard, ListQueue, RedisLock, Redlock,
                             SlidingLogLimiter, SlidingWindowCounterLimiter, Stock, TokenBucketLimiter)
+from hcedu.patterns import (BloomFilter, Composite, IdempotentHandler, LocalCache, MutexRebuild, NoGuard,
+                            SessionStore, StreamQueue, TwoLevelCache)
 from hcedu.patterns.counter import BatchedRedisCounter, RedisCounter, ShardedRedisCounter
 
 HOSTILE = [None, "", -1, 0, math.nan, math.inf, True, object(), 10 ** 30, 1e-9, "x" * 3, [1], 2 ** 60 + 1]
@@ -96,6 +98,38 @@ CASES = {
                                                     {"limit": 2, "window": 1.0}))(cls)
        for cls in (FixedWindowLimiter, SlidingLogLimiter, SlidingWindowCounterLimiter, TokenBucketLimiter,
                    GCRALimiter)},
+    "Composite()": lambda c: (lambda **k: Composite(**k), {"time_bits": 20, "max_points": 1000,
+                                                          "resolution": 1.0}),
+    "LocalCache()": lambda c: (lambda **k: LocalCache(**k), {"maxsize": 4, "ttl": 1.0}),
+    "TwoLevelCache()": lambda c: (lambda **k: TwoLevelCache(c, loader=str, keyspace=_ks(c), subscribe=False,
+                                                            clock=VirtualClock(), **k),
+                                  {"l1_size": 4, "l1_ttl": 1.0, "l2_ttl": 2.0}),
+    "BloomFilter()": lambda c: (lambda **k: BloomFilter(c, keyspace=_ks(c), **k), {"capacity": 100,
+                                                                                   "error_rate": 0.01}),
+    "BloomFilter.add_many": lambda c: (lambda **k: BloomFilter(c, keyspace=_ks(c), capacity=10).add_many(**k),
+                                       {"items": ["a"], "batch": 10}),
+    "StreamQueue()": lambda c: (lambda **k: StreamQueue(client=c, keyspace=_ks(c), **k),
+                                {"lease": 1.0, "max_deliveries": 2, "poll_interval": 0.01, "maxlen": 100}),
+    "StreamQueue.publish_many": lambda c: (lambda q: (lambda **k: q.publish_many(**k),
+                                                      {"items": [("m", "b")], "batch": 10}))(
+        StreamQueue(client=c, keyspace=_ks(c))),
+    "StreamQueue.dead_letters": lambda c: (lambda q: (lambda **k: q.dead_letters(**k), {"limit": 10}))(
+        StreamQueue(client=c, keyspace=_ks(c))),
+    "ListQueue.push_many": lambda c: (lambda **k: ListQueue(client=c, keyspace=_ks(c)).push_many(**k),
+                                      {"items": [("m", "b")], "batch": 10}),
+    "ListQueue.reap": lambda c: (lambda **k: ListQueue(client=c, keyspace=_ks(c)).reap(**k),
+                                 {"now": 1.0, "limit": 10}),
+    "DelayQueue.put_many": lambda c: (lambda **k: DelayQueue(client=c, keyspace=_ks(c)).put_many(**k),
+                                      {"items": {"a": 1.0}}),
+    "SessionStore()": lambda c: (lambda **k: SessionStore(c, keyspace=_ks(c), clock=VirtualClock(), **k),
+                                 {"ttl": 10.0, "absolute_ttl": 20.0}),
+    "SessionStore.sweep": lambda c: (lambda **k: SessionStore(c, ttl=1, keyspace=_ks(c)).sweep(**k), {"limit": 5}),
+    "IdempotentHandler()": lambda c: (lambda **k: IdempotentHandler(print, client=c, keyspace=_ks(c), **k),
+                                      {"ttl": 10.0, "inflight_ttl": 1.0}),
+    "NoGuard()": lambda c: (lambda **k: NoGuard(str, c, keyspace=_ks(c), **k), {"ttl": 10.0, "jitter": 0.1}),
+    "MutexRebuild()": lambda c: (lambda **k: MutexRebuild(str, c, keyspace=_ks(c), **k),
+                                 {"lock_ttl": 1.0, "retries": 3, "retry_base": 0.01, "retry_cap": 0.02}),
+    "Stock.orders": lambda c: (lambda **k: Stock(c, keyspace=_ks(c)).orders(**k), {"limit": 10}),
     "GCRALimiter.allow": lambda c: (lambda **k: GCRALimiter(c, limit=2, window=1, keyspace=_ks(c),
                                                             clock=VirtualClock(5)).allow(**k),
                                     {"key": "u", "n": 1}),

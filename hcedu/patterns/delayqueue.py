@@ -140,13 +140,6 @@ def _item(name: str, value: Any) -> str:
     return text
 
 
-def _many(name: str, values: Any) -> list[Any]:
-    """``values`` as a list; TypeError naming ``name`` for a str, bytes, dict or non-iterable."""
-    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
-        raise TypeError(f"{name} must be an iterable of ids, e.g. a list (got {type(values).__name__}: {values!r})")
-    return list(values)
-
-
 def _s(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
@@ -277,7 +270,7 @@ class DelayQueue:
     def ack_many(self, item_ids: Iterable[str | int]) -> int:
         """Ack several items in one round trip (fenced per :class:`Lease`, as :meth:`ack`); returns how many
         were acked."""
-        ids = _many("item_ids", item_ids)
+        ids = _validate.iterable("item_ids", item_ids, what="ids")
         items = [(_item("item_id", i), str(i.attempt) if isinstance(i, Lease) else "") for i in ids]
         if not items:
             return 0

@@ -162,9 +162,9 @@ class Composite:
         budget = 2 ** (EXACT_BITS - self.time_bits) - 1
         if max_points is None:
             max_points = budget
-        max_points = _validate.integer("max_score", max_points, minimum=1)
+        max_points = _validate.integer("max_points", max_points, minimum=1)
         if max_points > budget:
-            raise ValueError(f"max_score must be <= {budget} = 2**(53 - time_bits) - 1 with time_bits={self.time_bits}"
+            raise ValueError(f"max_points must be <= {budget} = 2**(53 - time_bits) - 1 with time_bits={self.time_bits}"
                              f" (got {max_points}): points * 2**{self.time_bits} would pass 2**53")
         self.max_points = max_points
         self.epoch = _validate.number("epoch", epoch)
@@ -270,8 +270,11 @@ class Leaderboard:
         self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
         self.keyspace = keyspace if keyspace is not None else Keyspace("leaderboard", self.client)
         self.name = name
-        self.codec = (Composite(time_bits, max_points=max_score, epoch=epoch, resolution=resolution)
-                      if tie_break == "earliest" else None)
+        try:
+            self.codec = (Composite(time_bits, max_points=max_score, epoch=epoch, resolution=resolution)
+                          if tie_break == "earliest" else None)
+        except (TypeError, ValueError) as exc:  # Composite says max_points; here the argument is max_score
+            raise type(exc)(str(exc).replace("max_points", "max_score")) from None
         if self.codec is None and max_score is not None:
             self.max_score = _validate.number("max_score", max_score, minimum=0, strict=True)
         else:

@@ -65,6 +65,16 @@ def _msg_id(value: Any) -> str:
     return text
 
 
+def _pairs(items: Any) -> list[tuple[str, str]]:
+    """``[(msg_id, body), ...]`` checked: TypeError/ValueError naming ``items``, ``msg_id`` or ``body``."""
+    out = []
+    for pair in _validate.iterable("items", items, what="(msg_id, body) pairs"):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"items must hold (msg_id, body) pairs (got {pair!r})")
+        out.append((_msg_id(pair[0]), _validate.text("body", pair[1], empty=True)))
+    return out
+
+
 @dataclass(frozen=True)
 class Message:
     """One delivery of a message. ``msg_id`` is the business id (dedupe key); ``entry_id`` is where it lives
@@ -136,9 +146,9 @@ class StreamQueue:
 
     def publish_many(self, items: list[tuple[str | int, str]], *, batch: int = 500) -> list[str]:
         """Publish ``[(msg_id, body), ...]`` with pipelined XADDs (``batch`` per round trip)."""
-        batch = _validate.integer("batch", batch, minimum=1)
+        batch = _validate.integer("batch", batch, minimum=1, maximum=100_000)
         ids: list[str] = []
-        checked = [(_msg_id(m), _validate.text("body", b, empty=True)) for m, b in items]
+        checked = _pairs(items)
         for i in range(0, len(checked), batch):
             pipe = self.client.pipeline(transaction=False)
             for m, b in checked[i:i + batch]:
@@ -397,13 +407,7 @@ class ListQueue:
     def push_many(self, items: list[tuple[str | int, str]], *, batch: int = 1000) -> int:
         """``LPUSH`` ``[(msg_id, body), ...]`` in batches of ``batch`` values per command, in order."""
         batch = _validate.integer("batch", batch, minimum=1, maximum=100_000)
-        if isinstance(items, (str, bytes, dict)) or not hasattr(items, "__iter__"):
-            raise TypeError(f"items must be a list of (msg_id, body) pairs (got {type(items).__name__})")
-        raws = []
-        for pair in items:
-            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-                raise TypeError(f"items must hold (msg_id, body) pairs (got {pair!r})")
-            raws.append(self._encode(_msg_id(pair[0]), _validate.text("body", pair[1], empty=True)))
+        raws = [self._encode(m, b) for m, b in _pairs(items)]
         for i in range(0, len(raws), batch):
             call_once(self.client, "LPUSH", self.ready_key, *raws[i:i + batch])
         return len(raws)
