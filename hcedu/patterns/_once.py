@@ -26,7 +26,7 @@ from typing import Any, Callable, TypeVar
 import redis
 from redis.commands.core import Script
 
-__all__ = ["call_once", "eval_once", "retry_idempotent", "with_request_id", "TRANSIENT"]
+__all__ = ["call_once", "eval_once", "retry_idempotent", "with_request_id", "reply_slack", "TRANSIENT"]
 
 #: errors after which the outcome of a write is unknown (it may or may not have run)
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError)
@@ -94,6 +94,15 @@ def retry_idempotent(fn: Callable[[], T], *, attempts: int = 3, deadline: float 
             pause = base * (2 ** k)
             sleep(pause if left is None else min(pause, max(0.0, left)))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def reply_slack(timeout: float | None) -> float:
+    """How much longer than a caller's deadline one reply may be waited for: 10 % of ``timeout``, at least
+    0.25 s (a normal round trip on a busy host) and at most 1 s (no timeout: 1 s). A hung server then costs
+    the deadline plus this slack, never the socket timeout times the retries."""
+    if timeout is None:
+        return 1.0
+    return max(0.25, min(1.0, 0.1 * timeout))
 
 
 def with_request_id(lua: str) -> str:

@@ -13,8 +13,8 @@ Invariants (each one tested on fakeredis and on a real ``redis-server``):
   the lease cannot stop a paused holder from writing late, the fence can get the write rejected.
 * **Bounded waiting.** ``acquire(timeout=...)`` never waits longer than ``timeout`` (on the lock's clock);
   it polls with exponential backoff and full jitter so waiters don't retry in lock step. Each try waits
-  for Redis's reply at most until the deadline, or ``REPLY_FLOOR`` (0.25 s) for a try begun just before
-  it (a hung server cannot stretch the wait to the socket timeout):
+  for Redis's reply at most until the deadline, or 10 % of the timeout (0.25..1 s) for a try begun just
+  before it (a hung server cannot stretch the wait to the socket timeout):
   then ``redis.TimeoutError`` is raised, because whether that last try took the lock is unknown.
 * **A lost reply is not a lost lock.** Every try of one ``acquire`` carries the same token and the script is
   idempotent, so when a reply is lost after Redis granted the lock (a connection reset), the retry finds
@@ -49,7 +49,7 @@ import redis
 
 from .. import _validate
 from ..clock import Clock, RealClock, Timer, as_clock
-from ._once import TRANSIENT, eval_once
+from ._once import TRANSIENT, eval_once, reply_slack
 
 __all__ = ["RedisLock", "LockError", "LockTimeout", "LockLost",
            "ACQUIRE_LUA", "RELEASE_LUA", "EXTEND_LUA", "unsafe_release"]
@@ -86,8 +86,6 @@ return 0
 
 _serial = itertools.count(1)
 
-#: the shortest wait for one reply inside a deadline (s): a blocking acquire may end this much past it
-REPLY_FLOOR = 0.25
 
 
 class LockError(Exception):
@@ -214,7 +212,7 @@ class RedisLock:
             left = None if deadline is None else deadline - self.clock.now()
             try:
                 fence = int(eval_once(self.client, self._acquire_script, [self.name, self.fence_key],
-                                      [token, self._ttl_ms], timeout=self._reply_timeout(left)))
+                                      [token, self._ttl_ms], timeout=self._reply_timeout(left, timeout)))
             except TRANSIENT:
                 failures += 1
                 left = None if deadline is None else deadline - self.clock.now()
@@ -243,12 +241,12 @@ class RedisLock:
                 raise ValueError("retry_base=0 (retry immediately) needs a RealClock: spinning never lets a "
                                  "virtual clock advance, so the wait could not end")
 
-    def _reply_timeout(self, left: float | None) -> float | None:
-        """How long to wait for one reply: until the caller's deadline but at least ``REPLY_FLOOR`` (a try
+    def _reply_timeout(self, left: float | None, timeout: float | None) -> float | None:
+        """How long to wait for one reply: until the caller's deadline but at least :func:`reply_slack` (a try
         begun just before the deadline still gets a normal round trip), on a real clock; else the socket's."""
         if left is None or not isinstance(self.clock, RealClock):
             return None
-        return max(REPLY_FLOOR, left)
+        return max(reply_slack(timeout), left)
 
     def release(self) -> bool:
         """Release the lock (Lua compare-and-delete); stop the watchdog.

@@ -38,7 +38,7 @@ import redis
 from .. import _validate
 from ..backend import Keyspace, connect
 from ..clock import Clock, as_clock
-from ._once import TRANSIENT, call_once, eval_once
+from ._once import call_once, eval_once, reply_slack
 
 __all__ = ["Message", "StreamQueue", "ListQueue", "IdempotentHandler", "InProgress", "ProcessResult"]
 
@@ -350,10 +350,6 @@ return n
 #: the most messages one take_many/reap script handles (Redis runs a script with nothing else in between)
 MAX_BATCH = 10_000
 
-#: extra seconds a blocking read waits for the reply beyond its own block time (round trip on a busy host)
-REPLY_SLACK = 0.25
-
-
 def _secs(x: float) -> str:
     """A blocking command's timeout in seconds, as Redis parses it (>= 1 ms)."""
     return f"{max(0.001, x):.3f}"
@@ -420,14 +416,15 @@ class ListQueue:
         the consumer dies in that gap the reaper gives the message a lease when it first sees it.
 
         Deadline: the wait blocks in chunks shorter than the client's ``socket_timeout`` and waits for each
-        reply at most until ``timeout`` (plus :data:`REPLY_SLACK`), so a hung server raises
+        reply at most until ``timeout`` (plus 10 %, 0.25..1 s: :func:`~hcedu.patterns._once.reply_slack`), so a hung server raises
         ``redis.TimeoutError`` at the deadline, never after socket timeout x retries. Every command is sent
         once; a move whose reply was lost leaves the message in ``processing``, where the reaper finds it
         (at-least-once, nothing lost).
         """
         timeout = _validate.optional_timeout("timeout", timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
-        got = self._take_many(1, deadline)
+        slack = reply_slack(timeout)
+        got = self._take_many(1, deadline, slack)
         if got:
             return got[0]
         if timeout == 0:
@@ -440,7 +437,7 @@ class ListQueue:
                 return None
             chunk = chunk_cap if left is None else min(chunk_cap, left)
             raw = call_once(self.client, "BRPOPLPUSH", self.ready_key, self.processing_key, _secs(chunk),
-                            timeout=chunk + REPLY_SLACK)
+                            timeout=chunk + slack)
             if raw is not None:
                 break
         raw = _s(raw)
@@ -450,8 +447,8 @@ class ListQueue:
         _, n = pipe.execute()
         return self._decode(raw, n)
 
-    def _take_many(self, n: int, deadline: float | None) -> list[Message]:
-        left = None if deadline is None else max(REPLY_SLACK, deadline - time.monotonic())
+    def _take_many(self, n: int, deadline: float | None, slack: float = 1.0) -> list[Message]:
+        left = None if deadline is None else max(slack, deadline - time.monotonic())
         flat = eval_once(self.client, self._take,
                          [self.ready_key, self.processing_key, self.leases_key, self.deliveries_key],
                          [repr(self.clock.now() + self.lease), n], timeout=left)
