@@ -35,7 +35,7 @@ from redis.retry import Retry
 from . import _validate
 
 __all__ = ["ENV_VAR", "BackendUnavailable", "BackendAuthError", "BackendInfo", "connect", "embedded_server", "serve_embedded",
-           "EmbeddedServer", "describe", "Keyspace", "redact"]
+           "EmbeddedServer", "describe", "Keyspace", "redact", "new_fake_server"]
 
 ENV_VAR = "REDIS_URL"
 
@@ -120,12 +120,26 @@ def _port_of(url: str) -> int:
         return 6379
 
 
+def new_fake_server() -> fakeredis.FakeServer:
+    """A fresh ``fakeredis.FakeServer`` whose database 0 already exists.
+
+    fakeredis 2.41 creates a database on first use through a ``defaultdict`` outside its lock: when the
+    first connections to a fresh server are made by several threads at once, two of them can each create
+    "database 0" and the clients split between two invisible copies of the data (a limiter then admits
+    its limit once per copy: the sliding log's "50 admitted against a limit of 25", issue 12). Creating
+    database 0 up front closes that window.
+    """
+    server = fakeredis.FakeServer()
+    server.dbs[0]  # noqa: B018 - create it now, single-threaded
+    return server
+
+
 def embedded_server() -> fakeredis.FakeServer:
     """The process-wide embedded fakeredis server (created on first use; Lua enabled)."""
     global _embedded
     with _embedded_lock:
         if _embedded is None:
-            _embedded = fakeredis.FakeServer()
+            _embedded = new_fake_server()
         return _embedded
 
 
@@ -263,6 +277,7 @@ class EmbeddedServer:
         self._tcp.RequestHandlerClass = _KeepAliveOnErrorHandler
         self._tcp.daemon_threads = True
         self._tcp.block_on_close = False
+        self._tcp.fake_server.dbs[0]  # noqa: B018 - see new_fake_server
         if share:
             self._tcp.fake_server = embedded_server()
         self.host, self.port = self._tcp.server_address[:2]
