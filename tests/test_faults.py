@@ -348,3 +348,21 @@ def test_hung_redlock_node_costs_one_node_timeout(hung_server, parallel):
     took = time.monotonic() - t0
     assert took < 0.8, took  # one node_timeout (0.5 s); was two (1 s) in parallel, > 5 s sequentially
     assert [r.error for r in lock.last][:2] == [None, None]
+
+
+# -- 5. a server killed mid-operation ---------------------------------------------------------------------
+
+def test_killed_server_fails_fast_and_a_redlock_quorum_survives(hung_server):
+    proc, _ = hung_server
+    c = connect(proc.url)
+    lock = RedisLock(c, "k", 30)
+    good = [fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True) for _ in range(2)]
+    red = Redlock([*good, connect(proc.url)], "k", 10, node_timeout=0.5)
+    assert lock.acquire(timeout=0.5)
+    os.kill(proc.pid, signal.SIGKILL)  # mid-holding: the process is gone, its port refuses
+    took, err = _elapsed(lambda: RedisLock(c, "k2", 30).acquire(timeout=1.0))
+    assert isinstance(err, redis.ConnectionError) and took < 1.1, (err, took)  # no waiting out a dead server
+    t0 = time.monotonic()
+    assert red.acquire(blocking=False) and red.release()  # 2 of 3 nodes: still a quorum
+    assert time.monotonic() - t0 < 1.0
+    assert [r.ok for r in red.last] == [True, True, False]
