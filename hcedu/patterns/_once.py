@@ -26,7 +26,7 @@ from typing import Any, Callable, TypeVar
 import redis
 from redis.commands.core import Script
 
-__all__ = ["call_once", "eval_once", "retry_idempotent", "with_request_id", "reply_slack", "TRANSIENT"]
+__all__ = ["call_once", "eval_once", "resends", "retry_idempotent", "with_request_id", "reply_slack", "TRANSIENT"]
 
 #: errors after which the outcome of a write is unknown (it may or may not have run)
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError)
@@ -49,12 +49,27 @@ class _Bounded:
         return getattr(self._conn, name)
 
 
+def resends(client: redis.Redis) -> bool:
+    """True if ``client``'s connections retry a command after a connection error (redis-py ``Retry`` with
+    retries > 0, or ``retry_on_error``/``retry_on_timeout``), i.e. would run a write twice on a lost reply."""
+    kw = getattr(client.connection_pool, "connection_kwargs", {})
+    retry = kw.get("retry")
+    if retry is None:  # redis-py's Connection: Retry(NoBackoff(), 1) if retry_on_error/_timeout, else 0
+        return bool(kw.get("retry_on_error") or kw.get("retry_on_timeout"))
+    return retry.get_retries() > 0
+
+
 def call_once(client: redis.Redis, *args: Any, timeout: float | None = None, **options: Any) -> Any:
     """Send ``args`` (one Redis command) once and return its parsed reply; never resend it.
 
     A lost reply raises ``redis.ConnectionError``/``redis.TimeoutError`` (the connection is closed, so the
     pool opens a fresh one next time). ``timeout`` (seconds, > 0) bounds the wait for this reply.
+    A client that does not resend (no ``Retry``: :func:`hcedu.backend.connect`'s, redis-py 8's default)
+    is used through its ``execute_command`` as usual, so spies that wrap it still see every command;
+    otherwise, or with a ``timeout``, the command goes straight to a pooled connection.
     """
+    if timeout is None and not resends(client):
+        return client.execute_command(*args, **options)
     pool = client.connection_pool
     single = getattr(client, "connection", None)
     conn = single if single is not None else pool.get_connection()

@@ -67,8 +67,8 @@ from ._once import eval_once
 __all__ = ["Decision", "RedisLimiter", "FixedWindowLimiter", "SlidingLogLimiter", "SlidingWindowCounterLimiter",
            "TokenBucketLimiter", "GCRALimiter", "cell_reply", "headers", "LIMITERS", "VIRTUAL_TTL_FLOOR"]
 
-#: the largest ``limit``/``n`` (a ZSET log of this many members is already large) and ``window`` (s, 10 years)
-MAX_LIMIT = 10_000_000
+#: the largest ``limit``/``n`` (counts are Lua doubles, exact to 2**53) and ``window`` (s, 10 years)
+MAX_LIMIT = 2 ** 53 - 1
 MAX_WINDOW = 10 * 365 * 86_400.0
 
 #: with a VirtualClock, keys live at least this long in *real* (server) time, seconds
