@@ -488,22 +488,33 @@ class BatchedRedisCounter(_RedisBase):
     def flush(self) -> int:
         """Send the pending count with one idempotent ``INCRBY`` script (none if nothing is pending); return
         the amount sent. A batch whose reply was lost is resent first, under its original flush id."""
-        with self._flush_lock:
+        with self._lock:
+            batch, self._pending, self._pending_incrs = self._pending, 0, 0
+        if not batch and self._unsent is None:
+            return 0
+        with self._flush_lock:  # one flush on the wire at a time, so a lost one is resent before the next
             sent = 0
             if self._unsent is not None:
-                fid, batch = self._unsent
-                self._send(fid, batch)
+                fid, lost = self._unsent
+                try:
+                    self._send(fid, lost)
+                except BaseException:
+                    with self._lock:  # the new batch was not sent: put it back
+                        self._pending += batch
+                    raise
                 self._unsent = None
-                sent += batch
-            with self._lock:
-                batch, self._pending, self._pending_incrs = self._pending, 0, 0
+                sent += lost
             if batch:
                 self._flush_no += 1
                 fid = self._flush_no
                 try:
                     self._send(fid, batch)
                 except redis.RedisError:
-                    self._unsent = (fid, batch)  # the next flush resends it under the same id
+                    self._unsent = (fid, batch)  # the next flush resends it under the same number
+                    raise
+                except BaseException:
+                    with self._lock:
+                        self._pending += batch
                     raise
                 sent += batch
             return sent
