@@ -20,7 +20,11 @@ def number(name: str, value: Any, *, minimum: float | None = None, strict: bool 
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number (got {type(value).__name__}: {value!r})")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an int too large for a double
+        raise ValueError(f"{name} must be finite and at most {maximum if maximum is not None else 1.8e308:g} "
+                         f"(got an int of {len(str(abs(int(value))))} digits)") from None
     if math.isnan(v):
         raise ValueError(f"{name} must be a number, not NaN")
     if math.isinf(v) and not allow_inf:
@@ -75,3 +79,10 @@ def choice(name: str, value: Any, allowed: "list[str] | tuple[str, ...]") -> Any
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))} (got {value!r})")
     return value
+
+
+def iterable(name: str, value: Any, *, what: str = "items") -> list[Any]:
+    """Check that ``value`` is an iterable of ``what`` (not a str, bytes, dict or a scalar); return a list."""
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be an iterable of {what}, e.g. a list (got {type(value).__name__}: {value!r})")
+    return list(value)

@@ -8,8 +8,14 @@ The same pattern code runs on every rung.
 Invariants:
   * one embedded ``FakeServer`` per process; every embedded client shares its data;
   * an unreachable server raises :class:`BackendUnavailable` (a ``redis.ConnectionError``) naming the
-    URL with its password redacted, the cause, and the two fixes;
-  * key prefixes (:class:`Keyspace`) keep chapters apart, and ``cleanup()`` removes only their keys.
+    URL with its password redacted (in the userinfo and in a ``?password=`` query), the cause, and the
+    fixes; a server that refuses the credentials raises :class:`BackendAuthError` (a subclass) that says
+    so, and an endpoint that does not speak RESP says it is probably not Redis;
+  * ``connect()`` clients never resend a command (no redis-py ``Retry``): when a reply is lost after the
+    server ran the command, a blind retry would run a write twice (``INCR`` adds 2). The error surfaces;
+    retry yourself only what is idempotent (the patterns in :mod:`hcedu.patterns` do);
+  * key prefixes (:class:`Keyspace`) keep chapters apart, and ``cleanup()`` removes only their keys: a name
+    is one segment (no ``:``), neither name nor root may contain glob characters.
 """
 
 from __future__ import annotations
@@ -18,18 +24,18 @@ import os
 import threading
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import fakeredis
 import redis
 from fakeredis._clients import _tcp_server  # private: see _KeepAliveOnErrorHandler
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from . import _validate
 
-__all__ = ["ENV_VAR", "BackendUnavailable", "BackendInfo", "connect", "embedded_server", "serve_embedded",
-           "EmbeddedServer", "describe", "Keyspace", "redact"]
+__all__ = ["ENV_VAR", "BackendUnavailable", "BackendAuthError", "BackendInfo", "connect", "embedded_server", "serve_embedded",
+           "EmbeddedServer", "describe", "Keyspace", "redact", "new_fake_server"]
 
 ENV_VAR = "REDIS_URL"
 
@@ -46,14 +52,17 @@ _embedded: fakeredis.FakeServer | None = None
 class BackendUnavailable(redis.ConnectionError):
     """The Redis named by ``REDIS_URL`` (or ``url=``) cannot be reached. The message says how to fix it."""
 
-    def __init__(self, url: str, cause: BaseException, source: str) -> None:
+    def __init__(self, url: str, cause: BaseException, source: str, *, problem: str | None = None,
+                 fix: str | None = None) -> None:
         self.url = redact(url)
         self.cause = cause
+        problem = problem or f"Cannot reach Redis at {self.url} (from {source})"
+        fix = fix or (f"start that server, e.g.  redis-server --port {_port_of(url)} --daemonize yes"
+                      f"   (Debian: apt-get install redis-server)")
         super().__init__(
-            f"Cannot reach Redis at {self.url} (from {source}): {cause}\n"
+            f"{problem}: {_redact_text(str(cause), url)}\n"
             f"Fix it one of two ways:\n"
-            f"  1. start that server, e.g.  redis-server --port {_port_of(url)} --daemonize yes"
-            f"   (Debian: apt-get install redis-server)\n"
+            f"  1. {fix}\n"
             f"  2. or use the embedded Redis (fakeredis, nothing to install):  unset {ENV_VAR}"
         )
 
@@ -61,16 +70,47 @@ class BackendUnavailable(redis.ConnectionError):
         return [f"BackendUnavailable: {self}"]
 
 
+class BackendAuthError(BackendUnavailable):
+    """The server answered but refused the credentials (``WRONGPASS``/``NOAUTH``): the server is up."""
+
+
 def redact(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """Return ``url`` with any password (``user:pw@`` or a ``?password=`` query parameter) replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+        port = parts.port
+    except ValueError:  # unparsable: hide everything after the scheme's userinfo, to be safe
+        return url.split("@", 1)[-1] if "@" in url else url
+    netloc = parts.netloc
+    if password is not None:
+        host = parts.hostname or ""
+        if port is not None:
+            host = f"{host}:{port}"
+        netloc = f"{parts.username or ''}:***@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(k.lower() == "password" for k, _ in pairs):
+            query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*")
+    if netloc == parts.netloc and query == parts.query:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _redact_text(text: str, url: str) -> str:
+    """``text`` with every password that ``url`` carries replaced by ``***`` (errors may echo the URL)."""
+    secrets: list[str] = []
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            secrets.append(parts.password)
+        secrets += [v for k, v in parse_qsl(parts.query) if k.lower() == "password" and v]
+    except ValueError:
+        pass
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 def _port_of(url: str) -> int:
@@ -80,12 +120,26 @@ def _port_of(url: str) -> int:
         return 6379
 
 
+def new_fake_server() -> fakeredis.FakeServer:
+    """A fresh ``fakeredis.FakeServer`` whose database 0 already exists.
+
+    fakeredis 2.41 creates a database on first use through a ``defaultdict`` outside its lock: when the
+    first connections to a fresh server are made by several threads at once, two of them can each create
+    "database 0" and the clients split between two invisible copies of the data (a limiter then admits
+    its limit once per copy: the sliding log's "50 admitted against a limit of 25", issue 12). Creating
+    database 0 up front closes that window.
+    """
+    server = fakeredis.FakeServer()
+    server.dbs[0]  # noqa: B018 - create it now, single-threaded
+    return server
+
+
 def embedded_server() -> fakeredis.FakeServer:
     """The process-wide embedded fakeredis server (created on first use; Lua enabled)."""
     global _embedded
     with _embedded_lock:
         if _embedded is None:
-            _embedded = fakeredis.FakeServer()
+            _embedded = new_fake_server()
         return _embedded
 
 
@@ -105,17 +159,50 @@ def connect(url: str | None = None, *, decode_responses: bool = True, check: boo
     _validate.text("url", url)
     if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
         raise ValueError(f"url must start with redis://, rediss:// or unix:// (got {redact(url)!r})")
-    options = {**CLIENT_DEFAULTS,
-               "retry": Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), 2),
-               **kwargs}
-    client = redis.Redis.from_url(url, decode_responses=decode_responses, **options)
+    # No automatic retry: a lost reply must not run a write twice (see the module docstring).
+    options = {**CLIENT_DEFAULTS, "retry": Retry(NoBackoff(), 0), **kwargs}
+    try:
+        client = redis.Redis.from_url(url, decode_responses=decode_responses, **options)
+    except ValueError as exc:  # a malformed URL: say so without echoing its password
+        raise ValueError(f"url is not a valid Redis URL ({redact(url)!r}): {_redact_text(str(exc), url)}") from None
     if check:
         try:
             client.ping()
+        except (redis.exceptions.AuthenticationError, redis.exceptions.AuthenticationWrongNumberOfArgsError,
+                redis.ResponseError) as exc:
+            client.close()
+            if isinstance(exc, redis.ResponseError) and not _is_auth_error(exc):
+                raise
+            raise _auth_error(url, exc, source) from None
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             client.close()
             raise BackendUnavailable(url, exc, source) from None
+        except redis.exceptions.InvalidResponse as exc:
+            client.close()
+            raise BackendUnavailable(url, exc, source, problem=f"The server at {redact(url)} (from {source}) "
+                                     f"did not answer like Redis (is that port another service?)",
+                                     fix="point the URL at a Redis port (6379 by default)") from None
     return client
+
+
+def _is_auth_error(exc: BaseException) -> bool:
+    text = str(exc)
+    return isinstance(exc, redis.exceptions.AuthenticationError) or any(
+        w in text for w in ("NOAUTH", "WRONGPASS", "invalid password", "HELLO must be called"))
+
+
+def _auth_error(url: str, exc: BaseException, source: str) -> "BackendAuthError":
+    """Which auth problem: no password given to a server that wants one, or credentials refused."""
+    try:
+        has_password = urlsplit(url).password is not None or "password=" in urlsplit(url).query.lower()
+    except ValueError:
+        has_password = True
+    if not has_password:
+        return BackendAuthError(url, exc, source, problem=f"Redis at {redact(url)} (from {source}) needs a password",
+                                fix="put it in the URL: redis://:password@host:port/0 (or user:password@ with ACLs)")
+    return BackendAuthError(url, exc, source, problem=f"Redis at {redact(url)} (from {source}) refused the "
+                            f"credentials", fix="check the user name and password in the URL "
+                            "(redis://user:password@host:port/0) against the server's requirepass/ACL")
 
 
 @dataclass(frozen=True)
@@ -190,6 +277,7 @@ class EmbeddedServer:
         self._tcp.RequestHandlerClass = _KeepAliveOnErrorHandler
         self._tcp.daemon_threads = True
         self._tcp.block_on_close = False
+        self._tcp.fake_server.dbs[0]  # noqa: B018 - see new_fake_server
         if share:
             self._tcp.fake_server = embedded_server()
         self.host, self.port = self._tcp.server_address[:2]
@@ -240,16 +328,29 @@ def serve_embedded(port: int = 0, *, host: str = "127.0.0.1", share: bool = True
     return EmbeddedServer(port, host, share)
 
 
+_GLOB = "*?[]\\"
+
+
 class Keyspace:
     """A key prefix for one chapter or experiment, e.g. ``Keyspace("ch08").key("lock", "order")``
     -> ``"hcedu:ch08:lock:order"``; ``cleanup()`` deletes every key under the prefix (SCAN + UNLINK).
+
+    ``name`` is one segment: no ``:`` (``Keyspace("ch08:lock")`` would live inside ``Keyspace("ch08")``, whose
+    cleanup would delete it) and no glob characters ``*?[]\\`` (``SCAN MATCH`` would reach other apps' keys).
+    ``root`` is ``:``-separated segments with the same rule (no empty segment, no glob). A keyspace made
+    *explicitly* inside another (``root=parent.prefix``) is that parent's child: the parent's cleanup
+    deletes it too, and nothing else.
     """
 
     def __init__(self, name: str, client: redis.Redis | None = None, root: str = "hcedu") -> None:
         _validate.text("name", name)
-        if any(ch in name for ch in "*?[]"):
-            raise ValueError(f"name must not contain glob characters *?[] (got {name!r})")
+        if any(ch in name for ch in _GLOB + ":") or name != name.strip():
+            raise ValueError(f"name must be one key segment: no ':', no glob characters *?[]\\ and no surrounding "
+                             f"spaces (got {name!r})")
         _validate.text("root", root)
+        if any(ch in root for ch in _GLOB) or any(not seg or seg != seg.strip() for seg in root.split(":")):
+            raise ValueError(f"root must be ':'-separated non-empty segments without glob characters *?[]\\ "
+                             f"(got {root!r})")
         self.prefix = f"{root}:{name}"
         if client is not None:
             _require_client(client)

@@ -13,6 +13,7 @@ import fakeredis
 import pytest
 import redis
 
+from hcedu.backend import new_fake_server
 from hcedu.lab import redis_server
 
 SKIP_REAL = "real-Redis half skipped: redis-server is not installed (apt-get install redis-server)"
@@ -34,7 +35,8 @@ class Backend:
     def __init__(self, kind: str, url: str | None = None) -> None:
         self.kind = kind
         self.url = url
-        self.fake_server = fakeredis.FakeServer() if kind == "fake" else None
+        # database 0 created up front: fakeredis creates it racily on the first concurrent connections
+        self.fake_server = new_fake_server() if kind == "fake" else None
         self._clients: list[redis.Redis] = []
 
     def client(self, **kwargs) -> redis.Redis:
@@ -75,3 +77,5 @@ def redis_client(redis_backend):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "go: runs real Go programs (hcedu.gorun); skipped with a reason when no Go toolchain is found")
+    config.addinivalue_line("markers", "faults: fault-injection suite (lost replies, hung servers, skewed clocks, "
+                                       "late workers); real server via the loopback proxy, fakeredis in-process")

@@ -283,18 +283,20 @@ def test_crash_loses_exactly_the_unflushed_amount(redis_backend):
 def test_failed_flush_puts_the_batch_back(redis_backend, monkeypatch):
     import redis as redis_py
 
+    from hcedu.patterns import counter as counter_mod
+
     b = batched(redis_backend, flush_every=100, flush_interval=None)
     b.incr(5)
-    real = b.client.incrby
+    real = counter_mod.eval_once
     calls = []
 
-    def flaky(*a, **k):
+    def flaky(*a, **k):  # the flush's one command fails before reaching Redis
         calls.append(a)
         if len(calls) == 1:
             raise redis_py.ConnectionError("down")
         return real(*a, **k)
 
-    monkeypatch.setattr(b.client, "incrby", flaky)
+    monkeypatch.setattr(counter_mod, "eval_once", flaky)
     with pytest.raises(redis_py.ConnectionError):
         b.flush()
     assert b.pending == 5 and b.value() == 0 and b.round_trips == 0

@@ -52,7 +52,7 @@ def test_composite_refuses_to_leave_the_budget():
         c.encode(1, 2 ** 32)
     with pytest.raises(ValueError, match="t must be within"):
         c.encode(1, -1)
-    with pytest.raises(ValueError, match="max_score must be <= 2097151"):
+    with pytest.raises(ValueError, match="max_points must be <= 2097151"):
         Composite(32, max_points=2 ** 21)
     with pytest.raises(ValueError, match=r"integer in \[0, 2\*\*53\)"):
         c.decode_tick(float(2 ** 53))

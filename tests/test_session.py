@@ -86,7 +86,7 @@ def test_destroy_all_and_sessions_of(redis_backend):
     clock.advance(15)  # `old` idled out
     assert sorted(x.sid for x in s.sessions_of("bob")) == sorted([phone, laptop])
     assert {x.data["dev"] for x in s.sessions_of("bob")} == {"phone", "laptop"}
-    assert old not in s.client.smembers(s.user_key("bob")), "dead ids are cleaned lazily"
+    assert old not in s.client.zrange(s.user_key("bob"), 0, -1), "dead ids are cleaned lazily"
     assert s.destroy_all("bob") == 2
     assert s.get(phone) is None and s.get(laptop) is None and s.sessions_of("bob") == []
     assert not s.client.exists(s.user_key("bob"))
@@ -229,3 +229,27 @@ def test_logout_listener_bad_input(redis_backend):
         LogoutListener(s, cache=5)
     with pytest.raises(ValueError, match="poll"):
         LogoutListener(s, poll=0)
+
+
+def test_login_cost_does_not_grow_with_the_users_sessions(redis_backend):
+    """Issue 15 item 6: create() used to HGET every one of the user's sessions inside its script."""
+    if redis_backend.kind == "fake":
+        pytest.skip("counts the commands scripts run (INFO commandstats): real server only")
+    from hcedu.patterns.session import CLEANUP_BATCH
+
+    c = redis_backend.client()
+    clock = VirtualClock(1000)
+    s = SessionStore(c, ttl=60, clock=clock, keyspace=Keyspace("t-sess-cost", c))
+    for _ in range(500):
+        s.create("heavy")
+    clock.advance(30)
+    for _ in range(300):
+        s.create("heavy")  # 500 sessions now 30 s from their deadline, 300 fresh
+    clock.advance(40)      # the first 500 are dead, the 300 live
+    c.config_resetstat()
+    s.create("heavy")
+    hgets = int(c.info("commandstats").get("cmdstat_hget", {}).get("calls", 0))
+    assert hgets <= CLEANUP_BATCH  # bounded by the batch, not by the user's 800 sessions
+    for _ in range(40):
+        s.create("heavy")
+    assert len(s.sessions_of("heavy")) == 300 + 41

@@ -258,7 +258,7 @@ def test_bad_input(make, redis_backend):
         ({"loader": "db"}, TypeError, "loader must be callable"),
         ({"loader": db.load, "l1_ttl": 0}, ValueError, "l1_ttl must be > 0"),
         ({"loader": db.load, "l2_ttl": -1}, ValueError, "l2_ttl must be > 0"),
-        ({"loader": db.load, "l1_size": 0}, ValueError, "maxsize must be >= 1"),
+        ({"loader": db.load, "l1_size": 0}, ValueError, "l1_size must be >= 1"),
         ({"loader": db.load, "keyspace": "ks"}, TypeError, "keyspace must be a hcedu.backend.Keyspace"),
         ({"loader": db.load, "channel": ""}, ValueError, "channel must be a non-empty string"),
     ]:

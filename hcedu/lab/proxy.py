@@ -19,7 +19,9 @@ Both read a :class:`Toxics` object, which you can change while traffic flows:
     seeded): ``stall`` holds the request for ``duration`` seconds (a client whose ``socket_timeout``
     is shorter gets ``redis.TimeoutError``), ``drop`` closes the connection (``redis.ConnectionError``
     "Connection closed by server"), ``reset`` aborts it with a TCP RST (``redis.ConnectionError``,
-    errno 104). A dropped or reset request is not forwarded.
+    errno 104). A dropped or reset request is not forwarded. ``lose_reply`` forwards the request, lets
+    the server execute it, then closes the connection instead of passing the reply back
+    (``redis.ConnectionError``): the fault that makes a blind retry run a write twice.
   * connection hand-shake commands (``HELLO``, ``AUTH``, ``CLIENT``, ``SELECT``) are delayed but never
     faulted, so ``count`` means what a learner expects: the next *user* commands;
   * every delay and fault is recorded (``toxics.report()`` gives a frame; ``toxics.counts``).
@@ -54,7 +56,7 @@ __all__ = ["FAULTS", "Toxics", "FaultEvent", "LatencyProxy", "DelayedConnection"
            "parse_address"]
 
 #: The faults a :class:`Toxics` plan can inject.
-FAULTS: tuple[str, ...] = ("stall", "drop", "reset")
+FAULTS: tuple[str, ...] = ("stall", "drop", "reset", "lose_reply")
 _HANDSHAKE = {b"HELLO", b"AUTH", b"CLIENT", b"SELECT"}
 
 
@@ -101,7 +103,8 @@ class Toxics:
             self.delay, self.jitter = delay, jitter
 
     def inject(self, kind: str, count: int = 1, duration: float = 0.0) -> None:
-        """Make the next ``count`` user requests suffer ``kind`` (``stall`` for ``duration`` s, ``drop``, ``reset``)."""
+        """Make the next ``count`` user requests suffer ``kind`` (``stall`` for ``duration`` s, ``drop``, ``reset``,
+        ``lose_reply``: executed by the server, reply never delivered)."""
         _validate.choice("kind", kind, FAULTS)
         count = _validate.integer("count", count, minimum=1)
         duration = self._duration(kind, duration)
@@ -211,6 +214,7 @@ class _Pipe:
         self.pending: list[bytes] = []   # requests that arrived before upstream was connected
         self.next_send = 0.0             # keeps requests in order despite jitter
         self.closed = False
+        self.lose_reply = False          # close the connection when the next reply arrives
 
     def send_up(self, data: bytes) -> None:
         if self.closed:
@@ -286,6 +290,8 @@ class _ClientSide(asyncio.Protocol):
         if fault == "drop":
             pipe.close(rst=False)
             return
+        if fault == "lose_reply":
+            pipe.lose_reply = True
         loop = proxy._loop
         now = loop.time()
         at = max(now + delay + (dur if fault == "stall" else 0.0), pipe.next_send)
@@ -306,6 +312,9 @@ class _UpstreamSide(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         pipe = self.pipe
+        if pipe.lose_reply:  # the server executed the request; its reply is lost with the connection
+            pipe.close(rst=False)
+            return
         if not pipe.closed and pipe.client is not None:
             pipe.client.write(data)
             pipe.proxy._bytes["down"] += len(data)
@@ -499,6 +508,13 @@ class _ToxicConnection:
         owed, self._owed = self._owed, None
         if owed is not None:
             delay, fault, dur = owed
+            if fault == "lose_reply":
+                try:
+                    super().read_response(*args, **kwargs)  # type: ignore[misc]  # executed; reply discarded
+                except redis.ResponseError:
+                    pass
+                self.disconnect()
+                raise redis.ConnectionError("Connection closed by server.")
             if fault in ("drop", "reset"):
                 self.disconnect()
                 if fault == "drop":

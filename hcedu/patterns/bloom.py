@@ -145,6 +145,7 @@ class BloomFilter:
     def add_many(self, items: Iterable[Any], batch: int = 500) -> int:
         """Add every item, ``batch`` items per script call; return how many set at least one new bit."""
         batch = _validate.integer("batch", batch, minimum=1, maximum=10_000)
+        items = _validate.iterable("items", items)
         added = 0
         chunk: list[int] = []
         n = 0

@@ -25,14 +25,22 @@ Redis (any number of processes):
     increments or every ``flush_interval`` clock seconds; **a crash loses what was not yet flushed**.
   * :class:`NaiveRedisCounter` -- ``GET`` then ``SET``: loses updates between processes as well as threads.
 
+Lost replies (the connection drops after Redis ran the command): the Redis counters send each write
+**once** (never a blind client-level retry, which would count it twice), so a lost reply raises
+``redis.ConnectionError`` and that increment happened once or not at all. Where a caller must retry until it
+knows, :meth:`RedisCounter.incr` takes a ``request_id``: the increment and a marker ``...:req:<id>`` (kept
+``dedup_ttl`` seconds) are written in one script, the call is retried with the same id, and a repeat returns
+the first result instead of adding again. :class:`BatchedRedisCounter` gives every flush such an id.
+
 Invariants:
   * every counter except the two naive ones is exact: after ``k`` concurrent ``incr(n)`` calls have
     returned (and, for the batched one, after ``flush()``/``close()``), ``value()`` is the sum of the ``n``;
   * a striped counter's ``value()`` is a sum of per-cell reads, not a snapshot: under concurrent increments
     it is some value between the totals before and after the read (``LongAdder.sum()`` makes the same
     promise); ``sum_then_reset()`` moves every count into exactly one result, none lost or counted twice;
-  * a batched counter never double-counts: pending counts move to Redis in one ``INCRBY`` and are put back
-    if that command fails; its ``value()`` is what other readers see (Redis), which lags the true count by
+  * a batched counter never double-counts: pending counts move to Redis in one idempotent script (the
+    flush's id marks it done); if the reply is lost, the same batch is resent under the *same* id by the
+    next flush, so it lands exactly once; its ``value()`` is what other readers see (Redis), which lags the true count by
     at most the pending amount.
 
 Bad input (``n`` not an int, < 1; a bad ``stripes``/``shards``/flush setting) raises ``TypeError``/
@@ -46,6 +54,7 @@ import random
 import re
 import threading
 import time
+import uuid
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import redis
@@ -53,6 +62,8 @@ import redis
 from .. import _validate
 from ..backend import Keyspace, connect
 from ..clock import Clock, Timer, as_clock
+from ._once import call_once, eval_once, retry_idempotent, with_request_id
+from ._redisargs import key_part
 
 __all__ = ["CounterLike", "NaiveCounter", "LockedCounter", "AtomicCounter", "StripedCounter", "RedisCounter",
            "ShardedRedisCounter", "BatchedRedisCounter", "NaiveRedisCounter", "yield_gil", "IN_PROCESS", "REDIS"]
@@ -72,8 +83,34 @@ def yield_gil() -> None:
     time.sleep(0)
 
 
+#: Redis integers are signed 64-bit
+MAX_INT64 = 2 ** 63 - 1
+
+
 def _n(n: Any) -> int:
-    return _validate.integer("n", n, minimum=1)
+    return _validate.integer("n", n, minimum=1, maximum=MAX_INT64)
+
+
+#: KEYS: counter, request marker. ARGV: n, marker ttl (ms). INCRBY once per request id.
+INCR_ONCE_LUA = with_request_id("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+
+#: the longest TTL/interval accepted, seconds (Redis PX is a signed 64-bit count of ms; a timer this long
+#: would overflow ``threading.Timer``): 10 years
+MAX_TTL = MAX_TIMER = 10 * 365 * 86_400.0
+
+#: KEYS: counter, flushed HASH (instance -> last applied flush number). ARGV: n, instance, flush number,
+#: ttl (ms). INCRBY unless this instance's flush number was already applied (a resend after a lost reply).
+FLUSH_LUA = """
+local last = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
+if last >= tonumber(ARGV[3]) then return 0 end
+redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+
+#: how long (s) a request id is remembered by default: retries of one request come within seconds
+DEDUP_TTL = 3600.0
 
 
 def _pause(pause: Any) -> Callable[[], Any] | None:
@@ -273,20 +310,36 @@ def _int(v: Any) -> int:
 
 
 class RedisCounter(_RedisBase):
-    """One key, ``INCRBY``: atomic inside Redis (one command runs at a time), one round trip per increment."""
+    """One key, ``INCRBY``: atomic inside Redis (one command runs at a time), one round trip per increment.
+
+    ``dedup_ttl`` (seconds) is how long a ``request_id`` given to :meth:`incr` is remembered.
+    """
 
     def __init__(self, name: str = "pv", *, client: redis.Redis | None = None,
-                 keyspace: Keyspace | None = None) -> None:
+                 keyspace: Keyspace | None = None, dedup_ttl: float = DEDUP_TTL) -> None:
         super().__init__(name, client, keyspace)
         self.key = self.keyspace.key("cnt", name)
+        self.dedup_ttl = _validate.number("dedup_ttl", dedup_ttl, minimum=0.001, maximum=MAX_TTL)
+        self._once = self.client.register_script(INCR_ONCE_LUA)
 
     @property
     def keys(self) -> list[str]:
         return [self.key]
 
-    def incr(self, n: int = 1) -> int:
-        """``INCRBY key n``; return the new value."""
-        return int(self.client.incrby(self.key, _n(n)))
+    def incr(self, n: int = 1, *, request_id: str | int | None = None) -> int:
+        """``INCRBY key n``; return the new value.
+
+        Sent once: a lost reply raises ``redis.ConnectionError`` (the increment happened once or not at
+        all). With ``request_id`` the increment is idempotent (one script writes it and a marker) and is
+        retried on a connection error: a repeat of the same id returns the first result, adding nothing.
+        """
+        n = _n(n)
+        if request_id is None:
+            return int(call_once(self.client, "INCRBY", self.key, n))
+        rid = key_part("request_id", request_id)
+        keys = [self.key, f"{self.key}:req:{rid}"]
+        args = [n, int(self.dedup_ttl * 1000)]
+        return int(retry_idempotent(lambda: eval_once(self.client, self._once, keys, args)))
 
     def value(self) -> int:
         return _int(self.client.get(self.key))
@@ -337,7 +390,7 @@ class ShardedRedisCounter(_RedisBase):
     def incr(self, n: int = 1) -> int:
         """``INCRBY`` one shard; return that shard's new value (not the total)."""
         n = _n(n)
-        return int(self.client.incrby(self.shard_keys[self._shard()], n))
+        return int(call_once(self.client, "INCRBY", self.shard_keys[self._shard()], n))
 
     def shard_values(self) -> list[int]:
         return [_int(v) for v in self.client.mget(self.shard_keys)]
@@ -352,7 +405,9 @@ class BatchedRedisCounter(_RedisBase):
 
     Round trips drop from one per increment to one per batch. The price: readers of the Redis key see the
     count late (by up to the pending amount / interval), and **a crash loses everything not yet flushed**
-    (:meth:`crash` shows it). Use it for counts you can afford to lose a little of (page views), never for
+    (:meth:`crash` shows it). Each flush is one idempotent script carrying this instance's id and a flush
+    number (Redis keeps the last number applied per instance in ``<key>:flushed``); a flush whose reply was
+    lost is resent under the same number by the next flush, so a batch never lands twice. Use it for counts you can afford to lose a little of (page views), never for
     money or stock.
 
     ``flush_interval`` runs on ``clock`` (default real time; a ``VirtualClock`` makes it deterministic): a
@@ -370,13 +425,20 @@ class BatchedRedisCounter(_RedisBase):
         self.key = self.keyspace.key("cnt", name)
         self.flush_every = _validate.integer("flush_every", flush_every, minimum=1)
         self.flush_interval = (None if flush_interval is None
-                               else _validate.number("flush_interval", flush_interval, minimum=0, strict=True))
+                               else _validate.number("flush_interval", flush_interval, minimum=0, strict=True,
+                                                     maximum=MAX_TIMER))
         self.clock = as_clock(clock)
         self._lock = threading.Lock()
         self._pending = 0
         self._pending_incrs = 0
         self._closed = False
         self._timer: Timer | None = None
+        self._unsent: tuple[int, int] | None = None  # (flush number, amount) whose reply was lost
+        self._flush_lock = threading.Lock()
+        self._instance = uuid.uuid4().hex
+        self._flush_no = 0
+        self.flushed_key = self.key + ":flushed"
+        self._script = self.client.register_script(FLUSH_LUA)
         self.increments = 0
         self.round_trips = 0
         self.flushed = 0
@@ -388,8 +450,9 @@ class BatchedRedisCounter(_RedisBase):
 
     @property
     def pending(self) -> int:
-        """Counted locally, not yet in Redis (what a crash now would lose)."""
-        return self._pending
+        """Counted locally, not yet known to be in Redis (what a crash now may lose): the pending count plus
+        a batch whose flush failed (:attr:`unsent`)."""
+        return self._pending + self.unsent
 
     @property
     def closed(self) -> bool:
@@ -423,28 +486,62 @@ class BatchedRedisCounter(_RedisBase):
             self.flush()
 
     def flush(self) -> int:
-        """Send the pending count with one ``INCRBY`` (none if nothing is pending); return the amount sent."""
+        """Send the pending count with one idempotent ``INCRBY`` script (none if nothing is pending); return
+        the amount sent. A batch whose reply was lost is resent first, under its original flush id."""
         with self._lock:
             batch, self._pending, self._pending_incrs = self._pending, 0, 0
-        if not batch:
+        if not batch and self._unsent is None:
             return 0
-        try:
-            self.client.incrby(self.key, batch)
-        except BaseException:
-            with self._lock:  # put it back: a later flush retries it
-                self._pending += batch
-            raise
+        with self._flush_lock:  # one flush on the wire at a time, so a lost one is resent before the next
+            sent = 0
+            if self._unsent is not None:
+                fid, lost = self._unsent
+                try:
+                    self._send(fid, lost)
+                except BaseException:
+                    with self._lock:  # the new batch was not sent: put it back
+                        self._pending += batch
+                    raise
+                self._unsent = None
+                sent += lost
+            if batch:
+                self._flush_no += 1
+                fid = self._flush_no
+                try:
+                    self._send(fid, batch)
+                except redis.RedisError:
+                    self._unsent = (fid, batch)  # the next flush resends it under the same number
+                    raise
+                except BaseException:
+                    with self._lock:
+                        self._pending += batch
+                    raise
+                sent += batch
+            return sent
+
+    def _send(self, fid: int, batch: int) -> None:
+        eval_once(self.client, self._script, [self.key, self.flushed_key],
+                  [batch, self._instance, fid, int(DEDUP_TTL * 1000)])
         with self._lock:
             self.round_trips += 1
             self.flushed += batch
-        return batch
+
+    def reset(self) -> None:
+        """Delete the counter's key and its flush log."""
+        self.client.delete(self.key, self.flushed_key)
+
+    @property
+    def unsent(self) -> int:
+        """A flushed batch whose reply was lost (it may or may not be in Redis; the next flush settles it)."""
+        return self._unsent[1] if self._unsent is not None else 0
 
     def value(self) -> int:
         """The count in Redis: what every other reader sees (excludes this instance's pending count)."""
         return _int(self.client.get(self.key))
 
     def local_value(self) -> int:
-        """Redis plus this instance's pending count (what this process believes)."""
+        """Redis plus this instance's pending count (what this process believes; a batch whose flush reply
+        was lost is not added: it may already be in Redis)."""
         return self.value() + self._pending
 
     def close(self) -> int:
@@ -458,7 +555,8 @@ class BatchedRedisCounter(_RedisBase):
     def crash(self) -> int:
         """Simulate the process dying: drop the pending count without flushing; return how much was lost."""
         with self._lock:
-            lost, self._pending, self._pending_incrs = self._pending, 0, 0
+            lost, self._pending, self._pending_incrs = self._pending + self.unsent, 0, 0
+            self._unsent = None
             self._closed = True
         if self._timer is not None:
             self._timer.cancel()

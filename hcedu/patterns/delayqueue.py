@@ -16,6 +16,13 @@ Invariants:
     :meth:`~DelayQueue.recover` (lease expired -> due again): a worker that dies after claiming loses
     nothing, so delivery is **at-least-once** and the handler must be idempotent
     (``UPDATE orders SET status='CLOSED' WHERE id=? AND status='UNPAID'``);
+  * **leases are fenced**: each claim bumps the item's attempt number and returns it with the id (a
+    :class:`Lease`, a ``str``); ``ack``/``extend`` given that Lease succeed only while the item is leased
+    under that attempt. A worker whose lease expired, was recovered and re-claimed by another worker gets
+    False and changes nothing (a plain ``str`` id is unfenced, as before);
+  * claims are sent once (a blind retry after a lost reply would lease more items and return only the
+    second batch): a lost reply raises ``redis.ConnectionError`` and the items it leased come back through
+    :meth:`~DelayQueue.recover` after the lease (at-least-once, nothing lost);
   * every time is a float of seconds on the injected clock (``VirtualClock`` in simulations). The claimer's
     clock is the authority: workers whose clocks disagree claim early or late by the skew.
 
@@ -34,13 +41,15 @@ import redis
 from .. import _validate
 from ..backend import Keyspace, connect
 from ..clock import Clock, as_clock
+from ._once import eval_once
 
-__all__ = ["DelayQueue", "CLAIM_LUA", "RECOVER_LUA", "MAX_LIMIT"]
+__all__ = ["DelayQueue", "Lease", "CLAIM_LUA", "CLAIM_FENCED_LUA", "RECOVER_LUA", "ACK_LUA", "MAX_LIMIT"]
 
 #: the largest batch one ``claim``/``recover`` call may take (keeps each script short: Redis is single-threaded)
 MAX_LIMIT = 10_000
 
-#: KEYS: due, leased, attempts. ARGV: now, limit, lease deadline.
+#: KEYS: due, leased, attempts. ARGV: now, limit, lease deadline. (The chapter's claim; the queue itself runs
+#: :data:`CLAIM_FENCED_LUA`, the same steps returning each lease's fence too.)
 CLAIM_LUA = """
 local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, id in ipairs(items) do
@@ -49,6 +58,29 @@ for _, id in ipairs(items) do
   redis.call('HINCRBY', KEYS[3], id, 1)
 end
 return items
+"""
+
+#: :data:`CLAIM_LUA` returning ``{id, attempt, id, attempt, ...}``: the attempt number (HINCRBY) is the fence.
+CLAIM_FENCED_LUA = """
+local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for _, id in ipairs(items) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], ARGV[3], id)
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HINCRBY', KEYS[3], id, 1)
+end
+return out
+"""
+
+#: KEYS: leased, attempts. ARGV: item, fence ('' = unfenced). Acks only if the item is leased *and* (when
+#: fenced) its attempt number is still ours: a worker whose lease was recovered and re-claimed gets 0.
+ACK_LUA = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
 """
 
 #: KEYS: due, leased. ARGV: now, limit. Items whose lease deadline <= now go back to ``due`` at ``now``.
@@ -74,14 +106,29 @@ redis.call('HDEL', KEYS[3], ARGV[1])
 return n
 """
 
-#: KEYS: leased. ARGV: item, new deadline. Extends a lease only if the item is still leased.
+#: KEYS: leased, attempts. ARGV: item, new deadline, fence ('' = unfenced). Extends a lease only if the item
+#: is still leased (and, when fenced, still under our attempt number).
 EXTEND_LUA = """
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  if ARGV[3] ~= '' and redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[3] then return 0 end
   redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
   return 1
 end
 return 0
 """
+
+
+class Lease(str):
+    """A claimed item id (a ``str``, so existing code keeps working) that remembers its lease's fence:
+    ``attempt``, the claim number Redis gave this lease. :meth:`DelayQueue.ack`/:meth:`~DelayQueue.extend`
+    given a Lease act only while the item is still leased under that number."""
+
+    attempt: int
+
+    def __new__(cls, item: str, attempt: int) -> "Lease":
+        obj = super().__new__(cls, item)
+        obj.attempt = int(attempt)
+        return obj
 
 
 def _item(name: str, value: Any) -> str:
@@ -124,10 +171,11 @@ class DelayQueue:
         self.leased_key = self.keyspace.key("dq", name, "leased")
         self.attempts_key = self.keyspace.key("dq", name, "attempts")
         self._put = self.client.register_script(PUT_LUA)
-        self._claim = self.client.register_script(CLAIM_LUA)
+        self._claim = self.client.register_script(CLAIM_FENCED_LUA)
         self._recover = self.client.register_script(RECOVER_LUA)
         self._cancel = self.client.register_script(CANCEL_LUA)
         self._extend = self.client.register_script(EXTEND_LUA)
+        self._ack = self.client.register_script(ACK_LUA)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _now(self, now: float | None) -> float:
@@ -180,14 +228,16 @@ class DelayQueue:
 
         One Lua script does ZRANGEBYSCORE ``-inf now LIMIT 0 limit``, ZREM from ``due``, ZADD to ``leased``
         with deadline ``now + lease`` and counts the attempt, so concurrent claimers never share an item.
-        Returns ``[]`` when nothing is due. The caller must :meth:`ack` each item when done; one it never
-        acks comes back through :meth:`recover` after the lease.
+        Returns ``[]`` when nothing is due; each item is a :class:`Lease` (a ``str`` carrying its attempt
+        number, the fence that :meth:`ack`/:meth:`extend` check). The caller must :meth:`ack` each item when
+        done; one it never acks comes back through :meth:`recover` after the lease. Sent once: a lost reply
+        raises ``redis.ConnectionError`` (what it leased is recovered after the lease).
         """
         now = self._now(now)
         limit = self._limit(limit)
-        items = self._claim(keys=[self.due_key, self.leased_key, self.attempts_key],
-                            args=[repr(now), limit, repr(now + self.lease)])
-        return [_s(i) for i in items]
+        flat = eval_once(self.client, self._claim, [self.due_key, self.leased_key, self.attempts_key],
+                         [repr(now), limit, repr(now + self.lease)])
+        return [Lease(_s(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     def claim_naive(self, now: float | None = None, limit: int = 1,
                     between: Callable[[list[str]], Any] | None = None) -> list[str]:
@@ -210,33 +260,34 @@ class DelayQueue:
     def ack(self, item_id: str | int) -> bool:
         """Done with a claimed item: ZREM it from ``leased`` (and forget its attempts). True if it was leased;
         False if its lease had already been recovered (someone else may be processing it: that is the
-        at-least-once case) or it was cancelled.
+        at-least-once case) or it was cancelled. Given the :class:`Lease` that :meth:`claim` returned, the ack
+        is fenced: False, changing nothing, unless the item is still leased under that attempt.
         """
         item = _item("item_id", item_id)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.zrem(self.leased_key, item)
-        pipe.hdel(self.attempts_key, item)
-        removed, _ = pipe.execute()
-        return bool(removed)
+        fence = str(item_id.attempt) if isinstance(item_id, Lease) else ""
+        return bool(self._ack(keys=[self.leased_key, self.attempts_key], args=[item, fence]))
 
     def ack_many(self, item_ids: Iterable[str | int]) -> int:
-        """Ack several items in one round trip; returns how many were leased."""
-        items = [_item("item_id", i) for i in item_ids]
+        """Ack several items in one round trip (fenced per :class:`Lease`, as :meth:`ack`); returns how many
+        were acked."""
+        ids = _validate.iterable("item_ids", item_ids, what="ids")
+        items = [(_item("item_id", i), str(i.attempt) if isinstance(i, Lease) else "") for i in ids]
         if not items:
             return 0
         pipe = self.client.pipeline(transaction=True)
-        pipe.zrem(self.leased_key, *items)
-        pipe.hdel(self.attempts_key, *items)
-        removed, _ = pipe.execute()
-        return int(removed)
+        for item, fence in items:
+            self._ack(keys=[self.leased_key, self.attempts_key], args=[item, fence], client=pipe)
+        return int(sum(int(x) for x in pipe.execute()))
 
     def extend(self, item_id: str | int, now: float | None = None) -> bool:
         """Heartbeat: push a leased item's deadline to ``now + lease``. False if it is no longer leased
-        (recovered or cancelled): the worker should stop and not ack.
+        (recovered or cancelled; or, given a :class:`Lease`, re-claimed by someone else): the worker should
+        stop and not ack.
         """
         item = _item("item_id", item_id)
         now = self._now(now)
-        return bool(self._extend(keys=[self.leased_key], args=[item, repr(now + self.lease)]))
+        fence = str(item_id.attempt) if isinstance(item_id, Lease) else ""
+        return bool(self._extend(keys=[self.leased_key, self.attempts_key], args=[item, repr(now + self.lease), fence]))
 
     def recover(self, now: float | None = None, limit: int = MAX_LIMIT) -> list[str]:
         """Atomically move up to ``limit`` items whose lease deadline is <= ``now`` back to ``due`` (due at

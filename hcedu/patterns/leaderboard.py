@@ -40,6 +40,7 @@ import redis
 from .. import _validate
 from ..backend import Keyspace, connect
 from ..clock import Clock, as_clock
+from ._once import eval_once, retry_idempotent, with_request_id
 
 __all__ = ["Leaderboard", "Entry", "Composite", "EXACT_BITS", "MAX_EXACT", "ADD_LUA", "AROUND_LUA", "MERGE_LUA",
            "PERIODS"]
@@ -70,6 +71,18 @@ end
 redis.call('ZADD', KEYS[1], string.format('%.0f', new * base + tonumber(ARGV[4])), ARGV[1])
 if tonumber(ARGV[6]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[6]) end
 return new
+"""
+
+#: KEYS: board. ARGV: member, delta, max points ('' = none), ttl (0 = none). ``tie_break="none"``: ZINCRBY
+#: with the range check inside the script (nothing to undo), so one add is one atomic step.
+ADD_PLAIN_LUA = """
+local new = tonumber(redis.call('ZINCRBY', KEYS[1], ARGV[2], ARGV[1]))
+if ARGV[3] ~= '' and (new > tonumber(ARGV[3]) or new < -tonumber(ARGV[3])) then
+  redis.call('ZINCRBY', KEYS[1], -tonumber(ARGV[2]), ARGV[1])
+  return redis.error_reply('points out of range: ' .. string.format('%.17g', new) .. ' not in -' .. ARGV[3] .. '..' .. ARGV[3])
+end
+if tonumber(ARGV[4]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
+return string.format('%.17g', new)
 """
 
 #: KEYS: board. ARGV: member, k. Returns {rank0, member, score, member, score, ...} or {} if absent.
@@ -149,9 +162,9 @@ class Composite:
         budget = 2 ** (EXACT_BITS - self.time_bits) - 1
         if max_points is None:
             max_points = budget
-        max_points = _validate.integer("max_score", max_points, minimum=1)
+        max_points = _validate.integer("max_points", max_points, minimum=1)
         if max_points > budget:
-            raise ValueError(f"max_score must be <= {budget} = 2**(53 - time_bits) - 1 with time_bits={self.time_bits}"
+            raise ValueError(f"max_points must be <= {budget} = 2**(53 - time_bits) - 1 with time_bits={self.time_bits}"
                              f" (got {max_points}): points * 2**{self.time_bits} would pass 2**53")
         self.max_points = max_points
         self.epoch = _validate.number("epoch", epoch)
@@ -209,6 +222,18 @@ def _member(value: Any) -> str:
     return text
 
 
+#: how long (ms) a request id of :meth:`Leaderboard.add` is remembered
+_DEDUP_MS = 86_400_000
+
+
+def _request_id(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"request_id must be a str or int (got {type(value).__name__}: {value!r})")
+    if str(value) == "":
+        raise ValueError("request_id must be a non-empty string")
+    return str(value)
+
+
 def _plain(v: float) -> float:
     return int(v) if float(v).is_integer() else float(v)
 
@@ -245,14 +270,20 @@ class Leaderboard:
         self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
         self.keyspace = keyspace if keyspace is not None else Keyspace("leaderboard", self.client)
         self.name = name
-        self.codec = (Composite(time_bits, max_points=max_score, epoch=epoch, resolution=resolution)
-                      if tie_break == "earliest" else None)
+        try:
+            self.codec = (Composite(time_bits, max_points=max_score, epoch=epoch, resolution=resolution)
+                          if tie_break == "earliest" else None)
+        except (TypeError, ValueError) as exc:  # Composite says max_points; here the argument is max_score
+            raise type(exc)(str(exc).replace("max_points", "max_score")) from None
         if self.codec is None and max_score is not None:
             self.max_score = _validate.number("max_score", max_score, minimum=0, strict=True)
         else:
             self.max_score = self.codec.max_points if self.codec else None
         self.periods_key = self.keyspace.key("lb", name, "periods")
         self._add = self.client.register_script(ADD_LUA)
+        self._add_plain = self.client.register_script(ADD_PLAIN_LUA)
+        self._add_rid = self.client.register_script(with_request_id(ADD_LUA))
+        self._add_plain_rid = self.client.register_script(with_request_id(ADD_PLAIN_LUA))
         self._around = self.client.register_script(AROUND_LUA)
         self._merge = self.client.register_script(MERGE_LUA)
 
@@ -307,38 +338,49 @@ class Leaderboard:
             if abs(v) > self.codec.max_points:
                 raise ValueError(f"{name} must be within ±{self.codec.max_points} (max_score) (got {v})")
             return v
-        return _validate.number(name, value, minimum=None if signed else 0)
+        bound = self.max_score if self.max_score is not None else MAX_EXACT
+        v = _validate.number(name, value, minimum=-bound if signed else 0, maximum=bound)
+        if isinstance(value, numbers.Integral) and abs(int(value)) > MAX_EXACT:  # pragma: no cover - bound covers
+            raise ValueError(f"{name} must be within ±2**53 (got {value})")
+        return v
 
-    def add(self, member: str | int, points: int | float) -> float:
+    def add(self, member: str | int, points: int | float, *, request_id: str | int | None = None) -> float:
         """Add ``points`` (may be negative) to ``member``'s total, creating it at 0; returns the new total.
 
-        Atomic: ``ZINCRBY`` for ``tie_break="none"``; for ``"earliest"`` one Lua script decodes the
-        member's score, adds, and re-encodes with the time of this call. A total that would leave
-        ``0..max_score`` raises ``ValueError`` and changes nothing.
+        Atomic: one Lua script (``ZINCRBY`` for ``tie_break="none"``; for ``"earliest"`` decode the member's
+        score, add, and re-encode with the time of this call). A total that would leave ``0..max_score``
+        (``±max_score``, or ±2**53 where doubles stop being exact, for ``"none"``) raises ``ValueError`` and
+        changes nothing. Sent once: a lost reply raises ``redis.ConnectionError`` (the add happened once or
+        not at all). With ``request_id`` it is idempotent (a marker ``<board>:req:<id>`` is written with it,
+        kept one day) and retried on a connection error; a repeat returns the first result.
         """
         m = _member(member)
         delta = self._points("points", points, signed=True)
+        rid = None if request_id is None else _request_id(request_id)
         t = self.clock.now()
         key = self._touch(t)
         ttl = self._ttl(t)
+        bound = self.max_score if self.max_score is not None else MAX_EXACT
         if self.codec is None:
-            pipe = self.client.pipeline(transaction=True)
-            pipe.zincrby(key, delta, m)
-            if ttl:
-                pipe.expire(key, ttl)
-            new = float(pipe.execute()[0])
-            if self.max_score is not None and new > self.max_score:
-                self.client.zincrby(key, -delta, m)  # undo (still atomic per step; the total is never lost)
-                raise ValueError(f"points total must be <= {self.max_score:g} (max_score) (got {new:g})")
-            return _plain(new)
-        code = self.codec.max_tick - self.codec.tick(t)
+            script = self._add_plain if rid is None else self._add_plain_rid
+            args = [m, repr(float(delta)), repr(float(bound)), ttl]
+        else:
+            code = self.codec.max_tick - self.codec.tick(t)
+            script = self._add if rid is None else self._add_rid
+            args = [m, int(delta), self.codec.base, code, self.codec.max_points, ttl]
+        keys = [key] if rid is None else [key, f"{key}:req:{rid}"]
+        if rid is not None:
+            args.append(_DEDUP_MS)
+        run = (lambda: eval_once(self.client, script, keys, args))
         try:
-            return int(self._add(keys=[key], args=[m, int(delta), self.codec.base, code, self.codec.max_points, ttl]))
+            res = run() if rid is None else retry_idempotent(run)
         except redis.ResponseError as exc:
             if "points out of range" in str(exc):
-                raise ValueError(f"points total must stay within 0..{self.codec.max_points} (max_score): "
+                limit = f"0..{self.codec.max_points}" if self.codec else f"±{bound:g}"
+                raise ValueError(f"points total must stay within {limit} (max_score): "
                                  f"{str(exc).split(': ', 1)[-1]}") from None
             raise
+        return int(res) if self.codec is not None else _plain(float(res))
 
     def add_naive(self, member: str | int, points: int, *, between: Callable[[], Any] | None = None) -> float:
         """The broken read-modify-write: ``ZSCORE``, add in the client, ``ZADD``. Teaching foil only.

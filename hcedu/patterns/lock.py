@@ -12,7 +12,15 @@ Invariants (each one tested on fakeredis and on a real ``redis-server``):
   Hand ``lock.fence`` to the storage you protect (:class:`hcedu.patterns.fencing.FencedResource`):
   the lease cannot stop a paused holder from writing late, the fence can get the write rejected.
 * **Bounded waiting.** ``acquire(timeout=...)`` never waits longer than ``timeout`` (on the lock's clock);
-  it polls with exponential backoff and full jitter so waiters don't retry in lock step.
+  it polls with exponential backoff and full jitter so waiters don't retry in lock step. Each try waits
+  for Redis's reply at most until the deadline, or 10 % of the timeout (0.25..1 s) for a try begun just
+  before it (a hung server cannot stretch the wait to the socket timeout):
+  then ``redis.TimeoutError`` is raised, because whether that last try took the lock is unknown.
+* **A lost reply is not a lost lock.** Every try of one ``acquire`` carries the same token and the script is
+  idempotent, so when a reply is lost after Redis granted the lock (a connection reset), the retry finds
+  the key holding our token and returns our fence instead of "taken". Commands are sent once (no client-
+  level blind retry: :mod:`hcedu.patterns._once`); ``release`` is sent once too, and a lost release reply
+  raises ``redis.ConnectionError`` (the lease then ends by its TTL at the latest).
 * **The watchdog never leaks.** With ``watchdog=True`` a renewal runs every ``ttl/3`` while held. On a
   :class:`~hcedu.clock.RealClock` it is one daemon thread named ``hcedu-lock-watchdog-<name>-<n>``, which
   stops on ``release()``, on the first failed renewal (lease lost), or when the lock object is garbage
@@ -41,14 +49,21 @@ import redis
 
 from .. import _validate
 from ..clock import Clock, RealClock, Timer, as_clock
+from ._once import TRANSIENT, eval_once, reply_slack
 
 __all__ = ["RedisLock", "LockError", "LockTimeout", "LockLost",
            "ACQUIRE_LUA", "RELEASE_LUA", "EXTEND_LUA", "unsafe_release"]
 
 #: KEYS[1] lock, KEYS[2] fence counter; ARGV[1] token, ARGV[2] ttl in ms. Returns the new fence, or 0.
+#: Idempotent: if the key already holds *our* token (our first try ran but its reply was lost), the lease is
+#: renewed and our fence returned (no grant since ours could have bumped the counter: the key was ours).
 ACQUIRE_LUA = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return redis.call('INCR', KEYS[2])
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return tonumber(redis.call('GET', KEYS[2]))
 end
 return 0
 """
@@ -72,6 +87,7 @@ return 0
 _serial = itertools.count(1)
 
 
+
 class LockError(Exception):
     """Base class of this module's lock errors."""
 
@@ -91,8 +107,12 @@ def unsafe_release(client: redis.Redis, name: str) -> bool:
     return bool(client.delete(name))
 
 
+#: the longest lease accepted (s): 10 years (Redis PX is a 64-bit count of ms; longer is a bug, not a lease)
+MAX_TTL = 10 * 365 * 86_400.0
+
+
 def _ms(name: str, seconds: float) -> int:
-    seconds = _validate.number(name, seconds, minimum=0, strict=True)
+    seconds = _validate.number(name, seconds, minimum=0, strict=True, maximum=MAX_TTL)
     ms = int(round(seconds * 1000))
     if ms < 1:
         raise ValueError(f"{name} must be at least 0.001 s, Redis leases are whole milliseconds (got {seconds!r})")
@@ -170,7 +190,9 @@ class RedisLock:
         it gets the lock or ``timeout`` seconds (on the lock's clock) have passed, then returns False;
         ``timeout=None`` waits for ever, ``timeout=0`` tries once. Raises ``RuntimeError`` if this object
         already holds the lock (not re-entrant) and ``ValueError`` for a negative timeout or a timeout
-        with ``blocking=False``.
+        with ``blocking=False``. A connection error or a reply that did not come back is retried with the
+        same token (the script is idempotent), up to 3 tries while the deadline allows; then the Redis error
+        propagates.
         """
         timeout = _validate.optional_timeout("timeout", timeout)
         if not blocking and timeout is not None:
@@ -182,11 +204,21 @@ class RedisLock:
         deadline = None if timeout is None else self.clock.now() + timeout
         token = secrets.token_hex(16)
         tries = 0
+        failures = 0
         self.attempts = 0
         while True:
             tries += 1
             self.attempts = tries
-            fence = int(self._acquire_script(keys=[self.name, self.fence_key], args=[token, self._ttl_ms]))
+            left = None if deadline is None else deadline - self.clock.now()
+            try:
+                fence = int(eval_once(self.client, self._acquire_script, [self.name, self.fence_key],
+                                      [token, self._ttl_ms], timeout=self._reply_timeout(left, timeout)))
+            except TRANSIENT:
+                failures += 1
+                left = None if deadline is None else deadline - self.clock.now()
+                if failures >= 3 or (left is not None and left <= 0):
+                    raise  # outcome of the last try unknown; its lease (if any) ends by the TTL
+                continue  # the same token again: the script returns our fence if the lost try won
             if fence:
                 with self._state:
                     self._token, self.fence, self.renewals, self.lost = token, fence, 0, False
@@ -209,6 +241,13 @@ class RedisLock:
                 raise ValueError("retry_base=0 (retry immediately) needs a RealClock: spinning never lets a "
                                  "virtual clock advance, so the wait could not end")
 
+    def _reply_timeout(self, left: float | None, timeout: float | None) -> float | None:
+        """How long to wait for one reply: until the caller's deadline but at least :func:`reply_slack` (a try
+        begun just before the deadline still gets a normal round trip), on a real clock; else the socket's."""
+        if left is None or not isinstance(self.clock, RealClock):
+            return None
+        return max(reply_slack(timeout), left)
+
     def release(self) -> bool:
         """Release the lock (Lua compare-and-delete); stop the watchdog.
 
@@ -223,7 +262,7 @@ class RedisLock:
         stopper()  # joins a renewal in flight *before* the DEL, outside the state lock
         if token is None:
             return False
-        ok = bool(self._release_script(keys=[self.name], args=[token]))
+        ok = bool(eval_once(self.client, self._release_script, [self.name], [token]))
         if not ok:
             self.lost = True
         self._emit("release" if ok else "release-failed")
@@ -326,6 +365,7 @@ class RedisLock:
             if self._token != token:
                 return False
             if self.max_renewals is not None and self.renewals >= self.max_renewals:
+                self.lost = True  # nobody keeps the lease any more: it runs out within ttl
                 return False
         try:
             ok = self._extend(token, self._ttl_ms)

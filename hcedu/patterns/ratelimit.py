@@ -27,11 +27,18 @@ Invariants:
   * ``limit`` requests per ``window`` seconds; for the token bucket and GCRA the burst (capacity) is
     ``limit`` and the refill rate ``limit / window`` per second;
   * ``now`` comes from the injected clock (``hcedu.clock.as_clock``) and is sent as ARGV, so a
-    ``VirtualClock`` drives Redis-backed limiters deterministically. **Clock-skew caveat**: with
-    client-supplied time, app servers whose clocks disagree by ``s`` seconds see windows shifted by
-    ``s`` (Stripe's script has the same flaw). ``use_redis_time=True`` makes the script read
-    ``redis.call('TIME')`` instead: one clock for the whole fleet, at the price of ignoring the
-    injected clock;
+    ``VirtualClock`` drives Redis-backed limiters deterministically. **Clock skew**: the state stores
+    timestamps, so one app server whose clock runs an hour fast stamps the key an hour into the future and
+    every honest server is then refused for about an hour (GCRA's TAT, the fixed window's start and the
+    sliding counter's window index all jump ahead; Stripe's script has the same flaw). So with a real
+    clock (the default ``RealClock``) the script clamps the client's time to Redis's ``TIME`` +-
+    ``max_skew`` seconds (default 1 s): a skewed server's requests are judged at most ``max_skew`` off.
+    ``use_redis_time=True`` uses ``TIME`` alone (one clock for the fleet); ``max_skew=None`` trusts the
+    client (needed for a ``VirtualClock``, whose time has nothing to do with the server's, and the default
+    there);
+  * each decision is sent once: a lost reply raises ``redis.ConnectionError`` (or is allowed with
+    ``fail_open``); the request may or may not have used its slot (never two slots, as a blind retry
+    would);
   * key TTLs are **garbage collection only**: every script stores its own timestamps and decides
     from them, so a key that outlives its window is harmless. With a ``VirtualClock`` the TTL is at
     least one hour of real time, because virtual and server time are unrelated;
@@ -54,10 +61,15 @@ import redis
 
 from .. import _validate
 from ..backend import Keyspace, connect
-from ..clock import Clock, VirtualClock, as_clock
+from ..clock import Clock, RealClock, VirtualClock, as_clock
+from ._once import eval_once
 
 __all__ = ["Decision", "RedisLimiter", "FixedWindowLimiter", "SlidingLogLimiter", "SlidingWindowCounterLimiter",
            "TokenBucketLimiter", "GCRALimiter", "cell_reply", "headers", "LIMITERS", "VIRTUAL_TTL_FLOOR"]
+
+#: the largest ``limit``/``n`` (counts are Lua doubles, exact to 2**53) and ``window`` (s, 10 years)
+MAX_LIMIT = 2 ** 53 - 1
+MAX_WINDOW = 10 * 365 * 86_400.0
 
 #: with a VirtualClock, keys live at least this long in *real* (server) time, seconds
 VIRTUAL_TTL_FLOOR = 3600.0
@@ -78,14 +90,19 @@ class Decision(NamedTuple):
     reset_after: float
 
 
-# Shared Lua prologue. ARGV: 1 now, 2 use TIME (0/1), 3 limit, 4 window, 5 n, 6 ttl floor (ms), 7.. extra.
+# Shared Lua prologue. ARGV: 1 now, 2 time source (0 client, 1 TIME, 2 client clamped to TIME +- ARGV[7]),
+# 3 limit, 4 window, 5 n, 6 ttl floor (ms), 7 max skew (s), 8.. extra.
 _PROLOGUE = """
 local now
-if ARGV[2] == '1' then
+if ARGV[2] == '0' then
+  now = tonumber(ARGV[1])
+else
   local t = redis.call('TIME')
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-else
-  now = tonumber(ARGV[1])
+  if ARGV[2] == '2' then
+    local c, skew = tonumber(ARGV[1]), tonumber(ARGV[7])
+    if c > now + skew then now = now + skew elseif c < now - skew then now = now - skew else now = c end
+  end
 end
 local limit = tonumber(ARGV[3])
 local window = tonumber(ARGV[4])
@@ -101,7 +118,7 @@ FIXED_WINDOW_LUA = _PROLOGUE + """
 local start = tonumber(redis.call('HGET', KEYS[1], 's'))
 local count
 if (not start) or now >= start + window then
-  if ARGV[7] == 'clock' then start = math.floor(now / window) * window else start = now end
+  if ARGV[8] == 'clock' then start = math.floor(now / window) * window else start = now end
   count = n
   redis.call('HSET', KEYS[1], 's', f(start), 'c', n)
   redis.call('PEXPIRE', KEYS[1], ttl_ms(start + window - now))
@@ -241,7 +258,9 @@ class RedisLimiter:
     ``limit``: int >= 1 requests per ``window`` seconds (> 0); ``keyspace``: a :class:`Keyspace`
     (default ``Keyspace("ratelimit")``); ``clock``: supplies ``now``; ``name``: a prefix inside the
     keyspace so two limiters can share it; ``use_redis_time``: read ``TIME`` on the server instead of
-    the clock; ``fail_open``: allow (and count in ``failed_open``) when Redis is unreachable.
+    the clock; ``max_skew``: with a real clock, clamp the client's time to the server's ``TIME`` +- this
+    many seconds (default 1.0; None trusts the client); ``fail_open``: allow (and count in
+    ``failed_open``) when Redis is unreachable.
     """
 
     kind = "base"
@@ -249,9 +268,11 @@ class RedisLimiter:
 
     def __init__(self, client: redis.Redis | None = None, *, limit: int, window: float,
                  keyspace: Keyspace | None = None, clock: Clock | None = None, name: str = "rl",
-                 use_redis_time: bool = False, fail_open: bool = False) -> None:
-        self.limit = _validate.integer("limit", limit, minimum=1)
-        self.window = _validate.number("window", window, minimum=0, strict=True)
+                 use_redis_time: bool = False, fail_open: bool = False, max_skew: float | None = 1.0) -> None:
+        self.limit = _validate.integer("limit", limit, minimum=1, maximum=MAX_LIMIT)
+        self.window = _validate.number("window", window, minimum=0, strict=True, maximum=MAX_WINDOW)
+        self.max_skew = None if max_skew is None else _validate.number("max_skew", max_skew, minimum=0,
+                                                                       maximum=MAX_WINDOW)
         _validate.text("name", name)
         if keyspace is not None and not isinstance(keyspace, Keyspace):
             raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
@@ -270,6 +291,8 @@ class RedisLimiter:
         self._script = self.client.register_script(self._lua)
         virtual = isinstance(self.clock, VirtualClock) and not use_redis_time
         self._floor_ms = int(VIRTUAL_TTL_FLOOR * 1000) if virtual else 1
+        clamp = isinstance(self.clock, RealClock) and self.max_skew is not None
+        self._source = "1" if use_redis_time else ("2" if clamp else "0")
 
     @property
     def rate(self) -> float:
@@ -290,12 +313,12 @@ class RedisLimiter:
         ``redis.TimeoutError`` when Redis is unreachable, unless ``fail_open``.
         """
         keys = self.keys(key)
-        n = _validate.integer("n", n, minimum=1)
+        n = _validate.integer("n", n, minimum=1, maximum=MAX_LIMIT)
         now = 0.0 if self.use_redis_time else self.clock.now()
-        args = [repr(float(now)), "1" if self.use_redis_time else "0", self.limit, repr(self.window), n,
-                self._floor_ms, *self._extra()]
+        args = [repr(float(now)), self._source, self.limit, repr(self.window), n,
+                self._floor_ms, repr(float(self.max_skew or 0.0)), *self._extra()]
         try:
-            res = self._script(keys=keys, args=args)
+            res = eval_once(self.client, self._script, keys, args)
         except (redis.ConnectionError, redis.TimeoutError):
             if not self.fail_open:
                 raise

@@ -23,13 +23,18 @@ from __future__ import annotations
 import random
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import redis
 
 from .. import _validate
-from ..clock import Clock, as_clock
+from ..clock import Clock, RealClock, as_clock
+from ._once import call_once, eval_once
+
+#: extra seconds the fan-out waits beyond ``node_timeout`` for the per-command timeouts to fire
+_REPLY_SLACK = 0.05
 from .lock import EXTEND_LUA, RELEASE_LUA
 
 __all__ = ["Redlock", "NodeResult"]
@@ -75,7 +80,7 @@ class Redlock:
                 raise TypeError(f"clients[{i}] must be a redis-py client (got {type(c).__name__})")
         self.clients = list(clients)
         self.name = _validate.text("name", name)
-        ttl = _validate.number("ttl", ttl, minimum=0, strict=True)
+        ttl = _validate.number("ttl", ttl, minimum=0, strict=True, maximum=10 * 365 * 86_400.0)
         self._ttl_ms = int(round(ttl * 1000))
         if self._ttl_ms < 1:
             raise ValueError(f"ttl must be at least 0.001 s (got {ttl!r})")
@@ -85,7 +90,7 @@ class Redlock:
         self.drift_min = _validate.number("drift_min", drift_min, minimum=0)
         self.retry_delay = _validate.number("retry_delay", retry_delay, minimum=0)
         self.max_tries = None if max_tries is None else _validate.integer("max_tries", max_tries, minimum=1)
-        self.node_timeout = _validate.number("node_timeout", node_timeout, minimum=0, strict=True)
+        self.node_timeout = _validate.number("node_timeout", node_timeout, minimum=0, strict=True, maximum=3600)
         self.parallel = bool(parallel)
         if rng is not None and not isinstance(rng, random.Random):
             raise TypeError(f"rng must be a random.Random (got {type(rng).__name__})")
@@ -119,32 +124,60 @@ class Redlock:
         return self._token
 
     # -- per-node fan-out ------------------------------------------------------------------------
-    def _fan_out(self, op: Callable[[int], Any]) -> list[NodeResult]:
+    def _fan_out(self, op: Callable[[int], Any], *, nowait: frozenset[int] = frozenset()) -> list[NodeResult]:
+        """Run ``op(i)`` on every node; each command waits at most ``node_timeout`` for its reply (so a hung
+        node costs ``node_timeout``, not the socket timeout, even with ``parallel=False``). Nodes in
+        ``nowait`` (they just timed out) are sent the command from a daemon thread and not waited for."""
         results: list[NodeResult | None] = [None] * len(self.clients)
+        done = threading.Condition()
 
         def run(i: int) -> None:
             try:
-                results[i] = NodeResult(i, bool(op(i)))
+                r = NodeResult(i, bool(op(i)))
             except (redis.RedisError, OSError) as exc:
-                results[i] = NodeResult(i, False, type(exc).__name__)
+                r = NodeResult(i, False, type(exc).__name__)
+            with done:
+                results[i] = r
+                done.notify_all()
 
-        if not self.parallel:
-            for i in range(len(self.clients)):
-                run(i)
-        else:
-            threads = [threading.Thread(target=run, args=(i,), name=f"hcedu-redlock-{self.name}-{i}", daemon=True)
-                       for i in range(len(self.clients))]
-            for t in threads:
+        threads = []
+        for i in range(len(self.clients)):
+            if self.parallel or i in nowait:
+                t = threading.Thread(target=run, args=(i,), name=f"hcedu-redlock-{self.name}-{i}", daemon=True)
+                threads.append(t)
                 t.start()
-            for t in threads:
-                t.join(self.node_timeout)
-        return [r if r is not None else NodeResult(i, False, "Timeout") for i, r in enumerate(results)]
+            else:
+                run(i)
+        if threads:
+            end = time.monotonic() + self.node_timeout + _REPLY_SLACK
+
+            def settled() -> bool:
+                return all(r is not None for i, r in enumerate(results) if i not in nowait)
+
+            with done:
+                while not settled():
+                    left = end - time.monotonic()
+                    if left <= 0:
+                        break
+                    done.wait(left)
+        return [r if r is not None else NodeResult(i, False, "Timeout") for i, r in enumerate(list(results))]
 
     def _set_all(self, token: str) -> list[NodeResult]:
-        return self._fan_out(lambda i: self.clients[i].set(self.name, token, nx=True, px=self._ttl_ms))
+        return self._fan_out(lambda i: call_once(self.clients[i], "SET", self.name, token, "NX", "PX", self._ttl_ms,
+                                                 timeout=self.node_timeout))
 
     def _release_all(self, token: str) -> list[NodeResult]:
-        return self._fan_out(lambda i: self._release[i](keys=[self.name], args=[token]))
+        hung = frozenset(r.node for r in self.last if r.error in ("Timeout", "TimeoutError"))
+        return self._fan_out(lambda i: eval_once(self.clients[i], self._release[i], [self.name], [token],
+                                                 timeout=self.node_timeout), nowait=hung)
+
+    def _elapsed_since(self, mark: float) -> float:
+        return (time.monotonic() if isinstance(self.clock, RealClock) else self.clock.now()) - mark
+
+    def _mark(self) -> float:
+        """A start mark for measuring elapsed time: the monotonic clock on a real clock (a wall-clock step
+        during an acquire must not inflate or shrink the validity), else the lock's clock."""
+        return time.monotonic() if isinstance(self.clock, RealClock) else self.clock.now()
 
     # -- public API ------------------------------------------------------------------------------
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
@@ -162,8 +195,9 @@ class Redlock:
             self.attempts += 1
             token = secrets.token_hex(16)
             start = self.clock.now()
+            mark = self._mark()
             results = self._set_all(token)
-            elapsed = self.clock.now() - start
+            elapsed = self._elapsed_since(mark)
             validity = self.ttl - self.drift - elapsed
             self.last = results
             if sum(r.ok for r in results) >= self.quorum and validity > 0:
@@ -202,8 +236,10 @@ class Redlock:
         if token is None:
             return False
         start = self.clock.now()
-        self.last = self._fan_out(lambda i: self._extend[i](keys=[self.name], args=[token, self._ttl_ms]))
-        validity = self.ttl - self.drift - (self.clock.now() - start)
+        mark = self._mark()
+        self.last = self._fan_out(lambda i: eval_once(self.clients[i], self._extend[i], [self.name],
+                                                      [token, self._ttl_ms], timeout=self.node_timeout))
+        validity = self.ttl - self.drift - self._elapsed_since(mark)
         if sum(r.ok for r in self.last) >= self.quorum and validity > 0:
             self.validity, self.valid_until = validity, start + validity
             return True

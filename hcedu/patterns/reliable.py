@@ -38,6 +38,7 @@ import redis
 from .. import _validate
 from ..backend import Keyspace, connect
 from ..clock import Clock, as_clock
+from ._once import call_once, eval_once, reply_slack
 
 __all__ = ["Message", "StreamQueue", "ListQueue", "IdempotentHandler", "InProgress", "ProcessResult"]
 
@@ -62,6 +63,16 @@ def _msg_id(value: Any) -> str:
     if not text:
         raise ValueError("msg_id must be a non-empty string")
     return text
+
+
+def _pairs(items: Any) -> list[tuple[str, str]]:
+    """``[(msg_id, body), ...]`` checked: TypeError/ValueError naming ``items``, ``msg_id`` or ``body``."""
+    out = []
+    for pair in _validate.iterable("items", items, what="(msg_id, body) pairs"):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"items must hold (msg_id, body) pairs (got {pair!r})")
+        out.append((_msg_id(pair[0]), _validate.text("body", pair[1], empty=True)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -135,9 +146,9 @@ class StreamQueue:
 
     def publish_many(self, items: list[tuple[str | int, str]], *, batch: int = 500) -> list[str]:
         """Publish ``[(msg_id, body), ...]`` with pipelined XADDs (``batch`` per round trip)."""
-        batch = _validate.integer("batch", batch, minimum=1)
+        batch = _validate.integer("batch", batch, minimum=1, maximum=100_000)
         ids: list[str] = []
-        checked = [(_msg_id(m), _validate.text("body", b, empty=True)) for m, b in items]
+        checked = _pairs(items)
         for i in range(0, len(checked), batch):
             pipe = self.client.pipeline(transaction=False)
             for m, b in checked[i:i + batch]:
@@ -264,10 +275,12 @@ class StreamQueue:
         """Entries in the stream (acked entries stay until trimmed)."""
         return int(self.client.xlen(self.stream))
 
-    def dead_letters(self) -> list[Message]:
-        """The dead-letter stream's messages (``deliveries`` = how many times each was tried)."""
+    def dead_letters(self, limit: int = 1000) -> list[Message]:
+        """The dead-letter stream's oldest ``limit`` messages (``deliveries`` = how many times each was tried).
+        Bounded: a dead-letter stream that grew to millions is not read in one call."""
+        limit = _validate.integer("limit", limit, minimum=1, maximum=MAX_BATCH)
         return [Message(_s(f["id"]), _s(f["body"]), _s(f["entry"]), int(f["deliveries"]))
-                for _eid, f in self.client.xrange(self.dead_stream)]
+                for _eid, f in self.client.xrange(self.dead_stream, count=limit)]
 
     def clear(self) -> None:
         """Delete the stream (and its group) and the dead-letter stream."""
@@ -334,6 +347,14 @@ return n
 """
 
 
+#: the most messages one take_many/reap script handles (Redis runs a script with nothing else in between)
+MAX_BATCH = 10_000
+
+def _secs(x: float) -> str:
+    """A blocking command's timeout in seconds, as Redis parses it (>= 1 ms)."""
+    return f"{max(0.001, x):.3f}"
+
+
 class ListQueue:
     """The LIST processing-queue pattern: ``ready`` -> (atomic move) -> ``processing`` -> ``LREM`` on ack, plus a reaper.
 
@@ -367,18 +388,24 @@ class ListQueue:
         return Message(str(d["id"]), str(d["body"]), raw, int(deliveries))
 
     def push(self, body: str, msg_id: str | int | None = None) -> str:
-        """``LPUSH ready`` a message; returns its ``msg_id`` (a uuid by default)."""
+        """``LPUSH ready`` a message; returns its ``msg_id`` (a uuid by default).
+
+        Sent once (never a blind retry, which would store two copies when the reply is lost): a lost reply
+        raises ``redis.ConnectionError`` and the message is queued once or not at all. Pushing it again with
+        the same ``msg_id`` is then the producer's at-least-once retry; an :class:`IdempotentHandler` on the
+        consumer side runs it once.
+        """
         _validate.text("body", body, empty=True)
         m = _msg_id(msg_id)
-        self.client.lpush(self.ready_key, self._encode(m, body))
+        call_once(self.client, "LPUSH", self.ready_key, self._encode(m, body))
         return m
 
     def push_many(self, items: list[tuple[str | int, str]], *, batch: int = 1000) -> int:
         """``LPUSH`` ``[(msg_id, body), ...]`` in batches of ``batch`` values per command, in order."""
-        batch = _validate.integer("batch", batch, minimum=1)
-        raws = [self._encode(_msg_id(m), _validate.text("body", b, empty=True)) for m, b in items]
+        batch = _validate.integer("batch", batch, minimum=1, maximum=100_000)
+        raws = [self._encode(m, b) for m, b in _pairs(items)]
         for i in range(0, len(raws), batch):
-            self.client.lpush(self.ready_key, *raws[i:i + batch])
+            call_once(self.client, "LPUSH", self.ready_key, *raws[i:i + batch])
         return len(raws)
 
     def take(self, timeout: float | None = 0) -> Message | None:
@@ -387,16 +414,32 @@ class ListQueue:
         Without waiting this is one Lua script (RPOPLPUSH + lease + delivery count). With ``timeout`` > 0 (or
         None = forever) and an empty queue it blocks in ``BRPOPLPUSH`` and records the lease right after; if
         the consumer dies in that gap the reaper gives the message a lease when it first sees it.
+
+        Deadline: the wait blocks in chunks shorter than the client's ``socket_timeout`` and waits for each
+        reply at most until ``timeout`` (plus 10 %, 0.25..1 s: :func:`~hcedu.patterns._once.reply_slack`), so a hung server raises
+        ``redis.TimeoutError`` at the deadline, never after socket timeout x retries. Every command is sent
+        once; a move whose reply was lost leaves the message in ``processing``, where the reaper finds it
+        (at-least-once, nothing lost).
         """
-        got = self.take_many(1)
+        timeout = _validate.optional_timeout("timeout", timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        slack = reply_slack(timeout)
+        got = self._take_many(1, deadline, slack)
         if got:
             return got[0]
-        timeout = _validate.optional_timeout("timeout", timeout)
         if timeout == 0:
             return None
-        raw = self.client.brpoplpush(self.ready_key, self.processing_key, 0 if timeout is None else timeout)
-        if raw is None:
-            return None
+        sock = self.client.connection_pool.connection_kwargs.get("socket_timeout")
+        chunk_cap = max(0.05, min(5.0, (sock or 10.0) / 2))
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return None
+            chunk = chunk_cap if left is None else min(chunk_cap, left)
+            raw = call_once(self.client, "BRPOPLPUSH", self.ready_key, self.processing_key, _secs(chunk),
+                            timeout=chunk + slack)
+            if raw is not None:
+                break
         raw = _s(raw)
         pipe = self.client.pipeline(transaction=True)
         pipe.zadd(self.leases_key, {raw: self.clock.now() + self.lease})
@@ -404,12 +447,17 @@ class ListQueue:
         _, n = pipe.execute()
         return self._decode(raw, n)
 
+    def _take_many(self, n: int, deadline: float | None, slack: float = 1.0) -> list[Message]:
+        left = None if deadline is None else max(slack, deadline - time.monotonic())
+        flat = eval_once(self.client, self._take,
+                         [self.ready_key, self.processing_key, self.leases_key, self.deliveries_key],
+                         [repr(self.clock.now() + self.lease), n], timeout=left)
+        return [self._decode(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
     def take_many(self, n: int) -> list[Message]:
         """Atomically move up to ``n`` ready messages to ``processing`` (no waiting)."""
-        n = _validate.integer("n", n, minimum=1)
-        flat = self._take(keys=[self.ready_key, self.processing_key, self.leases_key, self.deliveries_key],
-                          args=[repr(self.clock.now() + self.lease), n])
-        return [self._decode(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+        n = _validate.integer("n", n, minimum=1, maximum=MAX_BATCH)
+        return self._take_many(n, None)
 
     def take_unsafe(self) -> Message | None:
         """The naive consumer: ``RPOP ready``. Nothing records that the message is in flight, so a consumer
@@ -434,14 +482,14 @@ class ListQueue:
         return int(self._ack(keys=[self.processing_key, self.leases_key, self.deliveries_key],
                              args=[m.entry_id for m in msgs]))
 
-    def reap(self, now: float | None = None, limit: int = 10_000) -> tuple[list[Message], list[Message]]:
+    def reap(self, now: float | None = None, limit: int = 1_000) -> tuple[list[Message], list[Message]]:
         """The reaper: requeue messages whose lease expired by ``now`` (default ``clock.now()``); send those
         delivered ``max_deliveries`` times to ``dead``. Returns ``(requeued, dead)``. One script, so two reapers
         never requeue a message twice. Scans at most ``limit`` messages of ``processing``, oldest first (RPOPLPUSH
         pushes new ones at the head, so the oldest sit at the tail).
         """
         now = self.clock.now() if now is None else _validate.number("now", now)
-        limit = _validate.integer("limit", limit, minimum=1)
+        limit = _validate.integer("limit", limit, minimum=1, maximum=MAX_BATCH)
         requeued, dead = self._reap(keys=[self.ready_key, self.processing_key, self.leases_key,
                                           self.deliveries_key, self.dead_key],
                                     args=[repr(now), repr(self.lease), self.max_deliveries, limit])
@@ -453,8 +501,10 @@ class ListQueue:
     def in_flight(self) -> int:
         return int(self.client.llen(self.processing_key))
 
-    def dead_letters(self) -> list[Message]:
-        return [self._decode(r) for r in self.client.lrange(self.dead_key, 0, -1)]
+    def dead_letters(self, limit: int = 1000) -> list[Message]:
+        """The newest ``limit`` dead messages (bounded: one LRANGE of at most ``limit``)."""
+        limit = _validate.integer("limit", limit, minimum=1, maximum=MAX_BATCH)
+        return [self._decode(r) for r in self.client.lrange(self.dead_key, 0, limit - 1)]
 
     def clear(self) -> None:
         self.client.delete(self.ready_key, self.processing_key, self.leases_key, self.deliveries_key,
@@ -467,6 +517,28 @@ class ListQueue:
 # --------------------------------------------------------------------------------------------------
 # Idempotency
 # --------------------------------------------------------------------------------------------------
+#: KEYS: marker. ARGV: our inflight value, ttl ms. PEXPIRE only while the marker is still ours.
+_RENEW_MARK_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+#: KEYS: marker. ARGV: our inflight value. DEL only if still ours (a failed handler lets a retry run).
+_DROP_MARK_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+#: KEYS: marker. ARGV: our inflight value, done ttl (s). Mark done (ours, or expired meanwhile: the effect
+#: happened either way); returns 0 if another worker's marker was there (both ran: the window was missed).
+_DONE_MARK_LUA = """
+local cur = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], 'done', 'EX', ARGV[2])
+if cur == ARGV[1] or not cur then return 1 end
+return 0
+"""
+
+
 class IdempotentHandler:
     """Dedupe by message id (the consumer side of effectively-once): ``SET done:<id> inflight NX PX`` before the
     handler, ``SET done:<id> done EX ttl`` after it.
@@ -474,7 +546,10 @@ class IdempotentHandler:
     Calling it with a :class:`Message` returns ``"handled"`` (the handler ran and succeeded) or ``"duplicate"``
     (already done: ack and move on), or raises :class:`InProgress` (another worker holds it right now; leave
     it un-acked). If the handler raises, the marker is deleted so a retry can run it, and the exception
-    propagates. If the worker dies mid-handler, the ``inflight`` marker expires after ``inflight_ttl`` seconds.
+    propagates. If the worker dies mid-handler, the ``inflight`` marker expires after ``inflight_ttl`` seconds;
+    while the handler runs, a daemon thread renews the marker every ``inflight_ttl / 3`` (compare-and-
+    PEXPIRE on this call's own marker value), so a handler slower than ``inflight_ttl`` is not run again
+    by another worker meanwhile.
 
     The one window left: a crash after the handler's effect but before the ``done`` marker runs the handler
     again. Close it by making the effect itself conditional (``UPDATE ... WHERE status='UNPAID'``) or by
@@ -490,6 +565,9 @@ class IdempotentHandler:
         self.inflight_ttl = _validate.number("inflight_ttl", inflight_ttl, minimum=0, strict=True)
         self.client, self.keyspace = _ks(keyspace, client, "reliable")
         self._prefix = self.keyspace.key("idem", name)
+        self._renew = self.client.register_script(_RENEW_MARK_LUA)
+        self._drop = self.client.register_script(_DROP_MARK_LUA)
+        self._done = self.client.register_script(_DONE_MARK_LUA)
         self._lock = threading.Lock()
         self.handled = 0
         self.duplicates = 0
@@ -501,8 +579,10 @@ class IdempotentHandler:
         if not isinstance(msg, Message):
             raise TypeError(f"msg must be a Message (got {type(msg).__name__})")
         k = self.key(msg.msg_id)
+        mine = f"inflight:{uuid.uuid4().hex}"
+        px = max(1, int(self.inflight_ttl * 1000))
         for _ in range(3):
-            if self.client.set(k, "inflight", nx=True, px=max(1, int(self.inflight_ttl * 1000))):
+            if self.client.set(k, mine, nx=True, px=px):
                 break
             state = self.client.get(k)
             if state is None:
@@ -514,15 +594,34 @@ class IdempotentHandler:
             raise InProgress(f"message {msg.msg_id!r} is being handled by another worker")
         else:  # pragma: no cover - needs three expiries in a row
             raise InProgress(f"message {msg.msg_id!r}: could not take the marker")
+        stop = threading.Event()
+        keeper = threading.Thread(target=self._keep, args=(k, mine, px, stop), daemon=True,
+                                  name=f"hcedu-idem-renew-{msg.msg_id}")
+        keeper.start()
         try:
             self.handler(msg)
         except BaseException:
-            self.client.delete(k)
+            stop.set()
+            keeper.join()
+            self._drop(keys=[k], args=[mine])
             raise
-        self.client.set(k, "done", ex=max(1, int(self.ttl)))
+        stop.set()
+        keeper.join()
+        self._done(keys=[k], args=[mine, max(1, int(self.ttl))])
         with self._lock:
             self.handled += 1
         return "handled"
+
+    def _keep(self, k: str, mine: str, px: int, stop: threading.Event) -> None:
+        """Renew our ``inflight`` marker every ``inflight_ttl / 3`` while the handler runs, so a handler
+        slower than ``inflight_ttl`` is not run a second time by another worker. Stops when the marker is
+        no longer ours or Redis fails (then the marker expires and the at-least-once window reopens)."""
+        while not stop.wait(self.inflight_ttl / 3):
+            try:
+                if not self._renew(keys=[k], args=[mine, px]):
+                    return
+            except redis.RedisError:
+                return
 
     def __repr__(self) -> str:
         return f"<IdempotentHandler {self._prefix} handled={self.handled} duplicates={self.duplicates}>"

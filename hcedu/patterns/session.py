@@ -7,7 +7,8 @@ is logged out or expires in between can never be accepted (COURSE.md §5 item 7)
 Keys (under a :class:`hcedu.backend.Keyspace`):
   * ``...:sess:<sid>``       HASH  ``uid``, ``created_at``, ``last_seen``, ``expires_at``, optional
     ``absolute_at``, and one ``d:<name>`` field per data item (JSON-encoded);
-  * ``...:sess-user:<uid>``  SET   the user's session ids ("log out everywhere"), cleaned lazily;
+  * ``...:sess-user:<uid>``  ZSET  the user's session ids ("log out everywhere") scored by a lower bound of
+    their deadline (the deadline at creation: a touch only moves it later), cleaned lazily;
   * ``...:sess-expiry``      ZSET  sid -> ``expires_at`` (live count and sweeping);
   * ``...:sess-logout``      pub/sub channel for logout broadcasts.
 
@@ -84,20 +85,27 @@ end
 return h
 """
 
-#: KEYS: sess, user set, expiry. ARGV: sid, now, deadline, pttl ms, sess key prefix, field/value pairs...
-#: Also drops the user's dead sids from the user set (lazy cleanup). Returns 0 on an id collision.
+#: how many of the user's possibly-dead session ids one create examines (bounded work per login)
+CLEANUP_BATCH = 32
+
+#: KEYS: sess, user index, expiry. ARGV: sid, now, deadline, pttl ms, sess key prefix, field/value pairs...
+#: Also examines up to CLEANUP_BATCH of the user's ids whose recorded deadline has passed: dead ones are
+#: dropped, live ones (touched since) get their real deadline. Returns 0 on an id collision.
 CREATE_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-for _, s in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, """ + str(CLEANUP_BATCH) + """)
+for _, s in ipairs(due) do
   local e = redis.call('HGET', ARGV[5] .. s, 'expires_at')
   if not e or tonumber(e) <= tonumber(ARGV[2]) then
-    redis.call('DEL', ARGV[5] .. s) redis.call('ZREM', KEYS[3], s) redis.call('SREM', KEYS[2], s)
+    redis.call('DEL', ARGV[5] .. s) redis.call('ZREM', KEYS[3], s) redis.call('ZREM', KEYS[2], s)
+  else
+    redis.call('ZADD', KEYS[2], e, s)
   end
 end
-redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1
 """
 
@@ -122,12 +130,12 @@ return 0
 #: Dead sids are removed on the way; 'list' returns {sid, hash, ...}, 'destroy' the number of live ones removed.
 USER_LUA = """
 local out, n = {}, 0
-for _, s in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for _, s in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local k = ARGV[2] .. s
   local e = redis.call('HGET', k, 'expires_at')
   local live = e and tonumber(e) > tonumber(ARGV[1])
   if not live or ARGV[3] == 'destroy' then
-    redis.call('DEL', k) redis.call('ZREM', KEYS[2], s) redis.call('SREM', KEYS[1], s)
+    redis.call('DEL', k) redis.call('ZREM', KEYS[2], s) redis.call('ZREM', KEYS[1], s)
     if live then n = n + 1 end
   else
     table.insert(out, s) table.insert(out, redis.call('HGETALL', k))
@@ -258,13 +266,14 @@ class SessionStore:
         return self.prefix + sid
 
     def user_key(self, user_id: str | int) -> str:
-        """The Redis SET holding ``user_id``'s session ids."""
+        """The Redis ZSET holding ``user_id``'s session ids (scored by a lower bound of their deadline)."""
         return self.keyspace.key("sess-user", _user(user_id))
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def create(self, user_id: str | int, data: dict[str, Any] | None = None) -> str:
         """Log ``user_id`` in: store a new session with ``data`` (JSON-serializable values) and return its id,
-        a fresh 256-bit random :func:`new_sid`. Also drops the user's dead session ids from its index.
+        a fresh 256-bit random :func:`new_sid`. Also drops up to :data:`CLEANUP_BATCH` of the user's dead
+        session ids from its index: the work per login is bounded, however many sessions the user has.
         """
         uid = _user(user_id)
         if data is None:

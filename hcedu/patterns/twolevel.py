@@ -124,7 +124,7 @@ class TwoLevelCache:
             raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
         ready_timeout = _validate.number("ready_timeout", ready_timeout, minimum=0)
         self.clock = as_clock(clock)
-        self.l1 = LocalCache(l1_size, self.l1_ttl, clock=self.clock)
+        self.l1 = LocalCache(_validate.integer("l1_size", l1_size, minimum=1), self.l1_ttl, clock=self.clock)
         self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
         self.keyspace = keyspace if keyspace is not None else Keyspace("twolevel", self.client)
         self.channel = self.keyspace.key("l1-invalidate", channel)

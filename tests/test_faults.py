@@ -1,0 +1,368 @@
+"""The fault suite (issue 15): each Redis pattern keeps its documented promise when production's edges hit.
+
+* a reply lost *after* Redis executed the command (the proxy's / in-process ``lose_reply`` fault), with the
+  course's own ``connect()`` client: no duplicate effect, or the documented "raised, happened at most once";
+* a hung (SIGSTOPped) server and a caller deadline: kept within 10 % (plus a fixed reply floor);
+* a clock an hour fast on one app server: honest callers are not locked out;
+* an expired worker acting late: refused, changing nothing.
+
+Real server: a throwaway ``redis-server`` behind :class:`hcedu.lab.proxy.LatencyProxy`; fakeredis: the same
+plan in-process (:class:`hcedu.lab.proxy.DelayedConnection`). Every fault is injected at the protocol level,
+never by timing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import fakeredis
+import pytest
+import redis
+
+from hcedu.backend import Keyspace, connect
+from hcedu.clock import RealClock, VirtualClock
+from hcedu.lab import redis_server
+from hcedu.lab.proxy import DelayedConnection, LatencyProxy, Toxics
+from hcedu.patterns import (DelayQueue, GCRALimiter, FixedWindowLimiter, IdempotentHandler, Leaderboard, ListQueue,
+                            RedisLock, Redlock, SlidingLogLimiter, SlidingWindowCounterLimiter, Stock,
+                            TokenBucketLimiter)
+from hcedu.patterns.counter import BatchedRedisCounter, RedisCounter, ShardedRedisCounter
+from hcedu.patterns.reliable import InProgress, Message
+
+pytestmark = pytest.mark.faults
+
+
+class Faulty:
+    """A client whose next request(s) can lose their reply, and a clean client on the same data."""
+
+    def __init__(self, kind: str, url: str | None = None) -> None:
+        self.kind = kind
+        self.toxics = Toxics()
+        self.proxy = None
+        if kind == "fake":
+            server = fakeredis.FakeServer()
+            pool = redis.ConnectionPool(connection_class=DelayedConnection, server=server, toxics=self.toxics,
+                                        decode_responses=True)
+            self.client = redis.Redis(connection_pool=pool)
+            self.clean = fakeredis.FakeRedis(server=server, decode_responses=True)
+        else:
+            self.proxy = LatencyProxy(url, toxics=self.toxics)
+            self.client = connect(self.proxy.url)  # the course's client: must never resend a write
+            self.clean = redis.Redis.from_url(url, decode_responses=True)
+            self.clean.flushall()
+
+    def lose_next_reply(self, count: int = 1) -> None:
+        self.toxics.inject("lose_reply", count)
+
+    def close(self) -> None:
+        self.client.close()
+        self.clean.close()
+        if self.proxy is not None:
+            self.proxy.stop()
+
+
+@pytest.fixture(params=["fake", "real"])
+def faulty(request):
+    url = None
+    if request.param == "real":
+        url = request.getfixturevalue("real_redis_server").url
+    f = Faulty(request.param, url)
+    yield f
+    f.close()
+
+
+def _ks(f: Faulty) -> Keyspace:
+    return Keyspace("faults", f.client)
+
+
+# -- 1. the reply is lost after Redis executed the command --------------------------------------------------
+
+def test_lost_reply_stock_purchase_is_ok_once(faulty):
+    s = Stock(faulty.client, "sku", keyspace=_ks(faulty))
+    s.load(6)
+    assert s.attempt("warm") == "ok"  # script loaded: the lost reply is the purchase's own
+    faulty.lose_next_reply()
+    assert s.attempt("alice") == "ok"  # not "duplicate" to a buyer who bought
+    assert s.remaining() == 4 and s.sold() == 2 and len(s.orders()) == 2
+    assert s.attempt("alice") == "duplicate"  # a second, *new* purchase is still refused
+
+
+def test_lost_reply_counter_incr_is_never_doubled(faulty):
+    c = RedisCounter("pv", client=faulty.client, keyspace=_ks(faulty))
+    faulty.lose_next_reply()
+    with pytest.raises(redis.ConnectionError):
+        c.incr(1)  # sent once: outcome unknown, never counted twice
+    assert c.value() == 1
+    faulty.lose_next_reply()
+    assert c.incr(1, request_id="req-7") == 2  # idempotent: retried under its id
+    assert c.incr(1, request_id="req-7") == 2 and c.value() == 2
+    sh = ShardedRedisCounter("sh", shards=2, seed=1, client=faulty.client, keyspace=_ks(faulty))
+    faulty.lose_next_reply()
+    with pytest.raises(redis.ConnectionError):
+        sh.incr(3)
+    assert sh.value() == 3
+
+
+def test_lost_reply_batched_counter_flush_lands_once(faulty):
+    b = BatchedRedisCounter("b", flush_every=1000, flush_interval=None, client=faulty.client, keyspace=_ks(faulty))
+    b.incr(1)
+    b.flush()  # the script is loaded: the next lost reply is the flush's own
+    b.incr(5)
+    faulty.lose_next_reply()
+    with pytest.raises(redis.ConnectionError):
+        b.flush()
+    assert b.value() == 6 and b.unsent == 5  # in Redis, but this instance cannot know yet
+    b.incr(2)
+    assert b.flush() == 7  # resends the lost batch under its flush number: applied once
+    assert b.value() == 8 and b.pending == 0
+    b.close()
+
+
+def test_lost_reply_leaderboard_add_is_never_doubled(faulty):
+    for tie in ("earliest", "none"):
+        lb = Leaderboard(f"b-{tie}", client=faulty.client, keyspace=_ks(faulty), tie_break=tie,
+                         clock=VirtualClock(100))
+        lb.add("warm", 1)
+        lb.add("warm", 1, request_id="warm")  # both scripts loaded
+        faulty.lose_next_reply()
+        with pytest.raises(redis.ConnectionError):
+            lb.add("ann", 10)
+        assert lb.score("ann") == 10
+        faulty.lose_next_reply()
+        assert lb.add("ann", 5, request_id="r1") == 15
+        assert lb.add("ann", 5, request_id="r1") == 15 and lb.score("ann") == 15
+
+
+def test_lost_reply_list_push_stores_one_copy(faulty):
+    q = ListQueue("jobs", client=faulty.client, keyspace=_ks(faulty), clock=VirtualClock())
+    assert q.take() is None  # script loaded
+    faulty.lose_next_reply()
+    with pytest.raises(redis.ConnectionError):
+        q.push("hello", msg_id="m1")
+    assert q.ready() == 1
+    faulty.lose_next_reply()
+    with pytest.raises(redis.ConnectionError):
+        q.take()
+    assert q.ready() == 0 and q.in_flight() == 1  # leased, not lost: the reaper returns it
+    requeued, dead = q.reap(now=10_000)
+    assert [m.msg_id for m in requeued] == ["m1"] and dead == []
+
+
+def test_lost_reply_lock_acquire_returns_our_fence(faulty):
+    lock = RedisLock(faulty.client, "faults:lock", 30)
+    assert lock.acquire(blocking=False) and lock.release()  # scripts loaded
+    faulty.lose_next_reply()
+    assert lock.acquire(blocking=False) is True  # the lost try took it: the retry sees our token
+    assert lock.fence == 2 and lock.owned()
+    assert lock.release() is True and not lock.lost
+    assert not faulty.clean.exists("faults:lock")
+
+
+def test_lost_reply_delay_claim_leases_nothing_twice(faulty):
+    clock = VirtualClock(100)
+    dq = DelayQueue("o", client=faulty.client, keyspace=_ks(faulty), lease=30, clock=clock)
+    assert dq.claim() == []  # script loaded
+    dq.put("a", 50)
+    dq.put("b", 60)
+    faulty.lose_next_reply()
+    with pytest.raises(redis.ConnectionError):
+        dq.claim(limit=1)  # not a silent [] with the item leased
+    assert dq.leased() == 1 and dq.waiting() == 1
+    [b] = dq.claim(limit=1)
+    assert b == "b" and dq.ack(b)
+    assert dq.recover(now=200) == ["a"]  # the lost claim's item comes back: nothing lost
+
+
+@pytest.mark.parametrize("cls", [FixedWindowLimiter, SlidingLogLimiter, SlidingWindowCounterLimiter,
+                                 TokenBucketLimiter, GCRALimiter])
+def test_lost_reply_limiter_spends_at_most_one_slot(faulty, cls):
+    lim = cls(faulty.client, limit=2, window=60, keyspace=_ks(faulty), clock=VirtualClock(1000))
+    lim.allow("warm")  # script loaded
+    faulty.lose_next_reply()
+    with pytest.raises(redis.ConnectionError):
+        lim.allow("u")
+    assert lim.allow("u").allowed is True  # one slot spent by the lost request, one left: not two spent
+    assert lim.allow("u").allowed is False
+
+
+# -- 2. leases: a worker acting after its lease expired -------------------------------------------------------
+
+def test_late_ack_and_extend_are_refused(faulty):
+    clock = VirtualClock(0)
+    dq = DelayQueue("late", client=faulty.clean, keyspace=Keyspace("faults", faulty.clean), lease=10, clock=clock)
+    dq.put("order-1", 0)
+    [slow] = dq.claim()
+    clock.advance(11)
+    assert dq.recover() == ["order-1"]
+    [fresh] = dq.claim()
+    assert fresh.attempt == slow.attempt + 1
+    assert dq.extend(slow) is False and dq.ack(slow) is False  # the slow worker changes nothing
+    assert dq.leased() == 1 and dq.attempts("order-1") == 2
+    assert dq.ack(fresh) is True and dq.leased() == 0
+
+
+def test_idempotent_handler_slower_than_inflight_ttl_runs_once(faulty):
+    ks = Keyspace("faults", faulty.clean)
+    entered, release = threading.Event(), threading.Event()
+    runs = []
+
+    def slow(msg):
+        runs.append(msg.msg_id)
+        entered.set()
+        assert release.wait(10)
+
+    h = IdempotentHandler(slow, client=faulty.clean, keyspace=ks, inflight_ttl=0.3)
+    other = IdempotentHandler(slow, client=faulty.clean, keyspace=ks, inflight_ttl=0.3)
+    msg = Message("m1", "body", "e1")
+    t = threading.Thread(target=h, args=(msg,), daemon=True)
+    t.start()
+    assert entered.wait(10)
+    deadline = time.monotonic() + 1.0  # over 3x inflight_ttl: without renewal the marker is gone by now
+    while time.monotonic() < deadline:
+        with pytest.raises(InProgress):
+            other(msg)
+        time.sleep(0.1)
+    release.set()
+    t.join(10)
+    assert other(msg) == "duplicate" and runs == ["m1"]
+
+
+def test_capped_watchdog_marks_the_lease_lost(faulty):
+    v = VirtualClock()
+    lock = RedisLock(faulty.clean, "faults:wd", 3, clock=v, watchdog=True, max_renewals=2)
+    assert lock.acquire(blocking=False)
+    v.advance(1.01)
+    v.advance(1.01)
+    assert lock.renewals == 2 and not lock.lost
+    v.advance(1.01)
+    assert lock.lost  # nobody renews any more: the holder must not trust the lease
+
+
+# -- 3. clock skew -------------------------------------------------------------------------------------------
+
+class _Skewed(RealClock):
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+
+@pytest.mark.parametrize("cls", [GCRALimiter, FixedWindowLimiter, SlidingWindowCounterLimiter,
+                                 TokenBucketLimiter, SlidingLogLimiter])
+def test_one_fast_clock_does_not_lock_honest_callers_out(redis_backend, cls):
+    c = redis_backend.client()
+    ks = Keyspace("faults-skew", c)
+    fast = cls(c, limit=2, window=0.3, keyspace=ks, clock=_Skewed(3600), max_skew=0.2)
+    honest = cls(c, limit=2, window=0.3, keyspace=ks, max_skew=0.2)
+    fast.allow("api")  # stamped an hour ahead (clamped to 0.2 s ahead)
+    for _ in range(5):
+        honest.allow("api")  # exhaust the quota
+    # The skewed stamp counts at most max_skew ahead: after window + max_skew (+ margin) the quota is back.
+    # Unclamped, the state sits an hour in the future and every honest request is refused for that hour.
+    time.sleep(0.3 + 0.2 + 0.3)
+    assert honest.allow("api").allowed
+
+
+# -- 4. a hung server: deadlines ---------------------------------------------------------------------------
+
+@pytest.fixture
+def hung_server():
+    """A throwaway redis-server, and a function that SIGSTOPs it; always resumed and stopped."""
+    if not redis_server.available():
+        pytest.skip("redis-server is not installed")
+    proc = redis_server.start()
+    stopped = []
+
+    def freeze():
+        os.kill(proc.pid, signal.SIGSTOP)
+        stopped.append(True)
+
+    try:
+        yield proc, freeze
+    finally:
+        if stopped:
+            os.kill(proc.pid, signal.SIGCONT)
+        proc.stop()
+
+
+def _elapsed(fn):
+    t0 = time.monotonic()
+    try:
+        fn()
+        err = None
+    except redis.RedisError as exc:
+        err = exc
+    return time.monotonic() - t0, err
+
+
+def test_hung_server_lock_acquire_keeps_its_deadline(hung_server):
+    proc, freeze = hung_server
+    c = connect(proc.url)
+    holder = RedisLock(c, "k", 30)
+    assert holder.acquire()
+    waiter = RedisLock(c, "k", 30)
+    assert waiter.acquire(timeout=0.05) is False  # warm connection, lock busy
+    freeze()
+    took, err = _elapsed(lambda: waiter.acquire(timeout=1.0))
+    assert took < 1.0 * 1.1 + 0.3, took  # was 15 s (socket timeout x attempts)
+    assert isinstance(err, redis.TimeoutError)  # unknown outcome is an error, not a silent False
+    c.close()
+
+
+def test_hung_server_list_take_keeps_its_deadline(hung_server):
+    proc, freeze = hung_server
+    c = connect(proc.url)
+    q = ListQueue("jobs", client=c, keyspace=Keyspace("faults", c))
+    assert q.take(timeout=0.1) is None
+    freeze()
+    took, err = _elapsed(lambda: q.take(timeout=1.5))
+    assert took < 1.5 * 1.1 + 0.3, took  # was: raised after 15 s
+    assert isinstance(err, redis.TimeoutError)
+    c.close()
+
+
+def test_blocking_take_longer_than_the_socket_timeout_waits_it_out(redis_backend):
+    if redis_backend.kind == "fake":
+        pytest.skip("fakeredis has no socket timeout")
+    c = connect(redis_backend.url, socket_timeout=0.5)
+    q = ListQueue("jobs", client=c, keyspace=Keyspace("faults", c))
+    took, err = _elapsed(lambda: q.take(timeout=1.2))  # blocks in chunks < socket_timeout
+    assert err is None and 1.1 <= took < 1.2 * 1.1 + 0.3
+    c.close()
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_hung_redlock_node_costs_one_node_timeout(hung_server, parallel):
+    proc, freeze = hung_server
+    good = [fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True) for _ in range(2)]
+    bad = connect(proc.url)  # warm: connected before the server hangs
+    lock = Redlock([*good, bad], "k", 10, node_timeout=0.5, parallel=parallel)
+    freeze()
+    t0 = time.monotonic()
+    assert lock.acquire(blocking=False)
+    assert lock.release()
+    took = time.monotonic() - t0
+    assert took < 0.8, took  # one node_timeout (0.5 s); was two (1 s) in parallel, > 5 s sequentially
+    assert [r.error for r in lock.last][:2] == [None, None]
+
+
+# -- 5. a server killed mid-operation ---------------------------------------------------------------------
+
+def test_killed_server_fails_fast_and_a_redlock_quorum_survives(hung_server):
+    proc, _ = hung_server
+    c = connect(proc.url)
+    lock = RedisLock(c, "k", 30)
+    good = [fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True) for _ in range(2)]
+    red = Redlock([*good, connect(proc.url)], "k", 10, node_timeout=0.5)
+    assert lock.acquire(timeout=0.5)
+    os.kill(proc.pid, signal.SIGKILL)  # mid-holding: the process is gone, its port refuses
+    took, err = _elapsed(lambda: RedisLock(c, "k2", 30).acquire(timeout=1.0))
+    assert isinstance(err, redis.ConnectionError) and took < 1.1, (err, took)  # no waiting out a dead server
+    t0 = time.monotonic()
+    assert red.acquire(blocking=False) and red.release()  # 2 of 3 nodes: still a quorum
+    assert time.monotonic() - t0 < 1.0
+    assert [r.ok for r in red.last] == [True, True, False]
