@@ -63,7 +63,8 @@ class BackendUnavailable(redis.ConnectionError):
             f"{problem}: {_redact_text(str(cause), url)}\n"
             f"Fix it one of two ways:\n"
             f"  1. {fix}\n"
-            f"  2. or use the embedded Redis (fakeredis, nothing to install):  unset {ENV_VAR}"
+            f"  2. or use the embedded Redis (fakeredis, nothing to install):  unset {ENV_VAR}, then restart "
+            f"JupyterLab (a running kernel keeps the environment it was started with)"
         )
 
     def _render_traceback_(self) -> list[str]:  # IPython shows this instead of a traceback wall
@@ -157,8 +158,12 @@ def connect(url: str | None = None, *, decode_responses: bool = True, check: boo
     if url is None:
         return fakeredis.FakeRedis(server=embedded_server(), decode_responses=decode_responses, **kwargs)
     _validate.text("url", url)
-    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"url must start with redis://, rediss:// or unix:// (got {redact(url)!r})")
+    scheme = urlsplit(url).scheme
+    if scheme in ("redis+cluster", "rediss+cluster"):
+        return _connect_cluster(url, source, decode_responses=decode_responses, check=check, **kwargs)
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"url must start with redis://, rediss://, unix:// or redis+cluster:// "
+                         f"(got {redact(url)!r})")
     # No automatic retry: a lost reply must not run a write twice (see the module docstring).
     options = {**CLIENT_DEFAULTS, "retry": Retry(NoBackoff(), 0), **kwargs}
     try:
@@ -185,6 +190,32 @@ def connect(url: str | None = None, *, decode_responses: bool = True, check: boo
     return client
 
 
+def _connect_cluster(url: str, source: str, *, decode_responses: bool, check: bool, **kwargs: Any):
+    """A ``redis.cluster.RedisCluster`` for ``redis+cluster://host:port`` (any one node: the client learns the
+    others and the slot map from it). Like :func:`connect`, no automatic resend of a command whose reply was
+    lost, and a dead cluster fails here with :class:`BackendUnavailable`."""
+    from redis.cluster import RedisCluster
+
+    plain = url.replace("+cluster://", "://", 1)
+    options = {k: v for k, v in CLIENT_DEFAULTS.items() if k in ("socket_timeout", "socket_connect_timeout")}
+    options.update(kwargs)
+    unreachable = (redis.RedisError, redis.exceptions.RedisClusterException, OSError)
+    try:
+        client = RedisCluster.from_url(plain, decode_responses=decode_responses, **options)
+    except unreachable as exc:
+        raise BackendUnavailable(url, exc, source, problem=f"Cannot reach the Redis Cluster at {redact(url)} "
+                                 f"(from {source})", fix="start it, e.g. hcedu.lab.redis_cluster.local_cluster()") from None
+    except ValueError as exc:
+        raise ValueError(f"url is not a valid Redis Cluster URL ({redact(url)!r}): {_redact_text(str(exc), url)}") from None
+    if check:
+        try:
+            client.ping()
+        except unreachable as exc:
+            client.close()
+            raise BackendUnavailable(url, exc, source) from None
+    return client
+
+
 def _is_auth_error(exc: BaseException) -> bool:
     text = str(exc)
     return isinstance(exc, redis.exceptions.AuthenticationError) or any(
@@ -207,7 +238,7 @@ def _auth_error(url: str, exc: BaseException, source: str) -> "BackendAuthError"
 
 @dataclass(frozen=True)
 class BackendInfo:
-    """What :func:`describe` found: ``kind`` is ``"embedded"`` or ``"real"``."""
+    """What :func:`describe` found: ``kind`` is ``"embedded"``, ``"real"`` or ``"cluster"``."""
 
     kind: str
     url: str | None
@@ -216,13 +247,24 @@ class BackendInfo:
     def __str__(self) -> str:
         if self.kind == "embedded":
             return f"embedded fakeredis {self.version} (in-process; set {ENV_VAR} to use a real server)"
+        if self.kind == "cluster":
+            return f"Redis Cluster (redis-server {self.version}) at {self.url}"
         return f"real redis-server {self.version} at {self.url}"
 
 
 def describe(client: redis.Redis | None = None) -> BackendInfo:
     """Say which backend is live: the given client's, or the one :func:`connect` would return."""
+    from redis.cluster import RedisCluster
+
     if client is None:
         client = connect()
+    if isinstance(client, RedisCluster):
+        primaries = client.get_primaries()
+        try:
+            version = str(client.info("server", target_nodes=RedisCluster.RANDOM).get("redis_version", "?"))
+        except redis.RedisError as exc:
+            raise BackendUnavailable(f"redis+cluster://{primaries[0].name}", exc, "client") from None
+        return BackendInfo("cluster", f"redis+cluster://{primaries[0].name} ({len(primaries)} primaries)", version)
     _require_client(client)
     if isinstance(client, fakeredis.FakeRedis) or _is_fake_pool(client):
         return BackendInfo("embedded", None, fakeredis.__version__)

@@ -72,3 +72,36 @@ def test_sentinel_promotes_the_replica_when_the_primary_dies():
         assert trio.replica.client().info("replication")["role"] == "master"
         assert trio.replica.client().get("k") == "v"
     assert not any(p.alive() for p in (trio.primary, trio.replica, trio.sentinel))
+
+
+def test_connect_takes_a_cluster_url_and_describe_says_cluster(cluster, monkeypatch):
+    from redis.cluster import RedisCluster
+
+    from hcedu import backend
+
+    rc = backend.connect(cluster.url)
+    try:
+        assert isinstance(rc, RedisCluster)
+        rc.set("{orders}:a", "1")
+        info = backend.describe(rc)
+        assert info.kind == "cluster" and "3 primaries" in str(info) and "Redis Cluster" in str(info)
+    finally:
+        rc.close()
+    monkeypatch.setenv(backend.ENV_VAR, cluster.url)
+    rc = backend.connect()
+    try:
+        assert isinstance(rc, RedisCluster)
+    finally:
+        rc.close()
+
+
+def test_a_dead_cluster_url_fails_with_the_fix(monkeypatch):
+    import socket
+
+    from hcedu import backend
+
+    with socket.socket() as s:  # a closed loopback port
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(backend.BackendUnavailable, match="restart JupyterLab"):
+        backend.connect(f"redis+cluster://127.0.0.1:{port}/0")
