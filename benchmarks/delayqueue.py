@@ -8,8 +8,9 @@ Uses ``$REDIS_URL`` if set, else starts a throwaway ``redis-server`` (``hcedu.la
 sizes 1, 10 and 100 it loads N due items, lets W worker threads claim until the queue is empty, and prints
 claimed items/s for the atomic claim (ack included: ZREM from the lease set, batched) and for the naive
 ZRANGEBYSCORE-then-ZREM claim, the ratio between them, and how many items the naive claim handed out twice.
-Claims (``hcedu.lab.bench``): the atomic claim hands out every item exactly once, beats the naive claim at
-batch size 1 (one round trip instead of two), and batches of 100 claim >= 5x more items/s than batches of 1.
+Claims (``hcedu.lab.bench``): the atomic claim hands out every item exactly once, is at least as fast as
+the naive claim at batch size 1 (claim + ack: two round trips, as many as the naive claim alone), and
+batches of 100 claim >= 5x more items/s than batches of 1.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def main() -> int:
               "two-step claim handed to more than one worker (each one a double close); it also pays two round\n"
               "trips per claim and wastes them on items someone else already took.")
         q.clear()
-        claims.check("batch 1: atomic / naive claim, items/s", ratio_1, at_least=1.2)
+        claims.check("batch 1: atomic / naive claim, items/s", ratio_1, at_least=1.0)
         claims.check("atomic claim: batch 100 / batch 1, items/s", atomic[100] / atomic[1], at_least=5)
         return claims.exit_code()
 

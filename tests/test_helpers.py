@@ -36,3 +36,32 @@ def test_only_disturbed_failures_are_reported_as_disturbed(monkeypatch):
     results = iter([1, 2])
     got, found, disturbed = measure_undisturbed(lambda: next(results), lambda r: ["bad"], attempts=2)
     assert got == 2 and disturbed and "30% of the CPU stolen" in found[-1]
+
+
+def test_wait_for_progress_waits_while_the_count_moves_and_gives_up_on_a_stall():
+    counts = iter(range(0, 100, 10))
+    assert helpers.wait_for_progress(lambda: next(counts), 50, step=0) == 50
+    assert helpers.wait_for_progress(lambda: 3, 10, stall=0.05, step=0.01) == 3    # stuck: returns, no hang
+
+
+def test_race_the_last_unit_makes_two_readers_see_the_last_unit():
+    import threading
+
+    import fakeredis
+
+    client = helpers.race_the_last_unit(fakeredis.FakeRedis(decode_responses=True), timeout=5)
+    client.set("t:stock:x", 1)
+    sold = []
+
+    def naive_buy():
+        if int(client.get("t:stock:x")) >= 1:
+            client.decrby("t:stock:x", 1)
+            sold.append(1)
+
+    threads = [threading.Thread(target=naive_buy) for _ in range(2)]
+    for t in threads:
+        t.start()
+    helpers.join(*threads)
+    assert len(sold) == 2 and client.get("t:stock:x") == "-1"   # oversold, every run
+    client.set("t:other", 1)
+    assert client.get("t:other") == "1" and client.decrby("t:other", 1) == 0  # other keys pass through

@@ -381,7 +381,10 @@ def test_retries_amplify_load_on_a_slow_server():
     assert (out["errors"] == 8).all()                          # a slow server fails every attempt
     assert out["amplification"].iloc[0] == pytest.approx(1.0)
     assert out["amplification"].iloc[1] == pytest.approx(3.0)  # and retries triple its load
-    assert out["p50"].iloc[1] > 2.5 * out["p50"].iloc[0]
+    # ... and its latency: each attempt waits out its 20 ms socket timeout, so a caller waits >= 60 ms, not
+    # >= 20 ms (lower bounds: a busy machine only adds to them; "p50 > 2.5x the other p50" was a timing
+    # target, which fails once a busy machine adds 10 ms to both)
+    assert out["p50"].iloc[0] >= 0.02 and out["p50"].iloc[1] >= 3 * 0.02
 
 
 def test_exhaustion_experiment_shapes():
