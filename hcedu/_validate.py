@@ -82,7 +82,8 @@ def choice(name: str, value: Any, allowed: "list[str] | tuple[str, ...]") -> Any
 
 
 def iterable(name: str, value: Any, *, what: str = "items") -> list[Any]:
-    """Check that ``value`` is an iterable of ``what`` (not a str, bytes, dict or a scalar); return a list."""
-    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
+    """Check that ``value`` is an iterable of ``what`` (not a str, bytes or a scalar; a dict gives its keys);
+    return a list."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise TypeError(f"{name} must be an iterable of {what}, e.g. a list (got {type(value).__name__}: {value!r})")
     return list(value)
