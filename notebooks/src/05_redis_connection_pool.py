@@ -139,7 +139,7 @@ cells = [
 
     The CPU ceiling is reached when `min(P, C)/S ≥ X_cpu`. To see it at pool sizes ≤ 32, make each
     request heavier: a pipeline of 30 GETs (one round trip, 30× the client-side work). A shared machine's
-    speed drifts by ±20 % within a second, so here `S` and `X_cpu` are measured *interleaved* with the
+    speed drifts from one fraction of a second to the next, so here `S` and `X_cpu` are measured *interleaved* with the
     points (`interleaved_sweep`: each round runs a slice of every configuration), and drift hits all alike.
     """),
     code("""
@@ -169,8 +169,9 @@ cells = [
     real socket, each send and receive), which releases the GIL, and getting it back among 31 other
     runnable threads costs context switches and cold caches that a lone thread never pays. In-process,
     fakeredis also runs every command under one server lock, so a thread preempted while holding it
-    stalls the rest (a lock convoy). Raising `sys.setswitchinterval` from 5 to 50 ms changed nothing
-    measurable: the cost is in the voluntary hand-offs at every blocking call, not in forced preemption.
+    stalls the rest (a lock convoy). The cost is in the voluntary hand-offs at every blocking call, not
+    in forced preemption, so raising `sys.setswitchinterval` (which only spaces out forced switches) from
+    5 to 50 ms does not lift the plateau: try it.
     The same coupling can pull the `P = 1` point below `1/S` on the embedded server: fakeredis's work happens while the connection is held, so the holder
     queues for the GIL behind 31 callers building their pipelines, and holds the connection longer than
     the `S` one lone caller measured. The two ceilings are only independent when the server's CPU is not
@@ -192,15 +193,15 @@ cells = [
     ff, bl = ex["fail-fast"], ex["blocking"]
     assert set(ff.loc[~ff["ok"], "error"]) <= {"MaxConnectionsError"} and (~ff["ok"]).any()
     assert set(bl.loc[~bl["ok"], "error"]) <= {"ConnectionError"}
-    {k: {"requests": len(f), "failed": int((~f["ok"]).sum()), "ok/s": round(stats.throughput(f))}
-     for k, f in ex.items()}
+    {k: {"requests": len(f), "failed": int((~f["ok"]).sum()), "ok/s": round(stats.throughput(f)),
+         "4/S": round(4 / S)} for k, f in ex.items()}
     """),
     code("""
     poolviz.outcome_chart(ex)
     """),
     md("""
-    **Takeaway:** the blocking pool delivers close to the `4 / S` the connections allow, failing only
-    callers that waited longer than the timeout. The fail-fast pool delivers *less*: callers that get an
+    **Takeaway:** the blocking pool keeps its four connections busy (compare its `ok/s` with the `4/S`
+    they allow, both printed above), failing only callers that waited longer than the timeout. The fail-fast pool delivers *less*: callers that get an
     instant error come straight back, and this flood of failures burns the client CPU (and GIL) that the
     four busy connections need. Fail fast only where the caller backs off or sheds the request; on a
     request path, prefer a short bounded wait, then a clear error.
@@ -385,10 +386,12 @@ cells = [
     ## What a strong answer says
 
     "Each command holds a connection for one round trip, so by Little's law the pool needs
-    QPS × per-command latency connections, plus headroom for bursts: 5,000 QPS at 2 ms is 10, so 15, not
-    the default 10 × GOMAXPROCS and not '200 to be safe'. I'd verify it with a load test: throughput
-    should grow linearly with pool size up to the number of concurrent callers and then flatten, and if it
-    flattens earlier the client's CPU or the server is the limit. When the pool is exhausted go-redis
+    QPS × per-command latency connections busy on average: 5,000 QPS at 2 ms is 10. That is the floor;
+    the headroom above it comes from the p99 target, because requests arrive at random and one that finds
+    every connection busy waits: a couple more for a loose target, several times more when the target is
+    close to one round trip. Not the default 10 × GOMAXPROCS and not '200 to be safe'. I'd verify it with
+    a load test: throughput should grow with the pool while min(P, C)/S is the limit and then flatten, and
+    if it flattens early the client's CPU or the server is the limit. When the pool is exhausted go-redis
     waits up to PoolTimeout then fails; I keep that short so requests fail fast with a clear error instead
     of piling up. Read timeouts sit just above Redis's normal p99, retries are one or two with jittered
     backoff, because retries against a slow server multiply its load. I keep a few warm idle connections
