@@ -179,3 +179,19 @@ def assert_rejected(verdict: Any, *mentions: str, runs: int = 1, check: Callable
 def assert_accepted(verdict: Any) -> None:
     """Assert a checker accepts a correct (reference or alternative) solution."""
     assert verdict, f"a correct solution was rejected: {verdict}"
+
+
+def solution_function(notebook: str, name: str) -> Any:
+    """The function ``name`` as defined in ``solutions/<notebook>.ipynb`` (the code cell that defines it is
+    run in a fresh namespace), so a test checks the reference solution itself, not a copy of it."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "solutions" / f"{notebook}.ipynb"
+    for cell in json.loads(path.read_text())["cells"]:
+        src = "".join(cell["source"])
+        if cell["cell_type"] == "code" and f"def {name}(" in src:
+            namespace: dict[str, Any] = {}
+            exec(compile(src, str(path), "exec"), namespace)
+            return namespace[name]
+    raise LookupError(f"no code cell of {path.name} defines {name}()")

@@ -8,22 +8,16 @@ every run and every machine: one run each suffices (none of these is a race).
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 
 from hcedu.course.check import pool_sizing
 from hcedu.course.check.ch05 import SCENARIOS, smallest_pool
-from hcedu.lab.pool import simulate_pool
 
-from helpers import assert_accepted, assert_rejected
+from helpers import assert_accepted, assert_rejected, solution_function
 
 
-def reference(target_qps, p99_target, rtt):
-    size = math.floor(target_qps * rtt) + 1
-    while simulate_pool(size, target_qps, rtt)["p99"] > p99_target:
-        size += 1
-    return size
+reference = solution_function("05_pool_sizing", "choose_pool_size")
 
 
 def erlang_c(target_qps, p99_target, rtt):

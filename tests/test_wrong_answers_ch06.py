@@ -12,22 +12,10 @@ import pytest
 from hcedu.course import check
 from hcedu.go import context, errgroup, go
 
-from helpers import assert_accepted, assert_rejected
+from helpers import assert_accepted, assert_rejected, solution_function
 
 
-def reference(ctx, calls):
-    g, gctx = errgroup.with_context(ctx)
-    results = [None] * len(calls)
-
-    def run(i, call):
-        results[i] = call(gctx)
-
-    for i, call in enumerate(calls):
-        g.go(run, i, call)
-    err = g.wait(timeout=30)
-    if err is not None:
-        raise err
-    return results
+reference = solution_function("06_context_timeouts", "call_all")
 
 
 def by_hand(ctx, calls):
@@ -81,29 +69,26 @@ def no_sibling_cancel(ctx, calls):
     return results
 
 
-def forgets_to_wait(ctx, calls):
-    # starts the goroutines and returns at once
+def _errgroup_fanout(ctx, calls, wrap=lambda call, gctx: call(gctx)):
     g, gctx = errgroup.with_context(ctx)
     results = [None] * len(calls)
 
     def run(i, call):
-        results[i] = call(gctx)
+        results[i] = wrap(call, gctx)
 
     for i, call in enumerate(calls):
         g.go(run, i, call)
-    return results
+    return g, results
+
+
+def forgets_to_wait(ctx, calls):
+    # starts the goroutines and returns at once
+    return _errgroup_fanout(ctx, calls)[1]
 
 
 def swallows_error(ctx, calls):
     # g.wait() *returns* the error; ignoring it hides the failure and the deadline
-    g, gctx = errgroup.with_context(ctx)
-    results = [None] * len(calls)
-
-    def run(i, call):
-        results[i] = call(gctx)
-
-    for i, call in enumerate(calls):
-        g.go(run, i, call)
+    g, results = _errgroup_fanout(ctx, calls)
     g.wait(timeout=30)
     return results
 
@@ -126,20 +111,13 @@ def never_cancels(ctx, calls):
 
 def fresh_timeout(ctx, calls):
     # "each downstream gets its own 1 s timeout": from background(), so the caller's deadline is lost
-    def run_one(call):
+    def run_one(call, gctx):
         c, cancel = context.with_timeout(context.background(), 1.0)
         try:
             return call(c)
         finally:
             cancel()
-    g, gctx = errgroup.with_context(ctx)
-    results = [None] * len(calls)
-
-    def run(i, call):
-        results[i] = run_one(call)
-
-    for i, call in enumerate(calls):
-        g.go(run, i, call)
+    g, results = _errgroup_fanout(ctx, calls, run_one)
     err = g.wait(timeout=30)
     if err is not None:
         raise err

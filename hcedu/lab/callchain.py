@@ -244,14 +244,12 @@ def plot_timeline(spans, request: int = 0, ax: Any = None, title: str | None = N
     dl = r.loc[r.span == "handler", "deadline"].iloc[0] * 1e3
     ax.axvline(dl, color="#c0392b", ls="--", lw=1, label="deadline")
     ax.axvline(h_end, color="#333", ls=":", lw=1, label="client answered")
+    from .plot import finish
     ax.set_yticks(range(len(order)), ["  " * int(d) + s for s, d in zip(order, r["depth"])])
     ax.invert_yaxis()
-    ax.set_xlabel("ms since the request arrived")
-    ax.set_title(title or f"request {request}")
-    ax.legend(loc="lower right", fontsize=7)
-    if fig is not None:
-        fig.tight_layout()
-        return fig
+    # the legend goes below the axes: inside, it covered the last span (render)
+    finish(ax, title=title or f"request {request}", xlabel="ms since the request arrived", legend="below",
+           tight=fig is not None)
     return ax.figure
 
 

@@ -56,23 +56,27 @@ def roofline_chart(frame: pd.DataFrame, service_time: float, cpu_ceiling: float,
     return fig
 
 
-def latency_chart(frame: pd.DataFrame, *, title: str = "Latency vs pool size") -> Figure:
-    """p50 (solid) and p99 (dotted) latency in ms vs pool size, one colour per concurrency."""
+def latency_chart(frame: pd.DataFrame, *, title: str = "Latency vs pool size",
+                  run_length: float | None = None) -> Figure:
+    """p50 (solid) and p99 (dotted) latency in ms vs pool size, one colour per concurrency.
+
+    ``run_length`` (s) draws the run's own length: a p99 at that line means callers waited the whole run,
+    so it measures the run, not the pool (starvation would have gone on in a longer run)."""
+    from .plot import color, finish
     _need(frame, ["pool_size", "concurrency", "p50", "p99"])
-    fig, ax = plt.subplots()
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, ax = plt.subplots(figsize=(8, 3.8))
     for i, (c, g) in enumerate(frame.sort_values("pool_size").groupby("concurrency")):
-        col = colours[i % len(colours)]
+        col = color(None, i)
         ax.plot(g["pool_size"], g["p50"] * 1e3, "o-", color=col, label=f"C = {c}: p50")
         ax.plot(g["pool_size"], g["p99"] * 1e3, "s:", color=col, label=f"C = {c}: p99")
+    if run_length is not None:
+        ax.axhline(run_length * 1e3, color="gray", ls="--", lw=1,
+                   label=f"run length ({run_length * 1e3:g} ms)")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     sizes = sorted(frame["pool_size"].unique())
-    ax.set_xticks(sizes, [str(s) for s in sizes])
-    ax.set_xlabel("pool size P")
-    ax.set_ylabel("latency (ms)")
-    ax.set_title(title)
-    ax.legend(fontsize=8, ncol=2)
+    finish(ax, title=title, xlabel="pool size P", ylabel="latency (ms, log)", legend="outside",
+           xticks=sizes, xticklabels=[str(s) for s in sizes])
     plt.close(fig)
     return fig
 

@@ -220,6 +220,56 @@ cells = [
     print("wait():", repr(err), "| ctx:", gctx.err(), "| cause:", repr(cause(gctx)))
     """),
     md("""
+    ## Across a process boundary
+
+    A `context.Context` lives in one process. To carry the deadline to another service, the caller
+    puts the **remaining budget** on the wire, as a *duration* (the two machines' clocks disagree, so
+    an absolute deadline would be off by their skew), and the server starts its own context from it:
+
+    * **gRPC** does this for you: grpc-go turns the ctx deadline into the `grpc-timeout` request header
+      (an integer of at most 8 digits plus a unit: `H`, `M`, `S`, `m`, `u`, `n`; e.g. `47m`), and the
+      server's handler gets a ctx with that timeout, so a Go gRPC server's downstream calls inherit it.
+    * **HTTP** has no standard header: services agree on one (Envoy sets
+      `x-envoy-expected-rq-timeout-ms` for its upstreams), and each hop reads it into a
+      `WithTimeout` context.
+    * Send the remaining budget **minus a margin** for the network and the server's queueing, so the
+      server gives up slightly before the caller stops listening, and its answer (or error) still arrives.
+      If nothing is left, don't send the request at all: fail fast.
+
+    Two services, each on its own (virtual) clock, 100 ms apart in skew:
+    """),
+    code("""
+    def outgoing_timeout_header(ctx, clock, margin=0.005):
+        # the remaining budget minus a margin, in gRPC's format (integer milliseconds, unit 'm')
+        remaining = ctx.deadline() - clock.now() - margin
+        if remaining <= 0:
+            raise context.DeadlineExceeded            # no budget left: don't send the request
+        return {"grpc-timeout": f"{int(remaining * 1000)}m"}
+
+    def incoming_context(headers, clock):
+        ms = int(headers["grpc-timeout"].removesuffix("m"))
+        return with_timeout(background(), ms / 1000, clock=clock)   # a duration, not the caller's clock time
+
+    client_clock, server_clock = VirtualClock(start=1000.0), VirtualClock(start=1000.1)   # 100 ms skew
+    ctx, cancel = with_timeout(background(), 0.100, clock=client_clock)   # the edge's 100 ms budget
+    client_clock.advance(0.040)                                          # 40 ms spent before the call
+    headers = outgoing_timeout_header(ctx, client_clock)
+    server_ctx, server_cancel = incoming_context(headers, server_clock)
+    print("on the wire:", headers)
+    print(f"server: deadline {server_ctx.deadline() - server_clock.now():.3f} s from its own now; "
+          f"client: {ctx.deadline() - client_clock.now():.3f} s left")
+    server_clock.advance(0.055)
+    print("after 55 ms, server ctx:", server_ctx.err(), "| client ctx:", ctx.err())
+    client_clock.advance(0.060)
+    try:
+        outgoing_timeout_header(ctx, client_clock)
+    except context.DeadlineExceededError as e:
+        print("client, budget spent: no request sent ->", repr(e))
+    server_cancel(); cancel()
+    """),
+    md("""
+    The server stops 5 ms before the client would (the margin), whatever the clocks say.
+
     ## Source check
 
     * "cancel()用于释放关联资源,防止内存泄漏": right, and stronger than it sounds: without `cancel()`
@@ -254,7 +304,9 @@ cells = [
     pass `ctx` as the first argument all the way down. Every layer derives from it, so no child can
     outlive its parent's deadline, and one cancel closes `Done()` for the whole subtree
     synchronously. Every blocking call selects on `ctx.Done()` or takes the ctx. For a fan-out I use
-    `errgroup.WithContext`, so the first error cancels the siblings. The payoff is measurable: without
+    `errgroup.WithContext`, so the first error cancels the siblings. Across services I send the
+    remaining budget minus a small margin as a duration (gRPC's `grpc-timeout` does it for me; over HTTP
+    an agreed header), and the next hop starts its own context from it. The payoff is measurable: without
     propagation the client still times out, but the backend keeps doing work for nobody, which turns
     a slowdown into an avalanche."*
     """),

@@ -96,8 +96,17 @@ cells = [
     code("""
     fig = peakshave.chart(run.timeline)
     """),
+    code("""
+    tl = run.timeline[run.timeline["policy"] == "drop_newest"]
+    full = tl.loc[tl["dropped"] > 0, "t"].iloc[0]         # the first step that had to drop: the buffer was full
+    print(f"burst from t = 1.00 s; buffer full at t = {full:.2f} s, {(full - 1) * 1e3:.0f} ms in (10 ms steps); "
+          f"100 slots / (5000 - 500)/s = {100 / 4500 * 1e3:.0f} ms")
+    print(f"an item entering a full buffer waits 100 / (500/s) = {100 / 500:.1f} s before it is sent")
+    """),
     md("""
-    **Takeaway:** a 100-slot buffer absorbs 0.2 s of a 2-second burst; after that `block` moves the queue
+    **Takeaway:** the 100-slot buffer is full about 20 ms into the 2-second burst (it gains 5000 − 500 =
+    4,500 items/s), so it absorbs only a sliver of the burst. What it bounds is the wait: an item in a full
+    buffer waits 100 ÷ 500/s = 0.2 s, the p99 of the drop policies above. After that `block` moves the queue
     into thousands of waiting producers (each a parked goroutine holding a request) and latency climbs to
     18 s while they drain, `block_timeout` caps the wait and loses
     what times out, the drop policies keep latency under capacity/drain-rate by losing most of the burst, and
