@@ -449,9 +449,9 @@ def test_checker_verdicts():
         raise NotImplementedError
     assert "not solved yet" in str(pool_sizing(stub))
     v = pool_sizing(lambda q, p, r: 2.5)
-    assert not v and "check 1/4 failed" in str(v)
+    assert not v and "0/4 checks passed, then failed" in str(v)
     v = pool_sizing(lambda q, p, r: 2)          # too small for 2,000 QPS at 2 ms
-    assert not v and "check 2/4 failed" in str(v) and "saturated" in str(v)
+    assert not v and "1/4 checks passed, then failed" in str(v) and "saturated" in str(v)
 
 
 def test_simulate_pool_is_deterministic_and_shows_queueing():

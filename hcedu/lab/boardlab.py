@@ -22,6 +22,7 @@ import time
 from typing import Any, Sequence
 
 import fakeredis
+from ..backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
 import numpy as np
 import pandas as pd
 
@@ -36,7 +37,7 @@ __all__ = ["game", "chart_bump", "ties", "precision", "latency", "chart_latency"
 
 
 def _fresh() -> fakeredis.FakeRedis:
-    return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    return fakeredis.FakeRedis(server=new_fake_server(), decode_responses=True)
 
 
 def _board(client: Any, name: str, **kw: Any) -> Leaderboard:

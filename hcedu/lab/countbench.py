@@ -21,6 +21,7 @@ import time
 from typing import Any, Iterable, Sequence
 
 import fakeredis
+from ..backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
 import pandas as pd
 
 from .. import _validate
@@ -38,7 +39,7 @@ KINDS = tuple(C.IN_PROCESS) + tuple(C.REDIS)
 
 
 def _fresh_client() -> Any:
-    return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    return fakeredis.FakeRedis(server=new_fake_server(), decode_responses=True)
 
 
 def make(kind: str, *, client: Any = None, keyspace: Keyspace | None = None, name: str = "bench",

@@ -30,6 +30,7 @@ import time
 from typing import Any, Callable, Iterable
 
 import fakeredis
+from ..backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
 import numpy as np
 import pandas as pd
 
@@ -53,7 +54,7 @@ _JOIN = 30.0  # bound on every thread join (seconds)
 
 def _keyspace(keyspace: Keyspace | None, name: str) -> Keyspace:
     if keyspace is None:
-        return Keyspace(name, fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True))
+        return Keyspace(name, fakeredis.FakeRedis(server=new_fake_server(), decode_responses=True))
     if not isinstance(keyspace, Keyspace):
         raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
     return keyspace

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import fakeredis
+from ..backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
 import pandas as pd
 import redis
 import redis.lock
@@ -584,8 +585,8 @@ class Nodes:
 def fake_nodes(n: int = 5) -> Nodes:
     """``n`` embedded fakeredis servers (in-process; a crash is ``server.connected = False``)."""
     n = _validate.integer("n", n, minimum=1)
-    servers = [fakeredis.FakeServer() for _ in range(n)]
-    cut = fakeredis.FakeServer()
+    servers = [new_fake_server() for _ in range(n)]
+    cut = new_fake_server()
     cut.connected = False
 
     def crash(i: int) -> None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import fakeredis
+from ..backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
 import numpy as np
 import pandas as pd
 
@@ -154,7 +155,7 @@ def simulate(orders: pd.DataFrame, design: Design, *, poll: float = 5.0, lease: 
     batch = _validate.integer("batch", batch, minimum=1)
     clock = VirtualClock()
     db = _DB(idempotent_close)
-    client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    client = fakeredis.FakeRedis(server=new_fake_server(), decode_responses=True)
     dq = DelayQueue("orders", client=client, keyspace=Keyspace("ordersim", client), lease=lease, clock=clock)
     calls = Counter()
     state: dict[str, Any] = {"down_until": -1.0, "crashed": False, "lost": 0}
@@ -364,7 +365,7 @@ def race(workers: int = 4, n: int = 200, claim: str = "naive", *, client: Any = 
     n = _validate.integer("n", n, minimum=1)
     _validate.choice("claim", claim, ("naive", "atomic"))
     if client is None:
-        client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+        client = fakeredis.FakeRedis(server=new_fake_server(), decode_responses=True)
     dq = DelayQueue("race", client=client, keyspace=Keyspace("ordersim-race", client), clock=VirtualClock())
     dq.clear()
     dq.put_many({f"o{i:04d}": float(i) for i in range(n)})

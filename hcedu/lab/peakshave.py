@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import fakeredis
+from ..backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
 import numpy as np
 import pandas as pd
 
@@ -68,7 +69,7 @@ def simulate(policy: str = "block", capacity: int = 100, *, drain_rate: float = 
     put_timeout = _validate.number("put_timeout", put_timeout, minimum=0)
     drain_tail = _validate.number("drain_tail", drain_tail, minimum=0)
 
-    client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    client = fakeredis.FakeRedis(server=new_fake_server(), decode_responses=True)
     created: dict[str, float] = {}
     outcome: dict[str, str] = {}
     sent_at: dict[str, float] = {}
@@ -196,7 +197,7 @@ def live(policy: str = "drop_newest", capacity: int = 100, *, drain_rate: float 
     duration = _validate.number("duration", duration, minimum=0, strict=True, maximum=30)
     sample_every = _validate.number("sample_every", sample_every, minimum=0.001)
     if client is None:
-        client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+        client = fakeredis.FakeRedis(server=new_fake_server(), decode_responses=True)
     ks = Keyspace("peakshave-live", client)
     created: dict[str, float] = {}
     outcome: dict[str, str] = {}

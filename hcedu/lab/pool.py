@@ -37,6 +37,7 @@ import time
 from typing import Any, Iterator
 
 import fakeredis
+from ..backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
 import pandas as pd
 import redis
 from redis.backoff import AbstractBackoff, ExponentialWithJitterBackoff, NoBackoff
@@ -448,7 +449,7 @@ class PoolLab:
         self.fake_server: fakeredis.FakeServer | None = None
         if backend == "embedded":
             self.kind = "embedded"
-            self.fake_server = fakeredis.FakeServer()
+            self.fake_server = new_fake_server()
             self.upstream_url: str | None = None
         elif backend == "tcp":
             self.kind = "tcp"

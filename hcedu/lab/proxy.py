@@ -8,7 +8,7 @@ Two ways in, one plan:
   * :class:`DelayedConnection` is a fakeredis connection class that applies the same plan in-process,
     so the lab also runs with nothing installed:
     ``redis.Redis(connection_pool=BlockingConnectionPool(connection_class=DelayedConnection,
-    server=fakeredis.FakeServer(), toxics=t))``.
+    server=new_fake_server(), toxics=t))``.
 
 Both read a :class:`Toxics` object, which you can change while traffic flows:
   * ``delay`` (+ uniform ``jitter``) is added once per request (a command or a whole pipeline; the
@@ -46,6 +46,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import fakeredis
+from ..backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
 import pandas as pd
 import redis
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import fakeredis
+from ..backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
 import numpy as np
 import pandas as pd
 import redis
@@ -98,7 +99,7 @@ class RacingClient:
 
 
 def _fresh_client() -> redis.Redis:
-    return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    return fakeredis.FakeRedis(server=new_fake_server(), decode_responses=True)
 
 
 # -- live sessions over time ---------------------------------------------------------------------------

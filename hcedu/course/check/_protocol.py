@@ -20,6 +20,8 @@ round trip's commands (tuples of the arguments sent, command name first) in orde
 
 from __future__ import annotations
 
+from ...backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
+
 from typing import Any, Callable, Sequence
 
 Commands = Sequence[tuple]
@@ -33,7 +35,7 @@ def embedded() -> Callable[[], Any]:
     default ``connect``."""
     import fakeredis
 
-    server = fakeredis.FakeServer()
+    server = new_fake_server()
     return lambda: fakeredis.FakeRedis(server=server, decode_responses=True)
 
 

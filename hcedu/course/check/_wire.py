@@ -15,6 +15,7 @@ from collections import Counter
 from typing import Any, Callable
 
 import fakeredis
+from ...backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
 import redis
 
 __all__ = ["fresh_client", "spy_client"]
@@ -22,7 +23,7 @@ __all__ = ["fresh_client", "spy_client"]
 
 def fresh_client() -> redis.Redis:
     """A client of a new, private embedded store (the checkers' default)."""
-    return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    return fakeredis.FakeRedis(server=new_fake_server(), decode_responses=True)
 
 
 class _SpyConnection:

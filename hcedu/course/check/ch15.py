@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import fakeredis
+from ...backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
 
 from ...backend import Keyspace
 from ...lab import interleave as il
@@ -31,7 +32,7 @@ SCENARIOS_15: list[dict[str, Any]] = [
 
 def _redis_opts(client: Any = None) -> dict:
     if client is None:
-        client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+        client = fakeredis.FakeRedis(server=new_fake_server(), decode_responses=True)
     return {"client": client, "keyspace": Keyspace("ex15", client)}
 
 

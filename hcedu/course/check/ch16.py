@@ -19,6 +19,7 @@ from collections import Counter
 from typing import Any, Callable
 
 import fakeredis
+from ...backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
 
 from ...backend import Keyspace
 from ...lab import flashsale_system as fs
@@ -134,7 +135,7 @@ def order_worker(work_one: Callable[..., Any], recover: Callable[..., Any], clie
     """Check a crash-safe order worker (see the module docstring). ``client``: the Redis to run on (default: a
     fresh embedded fakeredis)."""
     if client is None:
-        client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+        client = fakeredis.FakeRedis(server=new_fake_server(), decode_responses=True)
 
     def harness(orders: int = 3) -> _Harness:
         return _Harness(work_one, recover, client, orders)
