@@ -319,6 +319,7 @@ cells = [
               f"(one-sided α = 0.05, power 0.8)")
     print("textbook check, 1 % vs 2 % two-sided:", canary.requests_needed(0.01, 2.0, alternative="two-sided"))
     need = canary.requests_needed(0.01, 2.0)
+    assert round(need, -2) == 1_800  # the takeaway below says "about 1,800"
     for rps in (100, 5):
         print(f"a 5 % canary of a {rps} req/s service collects {need:,} requests in {need / (0.05 * rps) / 60:,.0f} min")
     """),
