@@ -57,14 +57,19 @@ def _guard_sockets() -> None:
 
 
 def _run_check(shell, source: str):  # noqa: ANN001
-    """Execute the grader's check cell; return the value of its last expression (the Verdict)."""
+    """Execute the grader's check cells; every top-level ``check.<name>(...)`` expression is a verdict.
+    Return the first verdict that is not a pass, else the last one."""
     tree = ast.parse(source)
-    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
     ns = shell.user_ns
-    exec(compile(tree, "<grader's check cell>", "exec"), ns)
-    if last is None:
-        raise ValueError("the grader's check cell does not end with a check.<name>(...) expression")
-    return eval(compile(ast.Expression(last.value), "<grader's check cell>", "eval"), ns)
+    verdicts = []
+    for node in tree.body:
+        if isinstance(node, ast.Expr) and CHECK_CALL.search(ast.unparse(node)):
+            verdicts.append(eval(compile(ast.Expression(node.value), "<grader's check cell>", "eval"), ns))
+        else:
+            exec(compile(ast.Module([node], type_ignores=[]), "<grader's check cell>", "exec"), ns)
+    if not verdicts:
+        raise ValueError("the grader's check cells hold no check.<name>(...) expression")
+    return next((v for v in verdicts if not v.ok), verdicts[-1])
 
 
 def main(job_path: str) -> int:

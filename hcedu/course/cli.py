@@ -127,8 +127,9 @@ def lab_command(args: argparse.Namespace, extra: list[str], token: str) -> list[
     root, start = lab_root_and_start()
     exe = Path(sys.executable).with_name("jupyter")
     cmd = [str(exe) if exe.exists() else "jupyter", "lab", f"--ServerApp.root_dir={root}",
-           f"--ServerApp.ip={args.ip}", f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0",
-           f"--IdentityProvider.token={token}"]
+           f"--ServerApp.ip={args.ip}", f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0"]
+    if not any(a.startswith(("--IdentityProvider.token", "--ServerApp.token")) for a in extra):
+        cmd.append(f"--IdentityProvider.token={token}")
     if args.no_browser:
         cmd.append("--no-browser")
     if not any(a.startswith(("--LabApp.default_url", "--ServerApp.default_url")) for a in extra):
@@ -157,7 +158,8 @@ def cmd_lab(args: argparse.Namespace, extra: list[str]) -> int:
     print(sync(repo_root(), refresh=args.refresh))
     write_lab_overrides()
     args.port = free_port(args.ip, args.port)
-    token = args.token or secrets.token_hex(16)
+    given = [a.split("=", 1)[1] for a in extra if a.startswith(("--IdentityProvider.token=", "--ServerApp.token="))]
+    token = args.token or (given[-1] if given else secrets.token_hex(16))
     host = "127.0.0.1" if args.ip in ("127.0.0.1", "localhost", "0.0.0.0", "") else args.ip
     url = f"http://{host}:{args.port}/lab/tree/{lab_root_and_start()[1]}?token={token}"
     print("=" * 78 + f"\n  hcedu: open the course at\n  {url}\n"

@@ -87,15 +87,16 @@ class GradeRow:
 
 
 def exercises(solutions_dir: str | Path) -> dict[str, Exercise]:
-    """``{exercise id: Exercise}`` from the grader's solution notebooks (the check cell is the code cell
-    that calls ``check.<name>(...)``)."""
+    """``{exercise id: Exercise}`` from the grader's solution notebooks (the check cells are the code cells
+    that call ``check.<name>(...)``; the worker runs each and the first verdict that is not a pass counts)."""
     out = {}
     for path in sorted(Path(solutions_dir).glob("[0-9][0-9]_*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         checks = [c.source for c in nb.cells if c.cell_type == "code" and CHECK_CALL.search(c.source)]
         if not checks:
             continue
-        out[path.stem] = Exercise(path.stem, path.stem[:2], checks[-1])
+        # every check cell, in order (an exercise may have parts: 13 has tie_break and shared_rank)
+        out[path.stem] = Exercise(path.stem, path.stem[:2], "\n\n".join(checks))
     return out
 
 
