@@ -9,8 +9,10 @@ each script does. ``--real`` uses ``$REDIS_URL`` or starts a throwaway ``redis-s
 (``hcedu.lab.redis_server``), where the round trip dominates and every one-script limiter costs about
 one INCR. Each limiter makes N decisions over K keys on a RealClock; the sliding log's per-key ZSET
 stays at ``limit`` members. The in-process limiters (no Redis at all) are listed for scale.
-Claims (``hcedu.lab.bench``, with ``--real`` only): every one-script limiter decides at >= 0.5x the rate
-of a plain INCR (one round trip each; the script's work is small next to it).
+Claims (``hcedu.lab.bench``, with ``--real`` only): every one-script limiter decides at >= 0.4x the rate
+of a plain INCR: one round trip each, plus the script's work, which now includes clamping the client's
+clock to the server's ``TIME`` (issue 15: a skewed app server). Measured on an idle 2-core machine:
+0.47x (GCRA) to 0.66x (fixed window); two round trips per decision would sit near 0.5x of that.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def main() -> int:
         return 0
     claims = Claims("ratelimit")
     for label, r in rows[1:1 + len(LIMITERS)]:
-        claims.check(f"{label} / plain INCR, decisions/s (redis-server)", r / base, at_least=0.5)
+        claims.check(f"{label} / plain INCR, decisions/s (redis-server)", r / base, at_least=0.4)
     return claims.exit_code()
 
 
