@@ -64,29 +64,56 @@ def wait_for_progress(count: Callable[[], int], target: int, stall: float = 30.0
 def race_the_last_unit(client: Any, readers: int = 2, timeout: float = T) -> Any:
     """Force the check-then-act race of a naive stock (``GET`` stock, compare, ``DECRBY``) at the protocol level.
 
-    Wraps ``client.execute_command``: a ``DECRBY`` sent by a thread whose last ``GET`` of a ``:stock:`` key read
-    ``1`` (the last unit) waits (at most ``timeout`` s) until ``readers`` such GETs have read ``1``. That many
-    buyers then all saw one unit left, the interleaving the naive stock loses, every run; free-running
-    threads produce it only when the scheduler is kind (on a busy machine they sometimes run one at a time).
-    Returns ``client``.
+    Wraps ``client.execute_command`` in two steps, so the race happens every run (free-running threads
+    produce it only when the scheduler is kind; on a busy machine they sometimes run one at a time):
+
+    1. While more than one unit is left, buyers take turns: a thread's ``GET`` of a ``:stock:`` key waits for
+       the turn, and gives it back after its ``DECRBY`` (or when it decides not to buy: the stock read below 1,
+       or ``HEXISTS`` found it had bought already). So the stock steps down one unit at a time and always
+       reaches "1 left"; two buyers racing at "2 left" would otherwise skip it and never oversell.
+    2. At "1 left" the turn is given back at once, and a ``DECRBY`` by a thread whose last ``GET`` read ``1``
+       waits (at most ``timeout`` s) until ``readers`` such DECRBYs are waiting: that many buyers all saw one
+       unit left and decided to buy it (a buyer whose ``HEXISTS`` says it bought already reads "1" too, but
+       does not count), the interleaving the naive stock loses.
+
+    Every wait is bounded by ``timeout``, so a buyer that never comes back only slows the run. Returns ``client``.
     """
     original = client.execute_command
-    lock, last, enough = threading.Lock(), threading.local(), threading.Event()
+    turn = threading.Lock()            # one check-then-act at a time while more than one unit is left
+    lock, enough = threading.Lock(), threading.Event()
+    mine = threading.local()           # .turn: this thread holds `turn`; .value: its last stock GET
     seen = [0]
+
+    def give_back() -> None:
+        if getattr(mine, "turn", False):
+            mine.turn = False
+            turn.release()
 
     def execute_command(*args: Any, **kwargs: Any) -> Any:
         name = str(args[0]).upper()
-        if name in ("DECRBY", "DECR") and getattr(last, "value", None) in ("1", b"1"):
-            last.value = None
+        stock_get = name == "GET" and len(args) > 1 and ":stock:" in str(args[1])
+        if stock_get and not getattr(mine, "turn", False):
+            mine.turn = turn.acquire(timeout=timeout)
+        if name in ("DECRBY", "DECR") and getattr(mine, "value", None) in ("1", b"1"):
+            mine.value = None
+            with lock:
+                seen[0] += 1
+                if seen[0] >= readers:
+                    enough.set()
             enough.wait(timeout)
-        result = original(*args, **kwargs)
-        if name == "GET" and len(args) > 1 and ":stock:" in str(args[1]):
-            last.value = result
+        try:
+            result = original(*args, **kwargs)
+        except BaseException:
+            give_back()
+            raise
+        if stock_get:
+            mine.value = result
             if result in ("1", b"1"):
-                with lock:
-                    seen[0] += 1
-                    if seen[0] >= readers:
-                        enough.set()
+                give_back()                 # let the next buyers read the last unit too
+            elif result is None or int(result) < 1:
+                give_back()
+        elif name in ("DECRBY", "DECR") or (name == "HEXISTS" and result):
+            give_back()
         return result
 
     client.execute_command = execute_command

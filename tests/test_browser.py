@@ -13,6 +13,7 @@ folder on failure (its path is in the failure message).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -84,11 +85,21 @@ def lab(tmp_path_factory):
         log.close()
 
 
+def shutdown_kernels(base: str) -> None:
+    """Shut down every kernel the lab runs (a closed tab leaves its kernel running)."""
+    with urllib.request.urlopen(f"{base}/api/kernels?token={TOKEN}", timeout=10) as reply:
+        kernels = json.load(reply)
+    for kernel in kernels:
+        request = urllib.request.Request(f"{base}/api/kernels/{kernel['id']}?token={TOKEN}", method="DELETE")
+        urllib.request.urlopen(request, timeout=30).close()
+
+
 class Screen:
     """One notebook open in a fresh JupyterLab workspace, with the helpers the checks need."""
 
     def __init__(self, lab, path: str) -> None:
         base, browser, tmp = lab
+        self.base = base
         self.tmp = Path(SHOTS)
         self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
         self.page.set_default_timeout(120_000)
@@ -121,19 +132,38 @@ class Screen:
     def text(self) -> str:
         return self.page.inner_text(f"{PANEL} .jp-Notebook")
 
-    def run_all(self, timeout_s: float = 240) -> None:
+    def run_all(self, stall_s: float = 240) -> None:
+        """Run All, then wait until every code cell shows its execution count.
+
+        A hang guard, not a time limit (a busy machine just takes longer): it gives up only when no cell has
+        finished for ``stall_s`` seconds, and then names the cell still running. If Run All stopped at an
+        error (later cells are not run), it fails at once with the error instead of waiting."""
         self.page.click(".lm-MenuBar-itemLabel:text-is('Run')")
         self.page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
         self.accept_kernel_dialog()
-        deadline = time.monotonic() + timeout_s
         prompts = self.page.locator(f"{PANEL} .jp-CodeCell .jp-InputPrompt")
-        while time.monotonic() < deadline:
+        last, since = -1, time.monotonic()
+        while True:
             texts = prompts.all_inner_texts()
-            if texts and all(re.search(r"\[\d+\]", t) for t in texts):
+            done = sum(bool(re.search(r"\[\d+\]", t)) for t in texts)
+            if texts and done == len(texts):
                 self.wait_idle()
                 return
+            busy = [i for i, t in enumerate(texts) if "*" in t]
+            if not busy and self.errors():
+                self.fail("run-all", f"Run All stopped at an error after {done} of {len(texts)} cells: "
+                                     f"{self.errors()[0][:300]}")
+            if done != last:
+                last, since = done, time.monotonic()
+            elif time.monotonic() - since > stall_s:
+                where = (f"cell {busy[0]} is still running: {self.cell_source(busy[0])[:200]!r}" if busy
+                         else "no cell is running")
+                self.fail("run-all", f"Run All: no cell finished for {stall_s:.0f} s after {done} of "
+                                     f"{len(texts)} cells; {where}")
             self.page.wait_for_timeout(500)
-        self.fail("run-all", f"Run All did not finish in {timeout_s:.0f} s")
+
+    def cell_source(self, index: int) -> str:
+        return self.page.locator(f"{PANEL} .jp-CodeCell").nth(index).locator(".jp-InputArea-editor").inner_text()
 
     def errors(self) -> list[str]:
         return self.page.locator(f"{PANEL} [data-mime-type='application/vnd.jupyter.error']").all_inner_texts()
@@ -143,7 +173,9 @@ class Screen:
                                               "imgs => imgs.filter(i => i.complete && i.naturalWidth > 0).length")
 
     def close(self) -> None:
+        """Close the page and shut its kernel down, so the next chapter does not share the CPU with it."""
         self.page.close()
+        shutdown_kernels(self.base)
 
 
 def assert_widgets_render_on_open(screen: Screen) -> None:

@@ -65,3 +65,31 @@ def test_race_the_last_unit_makes_two_readers_see_the_last_unit():
     assert len(sold) == 2 and client.get("t:stock:x") == "-1"   # oversold, every run
     client.set("t:other", 1)
     assert client.get("t:other") == "1" and client.decrby("t:other", 1) == 0  # other keys pass through
+
+
+def test_race_the_last_unit_still_reaches_the_last_unit_when_buyers_race_earlier():
+    """Buyers that all read "2 left" and both buy would skip "1 left" (CI once sold 5 of 5 that way, no
+    oversell): while more than one unit is left, they take turns, so the race always lands on the last unit."""
+    import threading
+    import time
+
+    import fakeredis
+
+    client = helpers.race_the_last_unit(fakeredis.FakeRedis(decode_responses=True), timeout=5)
+    client.set("t:stock:x", 2)
+    start = threading.Barrier(2)
+
+    def naive_buy(first: bool):
+        if first:
+            start.wait()                           # two buyers check "2 left" together...
+        else:
+            time.sleep(0.1)                        # ...two more come once those two would have bought
+        if int(client.get("t:stock:x")) >= 1:
+            time.sleep(0.05)                       # the round trip between the check and the act
+            client.decrby("t:stock:x", 1)
+
+    threads = [threading.Thread(target=naive_buy, args=(i < 2,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    helpers.join(*threads)
+    assert int(client.get("t:stock:x")) < 0      # oversold, every run
