@@ -142,6 +142,22 @@ def test_missing_translations_covers_the_whole_bank_and_names_what_is_missing():
     assert not any(line.startswith(tuple(f"ch{n}-" for n in COMPLETE)) for line in missing)
 
 
+def test_the_whole_bank_is_bilingual_with_full_width_chinese_punctuation():
+    """Issue 20's acceptance: 100 % of questions and follow-ups have en + zh answers, every key point has keywords,
+    and the Chinese uses full-width punctuation, in every bank file (a new chapter's bank included)."""
+    qs = bank.load()
+    assert sorted({q.chapter for q in qs}) == sorted(COMPLETE), "a chapter's bank is missing from COMPLETE"
+    assert bank.missing_translations(qs) == []
+    assert bank.punctuation_problems(qs) == []
+
+
+def test_missing_translations_names_each_gap(tmp_path):
+    """The whole-bank check above can fail: an old-format question is reported field by field."""
+    write(tmp_path, "01.yaml", GOOD.replace("follow_ups: []", 'follow_ups: ["Why?"]'))
+    assert bank.missing_translations(bank.load(bank_dir=tmp_path)) == [
+        "ch01-x: answer.zh", "ch01-x: follow_ups[1] question.zh + answer (en+zh)", "ch01-x: key_points[1] keywords (en+zh)"]
+
+
 def test_the_punctuation_check_can_fail():
     qs = bank.load("08")
     import dataclasses
