@@ -215,6 +215,67 @@ cells = [
     plt.show()
     """),
     md("""
+    ## Real Go beside the mirror
+
+    Everything above ran on `hcedu.go`, a Python port of Go's goroutines and channels, so that every step can
+    be watched. An interviewer, or any Go programmer reading this, will ask whether the real runtime does the
+    same. So here are this chapter's two programs in Go, built and run by the cells below with the Go
+    toolchain (`pip install 'hcedu[go]'` gets one; without it the cells print how to get it). Go's output is
+    measured on your machine, so the cells assert its shape and print the Go version.
+
+    ### The source's worker, in Go
+
+    The source's worker as a whole program, with the fix from above (wait on `ctx.Done()` and a ticker in
+    one `select`, no polling sleep) and with `main` waiting for the worker, which the source only mentions.
+    `runtime.NumGoroutine()` counts the goroutines before and after `cancel()`:
+    """),
+    code("""
+    from hcedu.lab import gocompare, gosnippets
+
+    print(gosnippets.source("ctx_worker"))
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # real Go: prints the Go version, then the program's output (or how to get Go)
+    run = gosnippets.show("ctx_worker")
+    if run is not None:
+        assert run.lines()[-2:] == ["worker stopped: context canceled", "goroutines after cancel: 0 extra"], run.stdout
+    """),
+    md("""
+    **Takeaway:** in real Go too, the `select` sees `cancel()` and the goroutine count returns to where it
+    started. (To change the program and run it, paste it into a cell that starts with `%%go`, after
+    `%load_ext hcedu.gorun`.)
+
+    ### The leak, counted by the runtime
+
+    The leak from "Break it": each request starts a worker and gives up on it (its context is already
+    cancelled, as when the caller's timeout has fired). The leaky worker sends its result on an unbuffered
+    channel nobody reads any more; the fixed one sends into a buffer of one, so its send always completes:
+    """),
+    code("""
+    src = gosnippets.source("ch04_leak")
+    print(src[src.index("func leaky"):src.index("// settle")].rstrip())
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # real Go, counted with runtime.NumGoroutine() after each batch of abandoned requests
+    import pandas as pd
+
+    first = gocompare.leak_counts(20)        # None (after printing how to get Go) without a toolchain
+    if first is not None:
+        go_leaks = pd.DataFrame([first] + [gocompare.leak_counts(n) for n in (200, 2000)]).set_index("requests")
+        mirror = df[df["request"] == 20].set_index("variant")["live"]   # the mirror's count above, same 20 requests
+        print(first["go"], "| hcedu.go after 20 requests: leaky", mirror["leaky"], "| buffered", mirror["buffered"])
+        assert (go_leaks["leaky_alive"] == go_leaks.index).all(), go_leaks     # one stuck goroutine per request
+        assert (go_leaks["fixed_alive"] == 0).all(), go_leaks                  # back to the baseline every time
+        assert go_leaks.loc[20, "leaky_alive"] == mirror["leaky"] and go_leaks.loc[20, "fixed_alive"] == mirror["buffered"]
+        display(go_leaks[["leaky_alive", "fixed_alive"]])
+    """),
+    md("""
+    **Takeaway:** the Go runtime counts what the mirror counted: every abandoned request leaves exactly one
+    goroutine parked forever on its send, so the leak grows with traffic, while the buffered worker returns
+    to the baseline every time.
+
     ## Source check
 
     * The source's worker notices a cancel only after its `Sleep`: up to one interval late (its

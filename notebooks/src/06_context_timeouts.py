@@ -154,6 +154,61 @@ cells = [
     callchain.dashboard(requests=40)
     """),
     md("""
+    ## Real Go beside the mirror
+
+    The timelines above are the mirror: `hcedu.go.context` on virtual clocks, exact but still a port. Does
+    Go's own `context` cut a call chain the same way? Below, one real Go program (handler → service → db
+    under one `context.WithTimeout`, with a db slower than the deadline) and the same program written with
+    `hcedu.go.context` on the real clock (`gocompare.callchain_mirror`) log their events side by side. The
+    cells need a Go toolchain (`pip install 'hcedu[go]'`); without one they print how to get it. Go's
+    timings are measured on your machine, so the cells assert the order of events, not the milliseconds.
+    """),
+    code("""
+    from hcedu import gorun
+    from hcedu.lab import gocompare, gosnippets
+
+    src = gosnippets.source("ch06_callchain")
+    print(src[src.index("func db"):].rstrip())
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # real Go and the mirror, both on the real clock: the milliseconds vary, the events and their order must not
+    chain = gocompare.callchain_compare(timeout_ms=80, db_ms=1000)   # None (after how to get Go) without Go
+    if chain is not None:
+        print(gorun.version(), "beside hcedu.go.context")
+        assert chain["agree"].all(), chain                         # same layer, same event, row by row
+        assert list(chain["layer"]) == ["handler", "service", "db", "db", "service", "handler"]
+        assert chain["event"].iloc[-1] == "respond: context deadline exceeded"
+        cut = chain.iloc[3]                                       # the db sees the deadline
+        assert 80 <= cut["go_ms"] < 1000 and cut["mirror_ms"] < 1000, cut   # Go timers never fire early
+        display(chain[["layer", "event", "go_ms", "mirror_ms", "agree"]].round(1))
+    """),
+    md("""
+    **Takeaway:** real Go and the mirror log the same events in the same order: the deadline fires once, the
+    db sees it first, and every layer above returns `context deadline exceeded` without waiting for the db.
+
+    The source's own `WithTimeout` + `fetchAPI`, made whole: the source calls `fetchAPI` without defining it
+    and only says it must listen on `ctx.Done()`. Here it does, by racing the backend's reply against
+    `ctx.Done()`; the program then releases several goroutines with one cancel:
+    """),
+    code("""
+    src = gosnippets.source("fetch_timeout")
+    print(src[src.index("// fetchAPI"):src.index("func main")].rstrip())
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # real Go; a 1000 ms timeout instead of the source's 100 ms, so the 5 ms backend wins even on a busy machine
+    run = gosnippets.show("fetch_timeout", "1000")
+    if run is not None:
+        assert run.lines() == ["timeout: 1s", "fast backend: 200 OK",
+                               "slow backend: timed out (context deadline exceeded)",
+                               "released: [context canceled context canceled context canceled]"], run.stdout
+    """),
+    md("""
+    **Takeaway:** `fetchAPI` honours the deadline only because it selects on `ctx.Done()`, and its buffered
+    reply channel lets the abandoned backend goroutine finish instead of leaking.
+    """),
+    md("""
     ## Measure it: wasted work vs timeout
 
     200 requests per point. **Takeaway: the client sees the same p99 either way (the handler

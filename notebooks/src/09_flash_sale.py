@@ -241,7 +241,37 @@ cells = [
     "每秒100个令牌,突发上限200" is right, but the first second admits **299**: the full bucket (200) plus a
     second's refill. Size the database for burst + rate, not for rate. And this limiter lives in one process:
     ten app servers each with `NewLimiter(100, 200)` admit 1,000/s between them.
+    """),
+    md("""
+    ### Real Go beside the mirror: `x/time/rate`
 
+    Everything this chapter says about `rate.NewLimiter` was measured on `hcedu.go.rate`, which claims to be a
+    line-by-line port. The cell below checks the claim against Go's own `golang.org/x/time/rate`: the same
+    `AllowN` calls at the same fixed instants (a limit of 10 per second, burst 3; times in ms after a fixed
+    base) go to both, and the decisions and the tokens left must match, row by row. The table has a burst, a
+    partial refill, a request for more than the burst and a call whose time is earlier than the previous one.
+    It needs a Go toolchain (`pip install 'hcedu[go]'`) and the x/time sources (Debian's
+    `golang-golang-x-time-dev`); without them the cell prints how to get them.
+    """),
+    code("""
+    # NBVAL_IGNORE_OUTPUT
+    # real Go (when x/time is installed) beside hcedu.go.rate: the same calls at the same fixed times
+    from hcedu import gorun
+    from hcedu.lab import gocompare
+
+    table = gocompare.rate_table(limit=10, burst=3)   # None, after saying what is missing, without Go or x/time
+    if table is not None:
+        print(gorun.version(), "golang.org/x/time/rate beside hcedu.go.rate")
+        assert table["agree"].all(), table                                # same decision, same tokens left
+        assert list(table["go_allow"][:4]) == [True, True, True, False]   # the full bucket of 3, then empty
+        assert not table.query("n > 3")["go_allow"].any()                 # more than the burst: never
+        display(table)
+    """),
+    md("""
+    **Takeaway:** on every row of the table Go's limiter and the port make the same decision and leave the same
+    tokens, which is what lets this chapter measure `rate.NewLimiter` through its Python port.
+    """),
+    md("""
     A shared limit needs the counter in Redis (`hcedu.patterns.ratelimit`: fixed window, sliding log, sliding
     window counter, Stripe's token bucket, GCRA, each one Lua script). The classic fixed-window failure: 100
     requests in the last 10 ms of a minute and 100 in the first 10 ms of the next:
