@@ -108,13 +108,12 @@ def fake_class(root: Path) -> dict[tuple[str, str], tuple[str, str]]:
         nbformat.write(nb, path)
         expect[(student, ex)] = (verdict, mention)
 
-    for ex in ("00_littles_law", "08_safe_release", "09_token_bucket", "12_two_level_get", "13_tie_break"):
+    for ex in ("08_safe_release", "13_tie_break"):   # 00, 09 and 12 pass for frank and grace below
         put("alice", ex, solution(ex), "pass")
     put("bob", "00_littles_law", replace_region(solution("00_littles_law"), WRONG_PREDICT), "fail")
     put("bob", "08_safe_release", replace_region(solution("08_safe_release"), WRONG_RELEASE), "fail", "atomic")
     put("bob", "09_token_bucket", replace_region(solution("09_token_bucket"), WRONG_ALLOW, region=2), "fail")
     put("bob", "12_two_level_get", stub("12_two_level_get"), "not solved")
-    put("bob", "13_tie_break", stub("13_tie_break"), "not solved")
     put("carol", "00_littles_law", without_check_cell(solution("00_littles_law")), "pass")
     put("carol", "08_safe_release", with_fake_check(replace_region(solution("08_safe_release"), WRONG_RELEASE)),
         "fail", "atomic")
@@ -151,7 +150,7 @@ def test_every_gradebook_row_is_what_the_submission_deserves(graded):
     assert out.returncode == 0, out.stdout + out.stderr
     with (root / "out" / "gradebook.csv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert len(expect) >= 20 and len({ex[:2] for _, ex in expect if ex}) >= 5
+    assert len(expect) >= 19 and len({ex[:2] for _, ex in expect if ex}) >= 5
     got = {(r["student"], r["exercise"]): r for r in rows}
     assert set(got) == set(expect), (set(got) ^ set(expect))
     wrong = []
@@ -172,7 +171,7 @@ def test_reports_beside_the_gradebook(graded):
     root, expect, out, _ = graded
     summary = list(csv.DictReader((root / "out" / "summary.csv").open(encoding="utf-8")))
     by = {s["exercise"]: s for s in summary}
-    assert by["00_littles_law"]["submissions"] == "5" and by["00_littles_law"]["passed"] == "3"
+    assert by["00_littles_law"]["submissions"] == "4" and by["00_littles_law"]["passed"] == "2"
     assert by["08_safe_release"]["most_common_failing_check"].startswith("atomic")
     assert (root / "out" / "summary.png").stat().st_size > 5000
     feedback = (root / "out" / "feedback" / "bob.md").read_text(encoding="utf-8")
