@@ -422,9 +422,7 @@ cells = [
     # runs Go: the trace is deterministic, the version line is not
     trace = gocompare.chan_trace_compare()     # prints how to get Go (and returns None) without a toolchain
     if trace is not None:
-        print(f"{gorun.version()} printed ({trace['agree'].sum()} of {len(trace)} lines identical to the mirror's):")
-        for row in trace.itertuples():
-            print(f"  {'=' if row.agree else '≠'} {row.go}" + ("" if row.agree else f"   (mirror: {row.mirror})"))
+        gocompare.print_trace(trace)        # Go's lines, "=" where the mirror printed the same
         assert trace["agree"].all(), trace
     """),
     md("""

@@ -176,9 +176,7 @@ cells = [
     # runs Go: the trace is deterministic, the version line is not
     victim = gocompare.pool_victim_compare()   # prints how to get Go (and returns None) without a toolchain
     if victim is not None:
-        print(f"{gorun.version()} printed ({victim['agree'].sum()} of {len(victim)} lines identical to the mirror's):")
-        for row in victim.itertuples():
-            print(f"  {'=' if row.agree else '≠'} {row.go}" + ("" if row.agree else f"   (mirror: {row.mirror})"))
+        gocompare.print_trace(victim)        # Go's lines, "=" where the mirror printed the same
         assert victim["agree"].all(), victim
     """),
     md("""
