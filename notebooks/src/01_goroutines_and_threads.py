@@ -309,21 +309,22 @@ cells = [
     print(gosnippets.source("ch01_goroutine_cost"))
     """),
     md("""
-    It runs with 100,000 goroutines, next to 1,000 threads and 1,000 asyncio tasks measured in the same cell
-    (each kind in its own fresh process):
+    It runs with 100,000 goroutines, next to 1,000 each of threads, asyncio tasks and greenlets measured in the
+    same cell (each kind in its own fresh process):
     """),
     code("""
     # NBVAL_IGNORE_OUTPUT
-    # measured: Go beside threads and asyncio tasks in the same run; the asserts check the shape
+    # measured: Go beside threads, asyncio tasks and greenlets in the same run; the asserts check the shape
     if gorun.available():
-        units = gocompare.spawn_cost((1000,), kinds=("thread", "asyncio"), go_count=100_000)
+        units = gocompare.spawn_cost((1000,), kinds=("thread", "asyncio", "greenlet"), go_count=100_000)
         cost = units.set_index("kind")
         g, t, a = cost.loc["goroutine"], cost.loc["thread"], cost.loc["asyncio"]
         assert g["bytes_per_unit"] < t["bytes_per_unit"] / 4, units    # a goroutine: under a quarter of a thread
         assert g["us_per_unit"] < t["us_per_unit"], units               # and quicker to start
         print(f"{gorun.version()}: a parked goroutine costs {g['bytes_per_unit'] / 1024:.1f} KiB resident, "
-              f"1/{t['bytes_per_unit'] / g['bytes_per_unit']:.0f} of a thread's {t['bytes_per_unit'] / 1024:.1f} KiB "
-              f"and {g['bytes_per_unit'] / a['bytes_per_unit']:.1f}x an asyncio task's; it starts in "
+              f"1/{t['bytes_per_unit'] / g['bytes_per_unit']:.0f} of a thread's {t['bytes_per_unit'] / 1024:.1f} KiB, "
+              f"{g['bytes_per_unit'] / cost.loc['greenlet', 'bytes_per_unit']:.1f}x a greenlet's and "
+              f"{g['bytes_per_unit'] / a['bytes_per_unit']:.1f}x an asyncio task's; it starts in "
               f"{g['us_per_unit']:.1f} µs against a thread's {t['us_per_unit']:.0f} µs")
         display(units[["kind", "count", "bytes_per_unit", "us_per_unit", "units_per_s", "reason"]].round(1))
     else:
