@@ -6,6 +6,7 @@ half builds real programs and is skipped with a reason when no Go toolchain is f
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from hcedu import gorun
@@ -208,6 +209,17 @@ def test_chapter_functions_without_go_print_how_to_and_return_none(no_go, capsys
     for fn in (gocompare.goroutine_cost, gocompare.runnext_order, gocompare.leak_counts, gocompare.rate_table):
         assert fn() is None
     assert capsys.readouterr().out == (gorun.HOW_TO_GET_GO + "\n") * 4
+
+
+def test_print_trace_marks_each_go_line_and_shows_the_mirror_where_they_differ(capsys):
+    frame = pd.DataFrame({"step": [0, 1], "go": ["len 1", "len 2"], "mirror": ["len 1", "len 3"],
+                          "agree": [True, False]})
+    gocompare.print_trace(frame)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("printed (1 of 2 lines identical to the mirror's):")
+    assert lines[1:] == ["  = len 1", "  ≠ len 2   (mirror: len 3)"]
+    with pytest.raises(ValueError, match="columns go, mirror and agree"):
+        gocompare.print_trace(frame.drop(columns="mirror"))
 
 
 @pytest.mark.go

@@ -40,7 +40,7 @@ from . import gosnippets
 __all__ = ["spawn_cost", "goroutine_cost", "runnext_order", "simulated_runnext_order", "runnext_compare",
            "schedtrace", "chan_trace_mirror", "chan_trace_compare", "chan_throughput", "pool_allocs",
            "pool_victim_mirror", "pool_victim_compare", "leak_counts", "callchain_timeline", "callchain_mirror",
-           "callchain_compare", "rate_table", "NO_X"]
+           "callchain_compare", "rate_table", "print_trace", "NO_X"]
 
 NO_X = ("golang.org/x/time and x/sync sources not found: apt-get install golang-golang-x-time-dev "
         "golang-golang-x-sync-dev (or set HCEDU_GOPATH to a GOPATH holding them)")
@@ -70,6 +70,17 @@ def _side_by_side(name: str, mirror: str) -> pd.DataFrame:
     n = max(len(real), len(twin))
     real, twin = real + [""] * (n - len(real)), twin + [""] * (n - len(twin))
     return pd.DataFrame({"step": range(n), "go": real, "mirror": twin, "agree": [a == b for a, b in zip(real, twin)]})
+
+
+def print_trace(frame: pd.DataFrame) -> None:
+    """Print a ``step, go, mirror, agree`` frame (:func:`chan_trace_compare`, :func:`pool_victim_compare`):
+    the Go version, then each line Go printed, marked ``=`` when the mirror printed the same line and ``≠``
+    (followed by the mirror's line) when not."""
+    if not {"go", "mirror", "agree"} <= set(frame.columns):
+        raise ValueError(f"frame must have the columns go, mirror and agree (got {list(frame.columns)})")
+    print(f"{gorun.version()} printed ({int(frame['agree'].sum())} of {len(frame)} lines identical to the mirror's):")
+    for go_line, mirror_line, same in zip(frame["go"], frame["mirror"], frame["agree"]):
+        print(f"  {'=' if same else '≠'} {go_line}" + ("" if same else f"   (mirror: {mirror_line})"))
 
 
 def _json(name: str, *args: Any, **kwargs: Any) -> Any:
