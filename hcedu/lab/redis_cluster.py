@@ -90,6 +90,12 @@ class Cluster:
                f"{', '.join(str(n.port) for n in self.nodes)}>"
 
 
+# A primary serves a new replica's full sync at once: Redis 7.0 defaults to diskless sync with a 5 s
+# `repl-diskless-sync-delay` (waiting for more replicas to share one transfer), which made every replica
+# link here take 5 s to come up.
+SYNC_AT_ONCE = ("--repl-diskless-sync-delay", "0")
+
+
 def _wait(pred, timeout: float, what: str) -> None:  # noqa: ANN001
     deadline = time.monotonic() + timeout
     while True:
@@ -104,10 +110,16 @@ def _wait(pred, timeout: float, what: str) -> None:  # noqa: ANN001
 
 
 def _cluster_ok(nodes: list[RedisServerProcess], replicas: int) -> bool:
+    """Every node says ``cluster_state:ok``, knows every node, and sees every node in its final role (gossip
+    spreads a replica's new role a moment after ``--cluster create`` returns); every replica's link is up."""
+    primaries = len(nodes) // (1 + replicas)
     for n in nodes:
         with n.client(socket_timeout=1) as c:
             info = c.cluster("info")
             if info.get("cluster_state") != "ok" or int(info.get("cluster_known_nodes", 0)) != len(nodes):
+                return False
+            flags = [v["flags"] for v in c.cluster("nodes").values()]
+            if sum("master" in f for f in flags) != primaries:
                 return False
     if replicas:
         for n in nodes:
@@ -135,7 +147,8 @@ def local_cluster(primaries: int = 3, replicas: int = 1, *, node_timeout_ms: int
         for port in cluster_ports(primaries * (1 + replicas)):
             nodes.append(redis_server.start(port, args=(
                 "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
-                "--cluster-node-timeout", str(node_timeout_ms), "--cluster-announce-ip", "127.0.0.1")))
+                "--cluster-node-timeout", str(node_timeout_ms), "--cluster-announce-ip", "127.0.0.1",
+                *SYNC_AT_ONCE)))
         out = subprocess.run([shutil.which("redis-cli"), "--cluster", "create",
                               *[f"127.0.0.1:{n.port}" for n in nodes], "--cluster-replicas", str(replicas),
                               "--cluster-yes"], capture_output=True, text=True, timeout=timeout)
@@ -180,7 +193,7 @@ def sentinel_trio(*, down_after_ms: int = 1000, failover_timeout_ms: int = 3000,
         raise FileNotFoundError(NOT_INSTALLED)
     started: list[RedisServerProcess] = []
     try:
-        primary = redis_server.start()
+        primary = redis_server.start(args=SYNC_AT_ONCE)
         started.append(primary)
         replica = redis_server.start(args=("--replicaof", "127.0.0.1", str(primary.port)))
         started.append(replica)
