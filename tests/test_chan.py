@@ -557,7 +557,7 @@ def test_stepper_source_example_and_diagram():
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from hcedu.go.chandiagram import ChanStepper, describe, draw
+    from hcedu.lab.chandiagram import ChanStepper, chart_chan, describe
 
     s = ChanStepper(2, [("send", "G1", 1), ("send", "G1", 2), ("send", "G2", 3), ("recv", "G3"),
                         ("recv", "G4"), ("recv", "G4"), ("recv", "G5"), ("send", "G6", 9), ("close",)],
@@ -578,14 +578,14 @@ def test_stepper_source_example_and_diagram():
         assert s.done
         with pytest.raises(IndexError):
             s.step()
-        assert isinstance(draw(s.history[2][2], title="third send"), Figure)
-        assert isinstance(draw(Chan(0).snapshot()), Figure)
+        assert isinstance(chart_chan(s.history[2][2], title="third send"), Figure)
+        assert isinstance(chart_chan(Chan(0).snapshot()), Figure)
     finally:
         s.stop()
 
 
 def test_stepper_close_wakes_parked_and_records_panic():
-    from hcedu.go.chandiagram import ChanStepper
+    from hcedu.lab.chandiagram import ChanStepper
 
     s = ChanStepper(0, [("send", "G1", "x"), ("close",)], timeout=T)
     s.step()
@@ -594,14 +594,14 @@ def test_stepper_close_wakes_parked_and_records_panic():
 
 
 def test_stepper_bad_ops():
-    from hcedu.go.chandiagram import ChanStepper, draw
+    from hcedu.lab.chandiagram import ChanStepper, chart_chan
 
     with pytest.raises(ValueError, match="operation must be one of"):
         ChanStepper(1, [("push", "G1", 1)])
     with pytest.raises(ValueError, match="send takes 2"):
         ChanStepper(1, [("send", "G1")])
     with pytest.raises(TypeError, match="state must be a ChanState"):
-        draw({"qcount": 0})
+        chart_chan({"qcount": 0})
 
 
 def test_after_bad_arguments_and_a_negative_duration_fires_at_once_like_go():

@@ -12,9 +12,9 @@ matplotlib.use("Agg")
 import pytest
 
 from hcedu.go import Chan, context, running
-from hcedu.go.lifecycle import (EventLog, GoroutineLeakError, WorkerPool, detect_leaks, leak_experiment,
-                                plot_live_goroutines, polling_worker, safe_go, state_flow_figure,
+from hcedu.go.lifecycle import (EventLog, GoroutineLeakError, WorkerPool, detect_leaks, polling_worker, safe_go,
                                 state_transitions, verify_none, worker)
+from hcedu.lab.lifecycle import chart_live_goroutines, chart_state_flow, leak_experiment
 from hcedu.go.goroutine import spawn
 
 
@@ -207,7 +207,7 @@ def test_leak_experiment_is_deterministic_and_cleans_up():
     assert leaky == [1, 2, 3, 4, 5, 6]
     assert df[df.variant != "leaky"]["live"].tolist() == [0] * 12
     verify_none(timeout=5)
-    fig = plot_live_goroutines(df)
+    fig = chart_live_goroutines(df)
     assert len(fig.axes) == 1
     with pytest.raises(ValueError):
         leak_experiment(requests=0)
@@ -215,14 +215,14 @@ def test_leak_experiment_is_deterministic_and_cleans_up():
         leak_experiment(requests=1, variants=("nope",))
 
 
-def test_state_flow_figure_from_events():
+def test_chart_state_flow_from_events():
     log = EventLog()
     for w in ("a", "b"):
         for s in ("created", "check", "running", "check", "running", "check", "cleanup", "exited"):
             log.record(w, s)
     df = log.frame()
     assert ("check", "running", 4) in state_transitions(df)
-    fig = state_flow_figure(df)
+    fig = chart_state_flow(df)
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
     assert "no ×4" in texts and "yes ×2" in texts
     assert "2 goroutine(s)" in fig.axes[0].get_title()

@@ -67,7 +67,7 @@ cells = [
     and waits until every goroutine has finished or parked, so each snapshot is a stable `hchan`.
     """),
     code("""
-    from hcedu.go.chandiagram import ChanStepper, describe, draw
+    from hcedu.lab.chandiagram import ChanStepper, chart_chan, describe
 
     script = [("send", "G1", 1), ("send", "G1", 2),   # ch <- 1; ch <- 2: buffered
               ("send", "G1", 3),                      # the third send: blocks
@@ -89,8 +89,8 @@ cells = [
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
-    draw(st.history[2][2], title="after the third send: G1 parked on sendq", ax=axes[0])
-    draw(st.history[3][2], title="after one receive: 3 rotated into the freed slot", ax=axes[1])
+    chart_chan(st.history[2][2], title="after the third send: G1 parked on sendq", ax=axes[0])
+    chart_chan(st.history[3][2], title="after one receive: 3 rotated into the freed slot", ax=axes[1])
     fig.tight_layout()
     plt.show()
     """),
@@ -103,8 +103,8 @@ cells = [
     code("""
     # NBVAL_IGNORE_OUTPUT
     # (an interactive widget)
-    from hcedu.go.chandiagram import stepper_widget
-    stepper_widget(2, script + [("recv", "G3"), ("send", "G4", 9), ("close",)])
+    from hcedu.lab import chandiagram
+    chandiagram.dashboard(2, script + [("recv", "G3"), ("send", "G4", 9), ("close",)])
     """),
     md("""
     ## Unbuffered: a rendezvous, and the buffer is skipped

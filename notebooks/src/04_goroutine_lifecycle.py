@@ -27,8 +27,9 @@ cells = [
     from hcedu.course import setup, finish, drill
     from hcedu.go import context, go, running
     from hcedu.go import lifecycle
-    from hcedu.go.lifecycle import (EventLog, WorkerPool, detect_leaks, leak_experiment, plot_live_goroutines,
-                                    polling_worker, safe_go, state_flow_figure, state_transitions, worker)
+    from hcedu.go.lifecycle import (EventLog, WorkerPool, detect_leaks, polling_worker, safe_go,
+                                    state_transitions, worker)
+    from hcedu.lab.lifecycle import chart_live_goroutines, chart_state_flow, leak_experiment
 
     setup("04", redis=False)
     """),
@@ -80,7 +81,7 @@ cells = [
     life; the "yes" arrow must exist, and be taken exactly once.**
     """),
     code("""
-    state_flow_figure(log.frame())
+    chart_state_flow(log.frame())
     plt.show()
     """),
     md("""
@@ -211,7 +212,7 @@ cells = [
     df.pivot(index="request", columns="variant", values="live").tail(3)
     """),
     code("""
-    plot_live_goroutines(df)
+    chart_live_goroutines(df)
     plt.show()
     """),
     md("""

@@ -16,22 +16,29 @@ import (
 	"time"
 )
 
+// The worker answers only after the caller has given up (`late` is closed once the caller's select
+// returned), so the caller's deadline always wins: with both cases ready, select would pick at random
+// and a leaky request would sometimes not leak.
 func leaky(ctx context.Context) {
 	res := make(chan int) // unbuffered: the send below blocks forever once the caller is gone
-	go func() { res <- 42 }()
+	late := make(chan struct{})
+	go func() { <-late; res <- 42 }()
 	select {
 	case <-res:
 	case <-ctx.Done():
 	}
+	close(late)
 }
 
 func fixed(ctx context.Context) {
 	res := make(chan int, 1) // buffered: the worker can always finish
-	go func() { res <- 42 }()
+	late := make(chan struct{})
+	go func() { <-late; res <- 42 }()
 	select {
 	case <-res:
 	case <-ctx.Done():
 	}
+	close(late)
 }
 
 // settle waits (at most 10 s: a busy machine schedules late) until at most `floor` extra goroutines

@@ -2,7 +2,7 @@
 and ``recvx`` plus the two wait queues, and a stepper that applies one channel operation at a
 time on real threads and redraws.
 
-``draw(state)`` -> matplotlib Figure; ``describe(state)`` -> the same as text (stable, for checked
+``chart_chan(state)`` -> matplotlib Figure; ``describe(state)`` -> the same as text (stable, for checked
 notebook output); :class:`ChanStepper` runs a script such as::
 
     [("send", "G1", 1), ("send", "G1", 2), ("send", "G2", 3), ("recv", "G3"), ("close",)]
@@ -22,10 +22,10 @@ import time
 from typing import Any, Iterable, Sequence
 
 from .. import _validate
-from .chan import Chan, ChanState, ChanTimeout
-from .panic import Panic
+from ..go.chan import Chan, ChanState, ChanTimeout
+from ..go.panic import Panic
 
-__all__ = ["describe", "draw", "ChanStepper", "stepper_widget"]
+__all__ = ["describe", "chart_chan", "ChanStepper", "dashboard"]
 
 
 def _label(g: str) -> str:
@@ -45,7 +45,7 @@ def describe(state: ChanState) -> str:
     return "\n".join(lines)
 
 
-def draw(state: ChanState, title: str | None = None, ax: Any = None):
+def chart_chan(state: ChanState, title: str | None = None, ax: Any = None):
     """Draw an ``hchan`` snapshot: the ring buffer's slots (filled ones shaded, ``sendx`` and
     ``recvx`` arrows), ``recvq`` and ``sendq`` as queues of parked goroutines (senders with the
     value they hold), head on the left. Returns the Figure (closed, so it shows once)."""
@@ -232,7 +232,7 @@ class ChanStepper:
             t.join(self.timeout)
 
 
-def stepper_widget(cap: int, ops: Iterable[Sequence[Any]]):
+def dashboard(cap: int, ops: Iterable[Sequence[Any]]):
     """An ipywidgets box: a "step" button applies the next operation and redraws the diagram
     with what happened; "reset" starts over (stopping the old stepper's goroutines)."""
     import ipywidgets as W
@@ -248,7 +248,7 @@ def stepper_widget(cap: int, ops: Iterable[Sequence[Any]]):
         with out:
             out.clear_output(wait=True)
             s = box["s"]
-            display(draw(s.ch.snapshot(), title=title))
+            display(chart_chan(s.ch.snapshot(), title=title))
             print("\n".join(lines) if lines else "")
             if s.done:
                 print("(script finished)")
