@@ -124,8 +124,8 @@ class BloomFilter:
                              f"more than a Redis string holds ({MAX_BITS}); shard it into several filters")
         self.hashes = optimal_hashes(self.bits, self.capacity)
         self.name = name
-        self.key = self.keyspace.key("bloom", name)
-        self.count_key = self.keyspace.key("bloom", name, "count")
+        self.key = self.keyspace.tagged("bloom", name)  # bitmap and count share a hash tag (one cluster slot)
+        self.count_key = self.key + ":count"
         self._add = self.client.register_script(ADD_LUA)
         self._check = self.client.register_script(CHECK_LUA)
 

@@ -318,7 +318,7 @@ class RedisCounter(_RedisBase):
     def __init__(self, name: str = "pv", *, client: redis.Redis | None = None,
                  keyspace: Keyspace | None = None, dedup_ttl: float = DEDUP_TTL) -> None:
         super().__init__(name, client, keyspace)
-        self.key = self.keyspace.key("cnt", name)
+        self.key = self.keyspace.tagged("cnt", name)  # request markers extend it: one cluster slot
         self.dedup_ttl = _validate.number("dedup_ttl", dedup_ttl, minimum=0.001, maximum=MAX_TTL)
         self._once = self.client.register_script(INCR_ONCE_LUA)
 
@@ -422,7 +422,7 @@ class BatchedRedisCounter(_RedisBase):
                  clock: Clock | None = None, client: redis.Redis | None = None,
                  keyspace: Keyspace | None = None) -> None:
         super().__init__(name, client, keyspace)
-        self.key = self.keyspace.key("cnt", name)
+        self.key = self.keyspace.tagged("cnt", name)  # the flush marker extends it: one cluster slot
         self.flush_every = _validate.integer("flush_every", flush_every, minimum=1)
         self.flush_interval = (None if flush_interval is None
                                else _validate.number("flush_interval", flush_interval, minimum=0, strict=True,
@@ -579,7 +579,7 @@ class NaiveRedisCounter(_RedisBase):
     def __init__(self, name: str = "pv", *, pause: Callable[[], Any] | None = None,
                  client: redis.Redis | None = None, keyspace: Keyspace | None = None) -> None:
         super().__init__(name, client, keyspace)
-        self.key = self.keyspace.key("cnt", name)
+        self.key = self.keyspace.tagged("cnt", name)  # the same key as RedisCounter(name)
         self._pause = _pause(pause)
 
     @property

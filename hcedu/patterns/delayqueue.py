@@ -167,9 +167,8 @@ class DelayQueue:
         self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
         self.keyspace = keyspace if keyspace is not None else Keyspace("delayqueue", self.client)
         self.name = name
-        self.due_key = self.keyspace.key("dq", name, "due")
-        self.leased_key = self.keyspace.key("dq", name, "leased")
-        self.attempts_key = self.keyspace.key("dq", name, "attempts")
+        base = self.keyspace.tagged("dq", name)  # one hash tag: the scripts' keys share a cluster slot
+        self.due_key, self.leased_key, self.attempts_key = base + ":due", base + ":leased", base + ":attempts"
         self._put = self.client.register_script(PUT_LUA)
         self._claim = self.client.register_script(CLAIM_FENCED_LUA)
         self._recover = self.client.register_script(RECOVER_LUA)
