@@ -278,7 +278,9 @@ def describe(client: redis.Redis | None = None) -> BackendInfo:
 
 
 def _require_client(client: object) -> None:
-    if not isinstance(client, redis.Redis):
+    from redis.cluster import RedisCluster
+
+    if not isinstance(client, (redis.Redis, RedisCluster)):
         raise TypeError(f"client must be a redis.Redis client, e.g. hcedu.backend.connect() (got {type(client).__name__})")
 
 

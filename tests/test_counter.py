@@ -14,6 +14,8 @@ from hcedu.patterns.counter import (AtomicCounter, BatchedRedisCounter, CounterL
                                     yield_gil)
 from tests.helpers import run_workers, wait_until
 
+pytestmark = pytest.mark.on_cluster  # every redis_backend test here also runs on the cluster rung
+
 THREADS, PER = 8, 500
 
 

@@ -58,6 +58,7 @@ import uuid
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import redis
+from redis.cluster import RedisCluster
 
 from .. import _validate
 from ..backend import Keyspace, connect
@@ -393,10 +394,12 @@ class ShardedRedisCounter(_RedisBase):
         return int(call_once(self.client, "INCRBY", self.shard_keys[self._shard()], n))
 
     def shard_values(self) -> list[int]:
+        if not self.hash_tag and isinstance(self.client, RedisCluster):  # shards on several slots (nodes)
+            return [_int(v) for v in self.client.mget_nonatomic(self.shard_keys)]
         return [_int(v) for v in self.client.mget(self.shard_keys)]
 
     def value(self) -> int:
-        """``MGET`` every shard and sum (one round trip)."""
+        """``MGET`` every shard and sum (one round trip; on a cluster without the hash tag, one per node)."""
         return sum(self.shard_values())
 
 

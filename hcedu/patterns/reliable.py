@@ -38,7 +38,7 @@ import redis
 from .. import _validate
 from ..backend import Keyspace, connect
 from ..clock import Clock, as_clock
-from ._once import call_once, eval_once, reply_slack
+from ._once import call_once, eval_once, reply_slack, socket_timeout
 
 __all__ = ["Message", "StreamQueue", "ListQueue", "IdempotentHandler", "InProgress", "ProcessResult"]
 
@@ -431,7 +431,7 @@ class ListQueue:
             return got[0]
         if timeout == 0:
             return None
-        sock = self.client.connection_pool.connection_kwargs.get("socket_timeout")
+        sock = socket_timeout(self.client)
         chunk_cap = max(0.05, min(5.0, (sock or 10.0) / 2))
         while True:
             left = None if deadline is None else deadline - time.monotonic()
