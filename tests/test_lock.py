@@ -56,6 +56,12 @@ def test_bad_input_is_rejected_with_clear_errors():
         RedisLock(c, "k", 1, rng=42)
     with pytest.raises(ValueError, match="fence_key must differ"):
         RedisLock(c, "k", 1, fence_key="k")
+    with pytest.raises(ValueError, match="fence_key must be in the lock's Redis Cluster slot"):
+        RedisLock(c, "lock:orders", 1, fence_key="lock:orders:fence")  # two slots: CROSSSLOT on a cluster
+    assert RedisLock(c, "{lock:orders}", 1).fence_key == "{lock:orders}:fence"
+    assert RedisLock(c, "lock:orders", 1).fence_key == "lock:orders:{lock:orders}:fence"
+    with pytest.raises(ValueError, match="brace"):
+        RedisLock(c, "lock{orders", 1)
     lock = RedisLock(c, "k", 1)
     with pytest.raises(ValueError, match="timeout must be >= 0"):
         lock.acquire(timeout=-0.5)
