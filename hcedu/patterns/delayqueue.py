@@ -3,7 +3,7 @@
 The order-timeout pattern: ``put(order_id, created + 30 min)`` when the order is made, ``cancel(order_id)``
 when it is paid, and workers ``claim(now)`` due orders to close them.
 
-Keys (under a :class:`hcedu.backend.Keyspace`):
+Keys (under a :class:`hcedu.backend.Keyspace`, behind the hash tag ``{dq:<name>}``: one Redis Cluster slot):
   * ``...:due``       ZSET  item -> due time (the waiting set);
   * ``...:leased``    ZSET  item -> lease deadline (claimed, being processed, not yet acked);
   * ``...:attempts``  HASH  item -> how many times it was claimed.

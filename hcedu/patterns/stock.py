@@ -1,6 +1,7 @@
 """Oversell-free flash-sale stock in Redis (one Lua script per purchase; Go: ``rdb.EvalSha`` of the same script).
 
-Keys under ``<keyspace>:stock:<item>``:
+Keys under ``<keyspace>:{stock:<item>}`` (one hash tag: a Redis Cluster keeps them in one slot, as the
+scripts and the ``MULTI`` need):
 
 * ``...``          STRING  units left;
 * ``...:buyers``   HASH    user -> units bought (one purchase per user: the check and the write are one step);
