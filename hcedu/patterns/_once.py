@@ -9,8 +9,8 @@ copies, a ``SET NX`` lock acquire sees its own key and reports "taken".
 :func:`call_once` sends one command on a pooled connection and reads its reply with no retry: a lost reply
 raises ``redis.ConnectionError`` / ``redis.TimeoutError`` and the caller knows the outcome is *unknown*
 (the command ran once or not at all, never twice); on a ``RedisCluster`` it goes to the plain client of the
-primary that owns the keys' slot (the cluster client would resend). :func:`eval_once` does the same for a registered Lua
-script (``EVALSHA``; after a ``NOSCRIPT`` error, which means the script did not run, it loads the script
+primary that owns the keys' slot (the cluster client would resend). :func:`eval_once` does the same for a
+registered Lua script (``EVALSHA``; after a ``NOSCRIPT`` error, which means the script did not run, it loads the script
 and sends it once more). ``timeout`` bounds the wait for the reply (a caller's deadline on a hung server);
 ``None`` uses the connection's ``socket_timeout``.
 
@@ -28,7 +28,8 @@ import redis
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
 
-__all__ = ["call_once", "eval_once", "resends", "socket_timeout", "retry_idempotent", "with_request_id", "reply_slack", "TRANSIENT"]
+__all__ = ["call_once", "eval_once", "resends", "socket_timeout", "retry_idempotent", "with_request_id", "reply_slack",
+           "TRANSIENT"]
 
 #: errors after which the outcome of a write is unknown (it may or may not have run)
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError)

@@ -22,9 +22,9 @@ Invariants:
   positions in every process (unlike Python's salted ``hash``).
 
 Keys: one bitmap ``<keyspace>:{bloom:<name>}`` (at most 2^32 bits = 512 MB, Redis's string limit) and a
-counter ``...:count`` (the same hash tag: one Redis Cluster slot for the script) of adds that set at least one new bit (the distinct items inserted, minus the ones that
-were already false positives). Redis errors propagate; because each add or check is one script, a failed call
-changes nothing or everything.
+counter ``...:count`` (the same hash tag: one Redis Cluster slot for the script) of adds that set at least one
+new bit (the distinct items inserted, minus the ones that were already false positives). Redis errors
+propagate; because each add or check is one script, a failed call changes nothing or everything.
 """
 
 from __future__ import annotations
