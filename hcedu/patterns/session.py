@@ -265,8 +265,8 @@ class SessionStore:
 
     Errors: bad arguments raise ``TypeError``/``ValueError`` before touching Redis; a ``str`` that is not a
     well-formed session id is simply not a session (``get`` -> None, ``destroy`` -> False), because it comes
-    from a cookie an attacker controls. Redis errors propagate; each method is one script, so a failed call
-    changes nothing.
+    from a cookie an attacker controls. Redis errors propagate; each method writes in one script (``create``,
+    ``destroy_all``, ``sessions_of`` and ``sweep`` first read the ids it needs), so a failed call changes nothing.
     """
 
     def __init__(self, client: redis.Redis | None = None, *, ttl: float, keyspace: Keyspace | None = None,
