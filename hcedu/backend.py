@@ -278,7 +278,9 @@ def describe(client: redis.Redis | None = None) -> BackendInfo:
 
 
 def _require_client(client: object) -> None:
-    if not isinstance(client, redis.Redis):
+    from redis.cluster import RedisCluster
+
+    if not isinstance(client, (redis.Redis, RedisCluster)):
         raise TypeError(f"client must be a redis.Redis client, e.g. hcedu.backend.connect() (got {type(client).__name__})")
 
 
@@ -401,6 +403,21 @@ class Keyspace:
     def key(self, *parts: object) -> str:
         """Join ``parts`` under the prefix with ``:``."""
         return ":".join([self.prefix, *map(str, parts)])
+
+    def tagged(self, *parts: object) -> str:
+        """Like :meth:`key`, with the parts after the prefix wrapped in one Redis Cluster hash tag:
+        ``Keyspace("ch08").tagged("lock", "orders")`` -> ``"hcedu:ch08:{lock:orders}"``.
+
+        A pattern that touches several keys in one script or ``MULTI`` builds them all by extending this one
+        (``+ ":fence"``, ``+ ":due"``): Redis Cluster hashes only the tag, so they share a slot (no CROSSSLOT),
+        and on one server nothing changes. The parts must not contain ``{`` or ``}``.
+        """
+        if not parts:
+            raise ValueError("tagged needs at least one part (the pattern's name)")
+        body = ":".join(map(str, parts))
+        if "{" in body or "}" in body or not body:
+            raise ValueError(f"tagged parts must be non-empty and contain no '{{' or '}}' (got {parts!r})")
+        return f"{self.prefix}:{{{body}}}"
 
     def keys(self) -> list[str]:
         """Every key under the prefix, sorted."""

@@ -67,7 +67,8 @@ def race_the_last_unit(client: Any, readers: int = 2, timeout: float = T) -> Any
     Wraps ``client.execute_command`` in two steps, so the race happens every run (free-running threads
     produce it only when the scheduler is kind; on a busy machine they sometimes run one at a time):
 
-    1. While more than one unit is left, buyers take turns: a thread's ``GET`` of a ``:stock:`` key waits for
+    1. While more than one unit is left, buyers take turns: a thread's ``GET`` of a stock key (``...:stock:...``,
+       or the hash-tagged ``...{stock:<item>}`` of :class:`~hcedu.patterns.stock.NaiveStock`) waits for
        the turn, and gives it back after its ``DECRBY`` (or when it decides not to buy: the stock read below 1,
        or ``HEXISTS`` found it had bought already). So the stock steps down one unit at a time and always
        reaches "1 left"; two buyers racing at "2 left" would otherwise skip it and never oversell.
@@ -91,7 +92,7 @@ def race_the_last_unit(client: Any, readers: int = 2, timeout: float = T) -> Any
 
     def execute_command(*args: Any, **kwargs: Any) -> Any:
         name = str(args[0]).upper()
-        stock_get = name == "GET" and len(args) > 1 and ":stock:" in str(args[1])
+        stock_get = name == "GET" and len(args) > 1 and any(m in str(args[1]) for m in (":stock:", "{stock:"))
         if stock_get and not getattr(mine, "turn", False):
             mine.turn = turn.acquire(timeout=timeout)
         if name in ("DECRBY", "DECR") and getattr(mine, "value", None) in ("1", b"1"):

@@ -12,6 +12,8 @@ from hcedu.patterns.bloom import BloomFilter, false_positive_rate, optimal_bits,
 
 from helpers import run_workers
 
+pytestmark = pytest.mark.on_cluster  # every redis_backend test here also runs on the cluster rung
+
 
 def make(redis_backend, **kw):
     c = redis_backend.client()

@@ -64,6 +64,7 @@ def stampede(g, k, key="p1"):
 
 @pytest.mark.parametrize("cls", [NoGuard, MutexRebuild, SingleflightGuard, LogicalExpiry, XFetch, NullCache,
                                  SourceRebuild])
+@pytest.mark.on_cluster
 def test_hit_miss_and_missing_rows(redis_backend, cls):
     db = Loader()
     g = guard(redis_backend, cls, db)
@@ -83,6 +84,7 @@ def test_noguard_every_concurrent_miss_hits_the_db(redis_backend):
     assert db.calls == k and all(v == DB["p1"] for v in got)
 
 
+@pytest.mark.on_cluster
 def test_mutex_one_load_for_many_waiters(redis_backend):
     gate = threading.Event()
     db = Loader(gate=gate)
@@ -98,6 +100,7 @@ def test_mutex_one_load_for_many_waiters(redis_backend):
     assert redis_backend.client().exists(g.lock_key("p1")) == 0  # released
 
 
+@pytest.mark.on_cluster
 def test_mutex_rechecks_the_cache_after_locking(redis_backend):
     db = Loader()
     g = guard(redis_backend, MutexRebuild, db)
@@ -128,6 +131,7 @@ def test_mutex_gives_up_after_bounded_retries(redis_backend):
     assert c.get(g.lock_key("p1")) == "someone-else"  # we never touched their lock
 
 
+@pytest.mark.on_cluster
 def test_mutex_overrun_does_not_delete_the_next_holders_lock(redis_backend):
     c = redis_backend.client()
     gate = threading.Event()
@@ -183,6 +187,7 @@ def test_singleflight_one_load_per_process(redis_backend):
     assert sum(p.shared for p in procs) == 12  # every caller got a shared result
 
 
+@pytest.mark.on_cluster
 def test_logical_expiry_serves_stale_and_rebuilds_once(redis_backend):
     clock = VirtualClock()
     gate = threading.Event()
@@ -240,6 +245,7 @@ def test_loader_error_propagates_and_nothing_is_cached(redis_backend):
         assert redis_backend.client().exists(g.cache_key("p1"), g.lock_key("p1")) == 0
 
 
+@pytest.mark.on_cluster
 def test_null_cache_and_bloom_stop_penetration(redis_backend):
     ids = [f"missing{i}" for i in range(20)] * 5  # 100 requests, 20 distinct ids that do not exist
     counts = {}

@@ -35,6 +35,13 @@ def test_doctor_reports_a_real_backend(real_redis_server):
     assert f":{real_redis_server.port}" in out.stdout
 
 
+@pytest.mark.cluster
+def test_doctor_reports_a_cluster(local_redis_cluster):
+    out = run("doctor", env={"REDIS_URL": local_redis_cluster.url})
+    assert "Redis Cluster (redis-server 7" in out.stdout and "(3 primaries)" in out.stdout, out.stdout
+    assert "pytest -m cluster" in out.stdout
+
+
 def test_unreachable_redis_url_is_a_clear_error_not_a_traceback():
     out = run("doctor", env={"REDIS_URL": "redis://127.0.0.1:1"})
     assert out.returncode == 1

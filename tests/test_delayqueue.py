@@ -17,6 +17,7 @@ def make(backend, clock=None, lease=30.0, name="orders"):
     return DelayQueue(name, client=c, keyspace=Keyspace("t-dq", c), lease=lease, clock=clock or VirtualClock())
 
 
+@pytest.mark.on_cluster
 def test_put_claim_ack_in_due_order(redis_backend):
     clock = VirtualClock()
     q = make(redis_backend, clock)
@@ -42,6 +43,7 @@ def test_claim_respects_limit_and_now_argument(redis_backend):
     assert q.claim(now=9, limit=100) == []
 
 
+@pytest.mark.on_cluster
 def test_lease_expiry_recovers_item_for_another_worker(redis_backend):
     clock = VirtualClock()
     q = make(redis_backend, clock, lease=10)
@@ -56,6 +58,7 @@ def test_lease_expiry_recovers_item_for_another_worker(redis_backend):
     assert q.ack("o1")
 
 
+@pytest.mark.on_cluster
 def test_extend_keeps_lease_and_fails_after_recovery(redis_backend):
     clock = VirtualClock()
     q = make(redis_backend, clock, lease=10)
@@ -70,6 +73,7 @@ def test_extend_keeps_lease_and_fails_after_recovery(redis_backend):
     assert q.extend("o1") is False  # lost the lease: stop, don't ack
 
 
+@pytest.mark.on_cluster
 def test_cancel_removes_waiting_or_leased(redis_backend):
     clock = VirtualClock()
     q = make(redis_backend, clock)
@@ -83,6 +87,7 @@ def test_cancel_removes_waiting_or_leased(redis_backend):
     assert q.claim(limit=10) == [] and len(q) == 0
 
 
+@pytest.mark.on_cluster
 def test_put_does_not_requeue_a_leased_item(redis_backend):
     q = make(redis_backend)
     q.put("o1", 0)
@@ -124,6 +129,7 @@ def claim_all(q, workers, now, limit, naive=False):
     return got
 
 
+@pytest.mark.on_cluster
 def test_acceptance_8_workers_claim_10000_due_items_exactly_once(redis_backend):
     q = make(redis_backend)
     n = 10_000
@@ -152,6 +158,7 @@ def test_naive_claim_hands_the_same_item_to_two_workers(redis_backend):
     assert closed == ["order-1", "order-1"], "both read before either removed: double close"
 
 
+@pytest.mark.on_cluster
 def test_atomic_claim_with_same_interleaving_hands_it_out_once(redis_backend):
     q = make(redis_backend)
     q.put("order-1", 0)
@@ -170,6 +177,7 @@ def test_atomic_claim_with_same_interleaving_hands_it_out_once(redis_backend):
     assert closed == ["order-1"]
 
 
+@pytest.mark.on_cluster
 def test_queues_with_different_names_are_separate(redis_backend):
     a = make(redis_backend, name="a")
     b = make(redis_backend, name="b")

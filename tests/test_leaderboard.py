@@ -13,6 +13,8 @@ from hcedu.patterns.leaderboard import MAX_EXACT, Composite, Entry, Leaderboard
 
 from helpers import run_workers
 
+pytestmark = pytest.mark.on_cluster  # every redis_backend test here also runs on the cluster rung
+
 DAY = 86_400
 
 

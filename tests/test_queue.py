@@ -20,6 +20,7 @@ def bridge(backend, **kw):
     return Bridge(client=c, **kw)
 
 
+@pytest.mark.on_cluster
 def test_items_reach_the_list_in_order_in_batches(redis_backend):
     b = bridge(redis_backend, capacity=50, batch=16)
     for i in range(200):
@@ -30,6 +31,7 @@ def test_items_reach_the_list_in_order_in_batches(redis_backend):
     assert b.client.lrange(b.key, 0, -1) == [f"t{i}" for i in range(200)]
 
 
+@pytest.mark.on_cluster
 def test_stream_sink(redis_backend):
     b = bridge(redis_backend, sink="stream", batch=8)
     for i in range(20):
@@ -126,6 +128,7 @@ def test_parent_context_cancel_shuts_down(redis_backend):
 
 
 @pytest.mark.parametrize("policy", ["block", "drop_newest", "drop_oldest", "reject"])
+@pytest.mark.on_cluster
 def test_acceptance_shutdown_accounts_for_every_item(redis_backend, policy):
     """Many producers race a shutdown: every item is sent, evicted, refused at the door, or reported unsent."""
     parent, cancel = context.with_cancel(context.background())

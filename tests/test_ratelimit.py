@@ -29,6 +29,7 @@ def make(cls, client, limit=5, window=10.0, start=1000.0, **kw):
 
 
 @pytest.mark.parametrize("cls", ALL, ids=IDS)
+@pytest.mark.on_cluster
 def test_admits_exactly_limit_then_refuses(redis_backend, cls):
     lim, _ = make(cls, redis_backend.client())
     ds = [lim.allow("u") for _ in range(8)]
@@ -64,6 +65,7 @@ def test_n_greater_than_one_and_never_fitting(redis_backend, cls):
 
 
 @pytest.mark.parametrize("cls", ALL, ids=IDS)
+@pytest.mark.on_cluster
 def test_eight_threads_admit_exactly_the_limit(redis_backend, cls):
     """Frozen virtual time (no refill): whatever the interleaving, one Lua script per decision admits `limit`."""
     clock = VirtualClock(50.0)
@@ -82,6 +84,7 @@ def test_eight_threads_admit_exactly_the_limit(redis_backend, cls):
 
 
 @pytest.mark.parametrize("cls", ALL, ids=IDS)
+@pytest.mark.on_cluster
 def test_redis_time_mode(redis_backend, cls):
     lim, _ = make(cls, redis_backend.client(), limit=3, window=60, use_redis_time=True)
     assert [lim.allow("u").allowed for _ in range(4)] == [True, True, True, False]
@@ -89,6 +92,7 @@ def test_redis_time_mode(redis_backend, cls):
 
 
 @pytest.mark.parametrize("cls", ALL, ids=IDS)
+@pytest.mark.on_cluster
 def test_keys_get_a_gc_ttl(redis_backend, cls):
     client = redis_backend.client()
     lim, _ = make(cls, client, limit=3, window=2)
@@ -138,6 +142,7 @@ def test_fixed_window_alignment_first_hit_vs_clock(redis_backend):
 
 # --- sliding log ------------------------------------------------------------------------------------
 
+@pytest.mark.on_cluster
 def test_sliding_log_is_exact(redis_backend):
     lim, clock = make(SlidingLogLimiter, redis_backend.client(), limit=3, window=10, start=0.0)
     for t in (0.0, 2.0, 4.0):
@@ -154,6 +159,7 @@ def test_sliding_log_is_exact(redis_backend):
     assert lim.client.zcard(lim.keys("u")[0]) == 3  # refused hits are not logged
 
 
+@pytest.mark.on_cluster
 def test_sliding_log_same_timestamp_members_are_unique(redis_backend):
     lim, _ = make(SlidingLogLimiter, redis_backend.client(), limit=50, window=10)
     assert lim.allow("u", 20).allowed and lim.allow("u", 20).allowed

@@ -26,6 +26,7 @@ def stream(backend, **kw):
 
 
 # -- Streams --------------------------------------------------------------------------------------
+@pytest.mark.on_cluster
 def test_stream_publish_read_ack(redis_backend):
     q = stream(redis_backend)
     q.publish("hello", msg_id="m1")
@@ -62,6 +63,7 @@ def test_blocking_read_times_out_empty(redis_backend):
     assert time.monotonic() - started >= 0.09  # it did wait (not a timing target: a lower bound)
 
 
+@pytest.mark.on_cluster
 def test_reclaim_takes_over_idle_entries_and_counts_deliveries(redis_backend):
     q = stream(redis_backend, lease=60)
     q.publish("x", msg_id="m1")
@@ -72,6 +74,7 @@ def test_reclaim_takes_over_idle_entries_and_counts_deliveries(redis_backend):
     assert q.ack(got[0].entry_id) == 1 and q.pending() == 0
 
 
+@pytest.mark.on_cluster
 def test_dead_letter_after_max_deliveries(redis_backend):
     q = stream(redis_backend, lease=0, max_deliveries=2)
     q.publish("poison", msg_id="p")
@@ -172,6 +175,7 @@ def lq(backend, clock=None, **kw):
     return ListQueue("jobs", client=c, keyspace=ks(c), clock=clock or VirtualClock(), **kw)
 
 
+@pytest.mark.on_cluster
 def test_list_take_ack_fifo(redis_backend):
     q = lq(redis_backend)
     q.push("a", msg_id="1")
@@ -184,6 +188,7 @@ def test_list_take_ack_fifo(redis_backend):
     assert q.take() is None
 
 
+@pytest.mark.on_cluster
 def test_list_blocking_take_uses_brpoplpush(redis_backend):
     q = lq(redis_backend)
     other = lq(redis_backend)
@@ -195,6 +200,7 @@ def test_list_blocking_take_uses_brpoplpush(redis_backend):
     assert q.take(timeout=0.1) is None
 
 
+@pytest.mark.on_cluster
 def test_list_reaper_requeues_then_dead_letters(redis_backend):
     clock = VirtualClock()
     q = lq(redis_backend, clock, lease=10, max_deliveries=2)
@@ -212,6 +218,7 @@ def test_list_reaper_requeues_then_dead_letters(redis_backend):
     assert q.dead_letters()[0].msg_id == "1" and q.in_flight() == 0 and q.ready() == 0
 
 
+@pytest.mark.on_cluster
 def test_list_reaper_gives_a_lease_to_a_message_moved_without_one(redis_backend):
     clock = VirtualClock()
     q = lq(redis_backend, clock, lease=10)
@@ -291,6 +298,7 @@ def test_acceptance_list_consumer_killed_mid_batch_loses_nothing(redis_backend):
 
 
 # -- Idempotency ----------------------------------------------------------------------------------
+@pytest.mark.on_cluster
 def test_idempotent_handler_states(redis_client):
     calls = []
     h = IdempotentHandler(calls.append, client=redis_client, keyspace=ks(redis_client), name="h")
@@ -302,6 +310,7 @@ def test_idempotent_handler_states(redis_client):
         h(Message("o2", "close", "2-0"))
 
 
+@pytest.mark.on_cluster
 def test_idempotent_handler_failure_allows_retry(redis_client):
     attempts = []
 

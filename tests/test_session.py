@@ -17,6 +17,7 @@ def make(backend, clock=None, ttl=30.0, cls=SessionStore, **kw):
     return cls(c, ttl=ttl, keyspace=Keyspace("t-sess", c), clock=clock or VirtualClock(1000), **kw)
 
 
+@pytest.mark.on_cluster
 def test_create_get_slides_and_expires(redis_backend):
     clock = VirtualClock(1000)
     s = make(redis_backend, clock)
@@ -48,6 +49,7 @@ def test_fixed_ttl_without_touch(redis_backend):
     assert s.get(sid, touch=False) is None
 
 
+@pytest.mark.on_cluster
 def test_absolute_cap_beats_sliding(redis_backend):
     clock = VirtualClock()
     s = make(redis_backend, clock, ttl=30, absolute_ttl=70)
@@ -62,6 +64,7 @@ def test_absolute_cap_beats_sliding(redis_backend):
     assert s.get(sid) is None
 
 
+@pytest.mark.on_cluster
 def test_update_writes_fields_only_on_live_sessions(redis_backend):
     clock = VirtualClock()
     s = make(redis_backend, clock)
@@ -76,6 +79,7 @@ def test_update_writes_fields_only_on_live_sessions(redis_backend):
     assert s.update(other, a=1) is False and s.update(other) is False
 
 
+@pytest.mark.on_cluster
 def test_destroy_all_and_sessions_of(redis_backend):
     clock = VirtualClock()
     s = make(redis_backend, clock)
@@ -94,6 +98,7 @@ def test_destroy_all_and_sessions_of(redis_backend):
     assert s.destroy_all("nobody") == 0
 
 
+@pytest.mark.on_cluster
 def test_live_count_and_sweep(redis_backend):
     clock = VirtualClock()
     s = make(redis_backend, clock)
@@ -147,6 +152,7 @@ def test_bad_create_arguments(redis_backend):
         s.update(s.create("u"), x={1, 2})
 
 
+@pytest.mark.on_cluster
 def test_concurrent_requests_and_logouts_never_accept_after_logout(redis_backend):
     """Real threads: requests hammer sessions while others log them out; once a logout returned, no
     request may find the session, and no destroyed session exists at the end."""
@@ -199,6 +205,7 @@ def test_naive_store_without_interference_behaves(redis_backend):
         make(redis_backend, cls=NaiveSessionStore, between=5)
 
 
+@pytest.mark.on_cluster
 def test_logout_listener_evicts_and_stops(redis_backend):
     s = make(redis_backend)
     seen: list[str] = []

@@ -11,6 +11,8 @@ from hcedu.patterns.stock import NaiveStock, Stock
 
 from helpers import run_workers
 
+pytestmark = pytest.mark.on_cluster  # every redis_backend test here also runs on the cluster rung
+
 
 def make(redis_backend, cls=Stock, **kw):
     c = redis_backend.client()

@@ -59,6 +59,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         problems.append(f"{backend.ENV_VAR}={backend.redact(url or '')} cannot be reached (see above)")
     if shutil.which("redis-server"):
         print(f"            redis-server found at {shutil.which('redis-server')}: the real-Redis tests will run")
+        if shutil.which("redis-cli"):
+            print("            redis-cli found too: the cluster rung runs (pytest -m cluster; "
+                  "hcedu.lab.redis_cluster.local_cluster())")
     else:
         print("            no redis-server binary: the real-Redis half of the tests is skipped "
               "(apt-get install redis-server to run it)")

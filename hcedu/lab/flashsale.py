@@ -40,6 +40,7 @@ from ..clock import VirtualClock
 from ..patterns.bloom import BloomFilter
 from ..patterns.cacheguard import (GUARDS, BloomGuard, CacheGuard, LogicalExpiry, MutexRebuild, NoGuard, NullCache,
                                    SourceRebuild, ttl_with_jitter)
+from ..patterns.lock import fence_key_for
 from ..patterns.stock import NaiveStock, Stock
 from .plot import finish
 
@@ -142,7 +143,7 @@ def hotkey_expiry(guards: Iterable[str] = BREAKDOWN_GUARDS, clients: int = 50, *
                      "stale": sum(1 for _, v in out if v and v.get("version") == "old"), "errors": len(errors),
                      "p50_ms": float(np.median(lat)), "max_ms": float(lat.max())})
         for o in objs:
-            ks.client.delete(o.cache_key(key), o.lock_key(key), getattr(o, "fence_key", o.lock_key(key)))
+            ks.client.delete(o.cache_key(key), o.lock_key(key), fence_key_for(o.lock_key(key)))
     return pd.DataFrame(rows)
 
 
@@ -277,7 +278,7 @@ def lock_overrun(kind: str = "source", *, keyspace: Keyspace | None = None) -> p
     finally:
         for e in gates.values():
             e.set()
-        c.delete(g.cache_key(key), lock_key, getattr(g, "fence_key", lock_key))
+        c.delete(g.cache_key(key), lock_key, fence_key_for(lock_key))
     frame = pd.DataFrame(rows).set_index("step")
     frame.attrs["results"] = dict(sorted(results.items()))
     return frame

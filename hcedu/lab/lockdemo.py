@@ -33,7 +33,7 @@ from redis.retry import Retry
 from .. import _validate
 from ..clock import Timer, VirtualClock
 from ..patterns.fencing import FencedResource
-from ..patterns.lock import RedisLock, unsafe_release
+from ..patterns.lock import RedisLock, fence_key_for, unsafe_release
 from ..patterns.redlock import Redlock
 
 __all__ = ["Scenario", "PausableClock", "lease_expiry", "pause_past_ttl", "watchdog_pause", "watchdog_hung",
@@ -121,7 +121,7 @@ class _Script:
         self.rows: list[dict[str, Any]] = []
         self.owner_of: dict[str, str] = {}  # token -> actor
         self.believers: set[str] = set()
-        client.delete(key, f"{key}:fence")  # every scenario starts from a clean lock and fence counter
+        client.delete(key, fence_key_for(key))  # every scenario starts from a clean lock and fence counter
 
     def at(self, t: float) -> None:
         if t > self.clock.now():
@@ -261,7 +261,7 @@ def pause_past_ttl(client_factory: Callable[[], redis.Redis], *, fenced: bool = 
     clock = VirtualClock()
     ca, cb = client_factory(), client_factory()
     s = _Script(ca, key, clock)
-    ca.set(f"{key}:fence", first_fence - 1)
+    ca.set(fence_key_for(key), first_fence - 1)
     storage = FencedResource("storage", enforce=fenced)
     a, b = RedisLock(ca, key, ttl, clock=clock), RedisLock(cb, key, ttl, clock=clock)
 
@@ -485,7 +485,7 @@ def sigstop_pause(url: str, *, ttl: float = 0.3, key: str = "hcedu:ch08:lock:sig
     ttl = _validate.number("ttl", ttl, minimum=0.01)
     client = redis.Redis.from_url(url, decode_responses=True)
     _preload_all(client)
-    client.delete(key, f"{key}:fence", store)
+    client.delete(key, fence_key_for(key), store)
     ctx = mp.get_context("spawn")
     go, out = ctx.Queue(), ctx.Queue()
     proc = ctx.Process(target=_paused_holder, args=(url, key, store, ttl, go, out), daemon=True,
@@ -540,7 +540,7 @@ def sigstop_pause(url: str, *, ttl: float = 0.3, key: str = "hcedu:ch08:lock:sig
         if proc.is_alive():
             proc.terminate()
             proc.join(5)
-        client.delete(key, f"{key}:fence", store)
+        client.delete(key, fence_key_for(key), store)
         client.close()
     return Scenario("a real SIGSTOP pause", pd.DataFrame(rows), {
         "b_acquired_while_a_paused": b_ok, "fences": (a_fence, b.fence), "a_write_accepted": a_wrote,

@@ -18,7 +18,7 @@ from typing import Iterator
 
 import redis
 
-__all__ = ["available", "free_port", "RedisServerProcess", "start", "real_redis"]
+__all__ = ["available", "free_port", "RedisServerProcess", "start", "real_redis", "still_running"]
 
 NOT_INSTALLED = "redis-server is not installed (Debian: apt-get install redis-server)"
 
@@ -86,6 +86,26 @@ class RedisServerProcess:
         return f"<RedisServerProcess pid={self.pid} {self.url}>"
 
 
+#: every server this process started, by PID (:func:`still_running` reports the ones left alive)
+_started: dict[int, "RedisServerProcess"] = {}
+
+
+def still_running() -> list[RedisServerProcess]:
+    """The servers :func:`start` started in this process that are still alive (the test suite checks that
+    none is left when it ends: every start has its stop, also on failure)."""
+    return [p for p in list(_started.values()) if p.alive() and _is_redis(p.pid)]
+
+
+def _is_redis(pid: int) -> bool:
+    """False when ``pid`` now belongs to another program (the server died and the PID was reused)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read()
+        return b"redis-server" in cmd or b"redis-sentinel" in cmd
+    except OSError:
+        return True  # no /proc: trust the PID
+
+
 def start(port: int | None = None, timeout: float = 10.0, args: tuple[str, ...] | list[str] = (),
           config: str | None = None) -> RedisServerProcess:
     """Start ``redis-server`` on ``port`` (a free one by default) and wait until it answers PING.
@@ -118,13 +138,26 @@ def start(port: int | None = None, timeout: float = 10.0, args: tuple[str, ...] 
             except redis.ConnectionError:
                 pass
             if time.monotonic() > deadline:
+                _stop_from_pidfile(pidfile, port, workdir)  # a daemon that came up late must not outlive us
                 raise TimeoutError(f"redis-server on port {port} did not answer within {timeout} s")
             time.sleep(0.02)
     finally:
         client.close()
     with open(pidfile) as f:
         pid = int(f.read().strip())
-    return RedisServerProcess(port, pid, workdir)
+    proc = RedisServerProcess(port, pid, workdir)
+    _started[pid] = proc
+    return proc
+
+
+def _stop_from_pidfile(pidfile: str, port: int, workdir: str) -> None:
+    try:
+        with open(pidfile) as f:
+            pid = int(f.read().strip())
+    except (OSError, ValueError):
+        shutil.rmtree(workdir, ignore_errors=True)
+        return
+    RedisServerProcess(port, pid, workdir).stop()
 
 
 @contextlib.contextmanager

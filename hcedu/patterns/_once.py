@@ -8,8 +8,9 @@ copies, a ``SET NX`` lock acquire sees its own key and reports "taken".
 
 :func:`call_once` sends one command on a pooled connection and reads its reply with no retry: a lost reply
 raises ``redis.ConnectionError`` / ``redis.TimeoutError`` and the caller knows the outcome is *unknown*
-(the command ran once or not at all, never twice). :func:`eval_once` does the same for a registered Lua
-script (``EVALSHA``; after a ``NOSCRIPT`` error, which means the script did not run, it loads the script
+(the command ran once or not at all, never twice); on a ``RedisCluster`` it goes to the plain client of the
+primary that owns the keys' slot (the cluster client would resend). :func:`eval_once` does the same for a
+registered Lua script (``EVALSHA``; after a ``NOSCRIPT`` error, which means the script did not run, it loads the script
 and sends it once more). ``timeout`` bounds the wait for the reply (a caller's deadline on a hung server);
 ``None`` uses the connection's ``socket_timeout``.
 
@@ -24,9 +25,11 @@ import time
 from typing import Any, Callable, TypeVar
 
 import redis
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
 
-__all__ = ["call_once", "eval_once", "resends", "retry_idempotent", "with_request_id", "reply_slack", "TRANSIENT"]
+__all__ = ["call_once", "eval_once", "resends", "socket_timeout", "retry_idempotent", "with_request_id", "reply_slack",
+           "TRANSIENT"]
 
 #: errors after which the outcome of a write is unknown (it may or may not have run)
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError)
@@ -51,7 +54,10 @@ class _Bounded:
 
 def resends(client: redis.Redis) -> bool:
     """True if ``client``'s connections retry a command after a connection error (redis-py ``Retry`` with
-    retries > 0, or ``retry_on_error``/``retry_on_timeout``), i.e. would run a write twice on a lost reply."""
+    retries > 0, or ``retry_on_error``/``retry_on_timeout``), i.e. would run a write twice on a lost reply.
+    A ``RedisCluster`` client retries by design (to follow a failover): True."""
+    if isinstance(client, RedisCluster):
+        return True
     kw = getattr(client.connection_pool, "connection_kwargs", {})
     retry = kw.get("retry")
     if retry is None:  # redis-py's Connection: Retry(NoBackoff(), 1) if retry_on_error/_timeout, else 0
@@ -68,6 +74,8 @@ def call_once(client: redis.Redis, *args: Any, timeout: float | None = None, **o
     is used through its ``execute_command`` as usual, so spies that wrap it still see every command;
     otherwise, or with a ``timeout``, the command goes straight to a pooled connection.
     """
+    if isinstance(client, RedisCluster):  # its own retry would resend: send on the owning node's client
+        return call_once(_node_client(client, args), *args, timeout=timeout, **options)
     if timeout is None and not resends(client):
         return client.execute_command(*args, **options)
     pool = client.connection_pool
@@ -83,6 +91,24 @@ def call_once(client: redis.Redis, *args: Any, timeout: float | None = None, **o
     finally:
         if single is None:
             pool.release(conn)
+
+
+def socket_timeout(client: redis.Redis) -> float | None:
+    """The ``socket_timeout`` (s) ``client``'s connections use (a cluster client's node connections), or None."""
+    if isinstance(client, RedisCluster):
+        kw = getattr(client.nodes_manager, "connection_kwargs", {})
+    else:
+        kw = getattr(client.connection_pool, "connection_kwargs", {})
+    return kw.get("socket_timeout")
+
+
+def _node_client(client: RedisCluster, args: tuple[Any, ...]) -> redis.Redis:
+    """The plain client of the primary serving the slot of ``args``'s keys (a ``MOVED`` during resharding then
+    surfaces as an error instead of a silent resend; the cluster client learns the new map on its next call)."""
+    node = client.nodes_manager.get_node_from_slot(client.determine_slot(*args))
+    if node.redis_connection is None:
+        client.nodes_manager.create_redis_connections([node])
+    return node.redis_connection
 
 
 def eval_once(client: redis.Redis, script: Script, keys: list[Any], args: list[Any], *,

@@ -21,10 +21,10 @@ Invariants:
   double hashing ``g_i = (h1 + i*h2) mod m`` (Kirsch & Mitzenmacher 2006): the same item gives the same
   positions in every process (unlike Python's salted ``hash``).
 
-Keys: one bitmap ``<keyspace>:bloom:<name>`` (at most 2^32 bits = 512 MB, Redis's string limit) and a
-counter ``...:count`` of adds that set at least one new bit (the distinct items inserted, minus the ones that
-were already false positives). Redis errors propagate; because each add or check is one script, a failed call
-changes nothing or everything.
+Keys: one bitmap ``<keyspace>:{bloom:<name>}`` (at most 2^32 bits = 512 MB, Redis's string limit) and a
+counter ``...:count`` (the same hash tag: one Redis Cluster slot for the script) of adds that set at least one
+new bit (the distinct items inserted, minus the ones that were already false positives). Redis errors
+propagate; because each add or check is one script, a failed call changes nothing or everything.
 """
 
 from __future__ import annotations
@@ -124,8 +124,8 @@ class BloomFilter:
                              f"more than a Redis string holds ({MAX_BITS}); shard it into several filters")
         self.hashes = optimal_hashes(self.bits, self.capacity)
         self.name = name
-        self.key = self.keyspace.key("bloom", name)
-        self.count_key = self.keyspace.key("bloom", name, "count")
+        self.key = self.keyspace.tagged("bloom", name)  # bitmap and count share a hash tag (one cluster slot)
+        self.count_key = self.key + ":count"
         self._add = self.client.register_script(ADD_LUA)
         self._check = self.client.register_script(CHECK_LUA)
 

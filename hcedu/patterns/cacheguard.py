@@ -51,7 +51,7 @@ from ._redisargs import client_and_keyspace, key_part
 from ..clock import Clock, as_clock
 from ..go.singleflight import Group
 from .bloom import BloomFilter
-from .lock import RedisLock
+from .lock import RedisLock, fence_key_for
 
 __all__ = ["CacheGuard", "NoGuard", "MutexRebuild", "SingleflightGuard", "LogicalExpiry", "XFetch", "NullCache",
            "BloomGuard", "SourceRebuild", "CacheBusy", "ttl_with_jitter", "GUARDS", "make_guard"]
@@ -248,12 +248,15 @@ class MutexRebuild(CacheGuard):
         self.retry_cap = _validate.number("retry_cap", retry_cap, minimum=0, strict=True)
         self.lock_lost = 0
         self.waits = 0
-        #: one fence counter for all of this guard's locks (RedisLock would otherwise keep one per cache key)
-        self.fence_key = self.keyspace.key("cache", self.name, "~lockfence")
+
+    def fence_key(self, key: Any) -> str:
+        """The fence counter of ``key``'s rebuild lock: one per lock, in the lock key's cluster slot (the
+        acquire script touches both)."""
+        return fence_key_for(self.lock_key(key))
 
     def _lock(self, key: Any) -> RedisLock:
         return RedisLock(self.client, self.lock_key(key), self.lock_ttl, self.clock, rng=self.rng,
-                         fence_key=self.fence_key)
+                         fence_key=self.fence_key(key))
 
     def _rebuild(self, key: Any, lock: RedisLock) -> tuple[bool, Any]:
         """Holding ``lock``: re-check, load, write. Returns (True, value)."""

@@ -58,6 +58,7 @@ import uuid
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import redis
+from redis.cluster import RedisCluster
 
 from .. import _validate
 from ..backend import Keyspace, connect
@@ -318,7 +319,7 @@ class RedisCounter(_RedisBase):
     def __init__(self, name: str = "pv", *, client: redis.Redis | None = None,
                  keyspace: Keyspace | None = None, dedup_ttl: float = DEDUP_TTL) -> None:
         super().__init__(name, client, keyspace)
-        self.key = self.keyspace.key("cnt", name)
+        self.key = self.keyspace.tagged("cnt", name)  # request markers extend it: one cluster slot
         self.dedup_ttl = _validate.number("dedup_ttl", dedup_ttl, minimum=0.001, maximum=MAX_TTL)
         self._once = self.client.register_script(INCR_ONCE_LUA)
 
@@ -393,10 +394,12 @@ class ShardedRedisCounter(_RedisBase):
         return int(call_once(self.client, "INCRBY", self.shard_keys[self._shard()], n))
 
     def shard_values(self) -> list[int]:
+        if not self.hash_tag and isinstance(self.client, RedisCluster):  # shards on several slots (nodes)
+            return [_int(v) for v in self.client.mget_nonatomic(self.shard_keys)]
         return [_int(v) for v in self.client.mget(self.shard_keys)]
 
     def value(self) -> int:
-        """``MGET`` every shard and sum (one round trip)."""
+        """``MGET`` every shard and sum (one round trip; on a cluster without the hash tag, one per node)."""
         return sum(self.shard_values())
 
 
@@ -422,7 +425,7 @@ class BatchedRedisCounter(_RedisBase):
                  clock: Clock | None = None, client: redis.Redis | None = None,
                  keyspace: Keyspace | None = None) -> None:
         super().__init__(name, client, keyspace)
-        self.key = self.keyspace.key("cnt", name)
+        self.key = self.keyspace.tagged("cnt", name)  # the flush marker extends it: one cluster slot
         self.flush_every = _validate.integer("flush_every", flush_every, minimum=1)
         self.flush_interval = (None if flush_interval is None
                                else _validate.number("flush_interval", flush_interval, minimum=0, strict=True,
@@ -579,7 +582,7 @@ class NaiveRedisCounter(_RedisBase):
     def __init__(self, name: str = "pv", *, pause: Callable[[], Any] | None = None,
                  client: redis.Redis | None = None, keyspace: Keyspace | None = None) -> None:
         super().__init__(name, client, keyspace)
-        self.key = self.keyspace.key("cnt", name)
+        self.key = self.keyspace.tagged("cnt", name)  # the same key as RedisCounter(name)
         self._pause = _pause(pause)
 
     @property

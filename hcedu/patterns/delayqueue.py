@@ -3,7 +3,7 @@
 The order-timeout pattern: ``put(order_id, created + 30 min)`` when the order is made, ``cancel(order_id)``
 when it is paid, and workers ``claim(now)`` due orders to close them.
 
-Keys (under a :class:`hcedu.backend.Keyspace`):
+Keys (under a :class:`hcedu.backend.Keyspace`, behind the hash tag ``{dq:<name>}``: one Redis Cluster slot):
   * ``...:due``       ZSET  item -> due time (the waiting set);
   * ``...:leased``    ZSET  item -> lease deadline (claimed, being processed, not yet acked);
   * ``...:attempts``  HASH  item -> how many times it was claimed.
@@ -167,9 +167,8 @@ class DelayQueue:
         self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
         self.keyspace = keyspace if keyspace is not None else Keyspace("delayqueue", self.client)
         self.name = name
-        self.due_key = self.keyspace.key("dq", name, "due")
-        self.leased_key = self.keyspace.key("dq", name, "leased")
-        self.attempts_key = self.keyspace.key("dq", name, "attempts")
+        base = self.keyspace.tagged("dq", name)  # one hash tag: the scripts' keys share a cluster slot
+        self.due_key, self.leased_key, self.attempts_key = base + ":due", base + ":leased", base + ":attempts"
         self._put = self.client.register_script(PUT_LUA)
         self._claim = self.client.register_script(CLAIM_FENCED_LUA)
         self._recover = self.client.register_script(RECOVER_LUA)

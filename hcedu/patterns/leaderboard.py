@@ -279,7 +279,7 @@ class Leaderboard:
             self.max_score = _validate.number("max_score", max_score, minimum=0, strict=True)
         else:
             self.max_score = self.codec.max_points if self.codec else None
-        self.periods_key = self.keyspace.key("lb", name, "periods")
+        self.periods_key = self.keyspace.tagged("lb", name) + ":periods"  # every key of the board shares this hash tag
         self._add = self.client.register_script(ADD_LUA)
         self._add_plain = self.client.register_script(ADD_PLAIN_LUA)
         self._add_rid = self.client.register_script(with_request_id(ADD_LUA))
@@ -288,6 +288,14 @@ class Leaderboard:
         self._merge = self.client.register_script(MERGE_LUA)
 
     # -- keys and periods ------------------------------------------------------------------------
+    @property
+    def _base(self) -> str:
+        """Every key of this leaderboard starts with it: one hash tag, so a merge's keys share a cluster slot."""
+        return self.keyspace.tagged("lb", self.name)
+
+    def _board(self, label: str) -> str:
+        return f"{self._base}:{label}"
+
     def period_key(self, t: float | None = None) -> str:
         """The period label of time ``t`` (default now): ``"all"``, ``"2026-11-25"`` or ``"2026-W48"`` (ISO week, UTC)."""
         t = self.clock.now() if t is None else _validate.number("t", t)
@@ -313,7 +321,7 @@ class Leaderboard:
     def key(self, period: str | None = None) -> str:
         """The Redis key of the board for ``period`` (a label from :meth:`period_key`; default: now)."""
         label = self.period_key() if period is None else _validate.text("period", period)
-        return self.keyspace.key("lb", self.name, label)
+        return self._board(label)
 
     def _ttl(self, t: float) -> int:
         length = PERIODS[self.period]
@@ -327,7 +335,7 @@ class Leaderboard:
         label = self.period_key(t)
         if self.period != "all":
             self.client.zadd(self.periods_key, {label: self.period_start(t)})
-        return self.keyspace.key("lb", self.name, label)
+        return self._board(label)
 
     # -- writes ----------------------------------------------------------------------------------
     def _points(self, name: str, value: Any, *, signed: bool) -> float:
@@ -420,7 +428,7 @@ class Leaderboard:
 
     def clear(self) -> None:
         """Delete every board of this leaderboard (all periods, merged boards) and the period registry."""
-        keys = list(self.client.scan_iter(match=self.keyspace.key("lb", self.name, "*"), count=500))
+        keys = list(self.client.scan_iter(match=self._base + ":*", count=500))
         for i in range(0, len(keys), 500):
             self.client.delete(*keys[i:i + 500])
 
@@ -519,7 +527,7 @@ class Leaderboard:
         cutoff = self.period_start() - (self.keep - 1) * length
         old = [_s(x) for x in self.client.zrangebyscore(self.periods_key, "-inf", f"({cutoff!r}")]
         if old:
-            self.client.delete(*[self.keyspace.key("lb", self.name, lab) for lab in old])
+            self.client.delete(*[self._board(lab) for lab in old])
             self.client.zrem(self.periods_key, *old)
         return old
 
@@ -538,8 +546,8 @@ class Leaderboard:
         dest_label = "merged" if dest is None else _validate.text("dest", dest)
         if dest_label in labels:
             raise ValueError(f"dest must differ from the merged periods (got {dest_label!r})")
-        dest_key = self.keyspace.key("lb", self.name, dest_label)
-        keys = [self.keyspace.key("lb", self.name, lab) for lab in labels]
+        dest_key = self._board(dest_label)
+        keys = [self._board(lab) for lab in labels]
         ttl = self._ttl(self.clock.now())
         if self.codec is None:
             pipe = self.client.pipeline(transaction=True)

@@ -8,7 +8,7 @@ Invariants (each one tested on fakeredis and on a real ``redis-server``):
   random token (one Lua script: GET, compare, DEL). After the lease ran out and another client took
   the lock, ``release()`` returns False and deletes nothing.
 * **Every grant gets a larger fence.** Acquisition is one Lua script that does ``SET NX PX`` and, only
-  if that succeeded, ``INCR <name>:fence``; so grants and fence numbers are ordered the same way.
+  if that succeeded, ``INCR`` the lock's fence counter; so grants and fence numbers are ordered the same way.
   Hand ``lock.fence`` to the storage you protect (:class:`hcedu.patterns.fencing.FencedResource`):
   the lease cannot stop a paused holder from writing late, the fence can get the write rejected.
 * **Bounded waiting.** ``acquire(timeout=...)`` never waits longer than ``timeout`` (on the lock's clock);
@@ -32,8 +32,11 @@ What a lease lock cannot do: keep a holder that pauses longer than the TTL (GC, 
 acting on a lock it no longer has. A watchdog does not help there (its thread pauses too), and a
 hung-but-alive holder's watchdog renews forever; use ``max_renewals`` to cap it. See chapter 08.
 
-The lock key and its fence counter are two keys (``name`` and ``name + ":fence"``); on Redis Cluster
-put the name in a hash tag (``"{order:42}"``) so both land in one slot.
+The lock key and its fence counter are two keys in one script, so they must share a Redis Cluster slot:
+the fence key is :func:`~hcedu.patterns._slots.companion` ``(name, "fence")``: ``"{lock:orders}:fence"`` for a
+tagged name (``"{lock:orders}"``, the cluster-friendly way to name a lock), ``"<name>:{<name>}:fence"`` for
+an untagged one (the tag is the whole name, which is what Redis hashes for the lock key). A ``fence_key``
+given explicitly must be in the lock's slot too (``ValueError`` otherwise).
 """
 
 from __future__ import annotations
@@ -50,8 +53,9 @@ import redis
 from .. import _validate
 from ..clock import Clock, RealClock, Timer, as_clock
 from ._once import TRANSIENT, eval_once, reply_slack
+from ._slots import companion, slot
 
-__all__ = ["RedisLock", "LockError", "LockTimeout", "LockLost",
+__all__ = ["RedisLock", "LockError", "LockTimeout", "LockLost", "fence_key_for",
            "ACQUIRE_LUA", "RELEASE_LUA", "EXTEND_LUA", "unsafe_release"]
 
 #: KEYS[1] lock, KEYS[2] fence counter; ARGV[1] token, ARGV[2] ttl in ms. Returns the new fence, or 0.
@@ -85,6 +89,12 @@ return 0
 """
 
 _serial = itertools.count(1)
+
+
+def fence_key_for(name: str) -> str:
+    """The default fence counter key of the lock ``name``: in ``name``'s cluster slot (see the module docstring).
+    ``"{lock:orders}"`` -> ``"{lock:orders}:fence"``; ``"lock:orders"`` -> ``"lock:orders:{lock:orders}:fence"``."""
+    return companion(_validate.text("name", name), "fence")
 
 
 
@@ -136,7 +146,8 @@ class RedisLock:
     * ``retry_base`` / ``retry_cap``: the blocking poll sleeps ``uniform(0, min(cap, base * 2**k))`` after
       the k-th failed try (full jitter); ``retry_base=0`` retries immediately (a spin);
     * ``rng``: a ``random.Random`` for the jitter (seed it for reproducible waits);
-    * ``fence_key``: the fence counter's key (default ``name + ":fence"``);
+    * ``fence_key``: the fence counter's key (default :func:`fence_key_for` ``(name)``, in the lock's cluster
+      slot; one counter per lock);
     * ``on_event``: ``on_event(lock, event)`` after ``"acquire"``, ``"extend"``, ``"extend-failed"``,
       ``"release"``, ``"release-failed"`` (used by the chapter's timelines).
 
@@ -165,9 +176,13 @@ class RedisLock:
         if rng is not None and not isinstance(rng, random.Random):
             raise TypeError(f"rng must be a random.Random (got {type(rng).__name__})")
         self._rng = rng or random.Random()
-        self.fence_key = _validate.text("fence_key", fence_key) if fence_key is not None else f"{name}:fence"
+        self.fence_key = _validate.text("fence_key", fence_key) if fence_key is not None else fence_key_for(name)
         if self.fence_key == self.name:
             raise ValueError("fence_key must differ from name")
+        if slot(self.fence_key) != slot(self.name):
+            raise ValueError(f"fence_key must be in the lock's Redis Cluster slot (the script touches both): "
+                             f"give both one hash tag, e.g. name='{{lock:orders}}', fence_key='{{lock:orders}}:fence' "
+                             f"(got name={self.name!r}, fence_key={self.fence_key!r})")
         self._on_event = _validate.function("on_event", on_event) if on_event is not None else None
         self._acquire_script = client.register_script(ACQUIRE_LUA)
         self._release_script = client.register_script(RELEASE_LUA)

@@ -63,6 +63,7 @@ from .. import _validate
 from ..backend import Keyspace, connect
 from ..clock import Clock, RealClock, VirtualClock, as_clock
 from ._once import eval_once
+from ._slots import companion
 
 __all__ = ["Decision", "RedisLimiter", "FixedWindowLimiter", "SlidingLogLimiter", "SlidingWindowCounterLimiter",
            "TokenBucketLimiter", "GCRALimiter", "cell_reply", "headers", "LIMITERS", "VIRTUAL_TTL_FLOOR"]
@@ -381,7 +382,7 @@ class SlidingLogLimiter(RedisLimiter):
 
     def keys(self, key: str) -> list[str]:
         base = super().keys(key)[0]
-        return [base, base + ":seq"]
+        return [base, companion(base, "seq")]  # the sequence counter in the log's cluster slot
 
 
 class SlidingWindowCounterLimiter(RedisLimiter):

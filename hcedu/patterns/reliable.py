@@ -38,7 +38,7 @@ import redis
 from .. import _validate
 from ..backend import Keyspace, connect
 from ..clock import Clock, as_clock
-from ._once import call_once, eval_once, reply_slack
+from ._once import call_once, eval_once, reply_slack, socket_timeout
 
 __all__ = ["Message", "StreamQueue", "ListQueue", "IdempotentHandler", "InProgress", "ProcessResult"]
 
@@ -125,8 +125,9 @@ class StreamQueue:
         self.poll_interval = _validate.number("poll_interval", poll_interval, minimum=0, strict=True)
         self.maxlen = None if maxlen is None else _validate.integer("maxlen", maxlen, minimum=1)
         self.client, self.keyspace = _ks(keyspace, client, "reliable")
-        self.stream = self.keyspace.key("stream", stream)
-        self.dead_stream = self.keyspace.key("stream", stream, "dead")
+        # one hash tag: the dead-letter MULTI (XADD dead + XACK stream) stays in one cluster slot
+        self.stream = self.keyspace.tagged("stream", stream)
+        self.dead_stream = self.stream + ":dead"
         self.ensure_group()
 
     def ensure_group(self) -> None:
@@ -370,7 +371,8 @@ class ListQueue:
         self.max_deliveries = _validate.integer("max_deliveries", max_deliveries, minimum=1)
         self.clock = as_clock(clock)
         self.client, self.keyspace = _ks(keyspace, client, "reliable")
-        k = lambda part: self.keyspace.key("list", name, part)  # noqa: E731
+        base = self.keyspace.tagged("list", name)  # one hash tag: scripts, MULTI and BRPOPLPUSH share a slot
+        k = lambda part: f"{base}:{part}"  # noqa: E731
         self.ready_key, self.processing_key = k("ready"), k("processing")
         self.leases_key, self.deliveries_key, self.dead_key = k("leases"), k("deliveries"), k("dead")
         self._take = self.client.register_script(TAKE_LUA)
@@ -429,7 +431,7 @@ class ListQueue:
             return got[0]
         if timeout == 0:
             return None
-        sock = self.client.connection_pool.connection_kwargs.get("socket_timeout")
+        sock = socket_timeout(self.client)
         chunk_cap = max(0.05, min(5.0, (sock or 10.0) / 2))
         while True:
             left = None if deadline is None else deadline - time.monotonic()

@@ -4,13 +4,13 @@ What the source's Go middleware does in two round trips (``EXISTS`` then ``EXPIR
 one Lua script: check the session is alive **and** slide its deadline in the same step, so a session that
 is logged out or expires in between can never be accepted (COURSE.md §5 item 7).
 
-Keys (under a :class:`hcedu.backend.Keyspace`):
-  * ``...:sess:<sid>``       HASH  ``uid``, ``created_at``, ``last_seen``, ``expires_at``, optional
+Keys (under a :class:`hcedu.backend.Keyspace`, all behind the one hash tag ``{sess}``):
+  * ``...:{sess}:<sid>``        HASH  ``uid``, ``created_at``, ``last_seen``, ``expires_at``, optional
     ``absolute_at``, and one ``d:<name>`` field per data item (JSON-encoded);
-  * ``...:sess-user:<uid>``  ZSET  the user's session ids ("log out everywhere") scored by a lower bound of
+  * ``...:{sess}:user:<uid>``   ZSET  the user's session ids ("log out everywhere") scored by a lower bound of
     their deadline (the deadline at creation: a touch only moves it later), cleaned lazily;
-  * ``...:sess-expiry``      ZSET  sid -> ``expires_at`` (live count and sweeping);
-  * ``...:sess-logout``      pub/sub channel for logout broadcasts.
+  * ``...:{sess}:expiry``       ZSET  sid -> ``expires_at`` (live count and sweeping);
+  * ``...:sess-logout``         pub/sub channel for logout broadcasts.
 
 Why a HASH, not one JSON string: :meth:`SessionStore.update` writes only the fields it names, so two
 requests updating different fields never overwrite each other (a JSON blob needs read-modify-write), and
@@ -30,9 +30,13 @@ Time (invariants):
   * every mutation is one script, so a failed call (``redis.RedisError``, propagated unchanged) leaves the
     session as it was, and nothing ever re-creates a destroyed session.
 
-Redis Cluster: the scripts for the user index and sweeping name session keys they build from a prefix, so
-this store targets one primary (or Sentinel). On a cluster, hash-tag the keys per user and keep one
-expiry index per shard.
+Redis Cluster: every script gets every key it touches in ``KEYS`` (none is built inside Lua), and all of a
+store's keys share one hash tag, so the store runs on a cluster -- in one slot, i.e. on one primary: the
+expiry index is one ZSET that every touch updates, so the sessions cannot be spread without splitting it
+(one store per shard, each with its own keyspace). Where a script needs the user's or the due session ids
+it is given them: the method reads them first (one read), passes their keys, and the script re-checks
+each against the index, so a concurrent change is never acted on blindly (``destroy_all`` and
+``sessions_of`` start over if the user's index gained an id since the read).
 
 :class:`NaiveSessionStore` is the source's EXISTS-then-EXPIRE middleware kept as a teaching foil: UNSAFE.
 Keyspace ``expired`` events are not used for anything: they fire when Redis gets round to deleting the key,
@@ -88,21 +92,26 @@ return h
 #: how many of the user's possibly-dead session ids one create examines (bounded work per login)
 CLEANUP_BATCH = 32
 
-#: KEYS: sess, user index, expiry. ARGV: sid, now, deadline, pttl ms, sess key prefix, field/value pairs...
-#: Also examines up to CLEANUP_BATCH of the user's ids whose recorded deadline has passed: dead ones are
+#: KEYS: sess, user index, expiry, then the session keys of n candidate ids. ARGV: sid, now, deadline, pttl ms,
+#: n, the n candidate ids, field/value pairs... The candidates are up to CLEANUP_BATCH of the user's ids whose
+#: recorded deadline had passed when the caller read the index; each still due is examined: dead ones are
 #: dropped, live ones (touched since) get their real deadline. Returns 0 on an id collision.
 CREATE_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+local n = tonumber(ARGV[5])
+redis.call('HSET', KEYS[1], unpack(ARGV, 6 + n))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, """ + str(CLEANUP_BATCH) + """)
-for _, s in ipairs(due) do
-  local e = redis.call('HGET', ARGV[5] .. s, 'expires_at')
-  if not e or tonumber(e) <= tonumber(ARGV[2]) then
-    redis.call('DEL', ARGV[5] .. s) redis.call('ZREM', KEYS[3], s) redis.call('ZREM', KEYS[2], s)
-  else
-    redis.call('ZADD', KEYS[2], e, s)
+for i = 1, n do
+  local s, k = ARGV[5 + i], KEYS[3 + i]
+  local due = redis.call('ZSCORE', KEYS[2], s)
+  if due and tonumber(due) <= tonumber(ARGV[2]) then
+    local e = redis.call('HGET', k, 'expires_at')
+    if not e or tonumber(e) <= tonumber(ARGV[2]) then
+      redis.call('DEL', k) redis.call('ZREM', KEYS[3], s) redis.call('ZREM', KEYS[2], s)
+    else
+      redis.call('ZADD', KEYS[2], e, s)
+    end
   end
 end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
@@ -126,31 +135,50 @@ if e and tonumber(e) > tonumber(ARGV[2]) then return 1 end
 return 0
 """
 
-#: KEYS: user set, expiry. ARGV: now, sess key prefix, mode ('list' | 'destroy').
-#: Dead sids are removed on the way; 'list' returns {sid, hash, ...}, 'destroy' the number of live ones removed.
+#: KEYS: user set, expiry, then the session key of every id the caller read from the user set. ARGV: now,
+#: mode ('list' | 'destroy'), those ids (aligned with KEYS[3..]). Returns -1, changing nothing, if the set now
+#: holds an id the caller did not pass (read it again). Dead sids are removed on the way; 'list' returns
+#: {sid, hash, ...}, 'destroy' the number of live ones removed.
 USER_LUA = """
+local present = 0
+for i = 3, #KEYS do
+  if redis.call('ZSCORE', KEYS[1], ARGV[i]) then present = present + 1 end
+end
+if redis.call('ZCARD', KEYS[1]) ~= present then return -1 end
 local out, n = {}, 0
-for _, s in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local k = ARGV[2] .. s
+for i = 3, #KEYS do
+  local s, k = ARGV[i], KEYS[i]
   local e = redis.call('HGET', k, 'expires_at')
   local live = e and tonumber(e) > tonumber(ARGV[1])
-  if not live or ARGV[3] == 'destroy' then
+  if not live or ARGV[2] == 'destroy' then
     redis.call('DEL', k) redis.call('ZREM', KEYS[2], s) redis.call('ZREM', KEYS[1], s)
     if live then n = n + 1 end
   else
     table.insert(out, s) table.insert(out, redis.call('HGETALL', k))
   end
 end
-if ARGV[3] == 'destroy' then return n end
+if ARGV[2] == 'destroy' then return n end
 return out
 """
 
-#: KEYS: expiry. ARGV: now, sess key prefix, limit. Deletes up to ``limit`` expired sessions; returns how many.
+#: KEYS: expiry, then the session keys of the ids the caller found due. ARGV: now, those ids (aligned with
+#: KEYS[2..]). Deletes each session still due in the index (not touched since the read); returns how many.
 SWEEP_LUA = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, s in ipairs(ids) do redis.call('DEL', ARGV[2] .. s) redis.call('ZREM', KEYS[1], s) end
-return #ids
+local n = 0
+for i = 2, #KEYS do
+  local e = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if e and tonumber(e) <= tonumber(ARGV[1]) then
+    redis.call('DEL', KEYS[i]) redis.call('ZREM', KEYS[1], ARGV[i]) n = n + 1
+  end
+end
+return n
 """
+
+#: how many ids one sweep script call is given (a bounded script run, however large ``limit`` is)
+SWEEP_CHUNK = 500
+
+#: how often destroy_all/sessions_of read the user's index again when logins keep changing it under them
+USER_RETRIES = 20
 
 _META = ("uid", "created_at", "last_seen", "expires_at", "absolute_at")
 
@@ -237,8 +265,8 @@ class SessionStore:
 
     Errors: bad arguments raise ``TypeError``/``ValueError`` before touching Redis; a ``str`` that is not a
     well-formed session id is simply not a session (``get`` -> None, ``destroy`` -> False), because it comes
-    from a cookie an attacker controls. Redis errors propagate; each method is one script, so a failed call
-    changes nothing.
+    from a cookie an attacker controls. Redis errors propagate; each method writes in one script (``create``,
+    ``destroy_all``, ``sessions_of`` and ``sweep`` first read the ids it needs), so a failed call changes nothing.
     """
 
     def __init__(self, client: redis.Redis | None = None, *, ttl: float, keyspace: Keyspace | None = None,
@@ -251,8 +279,9 @@ class SessionStore:
             raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
         self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
         self.keyspace = keyspace if keyspace is not None else Keyspace("sessions", self.client)
-        self.prefix = self.keyspace.key("sess", "")
-        self.expiry_key = self.keyspace.key("sess-expiry")
+        base = self.keyspace.tagged("sess")  # every key of the store shares this hash tag (one cluster slot)
+        self.prefix = base + ":"
+        self.expiry_key = base + ":expiry"
         self.channel = self.keyspace.key("sess-logout")
         self._get = self.client.register_script(GET_LUA)
         self._create = self.client.register_script(CREATE_LUA)
@@ -267,7 +296,7 @@ class SessionStore:
 
     def user_key(self, user_id: str | int) -> str:
         """The Redis ZSET holding ``user_id``'s session ids (scored by a lower bound of their deadline)."""
-        return self.keyspace.key("sess-user", _user(user_id))
+        return f"{self.prefix}user:{_user(user_id)}"  # a sid has no ':', so never collides with a session key
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def create(self, user_id: str | int, data: dict[str, Any] | None = None) -> str:
@@ -290,10 +319,12 @@ class SessionStore:
         if absolute is not None:
             meta += ["absolute_at", repr(absolute)]
         pttl = max(1, math.ceil((deadline - now) * 1000))
+        user_key = self.user_key(uid)
+        due = [_s(x) for x in self.client.zrangebyscore(user_key, "-inf", repr(now), start=0, num=CLEANUP_BATCH)]
         for _ in range(3):  # a collision of 256-bit ids does not happen; retrying costs nothing
             sid = new_sid()
-            if self._create(keys=[self.key(sid), self.user_key(uid), self.expiry_key],
-                            args=[sid, repr(now), repr(deadline), pttl, self.prefix, *meta, *fields]):
+            if self._create(keys=[self.key(sid), user_key, self.expiry_key, *map(self.key, due)],
+                            args=[sid, repr(now), repr(deadline), pttl, len(due), *due, *meta, *fields]):
                 return sid
         raise RuntimeError("could not allocate a unique session id")  # pragma: no cover
 
@@ -330,15 +361,25 @@ class SessionStore:
             return False
         return bool(self._destroy(keys=[self.key(sid), self.expiry_key], args=[sid, repr(self.clock.now())]))
 
+    def _user_script(self, user_id: str | int, mode: str) -> Any:
+        """Read the user's ids, then run USER_LUA on exactly their keys; again if the index changed meanwhile."""
+        user_key = self.user_key(user_id)
+        for _ in range(USER_RETRIES):
+            sids = [_s(x) for x in self.client.zrange(user_key, 0, -1)]
+            out = self._user(keys=[user_key, self.expiry_key, *map(self.key, sids)],
+                             args=[repr(self.clock.now()), mode, *sids])
+            if not (isinstance(out, int) and out < 0):
+                return out
+        raise RuntimeError(f"the sessions of {user_id!r} kept changing during {USER_RETRIES} tries; try again")
+
     def destroy_all(self, user_id: str | int) -> int:
-        """Log ``user_id`` out everywhere, atomically; returns how many live sessions were removed."""
-        return int(self._user(keys=[self.user_key(user_id), self.expiry_key],
-                              args=[repr(self.clock.now()), self.prefix, "destroy"]))
+        """Log ``user_id`` out everywhere, atomically (one script over the ids read just before it, run
+        again if a login added one in between); returns how many live sessions were removed."""
+        return int(self._user_script(user_id, "destroy"))
 
     def sessions_of(self, user_id: str | int) -> list[Session]:
         """``user_id``'s live sessions (oldest first), without touching them; dead ids are dropped on the way."""
-        flat = self._user(keys=[self.user_key(user_id), self.expiry_key],
-                          args=[repr(self.clock.now()), self.prefix, "list"])
+        flat = self._user_script(user_id, "list")
         found = [Session.from_flat(_s(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)]
         return sorted(found, key=lambda s: (s.created_at, s.sid))
 
@@ -350,7 +391,13 @@ class SessionStore:
         """Delete up to ``limit`` expired sessions now (Redis frees them by itself on a real clock; on a
         VirtualClock their wall-clock TTL is far away). Returns how many were deleted."""
         limit = _validate.integer("limit", limit, minimum=1, maximum=100_000)
-        return int(self._sweep(keys=[self.expiry_key], args=[repr(self.clock.now()), self.prefix, limit]))
+        now = repr(self.clock.now())
+        due = [_s(x) for x in self.client.zrangebyscore(self.expiry_key, "-inf", now, start=0, num=limit)]
+        deleted = 0
+        for i in range(0, len(due), SWEEP_CHUNK):
+            ids = due[i:i + SWEEP_CHUNK]
+            deleted += int(self._sweep(keys=[self.expiry_key, *map(self.key, ids)], args=[now, *ids]))
+        return deleted
 
     # -- logout broadcast --------------------------------------------------------------------------
     def publish_logout(self, sid: str) -> int:

@@ -1,6 +1,7 @@
 """Oversell-free flash-sale stock in Redis (one Lua script per purchase; Go: ``rdb.EvalSha`` of the same script).
 
-Keys under ``<keyspace>:stock:<item>``:
+Keys under ``<keyspace>:{stock:<item>}`` (one hash tag: a Redis Cluster keeps them in one slot, as the
+scripts and the ``MULTI`` need):
 
 * ``...``          STRING  units left;
 * ``...:buyers``   HASH    user -> units bought (one purchase per user: the check and the write are one step);
@@ -85,7 +86,7 @@ class _StockBase:
         self.client, self.keyspace = client_and_keyspace(client, keyspace, "stock")
         self.item = item
         self.max_qty = _validate.integer("max_qty", max_qty, minimum=1, maximum=MAX_UNITS)
-        self.stock_key = self.keyspace.key("stock", item)
+        self.stock_key = self.keyspace.tagged("stock", item)  # the others extend it: one cluster slot
         self.buyers_key = self.stock_key + ":buyers"
         self.orders_key = self.stock_key + ":orders"
         self.oids_key = self.stock_key + ":oids"

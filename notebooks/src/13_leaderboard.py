@@ -206,9 +206,10 @@ cells = [
 
     ## Daily and weekly boards
 
-    A daily board is one key per day (`…:lb:game:2026-11-23`), written with the clock's current day. Boards
-    older than `keep` days are deleted by `rotate()` (and carry a relative `EXPIRE` as a backstop). "The last
-    7 days" is a merge of seven daily boards:
+    A daily board is one key per day (`…:{lb:game}:2026-11-23`: every board of `game` behind one hash tag,
+    so a merge stays in one Redis Cluster slot), written with the clock's current day. Boards older than
+    `keep` days are deleted by `rotate()` (and carry a relative `EXPIRE` as a backstop). "The last 7 days" is
+    a merge of seven daily boards:
     """),
     code("""
     from datetime import datetime, timezone
