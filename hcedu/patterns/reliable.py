@@ -174,14 +174,18 @@ class StreamQueue:
 
         ``block``: 0 = don't wait; t > 0 = wait up to t seconds for the first entry, then return ``[]``;
         ``None`` = wait until something arrives. Where the server answers a blocking read with COUNT at once
-        (fakeredis), the wait becomes a poll every ``poll_interval`` until the deadline.
+        (fakeredis), the wait becomes a poll every ``poll_interval`` until the deadline. Deadline: with
+        ``block`` > 0 each reply (and a new connection's hand-shake) is waited for at most until the deadline
+        plus :func:`~hcedu.patterns._once.reply_slack`, so a hung server raises ``redis.TimeoutError`` then.
         """
         _validate.text("consumer", consumer)
         count = _validate.integer("count", count, minimum=1)
         block = _validate.optional_timeout("block", block)
         deadline = None if block is None else time.monotonic() + block
+        slack = reply_slack(block)
         while True:
-            msgs = self._messages(self.client.xreadgroup(self.group, consumer, {self.stream: ">"}, count=count))
+            left = None if not block or deadline is None else max(slack, deadline - time.monotonic())
+            msgs = self._messages(self._xreadgroup(consumer, count, None, left))
             if msgs or block == 0:
                 return msgs
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -189,13 +193,20 @@ class StreamQueue:
                 return []
             wait = 1.0 if remaining is None else min(remaining, 1.0)
             started = time.monotonic()
-            reply = self.client.xreadgroup(self.group, consumer, {self.stream: ">"}, count=count,
-                                           block=max(1, int(wait * 1000)))
+            reply = self._xreadgroup(consumer, count, max(1, int(wait * 1000)), wait + slack)
             msgs = self._messages(reply)
             if msgs:
                 return msgs
             if time.monotonic() - started < wait / 2:  # answered at once: this server does not block here
                 time.sleep(min(self.poll_interval, max(0.0, wait)))
+
+    def _xreadgroup(self, consumer: str, count: int, block_ms: int | None, timeout: float | None) -> Any:
+        """One ``XREADGROUP ... >``, sent once; with ``timeout`` a hung server (or a new connection to it) costs
+        at most that long (``redis.TimeoutError``): an entry it delivered stays in the PEL for :meth:`reclaim`."""
+        args: list[Any] = ["XREADGROUP", "GROUP", self.group, consumer, "COUNT", count]
+        if block_ms is not None:
+            args += ["BLOCK", block_ms]
+        return call_once(self.client, *args, "STREAMS", self.stream, ">", timeout=timeout)
 
     def reclaim(self, consumer: str, count: int = 100, min_idle: float | None = None) -> list[Message]:
         """``XAUTOCLAIM stream group consumer min-idle 0-0 COUNT count``: take over up to ``count`` entries idle
