@@ -40,6 +40,9 @@ from ..backend import Keyspace, connect
 from ..clock import Clock, as_clock
 from ._once import call_once, eval_once, reply_slack
 
+#: the longest lease or idle time, seconds (10 years: Redis takes milliseconds as int64; more is a mistake)
+MAX_LEASE = 10 * 365 * 86_400.0
+
 __all__ = ["Message", "StreamQueue", "ListQueue", "IdempotentHandler", "InProgress", "ProcessResult"]
 
 
@@ -120,7 +123,7 @@ class StreamQueue:
                  poll_interval: float = 0.01, maxlen: int | None = None) -> None:
         _validate.text("stream", stream)
         self.group = _validate.text("group", group)
-        self.lease = _validate.number("lease", lease, minimum=0)
+        self.lease = _validate.number("lease", lease, minimum=0, maximum=MAX_LEASE)
         self.max_deliveries = _validate.integer("max_deliveries", max_deliveries, minimum=1)
         self.poll_interval = _validate.number("poll_interval", poll_interval, minimum=0, strict=True)
         self.maxlen = None if maxlen is None else _validate.integer("maxlen", maxlen, minimum=1)
@@ -179,7 +182,7 @@ class StreamQueue:
         plus :func:`~hcedu.patterns._once.reply_slack`, so a hung server raises ``redis.TimeoutError`` then.
         """
         _validate.text("consumer", consumer)
-        count = _validate.integer("count", count, minimum=1)
+        count = _validate.integer("count", count, minimum=1, maximum=MAX_BATCH)
         block = _validate.optional_timeout("block", block)
         deadline = None if block is None else time.monotonic() + block
         slack = reply_slack(block)
@@ -215,8 +218,8 @@ class StreamQueue:
         being returned. Safe to run from several consumers: XAUTOCLAIM resets the idle time, so one wins.
         """
         _validate.text("consumer", consumer)
-        count = _validate.integer("count", count, minimum=1)
-        idle = self.lease if min_idle is None else _validate.number("min_idle", min_idle, minimum=0)
+        count = _validate.integer("count", count, minimum=1, maximum=MAX_BATCH)
+        idle = self.lease if min_idle is None else _validate.number("min_idle", min_idle, minimum=0, maximum=MAX_LEASE)
         claimed: list[Message] = []
         cursor = "0-0"
         while len(claimed) < count:
@@ -258,7 +261,10 @@ class StreamQueue:
         each; ack those that returned. A handler that raises leaves its entry pending (retried after the lease,
         dead-lettered after ``max_deliveries``); the exception is kept in ``result.errors``.
         """
+        _validate.text("consumer", consumer)
         _validate.function("handler", handler)
+        count = _validate.integer("count", count, minimum=1, maximum=MAX_BATCH)
+        block = _validate.optional_timeout("block", block)  # checked before reclaim sends anything
         res = ProcessResult()
         msgs = self.reclaim(consumer, count) if reclaim else []
         res.reclaimed = len(msgs)
@@ -377,7 +383,7 @@ class ListQueue:
     def __init__(self, name: str = "jobs", *, client: redis.Redis | None = None, keyspace: Keyspace | None = None,
                  lease: float = 30.0, max_deliveries: int = 5, clock: Clock | None = None) -> None:
         _validate.text("name", name)
-        self.lease = _validate.number("lease", lease, minimum=0, strict=True)
+        self.lease = _validate.number("lease", lease, minimum=0, strict=True, maximum=MAX_LEASE)
         self.max_deliveries = _validate.integer("max_deliveries", max_deliveries, minimum=1)
         self.clock = as_clock(clock)
         self.client, self.keyspace = _ks(keyspace, client, "reliable")
@@ -485,6 +491,7 @@ class ListQueue:
 
     def ack_many(self, msgs: list[Message]) -> int:
         """Ack several messages in one script; returns how many were still in processing."""
+        msgs = _validate.iterable("msgs", msgs, what="Messages")
         for m in msgs:
             if not isinstance(m, Message):
                 raise TypeError(f"msgs must hold Messages (got {type(m).__name__})")
