@@ -23,7 +23,7 @@ import pytest
 import redis
 
 from hcedu.backend import Keyspace, connect
-from hcedu.clock import RealClock, VirtualClock
+from hcedu.clock import SkewedClock, VirtualClock
 from hcedu.lab import redis_server
 from hcedu.lab.proxy import DelayedConnection, LatencyProxy, Toxics
 from hcedu.patterns import (DelayQueue, GCRALimiter, FixedWindowLimiter, IdempotentHandler, Leaderboard, ListQueue,
@@ -243,20 +243,12 @@ def test_capped_watchdog_marks_the_lease_lost(faulty):
 
 # -- 3. clock skew -------------------------------------------------------------------------------------------
 
-class _Skewed(RealClock):
-    def __init__(self, offset: float) -> None:
-        self.offset = offset
-
-    def now(self) -> float:
-        return time.time() + self.offset
-
-
 @pytest.mark.parametrize("cls", [GCRALimiter, FixedWindowLimiter, SlidingWindowCounterLimiter,
                                  TokenBucketLimiter, SlidingLogLimiter])
 def test_one_fast_clock_does_not_lock_honest_callers_out(redis_backend, cls):
     c = redis_backend.client()
     ks = Keyspace("faults-skew", c)
-    fast = cls(c, limit=2, window=0.3, keyspace=ks, clock=_Skewed(3600), max_skew=0.2)
+    fast = cls(c, limit=2, window=0.3, keyspace=ks, clock=SkewedClock(3600), max_skew=0.2)
     honest = cls(c, limit=2, window=0.3, keyspace=ks, max_skew=0.2)
     fast.allow("api")  # stamped an hour ahead (clamped to 0.2 s ahead)
     for _ in range(5):
