@@ -232,7 +232,8 @@ def connect(url: str | None = None, *, decode_responses: bool = True, check: boo
     """Return a redis-py client: to ``url`` or ``$REDIS_URL`` if either is set, else to the embedded server.
 
     ``check=True`` sends a PING so a dead server fails here, with :class:`BackendUnavailable`, and not
-    in the middle of a lesson. Extra keyword arguments go to ``redis.Redis``.
+    in the middle of a lesson. Extra keyword arguments go to ``redis.Redis``. The client never resends a
+    command, and inside :func:`connect_deadline` it opens a new connection within the caller's deadline.
     """
     source = "url argument"
     if url is None:
