@@ -14,16 +14,21 @@ Invariants:
   * ``connect()`` clients never resend a command (no redis-py ``Retry``): when a reply is lost after the
     server ran the command, a blind retry would run a write twice (``INCR`` adds 2). The error surfaces;
     retry yourself only what is idempotent (the patterns in :mod:`hcedu.patterns` do);
+  * inside :func:`connect_deadline` a ``connect()`` client opens a *new* connection (TCP connect and the
+    ``HELLO``/``CLIENT SETINFO`` hand-shake) within the caller's deadline: a hung server that accepts TCP but
+    never replies costs the deadline, not ``socket_timeout`` (5 s) per hand-shake read;
   * key prefixes (:class:`Keyspace`) keep chapters apart, and ``cleanup()`` removes only their keys: a name
     is one segment (no ``:``), neither name nor root may contain glob characters.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import fakeredis
@@ -34,8 +39,8 @@ from redis.retry import Retry
 
 from . import _validate
 
-__all__ = ["ENV_VAR", "BackendUnavailable", "BackendAuthError", "BackendInfo", "connect", "embedded_server", "serve_embedded",
-           "EmbeddedServer", "describe", "Keyspace", "redact", "new_fake_server"]
+__all__ = ["ENV_VAR", "BackendUnavailable", "BackendAuthError", "BackendInfo", "connect", "connect_deadline",
+           "embedded_server", "serve_embedded", "EmbeddedServer", "describe", "Keyspace", "redact", "new_fake_server"]
 
 ENV_VAR = "REDIS_URL"
 
@@ -144,12 +149,91 @@ def embedded_server() -> fakeredis.FakeServer:
         return _embedded
 
 
+_deadline = threading.local()
+
+
+@contextlib.contextmanager
+def connect_deadline(seconds: float | None) -> Iterator[None]:
+    """While inside, a :func:`connect` client that opens a new connection on this thread finishes the TCP connect
+    and the hand-shake within ``seconds`` (or raises ``redis.TimeoutError``), instead of waiting
+    ``socket_connect_timeout`` / ``socket_timeout`` per step. ``None`` changes nothing. Nested: the earliest
+    deadline wins. Connections that are already open are not touched (a command's own reply is bounded by the
+    caller, e.g. :func:`hcedu.patterns._once.call_once`'s ``timeout``)."""
+    if seconds is None:
+        yield
+        return
+    seconds = _validate.number("seconds", seconds, minimum=0)
+    outer = getattr(_deadline, "at", None)
+    at = time.monotonic() + seconds
+    _deadline.at = at if outer is None else min(outer, at)
+    try:
+        yield
+    finally:
+        _deadline.at = outer
+
+
+def _connect_budget() -> float | None:
+    """Seconds left before this thread's :func:`connect_deadline` (at least 1 ms), or None outside one."""
+    at = getattr(_deadline, "at", None)
+    return None if at is None else max(0.001, at - time.monotonic())
+
+
+def _bounded(value: float | None, budget: float) -> float:
+    return budget if value is None or value <= 0 else min(float(value), budget)
+
+
+class _DeadlineConnection:
+    """Mixed into a ``connect()`` client's connection class: inside :func:`connect_deadline` the socket connect
+    and the hand-shake replies wait at most until the deadline; afterwards the socket gets its own
+    ``socket_timeout`` back."""
+
+    def _connect(self) -> Any:
+        budget = _connect_budget()
+        if budget is None:
+            return super()._connect()  # type: ignore[misc]
+        saved = self.socket_connect_timeout  # type: ignore[has-type]
+        self.socket_connect_timeout = _bounded(saved, budget)
+        try:
+            return super()._connect()  # type: ignore[misc]
+        finally:
+            self.socket_connect_timeout = saved
+
+    def on_connect_check_health(self, *args: Any, **kwargs: Any) -> Any:
+        budget = _connect_budget()
+        if budget is None:
+            return super().on_connect_check_health(*args, **kwargs)  # type: ignore[misc]
+        saved = self.socket_timeout  # type: ignore[has-type]
+        self.socket_timeout = _bounded(saved, budget)
+        self.update_current_socket_timeout(-1)  # type: ignore[attr-defined]
+        try:
+            return super().on_connect_check_health(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            self.socket_timeout = saved
+            self.update_current_socket_timeout(-1)  # type: ignore[attr-defined]
+
+
+_deadline_classes: dict[type, type] = {}
+
+
+def _deadline_class(cls: type) -> type:
+    """``cls`` with :class:`_DeadlineConnection` mixed in (cached); fakeredis connections (they cannot hang)
+    and classes without a socket hand-shake are returned unchanged."""
+    if (issubclass(cls, (_DeadlineConnection, fakeredis.FakeRedisConnection))
+            or not issubclass(cls, redis.connection.AbstractConnection)):
+        return cls
+    with _embedded_lock:
+        if cls not in _deadline_classes:
+            _deadline_classes[cls] = type(cls.__name__, (_DeadlineConnection, cls), {"__module__": __name__})
+        return _deadline_classes[cls]
+
+
 def connect(url: str | None = None, *, decode_responses: bool = True, check: bool = True,
             **kwargs: Any) -> redis.Redis:
     """Return a redis-py client: to ``url`` or ``$REDIS_URL`` if either is set, else to the embedded server.
 
     ``check=True`` sends a PING so a dead server fails here, with :class:`BackendUnavailable`, and not
-    in the middle of a lesson. Extra keyword arguments go to ``redis.Redis``.
+    in the middle of a lesson. Extra keyword arguments go to ``redis.Redis``. The client never resends a
+    command, and inside :func:`connect_deadline` it opens a new connection within the caller's deadline.
     """
     source = "url argument"
     if url is None:
@@ -170,6 +254,8 @@ def connect(url: str | None = None, *, decode_responses: bool = True, check: boo
         client = redis.Redis.from_url(url, decode_responses=decode_responses, **options)
     except ValueError as exc:  # a malformed URL: say so without echoing its password
         raise ValueError(f"url is not a valid Redis URL ({redact(url)!r}): {_redact_text(str(exc), url)}") from None
+    pool = client.connection_pool
+    pool.connection_class = _deadline_class(pool.connection_class)  # no connection is open yet
     if check:
         try:
             client.ping()

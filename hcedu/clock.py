@@ -26,7 +26,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 from . import _validate
 
-__all__ = ["Clock", "Timer", "RealClock", "VirtualClock", "as_clock"]
+__all__ = ["Clock", "Timer", "RealClock", "SkewedClock", "VirtualClock", "as_clock"]
 
 
 class Timer:
@@ -113,6 +113,21 @@ class RealClock:
 
     def __repr__(self) -> str:
         return "RealClock()"
+
+
+class SkewedClock(RealClock):
+    """A :class:`RealClock` that runs ``offset`` seconds ahead (negative: behind): an app server whose NTP
+    sync failed. It is still a real clock, so code that checks client time against the server's (a rate
+    limiter's ``max_skew`` clamp) treats it as one."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = _validate.number("offset", offset)
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+    def __repr__(self) -> str:
+        return f"SkewedClock(offset={self.offset:+g})"
 
 
 class VirtualClock:

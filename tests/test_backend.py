@@ -323,3 +323,21 @@ def test_fresh_fakeserver_splits_concurrent_first_clients_and_new_fake_server_do
     # (on a plain fakeredis.FakeServer() 2.41 the same gated race leaves each client seeing only its own key)
     views = _first_connections_race(backend.new_fake_server(), monkeypatch)
     assert views[0] == views[1] == ["k0", "k1"]
+
+
+def test_connect_deadline_nests_to_the_earliest_and_none_changes_nothing():
+    from hcedu.backend import _connect_budget, connect_deadline
+    assert _connect_budget() is None
+    with connect_deadline(None):
+        assert _connect_budget() is None
+    with connect_deadline(10):
+        assert 9 < _connect_budget() <= 10
+        with connect_deadline(0.5):
+            assert _connect_budget() <= 0.5
+        with connect_deadline(60):  # a later deadline does not extend the outer one
+            assert _connect_budget() <= 10
+        assert _connect_budget() > 9
+    assert _connect_budget() is None
+    with pytest.raises(ValueError, match="seconds"):
+        with connect_deadline(-1):
+            pass

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from hcedu.clock import Clock, RealClock, Timer, VirtualClock, as_clock
+from hcedu.clock import Clock, RealClock, SkewedClock, Timer, VirtualClock, as_clock
 
 
 def test_virtual_clock_starts_where_told_and_moves_only_when_advanced():
@@ -167,3 +167,14 @@ def test_cancelled_real_timers_leave_no_sleeping_thread():
     while time.monotonic() < deadline and any(t._thread.is_alive() for t in timers):
         time.sleep(0.01)
     assert not any(t._thread.is_alive() for t in timers)
+
+
+def test_skewed_clock_is_a_real_clock_off_by_its_offset():
+    fast, slow = SkewedClock(3600), SkewedClock(-60)
+    assert isinstance(fast, RealClock) and repr(fast) == "SkewedClock(offset=+3600)"
+    before = time.time()
+    assert before + 3600 <= fast.now() < time.time() + 3600 + 1
+    assert slow.now() <= time.time() - 60
+    for bad in (None, math.nan, "1"):
+        with pytest.raises((TypeError, ValueError), match="offset"):
+            SkewedClock(bad)

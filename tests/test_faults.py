@@ -23,12 +23,12 @@ import pytest
 import redis
 
 from hcedu.backend import Keyspace, connect
-from hcedu.clock import RealClock, VirtualClock
+from hcedu.clock import SkewedClock, VirtualClock
 from hcedu.lab import redis_server
 from hcedu.lab.proxy import DelayedConnection, LatencyProxy, Toxics
 from hcedu.patterns import (DelayQueue, GCRALimiter, FixedWindowLimiter, IdempotentHandler, Leaderboard, ListQueue,
                             RedisLock, Redlock, SlidingLogLimiter, SlidingWindowCounterLimiter, Stock,
-                            TokenBucketLimiter)
+                            StreamQueue, TokenBucketLimiter)
 from hcedu.patterns.counter import BatchedRedisCounter, RedisCounter, ShardedRedisCounter
 from hcedu.patterns.reliable import InProgress, Message
 
@@ -243,20 +243,12 @@ def test_capped_watchdog_marks_the_lease_lost(faulty):
 
 # -- 3. clock skew -------------------------------------------------------------------------------------------
 
-class _Skewed(RealClock):
-    def __init__(self, offset: float) -> None:
-        self.offset = offset
-
-    def now(self) -> float:
-        return time.time() + self.offset
-
-
 @pytest.mark.parametrize("cls", [GCRALimiter, FixedWindowLimiter, SlidingWindowCounterLimiter,
                                  TokenBucketLimiter, SlidingLogLimiter])
 def test_one_fast_clock_does_not_lock_honest_callers_out(redis_backend, cls):
     c = redis_backend.client()
     ks = Keyspace("faults-skew", c)
-    fast = cls(c, limit=2, window=0.3, keyspace=ks, clock=_Skewed(3600), max_skew=0.2)
+    fast = cls(c, limit=2, window=0.3, keyspace=ks, clock=SkewedClock(3600), max_skew=0.2)
     honest = cls(c, limit=2, window=0.3, keyspace=ks, max_skew=0.2)
     fast.allow("api")  # stamped an hour ahead (clamped to 0.2 s ahead)
     for _ in range(5):
@@ -366,3 +358,73 @@ def test_killed_server_fails_fast_and_a_redlock_quorum_survives(hung_server):
     assert red.acquire(blocking=False) and red.release()  # 2 of 3 nodes: still a quorum
     assert time.monotonic() - t0 < 1.0
     assert [r.ok for r in red.last] == [True, True, False]
+
+
+# -- 6. a *new* connection to a hung server: the hand-shake and the TCP connect keep the caller's deadline ----
+
+def _kept(took: float, deadline: float) -> bool:
+    return took < deadline * 1.1 + 0.3
+
+
+def test_new_connection_to_a_hung_server_keeps_the_callers_deadline(hung_server):
+    """The server accepts TCP (the kernel does, the process is stopped) but never answers HELLO/CLIENT SETINFO:
+    redis-py waits socket_timeout (5 s) per hand-shake read unless the caller's deadline bounds the connect."""
+    proc, freeze = hung_server
+    c = connect(proc.url)
+    ks = Keyspace("faults", c)
+    stream = StreamQueue("s", client=c, keyspace=ks)  # its group is created while the server still answers
+    freeze()
+    good = [fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True) for _ in range(2)]
+    calls = {
+        "RedisLock.acquire(timeout=1)": (1.0, lambda: RedisLock(c, "k", 30).acquire(timeout=1.0)),
+        "ListQueue.take(timeout=1)": (1.0, lambda: ListQueue("jobs", client=c, keyspace=ks).take(timeout=1.0)),
+        "StreamQueue.read(block=1)": (1.0, lambda: stream.read("w", block=1.0)),
+    }
+    for label, (deadline, call) in calls.items():
+        c.connection_pool.disconnect()  # no open connection: the call opens a new one to the hung server
+        took, err = _elapsed(call)
+        assert _kept(took, deadline), (label, took)  # was 5 s: socket_timeout on the hand-shake
+        assert isinstance(err, redis.TimeoutError), (label, err)
+    lock = Redlock([*good, connect(proc.url, check=False)], "k", 10, node_timeout=0.5, parallel=False)
+    took, err = _elapsed(lambda: lock.acquire(blocking=False) and lock.release())
+    assert err is None and _kept(took, 2 * 0.5), took  # one node_timeout per phase on the hung node, not 2 x 5 s
+    assert [r.ok for r in lock.last][:2] == [True, True]
+    c.close()
+
+
+@pytest.fixture
+def full_backlog():
+    """A loopback listener whose accept queue is full: a new TCP connect to it never completes (Linux drops the
+    SYN), the case ``socket_connect_timeout`` is for. Yields its URL; closes every socket."""
+    import socket
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        blocked = False
+        for _ in range(4):
+            s = socket.socket()
+            s.settimeout(0.3)
+            fillers.append(s)
+            try:
+                s.connect(("127.0.0.1", port))
+            except OSError:
+                blocked = True
+                break
+        if not blocked:
+            pytest.skip("this kernel accepts connections beyond the listen backlog")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        for s in fillers:
+            s.close()
+        listener.close()
+
+
+def test_tcp_connect_that_never_completes_keeps_the_callers_deadline(full_backlog):
+    c = connect(full_backlog, check=False)  # socket_connect_timeout is 2 s
+    took, err = _elapsed(lambda: RedisLock(c, "k", 30).acquire(timeout=0.6))
+    assert _kept(took, 0.6), took
+    assert isinstance(err, redis.TimeoutError), err
+    c.close()

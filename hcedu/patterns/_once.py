@@ -10,9 +10,10 @@ copies, a ``SET NX`` lock acquire sees its own key and reports "taken".
 raises ``redis.ConnectionError`` / ``redis.TimeoutError`` and the caller knows the outcome is *unknown*
 (the command ran once or not at all, never twice); on a ``RedisCluster`` it goes to the plain client of the
 primary that owns the keys' slot (the cluster client would resend). :func:`eval_once` does the same for a
-registered Lua script (``EVALSHA``; after a ``NOSCRIPT`` error, which means the script did not run, it loads the script
-and sends it once more). ``timeout`` bounds the wait for the reply (a caller's deadline on a hung server);
-``None`` uses the connection's ``socket_timeout``.
+registered Lua script (``EVALSHA``; after a ``NOSCRIPT`` error, which means the script did not run, it loads the
+script and sends it once more). ``timeout`` bounds the whole call (a caller's deadline on a hung server): opening a
+new connection if the pool has none (TCP connect and hand-shake, :func:`hcedu.backend.connect_deadline`) and
+waiting for the reply; ``None`` uses the connection's ``socket_connect_timeout``/``socket_timeout``.
 
 The patterns use these for writes that are not idempotent; writes that are made idempotent (a lock acquire
 carrying its token, a purchase carrying its order id, an increment carrying a request id) may be retried,
@@ -27,6 +28,8 @@ from typing import Any, Callable, TypeVar
 import redis
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
+
+from ..backend import connect_deadline
 
 __all__ = ["call_once", "eval_once", "resends", "socket_timeout", "retry_idempotent", "with_request_id", "reply_slack",
            "TRANSIENT"]
@@ -69,7 +72,8 @@ def call_once(client: redis.Redis, *args: Any, timeout: float | None = None, **o
     """Send ``args`` (one Redis command) once and return its parsed reply; never resend it.
 
     A lost reply raises ``redis.ConnectionError``/``redis.TimeoutError`` (the connection is closed, so the
-    pool opens a fresh one next time). ``timeout`` (seconds, > 0) bounds the wait for this reply.
+    pool opens a fresh one next time). ``timeout`` (seconds, > 0) bounds the whole call: a new connection's
+    connect and hand-shake (on :func:`hcedu.backend.connect` clients) and the wait for this reply.
     A client that does not resend (no ``Retry``: :func:`hcedu.backend.connect`'s, redis-py 8's default)
     is used through its ``execute_command`` as usual, so spies that wrap it still see every command;
     otherwise, or with a ``timeout``, the command goes straight to a pooled connection.
@@ -80,10 +84,16 @@ def call_once(client: redis.Redis, *args: Any, timeout: float | None = None, **o
         return client.execute_command(*args, **options)
     pool = client.connection_pool
     single = getattr(client, "connection", None)
-    conn = single if single is not None else pool.get_connection()
+    end = None if timeout is None else time.monotonic() + max(0.001, float(timeout))
+    if single is None:
+        with connect_deadline(None if timeout is None else max(0.001, float(timeout))):
+            conn = pool.get_connection()
+    else:
+        conn = single
     try:
-        conn.send_command(*args)
-        reader = conn if timeout is None else _Bounded(conn, max(0.001, float(timeout)))
+        with connect_deadline(None if end is None else max(0.001, end - time.monotonic())):
+            conn.send_command(*args)  # (re)connects a single connection that is closed
+        reader = conn if end is None else _Bounded(conn, max(0.001, end - time.monotonic()))
         return client.parse_response(reader, args[0], **options)
     except TRANSIENT:
         conn.disconnect()

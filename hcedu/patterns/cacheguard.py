@@ -144,7 +144,11 @@ class CacheGuard:
         raise NotImplementedError
 
     def put(self, key: Any, value: Any) -> None:
-        """Write ``value`` to the cache as a rebuild would (warm-up)."""
+        """Write ``value`` (JSON-serialisable) to the cache as a rebuild would (warm-up)."""
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"value must be JSON-serialisable (str, number, bool, None, list, dict): {exc}") from None
         self._write(key, value)
 
     def expire(self, key: Any) -> None:
@@ -438,7 +442,9 @@ class XFetch(CacheGuard):
 
     def should_refresh(self, delta: float, exp: float, now: float | None = None, u: float | None = None) -> bool:
         """The XFetch test ``now - delta * beta * ln(u) >= exp`` (``u`` drawn from the guard's rng if None)."""
-        now = self.clock.now() if now is None else now
+        delta = _validate.number("delta", delta, minimum=0)
+        exp = _validate.number("exp", exp)
+        now = self.clock.now() if now is None else _validate.number("now", now)
         u = (1.0 - self.rng.random()) if u is None else _validate.number("u", u, minimum=0, strict=True, maximum=1)
         return now - delta * self.beta * math.log(u) >= exp
 

@@ -249,6 +249,8 @@ class DelayQueue:
         """
         now = self._now(now)
         limit = self._limit(limit)
+        if between is not None:
+            _validate.function("between", between)
         items = [_s(i) for i in self.client.zrangebyscore(self.due_key, "-inf", now, start=0, num=limit)]
         if between is not None:
             between(items)

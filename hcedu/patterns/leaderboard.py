@@ -54,6 +54,8 @@ PERIODS = {"all": None, "daily": 86_400, "weekly": 7 * 86_400}
 
 #: the largest top/page/around window one call may return
 MAX_WINDOW = 10_000
+#: the instants a period label can name (datetime's range: 0001-01-01 .. 9999-12-31 UTC)
+MIN_T, MAX_T = -62_135_596_800.0, 253_402_300_799.0
 
 #: KEYS: board. ARGV: member, delta, base (2**time_bits), code of now (max_tick - tick), max points, ttl (0 = none).
 #: Decode the member's points, add, re-encode with this update's time. Returns the new points.
@@ -298,7 +300,7 @@ class Leaderboard:
 
     def period_key(self, t: float | None = None) -> str:
         """The period label of time ``t`` (default now): ``"all"``, ``"2026-11-25"`` or ``"2026-W48"`` (ISO week, UTC)."""
-        t = self.clock.now() if t is None else _validate.number("t", t)
+        t = self.clock.now() if t is None else _t(t)
         if self.period == "all":
             return "all"
         day = _dt.datetime.fromtimestamp(t, tz=_dt.timezone.utc)
@@ -308,7 +310,7 @@ class Leaderboard:
 
     def period_start(self, t: float | None = None) -> float:
         """Start (clock seconds, UTC) of the period containing ``t``; ``-inf`` for ``"all"``."""
-        t = self.clock.now() if t is None else _validate.number("t", t)
+        t = self.clock.now() if t is None else _t(t)
         length = PERIODS[self.period]
         if length is None:
             return float("-inf")
@@ -398,6 +400,8 @@ class Leaderboard:
         """
         m = _member(member)
         delta = self._points("points", points, signed=True)
+        if between is not None:
+            _validate.function("between", between)
         t = self.clock.now()
         key = self._touch(t)
         raw = self.client.zscore(key, m)
@@ -473,8 +477,8 @@ class Leaderboard:
 
     def page(self, page: int, size: int = 10, *, period: str | None = None) -> list[Entry]:
         """Page ``page`` (1-based) of ``size`` entries; ``[]`` past the end."""
-        page = _validate.integer("page", page, minimum=1)
         size = _validate.integer("size", size, minimum=1, maximum=MAX_WINDOW)
+        page = _validate.integer("page", page, minimum=1, maximum=2 ** 62 // size)  # a Redis index is int64
         start = (page - 1) * size
         rows = self.client.zrange(self.key(period), start, start + size - 1, desc=True, withscores=True)
         return self._entries(rows, start + 1)
@@ -510,8 +514,10 @@ class Leaderboard:
         n = _validate.integer("n", n, minimum=1, maximum=self.keep)
         if self.period == "all":
             raise ValueError("last() needs period='daily' or 'weekly'")
-        t = self.clock.now() if t is None else _validate.number("t", t)
+        t = self.clock.now() if t is None else _t(t)
         length = PERIODS[self.period]
+        if t - (n - 1) * length < MIN_T:
+            raise ValueError(f"t must leave room for {n} periods after {MIN_T:g} (got {t!r})")
         start = self.period_start(t)
         return [self.period_key(start - i * length) for i in range(n - 1, -1, -1)]
 
@@ -540,7 +546,7 @@ class Leaderboard:
         rolling board incrementally instead (write each add to it as well). The result is read with
         ``period=<dest label>``; ``dest`` defaults to ``"merged"``.
         """
-        labels = [_validate.text("periods[]", p) for p in periods]
+        labels = [_validate.text("periods[]", p) for p in _validate.iterable("periods", periods, what="labels")]
         if not labels:
             raise ValueError("periods must name at least one period")
         dest_label = "merged" if dest is None else _validate.text("dest", dest)
@@ -566,3 +572,8 @@ class Leaderboard:
 
     def __repr__(self) -> str:
         return f"<Leaderboard {self.name!r} tie_break={self.tie_break} period={self.period} key={self.key()!r}>"
+
+
+def _t(t: Any) -> float:
+    """A unix time a period label can name (``MIN_T`` .. ``MAX_T``); TypeError/ValueError naming ``t``."""
+    return _validate.number("t", t, minimum=MIN_T, maximum=MAX_T)

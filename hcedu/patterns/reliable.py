@@ -40,6 +40,9 @@ from ..backend import Keyspace, connect
 from ..clock import Clock, as_clock
 from ._once import call_once, eval_once, reply_slack, socket_timeout
 
+#: the longest lease or idle time, seconds (10 years: Redis takes milliseconds as int64; more is a mistake)
+MAX_LEASE = 10 * 365 * 86_400.0
+
 __all__ = ["Message", "StreamQueue", "ListQueue", "IdempotentHandler", "InProgress", "ProcessResult"]
 
 
@@ -120,7 +123,7 @@ class StreamQueue:
                  poll_interval: float = 0.01, maxlen: int | None = None) -> None:
         _validate.text("stream", stream)
         self.group = _validate.text("group", group)
-        self.lease = _validate.number("lease", lease, minimum=0)
+        self.lease = _validate.number("lease", lease, minimum=0, maximum=MAX_LEASE)
         self.max_deliveries = _validate.integer("max_deliveries", max_deliveries, minimum=1)
         self.poll_interval = _validate.number("poll_interval", poll_interval, minimum=0, strict=True)
         self.maxlen = None if maxlen is None else _validate.integer("maxlen", maxlen, minimum=1)
@@ -175,14 +178,18 @@ class StreamQueue:
 
         ``block``: 0 = don't wait; t > 0 = wait up to t seconds for the first entry, then return ``[]``;
         ``None`` = wait until something arrives. Where the server answers a blocking read with COUNT at once
-        (fakeredis), the wait becomes a poll every ``poll_interval`` until the deadline.
+        (fakeredis), the wait becomes a poll every ``poll_interval`` until the deadline. Deadline: with
+        ``block`` > 0 each reply (and a new connection's hand-shake) is waited for at most until the deadline
+        plus :func:`~hcedu.patterns._once.reply_slack`, so a hung server raises ``redis.TimeoutError`` then.
         """
         _validate.text("consumer", consumer)
-        count = _validate.integer("count", count, minimum=1)
+        count = _validate.integer("count", count, minimum=1, maximum=MAX_BATCH)
         block = _validate.optional_timeout("block", block)
         deadline = None if block is None else time.monotonic() + block
+        slack = reply_slack(block)
         while True:
-            msgs = self._messages(self.client.xreadgroup(self.group, consumer, {self.stream: ">"}, count=count))
+            left = None if not block or deadline is None else max(slack, deadline - time.monotonic())
+            msgs = self._messages(self._xreadgroup(consumer, count, None, left))
             if msgs or block == 0:
                 return msgs
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -190,13 +197,20 @@ class StreamQueue:
                 return []
             wait = 1.0 if remaining is None else min(remaining, 1.0)
             started = time.monotonic()
-            reply = self.client.xreadgroup(self.group, consumer, {self.stream: ">"}, count=count,
-                                           block=max(1, int(wait * 1000)))
+            reply = self._xreadgroup(consumer, count, max(1, int(wait * 1000)), wait + slack)
             msgs = self._messages(reply)
             if msgs:
                 return msgs
             if time.monotonic() - started < wait / 2:  # answered at once: this server does not block here
                 time.sleep(min(self.poll_interval, max(0.0, wait)))
+
+    def _xreadgroup(self, consumer: str, count: int, block_ms: int | None, timeout: float | None) -> Any:
+        """One ``XREADGROUP ... >``, sent once; with ``timeout`` a hung server (or a new connection to it) costs
+        at most that long (``redis.TimeoutError``): an entry it delivered stays in the PEL for :meth:`reclaim`."""
+        args: list[Any] = ["XREADGROUP", "GROUP", self.group, consumer, "COUNT", count]
+        if block_ms is not None:
+            args += ["BLOCK", block_ms]
+        return call_once(self.client, *args, "STREAMS", self.stream, ">", timeout=timeout)
 
     def reclaim(self, consumer: str, count: int = 100, min_idle: float | None = None) -> list[Message]:
         """``XAUTOCLAIM stream group consumer min-idle 0-0 COUNT count``: take over up to ``count`` entries idle
@@ -205,8 +219,8 @@ class StreamQueue:
         being returned. Safe to run from several consumers: XAUTOCLAIM resets the idle time, so one wins.
         """
         _validate.text("consumer", consumer)
-        count = _validate.integer("count", count, minimum=1)
-        idle = self.lease if min_idle is None else _validate.number("min_idle", min_idle, minimum=0)
+        count = _validate.integer("count", count, minimum=1, maximum=MAX_BATCH)
+        idle = self.lease if min_idle is None else _validate.number("min_idle", min_idle, minimum=0, maximum=MAX_LEASE)
         claimed: list[Message] = []
         cursor = "0-0"
         while len(claimed) < count:
@@ -248,7 +262,10 @@ class StreamQueue:
         each; ack those that returned. A handler that raises leaves its entry pending (retried after the lease,
         dead-lettered after ``max_deliveries``); the exception is kept in ``result.errors``.
         """
+        _validate.text("consumer", consumer)
         _validate.function("handler", handler)
+        count = _validate.integer("count", count, minimum=1, maximum=MAX_BATCH)
+        block = _validate.optional_timeout("block", block)  # checked before reclaim sends anything
         res = ProcessResult()
         msgs = self.reclaim(consumer, count) if reclaim else []
         res.reclaimed = len(msgs)
@@ -367,7 +384,7 @@ class ListQueue:
     def __init__(self, name: str = "jobs", *, client: redis.Redis | None = None, keyspace: Keyspace | None = None,
                  lease: float = 30.0, max_deliveries: int = 5, clock: Clock | None = None) -> None:
         _validate.text("name", name)
-        self.lease = _validate.number("lease", lease, minimum=0, strict=True)
+        self.lease = _validate.number("lease", lease, minimum=0, strict=True, maximum=MAX_LEASE)
         self.max_deliveries = _validate.integer("max_deliveries", max_deliveries, minimum=1)
         self.clock = as_clock(clock)
         self.client, self.keyspace = _ks(keyspace, client, "reliable")
@@ -476,6 +493,7 @@ class ListQueue:
 
     def ack_many(self, msgs: list[Message]) -> int:
         """Ack several messages in one script; returns how many were still in processing."""
+        msgs = _validate.iterable("msgs", msgs, what="Messages")
         for m in msgs:
             if not isinstance(m, Message):
                 raise TypeError(f"msgs must hold Messages (got {type(m).__name__})")

@@ -237,7 +237,7 @@ class Session:
 
     def remaining(self, now: float) -> float:
         """Seconds of life left at ``now`` (0 if expired), as of this snapshot."""
-        return max(0.0, self.expires_at - now)
+        return max(0.0, self.expires_at - _validate.number("now", now))
 
     @classmethod
     def from_flat(cls, sid: str, flat: list[Any]) -> "Session":
@@ -292,7 +292,7 @@ class SessionStore:
 
     def key(self, sid: str) -> str:
         """The Redis key of session ``sid``."""
-        return self.prefix + sid
+        return self.prefix + _validate.text("sid", sid)
 
     def user_key(self, user_id: str | int) -> str:
         """The Redis ZSET holding ``user_id``'s session ids (scored by a lower bound of their deadline)."""

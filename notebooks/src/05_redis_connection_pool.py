@@ -260,6 +260,62 @@ cells = [
     Retries need a budget (few attempts, backoff with jitter, a circuit breaker), and the timeout must sit
     above the server's normal p99, not below it.
 
+    ## Break it: a lost reply and a blind retry
+
+    **Why it matters.** A retry is only safe when running the command twice does no harm. A connection can
+    die *after* Redis ran your command but *before* its reply reached you (a proxy restart, a reset, a read
+    timeout on a slow server). The client sees an error and cannot tell "never ran" from "ran, reply lost".
+    A client that resends on every connection error (redis-py since 6.1 by default, go-redis with
+    `MaxRetries`, whose `shouldRetry` in `error.go` retries on `io.EOF` and on read timeouts) then runs
+    `INCR` twice, pushes a job twice, or takes a lock and reports it "taken". The lab's toxics plan can lose
+    exactly one reply after Redis executed the command (`lose_reply`), so the fault is deterministic:
+    """),
+    code("""
+    import redis
+    from redis.backoff import NoBackoff
+    views = ks.key("views")
+    blind = lab.client(pool_size=1, retries=1, backoff=NoBackoff())  # resend once on a connection error
+    blind.set(views, 0)
+    lab.toxics.inject("lose_reply")        # Redis runs the next command; its reply never arrives
+    returned = blind.incr(views)           # the error is hidden: the client resent INCR
+    print(f"one INCR with a blind retry: it returned {returned}, the counter holds {blind.get(views)}")
+    assert returned == 2 and blind.get(views) == "2"
+    """),
+    md("""
+    The caller asked for one increment, got no error, and the counter says two. The fix has two halves:
+    **never resend a write blindly** (the course's `connect()` clients and `hcedu.patterns` send each write
+    once, so a lost reply surfaces as an error and means "ran at most once"), and **make the write
+    idempotent** where you need to retry it: the write carries a request id, and one Lua script applies it
+    and records the id, so a resend of the same id returns the first result instead of running again.
+    `RedisCounter.incr(n, request_id=...)` does exactly that:
+    """),
+    code("""
+    from hcedu.patterns.counter import RedisCounter
+    once = RedisCounter("views-once", client=lab.client(pool_size=1), keyspace=ks)  # no resend
+    steps = {}
+    lab.toxics.inject("lose_reply")
+    try:
+        once.incr(1)                                     # plain INCRBY, sent once
+    except redis.ConnectionError:
+        steps["plain incr, reply lost"] = f"ConnectionError (outcome unknown); counter = {once.value()}"
+    steps["incr with request id 'r1'"] = f"returned {once.incr(1, request_id='r1')}"  # loads the script too
+    lab.toxics.inject("lose_reply")
+    steps["incr 'r2', reply lost, retried"] = f"returned {once.incr(1, request_id='r2')}"
+    steps["incr 'r2' again (a client resend)"] = f"returned {once.incr(1, request_id='r2')}"
+    steps["final counter"] = once.value()
+    assert once.value() == 3                             # three distinct increments, each applied once
+    steps
+    """),
+    md("""
+    **Takeaway:** a retry turns "at most once" into "at least once"; only an idempotent write (a request id
+    remembered next to the effect, in the same atomic step) makes it "exactly once in effect".
+
+    **Interview angle.** "MaxRetries 3 is fine for reads. For writes I ask: is it idempotent? `SET` of a
+    value, `SET NX` with my token, `HSET` are; `INCR`, `LPUSH`, `XADD` without an id, and a Lua script that
+    decrements stock are not. For those I either turn retries off on that client (`MaxRetries: -1` in
+    go-redis) and treat the error as 'unknown outcome', or make the write idempotent with a request id that
+    the same Lua script checks and stores with a TTL. And I retry only within the caller's deadline."
+
     ## Measure it: idle connections, reaping and warm-up
 
     go-redis closes connections idle longer than `ConnMaxIdleTime` (v9: 30 min; v8's `IdleTimeout`: 5 min)

@@ -267,6 +267,70 @@ cells = [
     real_pause.frames.round(3)
     """),
     md("""
+    ## Break it: a worker that acts after its lease expired
+
+    **Why it matters.** Every lease-based design (this lock, a job queue's visibility timeout, a delay
+    queue's claim) has the same hole: the holder does not know when its lease ran out. A worker claims a
+    job, stalls past the lease, the recoverer hands the job to a second worker, and then the first one wakes
+    up and **acks or extends by the job's id**. The ack deletes the *second* worker's lease (so nobody
+    recovers the job if that worker crashes), the extend stretches a lease that is not its own. The fix is
+    the fence again: each claim gets a number (the attempt), and ack/extend are compare-and-set on it.
+
+    A delay queue with a 10 s lease on a virtual clock, so the story is exact: A claims `order-1`, stalls
+    11 s, the recoverer re-queues it, B claims it (attempt 2), then A acts late, once by id only and once
+    with its fenced lease:
+    """),
+    code("""
+    from hcedu.clock import VirtualClock
+    from hcedu.patterns import DelayQueue
+
+    def late_worker(fenced):
+        clock = VirtualClock(0)
+        dq = DelayQueue(f"late-{fenced}", keyspace=ks, lease=10, clock=clock)
+        dq.put("order-1", 0)
+        [a] = dq.claim()                     # worker A: attempt 1, leased until t = 10
+        clock.advance(11)                    # A stalls past its lease (GC pause, slow call)
+        assert dq.recover() == ["order-1"]   # the recoverer makes it due again
+        [b] = dq.claim()                     # worker B: attempt 2, leased until t = 21
+        late = a if fenced else str(a)       # fenced: A's Lease carries attempt 1; else just the id
+        return {"A extends late": dq.extend(late), "A acks late": dq.ack(late),
+                "B's lease survives": dq.leased() == 1, "B acks": dq.ack(b)}
+
+    late = pd.DataFrame({"by id only": late_worker(False), "fenced by attempt": late_worker(True)})
+    assert late["by id only"].tolist() == [True, True, False, False]
+    assert late["fenced by attempt"].tolist() == [False, False, True, True]
+    late
+    """),
+    md("""
+    By id only, A's late extend and ack both *succeed*: they act on B's lease, B's own ack then finds
+    nothing, and had B crashed the job would be lost for good. Fenced, A's calls return False and change
+    nothing; A must stop and drop its result. The lock refuses a late holder the same way: its `extend`
+    and `release` compare the token, so a holder whose lease expired gets False and `lost` is set:
+    """),
+    code("""
+    import time
+    late_key = ks.key("lock", "late")
+    late_a = RedisLock(r, late_key, ttl=0.05)
+    assert late_a.acquire()
+    time.sleep(0.2)                          # A's lease expires in Redis (50 ms TTL)
+    late_b = RedisLock(r, late_key, ttl=30)
+    assert late_b.acquire(blocking=False)
+    refused = {"A extend": late_a.extend(), "A lost": late_a.lost, "B still owns it": late_b.owned(),
+               "B's fence is higher": late_b.fence > late_a.fence, "A release": late_a.release()}
+    assert refused == {"A extend": False, "A lost": True, "B still owns it": True,
+                       "B's fence is higher": True, "A release": False}
+    late_b.release()
+    refused
+    """),
+    md("""
+    **Takeaway:** a lease holder can never know it is still the holder, so every late action must be a
+    compare-and-set on a fence (token or attempt number) that Redis or the resource checks.
+
+    **Interview angle.** "What if the worker finishes after its visibility timeout?" A strong answer: the
+    job was handed to someone else, so processing is at-least-once; the late worker's ack must be fenced
+    (ack by lease/attempt, not by job id) so it cannot delete the new holder's lease, and the side effect itself must be idempotent or fenced at the resource, because
+    by the time the ack is refused the work has already been done twice.
+
     ## Redlock: a majority of independent masters
 
     One Redis is a single point of failure, and failing over to a replica that had not yet received the

@@ -329,6 +329,52 @@ cells = [
     print(f"limit 50 -> Lua token bucket admitted {lua}, GET-then-INCR admitted {naive}")
     """),
     md("""
+    ## Break it: one app server's clock runs an hour fast
+
+    **Why it matters.** A limiter shared through Redis stores *timestamps*, and by default each app server
+    sends its own `now`. Clocks drift: an NTP daemon that died, a VM restored from a snapshot, a container
+    on a host with a bad RTC. GCRA's whole state is one timestamp (the theoretical arrival time), so a single
+    request stamped an hour ahead pushes it an hour into the future, and every honest server's requests are
+    then refused for that hour: one broken clock takes the API down for everyone. The fix is one clock for
+    the fleet: the script reads Redis's own `TIME`, or clamps the client's time to `TIME` ± `max_skew`
+    (what `hcedu.patterns.ratelimit` does by default with a real clock). A `SkewedClock(3600)` is a real
+    clock an hour fast; limit 5 per minute, one request from the skewed server, then 3 from an honest one:
+    """),
+    code("""
+    from hcedu.clock import SkewedClock
+    from hcedu.patterns.ratelimit import GCRALimiter
+
+    def after_skew(name, **how):
+        fast = GCRALimiter(ks.client, limit=5, window=60, keyspace=ks, name=name, clock=SkewedClock(3600), **how)
+        honest = GCRALimiter(ks.client, limit=5, window=60, keyspace=ks, name=name, **how)
+        honest.reset("api")                          # a fresh key (also when the cell runs again)
+        fast.allow("api")                            # stamped an hour ahead
+        ds = [honest.allow("api") for _ in range(3)]
+        return {"honest requests admitted (of 3)": sum(d.allowed for d in ds),
+                "honest retry-after": f"{ds[-1].retry_after / 60:.0f} min"}
+
+    skew = pd.DataFrame({"trusts the app's clock": after_skew("trust", max_skew=None),
+                         "clamped to Redis TIME ± 1 s": after_skew("clamp", max_skew=1.0),
+                         "Redis TIME only": after_skew("time", use_redis_time=True)})
+    skew = skew.T                                    # one row per way of telling the time
+    assert skew["honest requests admitted (of 3)"].tolist() == [0, 3, 3]
+    skew
+    """),
+    md("""
+    Trusting the app's clock, the honest server is refused and told to come back in about an hour; clamped,
+    the skewed request counts at most one second ahead and the honest traffic flows; with `TIME` only, the
+    skewed server cannot move the state at all. (The clamp costs one `TIME` call inside the script; a
+    `VirtualClock` in the simulations above trusts the client on purpose, since virtual time has nothing to
+    do with the server's.)
+
+    **Takeaway:** state shared between servers must be stamped by one clock, the Redis server's, or the
+    worst clock in the fleet decides for everyone.
+
+    **Interview angle.** "Your Redis limiter uses timestamps: whose clock?" A strong answer: not the app
+    servers', because they disagree; read `TIME` inside the Lua script (allowed since Redis 5, where scripts
+    replicate by effects), or clamp the client's time to it so a broken server is judged at most a bound
+    off, and alert on the skew. The same applies to lock leases and session expiry stored as timestamps.
+
     ## Break it 4: oversell
 
     The last line of defence is the stock itself. `NaiveStock` reads the stock, compares in the application,
