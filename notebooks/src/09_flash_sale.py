@@ -329,7 +329,7 @@ cells = [
     print(f"limit 50 -> Lua token bucket admitted {lua}, GET-then-INCR admitted {naive}")
     """),
     md("""
-    ## Break it: one app server's clock runs an hour fast
+    ## Break it 4: one app server's clock runs an hour fast
 
     **Why it matters.** A limiter shared through Redis stores *timestamps*, and by default each app server
     sends its own `now`. Clocks drift: an NTP daemon that died, a VM restored from a snapshot, a container
@@ -375,7 +375,7 @@ cells = [
     replicate by effects), or clamp the client's time to it so a broken server is judged at most a bound
     off, and alert on the skew. The same applies to lock leases and session expiry stored as timestamps.
 
-    ## Break it 4: oversell
+    ## Break it 5: oversell
 
     The last line of defence is the stock itself. `NaiveStock` reads the stock, compares in the application,
     then `DECRBY`s; `Stock.try_buy` does check, one-per-user, `DECRBY` and the order record in one Lua script:
@@ -432,7 +432,7 @@ cells = [
     each learns it on its first refusal; publish it over pub/sub to learn it sooner. If a cancelled order
     returns a unit, clear the flag, or accept that the unit sells in the next reconciliation round.)
 
-    5. **The stock script** (Break it 4), and for one very hot SKU, **its stock split across keys**: one key
+    5. **The stock script** (Break it 5), and for one very hot SKU, **its stock split across keys**: one key
        lives on one Redis node and one CPU core; several keys (`stock:sku-1:0..3`, on Redis Cluster in
        different slots) spread the decrements. A buyer starts at a random shard and moves on if it is empty,
        so a unit left anywhere still sells:
