@@ -58,25 +58,44 @@ def roofline_chart(frame: pd.DataFrame, service_time: float, cpu_ceiling: float,
 
 def latency_chart(frame: pd.DataFrame, *, title: str = "Latency vs pool size",
                   run_length: float | None = None) -> Figure:
-    """p50 (solid) and p99 (dotted) latency in ms vs pool size, one colour per concurrency.
+    """Latency in ms vs pool size, one colour per concurrency, p50 solid and p99 dotted.
 
-    ``run_length`` (s) draws the run's own length: a p99 at that line means callers waited the whole run,
-    so it measures the run, not the pool (starvation would have gone on in a longer run)."""
+    When the frame has the per-checkout split of :func:`hcedu.lab.pool.sweep` (``wait_p50``, ``wait_p99``,
+    ``hold_p50``, ``hold_p99``), two panels show where the time goes: the **queue wait** for a pooled
+    connection (left) and the **service time** the connection was then held (right); otherwise one panel
+    shows whole requests (``p50``, ``p99``). ``run_length`` (s) draws the run's own length on the wait
+    (or request) panel: a p99 at that line means callers waited the whole run, so it measures the run,
+    not the pool (starvation would have gone on in a longer run)."""
     from .plot import color, finish
     _need(frame, ["pool_size", "concurrency", "p50", "p99"])
-    fig, ax = plt.subplots(figsize=(8, 3.8))
-    for i, (c, g) in enumerate(frame.sort_values("pool_size").groupby("concurrency")):
-        col = color(None, i)
-        ax.plot(g["pool_size"], g["p50"] * 1e3, "o-", color=col, label=f"C = {c}: p50")
-        ax.plot(g["pool_size"], g["p99"] * 1e3, "s:", color=col, label=f"C = {c}: p99")
-    if run_length is not None:
-        ax.axhline(run_length * 1e3, color="gray", ls="--", lw=1,
-                   label=f"run length ({run_length * 1e3:g} ms)")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
+    split = all(c in frame.columns for c in ("wait_p50", "wait_p99", "hold_p50", "hold_p99")) and \
+        frame[["wait_p99", "hold_p99"]].notna().all(axis=None)
+    panels = ([("wait", "waiting for a connection (queue wait)"), ("hold", "holding it (service time)")]
+              if split else [("", title)])
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels) + 1.8, 3.8), sharey=True, squeeze=False)
+    for ax, (part, heading) in zip(axes[0], panels):
+        for i, (c, g) in enumerate(frame.sort_values("pool_size").groupby("concurrency")):
+            col = color(None, i)
+            lo = f"{part}_p50" if part else "p50"
+            hi = f"{part}_p99" if part else "p99"
+            ax.plot(g["pool_size"], g[lo].clip(lower=1e-6) * 1e3, "o-", color=col, label=f"C = {c}: p50")
+            ax.plot(g["pool_size"], g[hi].clip(lower=1e-6) * 1e3, "s:", color=col, label=f"C = {c}: p99")
+        if run_length is not None and part != "hold":
+            ax.axhline(run_length * 1e3, color="gray", ls="--", lw=1,
+                       label=f"run length ({run_length * 1e3:g} ms)")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_title(heading, fontsize=10)
     sizes = sorted(frame["pool_size"].unique())
-    finish(ax, title=title, xlabel="pool size P", ylabel="latency (ms, log)", legend="outside",
-           xticks=sizes, xticklabels=[str(s) for s in sizes])
+    finish(list(axes[0]), xlabel="pool size P", legend=None, xticks=sizes, xticklabels=[str(s) for s in sizes],
+           tight=False)
+    axes[0][0].set_ylabel("latency (ms, log)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    axes[0][-1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+                       fontsize=8, frameon=False)
+    if split:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
     plt.close(fig)
     return fig
 
