@@ -519,7 +519,7 @@ class Leaderboard:
             return []
         length = PERIODS[self.period]
         cutoff = self.period_start() - (self.keep - 1) * length
-        old = [_s(x) for x in self.client.zrangebyscore(self.periods_key, "-inf", f"({cutoff!r}")]
+        old = [_s(x) for x in self.client.zrange(self.periods_key, "-inf", f"({cutoff!r}", byscore=True)]
         if old:
             self.client.delete(*[self.keyspace.key("lb", self.name, lab) for lab in old])
             self.client.zrem(self.periods_key, *old)

@@ -96,7 +96,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, """ + str(CLEANUP_BATCH) + """)
+local due = redis.call('ZRANGE', KEYS[2], '-inf', ARGV[2], 'BYSCORE', 'LIMIT', 0, """ + str(CLEANUP_BATCH) + """)
 for _, s in ipairs(due) do
   local e = redis.call('HGET', ARGV[5] .. s, 'expires_at')
   if not e or tonumber(e) <= tonumber(ARGV[2]) then
@@ -147,7 +147,7 @@ return out
 
 #: KEYS: expiry. ARGV: now, sess key prefix, limit. Deletes up to ``limit`` expired sessions; returns how many.
 SWEEP_LUA = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[3]))
 for _, s in ipairs(ids) do redis.call('DEL', ARGV[2] .. s) redis.call('ZREM', KEYS[1], s) end
 return #ids
 """
