@@ -149,8 +149,8 @@ cells = [
     poolviz.latency_chart(sweep, run_length=0.2, title="Where a request's time goes")
     """),
     md("""
-    **Takeaway:** when `P < C`, the whole tail is queue wait (left): the service time (right) stays near
-    `S`, while the wait's p99 sits at the grey line, the run's own length, far beyond `(C/P)·S`. That
+    **Takeaway:** when `P < C`, the whole tail is queue wait (left): the service time (right) keeps its
+    median at `S`, while the wait's p99 sits at the grey line, the run's own length, far beyond `(C/P)·S`. That
     p99 does not measure the pool, it measures the run: in the run three times as long it grew with the
     run (printed above), so those callers were starved for as long as the run lasted. Yet the *median* wait is
     microseconds even with one connection for eight callers. Both come from redis-py's
