@@ -127,8 +127,9 @@ cells = [
     A request's latency has two parts, and the pool only causes one of them: the **queue wait** for a
     pooled connection, and the **service time** for which the caller then holds it (the round trip). The
     instrumented pool times both at every checkout, so the sweep splits each point (`wait_p50`,
-    `wait_p99`, `hold_p50`, `hold_p99`). One pair is also run three times as long, to tell a property of
-    the pool from a property of the run:
+    `wait_p99`, `hold_p50`, `hold_p99`). In production go-redis reports the same split: `PoolStats()`
+    counts `WaitCount` and `WaitDurationNs` (since v9.9), to read next to the command latency histogram.
+    One pair is also run three times as long, to tell a property of the pool from a property of the run:
     """),
     code("""
     # NBVAL_IGNORE_OUTPUT
