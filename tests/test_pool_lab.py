@@ -371,6 +371,27 @@ def test_proxy_rung_runs_and_cleans_up(redis_backend):
     assert not [t for t in threading.enumerate() if t.name.startswith("hcedu-proxy")]
 
 
+def test_split_takes_percentiles_of_successful_checkouts_only():
+    import math
+    import pandas as pd
+    rows = pd.DataFrame([[0.0, w, h, 1, False, ""] for w, h in zip(range(100), [0.002] * 99 + [0.5])]
+                        + [[0.0, 9e9, math.nan, 1, False, "exhausted"]], columns=P._CHECKOUT_COLUMNS)
+    split = P._split(rows)
+    assert split["wait_p50"] == pytest.approx(49.5) and split["wait_p99"] == pytest.approx(98.01)
+    assert split["hold_p50"] == pytest.approx(0.002) and split["hold_p99"] > 0.002
+    assert all(math.isnan(v) for v in P._split(None).values())
+    assert all(math.isnan(v) for v in P._split(rows.iloc[-1:]).values())   # only failures: nothing to split
+
+
+def test_sweep_splits_latency_into_queue_wait_and_service_time():
+    with P.PoolLab("embedded", delay=0.003) as lab:
+        row = P.sweep(lab, pairs=[(1, 4)], duration=0.1).iloc[0]
+        assert row["hold_p50"] >= 0.003                       # holding a connection includes the round trip
+        assert 0 <= row["wait_p50"] <= row["wait_p99"] and row["hold_p50"] <= row["hold_p99"]
+        bare = P.sweep(lab, pairs=[(1, 1)], duration=0.05, record=False).iloc[0]
+        assert bare[["wait_p50", "wait_p99", "hold_p50", "hold_p99"]].isna().all()
+
+
 def test_retries_amplify_load_on_a_slow_server():
     with P.PoolLab("embedded", delay=0.001) as lab:
         configs = {"timeout": dict(socket_timeout=0.02),
@@ -418,7 +439,12 @@ def test_charts_return_figures_and_reject_bad_frames():
                                        "throughput": [450.0, 900, 450, 900], "p50": [0.002] * 4,
                                        "p99": [0.003] * 4}), 0.002, 20000)
     assert isinstance(poolviz.roofline_chart(sweep, 0.002, 20000), Figure)
-    assert isinstance(poolviz.latency_chart(sweep), Figure)
+    assert len(poolviz.latency_chart(sweep).axes) == 1                      # whole requests only
+    split = sweep.assign(wait_p50=1e-5, wait_p99=0.2, hold_p50=0.002, hold_p99=0.004)
+    fig = poolviz.latency_chart(split, run_length=0.2)
+    assert [a.get_title() for a in fig.axes] == ["waiting for a connection (queue wait)",
+                                                 "holding it (service time)"]
+    assert fig.axes[1].get_legend() is not None and fig.axes[0].get_legend() is None   # outside the data
     assert isinstance(poolviz.wait_histogram(pd.DataFrame({"wait": [1e-5, 2e-5, 0.05]})), Figure)
     frames = {"a": pd.DataFrame({"latency": [0.001, 0.002], "ok": [True, False]})}
     assert len(poolviz.outcome_chart(frames).axes) == 2

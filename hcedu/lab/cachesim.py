@@ -217,7 +217,7 @@ def chart_staleness(summary: pd.DataFrame):
     import matplotlib.pyplot as plt
 
     s = summary.sort_values("l1_ttl")
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.9))
     a.plot(s["l1_ttl"], 100 * s["L1"], "^-", color="tab:green", label="L1 hits (left axis)")
     a.set_xlabel("L1 TTL (s)")
     a.set_ylabel("L1 hits (% of reads)", color="tab:green")
@@ -228,13 +228,15 @@ def chart_staleness(summary: pd.DataFrame):
     a2.set_ylim(0, max(1.0, 100 * s["stale"].max()) * 1.15)
     a2.spines["right"].set_visible(True)
     a2.grid(False)
-    a.legend(handles=a.get_lines() + a2.get_lines(), frameon=False, loc="center right")
+    # below the axes: inside, the box sat between the two lines it describes
+    a.legend(handles=a.get_lines() + a2.get_lines(), frameon=False, fontsize=8, ncol=2, loc="upper center",
+             bbox_to_anchor=(0.5, -0.22))
     b.plot(s["l1_ttl"], s["max_staleness"], "o-", label="worst stale read", color="tab:red")
     b.plot(s["l1_ttl"], s["p99_staleness"], "s--", label="p99", color="tab:orange")
     b.plot(s["l1_ttl"], s["l1_ttl"], ":", color="black", label="bound = L1 TTL")
     b.set_xlabel("L1 TTL (s)")
     b.set_ylabel("age of the stale value (s)")
-    b.legend(frameon=False)
+    b.legend(frameon=False, fontsize=8, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     fig.suptitle(f"Lost invalidations (loss = {s['loss'].iloc[0]:.0%} per message per instance)")
     fig.tight_layout()
     return fig

@@ -308,7 +308,7 @@ def chart(timeline: pd.DataFrame, *, burst: tuple[float, float] | None = (1.0, 3
     items lost or refused (cumulative), and end-to-end latency of the items being sent."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
+    fig, axes = plt.subplots(3, 1, figsize=(9.5, 7), sharex=True)
     many_caps = timeline["capacity"].nunique() > 1
     styles = ["-", "--", "-.", ":", (0, (5, 1))]
     for i, ((policy, cap), g) in enumerate(timeline.groupby(["policy", "capacity"], sort=False)):
@@ -317,17 +317,18 @@ def chart(timeline: pd.DataFrame, *, burst: tuple[float, float] | None = (1.0, 3
         axes[0].plot(g["t"], g["depth"] + g["waiting"], ls=ls, label=label)
         axes[1].plot(g["t"], g["dropped"] + g["rejected"], ls=ls, label=label)
         axes[2].plot(g["t"], g["latency"].ffill(), ls=ls, label=label)
-    axes[0].set_ylabel("queued\n(buffer + blocked)")
+    from .plot import finish
     axes[0].set_yscale("symlog", linthresh=100)
-    axes[1].set_ylabel("lost or refused\n(cumulative)")
-    axes[2].set_ylabel("end-to-end\nlatency (s)")
-    axes[2].set_xlabel("time (s)")
+    # latency spans 0.2 s (a full 100-slot buffer) to 18 s (blocked producers): linear below 1 s, log above
+    axes[2].set_yscale("symlog", linthresh=1, linscale=1.5)
+    axes[2].set_yticks([0, 0.2, 0.5, 1, 10], ["0", "0.2", "0.5", "1", "10"])
     for ax in axes:
         if burst is not None:
             ax.axvspan(*burst, color="tab:red", alpha=0.08)
-    axes[0].legend(fontsize=8, ncol=2, loc="upper right")
-    axes[0].set_title("A burst of 10x the drain rate (shaded) through a bounded buffer")
-    fig.tight_layout()
+    finish(axes[0], title="A burst of 10x the drain rate (shaded) through a bounded buffer",
+           ylabel="queued\n(buffer + blocked)", legend="outside", tight=False)
+    finish(axes[1], ylabel="lost or refused\n(cumulative)", legend=None, integer_y=True, tight=False)
+    finish(axes[2], ylabel="end-to-end\nlatency (s)", xlabel="time (s)", legend=None)
     return fig
 
 

@@ -527,9 +527,26 @@ class PoolLab:
 
 
 # -- experiments (each returns a tidy frame) ----------------------------------------------------------------
+def _split(checkouts: pd.DataFrame | None) -> dict[str, float]:
+    """p50/p99 of the two parts of each request's time at the pool, from ``pool.checkouts()``: the queue
+    wait for a pooled connection (``wait_p50``, ``wait_p99``) and the service time for which it was then
+    held (``hold_p50``, ``hold_p99``), in seconds; NaN without per-checkout records."""
+    cols = ("wait_p50", "wait_p99", "hold_p50", "hold_p99")
+    if checkouts is None:
+        return dict.fromkeys(cols, math.nan)
+    done = checkouts[checkouts["error"] == ""]
+    if not len(done):
+        return dict.fromkeys(cols, math.nan)
+    wait, hold = done["wait"], done["hold"].dropna()
+    return {"wait_p50": float(wait.quantile(0.5)), "wait_p99": float(wait.quantile(0.99)),
+            "hold_p50": float(hold.quantile(0.5)) if len(hold) else math.nan,
+            "hold_p99": float(hold.quantile(0.99)) if len(hold) else math.nan}
+
+
 def _row(lab: PoolLab, pool_size: int, concurrency: int, kind: str, frames: list[pd.DataFrame],
-         snap: dict[str, Any]) -> dict[str, Any]:
-    """One sweep row from the frames of one or more load runs of a pool, and the pool's snapshot.
+         snap: dict[str, Any], checkouts: pd.DataFrame | None = None) -> dict[str, Any]:
+    """One sweep row from the frames of one or more load runs of a pool, and the pool's snapshot (and,
+    when the pool recorded them, its checkouts: the latency split into queue wait and service time).
 
     Throughput counts only requests that completed inside each run's window (callers still queued at
     its deadline finish afterwards; counting them would overstate throughput when ``P < C``)."""
@@ -545,7 +562,7 @@ def _row(lab: PoolLab, pool_size: int, concurrency: int, kind: str, frames: list
             "delay": lab.toxics.delay, "requests": len(frame), "errors": int((~frame["ok"]).sum()),
             "throughput": done, "mean": float(ok["latency"].mean()) if len(ok) else math.nan,
             "p50": pct["p50"], "p99": pct["p99"], "hold": snap["mean_hold"], "wait": snap["mean_wait"],
-            "peak_in_use": snap["peak_in_use"], "exhausted": snap["exhausted"],
+            **_split(checkouts), "peak_in_use": snap["peak_in_use"], "exhausted": snap["exhausted"],
             "cpu_per_request": cpu / len(ok) if len(ok) else math.nan}
 
 
@@ -584,8 +601,9 @@ def _run(lab: PoolLab, pool_size: int, concurrency: int, duration: float, kind: 
          mix: Any = "get", warmup: float = 0.0, **pool_kwargs: Any) -> dict[str, Any]:
     with _prefilled(lab, pool_size, concurrency, kind, **pool_kwargs) as client:
         frame = _timed_load(client, concurrency, duration, mix, warmup=warmup)
-        snap = client.connection_pool.snapshot()
-    return _row(lab, pool_size, concurrency, kind, [frame], snap)
+        pool = client.connection_pool
+        snap, checkouts = pool.snapshot(), (pool.checkouts() if pool.stats.record else None)
+    return _row(lab, pool_size, concurrency, kind, [frame], snap, checkouts)
 
 
 def measure_ceilings(lab: PoolLab, *, duration: float = 0.4, mix: Any = "get") -> dict[str, float]:
@@ -619,7 +637,11 @@ def sweep(lab: PoolLab, pool_sizes: Any = (1, 2, 4, 8, 16, 32), concurrencies: A
 
     One closed-loop run of ``duration`` seconds per pair; the pool is pre-filled so connects are not
     measured. Columns: ``backend, kind, pool_size, concurrency, delay, requests, errors, throughput,
-    mean, p50, p99, hold, wait, peak_in_use, exhausted`` (times in seconds, throughput in ops/s).
+    mean, p50, p99, hold, wait, wait_p50, wait_p99, hold_p50, hold_p99, peak_in_use, exhausted`` (times in
+    seconds, throughput in ops/s). ``p50``/``p99`` are whole requests as the caller saw them; the
+    ``wait_*``/``hold_*`` percentiles split them, per checkout, into the queue wait for a pooled
+    connection and the service time it was then held (``record=False`` skips the per-checkout records
+    and leaves those four NaN).
     """
     sizes = [_validate.integer("pool_size", p, minimum=1, maximum=1024) for p in pool_sizes]
     concs = [_validate.integer("concurrency", c, minimum=1, maximum=1024) for c in concurrencies]
@@ -633,6 +655,7 @@ def sweep(lab: PoolLab, pool_sizes: Any = (1, 2, 4, 8, 16, 32), concurrencies: A
     if progress:
         from tqdm.auto import tqdm
         it = tqdm(pairs, desc="sweep", leave=False)
+    pool_kwargs.setdefault("record", True)
     rows = [_run(lab, p, c, duration, kind, mix, **pool_kwargs) for p, c in it]
     return pd.DataFrame(rows)
 

@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import stats
+from .plot import color, finish
 
 __all__ = ["roofline_chart", "latency_chart", "wait_histogram", "outcome_chart", "tail_chart", "dashboard"]
 
@@ -36,7 +37,7 @@ def roofline_chart(frame: pd.DataFrame, service_time: float, cpu_ceiling: float,
     Takes a :func:`hcedu.lab.pool.sweep` frame.
     """
     _need(frame, ["pool_size", "concurrency", "throughput"])
-    fig, ax = plt.subplots()
+    fig, ax = plt.subplots(figsize=(8.5, 4))
     sizes = np.array(sorted(frame["pool_size"].unique()), dtype=float)
     grid = np.geomspace(sizes.min(), sizes.max(), 200) if len(sizes) > 1 else sizes
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -45,38 +46,55 @@ def roofline_chart(frame: pd.DataFrame, service_time: float, cpu_ceiling: float,
         ax.plot(grid, np.minimum(grid, c) / service_time, "--", color=col, lw=1, alpha=0.7)
         ax.plot(g["pool_size"], g["throughput"], "o-", color=col, label=f"C = {c} callers")
     ax.axhline(cpu_ceiling, color="crimson", lw=2, alpha=0.8, label=f"client CPU ceiling ≈ {cpu_ceiling:,.0f}/s")
+    ax.plot([], [], "--", color="grey", lw=1, label="min(P, C)/S (dashed, per C)")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xticks(sizes, [f"{int(s)}" for s in sizes])
-    ax.set_xlabel("pool size P (connections)")
-    ax.set_ylabel("throughput (requests/s)")
-    ax.set_title(title or f"Roofline: min(min(P, C)/S, X_cpu), S = {service_time * 1e3:.2f} ms (dashed: min(P, C)/S)")
-    ax.legend(fontsize=8, loc="lower right")
+    finish(ax, title=title or f"Roofline: min(min(P, C)/S, X_cpu), S = {service_time * 1e3:.2f} ms",
+           xlabel="pool size P (connections)", ylabel="throughput (requests/s, log)", legend="outside",
+           xticks=sizes, xticklabels=[f"{int(s)}" for s in sizes])
     plt.close(fig)
     return fig
 
 
 def latency_chart(frame: pd.DataFrame, *, title: str = "Latency vs pool size",
                   run_length: float | None = None) -> Figure:
-    """p50 (solid) and p99 (dotted) latency in ms vs pool size, one colour per concurrency.
+    """Latency in ms vs pool size, one colour per concurrency, p50 solid and p99 dotted.
 
-    ``run_length`` (s) draws the run's own length: a p99 at that line means callers waited the whole run,
-    so it measures the run, not the pool (starvation would have gone on in a longer run)."""
-    from .plot import color, finish
+    When the frame has the per-checkout split of :func:`hcedu.lab.pool.sweep` (``wait_p50``, ``wait_p99``,
+    ``hold_p50``, ``hold_p99``), two panels show where the time goes: the **queue wait** for a pooled
+    connection (left) and the **service time** the connection was then held (right); otherwise one panel
+    shows whole requests (``p50``, ``p99``). ``run_length`` (s) draws the run's own length on the wait
+    (or request) panel: a p99 at that line means callers waited the whole run, so it measures the run,
+    not the pool (starvation would have gone on in a longer run)."""
     _need(frame, ["pool_size", "concurrency", "p50", "p99"])
-    fig, ax = plt.subplots(figsize=(8, 3.8))
-    for i, (c, g) in enumerate(frame.sort_values("pool_size").groupby("concurrency")):
-        col = color(None, i)
-        ax.plot(g["pool_size"], g["p50"] * 1e3, "o-", color=col, label=f"C = {c}: p50")
-        ax.plot(g["pool_size"], g["p99"] * 1e3, "s:", color=col, label=f"C = {c}: p99")
-    if run_length is not None:
-        ax.axhline(run_length * 1e3, color="gray", ls="--", lw=1,
-                   label=f"run length ({run_length * 1e3:g} ms)")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
+    split = all(c in frame.columns for c in ("wait_p50", "wait_p99", "hold_p50", "hold_p99")) and \
+        frame[["wait_p99", "hold_p99"]].notna().all(axis=None)
+    panels = ([("wait", "waiting for a connection (queue wait)"), ("hold", "holding it (service time)")]
+              if split else [("", title)])
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels) + 1.8, 3.8), sharey=True, squeeze=False)
+    for ax, (part, heading) in zip(axes[0], panels):
+        for i, (c, g) in enumerate(frame.sort_values("pool_size").groupby("concurrency")):
+            col = color(None, i)
+            lo = f"{part}_p50" if part else "p50"
+            hi = f"{part}_p99" if part else "p99"
+            ax.plot(g["pool_size"], g[lo].clip(lower=1e-6) * 1e3, "o-", color=col, label=f"C = {c}: p50")
+            ax.plot(g["pool_size"], g[hi].clip(lower=1e-6) * 1e3, "s:", color=col, label=f"C = {c}: p99")
+        if run_length is not None and part != "hold":
+            ax.axhline(run_length * 1e3, color="gray", ls="--", lw=1,
+                       label=f"run length ({run_length * 1e3:g} ms)")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_title(heading, fontsize=10)
     sizes = sorted(frame["pool_size"].unique())
-    finish(ax, title=title, xlabel="pool size P", ylabel="latency (ms, log)", legend="outside",
-           xticks=sizes, xticklabels=[str(s) for s in sizes])
+    finish(list(axes[0]), xlabel="pool size P", legend=None, xticks=sizes, xticklabels=[str(s) for s in sizes],
+           tight=False)
+    axes[0][0].set_ylabel("latency (ms, log)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    axes[0][-1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+                       fontsize=8, frameon=False)
+    if split:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
     plt.close(fig)
     return fig
 
@@ -85,7 +103,7 @@ def wait_histogram(checkouts: pd.DataFrame, *, title: str = "How long callers wa
     """Histogram of pool wait times (ms, log bins) from ``pool.checkouts()``, with p50/p99 marked."""
     _need(checkouts, ["wait"])
     waits = checkouts["wait"].dropna().to_numpy() * 1e3
-    fig, ax = plt.subplots()
+    fig, ax = plt.subplots(figsize=(8.5, 3.6))
     if len(waits):
         lo = max(waits.min(), 1e-3)
         bins = np.geomspace(lo, max(waits.max(), lo * 10), 40)
@@ -94,11 +112,8 @@ def wait_histogram(checkouts: pd.DataFrame, *, title: str = "How long callers wa
         for label, colour in (("p50", "green"), ("p99", "crimson")):
             ax.axvline(pct[label], color=colour, ls="--", label=f"{label} = {pct[label]:.3g} ms")
         ax.set_xscale("log")
-        ax.legend()
     ax.set_yscale("log")
-    ax.set_xlabel("wait for a connection (ms, log)")
-    ax.set_ylabel("checkouts (log)")
-    ax.set_title(title)
+    finish(ax, title=title, xlabel="wait for a connection (ms, log)", ylabel="checkouts (log)", legend="outside")
     plt.close(fig)
     return fig
 
@@ -114,17 +129,17 @@ def outcome_chart(frames: Mapping[str, pd.DataFrame], *, title: str = "Exhausted
     ok = [int(frames[k]["ok"].sum()) for k in labels]
     bad = [int((~frames[k]["ok"]).sum()) for k in labels]
     x = np.arange(len(labels))
-    a1.bar(x, ok, color="seagreen", label="succeeded")
-    a1.bar(x, bad, bottom=ok, color="crimson", label="failed")
-    a1.set_xticks(x, labels)
-    a1.set_ylabel("requests")
-    a1.legend(fontsize=8)
+    # side by side, not stacked: a flood of failures must not flatten the successes into an invisible sliver
+    a1.bar(x - 0.2, ok, 0.4, color="seagreen", label="succeeded")
+    a1.bar(x + 0.2, bad, 0.4, color="crimson", label="failed")
+    for xi, o, b in zip(x, ok, bad):
+        a1.text(xi - 0.2, o, f"{o:,}", ha="center", va="bottom", fontsize=8)
+        a1.text(xi + 0.2, b, f"{b:,}", ha="center", va="bottom", fontsize=8)
     p = [stats.percentiles(frames[k][frames[k]["ok"]]) for k in labels]
     a2.bar(x - 0.2, [q["p50"] * 1e3 for q in p], 0.4, label="p50")
     a2.bar(x + 0.2, [q["p99"] * 1e3 for q in p], 0.4, label="p99")
-    a2.set_xticks(x, labels)
-    a2.set_ylabel("latency of successes (ms)")
-    a2.legend(fontsize=8)
+    finish(a1, ylabel="requests", legend="below", xticks=x, xticklabels=labels, integer_y=True, tight=False)
+    finish(a2, ylabel="latency of successes (ms)", legend="below", xticks=x, xticklabels=labels, tight=False)
     fig.suptitle(title)
     fig.tight_layout()
     plt.close(fig)
@@ -140,10 +155,8 @@ def tail_chart(summary: pd.DataFrame, *, label: str = "config",
     for j, q in enumerate(["p50", "p99", "p999"]):
         ax.bar(x + (j - 1) * 0.27, summary[q], 0.27, label=q)
     ax.set_yscale("log")
-    ax.set_xticks(x, summary[label], fontsize=8)
-    ax.set_ylabel(f"latency ({summary.attrs.get('unit', 'ms')}, log)")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
+    finish(ax, title=title, ylabel=f"latency ({summary.attrs.get('unit', 'ms')}, log)", legend="outside",
+           xticks=x, xticklabels=list(summary[label]))
     plt.close(fig)
     return fig
 

@@ -10,7 +10,7 @@ Keys (under a :class:`hcedu.backend.Keyspace`, behind the hash tag ``{dq:<name>}
 
 Invariants:
   * an item is in at most one of ``due`` and ``leased``;
-  * :meth:`DelayQueue.claim` is one Lua script (ZRANGEBYSCORE ... LIMIT + ZREM + ZADD leased), so each
+  * :meth:`DelayQueue.claim` is one Lua script (ZRANGE ... BYSCORE LIMIT + ZREM + ZADD leased), so each
     due item is handed to exactly one claimer, however many workers race;
   * an item leaves ``leased`` only by :meth:`~DelayQueue.ack`, :meth:`~DelayQueue.cancel` or
     :meth:`~DelayQueue.recover` (lease expired -> due again): a worker that dies after claiming loses
@@ -51,7 +51,7 @@ MAX_LIMIT = 10_000
 #: KEYS: due, leased, attempts. ARGV: now, limit, lease deadline. (The chapter's claim; the queue itself runs
 #: :data:`CLAIM_FENCED_LUA`, the same steps returning each lease's fence too.)
 CLAIM_LUA = """
-local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local items = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
 for _, id in ipairs(items) do
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZADD', KEYS[2], ARGV[3], id)
@@ -62,7 +62,7 @@ return items
 
 #: :data:`CLAIM_LUA` returning ``{id, attempt, id, attempt, ...}``: the attempt number (HINCRBY) is the fence.
 CLAIM_FENCED_LUA = """
-local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local items = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
 for _, id in ipairs(items) do
   redis.call('ZREM', KEYS[1], id)
@@ -85,7 +85,7 @@ return 1
 
 #: KEYS: due, leased. ARGV: now, limit. Items whose lease deadline <= now go back to ``due`` at ``now``.
 RECOVER_LUA = """
-local items = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local items = redis.call('ZRANGE', KEYS[2], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
 for _, id in ipairs(items) do
   redis.call('ZREM', KEYS[2], id)
   redis.call('ZADD', KEYS[1], ARGV[1], id)
@@ -225,7 +225,7 @@ class DelayQueue:
     def claim(self, now: float | None = None, limit: int = 1) -> list[str]:
         """Atomically take up to ``limit`` items due at ``now`` (default ``clock.now()``), earliest first.
 
-        One Lua script does ZRANGEBYSCORE ``-inf now LIMIT 0 limit``, ZREM from ``due``, ZADD to ``leased``
+        One Lua script does ZRANGE ``due -inf now BYSCORE LIMIT 0 limit``, ZREM from ``due``, ZADD to ``leased``
         with deadline ``now + lease`` and counts the attempt, so concurrent claimers never share an item.
         Returns ``[]`` when nothing is due; each item is a :class:`Lease` (a ``str`` carrying its attempt
         number, the fence that :meth:`ack`/:meth:`extend` check). The caller must :meth:`ack` each item when
@@ -240,7 +240,7 @@ class DelayQueue:
 
     def claim_naive(self, now: float | None = None, limit: int = 1,
                     between: Callable[[list[str]], Any] | None = None) -> list[str]:
-        """The broken two-step claim (rq-scheduler style): ZRANGEBYSCORE, then ZREM, as two commands.
+        """The broken two-step claim (rq-scheduler style): ZRANGE ... BYSCORE, then ZREM, as two commands.
 
         Teaching foil only. Every worker that reads before another removes gets the same items, and
         this version returns what it *read*, not what it removed, so the order is closed twice. No lease
@@ -251,7 +251,7 @@ class DelayQueue:
         limit = self._limit(limit)
         if between is not None:
             _validate.function("between", between)
-        items = [_s(i) for i in self.client.zrangebyscore(self.due_key, "-inf", now, start=0, num=limit)]
+        items = [_s(i) for i in self.client.zrange(self.due_key, "-inf", now, byscore=True, offset=0, num=limit)]
         if between is not None:
             between(items)
         if items:

@@ -1,4 +1,6 @@
-"""Redis ZSET leaderboard (``ZINCRBY`` / ``ZREVRANGE`` / ``ZREVRANK``; go-redis ``ZIncrBy``, ``ZRangeArgs{Rev: true}``).
+"""Redis ZSET leaderboard (``ZINCRBY`` / ``ZRANGE … REV`` / ``ZREVRANK``; go-redis ``ZIncrBy``, ``ZRangeArgs{Rev: true}``).
+
+``ZRANGE … REV`` (Redis 6.2+) replaces ``ZREVRANGE``, deprecated since 6.2.
 
 A real-time board: players score points, anyone asks for the top N, a page, their own rank or the players
 around them. Redis keeps a sorted set (a skiplist + hash; a listpack while small), so every one of those
@@ -7,7 +9,7 @@ queries is O(log N + M) however large the board grows.
 Two orderings (``tie_break``):
 
 * ``"none"`` -- the score *is* the points (``ZINCRBY``). Equal scores sort **lexicographically by member**,
-  so under ``ZREVRANGE`` ``bob`` ranks above ``alice`` whoever got there first.
+  so under ``ZRANGE … REV`` ``bob`` ranks above ``alice`` whoever got there first.
 * ``"earliest"`` (default) -- whoever reached a total first ranks first. The stored score is the composite
   ``points * 2**time_bits + (max_tick - tick)`` (see :class:`Composite`): more points always win, and on equal
   points the larger remainder (the earlier tick) wins. An update re-encodes with the time of *that* update,
@@ -95,7 +97,7 @@ local k = tonumber(ARGV[2])
 local lo = r - k
 if lo < 0 then lo = 0 end
 local out = {lo}
-local rows = redis.call('ZREVRANGE', KEYS[1], lo, r + k, 'WITHSCORES')
+local rows = redis.call('ZRANGE', KEYS[1], lo, r + k, 'REV', 'WITHSCORES')
 for _, v in ipairs(rows) do out[#out + 1] = v end
 return out
 """
@@ -486,7 +488,7 @@ class Leaderboard:
     def around(self, member: str | int, k: int = 2, *, period: str | None = None) -> list[Entry]:
         """``member`` and up to ``k`` entries above and below it (fewer at the edges); ``[]`` if absent.
 
-        One script (``ZREVRANK``, then ``ZREVRANGE r-k r+k``), so a concurrent write cannot move the member
+        One script (``ZREVRANK``, then ``ZRANGE r-k r+k REV``), so a concurrent write cannot move the member
         out of its own window between the two reads.
         """
         m = _member(member)
@@ -531,7 +533,7 @@ class Leaderboard:
             return []
         length = PERIODS[self.period]
         cutoff = self.period_start() - (self.keep - 1) * length
-        old = [_s(x) for x in self.client.zrangebyscore(self.periods_key, "-inf", f"({cutoff!r}")]
+        old = [_s(x) for x in self.client.zrange(self.periods_key, "-inf", f"({cutoff!r}", byscore=True)]
         if old:
             self.client.delete(*[self._board(lab) for lab in old])
             self.client.zrem(self.periods_key, *old)

@@ -320,7 +320,7 @@ class SessionStore:
             meta += ["absolute_at", repr(absolute)]
         pttl = max(1, math.ceil((deadline - now) * 1000))
         user_key = self.user_key(uid)
-        due = [_s(x) for x in self.client.zrangebyscore(user_key, "-inf", repr(now), start=0, num=CLEANUP_BATCH)]
+        due = [_s(x) for x in self.client.zrange(user_key, "-inf", repr(now), byscore=True, offset=0, num=CLEANUP_BATCH)]
         for _ in range(3):  # a collision of 256-bit ids does not happen; retrying costs nothing
             sid = new_sid()
             if self._create(keys=[self.key(sid), user_key, self.expiry_key, *map(self.key, due)],
@@ -392,7 +392,7 @@ class SessionStore:
         VirtualClock their wall-clock TTL is far away). Returns how many were deleted."""
         limit = _validate.integer("limit", limit, minimum=1, maximum=100_000)
         now = repr(self.clock.now())
-        due = [_s(x) for x in self.client.zrangebyscore(self.expiry_key, "-inf", now, start=0, num=limit)]
+        due = [_s(x) for x in self.client.zrange(self.expiry_key, "-inf", now, byscore=True, offset=0, num=limit)]
         deleted = 0
         for i in range(0, len(due), SWEEP_CHUNK):
             ids = due[i:i + SWEEP_CHUNK]

@@ -123,17 +123,45 @@ cells = [
     assert len(lat) >= 4
     print(f"latency-bound points: measured / (min(P, C)/S) between {lat['ratio'].min():.2f} and {lat['ratio'].max():.2f}")
     """),
+    md("""
+    A request's latency has two parts, and the pool only causes one of them: the **queue wait** for a
+    pooled connection, and the **service time** for which the caller then holds it (the round trip). The
+    instrumented pool times both at every checkout, so the sweep splits each point (`wait_p50`,
+    `wait_p99`, `hold_p50`, `hold_p99`). In production go-redis reports the same split: `PoolStats()`
+    counts `WaitCount` and `WaitDurationNs` (since v9.9), to read next to the command latency histogram.
+    One pair is also run three times as long, to tell a property of the pool from a property of the run:
+    """),
     code("""
-    poolviz.latency_chart(sweep, run_length=0.2)
+    # NBVAL_IGNORE_OUTPUT
+    at = sweep.set_index(["concurrency", "pool_size"])
+    longer = P.sweep(lab, pairs=[(4, 32)], duration=0.6).iloc[0]
+    for (c, p) in [(8, 1), (32, 4), (8, 64), (32, 64)]:
+        r = at.loc[(c, p)]
+        print(f"C = {c:2}, P = {p:2}: queue wait p50 {r['wait_p50'] * 1e3:6.3f} ms, p99 {r['wait_p99'] * 1e3:6.1f} ms"
+              f" | service time p50 {r['hold_p50'] * 1e3:4.1f} ms, p99 {r['hold_p99'] * 1e3:5.1f} ms")
+    print(f"C = 32, P =  4 for 0.6 s instead of 0.2 s: queue wait p99 {at.loc[(32, 4), 'wait_p99'] * 1e3:.0f} ms"
+          f" -> {longer['wait_p99'] * 1e3:.0f} ms, service time p99 {longer['hold_p99'] * 1e3:.1f} ms")
+    assert (sweep["wait_p50"] < 0.5 * sweep["hold_p50"]).all()     # most checkouts barely wait, even at P = 1
+    for c, p in [(8, 1), (32, 4)]:                                 # P < C: the tail is queue wait
+        assert at.loc[(c, p), "wait_p99"] > 3 * at.loc[(c, p), "hold_p99"], (c, p)
+    assert longer["wait_p99"] > 1.5 * at.loc[(32, 4), "wait_p99"]   # and it grows with the run
+    """),
+    code("""
+    poolviz.latency_chart(sweep, run_length=0.2, title="Where a request's time goes")
     """),
     md("""
-    **Takeaway:** p50 stays near one round trip whenever `P ≥ C`; when `P < C` callers queue for a
-    connection and p99 jumps far beyond `(C/P)·S`, up to the grey line: the run's own length. A p99 *at*
-    that line does not measure the pool, it measures the run: some callers waited the whole 0.2 s and
-    would have waited longer in a longer run. That is starvation, because redis-py's
-    `BlockingConnectionPool` is a LIFO queue guarded by a condition variable with **no fairness**: a
-    caller that just released a connection grabs it again before a woken waiter runs. The wait histogram
-    below measures the waits themselves.
+    **Takeaway:** when `P < C`, the whole tail is queue wait (left): the service time (right) keeps its
+    median at `S`, while the wait's p99 sits at the grey line, the run's own length, far beyond `(C/P)·S`. That
+    p99 does not measure the pool, it measures the run: in the run three times as long it grew with the
+    run (printed above), so those callers were starved for as long as the run lasted. Yet the *median* wait is
+    microseconds even with one connection for eight callers. Both come from redis-py's
+    `BlockingConnectionPool` being a LIFO queue guarded by a condition variable with **no fairness**: the
+    caller that just released a connection grabs it again before a woken waiter runs, so most checkouts
+    wait not at all and a few wait forever. Once `P ≥ C` the queue wait is gone, and what is left of the
+    tail is service time: with 32 threads a connection can be held well beyond `S` (compare the `C = 32`
+    rows printed above), because the holder, woken when its reply arrives, queues for the GIL behind
+    the other threads before it can read the reply and release the connection. More connections cannot
+    fix that; only less client CPU per request can. The wait histogram below measures the waits themselves.
 
     ### Where Python's client hits the ceiling, and Go's would not
 

@@ -33,8 +33,8 @@ cells = [
 
     When an order is created, `ZADD due <created + 30 min> <order_id>`; when it is paid, remove it
     (`cancel`). The earliest due time is always at the head of the ZSET, so "what is due now?" is
-    `ZRANGE due -inf <now> BYSCORE LIMIT 0 <batch>` (Redis ≥ 6.2; the older `ZRANGEBYSCORE`, which the
-    course's `CLAIM_LUA` below still uses and every Redis still accepts, is deprecated since 6.2).
+    `ZRANGE due -inf <now> BYSCORE LIMIT 0 <batch>` (Redis ≥ 6.2; the older `ZRANGEBYSCORE`, which every
+    Redis still accepts and older code and articles still use, is deprecated since 6.2).
 
     The hard part is **taking** a due item. A worker must remove it from `due` and record that it holds it,
     in one step, or two workers get the same order. `claim` is one Lua script (Redis runs a script

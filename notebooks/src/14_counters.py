@@ -219,14 +219,17 @@ cells = [
     rrate = rtp.pivot(index="threads", columns="counter", values="ops_per_s")
     # best point against best point: one disturbed run cannot flip it
     assert rrate["batched redis"].max() > 10 * rrate["redis INCR"].max(), "batching saves ~100x the round trips"
+    print(f"best batched / best plain INCR: {rrate['batched redis'].max() / rrate['redis INCR'].max():.0f}x")
     rrate.round(-2).astype(int)
     """),
     code("""
     fig = cb.chart_throughput(rtp, title="Redis counters: increments / s vs threads (measured)", logy=True)
     """),
     md("""
-    **Takeaway:** batching wins by orders of magnitude because it stops paying a round trip per increment;
-    sharding does not reduce round trips at all.
+    **Takeaway:** batching wins by more than an order of magnitude (the factor is printed above; the cell
+    asserts at least 10×) because it stops paying a round trip per increment. It saves more round trips
+    than that (exact, below): what is left is the client's own work per increment. Sharding does not
+    reduce round trips at all.
 
     The round trips behind those numbers are exact, not measured (2,000 increments, batches of 100):
     """),
