@@ -320,7 +320,8 @@ class SessionStore:
             meta += ["absolute_at", repr(absolute)]
         pttl = max(1, math.ceil((deadline - now) * 1000))
         user_key = self.user_key(uid)
-        due = [_s(x) for x in self.client.zrange(user_key, "-inf", repr(now), byscore=True, offset=0, num=CLEANUP_BATCH)]
+        due = [_s(x) for x in self.client.zrange(user_key, "-inf", repr(now), byscore=True, offset=0,
+                                                  num=CLEANUP_BATCH)]
         for _ in range(3):  # a collision of 256-bit ids does not happen; retrying costs nothing
             sid = new_sid()
             if self._create(keys=[self.key(sid), user_key, self.expiry_key, *map(self.key, due)],
