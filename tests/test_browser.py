@@ -137,12 +137,22 @@ class Screen:
 
         A hang guard, not a time limit (a busy machine just takes longer): it gives up only when no cell has
         finished for ``stall_s`` seconds, and then names the cell still running. If Run All stopped at an
-        error (later cells are not run), it fails at once with the error instead of waiting."""
-        self.page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-        self.page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
-        self.accept_kernel_dialog()
+        error (later cells are not run), it fails at once with the error instead of waiting.
+
+        Twice in loaded full-suite runs (never alone, not even under 4 CPU hogs) JupyterLab's Run All stopped
+        part-way with the kernel idle, no cell queued and no error anywhere. A learner would press Run again,
+        and so does this test, once, from the first cell not run (printed, so the run's log shows it); a
+        second silent stop fails, so a notebook that really stops the run cannot pass."""
         prompts = self.page.locator(f"{PANEL} .jp-CodeCell .jp-InputPrompt")
-        last, since = -1, time.monotonic()
+        self.menu("Edit", "Clear Outputs of All Cells")   # so a number in a prompt means "ran in this Run All"
+        deadline = time.monotonic() + 60
+        while any(re.search(r"\d", t) for t in prompts.all_inner_texts()):
+            if time.monotonic() > deadline:
+                self.fail("clear", "Clear Outputs of All Cells left execution counts in the prompts")
+            self.page.wait_for_timeout(200)
+        self.menu("Run", "Run All Cells")
+        self.accept_kernel_dialog()
+        last, since, resumed = -1, time.monotonic(), False
         while True:
             texts = prompts.all_inner_texts()
             done = sum(bool(re.search(r"\[\d+\]", t)) for t in texts)
@@ -153,14 +163,32 @@ class Screen:
             if not busy and self.errors():
                 self.fail("run-all", f"Run All stopped at an error after {done} of {len(texts)} cells: "
                                      f"{self.errors()[0][:300]}")
-            if done != last:
-                last, since = done, time.monotonic()
-            elif time.monotonic() - since > stall_s:
+            if done != last or busy:
+                last, since = done, time.monotonic() if done != last else since
+            quiet = time.monotonic() - since
+            if not busy and quiet > 20 and self.idle():
+                first = next(i for i, t in enumerate(texts) if not re.search(r"\[\d+\]", t))
+                if resumed:
+                    self.fail("run-all", f"Run All stopped twice with no error, the second time after {done} of "
+                                         f"{len(texts)} cells, before: {self.cell_source(first)[:200]!r}")
+                print(f"{self.name}: Run All stopped after {done} of {len(texts)} cells with the kernel idle and "
+                      f"no error; running again from cell {first}")
+                self.page.locator(f"{PANEL} .jp-CodeCell").nth(first).locator(".jp-InputPrompt").click()
+                self.menu("Run", "Run Selected Cell and All Below")
+                resumed, since = True, time.monotonic()
+            elif quiet > stall_s:
                 where = (f"cell {busy[0]} is still running: {self.cell_source(busy[0])[:200]!r}" if busy
                          else "no cell is running")
                 self.fail("run-all", f"Run All: no cell finished for {stall_s:.0f} s after {done} of "
                                      f"{len(texts)} cells; {where}")
             self.page.wait_for_timeout(500)
+
+    def menu(self, top: str, item: str) -> None:
+        self.page.click(f".lm-MenuBar-itemLabel:text-is('{top}')")
+        self.page.click(f".lm-Menu-itemLabel:text-is('{item}')")
+
+    def idle(self) -> bool:
+        return self.page.locator(f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']").count() > 0
 
     def cell_source(self, index: int) -> str:
         return self.page.locator(f"{PANEL} .jp-CodeCell").nth(index).locator(".jp-InputArea-editor").inner_text()
