@@ -245,7 +245,7 @@ def chart_hot_key(frame: pd.DataFrame):  # noqa: ANN201
 
     from .plot import color, finish
 
-    table = frame["calls"].unstack("primary")
+    table = frame["calls"].unstack("primary").reindex(list(dict.fromkeys(frame.index.get_level_values("layout"))))
     fig, ax = plt.subplots(figsize=(7.5, 3.2))
     width = 0.8 / len(table.columns)
     for j, p in enumerate(table.columns):

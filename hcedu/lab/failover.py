@@ -130,12 +130,21 @@ def chart_failover(result: FailoverResult):  # noqa: ANN201
 
     actors = list(dict.fromkeys(result.events["actor"]))
     fig, ax = plt.subplots(figsize=(8, 2.8))
+    span = max(float(result.events["t"].max()), 1e-3)
     for y, actor in enumerate(reversed(actors)):
         rows = result.events[result.events["actor"] == actor]
         ax.scatter(rows["t"], [y] * len(rows), color=color(actor, y), zorder=3)
-        for _, r in rows.iterrows():
-            ax.annotate(r["event"], (r["t"], y), xytext=(4, 6), textcoords="offset points", fontsize=7)
+        groups: list[list] = []  # an actor's steps close in time share one label ("a → b"), not overprinted
+        for t, event in zip(rows["t"], rows["event"]):
+            if groups and t - groups[-1][0] <= 0.05 * span:
+                groups[-1][1].append(event)
+            else:
+                groups.append([t, [event]])
+        for t, events in groups:
+            ax.annotate(" → ".join(events), (t, y), xytext=(4, 6), textcoords="offset points", fontsize=7)
     ax.set_yticks(range(len(actors)), list(reversed(actors)))
+    ax.set_ylim(-0.5, len(actors) - 0.3)     # room for the top row's label under the title
+    ax.set_xlim(-0.03 * span, 1.4 * span)    # and for the last steps' labels on the right
     who = " and ".join(result.holders) or "nobody"
     title = (f"after failover {who} hold the lock" if len(result.holders) == 2
              else f"after failover only {who} holds the lock")

@@ -28,6 +28,8 @@ cells = [
     **at-least-once** delivery (re-send what was not confirmed, make the consumer idempotent).
     """),
     code("""
+    # NBVAL_IGNORE_OUTPUT
+    # (what it prints depends on whether redis-server is installed)
     from hcedu.course import setup, finish, drill
     from hcedu.lab import redis_cluster, clusterlab
     from hcedu.lab.redis_cluster import local_cluster
