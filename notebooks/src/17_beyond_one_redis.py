@@ -153,9 +153,9 @@ cells = [
     """),
     md("""
     **Takeaway:** one stock key puts the whole sale on one primary; sharded, every primary takes about a
-    third of the scripts — on separate machines that is the throughput you add (here the three primaries
-    share one machine's cores, so the total barely moves: the cell prints `ops/s` per primary, not a speed-up
-    claim).
+    third of the scripts — on separate machines that is the throughput you add. Here the three primaries
+    share one machine's cores, so the total depends on this machine, not on the cluster: the cell prints
+    `ops/s` per primary and asserts the shares, not a speed-up.
 
     The price of shards: "sold out" is now a sweep over every shard, the last units can sit in one shard
     while buyers hit empty ones (so `rebalance` moves stock from the fullest shard to the emptiest), and a
@@ -222,8 +222,7 @@ cells = [
     consistent store". It reports what the replicas had when it returned; it does not roll the write back
     on the primary when the answer is 0 (the lock key stays there until its TTL, or until a failover loses
     it); a failover may still promote a replica that missed a write `WAIT` counted on *another* replica
-    (Sentinel picks by replication offset among the replicas it can reach, not by who acknowledged your
-    write); and a replica can acknowledge and then lose the write on restart without persistence
+    (Sentinel picks by replica priority, then replication offset, not by who acknowledged your write); and a replica can acknowledge and then lose the write on restart without persistence
     (`WAITAOF`, Redis 7.2+, waits for the fsync as well).
 
     **Takeaway:** `WAIT` turns "the lock may silently vanish" into "I know when it is at risk"; it narrows the
@@ -313,8 +312,9 @@ cells = [
 
     ## Source check
 
-    * The source's locks, queues and stock scripts run on one Redis and never mention replication; every one
-      of them changes on a cluster (hash tags) and under failover (this chapter's measurements).
+    * The source's locks, queues and stock scripts run on one Redis; it never mentions replication, Sentinel,
+      Redis Cluster or Redlock. Every one of them changes on a cluster (hash tags) and under failover (this
+      chapter's measurements).
     * Its flash-sale stock is one key: on a cluster that is one primary for the whole sale.
 
     ## Exercise
