@@ -37,6 +37,7 @@ CHAPTERS: dict[str, Chapter] = {c.number: c for c in [
     Chapter("14", "counters", "Counters under contention", "4.3 高频计数场景下的原子操作与性能瓶颈优化"),
     Chapter("15", "cache_consistency", "Cache/DB consistency strategies", "4.4 分布式环境下Go服务的缓存一致性保障策略"),
     Chapter("16", "capstone", "Capstone: the flash-sale system end to end", "5 总结与展望"),
+    Chapter("17", "beyond_one_redis", "Beyond one Redis: a real cluster, and a failover that breaks a lock", "—"),
 ]}
 
 

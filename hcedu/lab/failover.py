@@ -20,18 +20,20 @@ Every process is stopped when the call returns, also on error.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import uuid
 from dataclasses import dataclass, field
+from typing import Callable, Iterator
 
 import pandas as pd
 import redis
 
 from ..clock import Clock, RealClock
-from .redis_cluster import _wait, sentinel_trio
+from .redis_cluster import SentinelTrio, _wait, sentinel_trio
 
-__all__ = ["FailoverResult", "lock_failover", "chart_failover"]
+__all__ = ["FailoverResult", "lock_failover", "chart_failover", "unreplicated"]
 
 KEY = "lock:orders"
 
@@ -47,6 +49,32 @@ class FailoverResult:
 
     def __repr__(self) -> str:
         return f"<FailoverResult holders={list(self.holders)} wait={self.summary.get('wait')}>"
+
+
+@contextlib.contextmanager
+def unreplicated(trio: SentinelTrio, primary: redis.Redis, log: Callable[..., None] = lambda *a: None, *,
+                 timeout: float = 30.0) -> Iterator[None]:
+    """Inside the block nothing the primary acknowledges reaches the replica; on exit the primary dies.
+
+    Enter: pause the replica (SIGSTOP) and make the primary close its replication link (``CLIENT KILL TYPE
+    replica``; a paused replica alone is not enough, the writes would wait in its socket buffer). Exit
+    without error: kill the primary (SIGKILL), resume the replica and wait until Sentinel has promoted it and
+    it answers as a primary. The replica is resumed also on error. ``log(actor, event, detail)`` records
+    each step."""
+    os.kill(trio.replica.pid, signal.SIGSTOP)
+    try:
+        dropped = primary.execute_command("CLIENT", "KILL", "TYPE", "replica")
+        log("replica", "paused, link dropped", f"the primary closed {dropped} replication link(s)")
+        yield
+        os.kill(trio.primary.pid, signal.SIGKILL)
+        log("primary", "killed", "before the write replicated")
+    finally:
+        os.kill(trio.replica.pid, signal.SIGCONT)
+    log("replica", "resumed")
+    _wait(lambda: trio.current_primary()[1] == trio.replica.port, timeout, "Sentinel promoting the replica")
+    log("Sentinel", "promoted the replica", f"port {trio.replica.port}")
+    with trio.replica.client(socket_timeout=2) as b:
+        _wait(lambda: b.info("replication").get("role") == "master", timeout, "the replica becoming a primary")
 
 
 def lock_failover(*, wait: bool = False, ttl_ms: int = 30_000, wait_timeout_ms: int = 200,
@@ -68,10 +96,7 @@ def lock_failover(*, wait: bool = False, ttl_ms: int = 30_000, wait_timeout_ms: 
         a = trio.primary.client(socket_timeout=2)
         token_a, token_b = f"A-{uuid.uuid4().hex[:8]}", f"B-{uuid.uuid4().hex[:8]}"
         t0 = clock.now()
-        os.kill(trio.replica.pid, signal.SIGSTOP)
-        try:
-            dropped = a.execute_command("CLIENT", "KILL", "TYPE", "replica")
-            log("replica", "paused, link dropped", f"the primary closed {dropped} replication link(s)")
+        with unreplicated(trio, a, log, timeout=timeout):
             got = a.set(KEY, token_a, nx=True, px=ttl_ms)
             log("A", "SET NX on the primary", "OK" if got else "refused")
             keep = bool(got)
@@ -83,15 +108,7 @@ def lock_failover(*, wait: bool = False, ttl_ms: int = 30_000, wait_timeout_ms: 
                     log("A", "gives the lock up", "not on any replica: a failover would lose it")
             if keep:
                 holders.append("A")
-            os.kill(trio.primary.pid, signal.SIGKILL)
-            log("primary", "killed", "before the write replicated")
-        finally:
-            os.kill(trio.replica.pid, signal.SIGCONT)
-        log("replica", "resumed")
-        _wait(lambda: trio.current_primary()[1] == trio.replica.port, timeout, "Sentinel promoting the replica")
-        log("Sentinel", "promoted the replica", f"port {trio.replica.port}")
         b = trio.replica.client(socket_timeout=2)
-        _wait(lambda: b.info("replication").get("role") == "master", timeout, "the replica becoming a primary")
         got_b = b.set(KEY, token_b, nx=True, px=ttl_ms)
         log("B", "SET NX on the new primary", "OK" if got_b else "refused")
         if got_b:
@@ -113,12 +130,21 @@ def chart_failover(result: FailoverResult):  # noqa: ANN201
 
     actors = list(dict.fromkeys(result.events["actor"]))
     fig, ax = plt.subplots(figsize=(8, 2.8))
+    span = max(float(result.events["t"].max()), 1e-3)
     for y, actor in enumerate(reversed(actors)):
         rows = result.events[result.events["actor"] == actor]
         ax.scatter(rows["t"], [y] * len(rows), color=color(actor, y), zorder=3)
-        for _, r in rows.iterrows():
-            ax.annotate(r["event"], (r["t"], y), xytext=(4, 6), textcoords="offset points", fontsize=7)
+        groups: list[list] = []  # an actor's steps close in time share one label ("a → b"), not overprinted
+        for t, event in zip(rows["t"], rows["event"]):
+            if groups and t - groups[-1][0] <= 0.05 * span:
+                groups[-1][1].append(event)
+            else:
+                groups.append([t, [event]])
+        for t, events in groups:
+            ax.annotate(" → ".join(events), (t, y), xytext=(4, 6), textcoords="offset points", fontsize=7)
     ax.set_yticks(range(len(actors)), list(reversed(actors)))
+    ax.set_ylim(-0.5, len(actors) - 0.3)     # room for the top row's label under the title
+    ax.set_xlim(-0.03 * span, 1.4 * span)    # and for the last steps' labels on the right
     who = " and ".join(result.holders) or "nobody"
     title = (f"after failover {who} hold the lock" if len(result.holders) == 2
              else f"after failover only {who} holds the lock")

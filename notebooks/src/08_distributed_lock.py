@@ -334,7 +334,7 @@ cells = [
     ## Redlock: a majority of independent masters
 
     One Redis is a single point of failure, and failing over to a replica that had not yet received the
-    lock (replication is asynchronous) hands the lock out twice. Redlock acquires on N independent masters
+    lock (replication is asynchronous) hands the lock out twice (chapter 17 makes it happen on a real primary, replica and Sentinel: two holders without `WAIT`, one with it). Redlock acquires on N independent masters
     in parallel and holds the lock only with a majority (N/2+1) within a validity time
     `ttl − drift − elapsed`; on failure it releases everywhere. With 5 nodes it survives 2 crashes:
     """),

@@ -416,7 +416,7 @@ cells = [
        promoted after a failover can have a *higher* counter than the units already sold: it sells them
        again. `WAIT 1 0` after the script narrows that (the reply waits for one replica) but is not a
        guarantee. The database's conditional `UPDATE ... WHERE n > 0` and unique `(user, sku)` index catch
-       the oversell at order creation, and reconciliation after the failover recomputes the counter.
+       the oversell at order creation, and reconciliation after the failover recomputes the counter. Chapter 17 measures this failover on real processes (a lock acquired on the primary is granted again on the promoted replica; a delay queue loses unreplicated puts and redelivers an undone claim).
     2. **The per-user limiter fails open. Which limiter must fail closed, and why?** One that guards money or
        a resource that cannot be taken back: payment or withdrawal attempts, SMS and captcha sends (each costs
        money), login attempts (brute force). The purchase limiter may fail open only because it guards
