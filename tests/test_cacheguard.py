@@ -15,7 +15,7 @@ from hcedu.patterns.bloom import BloomFilter
 from hcedu.patterns.cacheguard import (BloomGuard, CacheBusy, LogicalExpiry, MutexRebuild, NoGuard, NullCache,
                                        SingleflightGuard, SourceRebuild, XFetch, make_guard, ttl_with_jitter)
 
-from helpers import join, run_workers, spawn, wait_until
+from helpers import flight_waiters, join, run_workers, spawn, wait_until
 
 DB = {f"p{i}": {"id": f"p{i}", "price": i} for i in range(100)}
 
@@ -176,7 +176,7 @@ def test_singleflight_one_load_per_process(redis_backend):
 
     t = spawn(run_workers, worker, 12)
     # all 12 callers inside a flight: 3 leaders (one per process) and 9 waiting on them
-    wait_until(lambda: db.calls == 3 and sum(call.dups for p in procs for call in list(p.group._m.values())) == 9)
+    wait_until(lambda: db.calls == 3 and sum(flight_waiters(p.group) for p in procs) == 9)
     gate.set()
     join(t, timeout=30)
     assert db.calls == 3 and len(got) == 12 and all(v == DB["p1"] for v in got)
