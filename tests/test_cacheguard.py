@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 
 import pytest
 
@@ -21,11 +20,10 @@ DB = {f"p{i}": {"id": f"p{i}", "price": i} for i in range(100)}
 
 
 class Loader:
-    """A counting database; ``delay`` real seconds per load; ``barrier`` makes K concurrent loads meet."""
+    """A counting database; ``barrier`` makes K concurrent loads meet; ``gate`` holds every load until set."""
 
-    def __init__(self, delay=0.0, barrier=None, gate=None):
+    def __init__(self, barrier=None, gate=None):
         self.calls = 0
-        self.delay = delay
         self.barrier = barrier
         self.gate = gate
         self._lock = threading.Lock()
@@ -37,8 +35,6 @@ class Loader:
             self.barrier.wait()
         if self.gate is not None:
             assert self.gate.wait(5)
-        if self.delay:
-            time.sleep(self.delay)
         return DB.get(key)
 
 
