@@ -50,6 +50,34 @@ def parked_senders(ch: Any) -> int:
     return len(ch.snapshot().sendq)
 
 
+def wait_for_url(proc: Any, url: str | Callable[[], str | None], timeout: float,
+                 log: Callable[[], str] | None = None, step: float = 0.3) -> str:
+    """Wait until a server process ``proc`` (a ``subprocess.Popen``) answers HTTP at ``url``; return the URL.
+
+    ``url`` may be a callable giving the URL, or None while it is not known yet (e.g. a port read from the
+    server's log). Fails at once if ``proc`` exits, or after ``timeout`` s; ``log()`` says what the server
+    printed (called only on failure)."""
+    import urllib.request
+
+    answered: list[str] = []
+
+    def up() -> bool:
+        assert proc.poll() is None, f"the server exited with {proc.returncode}: {log() if log else ''}"
+        where = url() if callable(url) else url
+        if not where:
+            return False
+        try:
+            urllib.request.urlopen(where, timeout=2).close()
+        except OSError:
+            return False
+        answered.append(where)
+        return True
+
+    wait_until(up, timeout=timeout, step=step, message=lambda: f"{url if isinstance(url, str) else 'the server'} "
+               f"did not answer: {log() if log else ''}")
+    return answered[-1]
+
+
 def flight_waiters(group: Any, key: Any = None) -> int:
     """How many callers wait as duplicates on the in-flight call for ``key`` of a singleflight ``group``
     (an ``hcedu.go.singleflight.Group``); every key's when ``key`` is None. 0 when nothing is in flight."""

@@ -78,15 +78,21 @@ def test_race_the_last_unit_still_reaches_the_last_unit_when_buyers_race_earlier
     client = helpers.race_the_last_unit(fakeredis.FakeRedis(decode_responses=True), timeout=5)
     client.set("t:stock:x", 2)
     start = threading.Barrier(2)
+    settled = []                                   # first buyers that bought, or read the last unit
 
     def naive_buy(first: bool):
         if first:
             start.wait()                           # two buyers check "2 left" together...
-        else:
-            time.sleep(0.1)                        # ...two more come once those two would have bought
-        if int(client.get("t:stock:x")) >= 1:
-            time.sleep(0.05)                       # the round trip between the check and the act
+        else:                                      # ...two more come once those two would have bought
+            helpers.wait_until(lambda: len(settled) >= 2)
+        stock = int(client.get("t:stock:x"))
+        if first and stock == 1:
+            settled.append("read the last unit")
+        if stock >= 1:
+            time.sleep(0.05)                       # not synchronisation: the round trip between check and act
             client.decrby("t:stock:x", 1)
+            if first and stock > 1:
+                settled.append("bought")
 
     threads = [threading.Thread(target=naive_buy, args=(i < 2,)) for i in range(4)]
     for t in threads:
