@@ -156,7 +156,8 @@ def test_go_blocks_at_limit():
 
     t = threading.Thread(target=second_go)
     t.start()
-    assert not started.wait(0.05)  # blocked: the slot is taken
+    wait_until(lambda: parked_senders(g._sem) == 1)  # blocked: parked on the taken slot
+    assert not started.is_set()
     release.set()
     assert started.wait(5)
     t.join(5)
@@ -218,7 +219,8 @@ def test_limit_zero_go_blocks_forever():
     returned = threading.Event()
     t = threading.Thread(target=lambda: (g.go(lambda: None), returned.set()), daemon=True)
     t.start()
-    assert not returned.wait(0.05)  # Go blocks: no slot will ever free up
+    wait_until(lambda: parked_senders(g._sem) == 1)  # Go blocks: parked, no slot will ever free up
+    assert not returned.is_set()
     g._sem.recv(timeout=5)  # test-only rescue: take the token the blocked go() is offering,
     assert returned.wait(5)
     g._sem.send(None, timeout=5)  # and give the finished goroutine the token it returns
