@@ -13,7 +13,7 @@ import time
 import pytest
 
 from hcedu.clock import VirtualClock
-from hcedu.go import Chan, Panic, context
+from hcedu.go import Chan, Panic, context, running
 from hcedu.go.context import (Canceled, CanceledError, Context, DeadlineExceeded, DeadlineExceededError,
                               after_func, background, cause, todo, with_cancel, with_cancel_cause,
                               with_deadline, with_deadline_cause, with_timeout, with_timeout_cause,
@@ -802,10 +802,14 @@ def test_after_func_called_immediately():
 def test_after_func_not_called_after_stop():
     ctx, cancel = with_cancel(background())
     called = threading.Event()
-    stop = after_func(ctx, called.set)
+
+    def stopped_func():
+        called.set()
+
+    stop = after_func(ctx, stopped_func)
     assert stop() is True
-    cancel()
-    assert not called.wait(0.05)
+    cancel()  # an AfterFunc still registered would be spawned inside cancel(), so by now it is running or has run
+    assert not called.is_set() and not [g for g in running() if "stopped_func" in g.name]
     assert stop() is False
 
 
