@@ -25,12 +25,17 @@ def join(*threads: threading.Thread, timeout: float = T) -> None:
         assert not t.is_alive(), "thread still blocked (deadlock?)"
 
 
-def wait_until(pred: Callable[[], Any], timeout: float = T, step: float = 0.001) -> bool:
-    """Poll ``pred`` until it is true (returns True) or fail with AssertionError after ``timeout``."""
+def wait_until(pred: Callable[[], Any], timeout: float = T, step: float = 0.001,
+               message: Callable[[], str] | None = None) -> bool:
+    """Poll ``pred`` until it is true (returns True) or fail with AssertionError after ``timeout``.
+
+    The one place the tests poll: a test waits on state through this (or :func:`wait_for_progress`),
+    never on a bare ``time.sleep`` (``test_helpers`` greps for them). ``pred`` may raise to fail at once
+    (e.g. a server process that exited). ``message()``, called only on failure, says what was awaited."""
     end = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > end:
-            raise AssertionError(f"condition not reached within {timeout} s")
+            raise AssertionError(f"condition not reached within {timeout} s" + (f": {message()}" if message else ""))
         time.sleep(step)
     return True
 
@@ -43,6 +48,41 @@ def parked_receivers(ch: Any) -> int:
 def parked_senders(ch: Any) -> int:
     """How many goroutines are parked sending on ``ch``, select cases included: its ``sendq``."""
     return len(ch.snapshot().sendq)
+
+
+def wait_for_url(proc: Any, url: str | Callable[[], str | None], timeout: float,
+                 log: Callable[[], str] | None = None, step: float = 0.3) -> str:
+    """Wait until a server process ``proc`` (a ``subprocess.Popen``) answers HTTP at ``url``; return the URL.
+
+    ``url`` may be a callable giving the URL, or None while it is not known yet (e.g. a port read from the
+    server's log). Fails at once if ``proc`` exits, or after ``timeout`` s; ``log()`` says what the server
+    printed (called only on failure)."""
+    import urllib.request
+
+    answered: list[str] = []
+
+    def up() -> bool:
+        assert proc.poll() is None, f"the server exited with {proc.returncode}: {log() if log else ''}"
+        where = url() if callable(url) else url
+        if not where:
+            return False
+        try:
+            urllib.request.urlopen(where, timeout=2).close()
+        except OSError:
+            return False
+        answered.append(where)
+        return True
+
+    wait_until(up, timeout=timeout, step=step, message=lambda: f"{url if isinstance(url, str) else 'the server'} "
+               f"did not answer: {log() if log else ''}")
+    return answered[-1]
+
+
+def flight_waiters(group: Any, key: Any = None) -> int:
+    """How many callers wait as duplicates on the in-flight call for ``key`` of a singleflight ``group``
+    (an ``hcedu.go.singleflight.Group``); every key's when ``key`` is None. 0 when nothing is in flight."""
+    calls = dict(group._m)
+    return sum(c.dups for k, c in calls.items() if key is None or k == key)
 
 
 def wait_for_progress(count: Callable[[], int], target: int, stall: float = 30.0, step: float = 0.02) -> int:

@@ -28,6 +28,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from helpers import wait_for_url
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,19 +58,11 @@ def lab(tmp_path_factory):
                              "--token", TOKEN], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True, cwd=ROOT)
     try:
-        base = None
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and proc.poll() is None:
+        def status_url():
             m = re.search(r"http://127\.0\.0\.1:(\d+)/lab", (tmp / "lab.log").read_text())
-            if m:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{m.group(1)}/api/status?token={TOKEN}", timeout=2)
-                    base = f"http://127.0.0.1:{m.group(1)}"
-                    break
-                except OSError:
-                    pass
-            time.sleep(0.5)
-        assert base, f"JupyterLab did not start: {(tmp / 'lab.log').read_text()[-2000:]}"
+            return m and f"http://127.0.0.1:{m.group(1)}/api/status?token={TOKEN}"
+        base = wait_for_url(proc, status_url, timeout=180, step=0.5,
+                            log=lambda: (tmp / "lab.log").read_text()[-2000:]).split("/api/")[0]
         with playwright.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:

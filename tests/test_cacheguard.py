@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 
 import pytest
 
@@ -15,17 +14,16 @@ from hcedu.patterns.bloom import BloomFilter
 from hcedu.patterns.cacheguard import (BloomGuard, CacheBusy, LogicalExpiry, MutexRebuild, NoGuard, NullCache,
                                        SingleflightGuard, SourceRebuild, XFetch, make_guard, ttl_with_jitter)
 
-from helpers import join, run_workers, spawn, wait_until
+from helpers import flight_waiters, join, run_workers, spawn, wait_until
 
 DB = {f"p{i}": {"id": f"p{i}", "price": i} for i in range(100)}
 
 
 class Loader:
-    """A counting database; ``delay`` real seconds per load; ``barrier`` makes K concurrent loads meet."""
+    """A counting database; ``barrier`` makes K concurrent loads meet; ``gate`` holds every load until set."""
 
-    def __init__(self, delay=0.0, barrier=None, gate=None):
+    def __init__(self, barrier=None, gate=None):
         self.calls = 0
-        self.delay = delay
         self.barrier = barrier
         self.gate = gate
         self._lock = threading.Lock()
@@ -37,8 +35,6 @@ class Loader:
             self.barrier.wait()
         if self.gate is not None:
             assert self.gate.wait(5)
-        if self.delay:
-            time.sleep(self.delay)
         return DB.get(key)
 
 
@@ -180,7 +176,7 @@ def test_singleflight_one_load_per_process(redis_backend):
 
     t = spawn(run_workers, worker, 12)
     # all 12 callers inside a flight: 3 leaders (one per process) and 9 waiting on them
-    wait_until(lambda: db.calls == 3 and sum(call.dups for p in procs for call in list(p.group._m.values())) == 9)
+    wait_until(lambda: db.calls == 3 and sum(flight_waiters(p.group) for p in procs) == 9)
     gate.set()
     join(t, timeout=30)
     assert db.calls == 3 and len(got) == 12 and all(v == DB["p1"] for v in got)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 
 import pytest
 
@@ -467,9 +466,11 @@ def test_go_TestSelfSelect_unbuffered_send_recv_same_goroutine_times_out():
 
 def test_invariants_hold_under_concurrency():
     """C6 sampled while producers/consumers race: qcount>0 => recvq empty; qcount<cap => sendq
-    empty (buffered); never both queues non-empty."""
+    empty (buffered); never both queues non-empty. Each sample waits until the channel has moved on
+    (another receive), so the 300 samples span at least 300 operations however the machine schedules."""
     c = Chan(2)
     stop = threading.Event()
+    received = [0]
 
     def prod():
         i = 0
@@ -484,6 +485,7 @@ def test_invariants_hold_under_concurrency():
         while not stop.is_set():
             try:
                 c.recv(timeout=0.05)
+                received[0] += 1  # a racy count is fine: it only has to move
             except ChanTimeout:
                 pass
 
@@ -498,7 +500,8 @@ def test_invariants_hold_under_concurrency():
             if s.qcount < s.dataqsiz:
                 assert s.sendq == []
             assert not (s.recvq and s.sendq)
-            time.sleep(0.0005)
+            seen = received[0]
+            wait_until(lambda: received[0] != seen, step=0.0001)
     finally:
         stop.set()
         join(*threads)

@@ -8,11 +8,13 @@ import pytest
 
 from hcedu.clock import Clock, RealClock, SkewedClock, Timer, VirtualClock, as_clock
 
+from helpers import wait_until
+
 
 def test_virtual_clock_starts_where_told_and_moves_only_when_advanced():
     c = VirtualClock(100)
     assert c.now() == 100
-    time.sleep(0.01)
+    time.sleep(0.01)  # not synchronisation: real time passing is the scenario (virtual time must not follow it)
     assert c.now() == 100
     c.advance(2.5)
     assert c.now() == 102.5
@@ -107,8 +109,8 @@ def test_real_clock_now_sleep_and_after():
     never = threading.Event()
     t2 = c.after(0.2, never.set)
     assert t2.cancel() is True
-    time.sleep(0.3)
-    assert not never.is_set() and t2.cancel() is False
+    t2._thread.join(5)  # the timer's thread has ended (cancelled, or fired after its 0.2 s): nothing can fire now
+    assert not t2._thread.is_alive() and not never.is_set() and t2.cancel() is False
     t0 = time.perf_counter()
     c.sleep(0.01)
     assert time.perf_counter() - t0 >= 0.009
@@ -163,10 +165,7 @@ def test_cancelled_real_timers_leave_no_sleeping_thread():
     c = RealClock()
     timers = [c.after(30, lambda: None) for _ in range(50)]
     assert all(t.cancel() for t in timers)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(t._thread.is_alive() for t in timers):
-        time.sleep(0.01)
-    assert not any(t._thread.is_alive() for t in timers)
+    wait_until(lambda: not any(t._thread.is_alive() for t in timers), step=0.01)
 
 
 def test_skewed_clock_is_a_real_clock_off_by_its_offset():

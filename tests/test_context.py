@@ -13,11 +13,13 @@ import time
 import pytest
 
 from hcedu.clock import VirtualClock
-from hcedu.go import Chan, Panic, context
+from hcedu.go import Chan, Panic, context, running
 from hcedu.go.context import (Canceled, CanceledError, Context, DeadlineExceeded, DeadlineExceededError,
                               after_func, background, cause, todo, with_cancel, with_cancel_cause,
                               with_deadline, with_deadline_cause, with_timeout, with_timeout_cause,
                               with_value, without_cancel)
+
+from helpers import wait_until
 
 FOREVER = 1e6
 
@@ -618,15 +620,9 @@ def test_cause_race():
     ctx, cancel = with_cancel_cause(background())
     t = threading.Thread(target=cancel, args=(because,))
     t.start()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        err = cause(ctx)
-        if err is not None:
-            assert err is because
-            break
-        time.sleep(0)
-    else:
-        pytest.fail("cause never set")
+    seen = []  # the first non-nil cause read while cancel runs must already be the cause (Go's loop yields)
+    wait_until(lambda: seen.append(cause(ctx)) or seen[-1] is not None, step=0)
+    assert seen[-1] is because
     t.join(5)
 
 
@@ -806,10 +802,14 @@ def test_after_func_called_immediately():
 def test_after_func_not_called_after_stop():
     ctx, cancel = with_cancel(background())
     called = threading.Event()
-    stop = after_func(ctx, called.set)
+
+    def stopped_func():
+        called.set()
+
+    stop = after_func(ctx, stopped_func)
     assert stop() is True
-    cancel()
-    assert not called.wait(0.05)
+    cancel()  # an AfterFunc still registered would be spawned inside cancel(), so by now it is running or has run
+    assert not called.is_set() and not [g for g in running() if "stopped_func" in g.name]
     assert stop() is False
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from hcedu.go import Chan, Panic, context, errgroup
 from hcedu.go.errgroup import Group, with_context
 from hcedu.go.goroutine import silence_panics
+
+from helpers import T, join, parked_senders, spawn, wait_until
 
 
 def _fail(err):
@@ -78,12 +79,16 @@ def test_try_go():
 
 
 def test_go_limit():
+    """Go's TestGoLimit, on state instead of Go's 1 µs sleep: the first ``limit`` functions keep their
+    slots until ``limit`` run at once and the next Go is parked on the group's semaphore; TryGo then
+    refuses. Every function checks it never sees more than ``limit`` active."""
     limit = 10
     g = Group()
     g.set_limit(limit)
     active = 0
     peak = 0
     lock = threading.Lock()
+    full = threading.Event()
 
     def f():
         nonlocal active, peak
@@ -91,16 +96,23 @@ def test_go_limit():
             active += 1
             peak = max(peak, active)
             n = active
-        if n > limit:
-            raise RuntimeError(f"saw {n} active goroutines; want <= {limit}")
-        time.sleep(0.0005)
-        with lock:
-            active -= 1
+        try:
+            if n > limit:
+                raise RuntimeError(f"saw {n} active goroutines; want <= {limit}")
+            if not full.wait(T):
+                raise RuntimeError("the limit was never reached")
+        finally:
+            with lock:
+                active -= 1
 
-    for _ in range(200):
-        g.go(f)
+    feeder = spawn(lambda: [g.go(f) for _ in range(200)])
+    wait_until(lambda: peak == limit and parked_senders(g._sem) == 1,
+               message=lambda: f"peak {peak}, {parked_senders(g._sem)} Go parked")
+    assert active == limit and g.try_go(f) is False  # full: the 11th waits, TryGo refuses
+    full.set()
+    join(feeder, timeout=20)
     assert g.wait(timeout=20) is None
-    assert 1 <= peak <= limit
+    assert peak == limit
 
 
 @pytest.mark.parametrize("errs, want", [([], None), ([None], None), (["doom"], "doom"), (["doom", None], "doom")])
@@ -144,7 +156,8 @@ def test_go_blocks_at_limit():
 
     t = threading.Thread(target=second_go)
     t.start()
-    assert not started.wait(0.05)  # blocked: the slot is taken
+    wait_until(lambda: parked_senders(g._sem) == 1)  # blocked: parked on the taken slot
+    assert not started.is_set()
     release.set()
     assert started.wait(5)
     t.join(5)
@@ -206,7 +219,8 @@ def test_limit_zero_go_blocks_forever():
     returned = threading.Event()
     t = threading.Thread(target=lambda: (g.go(lambda: None), returned.set()), daemon=True)
     t.start()
-    assert not returned.wait(0.05)  # Go blocks: no slot will ever free up
+    wait_until(lambda: parked_senders(g._sem) == 1)  # Go blocks: parked, no slot will ever free up
+    assert not returned.is_set()
     g._sem.recv(timeout=5)  # test-only rescue: take the token the blocked go() is offering,
     assert returned.wait(5)
     g._sem.send(None, timeout=5)  # and give the finished goroutine the token it returns

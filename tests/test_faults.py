@@ -224,7 +224,7 @@ def test_idempotent_handler_slower_than_inflight_ttl_runs_once(faulty):
     while time.monotonic() < deadline:
         with pytest.raises(InProgress):
             other(msg)
-        time.sleep(0.1)
+        time.sleep(0.1)  # not synchronisation: the marker's TTL must run out on the server's clock (the scenario)
     release.set()
     t.join(10)
     assert other(msg) == "duplicate" and runs == ["m1"]
@@ -255,7 +255,7 @@ def test_one_fast_clock_does_not_lock_honest_callers_out(redis_backend, cls):
         honest.allow("api")  # exhaust the quota
     # The skewed stamp counts at most max_skew ahead: after window + max_skew (+ margin) the quota is back.
     # Unclamped, the state sits an hour in the future and every honest request is refused for that hour.
-    time.sleep(0.3 + 0.2 + 0.3)
+    time.sleep(0.3 + 0.2 + 0.3)  # not synchronisation: the clamp is to the server's TIME, so real time must pass
     assert honest.allow("api").allowed
 
 

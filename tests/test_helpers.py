@@ -78,18 +78,82 @@ def test_race_the_last_unit_still_reaches_the_last_unit_when_buyers_race_earlier
     client = helpers.race_the_last_unit(fakeredis.FakeRedis(decode_responses=True), timeout=5)
     client.set("t:stock:x", 2)
     start = threading.Barrier(2)
+    settled = []                                   # first buyers that bought, or read the last unit
 
     def naive_buy(first: bool):
         if first:
             start.wait()                           # two buyers check "2 left" together...
-        else:
-            time.sleep(0.1)                        # ...two more come once those two would have bought
-        if int(client.get("t:stock:x")) >= 1:
-            time.sleep(0.05)                       # the round trip between the check and the act
+        else:                                      # ...two more come once those two would have bought
+            helpers.wait_until(lambda: len(settled) >= 2)
+        stock = int(client.get("t:stock:x"))
+        if first and stock == 1:
+            settled.append("read the last unit")
+        if stock >= 1:
+            time.sleep(0.05)                       # not synchronisation: the round trip between check and act
             client.decrby("t:stock:x", 1)
+            if first and stock > 1:
+                settled.append("bought")
 
     threads = [threading.Thread(target=naive_buy, args=(i < 2,)) for i in range(4)]
     for t in threads:
         t.start()
     helpers.join(*threads)
     assert int(client.get("t:stock:x")) < 0      # oversold, every run
+
+
+# -- tests wait on state, never on sleeps ------------------------------------------------------------------------
+# Every `time.sleep` left in tests/ (the Go twins in tests/go included), with why it is not synchronisation.
+# A test that must wait for something waits on state: helpers.wait_until / wait_for_progress / parked_* / join.
+SLEEPS_ALLOWED = [
+    ("helpers.py", "time.sleep(step)", "the poll step of wait_until and wait_for_progress, which wait on state"),
+    ("test_clock.py", "time.sleep(0.01)", "real time passing is the scenario: a VirtualClock must not follow it"),
+    ("test_faults.py", "time.sleep(0.1)", "an inflight marker's TTL must run out on the real server's clock"),
+    ("test_faults.py", "time.sleep(0.3 + 0.2 + 0.3)", "the skew clamp follows the server's TIME: real time must pass"),
+    ("test_helpers.py", "time.sleep(0.05)", "a simulated round trip between a check and its act"),
+    ("test_lifecycle.py", "spawn(time.sleep, 0.01)", "a goroutine still running as detect_leaks' block ends"),
+]
+
+
+def sleeps_in(source: str) -> list[tuple[int, str]]:
+    """(line number, line) of every use of ``time.sleep`` in Python ``source`` (``from time import sleep``
+    included); strings and comments do not count."""
+    import io
+    import tokenize
+
+    lines = source.splitlines()
+    toks = [t for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type in (tokenize.NAME, tokenize.OP)]
+    found = set()
+    for i, t in enumerate(toks):
+        if t.string == "time" and toks[i + 1:i + 3] and [x.string for x in toks[i + 1:i + 3]] == [".", "sleep"]:
+            found.add(t.start[0])
+        if t.string == "from" and [x.string for x in toks[i + 1:i + 3]] == ["time", "import"]:
+            if any(x.string == "sleep" for x in toks[i + 3:] if x.start[0] == t.start[0]):
+                found.add(t.start[0])
+    return [(n, lines[n - 1].strip()) for n in sorted(found)]
+
+
+def test_sleeps_in_finds_code_not_prose():
+    src = 'import time\n"""time.sleep(1) in a docstring"""\nx = 1  # time.sleep(2) in a comment\ntime.sleep(3)\n' \
+          'from time import monotonic, sleep\nspawn(time.sleep, 4)\n'
+    assert sleeps_in(src) == [(4, "time.sleep(3)"), (5, "from time import monotonic, sleep"),
+                              (6, "spawn(time.sleep, 4)")]
+
+
+def test_no_sleep_in_tests_waits_for_something():
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    unexplained, used = [], set()
+    for path in sorted(here.rglob("*.py")):
+        name = path.relative_to(here).as_posix()
+        for n, line in sleeps_in(path.read_text()):
+            entry = next((e for e in SLEEPS_ALLOWED if e[0] == name and e[1] in line), None)
+            if entry is None:
+                unexplained.append(f"tests/{name}:{n}: {line}")
+            else:
+                used.add(entry)
+    assert not unexplained, ("a test sleeps instead of waiting on state (use helpers.wait_until, parked_receivers, "
+                             "join, ...; or add the line to SLEEPS_ALLOWED with why it is not synchronisation):\n"
+                             + "\n".join(unexplained))
+    stale = [e for e in SLEEPS_ALLOWED if e not in used]
+    assert not stale, f"SLEEPS_ALLOWED names sleeps that are gone: {stale}"

@@ -5,11 +5,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 from hcedu.lab.redis_server import free_port
+
+from helpers import wait_for_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,15 +31,9 @@ def test_hcedu_lab_serves_the_course(tmp_path):
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                status, body = get(f"{base}/api/status?token={token}")
-                break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-                assert time.monotonic() < deadline, "JupyterLab did not answer /api/status within 90 s"
-                time.sleep(0.3)
+        wait_for_url(proc, f"{base}/api/status?token={token}", timeout=90,
+                     log=lambda: proc.stderr.read().decode()[-2000:] if proc.poll() is not None else "")
+        status, body = get(f"{base}/api/status?token={token}")
         assert status == 200 and "started" in json.loads(body)
         status, body = get(f"{base}/api/contents/notebooks/00_start_here.ipynb?token={token}")
         nb = json.loads(body)

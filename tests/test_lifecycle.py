@@ -17,6 +17,8 @@ from hcedu.go.lifecycle import (EventLog, GoroutineLeakError, WorkerPool, detect
 from hcedu.lab.lifecycle import chart_live_goroutines, chart_state_flow, leak_experiment
 from hcedu.go.goroutine import spawn
 
+from helpers import parked_senders, wait_until
+
 
 def test_worker_stops_on_cancel_and_records_the_source_states():
     log = EventLog()
@@ -100,13 +102,35 @@ def test_safe_go_recovers_panic():
 
 
 def test_pool_bounds_concurrency_and_returns_results():
-    with WorkerPool(3, queue=2, name="p3") as pool:
-        def job(x):
-            time.sleep(0.003)
+    busy, lock, full = [0, 0], threading.Lock(), threading.Event()   # tasks running now, most ever at once
+    tasks = []
+
+    def job(x):
+        with lock:
+            busy[0] += 1
+            busy[1] = max(busy)
+        try:
+            assert busy[1] <= 3, f"{busy[1]} tasks ran at once on 3 workers"
+            # the first three hold their workers until the pool is full: three running, two queued (5
+            # submits returned) and the sixth submit parked; a fourth worker would have taken a sixth
+            wait_until(lambda: full.is_set() or (busy[1] == 3 and len(tasks) == 5 and parked_senders(pool._jobs) == 1),
+                       message=lambda: f"{busy[1]} ran at once, {len(tasks)} submitted")
+            full.set()
             return x * x
-        assert pool.map(job, range(20)) == [x * x for x in range(20)]
-        assert 1 <= pool.peak <= 3
-        assert pool.completed == 20
+        finally:
+            with lock:
+                busy[0] -= 1
+
+    def submit_all():
+        for x in range(20):
+            tasks.append(pool.submit(job, x))
+
+    with WorkerPool(3, queue=2, name="p3") as pool:
+        assert spawn(submit_all).join(20)
+        assert [t.result(5) for t in tasks] == [x * x for x in range(20)]
+        assert pool.peak == busy[1] == 3
+        assert pool.map(abs, [-1, -2]) == [1, 2]
+        assert pool.completed == 22
     assert all(g.done for g in pool._workers)
     with pytest.raises(RuntimeError, match="closed"):
         pool.submit(job, 1)
@@ -178,7 +202,7 @@ def test_detect_leaks_catches_a_blocked_goroutine_and_ignores_old_ones():
     ch.recv(timeout=5)
     assert leaked.join(5) and quick.join(5)
     with detect_leaks(timeout=5) as clean:  # returns as soon as the sleeper is done
-        spawn(time.sleep, 0.01)
+        spawn(time.sleep, 0.01)  # not synchronisation: the scenario is a goroutine still running as the block ends
     assert clean.ok
     old_release.set()
     old.join(5)
@@ -245,11 +269,11 @@ def test_exercise_checker_rejects_the_leaky_version_and_accepts_a_fix():
 
     v = check.goroutine_leak(leaky)
     assert not v and "no goroutine left after a timeout" in str(v)
-    deadline = time.monotonic() + 5  # un-leak what the leaky version left behind
-    while any(g.created_by == "leaky" for g in running()) and time.monotonic() < deadline:
+    def unleaked():  # un-leak what the leaky version left behind: receive what its goroutines still send
         for ch in chans:
             ch.try_recv()
-        time.sleep(0.01)
+        return not any(g.created_by == "leaky" for g in running())
+    wait_until(unleaked, step=0.01)
     verify_none(timeout=5)
 
     def fixed(fetch, timeout):

@@ -10,7 +10,7 @@ import pytest
 
 from hcedu.clock import VirtualClock
 from hcedu.patterns.localcache import CacheStats, LocalCache
-from tests.helpers import join, run_workers, spawn, wait_until
+from tests.helpers import flight_waiters, join, run_workers, spawn, wait_until
 
 
 class Model:
@@ -165,7 +165,7 @@ def test_get_or_load_runs_loader_once_for_concurrent_misses():
     results = []
     threads = [spawn(lambda: results.append(c.get_or_load("hot", loader))) for _ in range(16)]
     wait_until(lambda: calls)
-    wait_until(lambda: c._flight._m.get("hot") is not None and c._flight._m["hot"].dups == 15)
+    wait_until(lambda: flight_waiters(c._flight, "hot") == 15)
     release.set()
     join(*threads)
     assert calls == ["hot"] and results == ["row-hot"] * 16

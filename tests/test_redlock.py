@@ -17,7 +17,7 @@ from hcedu.clock import VirtualClock
 from hcedu.lab import redis_server
 from hcedu.patterns.redlock import Redlock
 
-from helpers import run_workers
+from helpers import run_workers, wait_until
 
 
 def _fake_nodes(n):
@@ -176,11 +176,7 @@ def test_clock_jump_lets_two_clients_hold_real(real_nodes):
 
 
 def _gone(client):
-    for _ in range(1000):
-        if not client.exists("k"):
-            return True
-        threading.Event().wait(0.002)
-    raise AssertionError("key did not expire")
+    return wait_until(lambda: not client.exists("k"), step=0.002, message=lambda: "key did not expire")
 
 
 def test_extend_and_mutual_exclusion_under_threads():

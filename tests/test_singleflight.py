@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -11,12 +10,7 @@ from hcedu.go import Chan, Panic, singleflight
 from hcedu.go.goroutine import silence_panics
 from hcedu.go.singleflight import Group, PanicError, Result
 
-from helpers import wait_until
-
-
-def wait_for_dups(g: Group, key, n: int) -> None:
-    """Wait (bounded) until ``n`` callers have joined the in-flight call for ``key`` as duplicates."""
-    wait_until(lambda: key in g._m and g._m[key].dups >= n)
+from helpers import flight_waiters, wait_until
 
 
 def test_do():
@@ -71,7 +65,7 @@ def test_do_dup_suppress():
     assert first.wait(5)
     # Go sleeps here so the others "have at least reached Do"; waiting on the group's state proves it:
     # the other n - 1 callers are parked on the first call, so fn ran exactly once
-    wait_for_dups(g, "key", n - 1)
+    wait_until(lambda: flight_waiters(g, "key") >= n - 1)
     c.send("bar")
     for t in threads:
         t.join(5)
@@ -97,7 +91,7 @@ def test_waiters_share_and_originator_shared_flag():
     assert started.wait(5)
     t2 = threading.Thread(target=lambda: out.__setitem__("b", g.do("k", lambda: 0)))
     t2.start()
-    wait_for_dups(g, "k", 1)
+    wait_until(lambda: flight_waiters(g, "k") >= 1)
     release.set()
     t1.join(5)
     t2.join(5)
@@ -139,7 +133,7 @@ def test_error_is_raised_in_every_waiter():
         t = threading.Thread(target=call)
         t.start()
         ts.append(t)
-    wait_for_dups(g, "k", 3)
+    wait_until(lambda: flight_waiters(g, "k") >= 3)
     release.set()
     for t in ts:
         t.join(5)
@@ -211,7 +205,9 @@ def test_panic_do():
     lock = threading.Lock()
 
     def fn():
-        time.sleep(0.05)
+        # every other caller joins this call before it panics (Go's test leaves that to the scheduler),
+        # so the panic must reach all n callers, the waiters as well as the originator
+        wait_until(lambda: flight_waiters(g, "key") == n - 1)
         raise Panic("invalid memory address or nil pointer dereference")
 
     def call():
@@ -221,9 +217,6 @@ def test_panic_do():
         except PanicError as e:
             with lock:
                 panics.append(e)
-        except Panic:  # a later caller ran fn itself: it panics too
-            with lock:
-                panics.append(None)
 
     ts = [threading.Thread(target=call) for _ in range(n)]
     for t in ts:
@@ -231,8 +224,8 @@ def test_panic_do():
     for t in ts:
         t.join(5)
     assert not any(t.is_alive() for t in ts), "Do hangs"
-    assert len(panics) == n
-    e = next(p for p in panics if p is not None)
+    assert len(panics) == n and all(p is panics[0] for p in panics)  # one call, one panic, seen by all n
+    e = panics[0]
     assert isinstance(e.value, Panic) and "nil pointer dereference" in str(e)
     assert e.unwrap() is e.value and e.stack
     assert g._m == {}
@@ -266,7 +259,7 @@ def test_goexit_do():
         t = threading.Thread(target=call)
         t.start()
         ts.append(t)
-    wait_for_dups(g, "key", 2)
+    wait_until(lambda: flight_waiters(g, "key") >= 2)
     release.set()
     for t in ts:
         t.join(5)

@@ -10,7 +10,7 @@ import pytest
 from hcedu.backend import Keyspace
 from hcedu.clock import VirtualClock
 from hcedu.patterns.twolevel import CompetingConsumerInvalidation, TwoLevelCache, TwoLevelStats
-from tests.helpers import join, spawn, wait_until
+from tests.helpers import flight_waiters, join, spawn, wait_until
 
 
 class DB:
@@ -198,7 +198,7 @@ def test_concurrent_misses_make_one_load(make):
     c = make(db)
     results = []
     threads = [spawn(lambda: results.append(c.get("hot"))) for _ in range(12)]
-    wait_until(lambda: c._flight._m.get("hot") is not None and c._flight._m["hot"].dups == 11)
+    wait_until(lambda: flight_waiters(c._flight, "hot") == 11)
     gate.set()
     join(*threads)
     assert results == ["x"] * 12 and db.reads == ["hot"]

@@ -1,14 +1,14 @@
 """What the Python twins of the Go programs share: Go's %v for the values they print, recover, and a
 deterministic wait for goroutines parked on a channel (Go's twin scans runtime.Stack instead).
 
-Not a test module: the twins run as scripts (``python tests/go/NAME.py``), with this directory on sys.path.
+Not a test module: the twins run as scripts (``python tests/go/NAME.py``), with this directory on sys.path
+and the repository root on PYTHONPATH (as test_go_differential runs them), so the waits are tests/helpers.py's.
 """
 
 from __future__ import annotations
 
-import time
-
 from hcedu.go import Panic
+from tests.helpers import wait_until as _wait_until
 
 _BOUND = 10.0  # seconds: a wait that never succeeds fails the twin instead of hanging the suite
 
@@ -41,12 +41,8 @@ def protect(fn, *args) -> str:
 
 
 def wait_until(pred, what: str = "condition") -> None:
-    """Poll ``pred`` (1 ms steps) until true; fail after a generous bound."""
-    end = time.monotonic() + _BOUND
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.001)
+    """The tests' ``helpers.wait_until`` (1 ms polls) with the twins' bound, naming ``what`` on failure."""
+    _wait_until(pred, timeout=_BOUND, message=lambda: f"timed out waiting for {what}")
 
 
 def wait_parked(ch, n: int, queue: str = "recvq") -> None:

@@ -3,6 +3,7 @@ import threading
 from _gofmt import println, v as gov, wait_until
 
 from hcedu.go import Chan, WaitGroup, go, singleflight
+from tests.helpers import flight_waiters
 
 g = singleflight.Group()
 calls = 0
@@ -35,7 +36,7 @@ for i in range(5):
     go(caller, i)
     if i == 0:
         wait_until(lambda: calls > 0, "the first caller inside fetch")
-wait_until(lambda: "user:1" in g._m and g._m["user:1"].dups >= 4, "4 duplicate callers")
+wait_until(lambda: flight_waiters(g, "user:1") >= 4, "4 duplicate callers")
 gate.close()
 wg.wait()
 for r in results:
