@@ -69,6 +69,7 @@ from ..go import rate
 from ..go.goroutine import spawn
 from ..patterns.cacheguard import NoGuard, SingleflightGuard
 from ..patterns.delayqueue import DelayQueue
+from ..patterns._redisargs import resolve_keyspace
 from ..patterns.queue import Bridge, BridgeClosed
 from ..patterns.ratelimit import TokenBucketLimiter
 from ..patterns.stock import OK, NaiveStock, Stock
@@ -133,10 +134,7 @@ class FlashSale:
         self.faults = frozenset(faults)
         if not isinstance(fail_open, bool):
             raise TypeError(f"fail_open must be a bool (got {type(fail_open).__name__})")
-        if keyspace is not None and not isinstance(keyspace, Keyspace):
-            raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
-        self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
-        parent = keyspace if keyspace is not None else Keyspace("flashsale", self.client)
+        self.client, parent = resolve_keyspace(client, keyspace, "flashsale")
         self.run_id = uuid.uuid4().hex[:8]
         self.ks = Keyspace(f"fs-{self.run_id}", self.client, root=parent.prefix)
         self.clock = RealClock()
