@@ -74,6 +74,16 @@ def text(name: str, value: Any, *, empty: bool = False) -> str:
     return value
 
 
+def key_part(name: str, value: Any) -> str:
+    """``value`` as a non-empty str, for a Redis key part or an id (a str or an int, not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"{name} must be a str or int (got {type(value).__name__}: {value!r})")
+    text = str(value)
+    if not text:
+        raise ValueError(f"{name} must be a non-empty string")
+    return text
+
+
 def choice(name: str, value: Any, allowed: "list[str] | tuple[str, ...]") -> Any:
     """Check that ``value`` is one of ``allowed``."""
     if value not in allowed:

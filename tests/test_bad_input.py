@@ -18,7 +18,7 @@ from hcedu.patterns import (DelayQueue, FixedWindowLimiter, GCRALimiter, Leaderb
                             SlidingLogLimiter, SlidingWindowCounterLimiter, Stock, TokenBucketLimiter)
 from hcedu.patterns import (BloomFilter, Composite, IdempotentHandler, LocalCache, MutexRebuild, NoGuard,
                             SessionStore, StreamQueue, TwoLevelCache)
-from hcedu.patterns.counter import BatchedRedisCounter, RedisCounter, ShardedRedisCounter
+from hcedu.patterns.rediscounter import BatchedRedisCounter, RedisCounter, ShardedRedisCounter
 
 HOSTILE = [None, "", -1, 0, math.nan, math.inf, True, object(), 10 ** 30, 1e-9, "x" * 3, [1], 2 ** 60 + 1]
 
@@ -188,7 +188,7 @@ import inspect
 import threading
 
 import hcedu.patterns as P
-from hcedu.patterns import counter as _counter
+from hcedu.patterns import rediscounter as _counter
 from hcedu.patterns.reliable import Message
 
 NOT_SWEPT = {  # class or "Class.method" -> why it is not called here

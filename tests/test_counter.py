@@ -9,9 +9,8 @@ import pytest
 
 from hcedu.backend import Keyspace
 from hcedu.clock import RealClock, VirtualClock
-from hcedu.patterns.counter import (AtomicCounter, BatchedRedisCounter, CounterLike, LockedCounter, NaiveCounter,
-                                    NaiveRedisCounter, RedisCounter, ShardedRedisCounter, StripedCounter,
-                                    yield_gil)
+from hcedu.patterns.counter import AtomicCounter, CounterLike, LockedCounter, NaiveCounter, StripedCounter, yield_gil
+from hcedu.patterns.rediscounter import BatchedRedisCounter, NaiveRedisCounter, RedisCounter, ShardedRedisCounter
 from tests.helpers import run_workers, wait_until
 
 pytestmark = pytest.mark.on_cluster  # every redis_backend test here also runs on the cluster rung
@@ -285,7 +284,7 @@ def test_crash_loses_exactly_the_unflushed_amount(redis_backend):
 def test_failed_flush_puts_the_batch_back(redis_backend, monkeypatch):
     import redis as redis_py
 
-    from hcedu.patterns import counter as counter_mod
+    from hcedu.patterns import rediscounter as counter_mod
 
     b = batched(redis_backend, flush_every=100, flush_interval=None)
     b.incr(5)

@@ -29,7 +29,7 @@ from hcedu.lab.proxy import DelayedConnection, LatencyProxy, Toxics
 from hcedu.patterns import (DelayQueue, GCRALimiter, FixedWindowLimiter, IdempotentHandler, Leaderboard, ListQueue,
                             RedisLock, Redlock, SlidingLogLimiter, SlidingWindowCounterLimiter, Stock,
                             StreamQueue, TokenBucketLimiter)
-from hcedu.patterns.counter import BatchedRedisCounter, RedisCounter, ShardedRedisCounter
+from hcedu.patterns.rediscounter import BatchedRedisCounter, RedisCounter, ShardedRedisCounter
 from hcedu.patterns.reliable import InProgress, Message
 
 pytestmark = pytest.mark.faults

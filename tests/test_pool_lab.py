@@ -3,12 +3,16 @@
 import threading
 import time
 
+import fakeredis
 import pytest
 import redis
 from redis.exceptions import MaxConnectionsError
 
 from hcedu.backend import BackendUnavailable
-from hcedu.lab import loadgen, pool as P, redis_server
+from hcedu.lab import littles, loadgen, pool as P, redis_server
+from hcedu.lab.instrpool import _CHECKOUT_COLUMNS
+from hcedu.lab.poolexp import _split
+from hcedu.lab.proxy import Toxics
 from hcedu.lab.bench import Claims
 
 from helpers import join, measure_undisturbed, spawn, wait_until
@@ -44,8 +48,8 @@ def test_checkouts_are_recorded(redis_backend, kind):
 
 
 def test_hold_time_includes_injected_delay():
-    toxics = P.Toxics(0.01)
-    pool = P.make_pool("blocking", max_connections=2, server=P.fakeredis.FakeServer(), toxics=toxics)
+    toxics = Toxics(0.01)
+    pool = P.make_pool("blocking", max_connections=2, server=fakeredis.FakeServer(), toxics=toxics)
     c = redis.Redis(connection_pool=pool)
     c.ping()
     pool.reset_stats()
@@ -71,8 +75,8 @@ def test_reap_idle_and_prefill(redis_backend):
 
 
 def test_health_check_pings_a_connection_idle_too_long():
-    toxics = P.Toxics(0.0)
-    pool = P.make_pool("blocking", max_connections=1, server=P.fakeredis.FakeServer(), toxics=toxics,
+    toxics = Toxics(0.0)
+    pool = P.make_pool("blocking", max_connections=1, server=fakeredis.FakeServer(), toxics=toxics,
                        health_check_interval=30)
     c = redis.Redis(connection_pool=pool)
     c.ping()
@@ -88,7 +92,7 @@ def test_health_check_pings_a_connection_idle_too_long():
 
 
 def test_age_idle_counts_for_reaping_and_rejects_bad_input():
-    pool = P.make_pool("blocking", max_connections=3, server=P.fakeredis.FakeServer())
+    pool = P.make_pool("blocking", max_connections=3, server=fakeredis.FakeServer())
     assert pool.prefill(2) == 2
     assert pool.reap_idle(60.0) == 0
     assert pool.age_idle(61) == 2
@@ -207,15 +211,16 @@ def test_unreachable_server_is_a_clear_error():
 
 # -- the model ---------------------------------------------------------------------------------------------
 def test_model_functions():
-    assert P.little_bound(4, 16, 0.002) == pytest.approx(2000)
-    assert P.little_bound(16, 4, 0.002) == pytest.approx(2000)
+    assert littles.predict(16, 4, 0.002) == pytest.approx(2000)   # the roofline's latency bound, min(P, C)/S
+    assert P.roofline(4, 16, 0.002, float("inf")) == pytest.approx(2000)
+    assert P.roofline(16, 4, 0.002, float("inf")) == pytest.approx(2000)
     assert P.roofline(32, 32, 0.002, 5000) == 5000
     assert P.roofline(2, 32, 0.002, 5000) == pytest.approx(1000)
     assert P.size_pool(5000, 0.002) == 13
     assert P.size_pool(5000, 0.002, headroom=0) == 10
     assert P.size_pool(1, 0.001) == 1
     with pytest.raises(ValueError, match="pool_size must be >= 1"):
-        P.little_bound(0, 1, 0.002)
+        P.roofline(0, 1, 0.002, 100)
     with pytest.raises(ValueError, match="service_time must be > 0"):
         P.roofline(1, 1, 0, 100)
     with pytest.raises(ValueError, match="target_qps must be > 0"):
@@ -375,12 +380,12 @@ def test_split_takes_percentiles_of_successful_checkouts_only():
     import math
     import pandas as pd
     rows = pd.DataFrame([[0.0, w, h, 1, False, ""] for w, h in zip(range(100), [0.002] * 99 + [0.5])]
-                        + [[0.0, 9e9, math.nan, 1, False, "exhausted"]], columns=P._CHECKOUT_COLUMNS)
-    split = P._split(rows)
+                        + [[0.0, 9e9, math.nan, 1, False, "exhausted"]], columns=_CHECKOUT_COLUMNS)
+    split = _split(rows)
     assert split["wait_p50"] == pytest.approx(49.5) and split["wait_p99"] == pytest.approx(98.01)
     assert split["hold_p50"] == pytest.approx(0.002) and split["hold_p99"] > 0.002
-    assert all(math.isnan(v) for v in P._split(None).values())
-    assert all(math.isnan(v) for v in P._split(rows.iloc[-1:]).values())   # only failures: nothing to split
+    assert all(math.isnan(v) for v in _split(None).values())
+    assert all(math.isnan(v) for v in _split(rows.iloc[-1:]).values())   # only failures: nothing to split
 
 
 def test_sweep_splits_latency_into_queue_wait_and_service_time():

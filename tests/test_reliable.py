@@ -11,7 +11,9 @@ import pytest
 
 from hcedu.backend import Keyspace
 from hcedu.clock import VirtualClock
-from hcedu.patterns.reliable import IdempotentHandler, InProgress, ListQueue, Message, StreamQueue
+from hcedu.patterns.listqueue import ListQueue
+from hcedu.patterns.reliable import IdempotentHandler, InProgress, Message
+from hcedu.patterns.streamqueue import StreamQueue
 
 from helpers import join, wait_for_progress
 

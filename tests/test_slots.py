@@ -213,8 +213,10 @@ class Spy:
 
 def _workout(spy: Spy) -> None:  # noqa: PLR0915 - one short section per pattern
     """Call the public methods of every Redis pattern once or twice (every script and MULTI path)."""
-    from hcedu.patterns import (bloom, consistency, counter, delayqueue, fencing, leaderboard, lock, ratelimit,
-                                redlock, reliable, session, stock)
+    from hcedu.patterns import (bloom, consistency, delayqueue, fencing, leaderboard, lock, ratelimit,
+                                redlock, rediscounter, reliable, session, stock)
+    from hcedu.patterns.listqueue import ListQueue
+    from hcedu.patterns.streamqueue import StreamQueue
 
     c = spy.client
     ks = Keyspace("slots", c)
@@ -239,10 +241,10 @@ def _workout(spy: Spy) -> None:  # noqa: PLR0915 - one short section per pattern
         strategy.read("k")
         strategy.read("k")
 
-    cnt = counter.RedisCounter("pv", client=c, keyspace=ks)
+    cnt = rediscounter.RedisCounter("pv", client=c, keyspace=ks)
     cnt.incr(2, request_id="r1")
     cnt.incr(2, request_id="r1")
-    batched = counter.BatchedRedisCounter("bv", client=c, keyspace=ks, flush_every=2, flush_interval=None)
+    batched = rediscounter.BatchedRedisCounter("bv", client=c, keyspace=ks, flush_every=2, flush_interval=None)
     batched.incr()
     batched.incr()
     batched.close()
@@ -274,13 +276,13 @@ def _workout(spy: Spy) -> None:  # noqa: PLR0915 - one short section per pattern
         lim = cls(c, limit=2, window=10, keyspace=ks, clock=clock)
         assert lim.allow("u").allowed
 
-    sq = reliable.StreamQueue("events", client=c, keyspace=ks, lease=0, max_deliveries=1)
+    sq = StreamQueue("events", client=c, keyspace=ks, lease=0, max_deliveries=1)
     sq.publish("x", msg_id="m1")
     assert sq.read("c1", block=None)
     assert sq.reclaim("c2", min_idle=0) == []  # delivered once already: dead-lettered (MULTI XADD + XACK)
     assert sq.dead_letters()
 
-    lq = reliable.ListQueue("work", client=c, keyspace=ks, clock=clock, lease=5, max_deliveries=2)
+    lq = ListQueue("work", client=c, keyspace=ks, clock=clock, lease=5, max_deliveries=2)
     lq.push_many([("1", "a"), ("2", "b"), ("3", "c")])
     assert lq.ack(lq.take())
     assert lq.ack_many(lq.take_many(1)) == 1

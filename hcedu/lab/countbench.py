@@ -28,14 +28,14 @@ from .. import _validate
 from .plot import finish
 from ..backend import Keyspace
 from ..clock import VirtualClock
-from ..patterns import counter as C
+from ..patterns import counter as C, rediscounter as R
 
 __all__ = ["SAFE_IN_PROCESS", "SAFE_REDIS", "make", "throughput", "lost_updates", "lockstep", "batching",
            "hammer", "go_counterparts", "chart_throughput", "chart_lost", "chart_batching", "batching_dashboard"]
 
 SAFE_IN_PROCESS = ("locked", "atomic", "striped")
 SAFE_REDIS = ("redis INCR", "sharded redis", "batched redis")
-KINDS = tuple(C.IN_PROCESS) + tuple(C.REDIS)
+KINDS = tuple(C.IN_PROCESS) + tuple(R.REDIS)
 
 
 def _fresh_client() -> Any:
@@ -60,7 +60,7 @@ def make(kind: str, *, client: Any = None, keyspace: Keyspace | None = None, nam
         kw.setdefault("flush_interval", None)
     if kind == "naive redis" and pause != "default":
         kw["pause"] = pause
-    c = C.REDIS[kind](name, client=client, keyspace=keyspace, **kw)
+    c = R.REDIS[kind](name, client=client, keyspace=keyspace, **kw)
     c.reset()
     return c
 
@@ -98,16 +98,16 @@ def hammer(counter: Any, threads: int, per_thread: int, timeout: float = 60.0) -
 
 
 def _finish(counter: Any) -> None:
-    if isinstance(counter, C.BatchedRedisCounter):
+    if isinstance(counter, R.BatchedRedisCounter):
         counter.close()
 
 
 def _round_trips(counter: Any, ops: int) -> float:
-    if isinstance(counter, C.BatchedRedisCounter):
+    if isinstance(counter, R.BatchedRedisCounter):
         return float(counter.round_trips)
-    if isinstance(counter, (C.RedisCounter, C.ShardedRedisCounter)):
+    if isinstance(counter, (R.RedisCounter, R.ShardedRedisCounter)):
         return float(ops)
-    if isinstance(counter, C.NaiveRedisCounter):
+    if isinstance(counter, R.NaiveRedisCounter):
         return float(2 * ops)
     return float("nan")
 
@@ -128,7 +128,7 @@ def throughput(kinds: Sequence[str] = SAFE_IN_PROCESS, threads: Iterable[int] = 
     threads = [_validate.integer("threads", t, minimum=1, maximum=64) for t in threads]
     ops = _validate.integer("ops", ops, minimum=1)
     repeat = _validate.integer("repeat", repeat, minimum=1)
-    if any(k in C.REDIS for k in kinds) and client is None and keyspace is None:
+    if any(k in R.REDIS for k in kinds) and client is None and keyspace is None:
         client = _fresh_client()
     plan = [(k, t) for k in kinds for t in threads]
     bar = None
@@ -150,7 +150,7 @@ def throughput(kinds: Sequence[str] = SAFE_IN_PROCESS, threads: Iterable[int] = 
                        "ops_per_s": per * n / secs if secs > 0 else float("inf"), "value": c.value(),
                        "round_trips": _round_trips(c, per * n)}
                 row["exact"] = row["value"] == row["ops"]
-                if kind in C.REDIS:
+                if kind in R.REDIS:
                     c.reset()
                 prev = best.get((kind, n))
                 if prev is None:
@@ -178,7 +178,7 @@ def lost_updates(kinds: Sequence[str] = KINDS, threads: int = 8, per_thread: int
     kinds = [_validate.choice("kind", k, KINDS) for k in kinds]
     threads = _validate.integer("threads", threads, minimum=1, maximum=64)
     per_thread = _validate.integer("per_thread", per_thread, minimum=1)
-    if any(k in C.REDIS for k in kinds) and client is None and keyspace is None:
+    if any(k in R.REDIS for k in kinds) and client is None and keyspace is None:
         client = _fresh_client()
     rows = []
     for kind in kinds:
@@ -189,7 +189,7 @@ def lost_updates(kinds: Sequence[str] = KINDS, threads: int = 8, per_thread: int
         value = c.value()
         rows.append({"counter": kind, "threads": threads, "expected": expected, "value": value,
                      "lost": expected - value, "exact": value == expected, "seconds": secs})
-        if kind in C.REDIS:
+        if kind in R.REDIS:
             c.reset()
     return pd.DataFrame(rows)
 
@@ -200,7 +200,7 @@ def lockstep(kinds: Sequence[str] = ("naive", "locked", "naive redis", "redis IN
     write, so both read before either writes (the worst interleaving, every time). Deterministic.
     Columns: ``counter``, ``increments`` (2), ``value``, ``lost``."""
     kinds = [_validate.choice("kind", k, KINDS) for k in kinds]
-    if any(k in C.REDIS for k in kinds) and client is None and keyspace is None:
+    if any(k in R.REDIS for k in kinds) and client is None and keyspace is None:
         client = _fresh_client()
     rows = []
     for kind in kinds:
@@ -210,7 +210,7 @@ def lockstep(kinds: Sequence[str] = ("naive", "locked", "naive redis", "redis IN
         hammer(c, 2, 1)
         _finish(c)
         rows.append({"counter": kind, "increments": 2, "value": c.value(), "lost": 2 - c.value()})
-        if kind in C.REDIS:
+        if kind in R.REDIS:
             c.reset()
     return pd.DataFrame(rows)
 
@@ -222,7 +222,7 @@ BATCH_SETTINGS: tuple[tuple[int, float | None], ...] = (
 
 def batching(settings: Iterable[tuple[int, float | None]] = BATCH_SETTINGS, *, rate: float = 1000.0,
              duration: float = 10.0, crash_at: float = 7.777, client: Any = None) -> pd.DataFrame:
-    """A :class:`~hcedu.patterns.counter.BatchedRedisCounter` fed ``rate`` increments/s for ``duration`` virtual
+    """A :class:`~hcedu.patterns.rediscounter.BatchedRedisCounter` fed ``rate`` increments/s for ``duration`` virtual
     seconds (evenly spaced) per ``(flush_every, flush_interval)`` setting; the process "crashes" at
     ``crash_at``. Deterministic (``VirtualClock``, fresh fakeredis unless ``client``).
 
@@ -240,7 +240,7 @@ def batching(settings: Iterable[tuple[int, float | None]] = BATCH_SETTINGS, *, r
     rows = []
     for flush_every, flush_interval in settings:
         clock = VirtualClock()
-        c = C.BatchedRedisCounter("pv", flush_every=flush_every, flush_interval=flush_interval, clock=clock,
+        c = R.BatchedRedisCounter("pv", flush_every=flush_every, flush_interval=flush_interval, clock=clock,
                                   client=client, keyspace=ks)
         c.reset()
         max_lag = 0

@@ -56,7 +56,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -69,28 +69,19 @@ from ..go import rate
 from ..go.goroutine import spawn
 from ..patterns.cacheguard import NoGuard, SingleflightGuard
 from ..patterns.delayqueue import DelayQueue
+from ..patterns._redisargs import resolve_keyspace
 from ..patterns.queue import Bridge, BridgeClosed
 from ..patterns.ratelimit import TokenBucketLimiter
 from ..patterns.stock import OK, NaiveStock, Stock
-from .plot import finish
+from .flashsale_report import chart_funnel, chart_timeline, funnel, invariants, summary
+from .flashsale_workers import (BLPOP_WORKER, DIAGRAM, FAULTS, ITEM, OUTCOMES, STAGES, OrderWorker, WorkerCrash,
+                                WorkerLife)
 
+# The vocabulary and workers (flashsale_workers) and the run's report (flashsale_report) live in their own
+# modules; they are re-exported here because chapter 16 and exercise 16 call them all through this module.
 __all__ = ["STAGES", "OUTCOMES", "FAULTS", "FlashSale", "run", "invariants", "funnel", "summary",
            "chart_timeline", "chart_funnel", "dashboard", "DIAGRAM", "OrderWorker", "BLPOP_WORKER", "WorkerCrash",
            "WorkerLife"]
-
-STAGES = ("gateway", "user_limit", "product", "stock", "queue")
-OUTCOMES = ("gateway_429", "user_429", "limiter_down", "error", "sold_out", "duplicate", "shed", "ordered")
-FAULTS = ("naive_stock", "no_guard", "limiter_down", "slow_queue", "no_compensation", "worker_crash")
-BLOCKING = frozenset({"BLPOP", "BRPOP", "BLMOVE", "BRPOPLPUSH", "BLMPOP", "XREADGROUP", "XREAD", "BZPOPMIN"})
-ITEM = "sku-1"
-
-DIAGRAM = """\
- request ─▶ gateway ─▶ user_limit ─▶ product ─▶ stock ─────▶ queue ─────▶ order workers ─▶ DelayQueue ─▶ closer
-            rate.Limiter  Redis token  hot key via  Lua: check+   Bridge: bounded  BLPOP, create   ZSET by       close unpaid,
-            (in process)  bucket/user  singleflight DECRBY+buyer  chan → Redis     order, pay?     pay deadline  return stock
-               │             │            │            │             │
-             429           429/503      error     sold_out /     shed (stock
-                                                  duplicate      returned)"""
 
 
 def _dead_port() -> int:
@@ -101,91 +92,6 @@ def _dead_port() -> int:
     s.close()
     return port
 
-
-class WorkerCrash(BaseException):
-    """A worker process died (a simulated ``kill -9``). A BaseException, so ``except Exception`` in the worker
-    cannot swallow it; once raised, the dead worker's client refuses every further command."""
-
-
-class WorkerLife:
-    """One life of a worker process: ``client`` shares ``base``'s connections but counts every Redis command
-    (and every :meth:`event` the system adds, e.g. an order-creation step) and dies after ``crash_after`` of
-    them: the command runs on the server, its reply is lost, :class:`WorkerCrash` is raised, and every later
-    command of this life raises it too. ``crash_after=None`` never crashes. ``log`` names the events so far.
-    ``on_block(True/False)`` is called around each blocking command (BLPOP, BLMOVE, ...)."""
-
-    def __init__(self, base: redis.Redis, crash_after: int | None = None,
-                 on_block: Callable[[bool], None] | None = None) -> None:
-        self.crash_after = None if crash_after is None else _validate.integer("crash_after", crash_after, minimum=1)
-        self.client = redis.Redis(connection_pool=base.connection_pool)
-        self.dead = False
-        self.log: list[str] = []
-        command = self.client.execute_command
-        make_pipeline = self.client.pipeline
-
-        def execute_command(*args: Any, **options: Any) -> Any:
-            self._alive()
-            name = str(args[0]).upper()
-            blocking = on_block is not None and name in BLOCKING
-            if blocking:
-                on_block(True)
-            try:
-                result = command(*args, **options)
-            finally:
-                if blocking:
-                    on_block(False)
-            self.event(name)
-            return result
-
-        def pipeline(*args: Any, **kwargs: Any) -> Any:
-            pipe = make_pipeline(*args, **kwargs)
-            run = pipe.execute
-
-            def execute(*eargs: Any, **ekw: Any) -> Any:
-                self._alive()
-                result = run(*eargs, **ekw)
-                self.event("MULTI/EXEC" if pipe.transaction else "pipeline")
-                return result
-            pipe.execute = execute
-            return pipe
-
-        self.client.execute_command = execute_command  # type: ignore[method-assign]
-        self.client.pipeline = pipeline  # type: ignore[method-assign]
-
-    def _alive(self) -> None:
-        if self.dead:
-            raise WorkerCrash("the worker is dead: its connections are gone")
-
-    def event(self, name: str) -> None:
-        """Count one step of this worker; the ``crash_after``-th kills it (after the step took effect)."""
-        self._alive()
-        self.log.append(name)
-        if self.crash_after is not None and len(self.log) >= self.crash_after:
-            self.dead = True
-            raise WorkerCrash(f"killed after step {len(self.log)} ({name})")
-
-    def __repr__(self) -> str:
-        return f"<WorkerLife steps={len(self.log)} crash_after={self.crash_after} dead={self.dead}>"
-
-
-class OrderWorker(NamedTuple):
-    """An order worker's two entry points (see the module docstring) and a name for tables."""
-
-    work_one: Callable[..., Any]
-    recover: Callable[..., Any]
-    name: str = "worker"
-
-
-def _blpop_work_one(r: redis.Redis, queue: str, processing: str, create_order: Callable[[str], Any],
-                    timeout: float) -> bool:
-    got = r.blpop([queue], timeout=timeout)      # the order now lives only in this process's memory
-    if got is None:
-        return False
-    create_order(got[1])
-    return True
-
-
-BLPOP_WORKER = OrderWorker(_blpop_work_one, lambda r, queue, processing: 0, "BLPOP")
 
 
 class FlashSale:
@@ -228,10 +134,7 @@ class FlashSale:
         self.faults = frozenset(faults)
         if not isinstance(fail_open, bool):
             raise TypeError(f"fail_open must be a bool (got {type(fail_open).__name__})")
-        if keyspace is not None and not isinstance(keyspace, Keyspace):
-            raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
-        self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
-        parent = keyspace if keyspace is not None else Keyspace("flashsale", self.client)
+        self.client, parent = resolve_keyspace(client, keyspace, "flashsale")
         self.run_id = uuid.uuid4().hex[:8]
         self.ks = Keyspace(f"fs-{self.run_id}", self.client, root=parent.prefix)
         self.clock = RealClock()
@@ -520,129 +423,6 @@ def run(*, users: int = 300, stock: int = 100, requests: int = 2000, arrival_rat
     frame = frame.sort_values("req", ignore_index=True)
     frame.attrs.update(state, bridge=bridge, seconds=time.perf_counter() - t0, requests=requests, users=users)
     return frame
-
-
-# -- checks and summaries -----------------------------------------------------------------------------
-def _frame(frame: Any) -> pd.DataFrame:
-    if not isinstance(frame, pd.DataFrame) or "outcome" not in frame.columns or "orders" not in frame.attrs:
-        raise TypeError("frame must be a DataFrame returned by flashsale_system.run()")
-    return frame
-
-
-def invariants(frame: pd.DataFrame) -> pd.DataFrame:
-    """The five invariants of the module docstring, one row each: ``holds`` (bool) and ``detail``."""
-    frame = _frame(frame)
-    a = frame.attrs
-    orders = pd.DataFrame(a["orders"], columns=["oid", "user", "status"])
-    paid = orders[orders["status"] == "PAID"]
-    open_ = orders[orders["status"] != "CLOSED"]
-    max_paid = int(paid["user"].value_counts().max()) if len(paid) else 0
-    max_open = int(open_["user"].value_counts().max()) if len(open_) else 0
-    unpaid = int((orders["status"] == "UNPAID").sum())
-    n_ordered = int((frame["outcome"] == "ordered").sum())
-    rows = [
-        ("never oversold", len(paid) <= a["stock"] and a["remaining"] >= 0,
-         f"paid {len(paid)} of {a['stock']}, counter ends at {a['remaining']}"),
-        ("no user buys twice", max_paid <= 1 and max_open <= 1,
-         f"most paid orders by one user: {max_paid}; most open orders: {max_open}"),
-        ("every order is paid or closed", unpaid == 0,
-         f"{len(paid)} paid, {int((orders['status'] == 'CLOSED').sum())} closed, {unpaid} left unpaid"),
-        ("stock conserved (closed and shed units returned)", a["remaining"] + len(paid) == a["stock"],
-         f"remaining {a['remaining']} + paid {len(paid)} = {a['remaining'] + len(paid)} vs stock {a['stock']}"),
-        ("every purchase became an order", n_ordered == len(orders) and a["bridge"].get("unsent", 0) == 0,
-         f"{n_ordered} ordered requests, {len(orders)} order records, {a['bridge'].get('unsent', 0)} unsent"),
-    ]
-    return pd.DataFrame(rows, columns=["invariant", "holds", "detail"]).set_index("invariant")
-
-
-def funnel(frame: pd.DataFrame) -> pd.DataFrame:
-    """Requests reaching each stage and how many each stage turned away (by outcome), in pipeline order."""
-    frame = _frame(frame)
-    reached = []
-    for i, st in enumerate(STAGES):
-        n = int(frame["stage"].isin(STAGES[i:]).sum())
-        here = frame[frame["stage"] == st]["outcome"].value_counts()
-        stopped = {o: int(here.get(o, 0)) for o in OUTCOMES if o != "ordered" and here.get(o, 0)}
-        reached.append({"stage": st, "reached": n, "turned away": sum(stopped.values()),
-                        "how": ", ".join(f"{k} {v}" for k, v in stopped.items()) or "-"})
-    return pd.DataFrame(reached).set_index("stage")
-
-
-def summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per outcome: requests, share, and latency p50/p99 in ms (nearest rank, :mod:`hcedu.lab.stats`)."""
-    from .stats import percentiles
-
-    frame = _frame(frame)
-    rows = []
-    for o in OUTCOMES:
-        g = frame[frame["outcome"] == o]
-        if not len(g):
-            continue
-        p = percentiles(g, (50, 99))
-        rows.append({"outcome": o, "requests": len(g), "share": len(g) / len(frame),
-                     "p50_ms": p["p50"] * 1e3, "p99_ms": p["p99"] * 1e3})
-    return pd.DataFrame(rows).set_index("outcome")
-
-
-# -- charts -------------------------------------------------------------------------------------------
-_GROUPS = {"rejected by the limiters": ("gateway_429", "user_429", "limiter_down"),
-           "sold out / duplicate": ("sold_out", "duplicate", "error"),
-           "shed (queue full)": ("shed",), "placed an order": ("ordered",)}
-_GROUP_COLORS = ("tab:grey", "tab:orange", "tab:red", "tab:green")
-
-
-def chart_timeline(frame: pd.DataFrame, ax: Any = None, stock: int | None = None):
-    """Two panels over the run: requests so far by what happened to them (rejected by the limiters, sold out
-    or duplicate, shed, placed an order), and orders placed so far against the stock. Orders placed can pass
-    the stock: an unpaid order is closed and its unit goes back on sale, so one unit can be ordered several
-    times; the legend says how many orders were paid and how many closed (when the run's state is known).
-    Cumulative counts, so a scheduling hiccup bends a line instead of drawing a spike. ``ax``: two
-    matplotlib axes to draw into (the dashboard reuses its figure)."""
-    import matplotlib.pyplot as plt
-
-    if not isinstance(frame, pd.DataFrame) or "outcome" not in frame.columns:
-        raise TypeError("frame must be a DataFrame from flashsale_system.run()")
-    fig = None
-    if ax is None:
-        fig, ax = plt.subplots(2, 1, figsize=(10.5, 4.8), sharex=True, height_ratios=[3, 2])
-    top, bottom = ax
-    for (name, outs), color in zip(_GROUPS.items(), _GROUP_COLORS):
-        t = np.sort(frame.loc[frame["outcome"].isin(outs), "end"].to_numpy())
-        top.step(np.r_[0, t], np.arange(len(t) + 1), where="post", color=color, lw=1.8,
-                 label=f"{name} ({len(t):,})")
-    finish(top, title="Flash sale under load: what happened to the requests", ylabel="requests so far",
-           legend="outside", integer_y=True, tight=False)
-    bought = np.sort(frame.loc[frame["outcome"] == "ordered", "end"].to_numpy())
-    label = f"orders placed ({len(bought):,})"
-    if "orders" in frame.attrs:
-        status = Counter(o["status"] for o in frame.attrs["orders"])
-        label = (f"orders placed ({len(bought):,}: {status['PAID']:,} paid, {status['CLOSED']:,} closed "
-                 f"unpaid, their units re-sold)")
-    bottom.step(np.r_[0, bought], np.arange(len(bought) + 1), where="post", color="tab:green", lw=1.8,
-                label=label)
-    stock = stock if stock is not None else frame.attrs.get("stock")  # a live, partial frame has no attrs yet
-    if stock is not None:
-        bottom.axhline(stock, color="black", ls=":", lw=1, label=f"stock ({stock:,} units)")
-    finish(bottom, ylabel="orders", xlabel="seconds since the sale opened", legend="outside", integer_y=True,
-           ylim_zero=True, tight=False)
-    out = fig or top.figure
-    out.tight_layout()
-    return out
-
-
-def chart_funnel(frame: pd.DataFrame):
-    """Horizontal bars: requests reaching each stage, with the part each stage turned away."""
-    import matplotlib.pyplot as plt
-
-    f = funnel(frame)
-    fig, ax = plt.subplots(figsize=(7, 3))
-    y = np.arange(len(f))[::-1]
-    ax.barh(y, f["reached"], color="tab:blue", alpha=0.35, label="reached the stage")
-    ax.barh(y, f["turned away"], color="tab:red", alpha=0.8, label="turned away here")
-    ax.set_yticks(y)
-    ax.set_yticklabels(f.index)
-    return finish(ax, title="Each stage protects the next: requests reaching each stage", xlabel="requests",
-                  legend="outside")
 
 
 def dashboard(client_factory: Callable[[], redis.Redis] | None = None, keyspace: Keyspace | None = None,

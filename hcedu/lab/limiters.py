@@ -46,6 +46,7 @@ from ..clock import Clock, VirtualClock, as_clock
 from ..go import rate
 from ..patterns.ratelimit import (Decision, FixedWindowLimiter, GCRALimiter, SlidingLogLimiter,
                                   SlidingWindowCounterLimiter, TokenBucketLimiter)
+from ..patterns._redisargs import resolve_keyspace
 
 __all__ = ["Decision", "LocalFixedWindow", "LocalSlidingLog", "LeakyBucket", "GoRate", "NaiveFixedWindow",
            "admissions", "standard_limiters", "boundary_burst", "max_in_any_window", "chart_admitted", "concurrency_check"]
@@ -222,10 +223,7 @@ class NaiveFixedWindow:
         self.window = _validate.number("window", window, minimum=0, strict=True)
         self.pause = _validate.number("pause", pause, minimum=0)
         _validate.text("name", name)
-        if keyspace is not None and not isinstance(keyspace, Keyspace):
-            raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
-        self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
-        self.keyspace = keyspace if keyspace is not None else Keyspace("ratelimit", self.client)
+        self.client, self.keyspace = resolve_keyspace(client, keyspace, "ratelimit")
         self.clock = as_clock(clock)
         self.name = name
 

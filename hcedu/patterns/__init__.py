@@ -16,7 +16,7 @@ _EXPORTS = {
     "Redlock": "redlock",
     "DelayQueue": "delayqueue",
     "Bridge": "queue", "NaiveBridge": "queue", "QueueFull": "queue", "BridgeClosed": "queue",
-    "StreamQueue": "reliable", "ListQueue": "reliable", "IdempotentHandler": "reliable",
+    "StreamQueue": "streamqueue", "ListQueue": "listqueue", "IdempotentHandler": "reliable",
     # chapter 09: flash sale
     "Decision": "ratelimit", "FixedWindowLimiter": "ratelimit", "SlidingLogLimiter": "ratelimit",
     "SlidingWindowCounterLimiter": "ratelimit", "TokenBucketLimiter": "ratelimit", "GCRALimiter": "ratelimit",

@@ -47,7 +47,7 @@ import redis
 
 from .. import _validate
 from ..backend import Keyspace
-from ._redisargs import client_and_keyspace, key_part
+from ._redisargs import client_and_keyspace
 from ..clock import Clock, as_clock
 from ..go.singleflight import Group
 from .bloom import BloomFilter
@@ -78,7 +78,7 @@ def ttl_with_jitter(base: float, jitter: float, rng: random.Random | None = None
 
 
 def _key_part(key: Any) -> str:
-    return key_part("key", key)
+    return _validate.key_part("key", key)
 
 
 def _ms(seconds: float) -> int:

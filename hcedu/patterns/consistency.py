@@ -40,8 +40,9 @@ from typing import Any, Callable, Generator, Optional
 import redis
 
 from .. import _validate
-from ..backend import Keyspace, connect
+from ..backend import Keyspace
 from ..clock import Clock, as_clock
+from ._redisargs import resolve_keyspace
 
 __all__ = ["Step", "VersionedDB", "CacheStrategy", "CacheAside", "DeleteThenWrite", "DelayedDoubleDelete",
            "WriteThrough", "WriteBehind", "CDCInvalidate", "VersionedSet", "LeaseCache", "STRATEGIES", "make",
@@ -166,8 +167,7 @@ class CacheStrategy:
         if not isinstance(db, VersionedDB):
             raise TypeError(f"db must be a VersionedDB (got {type(db).__name__})")
         self.db = db
-        self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
-        self.keyspace = keyspace if keyspace is not None else Keyspace("consistency", self.client)
+        self.client, self.keyspace = resolve_keyspace(client, keyspace, "consistency")
         self.ttl = _validate.number("ttl", ttl, minimum=0, strict=True)
         self.hook = _validate.function("hook", hook) if hook is not None else None
         self.clock = as_clock(clock) if clock is not None else db.clock

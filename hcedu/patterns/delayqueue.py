@@ -41,6 +41,7 @@ import redis
 from .. import _validate
 from ..backend import Keyspace, connect
 from ..clock import Clock, as_clock
+from ._redisargs import resolve_keyspace
 from ._once import eval_once
 
 __all__ = ["DelayQueue", "Lease", "CLAIM_LUA", "CLAIM_FENCED_LUA", "RECOVER_LUA", "ACK_LUA", "MAX_LIMIT"]
@@ -132,12 +133,7 @@ class Lease(str):
 
 
 def _item(name: str, value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise TypeError(f"{name} must be a str or int (got {type(value).__name__}: {value!r})")
-    text = str(value)
-    if not text:
-        raise ValueError(f"{name} must be a non-empty string")
-    return text
+    return _validate.key_part(name, value)
 
 
 def _s(v: Any) -> str:
@@ -162,10 +158,7 @@ class DelayQueue:
         _validate.text("name", name)
         self.lease = _validate.number("lease", lease, minimum=0, strict=True)
         self.clock = as_clock(clock)
-        if keyspace is not None and not isinstance(keyspace, Keyspace):
-            raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
-        self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
-        self.keyspace = keyspace if keyspace is not None else Keyspace("delayqueue", self.client)
+        self.client, self.keyspace = resolve_keyspace(client, keyspace, "delayqueue")
         self.name = name
         base = self.keyspace.tagged("dq", name)  # one hash tag: the scripts' keys share a cluster slot
         self.due_key, self.leased_key, self.attempts_key = base + ":due", base + ":leased", base + ":attempts"

@@ -40,8 +40,9 @@ from typing import Any, Callable, Iterable, NamedTuple
 import redis
 
 from .. import _validate
-from ..backend import Keyspace, connect
+from ..backend import Keyspace
 from ..clock import Clock, as_clock
+from ._redisargs import resolve_keyspace
 from ._once import eval_once, retry_idempotent, with_request_id
 
 __all__ = ["Leaderboard", "Entry", "Composite", "EXACT_BITS", "MAX_EXACT", "ADD_LUA", "AROUND_LUA", "MERGE_LUA",
@@ -218,12 +219,7 @@ def _s(v: Any) -> str:
 
 
 def _member(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise TypeError(f"member must be a str or int (got {type(value).__name__}: {value!r})")
-    text = str(value)
-    if not text:
-        raise ValueError("member must be a non-empty string")
-    return text
+    return _validate.key_part("member", value)
 
 
 #: how long (ms) a request id of :meth:`Leaderboard.add` is remembered
@@ -231,11 +227,7 @@ _DEDUP_MS = 86_400_000
 
 
 def _request_id(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise TypeError(f"request_id must be a str or int (got {type(value).__name__}: {value!r})")
-    if str(value) == "":
-        raise ValueError("request_id must be a non-empty string")
-    return str(value)
+    return _validate.key_part("request_id", value)
 
 
 def _plain(v: float) -> float:
@@ -269,10 +261,7 @@ class Leaderboard:
         self.period = _validate.choice("period", period, tuple(PERIODS))
         self.keep = _validate.integer("keep", keep, minimum=1, maximum=10_000)
         self.clock = as_clock(clock)
-        if keyspace is not None and not isinstance(keyspace, Keyspace):
-            raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
-        self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
-        self.keyspace = keyspace if keyspace is not None else Keyspace("leaderboard", self.client)
+        self.client, self.keyspace = resolve_keyspace(client, keyspace, "leaderboard")
         self.name = name
         try:
             self.codec = (Composite(time_bits, max_points=max_score, epoch=epoch, resolution=resolution)

@@ -42,6 +42,7 @@ from ..go import context
 from ..go.chan import Chan, ChanTimeout, SendOnClosedChannel
 from ..go.goroutine import Goroutine, silence_panics, spawn
 from ..go.selectgo import Recv, Send, select
+from ._redisargs import resolve_keyspace
 
 __all__ = ["POLICIES", "SINKS", "Bridge", "BridgeStats", "ShutdownReport", "QueueFull", "BridgeClosed",
            "NaiveBridge"]
@@ -142,10 +143,7 @@ class Bridge:
         self.on_sent = None if on_sent is None else _validate.function("on_sent", on_sent)
         self.on_drop = None if on_drop is None else _validate.function("on_drop", on_drop)
         _validate.text("key", key)
-        if keyspace is not None and not isinstance(keyspace, Keyspace):
-            raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
-        self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
-        self.keyspace = keyspace if keyspace is not None else Keyspace("queue", self.client)
+        self.client, self.keyspace = resolve_keyspace(client, keyspace, "queue")
         self.key = self.keyspace.key("bridge", key)
         self.ch = Chan(self.capacity)
         self.ctx, self._cancel = context.with_cancel(ctx if ctx is not None else context.background())
@@ -427,8 +425,7 @@ class NaiveBridge:
                  key: str = "task_queue", capacity: int = 100) -> None:
         self.capacity = _validate.integer("capacity", capacity, minimum=1)
         _validate.text("key", key)
-        self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
-        self.keyspace = keyspace if keyspace is not None else Keyspace("queue", self.client)
+        self.client, self.keyspace = resolve_keyspace(client, keyspace, "queue")
         self.key = self.keyspace.key("naive", key)
         self.ch = Chan(self.capacity)
         self.sent = 0

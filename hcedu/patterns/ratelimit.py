@@ -62,6 +62,7 @@ import redis
 from .. import _validate
 from ..backend import Keyspace, connect
 from ..clock import Clock, RealClock, VirtualClock, as_clock
+from ._redisargs import resolve_keyspace
 from ._once import eval_once
 from ._slots import companion
 
@@ -281,8 +282,7 @@ class RedisLimiter:
             raise TypeError(f"use_redis_time must be a bool (got {type(use_redis_time).__name__})")
         if not isinstance(fail_open, bool):
             raise TypeError(f"fail_open must be a bool (got {type(fail_open).__name__})")
-        self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
-        self.keyspace = keyspace if keyspace is not None else Keyspace("ratelimit", self.client)
+        self.client, self.keyspace = resolve_keyspace(client, keyspace, "ratelimit")
         self.clock = as_clock(clock)
         self.name = name
         self.use_redis_time = use_redis_time

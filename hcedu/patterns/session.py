@@ -59,6 +59,7 @@ import redis
 from .. import _validate
 from ..backend import Keyspace, connect
 from ..clock import Clock, as_clock
+from ._redisargs import resolve_keyspace
 
 __all__ = ["Session", "SessionStore", "NaiveSessionStore", "LogoutListener", "new_sid", "valid_sid",
            "GET_LUA", "CREATE_LUA"]
@@ -200,12 +201,7 @@ def _sid_arg(sid: Any) -> str:
 
 
 def _user(user_id: Any) -> str:
-    if isinstance(user_id, bool) or not isinstance(user_id, (str, int)):
-        raise TypeError(f"user_id must be a str or int (got {type(user_id).__name__}: {user_id!r})")
-    text = str(user_id)
-    if not text:
-        raise ValueError("user_id must be a non-empty string")
-    return text
+    return _validate.key_part("user_id", user_id)
 
 
 def _data_args(data: dict[str, Any]) -> list[str]:
@@ -275,10 +271,7 @@ class SessionStore:
         self.absolute_ttl = (None if absolute_ttl is None
                              else _validate.number("absolute_ttl", absolute_ttl, minimum=0, strict=True))
         self.clock = as_clock(clock)
-        if keyspace is not None and not isinstance(keyspace, Keyspace):
-            raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
-        self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
-        self.keyspace = keyspace if keyspace is not None else Keyspace("sessions", self.client)
+        self.client, self.keyspace = resolve_keyspace(client, keyspace, "sessions")
         base = self.keyspace.tagged("sess")  # every key of the store shares this hash tag (one cluster slot)
         self.prefix = base + ":"
         self.expiry_key = base + ":expiry"

@@ -37,7 +37,7 @@ import redis
 from .. import _validate
 from ..backend import Keyspace
 from ._once import eval_once, retry_idempotent
-from ._redisargs import client_and_keyspace, key_part
+from ._redisargs import client_and_keyspace
 from ..clock import Clock, as_clock
 
 __all__ = ["Stock", "NaiveStock", "BUY_LUA", "CANCEL_LUA", "OK", "SOLD_OUT", "DUPLICATE", "NOT_LOADED"]
@@ -76,7 +76,7 @@ return tonumber(qty)
 
 
 def _user(user: Any) -> str:
-    return key_part("user", user)
+    return _validate.key_part("user", user)
 
 
 class _StockBase:
@@ -151,7 +151,7 @@ class Stock(_StockBase):
         with it. Pass your own order id to retry safely across calls (e.g. after a crash).
         """
         user, qty = _user(user), self._qty(qty)
-        oid = uuid.uuid4().hex if order_id is None else key_part("order_id", order_id)
+        oid = uuid.uuid4().hex if order_id is None else _validate.key_part("order_id", order_id)
         order = json.dumps({"user": user, "qty": qty, "item": self.item})
         keys = [self.stock_key, self.buyers_key, self.orders_key, self.oids_key]
         code = int(retry_idempotent(lambda: eval_once(self.client, self._buy, keys, [user, qty, order, oid])))

@@ -47,6 +47,7 @@ from ..backend import Keyspace, connect
 from ..clock import Clock, as_clock
 from ..go.singleflight import Group
 from .localcache import LocalCache
+from ._redisargs import resolve_keyspace
 
 __all__ = ["TwoLevelCache", "TwoLevelStats", "CompetingConsumerInvalidation"]
 
@@ -62,12 +63,7 @@ class _Gap(Exception):
 
 
 def _key(key: Any) -> str:
-    if isinstance(key, bool) or not isinstance(key, (str, int)):
-        raise TypeError(f"key must be a str or int (got {type(key).__name__}: {key!r})")
-    text = str(key)
-    if not text:
-        raise ValueError("key must be a non-empty string")
-    return text
+    return _validate.key_part("key", key)
 
 
 @dataclass(frozen=True)
@@ -125,8 +121,7 @@ class TwoLevelCache:
         ready_timeout = _validate.number("ready_timeout", ready_timeout, minimum=0)
         self.clock = as_clock(clock)
         self.l1 = LocalCache(_validate.integer("l1_size", l1_size, minimum=1), self.l1_ttl, clock=self.clock)
-        self.client = client if client is not None else (keyspace.client if keyspace is not None else connect())
-        self.keyspace = keyspace if keyspace is not None else Keyspace("twolevel", self.client)
+        self.client, self.keyspace = resolve_keyspace(client, keyspace, "twolevel")
         self.channel = self.keyspace.key("l1-invalidate", channel)
         self.name = _validate.text("name", name) if name is not None else f"node{next(_names)}"
         self.flush_on_reconnect = bool(flush_on_reconnect)

@@ -318,7 +318,7 @@ cells = [
     `RedisCounter.incr(n, request_id=...)` does exactly that:
     """),
     code("""
-    from hcedu.patterns.counter import RedisCounter
+    from hcedu.patterns.rediscounter import RedisCounter
     once = RedisCounter("views-once", client=lab.client(pool_size=1), keyspace=ks)  # no resend
     steps = {}
     lab.toxics.inject("lose_reply")

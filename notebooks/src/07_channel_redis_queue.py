@@ -198,7 +198,7 @@ cells = [
     """),
     code("""
     from hcedu.clock import VirtualClock
-    from hcedu.patterns.reliable import ListQueue, StreamQueue, IdempotentHandler
+    from hcedu.patterns import ListQueue, StreamQueue, IdempotentHandler
 
     plain = ListQueue("plain", keyspace=ks, clock=VirtualClock())
     plain.push_many([(f"order-{i}", "close") for i in range(5)])

@@ -28,8 +28,8 @@ cells = [
     import pandas as pd
     from hcedu.clock import VirtualClock
     from hcedu.lab import countbench as cb
-    from hcedu.patterns.counter import (NaiveCounter, LockedCounter, AtomicCounter, StripedCounter,
-                                        RedisCounter, ShardedRedisCounter, BatchedRedisCounter)
+    from hcedu.patterns.counter import NaiveCounter, LockedCounter, AtomicCounter, StripedCounter
+    from hcedu.patterns.rediscounter import RedisCounter, ShardedRedisCounter, BatchedRedisCounter
 
     ks = setup("14")
     """),

@@ -30,7 +30,7 @@ JITTER = 0.2
 
 def smallest_pool(qps: float, p99: float, rtt: float) -> int:
     """The smallest pool that meets both targets in the checker's simulation (Little's law is the floor)."""
-    from ...lab.pool import simulate_pool
+    from ...lab.poolmodel import simulate_pool
     size = max(1, math.ceil(qps * rtt))
     while True:
         if qps * rtt < size and simulate_pool(size, qps, rtt, jitter=JITTER)["p99"] <= p99:
@@ -53,7 +53,7 @@ def pool_sizing(choose_pool_size: Callable[[float, float, float], int]) -> Verdi
     latency (wait for a connection + round trip) must meet ``p99_target``, and the pool may be at most 2×
     the smallest one that meets both (:func:`smallest_pool`), all in the same seeded simulation.
     """
-    from ...lab.pool import simulate_pool
+    from ...lab.poolmodel import simulate_pool
 
     def returns_an_int() -> None:
         _size_of(choose_pool_size, *SCENARIOS[0])

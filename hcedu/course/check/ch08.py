@@ -96,7 +96,7 @@ def safe_release(release: Callable[[Any, str, str], Any], connect: Callable[[], 
         assert not other.exists(KEY), "our own lock is still there after release"
 
     def lease_expiry_scenario() -> None:
-        from ...lab.lockdemo import lease_expiry
+        from ...lab.lockscenarios import lease_expiry
         connect().delete(KEY)
         s = lease_expiry(connect, release, key=KEY)
         assert s.summary["b_lock_survived"], "A's late release deleted B's lock (A's lease had run out and B held it)"

@@ -1,0 +1,199 @@
+"""Chapter 08's lock measurements: round trips per acquire/release and multiprocess contention.
+
+:class:`count_commands` counts the commands a client sends; :func:`round_trips` compares the lock
+implementations; :func:`contention` runs contending clients (threads, or processes against a real server)
+and returns throughput and acquire-latency percentiles as a tidy frame.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from typing import Any, Callable
+
+import pandas as pd
+import redis
+import redis.lock
+
+from .. import _validate
+from ..patterns.lock import RedisLock, unsafe_release
+
+__all__ = ["count_commands", "round_trips", "contention"]
+
+# -- measurements ---------------------------------------------------------------------------------------
+
+class count_commands:
+    """Count the commands (= round trips, nothing here pipelines) a redis-py client sends inside a
+    ``with`` block: ``with count_commands(client) as n: ...; n.total``; ``n.by_name`` per command."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.total = 0
+        self.by_name: dict[str, int] = {}
+
+    def __enter__(self) -> "count_commands":
+        original = self.client.execute_command
+        self._original = original
+
+        def counted(*args: Any, **kw: Any) -> Any:
+            name = str(args[0]).upper() if args else "?"
+            self.total += 1
+            self.by_name[name] = self.by_name.get(name, 0) + 1
+            return original(*args, **kw)
+
+        self.client.execute_command = counted
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        del self.client.execute_command  # back to the class's method
+
+
+def _impl(impl: str, client: redis.Redis, key: str, ttl: float, poll: str, i: int = 0) -> tuple[Callable, Callable]:
+    """(acquire(timeout) -> bool, release()) for one client of the named implementation."""
+    import random
+    if impl == "hcedu":
+        lock = RedisLock(client, key, ttl, retry_base=0 if poll == "immediate" else 0.0005, retry_cap=0.004,
+                         rng=random.Random(i))
+        return (lambda timeout: lock.acquire(timeout=timeout)), lock.release
+    if impl == "redis-py":
+        lk = redis.lock.Lock(client, key, timeout=ttl, sleep=0 if poll == "immediate" else 0.002, thread_local=False)
+        return (lambda timeout: lk.acquire(blocking_timeout=timeout)), lk.release
+    raise ValueError(f"impl must be one of 'hcedu', 'redis-py' (got {impl!r})")
+
+
+def round_trips(client: redis.Redis, key: str = "hcedu:ch08:rtt") -> pd.DataFrame:
+    """Commands sent per uncontended acquire and release, after a warm-up (scripts loaded), for the
+    source's naive lock, this course's ``RedisLock`` and redis-py's ``Lock``."""
+    rows = []
+    for impl in ("naive", "hcedu", "redis-py"):
+        for _ in range(2):  # the first pass warms up (SCRIPT LOAD after NOSCRIPT)
+            if impl == "naive":
+                acq = lambda: client.set(key, "instance_1", nx=True, ex=30)  # noqa: E731
+                rel = lambda: unsafe_release(client, key)  # noqa: E731
+            else:
+                a, rel = _impl(impl, client, key, 30, "backoff")
+                acq = lambda a=a: a(None)  # noqa: E731
+            with count_commands(client) as n_acq:
+                assert acq()
+            with count_commands(client) as n_rel:
+                rel()
+        rows.append({"impl": impl, "acquire": n_acq.total, "release": n_rel.total,
+                     "commands": "+".join(sorted(n_acq.by_name)) + " / " + "+".join(sorted(n_rel.by_name))})
+    return pd.DataFrame(rows)
+
+
+def _worker(client: redis.Redis, impl: str, key: str, ttl: float, poll: str, n: int, hold: float,
+            i: int, barrier: Any, out: list) -> None:
+    acquire, release = _impl(impl, client, key, ttl, poll, i)
+    lat = []
+    barrier.wait(timeout=60)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        s = time.perf_counter()
+        if not acquire(30):
+            raise TimeoutError("acquire took longer than 30 s")
+        lat.append(time.perf_counter() - s)
+        if hold:
+            time.sleep(hold)
+        release()
+    out.append((t0, time.perf_counter(), lat))
+
+
+def _preload_scripts(client: redis.Redis) -> None:
+    """SCRIPT LOAD every lock script up front. Needed against fakeredis 2.40's ``TcpFakeServer``, which
+    closes a connection after an error reply, and redis-py loads a script by trying EVALSHA first
+    (NOSCRIPT error), then SCRIPT LOAD on the same connection. Harmless on a real server."""
+    from ..patterns.lock import ACQUIRE_LUA, EXTEND_LUA, RELEASE_LUA
+    lk = redis.lock.Lock
+    for src in (ACQUIRE_LUA, RELEASE_LUA, EXTEND_LUA, lk.LUA_RELEASE_SCRIPT, lk.LUA_EXTEND_SCRIPT,
+                lk.LUA_REACQUIRE_SCRIPT):
+        client.script_load(src)
+
+
+def _proc_main(url: str, impl: str, key: str, ttl: float, poll: str, n: int, hold: float, i: int,
+               barrier: Any, queue: Any) -> None:
+    out: list = []
+    client = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        _preload_scripts(client)
+        _worker(client, impl, key, ttl, poll, n, hold, i, barrier, out)
+        queue.put(out[0])
+    except BaseException as exc:  # report, don't hang the parent
+        queue.put(repr(exc))
+    finally:
+        client.close()
+
+
+def contention(client_factory: Callable[[], redis.Redis] | None = None, contenders: tuple[int, ...] = (1, 2, 4, 8), *,
+               per_client: int = 50, hold: float = 0.0002, ttl: float = 5, poll: str = "backoff",
+               impl: str = "hcedu", mode: str = "threads", url: str | None = None,
+               key: str = "hcedu:ch08:contention") -> pd.DataFrame:
+    """Measure acquire latency and throughput as contenders grow. Each contender runs ``per_client``
+    acquire/hold/release rounds; all start together (a barrier).
+
+    ``mode="threads"`` uses ``client_factory()`` per thread; ``mode="processes"`` spawns processes that
+    connect to ``url`` (a real server or :func:`hcedu.backend.serve_embedded`). ``poll``: ``"backoff"``
+    (jittered) or ``"immediate"`` (retry at once). One row per contender count: ``impl, poll, mode,
+    contenders, acquisitions, seconds, throughput, p50_ms, p99_ms``. Raises ``TimeoutError`` if a worker
+    cannot acquire within 30 s.
+    """
+    _validate.choice("mode", mode, ("threads", "processes"))
+    _validate.choice("poll", poll, ("backoff", "immediate"))
+    _validate.choice("impl", impl, ("hcedu", "redis-py"))
+    per_client = _validate.integer("per_client", per_client, minimum=1)
+    _validate.number("hold", hold, minimum=0)
+    if mode == "threads" and client_factory is None:
+        raise TypeError("mode='threads' needs client_factory")
+    if mode == "processes":
+        _validate.text("url", url)
+    rows = []
+    for n in contenders:
+        n = _validate.integer("contenders", n, minimum=1)
+        results: list = []
+        if mode == "threads":
+            barrier = threading.Barrier(n)
+            errors: list[BaseException] = []
+
+            def run(i: int) -> None:
+                try:
+                    _worker(client_factory(), impl, key, ttl, poll, per_client, hold, i, barrier, results)
+                except BaseException as exc:
+                    errors.append(exc)
+                    barrier.abort()
+
+            ts = [threading.Thread(target=run, args=(i,), name=f"hcedu-lock-contender-{i}", daemon=True)
+                  for i in range(n)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(120)
+            if errors:
+                raise errors[0]
+        else:
+            import multiprocessing as mp
+            ctx = mp.get_context("spawn")
+            barrier, queue = ctx.Barrier(n), ctx.Queue()
+            procs = [ctx.Process(target=_proc_main, args=(url, impl, key, ttl, poll, per_client, hold, i,
+                                                          barrier, queue), daemon=True) for i in range(n)]
+            try:
+                for p in procs:
+                    p.start()
+                for _ in range(n):
+                    r = queue.get(timeout=120)
+                    if isinstance(r, str):
+                        raise RuntimeError(f"contender process failed: {r}")
+                    results.append(r)
+            finally:
+                for p in procs:
+                    p.join(10)
+                    if p.is_alive():
+                        p.terminate()
+        start = min(r[0] for r in results)
+        end = max(r[1] for r in results)
+        lat = sorted(x for r in results for x in r[2])
+        q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0]] * 99
+        rows.append({"impl": impl, "poll": poll, "mode": mode, "contenders": n, "acquisitions": len(lat),
+                     "seconds": end - start, "throughput": len(lat) / (end - start),
+                     "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000})
+    return pd.DataFrame(rows)

@@ -1,0 +1,314 @@
+"""Chapter 05's pool experiments on a :class:`~hcedu.lab.poolrig.PoolLab`; each returns a tidy frame.
+
+:func:`measure_ceilings` (service time ``S`` and CPU ceiling ``X_cpu``), :func:`sweep` and
+:func:`interleaved_sweep` (throughput over pool size × concurrency; :func:`with_model` adds the roofline),
+:func:`exhaustion` (fail-fast vs blocking under overload), :func:`stall_experiment` (timeouts and retries
+against a stalled server), and :func:`one_core` (pin the measuring threads to one CPU). Every experiment
+closes the clients it made, and restores the lab's latency, even when it fails. The frames feed
+:mod:`hcedu.lab.poolviz`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from typing import Any, Iterator
+
+import pandas as pd
+import redis
+
+from .. import _validate
+from .littles import predict
+from .instrpool import KINDS
+from .poolrig import PoolLab
+
+__all__ = ["measure_ceilings", "sweep", "interleaved_sweep", "with_model", "one_core", "exhaustion", "stall_experiment"]
+
+def _split(checkouts: pd.DataFrame | None) -> dict[str, float]:
+    """p50/p99 of the two parts of each request's time at the pool, from ``pool.checkouts()``: the queue
+    wait for a pooled connection (``wait_p50``, ``wait_p99``) and the service time for which it was then
+    held (``hold_p50``, ``hold_p99``), in seconds; NaN without per-checkout records."""
+    cols = ("wait_p50", "wait_p99", "hold_p50", "hold_p99")
+    if checkouts is None:
+        return dict.fromkeys(cols, math.nan)
+    done = checkouts[checkouts["error"] == ""]
+    if not len(done):
+        return dict.fromkeys(cols, math.nan)
+    wait, hold = done["wait"], done["hold"].dropna()
+    return {"wait_p50": float(wait.quantile(0.5)), "wait_p99": float(wait.quantile(0.99)),
+            "hold_p50": float(hold.quantile(0.5)) if len(hold) else math.nan,
+            "hold_p99": float(hold.quantile(0.99)) if len(hold) else math.nan}
+
+
+def _row(lab: PoolLab, pool_size: int, concurrency: int, kind: str, frames: list[pd.DataFrame],
+         snap: dict[str, Any], checkouts: pd.DataFrame | None = None) -> dict[str, Any]:
+    """One sweep row from the frames of one or more load runs of a pool, and the pool's snapshot (and,
+    when the pool recorded them, its checkouts: the latency split into queue wait and service time).
+
+    Throughput counts only requests that completed inside each run's window (callers still queued at
+    its deadline finish afterwards; counting them would overstate throughput when ``P < C``)."""
+    from . import stats
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    ok = frame[frame["ok"]]
+    pct = stats.percentiles(ok)
+    windows = [f.attrs["window"] for f in frames]
+    seconds = sum(end - start for start, end in windows)
+    done = sum(stats.throughput(f) * (end - start) for f, (start, end) in zip(frames, windows)) / seconds
+    cpu = sum(f.attrs["cpu"] for f in frames)
+    return {"backend": lab.kind, "kind": kind, "pool_size": pool_size, "concurrency": concurrency,
+            "delay": lab.toxics.delay, "requests": len(frame), "errors": int((~frame["ok"]).sum()),
+            "throughput": done, "mean": float(ok["latency"].mean()) if len(ok) else math.nan,
+            "p50": pct["p50"], "p99": pct["p99"], "hold": snap["mean_hold"], "wait": snap["mean_wait"],
+            **_split(checkouts), "peak_in_use": snap["peak_in_use"], "exhausted": snap["exhausted"],
+            "cpu_per_request": cpu / len(ok) if len(ok) else math.nan}
+
+
+def _timed_load(client: redis.Redis, concurrency: int, duration: float, mix: Any, *, settle: float = 0.0,
+                **kwargs: Any) -> pd.DataFrame:
+    """:func:`~hcedu.lab.loadgen.run_load` that also records the process CPU seconds it took in
+    ``attrs["cpu"]`` (every thread: client, and in-process fakeredis or proxy). With ``settle``, the run
+    lasts ``settle`` s longer and completions count only after it (``attrs["window"]``)."""
+    from . import loadgen
+    cpu0 = time.process_time()
+    frame = loadgen.run_load(client, concurrency=concurrency, duration=settle + duration, mix=mix, **kwargs)
+    frame.attrs["cpu"] = time.process_time() - cpu0
+    if settle:
+        frame.attrs["window"] = (settle, settle + duration)
+    return frame
+
+
+@contextlib.contextmanager
+def _prefilled(lab: PoolLab, pool_size: int, concurrency: int, kind: str, **pool_kwargs: Any) -> Iterator[redis.Redis]:
+    """A lab client whose pool holds ``min(pool_size, concurrency)`` open connections (go-redis
+    ``MinIdleConns``: measure the steady state, not connects) and fresh stats; closed afterwards."""
+    pool_kwargs.setdefault("record", False)
+    client = lab.client(pool_size, kind, **pool_kwargs)
+    pool = client.connection_pool
+    try:
+        pool.prefill(min(pool_size, concurrency))
+        pool.reset_stats()
+        yield client
+    finally:
+        pool.disconnect()
+        client.close()
+        lab._clients.remove(client)
+
+
+def _run(lab: PoolLab, pool_size: int, concurrency: int, duration: float, kind: str = "blocking",
+         mix: Any = "get", warmup: float = 0.0, **pool_kwargs: Any) -> dict[str, Any]:
+    with _prefilled(lab, pool_size, concurrency, kind, **pool_kwargs) as client:
+        frame = _timed_load(client, concurrency, duration, mix, warmup=warmup)
+        pool = client.connection_pool
+        snap, checkouts = pool.snapshot(), (pool.checkouts() if pool.stats.record else None)
+    return _row(lab, pool_size, concurrency, kind, [frame], snap, checkouts)
+
+
+def measure_ceilings(lab: PoolLab, *, duration: float = 0.4, mix: Any = "get") -> dict[str, float]:
+    """Measure the two roofline parameters in this lab, now: ``S`` and ``X_cpu``.
+
+    * ``S`` (``service_time``): mean time a connection is held per command with the injected delay,
+      one worker, one connection (delay + command cost + the sleep's own overshoot);
+    * ``X_cpu`` (``cpu_ceiling``): the client's own ceiling, 1 / (CPU seconds per command), measured
+      with one worker and the delay switched off: what this process (client, and in-process fakeredis
+      or proxy) can push through the GIL. It is CPU time, not wall time, because a lone worker also
+      idles while a real server answers, and that wait overlaps other threads' work under load;
+      ``one_thread`` is that worker's wall-clock throughput, for comparison.
+    The lab's delay is restored afterwards, even on error.
+    """
+    duration = _validate.number("duration", duration, minimum=0.05)
+    s = _run(lab, 1, 1, duration, mix=mix)["hold"]
+    delay, jitter = lab.toxics.delay, lab.toxics.jitter
+    lab.toxics.set_latency(0.0)
+    try:
+        solo = _run(lab, 1, 1, duration, mix=mix)
+    finally:
+        lab.toxics.set_latency(delay, jitter)
+    return {"service_time": s, "cpu_ceiling": 1 / solo["cpu_per_request"], "one_thread": solo["throughput"]}
+
+
+def sweep(lab: PoolLab, pool_sizes: Any = (1, 2, 4, 8, 16, 32), concurrencies: Any = (1, 4, 16, 32), *,
+          pairs: Any = None, duration: float = 0.3, kind: str = "blocking", mix: Any = "get",
+          progress: bool = False, **pool_kwargs: Any) -> pd.DataFrame:
+    """Throughput, p50/p99 latency, hold and wait time for every (pool size, concurrency) pair
+    (the grid of ``pool_sizes`` × ``concurrencies``, or exactly the ``pairs`` given).
+
+    One closed-loop run of ``duration`` seconds per pair; the pool is pre-filled so connects are not
+    measured. Columns: ``backend, kind, pool_size, concurrency, delay, requests, errors, throughput,
+    mean, p50, p99, hold, wait, wait_p50, wait_p99, hold_p50, hold_p99, peak_in_use, exhausted`` (times in
+    seconds, throughput in ops/s). ``p50``/``p99`` are whole requests as the caller saw them; the
+    ``wait_*``/``hold_*`` percentiles split them, per checkout, into the queue wait for a pooled
+    connection and the service time it was then held (``record=False`` skips the per-checkout records
+    and leaves those four NaN).
+    """
+    sizes = [_validate.integer("pool_size", p, minimum=1, maximum=1024) for p in pool_sizes]
+    concs = [_validate.integer("concurrency", c, minimum=1, maximum=1024) for c in concurrencies]
+    duration = _validate.number("duration", duration, minimum=0.05)
+    if pairs is None:
+        pairs = [(p, c) for c in concs for p in sizes]
+    else:
+        pairs = [(_validate.integer("pool_size", p, minimum=1, maximum=1024),
+                  _validate.integer("concurrency", c, minimum=1, maximum=1024)) for p, c in pairs]
+    it: Any = pairs
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(pairs, desc="sweep", leave=False)
+    pool_kwargs.setdefault("record", True)
+    rows = [_run(lab, p, c, duration, kind, mix, **pool_kwargs) for p, c in it]
+    return pd.DataFrame(rows)
+
+
+def with_model(frame: pd.DataFrame, service_time: float, cpu_ceiling: float) -> pd.DataFrame:
+    """Add the model's columns to a :func:`sweep` frame: ``latency_bound`` = min(P, C)/S, ``cpu_ceiling``,
+    ``roofline`` = the lower of the two, ``ratio`` = measured / roofline, and ``regime``
+    (``"latency"``/``"cpu"`` where one ceiling is at most half the other, else ``"knee"``)."""
+    out = frame.copy()
+    s = _validate.number("service_time", service_time, minimum=0, strict=True)
+    x = _validate.number("cpu_ceiling", cpu_ceiling, minimum=0, strict=True)
+    out["latency_bound"] = [predict(c, p, s) for p, c in zip(out["pool_size"], out["concurrency"])]
+    out["cpu_ceiling"] = x
+    out["roofline"] = out["latency_bound"].clip(upper=x)
+    out["ratio"] = out["throughput"] / out["roofline"]
+    out["regime"] = ["latency" if lb * 2 <= x else "cpu" if x * 2 <= lb else "knee" for lb in out["latency_bound"]]
+    return out
+
+
+_SETTLE = 0.02  # s of each interleaved slice run before completions count
+
+
+def interleaved_sweep(lab: PoolLab, pairs: Any = ((24, 24), (32, 32)), *, rounds: int = 6,
+                      slice_time: float = 0.1, mix: Any = "get", kind: str = "blocking", progress: bool = False,
+                      **pool_kwargs: Any) -> pd.DataFrame:
+    """:func:`sweep` + :func:`with_model` with ``S`` and ``X_cpu`` measured *alongside* the points.
+
+    A shared machine's speed drifts (here by ±20 % from one fraction of a second to the next), so
+    ceilings measured once, before a sweep, are a poor yardstick for points measured seconds later. Each
+    of ``rounds`` rounds therefore runs ``slice_time`` s of one caller with the injected latency off
+    (``X_cpu``, as in :func:`measure_ceilings`), of one caller with it on (``S``), then of each
+    ``(pool size, concurrency)`` pair; drift hits every side alike. Each slice runs 20 ms more first,
+    while its threads start, and completions count only after that. Clients stay open (pre-filled)
+    across rounds, so no round pays to connect.
+
+    Returns the :func:`with_model` frame, one row per pair (throughput = completions in all its
+    windows / their total time); ``attrs`` hold ``service_time``, ``cpu_ceiling``, ``one_thread``
+    (wall-clock throughput of the lone caller) and ``rounds``. The lab's latency is restored
+    afterwards, even on error.
+    """
+    rounds = _validate.integer("rounds", rounds, minimum=1, maximum=100)
+    slice_time = _validate.number("slice_time", slice_time, minimum=0.02)
+    pairs = [(_validate.integer("pool_size", p, minimum=1, maximum=1024),
+              _validate.integer("concurrency", c, minimum=1, maximum=1024)) for p, c in pairs]
+    if not pairs:
+        raise ValueError("pairs must name at least one (pool size, concurrency) pair")
+    delay, jitter = lab.toxics.delay, lab.toxics.jitter
+    shapes: dict[Any, tuple[int, int]] = {"X_cpu": (1, 1), "S": (1, 1), **{pair: pair for pair in pairs}}
+    frames: dict[Any, list[pd.DataFrame]] = {key: [] for key in shapes}
+    it: Any = range(rounds)
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(it, desc="interleaved rounds", leave=False)
+    with contextlib.ExitStack() as stack:
+        clients = {key: stack.enter_context(_prefilled(lab, *shape, kind, **pool_kwargs))
+                   for key, shape in shapes.items()}
+        try:
+            for _ in it:
+                for key, client in clients.items():
+                    lab.toxics.set_latency(*((0.0, 0.0) if key == "X_cpu" else (delay, jitter)))
+                    frames[key].append(_timed_load(client, shapes[key][1], slice_time, mix, settle=_SETTLE,
+                                                   check=False))
+        finally:
+            lab.toxics.set_latency(delay, jitter)
+        rows = {key: _row(lab, *shape, kind, frames[key], clients[key].connection_pool.snapshot())
+                for key, shape in shapes.items()}
+    service_time, solo = rows.pop("S")["hold"], rows.pop("X_cpu")
+    cpu_ceiling = 1 / solo["cpu_per_request"]
+    out = with_model(pd.DataFrame(list(rows.values())), service_time, cpu_ceiling)
+    out.attrs.update({"service_time": service_time, "cpu_ceiling": cpu_ceiling,
+                      "one_thread": solo["throughput"], "rounds": rounds})
+    return out
+
+
+@contextlib.contextmanager
+def one_core() -> Iterator[int | None]:
+    """Run the threads this thread starts on one CPU while the block runs (Linux; a no-op elsewhere).
+
+    The GIL lets one Python thread run at a time anyway; pinning stops the OS from bouncing the GIL
+    between cores (every hand-off then costs a cross-core wake-up), which makes thread-heavy
+    measurements steadier on a small shared machine. Yields the CPU used (None if not pinned);
+    the previous affinity is restored on exit.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        yield None
+        return
+    old = os.sched_getaffinity(0)
+    cpu = max(old)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield cpu
+    finally:
+        os.sched_setaffinity(0, old)
+
+
+def exhaustion(lab: PoolLab, *, pool_size: int = 4, concurrency: int = 16, duration: float = 0.4,
+               timeout: float = 0.05) -> dict[str, pd.DataFrame]:
+    """Run the same overload (``concurrency`` callers, ``pool_size`` connections) on a fail-fast and on a
+    blocking pool (waiting up to ``timeout`` s). Returns ``{"fail-fast": frame, "blocking": frame}``;
+    each frame's ``attrs["pool"]`` is the pool's snapshot and ``attrs["checkouts"]`` its checkout frame."""
+    from . import loadgen
+    out: dict[str, pd.DataFrame] = {}
+    for kind in KINDS:
+        with _prefilled(lab, pool_size, pool_size, kind, timeout=timeout, record=True) as client:
+            frame = loadgen.run_load(client, concurrency=concurrency, duration=duration)
+            frame.attrs["pool"] = client.connection_pool.snapshot()
+            frame.attrs["checkouts"] = client.connection_pool.checkouts()
+        out[kind] = frame
+    return out
+
+
+def stall_experiment(lab: PoolLab, configs: dict[str, dict[str, Any]], *, stall: float = 0.25,
+                     stall_rate: float = 0.02, slow_all: float | None = None, pool_size: int = 8,
+                     concurrency: int = 8, requests: int = 400, seed: int = 1) -> pd.DataFrame:
+    """Tail latency when the network stalls: one row per named client config (``socket_timeout``,
+    ``retries``, ``backoff`` ...). A seeded ``stall_rate`` fraction of requests is held ``stall`` s
+    (or, with ``slow_all``, every request takes that long: an overloaded server). Columns: ``config``,
+    ``requests``, ``errors``, ``mean``/``p50``/``p99``/``p999`` (ms) and ``amplification`` = requests
+    the server saw per request the caller made (retries multiply load)."""
+    from . import loadgen, stats
+    rows = []
+    delay, jitter = lab.toxics.delay, lab.toxics.jitter
+    try:
+        for name, cfg in configs.items():
+            lab.toxics.clear()
+            lab.toxics._rng.seed(seed)
+            client = lab.client(pool_size, "blocking", timeout=5.0, **cfg)
+            try:
+                client.connection_pool.prefill(min(pool_size, concurrency))  # connect before the trouble
+                if slow_all is not None:
+                    lab.toxics.set_latency(slow_all)
+                else:
+                    lab.toxics.set_rate("stall", stall_rate, stall)
+                before = lab.toxics.counts["requests"]
+                frame = loadgen.run_load(client, concurrency=concurrency, requests=requests, seed=seed,
+                                         check=False)
+                seen = lab.toxics.counts["requests"] - before
+            finally:
+                client.connection_pool.disconnect()
+                client.close()
+                lab._clients.remove(client)
+                lab.toxics.clear()
+                lab.toxics.set_latency(delay, jitter)
+            frame["config"] = name
+            s = stats.summarize(frame.assign(ok=True))   # tail over every request, failed ones included
+            rows.append({"config": name, "requests": len(frame), "errors": int((~frame["ok"]).sum()),
+                         **{k: s[k].item() for k in ("mean", "p50", "p99", "p999")},
+                         "amplification": seen / len(frame)})
+    finally:
+        lab.toxics.clear()
+        lab.toxics.set_latency(delay, jitter)
+    out = pd.DataFrame(rows)
+    out.attrs["unit"] = "ms"
+    return out
+
+
+#: redis-py's pool defaults for every version the course allows (``redis>=8.1,<9``). redis-py 8.0.0 changed
