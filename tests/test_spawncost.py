@@ -79,3 +79,12 @@ def test_starvation_frame_shape_and_cooperative_gap():
         S.measure_starvation(["fibers"])
     with pytest.raises(ValueError, match="hog must be > 0"):
         S.measure_starvation(hog=0)
+
+
+def test_starvation_repeat_keeps_each_modes_smallest_gap(monkeypatch):
+    gaps = iter([0.30, 0.09, 0.02, 0.31, 0.03, 0.12])  # run 1: asyncio, yield, thread; run 2: the same
+    monkeypatch.setattr(S, "_run_child", lambda *a: {"ok": True, "beats": 5, "max_gap": next(gaps)})
+    df = S.measure_starvation(hog=0.3, repeat=2)
+    assert df.set_index("mode")["max_gap_s"].to_dict() == {"asyncio": 0.30, "asyncio_yield": 0.03, "thread": 0.02}
+    with pytest.raises(ValueError, match="repeat must be >= 1"):
+        S.measure_starvation(repeat=0)

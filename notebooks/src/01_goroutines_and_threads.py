@@ -439,16 +439,18 @@ cells = [
     """),
     md("""
     **Takeaway:** with preemption a request waits at most about one time slice of the hog (10–20 ms, as
-    printed above); without it, for the whole hog. Now for real: a 0.3 s CPU loop next to a heartbeat that ticks every 10 ms, in asyncio (never
+    printed above); without it, for the whole hog. Now for real: a 0.6 s CPU loop next to a heartbeat that ticks every 10 ms, in asyncio (never
     awaits), asyncio with an `await asyncio.sleep(0)` every 2,000 iterations, and two threads — where CPython
     forces a GIL hand-over every `sys.getswitchinterval()` (5 ms), Python's counterpart of sysmon's preemption.
+    Each mode runs twice and the table keeps its run with the smaller worst gap.
     """),
     code("""
     # NBVAL_IGNORE_OUTPUT
-    # measured: gaps vary; the asserts check the shape
-    starve = spawncost.measure_starvation(hog=0.3, tick=0.01)
+    # measured: gaps vary; the asserts check the shape. Best of 2 runs per mode: a busy machine can stop the
+    # whole process for tens of ms (one extra gap in any mode); the starved loop's gap is 0.6 s in every run
+    starve = spawncost.measure_starvation(hog=0.6, tick=0.01, repeat=2)
     gap = starve.set_index("mode")["max_gap_s"]
-    assert gap["asyncio"] > 0.25                       # the heartbeat starved for the whole loop
+    assert gap["asyncio"] > 0.55                       # the heartbeat starved for the whole loop
     assert gap["asyncio_yield"] < gap["asyncio"] / 3   # cooperative fix: yield in the loop
     assert gap["thread"] < gap["asyncio"] / 3          # preemption: nobody has to cooperate
     starve.round(3)

@@ -360,10 +360,11 @@ cells = [
     # NBVAL_IGNORE_OUTPUT
     from hcedu.lab import chanbench
 
-    df = chanbench.throughput_vs_capacity(caps=[0, 1, 8, 128], n=20_000, repeats=1)
-    assert list(df.columns) == ["kind", "cap", "repeat", "msgs_per_s"] and len(df) == 12
+    # best of 3 runs per point: one run's rate swings 3x-5x on a busy machine (measured), the best far less
+    df = chanbench.throughput_vs_capacity(caps=[0, 1, 8, 128], n=20_000, repeats=3)
+    assert list(df.columns) == ["kind", "cap", "repeat", "msgs_per_s"] and len(df) == 36
     assert (df["msgs_per_s"] > 0).all()
-    pivot = df.pivot_table(index="cap", columns="kind", values="msgs_per_s")
+    pivot = df.pivot_table(index="cap", columns="kind", values="msgs_per_s", aggfunc="max")
     gain = pivot.loc[128] / pivot.loc[0]
     assert gain["Chan"] > 2, gain          # a rendezvous per message costs far more than a ring slot
     print(pivot.round(-3))
@@ -372,7 +373,7 @@ cells = [
     """),
     md("""
     Takeaway: a buffer buys throughput by letting the two sides run without meeting (the factor from
-    cap 0 to cap 128 is printed above the chart), and the rendezvous cost is a thread switch. The full benchmark with
+    cap 0 to cap 128, best run against best run, is printed above the chart), and the rendezvous cost is a thread switch. The full benchmark with
     the targets is `benchmarks/chan_throughput.py`.
     """),
     code("""

@@ -239,32 +239,39 @@ cells = [
 
     Batching is what makes the queue cheap: one script call claims up to `limit` orders. On the current
     backend (the embedded fakeredis unless `REDIS_URL` is set; for a real server run
-    `python benchmarks/delayqueue.py`, which also reports the naive claim's duplicates):
+    `python benchmarks/delayqueue.py`, which also reports the naive claim's duplicates) we time only the
+    claims (the acks are the same 1,000 for every batch size), twice per batch size, and keep the better run:
+    a busy machine can only slow a run down, so the faster one is the closer look at the cost itself.
     """),
     code("""
     # NBVAL_IGNORE_OUTPUT
     # measured: numbers vary by machine and backend
     import time
 
-    rows = []
-    for batch in (1, 10, 100):
-        q = DelayQueue("bench", keyspace=ks, clock=VirtualClock())
-        q.put_many({f"o{i}": 0 for i in range(1000)})
-        t0 = time.perf_counter()
-        n = 0
-        while items := q.claim(now=1, limit=batch):
-            n += len(items)
-            q.ack_many(items)
-        rows.append({"batch": batch, "claimed": n, "items/s": round(n / (time.perf_counter() - t0))})
-        q.clear()
-    bench = pd.DataFrame(rows).set_index("batch")
-    assert list(bench["claimed"]) == [1000, 1000, 1000]
-    assert bench.loc[100, "items/s"] > 2 * bench.loc[1, "items/s"]  # round trips dominate: a wide margin
+    best, calls = {}, {}
+    for run in range(2):                      # interleaved, so a burst of other work hits one run, not a whole row
+        for batch in (1, 10, 100):
+            q = DelayQueue("bench", keyspace=ks, clock=VirtualClock())
+            q.put_many({f"o{i}": 0 for i in range(1000)})
+            t0 = time.perf_counter()
+            n = c = 0
+            while items := q.claim(now=1, limit=batch):
+                n, c = n + len(items), c + 1
+            best[batch] = max(best.get(batch, 0), round(n / (time.perf_counter() - t0)))
+            calls[batch] = c
+            assert n == 1000
+            q.clear()
+    bench = pd.DataFrame({"claim calls": calls, "items/s (better of 2)": best}).rename_axis("batch")
+    assert list(bench["claim calls"]) == [1000, 100, 10]   # the round trips (+1 each that finds nothing)
+    # one call per 100 items: measured 3x-7x faster with other work on both cores; 2x still shows batching pays
+    assert best[100] > 2 * best[1]
     bench
     """),
     md("""
-    Throughput grows with the batch size because the cost is dominated by round trips, not by the work
-    inside the script. Keep batches modest (~100): a script blocks every other Redis client while it runs.
+    Throughput grows with the batch size because every call pays a fixed cost (a round trip to a real
+    server; on the embedded fakeredis, the dispatch of a script call) that a batch shares out. It grows less
+    than the 100x fewer calls, because the work inside the script grows with the batch. Keep batches modest
+    (~100): a script blocks every other Redis client while it runs.
 
     ## Beyond one Redis ZSET: what else gives you a delay
 
