@@ -114,6 +114,7 @@ def fake_class(root: Path) -> dict[tuple[str, str], tuple[str, str]]:
     put("bob", "08_safe_release", replace_region(solution("08_safe_release"), WRONG_RELEASE), "fail", "atomic")
     put("bob", "09_token_bucket", replace_region(solution("09_token_bucket"), WRONG_ALLOW, region=2), "fail")
     put("bob", "12_two_level_get", stub("12_two_level_get"), "not solved")
+    put("bob", "13_tie_break", stub("13_tie_break"), "not solved")
     put("carol", "00_littles_law", without_check_cell(solution("00_littles_law")), "pass")
     put("carol", "08_safe_release", with_fake_check(replace_region(solution("08_safe_release"), WRONG_RELEASE)),
         "fail", "atomic")
@@ -150,7 +151,7 @@ def test_every_gradebook_row_is_what_the_submission_deserves(graded):
     assert out.returncode == 0, out.stdout + out.stderr
     with (root / "out" / "gradebook.csv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert len(expect) >= 19 and len({ex[:2] for _, ex in expect if ex}) >= 5
+    assert len(expect) >= 20 and len({ex[:2] for _, ex in expect if ex}) >= 5
     got = {(r["student"], r["exercise"]): r for r in rows}
     assert set(got) == set(expect), (set(got) ^ set(expect))
     wrong = []
