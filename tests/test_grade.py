@@ -141,7 +141,7 @@ def graded(tmp_path_factory):
     expect = fake_class(root / "submissions")
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "hcedu.course.cli", "grade", str(root / "submissions"),
-                          "--out", str(root / "out" / "gradebook.csv"), "--jobs", "2", "--time-limit", "8"],
+                          "--out", str(root / "out" / "gradebook.csv"), "--jobs", "2", "--time-limit", "20"],
                          capture_output=True, text=True, timeout=600)
     return root, expect, out, time.perf_counter() - t0
 
