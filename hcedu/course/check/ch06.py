@@ -16,11 +16,16 @@ class _Downstream:
 
     ``how`` is ``"finished"`` (worked to the end) or ``"cancelled"`` (stopped because its ctx ended): the
     checks read that, not durations, so a busy machine cannot change a verdict. With ``gate`` (a
-    ``threading.Barrier``) the call first waits for every call of the fan-out to have started."""
+    ``threading.Barrier``) the call first waits for every call of the fan-out to have started. With ``hold``
+    (a ``threading.Event``) it returns only once ``hold`` is set or ``HOLD`` seconds have passed: a
+    ``call_all`` that does not wait for its calls returns while every one of them is still held, however the
+    threads are scheduled."""
+
+    HOLD = 0.5
 
     def __init__(self, work: float, result: Any = None, error: BaseException | None = None,
-                 gate: threading.Barrier | None = None) -> None:
-        self.work, self.result, self.error, self.gate = work, result, error, gate
+                 gate: threading.Barrier | None = None, hold: threading.Event | None = None) -> None:
+        self.work, self.result, self.error, self.gate, self.hold = work, result, error, gate, hold
         self.ctx: Any = None
         self.how: str | None = None
         self.together: bool | None = None
@@ -45,6 +50,8 @@ class _Downstream:
                 raise ctx.err()  # cancelled: stop working, like a ctx-aware client
             except ChanTimeout:
                 pass
+        if self.hold is not None:
+            self.hold.wait(self.HOLD)
         self.how = "finished"
         if self.error is not None:
             raise self.error
@@ -60,8 +67,12 @@ def deadline_propagation(call_all: Callable[[Any, list], list]) -> Verdict:
     from ...go.lifecycle import detect_leaks
 
     def in_order() -> None:
-        calls = [_Downstream(0.002 * (3 - i), result=i) for i in range(3)]
-        got = call_all(context.background(), calls)
+        returned = threading.Event()   # the calls finish only after call_all returned, or after HOLD seconds
+        calls = [_Downstream(0.002 * (3 - i), result=i, hold=returned) for i in range(3)]
+        try:
+            got = call_all(context.background(), calls)
+        finally:
+            returned.set()
         assert got == [0, 1, 2], f"expected [0, 1, 2], got {got!r}"
 
     def concurrent() -> None:
