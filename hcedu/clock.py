@@ -12,6 +12,11 @@ Invariants of ``VirtualClock``:
     cancel timers and read the clock);
   * ``Timer.cancel()`` returns True iff it prevented the callback (Go's ``Timer.Stop``).
 
+``now()`` is a timestamp (RealClock: seconds since the epoch, storable in Redis and comparable across
+processes); ``monotonic()`` is for durations and deadlines (Go keeps both readings inside one
+``time.Time``): it never jumps when the wall clock is set, and a :class:`SkewedClock` shares the real one's.
+Code that waits for a state polls through :func:`poll_until`, so the wait, too, runs on the injected clock.
+
 Both clocks reject negative or NaN durations with ``ValueError`` and non-numbers with ``TypeError``;
 callers that compute ``deadline - now`` clamp with ``max(0.0, ...)`` first.
 """
@@ -26,7 +31,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 from . import _validate
 
-__all__ = ["Clock", "Timer", "RealClock", "SkewedClock", "VirtualClock", "as_clock"]
+__all__ = ["Clock", "Timer", "RealClock", "SkewedClock", "VirtualClock", "as_clock", "poll_until", "REAL"]
 
 
 class Timer:
@@ -85,6 +90,8 @@ class Clock(Protocol):
 
     def sleep(self, seconds: float) -> None: ...
 
+    def monotonic(self) -> float: ...
+
     def after(self, seconds: float, fn: Callable[..., Any], *args: Any) -> Timer: ...
 
 
@@ -95,6 +102,11 @@ class RealClock:
 
     def now(self) -> float:
         return time.time()
+
+    def monotonic(self) -> float:
+        """Seconds on a high-resolution clock that never goes backwards (``time.perf_counter``): measure
+        durations and compute deadlines with this, never with ``now()``."""
+        return time.perf_counter()
 
     def sleep(self, seconds: float) -> None:
         time.sleep(_validate.number("seconds", seconds, minimum=0))
@@ -146,6 +158,10 @@ class VirtualClock:
         self._seq = itertools.count()
 
     def now(self) -> float:
+        return self._now
+
+    def monotonic(self) -> float:
+        """Virtual time never jumps, so it is its own monotonic clock: the same as :meth:`now`."""
         return self._now
 
     def after(self, seconds: float, fn: Callable[..., Any], *args: Any) -> Timer:
@@ -206,10 +222,37 @@ class VirtualClock:
         return f"VirtualClock(now={self._now:g}, pending={self.pending()})"
 
 
+#: The process's real clock, for code whose time must be real (socket deadlines, process start-up waits,
+#: wall-time measurements): shared, stateless, and still replaceable where a function takes ``clock=``.
+REAL = RealClock()
+
+
+def poll_until(predicate: Callable[[], Any], timeout: float, *, interval: float = 0.005,
+               clock: Any = None) -> bool:
+    """Call ``predicate`` every ``interval`` seconds until it returns a true value (then return True) or
+    ``timeout`` seconds have passed on ``clock`` (then return False; the caller says what it waited for).
+
+    The one polling loop of the package: waiting for a process to listen, a worker to go idle, a key to
+    appear. On a :class:`VirtualClock` each sleep advances virtual time, so a wait for a timer is instant.
+    ``predicate`` may raise to stop at once (e.g. the process it waits for has exited).
+    """
+    _validate.function("predicate", predicate)
+    timeout = _validate.number("timeout", timeout, minimum=0)
+    interval = _validate.number("interval", interval, minimum=0)
+    clock = as_clock(clock)
+    end = clock.monotonic() + timeout
+    while not predicate():
+        left = end - clock.monotonic()
+        if left <= 0:
+            return False
+        clock.sleep(min(interval, left))
+    return True
+
+
 def as_clock(clock: Any = None) -> Clock:
     """Return ``clock``, or a new :class:`RealClock` when it is None; TypeError if it is not a clock."""
     if clock is None:
         return RealClock()
     if not isinstance(clock, Clock):
-        raise TypeError(f"clock must provide now(), sleep() and after() (got {type(clock).__name__})")
+        raise TypeError(f"clock must provide now(), monotonic(), sleep() and after() (got {type(clock).__name__})")
     return clock

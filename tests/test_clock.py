@@ -177,3 +177,40 @@ def test_skewed_clock_is_a_real_clock_off_by_its_offset():
     for bad in (None, math.nan, "1"):
         with pytest.raises((TypeError, ValueError), match="offset"):
             SkewedClock(bad)
+
+
+# -- monotonic() and poll_until: durations and waits go through the injected clock ------------------------
+
+def test_monotonic_is_virtual_time_on_a_virtual_clock_and_unskewed_on_a_skewed_one():
+    from hcedu.clock import RealClock, SkewedClock, VirtualClock
+    c = VirtualClock(5)
+    c.advance(2)
+    assert c.monotonic() == c.now() == 7
+    real, skewed = RealClock(), SkewedClock(3600)
+    assert abs(skewed.monotonic() - real.monotonic()) < 1.0 < abs(skewed.now() - real.now())
+
+
+def test_poll_until_on_a_virtual_clock_advances_time_instead_of_waiting():
+    from hcedu.clock import VirtualClock, poll_until
+    c = VirtualClock()
+    fired = []
+    c.after(30, fired.append, "timer")
+    assert poll_until(lambda: fired, 60, interval=1, clock=c) and fired == ["timer"] and c.now() == 30
+    assert not poll_until(lambda: False, 10, interval=3, clock=c) and c.now() == 40
+
+
+def test_poll_until_stops_when_the_predicate_raises_and_validates_its_arguments():
+    import pytest
+    from hcedu.clock import VirtualClock, poll_until
+
+    def boom():
+        raise RuntimeError("process exited")
+
+    with pytest.raises(RuntimeError, match="exited"):
+        poll_until(boom, 1, clock=VirtualClock())
+    with pytest.raises(ValueError, match="timeout"):
+        poll_until(bool, -1)
+    with pytest.raises(TypeError, match="predicate"):
+        poll_until(3, 1)
+    with pytest.raises(TypeError, match="clock"):
+        poll_until(bool, 1, clock=object())

@@ -65,6 +65,9 @@ class PausableClock:
     def now(self) -> float:
         return self.base.now()
 
+    def monotonic(self) -> float:
+        return self.base.monotonic()
+
     def sleep(self, seconds: float) -> None:
         self.base.sleep(seconds)
 

@@ -11,14 +11,18 @@ Invariants:
 - ``integer_x``/``integer_y`` put ticks only on whole numbers (goroutine counts, retries, units sold);
 - ``bytes_y`` formats an axis as B/KiB/MiB/GiB instead of ``1e7``;
 - ``ylim_zero`` starts the y axis at 0 so that a ratio read off bar heights is honest;
-- colours for named actors come from :data:`COLORS` (client A is blue in every chapter).
+- colours for named actors come from :data:`COLORS` (client A is blue in every chapter);
+- :func:`timeline` draws every lane chart of the course (lock holders, a request's spans, a P's
+  goroutines, a sequence of cache steps): one lane per actor, the first lane on top, spans as bars and
+  points in time as markers; the caller adds what is particular to its story and then calls :func:`finish`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
 
-__all__ = ["COLORS", "color", "finish", "format_bytes"]
+__all__ = ["COLORS", "color", "finish", "format_bytes", "Span", "Mark", "timeline"]
 
 #: One colour per actor or series name used across chapters.
 COLORS: dict[str, str] = {
@@ -99,3 +103,81 @@ def finish(ax: Any, *, title: str | None = None, xlabel: str | None = None, ylab
     if tight:
         fig.tight_layout()
     return fig
+
+
+@dataclass(frozen=True)
+class Span:
+    """A bar on ``lane`` from ``start`` to ``end`` (x units of the chart). ``color`` defaults to the lane's
+    course colour; ``height`` is a share of the lane (1 = touching the next); ``hatch`` draws an outline
+    with hatching instead of a fill (a pause, a hang); ``text`` is written in the bar's middle, or after
+    its end with ``text_after=True``."""
+
+    lane: str
+    start: float
+    end: float
+    color: str | None = None
+    alpha: float = 0.9
+    height: float = 0.6
+    hatch: str | None = None
+    text: str | None = None
+    text_after: bool = False
+    fontsize: float = 7
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A point in time on ``lane``: a ``marker`` (matplotlib's: ``^ v o s | x``) ``dy`` above the lane's
+    middle, and an optional ``text`` under it."""
+
+    lane: str
+    t: float
+    marker: str = "o"
+    color: str = "black"
+    dy: float = 0.0
+    text: str | None = None
+    size: float = 7
+
+
+def timeline(ax: Any, lanes: Sequence[str], spans: Iterable[Span] = (), marks: Iterable[Mark] = (), *,
+             lane_labels: Sequence[str] | None = None) -> dict[str, float]:
+    """Draw a lane chart on ``ax``: one lane per name in ``lanes`` (the first on top), ``spans`` as bars
+    and ``marks`` as markers. Returns each lane's y position, for the caller's own additions (a deadline
+    line, a red band where two clients hold a lock); finish the chart with :func:`finish`.
+
+    ``ValueError`` names a span or mark whose lane is not in ``lanes``, or a span that ends before it
+    starts.
+    """
+    lanes = list(lanes)
+    if len(set(lanes)) != len(lanes):
+        raise ValueError(f"lanes must be distinct, got {lanes!r}")
+    ypos = {lane: float(len(lanes) - 1 - i) for i, lane in enumerate(lanes)}
+    for i, s in enumerate(spans):
+        if s.lane not in ypos:
+            raise ValueError(f"spans[{i}]: lane {s.lane!r} is not one of {lanes!r}")
+        if s.end < s.start:
+            raise ValueError(f"spans[{i}]: end ({s.end:g}) is before start ({s.start:g})")
+        y, h = ypos[s.lane], s.height
+        fill = s.color or color(s.lane, lanes.index(s.lane))
+        if s.hatch:
+            ax.broken_barh([(s.start, s.end - s.start)], (y - h / 2, h), facecolor="none", edgecolor=fill,
+                           hatch=s.hatch)
+        else:
+            ax.broken_barh([(s.start, s.end - s.start)], (y - h / 2, h), color=fill, alpha=s.alpha, lw=0)
+        if s.text:
+            x, ha = (s.end, "left") if s.text_after else ((s.start + s.end) / 2, "center")
+            ax.text(x, y, (" " + s.text) if s.text_after else s.text, ha=ha, va="center", fontsize=s.fontsize)
+    for i, m in enumerate(marks):
+        if m.lane not in ypos:
+            raise ValueError(f"marks[{i}]: lane {m.lane!r} is not one of {lanes!r}")
+        y = ypos[m.lane] + m.dy
+        ax.plot([m.t], [y], marker=m.marker, color=m.color, ms=m.size, ls="none")
+        if m.text:
+            ax.text(m.t, y - 0.06, m.text, fontsize=7, ha="center", va="top")
+    labels = list(lane_labels) if lane_labels is not None else lanes
+    if len(labels) != len(lanes):
+        raise ValueError(f"lane_labels must name each of the {len(lanes)} lanes, got {len(labels)}")
+    ax.set_yticks([ypos[lane] for lane in lanes], labels)
+    ax.set_ylim(-0.7, len(lanes) - 0.3)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return ypos
