@@ -223,27 +223,33 @@ def assert_widgets_render_on_open(screen: Screen, settle_s: float = 90) -> None:
     screen.fail("open", f"{screen.name}: no widget rendered when the notebook opens")
 
 
-def move_a_slider_and_see_the_chart_redraw(screen: Screen) -> float:
-    """Press → on the first slider that shares an output with an image; return seconds until it redraws."""
+def move_a_slider_and_see_the_chart_redraw(screen: Screen, moves: int = 3) -> list[float]:
+    """Press → ``moves`` times on the first slider that shares an output with an image; return the seconds
+    each move took to redraw the chart (each move waits for the previous redraw)."""
     areas = screen.page.locator(f"{PANEL} .jp-OutputArea-output:has(.widget-slider)")
     for i in range(areas.count()):
         cell = areas.nth(i).locator("xpath=ancestor::div[contains(@class,'jp-CodeCell')]")
         if cell.locator(".jp-RenderedImage img").count() == 0:
             continue
-        before = cell.locator(".jp-RenderedImage img").first.get_attribute("src")
         handle = cell.locator(".widget-slider .noUi-handle, .widget-slider input").first
         handle.scroll_into_view_if_needed()
-        handle.focus()
-        t0 = time.monotonic()
-        screen.page.keyboard.press("ArrowRight")
-        while time.monotonic() - t0 < 30:
-            imgs = cell.locator(".jp-RenderedImage img")
-            if imgs.count() and imgs.first.get_attribute("src") != before:
-                return time.monotonic() - t0
-            screen.page.wait_for_timeout(50)
-        screen.fail("slider", f"{screen.name}: moving the slider did not redraw its chart")
+        took = []
+        for _ in range(moves):
+            before = cell.locator(".jp-RenderedImage img").first.get_attribute("src")
+            handle.focus()
+            t0 = time.monotonic()
+            screen.page.keyboard.press("ArrowRight")
+            while True:
+                imgs = cell.locator(".jp-RenderedImage img")
+                if imgs.count() and imgs.first.get_attribute("src") != before:
+                    took.append(time.monotonic() - t0)
+                    break
+                if time.monotonic() - t0 > 30:
+                    screen.fail("slider", f"{screen.name}: moving the slider did not redraw its chart")
+                screen.page.wait_for_timeout(20)
+        return took
     screen.fail("slider", f"{screen.name}: no slider next to a chart")
-    return 0.0
+    return []
 
 
 def reveal_and_grade_a_drill_card(screen: Screen) -> None:
@@ -281,8 +287,13 @@ def test_a_chapter_renders_runs_and_responds(lab, name):
         if any(r in screen.text() for r in RAW_REPRS):
             screen.fail("live", f"{name}: a widget shows its raw repr after Run All")
         if slider:
-            seconds = move_a_slider_and_see_the_chart_redraw(screen)
-            print(f"{name}: chart redrawn {seconds:.2f} s after the slider moved")
+            took = move_a_slider_and_see_the_chart_redraw(screen)
+            print(f"{name}: chart redrawn " + ", ".join(f"{t:.2f}" for t in took) + " s after each slider move")
+            # issue 19: a slider redraws its chart within 1 s; the best of three moves, so one hiccup of a
+            # busy machine (a GC, another test's process) does not decide it
+            if min(took) >= 1.0:
+                screen.fail("slider", f"{name}: the chart took {min(took):.2f} s at best to redraw after a "
+                                      f"slider move (3 moves: {took}); the course promises under 1 s")
         if drill:
             reveal_and_grade_a_drill_card(screen)
     finally:
