@@ -208,3 +208,29 @@ def test_a_real_sigstop_pause_on_a_real_server(real_redis_server):
     s = L.sigstop_pause(real_redis_server.url)
     assert s.b_acquired_while_a_paused and s.a_write_accepted is False
     assert s.a_release is False and s.final_value == "B's data"
+
+
+def test_scenarios_return_frozen_results_whose_summary_is_their_named_fields(redis_backend):
+    import dataclasses
+
+    s = L.lease_expiry(redis_backend.client, "token")
+    assert isinstance(s, L.LeaseExpiry) and isinstance(s, L.Scenario)
+    assert s.summary == {"a_release": s.a_release, "b_lock_survived": s.b_lock_survived,
+                         "c_got_in": s.c_got_in, "max_holders": s.max_holders}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.c_got_in = True
+    p = L.pause_past_ttl(redis_backend.client)
+    assert "resource" not in p.summary and p.resource.value == p.final_value
+
+
+def test_contention_reports_the_failing_contenders_error_not_the_broken_barrier(redis_backend):
+    calls = []
+
+    def factory():
+        calls.append(1)
+        if len(calls) == 2:
+            raise ConnectionError("contender 2 cannot connect")
+        return redis_backend.client()
+
+    with pytest.raises(ConnectionError, match="contender 2 cannot connect"):
+        L.contention(factory, (3,), per_client=2)

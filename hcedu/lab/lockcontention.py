@@ -52,35 +52,48 @@ class count_commands:
         del self.client.execute_command  # back to the class's method
 
 
+def _naive(client: redis.Redis, key: str, ttl: float, poll: str, i: int) -> tuple[Callable, Callable]:
+    """The source's lock: one ``SET NX EX`` try (no retry), a plain ``DEL``."""
+    return (lambda timeout: client.set(key, "instance_1", nx=True, ex=int(ttl))), (lambda: unsafe_release(client, key))
+
+
+def _hcedu(client: redis.Redis, key: str, ttl: float, poll: str, i: int) -> tuple[Callable, Callable]:
+    """This course's :class:`RedisLock`: jittered backoff between tries, or none with ``poll="immediate"``."""
+    import random
+    lock = RedisLock(client, key, ttl, retry_base=0 if poll == "immediate" else 0.0005, retry_cap=0.004,
+                     rng=random.Random(i))
+    return (lambda timeout: lock.acquire(timeout=timeout)), lock.release
+
+
+def _redis_py(client: redis.Redis, key: str, ttl: float, poll: str, i: int) -> tuple[Callable, Callable]:
+    """redis-py's ``Lock``: a fixed 2 ms sleep between tries, or none with ``poll="immediate"``."""
+    lk = redis.lock.Lock(client, key, timeout=ttl, sleep=0 if poll == "immediate" else 0.002, thread_local=False)
+    return (lambda timeout: lk.acquire(blocking_timeout=timeout)), lk.release
+
+
+#: name -> ``make(client, key, ttl, poll, i) -> (acquire(timeout) -> bool, release())``; the one place an
+#: implementation's name is looked up (the naive lock does not retry, so it is left out of contention)
+_IMPLS: dict[str, Callable[..., tuple[Callable, Callable]]] = {"naive": _naive, "hcedu": _hcedu,
+                                                               "redis-py": _redis_py}
+_CONTENDING = ("hcedu", "redis-py")
+
+
 def _impl(impl: str, client: redis.Redis, key: str, ttl: float, poll: str, i: int = 0) -> tuple[Callable, Callable]:
     """(acquire(timeout) -> bool, release()) for one client of the named implementation."""
-    import random
-    if impl == "hcedu":
-        lock = RedisLock(client, key, ttl, retry_base=0 if poll == "immediate" else 0.0005, retry_cap=0.004,
-                         rng=random.Random(i))
-        return (lambda timeout: lock.acquire(timeout=timeout)), lock.release
-    if impl == "redis-py":
-        lk = redis.lock.Lock(client, key, timeout=ttl, sleep=0 if poll == "immediate" else 0.002, thread_local=False)
-        return (lambda timeout: lk.acquire(blocking_timeout=timeout)), lk.release
-    raise ValueError(f"impl must be one of 'hcedu', 'redis-py' (got {impl!r})")
+    return _IMPLS[impl](client, key, ttl, poll, i)
 
 
 def round_trips(client: redis.Redis, key: str = "hcedu:ch08:rtt") -> pd.DataFrame:
     """Commands sent per uncontended acquire and release, after a warm-up (scripts loaded), for the
     source's naive lock, this course's ``RedisLock`` and redis-py's ``Lock``."""
     rows = []
-    for impl in ("naive", "hcedu", "redis-py"):
+    for impl in _IMPLS:
         for _ in range(2):  # the first pass warms up (SCRIPT LOAD after NOSCRIPT)
-            if impl == "naive":
-                acq = lambda: client.set(key, "instance_1", nx=True, ex=30)  # noqa: E731
-                rel = lambda: unsafe_release(client, key)  # noqa: E731
-            else:
-                a, rel = _impl(impl, client, key, 30, "backoff")
-                acq = lambda a=a: a(None)  # noqa: E731
+            acquire, release = _impl(impl, client, key, 30, "backoff")
             with count_commands(client) as n_acq:
-                assert acq()
+                assert acquire(None)
             with count_commands(client) as n_rel:
-                rel()
+                release()
         rows.append({"impl": impl, "acquire": n_acq.total, "release": n_rel.total,
                      "commands": "+".join(sorted(n_acq.by_name)) + " / " + "+".join(sorted(n_rel.by_name))})
     return pd.DataFrame(rows)
@@ -184,7 +197,7 @@ def contention(client_factory: Callable[[], redis.Redis] | None = None, contende
     """
     _validate.choice("mode", mode, ("threads", "processes"))
     _validate.choice("poll", poll, ("backoff", "immediate"))
-    _validate.choice("impl", impl, ("hcedu", "redis-py"))
+    _validate.choice("impl", impl, _CONTENDING)
     per_client = _validate.integer("per_client", per_client, minimum=1)
     _validate.number("hold", hold, minimum=0)
     clock = as_clock(clock)
