@@ -103,9 +103,13 @@ def test_bad_input(redis_client):
     with pytest.raises(ValueError, match="arrival_rate must be > 0"):
         fs.run(client=redis_client, arrival_rate=0)
     with pytest.raises(TypeError, match="fail_open must be a bool"):
-        fs.FlashSale(redis_client, fail_open="yes")
+        fs.SaleConfig(fail_open="yes")
     with pytest.raises(ValueError, match="pay_rate must be <= 1"):
-        fs.FlashSale(redis_client, pay_rate=2)
+        fs.SaleConfig(pay_rate=2)
+    with pytest.raises(TypeError, match="config must be a SaleConfig"):
+        fs.FlashSale(redis_client, {"stock": 10})
+    with pytest.raises(TypeError, match="unknown setting\\(s\\) pay_timout"):
+        fs.run(client=redis_client, pay_timout=0.1)
     with pytest.raises(TypeError, match="run must be a SaleRun returned by"):
         fs.invariants(object())
     assert not [g for g in running() if g.alive]
@@ -146,7 +150,7 @@ def test_the_sale_reads_time_from_its_clock(redis_client):
     from hcedu.clock import VirtualClock
 
     clock = VirtualClock()
-    sale = fs.FlashSale(redis_client, clock=clock, db_latency=5.0)
+    sale = fs.FlashSale(redis_client, fs.SaleConfig(db_latency=5.0), clock=clock)
     try:
         assert sale.clock is clock and sale.gateway is not None
         sale._load_product("sku-1")                  # the simulated DB read sleeps on the sale's clock

@@ -57,6 +57,7 @@ import random
 import threading
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
@@ -64,7 +65,7 @@ import pandas as pd
 import redis
 
 from .. import _validate
-from ..backend import Keyspace, connect
+from ..backend import Keyspace
 from ..clock import REAL, as_clock, poll_until
 from ..go import rate
 from ..go.goroutine import spawn
@@ -85,60 +86,98 @@ if TYPE_CHECKING:
 # The vocabulary and workers (flashsale_workers), the faults (flashsale_faults) and the run's report
 # (flashsale_report) live in their own modules; they are re-exported here because chapter 16 and exercise 16
 # call them all through this module.
-__all__ = ["STAGES", "OUTCOMES", "FAULTS", "Fault", "FlashSale", "SaleRun", "run", "invariants", "funnel",
+__all__ = ["STAGES", "OUTCOMES", "FAULTS", "Fault", "SaleConfig", "FlashSale", "SaleRun", "run", "invariants", "funnel",
            "summary", "chart_timeline", "chart_funnel", "dashboard", "DIAGRAM", "OrderWorker", "BLPOP_WORKER",
            "WorkerCrash", "WorkerLife"]
 
 
-class FlashSale:
-    """One sale of ``stock`` units of one item, wired stage by stage (see the module docstring).
+@dataclass(frozen=True)
+class SaleConfig:
+    """The sale's settings, validated once (``TypeError``/``ValueError`` naming the field). ``stock`` units on
+    sale; ``gateway_rate``/``gateway_burst`` the in-process token bucket (requests/s on the sale's clock);
+    ``user_limit`` requests per ``user_window`` s per user; ``queue_capacity`` the bridge's buffer;
+    ``workers`` order workers; ``pay_rate`` the share of buyers who pay at once; ``pay_timeout`` the seconds an
+    unpaid order waits before the closer closes it; ``db_latency`` one product read from the database (s);
+    ``expire_every`` how often the hot key expires (0: never); ``worker_delay`` extra time per order created;
+    ``max_crashes`` per worker under ``worker_crash``; ``seed`` for who pays and when workers die;
+    ``fail_open`` what the per-user limiter does while its Redis is down."""
 
-    ``client`` a redis-py client (default :func:`hcedu.backend.connect`); ``keyspace`` the parent keyspace (the
-    sale's keys go under a fresh child ``fs-<id>``); rates in requests/s on a real clock; ``pay_timeout`` is the
-    seconds an unpaid order waits before the closer closes it; ``faults`` names from :data:`FAULTS` (or
-    :class:`~hcedu.lab.flashsale_faults.Fault` instances); ``clock`` reads time and sleeps (default
+    stock: int = 100
+    gateway_rate: float = 1000.0
+    gateway_burst: int = 100
+    user_limit: int = 2
+    user_window: float = 1.0
+    queue_capacity: int = 64
+    workers: int = 2
+    pay_rate: float = 0.7
+    pay_timeout: float = 0.2
+    db_latency: float = 0.002
+    expire_every: float = 0.2
+    worker_delay: float = 0.0
+    max_crashes: int = 3
+    seed: int = 0
+    fail_open: bool = True
+
+    def __post_init__(self) -> None:
+        check = {"stock": (_validate.integer, {"minimum": 0}),
+                 "gateway_rate": (_validate.number, {"minimum": 0, "strict": True}),
+                 "gateway_burst": (_validate.integer, {"minimum": 1}),
+                 "user_limit": (_validate.integer, {"minimum": 1}),
+                 "user_window": (_validate.number, {"minimum": 0, "strict": True}),
+                 "queue_capacity": (_validate.integer, {"minimum": 1}),
+                 "workers": (_validate.integer, {"minimum": 1}),
+                 "pay_rate": (_validate.number, {"minimum": 0, "maximum": 1}),
+                 "pay_timeout": (_validate.number, {"minimum": 0, "strict": True}),
+                 "db_latency": (_validate.number, {"minimum": 0}),
+                 "expire_every": (_validate.number, {"minimum": 0}),
+                 "worker_delay": (_validate.number, {"minimum": 0}),
+                 "max_crashes": (_validate.integer, {"minimum": 0}),
+                 "seed": (_validate.integer, {})}
+        for name, (validate, bounds) in check.items():
+            object.__setattr__(self, name, validate(name, getattr(self, name), **bounds))
+        if not isinstance(self.fail_open, bool):
+            raise TypeError(f"fail_open must be a bool (got {type(self.fail_open).__name__})")
+
+
+class FlashSale:
+    """One sale of ``config.stock`` units of one item, wired stage by stage (see the module docstring).
+
+    ``client`` a redis-py client (default :func:`hcedu.backend.connect`); ``config`` a :class:`SaleConfig`
+    (default: its defaults); ``keyspace`` the parent keyspace (the sale's keys go under a fresh child
+    ``fs-<id>``); ``faults`` names from :data:`FAULTS` (or :class:`~hcedu.lab.flashsale_faults.Fault`
+    instances); ``order_worker`` an :class:`OrderWorker`; ``clock`` reads time and sleeps (default
     :data:`hcedu.clock.REAL`). Call :meth:`start`, :meth:`handle` from any number of threads, then :meth:`stop`.
     """
 
-    def __init__(self, client: redis.Redis | None = None, *, keyspace: Keyspace | None = None, stock: int = 100,
-                 gateway_rate: float = 1000.0, gateway_burst: int = 100, user_limit: int = 2,
-                 user_window: float = 1.0, queue_capacity: int = 64, workers: int = 2, pay_rate: float = 0.7,
-                 pay_timeout: float = 0.2, db_latency: float = 0.002, expire_every: float = 0.2,
-                 worker_delay: float = 0.0, seed: int = 0, faults: Sequence[str] = (), fail_open: bool = True,
-                 order_worker: OrderWorker = BLPOP_WORKER, max_crashes: int = 3, clock: Any = None) -> None:
-        self.stock_units = _validate.integer("stock", stock, minimum=0)
-        gateway_rate = _validate.number("gateway_rate", gateway_rate, minimum=0, strict=True)
-        gateway_burst = _validate.integer("gateway_burst", gateway_burst, minimum=1)
-        user_limit = _validate.integer("user_limit", user_limit, minimum=1)
-        user_window = _validate.number("user_window", user_window, minimum=0, strict=True)
-        queue_capacity = _validate.integer("queue_capacity", queue_capacity, minimum=1)
-        self.n_workers = _validate.integer("workers", workers, minimum=1)
-        self.pay_rate = _validate.number("pay_rate", pay_rate, minimum=0, maximum=1)
-        self.pay_timeout = _validate.number("pay_timeout", pay_timeout, minimum=0, strict=True)
-        self.db_latency = _validate.number("db_latency", db_latency, minimum=0)
-        self.expire_every = _validate.number("expire_every", expire_every, minimum=0)
-        self.worker_delay = _validate.number("worker_delay", worker_delay, minimum=0)
+    def __init__(self, client: redis.Redis | None = None, config: SaleConfig | None = None, *,
+                 keyspace: Keyspace | None = None, faults: Sequence[str | Fault] = (),
+                 order_worker: OrderWorker = BLPOP_WORKER, clock: Any = None) -> None:
+        if config is None:
+            config = SaleConfig()
+        if not isinstance(config, SaleConfig):
+            raise TypeError(f"config must be a SaleConfig (got {type(config).__name__})")
+        self.config = c = config
+        self.stock_units, self.n_workers, self.seed = c.stock, c.workers, c.seed
+        self.pay_rate, self.pay_timeout, self.max_crashes = c.pay_rate, c.pay_timeout, c.max_crashes
+        self.db_latency, self.expire_every, self.worker_delay = c.db_latency, c.expire_every, c.worker_delay
         if not (isinstance(order_worker, tuple) and len(order_worker) >= 2 and callable(order_worker[0])
                 and callable(order_worker[1])):
             raise TypeError(f"order_worker must be an OrderWorker(work_one, recover) (got {order_worker!r})")
         self.order_worker = OrderWorker(*order_worker)
-        self.max_crashes = _validate.integer("max_crashes", max_crashes, minimum=0)
-        self.seed = _validate.integer("seed", seed)
         self.faults: tuple[Fault, ...] = faults_from(faults)
-        if not isinstance(fail_open, bool):
-            raise TypeError(f"fail_open must be a bool (got {type(fail_open).__name__})")
         self.client, parent = resolve_keyspace(client, keyspace, "flashsale")
         self.run_id = uuid.uuid4().hex[:8]
         self.ks = Keyspace(f"fs-{self.run_id}", self.client, root=parent.prefix)
         self.clock = REAL if clock is None else as_clock(clock)
 
         # stage 1: the gateway's in-process token bucket (Go: rate.NewLimiter(r, b) in a middleware)
-        self.gateway = rate.Limiter(gateway_rate, gateway_burst, clock=self.clock)
+        self.gateway = rate.Limiter(c.gateway_rate, c.gateway_burst, clock=self.clock)
         # stage 2: per-user quota shared by every app server (Redis); its own client so an outage hits it alone
         lim_client = self._broken("limiter_client", self, self.client)
         self._lim_client = lim_client
-        self.user_limiter = TokenBucketLimiter(lim_client, limit=user_limit, window=user_window, keyspace=self.ks,
-                                               clock=self.clock, name="user", fail_open=fail_open)
+        self.user_limiter = TokenBucketLimiter(lim_client, limit=c.user_limit, window=c.user_window,
+                                               keyspace=self.ks, clock=self.clock, name="user",
+                                               fail_open=c.fail_open)
         # stage 3: the product page's hot key, guarded against breakdown
         guard_cls = self._broken("guard_class", SingleflightGuard)
         self.guard = guard_cls(self._load_product, self.client, keyspace=self.ks, name="product", ttl=60,
@@ -147,7 +186,7 @@ class FlashSale:
         self.stock = self._broken("stock", self, Stock(self.client, ITEM, keyspace=self.ks))
         self._returns = Stock(self.client, ITEM, keyspace=self.ks)  # the atomic give-back (CANCEL_LUA)
         # stage 5 and after: bounded hand-off to the order workers; payment deadlines on the delay queue
-        self.queue_capacity = queue_capacity
+        self.queue_capacity = c.queue_capacity
         self.bridge: Bridge | None = None
         self.dq = DelayQueue("unpaid", client=self.client, keyspace=self.ks, lease=5.0, clock=self.clock)
         self.created_key = self.ks.key("orders", "created")
@@ -341,9 +380,9 @@ def _users(users: int, requests: int, seed: int) -> list[str]:
 
 def run(*, users: int = 300, stock: int = 100, requests: int = 2000, arrival_rate: float | None = 2000.0,
         concurrency: int = 8, seed: int = 0,
-        faults: Sequence[str] = (), fail_open: bool = True, client: redis.Redis | None = None,
+        faults: Sequence[str | Fault] = (), fail_open: bool = True, client: redis.Redis | None = None,
         keyspace: Keyspace | None = None, sink: list | None = None, timeout: float = 30.0, clock: Any = None,
-        **system: Any) -> SaleRun:
+        order_worker: OrderWorker = BLPOP_WORKER, **settings: Any) -> SaleRun:
     """Run a flash sale under real threads: ``requests`` purchase requests from ``users`` users (seeded, skewed)
     sent by ``concurrency`` client threads against one :class:`FlashSale` of ``stock`` units. Requests are
     due at seeded Poisson arrival times at ``arrival_rate`` per second (a client sends each when it is due, or
@@ -354,8 +393,9 @@ def run(*, users: int = 300, stock: int = 100, requests: int = 2000, arrival_rat
     ``req`` (``req``, ``user``, ``t`` (start, seconds since the run began), ``latency`` (s), ``end``,
     ``stage`` (last stage reached), ``outcome``, ``bought``); its named fields hold the run's state for
     :func:`invariants` (``orders``, ``stock``, ``remaining``, ``held``, ``db_loads``, ``failed_open``,
-    ``faults``, ``crashes``, ``bridge``, ``seconds``, ...). Extra keyword arguments go to :class:`FlashSale`
-    (``gateway_rate``, ``user_limit``, ``queue_capacity``, ``workers``, ``pay_timeout``, ...); ``clock``
+    ``faults``, ``crashes``, ``bridge``, ``seconds``, ...). Extra keyword arguments are fields of
+    :class:`SaleConfig` (``gateway_rate``, ``user_limit``, ``queue_capacity``, ``workers``, ``pay_timeout``,
+    ...); ``faults`` and ``order_worker`` go to :class:`FlashSale`; ``clock``
     paces the clients and times the requests (default :data:`hcedu.clock.REAL`) and is the sale's clock too.
     ``sink``: a list that each row is also appended to as it completes (for a live dashboard).
     """
@@ -368,8 +408,12 @@ def run(*, users: int = 300, stock: int = 100, requests: int = 2000, arrival_rat
     arrival_rate = None if arrival_rate is None else _validate.number("arrival_rate", arrival_rate, minimum=0,
                                                                       strict=True)
     clock = REAL if clock is None else as_clock(clock)
-    sale = FlashSale(client, keyspace=keyspace, stock=stock, seed=seed, faults=faults, fail_open=fail_open,
-                     clock=clock, **system)
+    unknown = sorted(set(settings) - set(SaleConfig.__dataclass_fields__))
+    if unknown:
+        raise TypeError(f"run() got unknown setting(s) {', '.join(unknown)}: the settings are SaleConfig's fields "
+                        f"({', '.join(SaleConfig.__dataclass_fields__)})")
+    config = SaleConfig(stock=stock, seed=seed, fail_open=fail_open, **settings)
+    sale = FlashSale(client, config, keyspace=keyspace, faults=faults, order_worker=order_worker, clock=clock)
     who = _users(users, requests, seed)
     due = (np.cumsum(np.random.default_rng([seed, 1]).exponential(1 / arrival_rate, requests))
            if arrival_rate else np.zeros(requests))
