@@ -1,6 +1,8 @@
 """The flash-sale system end to end under real threads: the invariants hold on fakeredis and a real
 redis-server, and each fault breaks the invariant its guard protects."""
 
+import random
+
 import pytest
 
 from hcedu.backend import Keyspace
@@ -18,22 +20,22 @@ def _run(backend, wrap=None, **kw):
     if wrap is not None:
         wrap(client)
     ks = Keyspace("t16", client)
-    frame = fs.run(client=client, keyspace=ks, **{**FAST, **kw})
+    sale = fs.run(client=client, keyspace=ks, **{**FAST, **kw})
     assert ks.keys() == [], "the run's keys must be deleted"
     assert not [g for g in running() if g.alive], "a goroutine outlived the run"
-    return frame
+    return sale
 
 
 def test_invariants_hold_end_to_end(redis_backend):
     f = _run(redis_backend, users=80, stock=20, requests=600, concurrency=8, seed=1)
-    assert list(f.columns) == ["req", "user", "t", "latency", "end", "stage", "outcome", "bought"]
-    assert f["req"].tolist() == list(range(600))
-    assert set(f["outcome"]) <= set(fs.OUTCOMES) and set(f["stage"]) <= set(fs.STAGES)
+    assert list(f.frame.columns) == ["req", "user", "t", "latency", "end", "stage", "outcome", "bought"]
+    assert f.frame["req"].tolist() == list(range(600))
+    assert set(f.frame["outcome"]) <= set(fs.OUTCOMES) and set(f.frame["stage"]) <= set(fs.STAGES)
     inv = fs.invariants(f)
     assert inv["holds"].all(), inv.to_string()
-    statuses = {o["status"] for o in f.attrs["orders"]}
+    statuses = {o["status"] for o in f.orders}
     assert statuses <= {"PAID", "CLOSED"}
-    assert (f["outcome"] == "ordered").sum() == len(f.attrs["orders"]) > 0
+    assert (f.frame["outcome"] == "ordered").sum() == len(f.orders) > 0
     # each stage can only turn away what reached it
     fun = fs.funnel(f)
     assert fun["reached"].is_monotonic_decreasing and (fun["turned away"] <= fun["reached"]).all()
@@ -42,10 +44,10 @@ def test_invariants_hold_end_to_end(redis_backend):
 
 def test_sells_out_exactly_when_everyone_pays(redis_backend):
     f = _run(redis_backend, users=60, stock=10, requests=400, concurrency=8, pay_rate=1.0, **OPEN)
-    paid = [o for o in f.attrs["orders"] if o["status"] == "PAID"]
-    assert len(paid) == 10 and f.attrs["remaining"] == 0
+    paid = [o for o in f.orders if o["status"] == "PAID"]
+    assert len(paid) == 10 and f.remaining == 0
     assert len({o["user"] for o in paid}) == 10
-    assert (f["outcome"] == "duplicate").sum() > 0 and (f["outcome"] == "sold_out").sum() > 0
+    assert (f.frame["outcome"] == "duplicate").sum() > 0 and (f.frame["outcome"] == "sold_out").sum() > 0
     assert fs.invariants(f)["holds"].all()
 
 
@@ -54,17 +56,17 @@ def test_naive_stock_oversells(redis_backend):
              faults=("naive_stock",), wrap=race_the_last_unit, **OPEN)
     inv = fs.invariants(f)
     assert not inv.loc["never oversold", "holds"], inv.to_string()
-    assert f.attrs["remaining"] < 0
+    assert f.remaining < 0
 
 
 def test_shedding_without_compensation_leaks_stock(redis_backend):
     kw = dict(users=200, stock=100, requests=300, concurrency=8, queue_capacity=1, **OPEN)
     leaky = _run(redis_backend, faults=("slow_queue", "no_compensation"), **kw)
-    assert (leaky["outcome"] == "shed").sum() > 0
+    assert (leaky.frame["outcome"] == "shed").sum() > 0
     inv = fs.invariants(leaky)
     assert not inv.loc["stock conserved (closed and shed units returned)", "holds"]
     fixed = _run(redis_backend, faults=("slow_queue",), **kw)
-    assert (fixed["outcome"] == "shed").sum() > 0
+    assert (fixed.frame["outcome"] == "shed").sum() > 0
     assert fs.invariants(fixed)["holds"].all()
 
 
@@ -73,10 +75,10 @@ def test_limiter_outage_fails_open_or_closed(redis_backend, fail_open):
     f = _run(redis_backend, users=50, stock=10, requests=200, concurrency=4, faults=("limiter_down",),
              fail_open=fail_open, gateway_rate=1e6, gateway_burst=10_000)
     if fail_open:
-        assert f.attrs["failed_open"] == 200 and "limiter_down" not in set(f["outcome"])
-        assert (f["outcome"] == "ordered").sum() >= 10          # the sale goes on, unthrottled per user
+        assert f.failed_open == 200 and "limiter_down" not in set(f.frame["outcome"])
+        assert (f.frame["outcome"] == "ordered").sum() >= 10          # the sale goes on, unthrottled per user
     else:
-        assert set(f["outcome"]) == {"limiter_down"} and f.attrs["failed_open"] == 0
+        assert set(f.frame["outcome"]) == {"limiter_down"} and f.failed_open == 0
     assert fs.invariants(f)["holds"].all()                       # the stock script still guards the stock
 
 
@@ -101,10 +103,14 @@ def test_bad_input(redis_client):
     with pytest.raises(ValueError, match="arrival_rate must be > 0"):
         fs.run(client=redis_client, arrival_rate=0)
     with pytest.raises(TypeError, match="fail_open must be a bool"):
-        fs.FlashSale(redis_client, fail_open="yes")
+        fs.SaleConfig(fail_open="yes")
     with pytest.raises(ValueError, match="pay_rate must be <= 1"):
-        fs.FlashSale(redis_client, pay_rate=2)
-    with pytest.raises(TypeError, match="frame must be a DataFrame returned by"):
+        fs.SaleConfig(pay_rate=2)
+    with pytest.raises(TypeError, match="config must be a SaleConfig"):
+        fs.FlashSale(redis_client, {"stock": 10})
+    with pytest.raises(TypeError, match="unknown setting\\(s\\) pay_timout"):
+        fs.run(client=redis_client, pay_timout=0.1)
+    with pytest.raises(TypeError, match="run must be a SaleRun returned by"):
         fs.invariants(object())
     assert not [g for g in running() if g.alive]
 
@@ -114,7 +120,40 @@ def test_the_live_chart_shows_the_stock_line_before_the_run_ends():
 
     from hcedu.lab.flashsale_system import chart_timeline
 
-    partial = pd.DataFrame({"end": [0.01, 0.02], "outcome": ["ordered", "ordered"]})  # no attrs yet
+    partial = pd.DataFrame({"end": [0.01, 0.02], "outcome": ["ordered", "ordered"]})  # live rows: no SaleRun yet
     fig = chart_timeline(partial, stock=100)
     labels = [line.get_label() for line in fig.axes[1].get_lines()]
     assert any(label.startswith("stock (100 units)") for label in labels), labels
+
+
+def test_faults_are_strategies_chosen_once_by_name():
+    from hcedu.lab import flashsale_faults as ff
+    from hcedu.patterns.cacheguard import NoGuard, SingleflightGuard
+
+    kinds = ff.faults_from(("no_guard", "slow_queue", "no_guard"))
+    assert [type(k) for k in kinds] == [ff.NoGuardFault, ff.SlowQueueFault]      # a repeated name counts once
+    assert ff.faults_from("worker_crash")[0].name == "worker_crash"
+    assert tuple(ff.FAULTS) == tuple(k.name for k in (ff.NaiveStockFault, ff.NoGuardFault, ff.LimiterDownFault,
+                                                      ff.SlowQueueFault, ff.NoCompensationFault, ff.WorkerCrashFault))
+    healthy = ff.Fault()
+    assert healthy.guard_class(SingleflightGuard) is SingleflightGuard and healthy.compensates(True)
+    # each fault breaks its own seam and passes the others through
+    assert kinds[0].guard_class(SingleflightGuard) is NoGuard and kinds[0].queue_rate(None) is None
+    assert kinds[1].queue_rate(None) == 20.0 and kinds[1].guard_class(SingleflightGuard) is SingleflightGuard
+    assert ff.NoCompensationFault().compensates(True) is False
+    crash = ff.WorkerCrashFault()
+    assert 1 <= crash.crash_after(random.Random(0), 0, 3, None) <= 12
+    assert crash.crash_after(random.Random(0), 3, 3, None) is None                   # max_crashes reached
+
+
+def test_the_sale_reads_time_from_its_clock(redis_client):
+    from hcedu.clock import VirtualClock
+
+    clock = VirtualClock()
+    sale = fs.FlashSale(redis_client, fs.SaleConfig(db_latency=5.0), clock=clock)
+    try:
+        assert sale.clock is clock and sale.gateway is not None
+        sale._load_product("sku-1")                  # the simulated DB read sleeps on the sale's clock
+        assert clock.now() == 5.0
+    finally:
+        sale.cleanup()

@@ -20,9 +20,9 @@ COLUMNS = ["t", "actor", "event", "ok", "fence", "detail", "holder", "believers"
 
 def test_naive_del_deletes_bs_lock_and_lets_c_in(redis_backend):
     s = L.lease_expiry(redis_backend.client, "naive")
-    assert list(s.frames.columns) == COLUMNS
+    assert list(s.frame.columns) == COLUMNS
     assert s.summary == {"a_release": True, "b_lock_survived": False, "c_got_in": True, "max_holders": 2}
-    f = s.frames
+    f = s.frame
     rel = f[(f.actor == "A") & (f.event == "release")].iloc[0]
     assert rel.detail == "plain DEL" and rel.holder == ""  # B's key is gone after A's DEL
     assert "B+C" in set(f.believers)                          # B and C both believe they hold it
@@ -31,17 +31,17 @@ def test_naive_del_deletes_bs_lock_and_lets_c_in(redis_backend):
 @pytest.mark.parametrize("unlock", ["token", "redis-py"])
 def test_token_release_keeps_bs_lock_same_as_redis_py(redis_backend, unlock):
     s = L.lease_expiry(redis_backend.client, unlock)
-    assert s.summary["a_release"] is False
-    assert s.summary["b_lock_survived"] is True
-    assert s.summary["c_got_in"] is False
-    assert "B+C" not in set(s.frames.believers)
+    assert s.a_release is False
+    assert s.b_lock_survived is True
+    assert s.c_got_in is False
+    assert "B+C" not in set(s.frame.believers)
 
 
 def test_lease_expiry_with_a_custom_release_function(redis_backend):
     def del_release(client, key, token):
         return bool(client.delete(key))
 
-    assert L.lease_expiry(redis_backend.client, del_release).summary["b_lock_survived"] is False
+    assert L.lease_expiry(redis_backend.client, del_release).b_lock_survived is False
     with pytest.raises(ValueError, match="unlock must be one of"):
         L.lease_expiry(redis_backend.client, "nope")
     with pytest.raises(ValueError, match="work must be longer than ttl"):
@@ -50,20 +50,20 @@ def test_lease_expiry_with_a_custom_release_function(redis_backend):
 
 def test_pause_past_ttl_two_holders_and_exactly_the_stale_write_is_rejected(redis_backend):
     s = L.pause_past_ttl(redis_backend.client)
-    assert s.summary["two_holders"] is True
-    assert s.summary["rejected"] == [("A", 33)]
-    assert s.summary["final_value"] == "B's data"
-    writes = s.frames[s.frames.event == "write"]
+    assert s.two_holders is True
+    assert s.rejected == [("A", 33)]
+    assert s.final_value == "B's data"
+    writes = s.frame[s.frame.event == "write"]
     assert [(r.actor, int(r.fence), r.ok) for r in writes.itertuples()] == [("B", 34, True), ("A", 33, False)]
-    check = s.frames[s.frames.event == "check"].iloc[0]
+    check = s.frame[s.frame.event == "check"].iloc[0]
     assert check.ok  # A checked it held the lock before the pause: the check did not help
     unfenced = L.pause_past_ttl(redis_backend.client, fenced=False)
-    assert unfenced.summary["rejected"] == [] and unfenced.summary["final_value"] == "A's data"
+    assert unfenced.rejected == [] and unfenced.final_value == "A's data"
     short = L.pause_past_ttl(redis_backend.client, ttl=10, pause=5)  # fits inside the lease
     assert short.summary == {"two_holders": False, "rejected": [], "final_value": "B's data"}
-    assert "redis" not in set(short.frames.actor)  # no lease expired
+    assert "redis" not in set(short.frame.actor)  # no lease expired
     edge = L.pause_past_ttl(redis_backend.client, ttl=10, pause=9.5)  # A wakes after expiry, before B writes
-    assert edge.summary["rejected"] == [] and edge.summary["final_value"] == "B's data"
+    assert edge.rejected == [] and edge.final_value == "B's data"
     with pytest.raises(ValueError, match="pause must be > 0"):
         L.pause_past_ttl(redis_backend.client, pause=0)
 
@@ -71,7 +71,7 @@ def test_pause_past_ttl_two_holders_and_exactly_the_stale_write_is_rejected(redi
 def test_watchdog_does_not_save_a_paused_holder(redis_backend):
     s = L.watchdog_pause(redis_backend.client)
     assert s.summary == {"two_holders": True, "renewals": 1, "a_lost": True, "rejected": [("A", 1)]}
-    renews = s.frames[s.frames.event == "renew"]
+    renews = s.frame[s.frame.event == "renew"]
     assert [(r.t, r.ok) for r in renews.itertuples()] == [(3.0, True), (20.0, False)]  # the late tick fails
 
 
@@ -92,7 +92,7 @@ def test_redlock_outage_and_clock_jump_fake():
     with L.fake_nodes(5) as nodes:
         jump = L.redlock_clock_jump(nodes)
         assert jump.summary == {"client1_holds": True, "client2_holds": True, "two_holders": True}
-        fig = L.redlock_chart(df, jump)
+        fig = L.chart_redlock(df, jump)
         assert len(fig.axes) == 2
         plt.close(fig)
 
@@ -102,7 +102,7 @@ def test_redlock_on_real_servers():
         pytest.skip("redis-server is not installed")
     with L.real_nodes(5) as nodes:
         jump = L.redlock_clock_jump(nodes)
-        assert jump.summary["two_holders"] is True
+        assert jump.two_holders is True
         df = L.redlock_outage(nodes, 3)
         assert df.groupby("down")["acquired"].first().to_dict() == {0: True, 1: True, 2: True, 3: False}
 
@@ -110,7 +110,7 @@ def test_redlock_on_real_servers():
 def test_charts_return_figures(redis_backend):
     for s in (L.lease_expiry(redis_backend.client, "naive"), L.pause_past_ttl(redis_backend.client),
               L.watchdog_pause(redis_backend.client), L.watchdog_hung(redis_backend.client)):
-        fig = L.timeline_chart(s)
+        fig = L.chart_timeline(s)
         assert len(fig.axes) == 1
         plt.close(fig)
 
@@ -128,7 +128,7 @@ def test_contention_threads_shape(redis_backend, poll, impl):
     df = L.contention(redis_backend.client, (1, 3), per_client=10, poll=poll, impl=impl)
     assert list(df.contenders) == [1, 3] and list(df.acquisitions) == [10, 30]
     assert (df.throughput > 0).all() and (df.p99_ms >= df.p50_ms).all()
-    fig = L.contention_chart(df)
+    fig = L.chart_contention(df)
     plt.close(fig)
 
 
@@ -189,7 +189,7 @@ def test_dashboard_redraws_the_pause_scenario(redis_backend):
 
     w = L.dashboard(redis_backend.client)
     assert isinstance(w, ipywidgets.interactive)
-    assert w.result.summary["two_holders"] is True
+    assert w.result.two_holders is True
     w.children[1].value = 3  # a pause that fits in the lease
     assert w.result.summary == {"two_holders": False, "rejected": [], "final_value": "B's data"}
     plt.close("all")
@@ -200,11 +200,37 @@ def test_a_real_sigstop_pause_on_a_tcp_fake_server():
         s = L.sigstop_pause(server.url)
     assert s.summary == {"b_acquired_while_a_paused": True, "fences": (1, 2), "a_write_accepted": False,
                          "a_release": False, "final_value": "B's data"}
-    assert list(s.frames.event) == ["acquire", "pause", "expire", "acquire", "write", "resume", "write",
+    assert list(s.frame.event) == ["acquire", "pause", "expire", "acquire", "write", "resume", "write",
                                     "release", "release"]
 
 
 def test_a_real_sigstop_pause_on_a_real_server(real_redis_server):
     s = L.sigstop_pause(real_redis_server.url)
-    assert s.summary["b_acquired_while_a_paused"] and s.summary["a_write_accepted"] is False
-    assert s.summary["a_release"] is False and s.summary["final_value"] == "B's data"
+    assert s.b_acquired_while_a_paused and s.a_write_accepted is False
+    assert s.a_release is False and s.final_value == "B's data"
+
+
+def test_scenarios_return_frozen_results_whose_summary_is_their_named_fields(redis_backend):
+    import dataclasses
+
+    s = L.lease_expiry(redis_backend.client, "token")
+    assert isinstance(s, L.LeaseExpiry) and isinstance(s, L.Scenario)
+    assert s.summary == {"a_release": s.a_release, "b_lock_survived": s.b_lock_survived,
+                         "c_got_in": s.c_got_in, "max_holders": s.max_holders}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.c_got_in = True
+    p = L.pause_past_ttl(redis_backend.client)
+    assert "resource" not in p.summary and p.resource.value == p.final_value
+
+
+def test_contention_reports_the_failing_contenders_error_not_the_broken_barrier(redis_backend):
+    calls = []
+
+    def factory():
+        calls.append(1)
+        if len(calls) == 2:
+            raise ConnectionError("contender 2 cannot connect")
+        return redis_backend.client()
+
+    with pytest.raises(ConnectionError, match="contender 2 cannot connect"):
+        L.contention(factory, (3,), per_client=2)

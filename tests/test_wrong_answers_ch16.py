@@ -162,7 +162,7 @@ def test_reference_worker_keeps_the_flash_sales_invariants_with_workers_crashing
     is checked above, deterministically)."""
     kw = dict(users=150, stock=30, requests=300, seed=16, faults=("worker_crash",), client=redis_backend.client())
     good = fs.run(order_worker=fs.OrderWorker(work_one, recover, "BLMOVE"), **kw)
-    assert good.attrs["crashes"] > 0 and fs.invariants(good)["holds"].all(), fs.invariants(good)
+    assert good.crashes > 0 and fs.invariants(good)["holds"].all(), fs.invariants(good)
 
 
 def test_order_store_error_is_an_exception_a_learner_can_catch():

@@ -32,7 +32,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,9 @@ import yaml
 from .. import _validate
 from .plot import finish
 from ..clock import VirtualClock, as_clock
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["DECISIONS", "Verdict", "norm_sf", "z_test", "judge", "requests_needed", "power",
            "power_frame", "simulate_rollout", "decision_rates", "chart_rollout", "chart_power",
@@ -199,12 +202,12 @@ def power(baseline_rate: float, ratio: float, canary_n: int, baseline_n: int | N
 def power_frame(baseline_rate: float = 0.01, ratios: Sequence[float] = (1.5, 2.0, 3.0), *,
                 requests: Sequence[int] = tuple(int(x) for x in np.geomspace(50, 50_000, 40)),
                 alpha: float = 0.05) -> pd.DataFrame:
-    """Power of the one-sided test per canary size (equal baseline), one row per (ratio, canary_n)."""
-    rows = [{"ratio": float(r), "canary_n": int(n), "power": power(baseline_rate, r, int(n), alpha=alpha)}
+    """Power of the one-sided test per canary size (equal baseline), one row per (ratio, canary_n); the
+    ``baseline_rate`` and ``alpha`` it was computed for are columns too (what :func:`chart_power` titles)."""
+    rows = [{"ratio": float(r), "canary_n": int(n), "power": power(baseline_rate, r, int(n), alpha=alpha),
+             "baseline_rate": baseline_rate, "alpha": alpha}
             for r in ratios for n in requests]
-    out = pd.DataFrame(rows)
-    out.attrs.update(baseline_rate=baseline_rate, alpha=alpha)
-    return out
+    return pd.DataFrame(rows)
 
 
 # -- simulation ---------------------------------------------------------------------------------------
@@ -269,9 +272,7 @@ def simulate_rollout(steps: Sequence[int] = (5, 20, 50, 100), *, baseline_error_
             i, interval = i + 1, 1
         else:
             interval += 1
-    out = pd.DataFrame(rows)
-    out.attrs.update(baseline_error_rate=rb, canary_error_rate=rc, requests_per_step=n, max_ratio=max_ratio)
-    return out
+    return pd.DataFrame(rows)
 
 
 def decision_rates(canary_n: int, *, baseline_n: int | None = None, baseline_error_rate: float = 0.01,
@@ -304,7 +305,7 @@ def decision_rates(canary_n: int, *, baseline_n: int | None = None, baseline_err
 _COLORS = {"promote": "tab:green", "hold": "tab:orange", "rollback": "tab:red"}
 
 
-def chart_rollout(frame: pd.DataFrame):
+def chart_rollout(frame: pd.DataFrame) -> "Figure":
     """Cumulative error rate of baseline and canary after each analysis interval (x labels: weight, interval,
     canary requests so far), each point marked with the judge's decision; a red band where it rolled back."""
     import matplotlib.pyplot as plt
@@ -329,11 +330,11 @@ def chart_rollout(frame: pd.DataFrame):
                   ylabel="cumulative error rate (%)", legend="outside")
 
 
-def chart_power(frame: pd.DataFrame):
+def chart_power(frame: pd.DataFrame) -> "Figure":
     """Power vs canary requests (log x) per true error-rate ratio, with the 80 % line."""
     import matplotlib.pyplot as plt
 
-    if not isinstance(frame, pd.DataFrame) or "power" not in frame.columns:
+    if not isinstance(frame, pd.DataFrame) or not {"power", "baseline_rate", "alpha"} <= set(frame.columns):
         raise TypeError("frame must be a DataFrame from power_frame()")
     fig, ax = plt.subplots(figsize=(7, 3.4))
     for ratio, g in frame.groupby("ratio", sort=True):
@@ -342,8 +343,8 @@ def chart_power(frame: pd.DataFrame):
     ax.text(frame["canary_n"].min(), 0.82, "80 % power", fontsize=8, color="grey")
     ax.set_xscale("log")
     ax.set_ylim(0, 1.02)
-    return finish(ax, title=f"Power of the canary test (baseline {frame.attrs.get('baseline_rate', 0.01):.0%} "
-                            f"errors, alpha {frame.attrs.get('alpha', 0.05):g})",
+    return finish(ax, title=f"Power of the canary test (baseline {frame['baseline_rate'].iloc[0]:.0%} "
+                            f"errors, alpha {frame['alpha'].iloc[0]:g})",
                   xlabel="requests on the canary (and as many on the baseline)",
                   ylabel="P(test flags the bad canary)", legend="outside")
 

@@ -1,14 +1,16 @@
-"""Reading a flash-sale run: the invariants, the funnel, a summary, and the two charts.
+"""Reading a flash-sale run: the result, the invariants, the funnel, a summary, and the two charts.
 
-Every function takes the frame :func:`hcedu.lab.flashsale_system.run` returns (one row per request):
-:func:`invariants` checks the five that must hold, :func:`funnel` counts who got past each stage,
-:func:`summary` tabulates outcomes; :func:`chart_timeline` and :func:`chart_funnel` draw them.
+:func:`hcedu.lab.flashsale_system.run` returns a :class:`SaleRun`: ``frame`` (one row per request) and the
+state the run left in Redis as named fields. :func:`invariants` checks the five that must hold,
+:func:`funnel` counts who got past each stage, :func:`summary` tabulates outcomes; :func:`chart_timeline`
+and :func:`chart_funnel` draw them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,20 +18,51 @@ import pandas as pd
 from .plot import finish
 from .flashsale_workers import OUTCOMES, STAGES
 
-__all__ = ["invariants", "funnel", "summary", "chart_timeline", "chart_funnel"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["SaleRun", "invariants", "funnel", "summary", "chart_timeline", "chart_funnel"]
+
+
+@dataclass(frozen=True, eq=False)
+class SaleRun:
+    """One flash sale's result. ``frame``: one row per request, sorted by ``req`` (``req``, ``user``, ``t``
+    (start, s since the run began), ``latency`` (s), ``end``, ``stage`` (last stage reached), ``outcome``,
+    ``bought``). The rest is the state after the sale: ``orders`` (``{oid, user, status}`` each), ``stock``
+    (units on sale), ``remaining`` (the counter at the end), ``held`` (units recorded as bought),
+    ``db_loads`` (product reads that reached the database), ``failed_open`` (requests the limiter let
+    through while down), ``faults`` (names), ``crashes`` (order workers killed), ``worker`` (the order
+    worker's name), ``bridge`` (the queue's shutdown report: ``unsent`` and its stats), ``seconds`` (the
+    run's wall time), ``requests`` and ``users`` (the load asked for)."""
+
+    frame: pd.DataFrame = field(repr=False)
+    orders: tuple = field(repr=False)
+    stock: int
+    remaining: int
+    held: int
+    db_loads: int
+    failed_open: int
+    faults: tuple
+    crashes: int
+    worker: str
+    bridge: dict = field(repr=False)
+    seconds: float
+    requests: int
+    users: int
+
 
 # -- checks and summaries -----------------------------------------------------------------------------
-def _frame(frame: Any) -> pd.DataFrame:
-    if not isinstance(frame, pd.DataFrame) or "outcome" not in frame.columns or "orders" not in frame.attrs:
-        raise TypeError("frame must be a DataFrame returned by flashsale_system.run()")
-    return frame
+def _run(run: Any) -> SaleRun:
+    if not isinstance(run, SaleRun):
+        raise TypeError(f"run must be a SaleRun returned by flashsale_system.run() (got {type(run).__name__})")
+    return run
 
 
-def invariants(frame: pd.DataFrame) -> pd.DataFrame:
-    """The five invariants of the module docstring, one row each: ``holds`` (bool) and ``detail``."""
-    frame = _frame(frame)
-    a = frame.attrs
-    orders = pd.DataFrame(a["orders"], columns=["oid", "user", "status"])
+def invariants(run: SaleRun) -> pd.DataFrame:
+    """The five invariants of :mod:`hcedu.lab.flashsale_system`, one row each: ``holds`` (bool) and ``detail``."""
+    a = _run(run)
+    frame = a.frame
+    orders = pd.DataFrame(list(a.orders), columns=["oid", "user", "status"])
     paid = orders[orders["status"] == "PAID"]
     open_ = orders[orders["status"] != "CLOSED"]
     max_paid = int(paid["user"].value_counts().max()) if len(paid) else 0
@@ -37,23 +70,23 @@ def invariants(frame: pd.DataFrame) -> pd.DataFrame:
     unpaid = int((orders["status"] == "UNPAID").sum())
     n_ordered = int((frame["outcome"] == "ordered").sum())
     rows = [
-        ("never oversold", len(paid) <= a["stock"] and a["remaining"] >= 0,
-         f"paid {len(paid)} of {a['stock']}, counter ends at {a['remaining']}"),
+        ("never oversold", len(paid) <= a.stock and a.remaining >= 0,
+         f"paid {len(paid)} of {a.stock}, counter ends at {a.remaining}"),
         ("no user buys twice", max_paid <= 1 and max_open <= 1,
          f"most paid orders by one user: {max_paid}; most open orders: {max_open}"),
         ("every order is paid or closed", unpaid == 0,
          f"{len(paid)} paid, {int((orders['status'] == 'CLOSED').sum())} closed, {unpaid} left unpaid"),
-        ("stock conserved (closed and shed units returned)", a["remaining"] + len(paid) == a["stock"],
-         f"remaining {a['remaining']} + paid {len(paid)} = {a['remaining'] + len(paid)} vs stock {a['stock']}"),
-        ("every purchase became an order", n_ordered == len(orders) and a["bridge"].get("unsent", 0) == 0,
-         f"{n_ordered} ordered requests, {len(orders)} order records, {a['bridge'].get('unsent', 0)} unsent"),
+        ("stock conserved (closed and shed units returned)", a.remaining + len(paid) == a.stock,
+         f"remaining {a.remaining} + paid {len(paid)} = {a.remaining + len(paid)} vs stock {a.stock}"),
+        ("every purchase became an order", n_ordered == len(orders) and a.bridge.get("unsent", 0) == 0,
+         f"{n_ordered} ordered requests, {len(orders)} order records, {a.bridge.get('unsent', 0)} unsent"),
     ]
     return pd.DataFrame(rows, columns=["invariant", "holds", "detail"]).set_index("invariant")
 
 
-def funnel(frame: pd.DataFrame) -> pd.DataFrame:
+def funnel(run: SaleRun) -> pd.DataFrame:
     """Requests reaching each stage and how many each stage turned away (by outcome), in pipeline order."""
-    frame = _frame(frame)
+    frame = _run(run).frame
     reached = []
     for i, st in enumerate(STAGES):
         n = int(frame["stage"].isin(STAGES[i:]).sum())
@@ -64,11 +97,11 @@ def funnel(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(reached).set_index("stage")
 
 
-def summary(frame: pd.DataFrame) -> pd.DataFrame:
+def summary(run: SaleRun) -> pd.DataFrame:
     """Per outcome: requests, share, and latency p50/p99 in ms (nearest rank, :mod:`hcedu.lab.stats`)."""
     from .stats import percentiles
 
-    frame = _frame(frame)
+    frame = _run(run).frame
     rows = []
     for o in OUTCOMES:
         g = frame[frame["outcome"] == o]
@@ -87,17 +120,24 @@ _GROUPS = {"rejected by the limiters": ("gateway_429", "user_429", "limiter_down
 _GROUP_COLORS = ("tab:grey", "tab:orange", "tab:red", "tab:green")
 
 
-def chart_timeline(frame: pd.DataFrame, ax: Any = None, stock: int | None = None):
+def chart_timeline(run: SaleRun | pd.DataFrame, ax: Any = None, stock: int | None = None) -> "Figure":
     """Two panels over the run: requests so far by what happened to them (rejected by the limiters, sold out
     or duplicate, shed, placed an order), and orders placed so far against the stock. Orders placed can pass
     the stock: an unpaid order is closed and its unit goes back on sale, so one unit can be ordered several
-    times; the legend says how many orders were paid and how many closed (when the run's state is known).
-    Cumulative counts, so a scheduling hiccup bends a line instead of drawing a spike. ``ax``: two
-    matplotlib axes to draw into (the dashboard reuses its figure)."""
+    times; the legend says how many orders were paid and how many closed (read from the :class:`SaleRun`).
+    Cumulative counts, so a scheduling hiccup bends a line instead of drawing a spike. ``run`` may also be
+    the rows of a sale still running (a DataFrame with ``end`` and ``outcome``; pass its ``stock``), which
+    the live dashboard draws. ``ax``: two matplotlib axes to draw into (the dashboard reuses its figure).
+
+    Not a :func:`hcedu.lab.plot.timeline` lane chart: its story is how many requests so far, not who
+    held what when (thousands of requests, one step line per outcome group)."""
     import matplotlib.pyplot as plt
 
+    result = run if isinstance(run, SaleRun) else None
+    frame = result.frame if result is not None else run
     if not isinstance(frame, pd.DataFrame) or "outcome" not in frame.columns:
-        raise TypeError("frame must be a DataFrame from flashsale_system.run()")
+        raise TypeError(f"run must be a SaleRun from flashsale_system.run() or the live rows of one "
+                        f"(got {type(run).__name__})")
     fig = None
     if ax is None:
         fig, ax = plt.subplots(2, 1, figsize=(10.5, 4.8), sharex=True, height_ratios=[3, 2])
@@ -110,13 +150,13 @@ def chart_timeline(frame: pd.DataFrame, ax: Any = None, stock: int | None = None
            legend="outside", integer_y=True, tight=False)
     bought = np.sort(frame.loc[frame["outcome"] == "ordered", "end"].to_numpy())
     label = f"orders placed ({len(bought):,})"
-    if "orders" in frame.attrs:
-        status = Counter(o["status"] for o in frame.attrs["orders"])
+    if result is not None:
+        status = Counter(o["status"] for o in result.orders)
         label = (f"orders placed ({len(bought):,}: {status['PAID']:,} paid, {status['CLOSED']:,} closed "
                  f"unpaid, their units re-sold)")
     bottom.step(np.r_[0, bought], np.arange(len(bought) + 1), where="post", color="tab:green", lw=1.8,
                 label=label)
-    stock = stock if stock is not None else frame.attrs.get("stock")  # a live, partial frame has no attrs yet
+    stock = stock if stock is not None or result is None else result.stock  # live rows: the caller's stock
     if stock is not None:
         bottom.axhline(stock, color="black", ls=":", lw=1, label=f"stock ({stock:,} units)")
     finish(bottom, ylabel="orders", xlabel="seconds since the sale opened", legend="outside", integer_y=True,
@@ -126,11 +166,11 @@ def chart_timeline(frame: pd.DataFrame, ax: Any = None, stock: int | None = None
     return out
 
 
-def chart_funnel(frame: pd.DataFrame):
+def chart_funnel(run: SaleRun) -> "Figure":
     """Horizontal bars: requests reaching each stage, with the part each stage turned away."""
     import matplotlib.pyplot as plt
 
-    f = funnel(frame)
+    f = funnel(run)
     fig, ax = plt.subplots(figsize=(7, 3))
     y = np.arange(len(f))[::-1]
     ax.barh(y, f["reached"], color="tab:blue", alpha=0.35, label="reached the stage")

@@ -27,7 +27,8 @@ Invariants :func:`invariants` checks after every :func:`run` (all hold with no f
 * **stock conserved** -- remaining + paid == stock: every closed or shed purchase returned its unit;
 * **every purchase became an order** -- each ``ordered`` request has an order record, nothing unsent.
 
-Faults (``run(faults=...)``) break one stage each, so a notebook can show which guard protects what:
+Faults (``run(faults=...)``, strategy classes in :mod:`hcedu.lab.flashsale_faults`, each overriding the seam
+of its stage) break one stage each, so a notebook can show which guard protects what:
 ``naive_stock`` (GET-compare-DECRBY in three round trips instead of the script), ``no_guard`` (plain
 cache-aside: every hot-key miss is a DB load), ``limiter_down`` (the per-user limiter's Redis is unreachable:
 ``fail_open`` decides whether the sale stays up unthrottled or returns 503s), ``slow_queue`` (the queue's Redis
@@ -42,124 +43,150 @@ create_order, timeout)`` handles one order, ``recover(r, queue, processing)`` ru
 ``processing`` is a key of the worker's own (stable across restarts, like a StatefulSet pod's name). Exercise 16
 asks for one that survives ``worker_crash``; :data:`BLPOP_WORKER` (the default) does not.
 
-Threads are hcedu goroutines (daemons named ``hcedu-goroutine-*``); :func:`run` stops every one before it
-returns (bounded by ``timeout``) and deletes the run's keys. Redis errors other than the limiter's outage
-propagate out of :func:`run`.
+Threads are hcedu goroutines (the clients run under :func:`hcedu.lab.runner.run_workers`); :func:`run` stops
+every one before it returns (bounded by ``timeout``), deletes the run's keys and returns a
+:class:`~hcedu.lab.flashsale_report.SaleRun` (the frame and the state as named fields). Time is read and
+slept through ``clock=`` (default :data:`hcedu.clock.REAL`: the sale runs on real threads and real Redis
+round trips). Redis errors other than the limiter's outage propagate out of :func:`run`.
 """
 
 from __future__ import annotations
 
 import json
 import random
-import socket
 import threading
-import time
 import uuid
 from collections import Counter
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import redis
 
 from .. import _validate
-from ..backend import Keyspace, connect
-from ..clock import RealClock
+from ..backend import Keyspace
+from ..clock import REAL, as_clock, poll_until
 from ..go import rate
 from ..go.goroutine import spawn
-from ..patterns.cacheguard import NoGuard, SingleflightGuard
+from ..patterns.cacheguard import SingleflightGuard
 from ..patterns.delayqueue import DelayQueue
 from ..patterns._redisargs import resolve_keyspace
 from ..patterns.queue import Bridge, BridgeClosed
 from ..patterns.ratelimit import TokenBucketLimiter
-from ..patterns.stock import OK, NaiveStock, Stock
-from .flashsale_report import chart_funnel, chart_timeline, funnel, invariants, summary
-from .flashsale_workers import (BLPOP_WORKER, DIAGRAM, FAULTS, ITEM, OUTCOMES, STAGES, OrderWorker, WorkerCrash,
-                                WorkerLife)
+from ..patterns.stock import OK, Stock
+from .flashsale_faults import FAULTS, Fault, faults_from
+from .flashsale_report import SaleRun, chart_funnel, chart_timeline, funnel, invariants, summary
+from .flashsale_workers import BLPOP_WORKER, DIAGRAM, ITEM, OUTCOMES, STAGES, OrderWorker, WorkerCrash, WorkerLife
+from .runner import run_workers
 
-# The vocabulary and workers (flashsale_workers) and the run's report (flashsale_report) live in their own
-# modules; they are re-exported here because chapter 16 and exercise 16 call them all through this module.
-__all__ = ["STAGES", "OUTCOMES", "FAULTS", "FlashSale", "run", "invariants", "funnel", "summary",
-           "chart_timeline", "chart_funnel", "dashboard", "DIAGRAM", "OrderWorker", "BLPOP_WORKER", "WorkerCrash",
-           "WorkerLife"]
+if TYPE_CHECKING:
+    from ipywidgets import Widget
+
+# The vocabulary and workers (flashsale_workers), the faults (flashsale_faults) and the run's report
+# (flashsale_report) live in their own modules; they are re-exported here because chapter 16 and exercise 16
+# call them all through this module.
+__all__ = ["STAGES", "OUTCOMES", "FAULTS", "Fault", "SaleConfig", "FlashSale", "SaleRun", "run", "invariants", "funnel",
+           "summary", "chart_timeline", "chart_funnel", "dashboard", "DIAGRAM", "OrderWorker", "BLPOP_WORKER",
+           "WorkerCrash", "WorkerLife"]
 
 
-def _dead_port() -> int:
-    """A loopback port nobody listens on (bound, then released): connecting is refused at once."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+@dataclass(frozen=True)
+class SaleConfig:
+    """The sale's settings, validated once (``TypeError``/``ValueError`` naming the field). ``stock`` units on
+    sale; ``gateway_rate``/``gateway_burst`` the in-process token bucket (requests/s on the sale's clock);
+    ``user_limit`` requests per ``user_window`` s per user; ``queue_capacity`` the bridge's buffer;
+    ``workers`` order workers; ``pay_rate`` the share of buyers who pay at once; ``pay_timeout`` the seconds an
+    unpaid order waits before the closer closes it; ``db_latency`` one product read from the database (s);
+    ``expire_every`` how often the hot key expires (0: never); ``worker_delay`` extra time per order created;
+    ``max_crashes`` per worker under ``worker_crash``; ``seed`` for who pays and when workers die;
+    ``fail_open`` what the per-user limiter does while its Redis is down."""
 
+    stock: int = 100
+    gateway_rate: float = 1000.0
+    gateway_burst: int = 100
+    user_limit: int = 2
+    user_window: float = 1.0
+    queue_capacity: int = 64
+    workers: int = 2
+    pay_rate: float = 0.7
+    pay_timeout: float = 0.2
+    db_latency: float = 0.002
+    expire_every: float = 0.2
+    worker_delay: float = 0.0
+    max_crashes: int = 3
+    seed: int = 0
+    fail_open: bool = True
+
+    def __post_init__(self) -> None:
+        check = {"stock": (_validate.integer, {"minimum": 0}),
+                 "gateway_rate": (_validate.number, {"minimum": 0, "strict": True}),
+                 "gateway_burst": (_validate.integer, {"minimum": 1}),
+                 "user_limit": (_validate.integer, {"minimum": 1}),
+                 "user_window": (_validate.number, {"minimum": 0, "strict": True}),
+                 "queue_capacity": (_validate.integer, {"minimum": 1}),
+                 "workers": (_validate.integer, {"minimum": 1}),
+                 "pay_rate": (_validate.number, {"minimum": 0, "maximum": 1}),
+                 "pay_timeout": (_validate.number, {"minimum": 0, "strict": True}),
+                 "db_latency": (_validate.number, {"minimum": 0}),
+                 "expire_every": (_validate.number, {"minimum": 0}),
+                 "worker_delay": (_validate.number, {"minimum": 0}),
+                 "max_crashes": (_validate.integer, {"minimum": 0}),
+                 "seed": (_validate.integer, {})}
+        for name, (validate, bounds) in check.items():
+            object.__setattr__(self, name, validate(name, getattr(self, name), **bounds))
+        if not isinstance(self.fail_open, bool):
+            raise TypeError(f"fail_open must be a bool (got {type(self.fail_open).__name__})")
 
 
 class FlashSale:
-    """One sale of ``stock`` units of one item, wired stage by stage (see the module docstring).
+    """One sale of ``config.stock`` units of one item, wired stage by stage (see the module docstring).
 
-    ``client`` a redis-py client (default :func:`hcedu.backend.connect`); ``keyspace`` the parent keyspace (the
-    sale's keys go under a fresh child ``fs-<id>``); rates in requests/s on a real clock; ``pay_timeout`` is the
-    seconds an unpaid order waits before the closer closes it; ``faults`` a subset of :data:`FAULTS`.
-    Call :meth:`start`, :meth:`handle` from any number of threads, then :meth:`stop`.
+    ``client`` a redis-py client (default :func:`hcedu.backend.connect`); ``config`` a :class:`SaleConfig`
+    (default: its defaults); ``keyspace`` the parent keyspace (the sale's keys go under a fresh child
+    ``fs-<id>``); ``faults`` names from :data:`FAULTS` (or :class:`~hcedu.lab.flashsale_faults.Fault`
+    instances); ``order_worker`` an :class:`OrderWorker`; ``clock`` reads time and sleeps (default
+    :data:`hcedu.clock.REAL`). Call :meth:`start`, :meth:`handle` from any number of threads, then :meth:`stop`.
     """
 
-    def __init__(self, client: redis.Redis | None = None, *, keyspace: Keyspace | None = None, stock: int = 100,
-                 gateway_rate: float = 1000.0, gateway_burst: int = 100, user_limit: int = 2,
-                 user_window: float = 1.0, queue_capacity: int = 64, workers: int = 2, pay_rate: float = 0.7,
-                 pay_timeout: float = 0.2, db_latency: float = 0.002, expire_every: float = 0.2,
-                 worker_delay: float = 0.0, seed: int = 0, faults: Sequence[str] = (), fail_open: bool = True,
-                 order_worker: OrderWorker = BLPOP_WORKER, max_crashes: int = 3) -> None:
-        self.stock_units = _validate.integer("stock", stock, minimum=0)
-        gateway_rate = _validate.number("gateway_rate", gateway_rate, minimum=0, strict=True)
-        gateway_burst = _validate.integer("gateway_burst", gateway_burst, minimum=1)
-        user_limit = _validate.integer("user_limit", user_limit, minimum=1)
-        user_window = _validate.number("user_window", user_window, minimum=0, strict=True)
-        queue_capacity = _validate.integer("queue_capacity", queue_capacity, minimum=1)
-        self.n_workers = _validate.integer("workers", workers, minimum=1)
-        self.pay_rate = _validate.number("pay_rate", pay_rate, minimum=0, maximum=1)
-        self.pay_timeout = _validate.number("pay_timeout", pay_timeout, minimum=0, strict=True)
-        self.db_latency = _validate.number("db_latency", db_latency, minimum=0)
-        self.expire_every = _validate.number("expire_every", expire_every, minimum=0)
-        self.worker_delay = _validate.number("worker_delay", worker_delay, minimum=0)
+    def __init__(self, client: redis.Redis | None = None, config: SaleConfig | None = None, *,
+                 keyspace: Keyspace | None = None, faults: Sequence[str | Fault] = (),
+                 order_worker: OrderWorker = BLPOP_WORKER, clock: Any = None) -> None:
+        if config is None:
+            config = SaleConfig()
+        if not isinstance(config, SaleConfig):
+            raise TypeError(f"config must be a SaleConfig (got {type(config).__name__})")
+        self.config = c = config
+        self.stock_units, self.n_workers, self.seed = c.stock, c.workers, c.seed
+        self.pay_rate, self.pay_timeout, self.max_crashes = c.pay_rate, c.pay_timeout, c.max_crashes
+        self.db_latency, self.expire_every, self.worker_delay = c.db_latency, c.expire_every, c.worker_delay
         if not (isinstance(order_worker, tuple) and len(order_worker) >= 2 and callable(order_worker[0])
                 and callable(order_worker[1])):
             raise TypeError(f"order_worker must be an OrderWorker(work_one, recover) (got {order_worker!r})")
         self.order_worker = OrderWorker(*order_worker)
-        self.max_crashes = _validate.integer("max_crashes", max_crashes, minimum=0)
-        self.seed = _validate.integer("seed", seed)
-        if isinstance(faults, str):
-            faults = (faults,)
-        for f in faults:
-            _validate.choice("faults[]", f, FAULTS)
-        self.faults = frozenset(faults)
-        if not isinstance(fail_open, bool):
-            raise TypeError(f"fail_open must be a bool (got {type(fail_open).__name__})")
+        self.faults: tuple[Fault, ...] = faults_from(faults)
         self.client, parent = resolve_keyspace(client, keyspace, "flashsale")
         self.run_id = uuid.uuid4().hex[:8]
         self.ks = Keyspace(f"fs-{self.run_id}", self.client, root=parent.prefix)
-        self.clock = RealClock()
+        self.clock = REAL if clock is None else as_clock(clock)
 
         # stage 1: the gateway's in-process token bucket (Go: rate.NewLimiter(r, b) in a middleware)
-        self.gateway = rate.Limiter(gateway_rate, gateway_burst, clock=self.clock)
+        self.gateway = rate.Limiter(c.gateway_rate, c.gateway_burst, clock=self.clock)
         # stage 2: per-user quota shared by every app server (Redis); its own client so an outage hits it alone
-        lim_client = self.client
-        if "limiter_down" in self.faults:
-            lim_client = redis.Redis(host="127.0.0.1", port=_dead_port(), socket_connect_timeout=0.2,
-                                     socket_timeout=0.2, retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0),
-                                     decode_responses=True)
+        lim_client = self._broken("limiter_client", self, self.client)
         self._lim_client = lim_client
-        self.user_limiter = TokenBucketLimiter(lim_client, limit=user_limit, window=user_window, keyspace=self.ks,
-                                               clock=self.clock, name="user", fail_open=fail_open)
+        self.user_limiter = TokenBucketLimiter(lim_client, limit=c.user_limit, window=c.user_window,
+                                               keyspace=self.ks, clock=self.clock, name="user",
+                                               fail_open=c.fail_open)
         # stage 3: the product page's hot key, guarded against breakdown
-        guard_cls = NoGuard if "no_guard" in self.faults else SingleflightGuard
+        guard_cls = self._broken("guard_class", SingleflightGuard)
         self.guard = guard_cls(self._load_product, self.client, keyspace=self.ks, name="product", ttl=60,
                                clock=self.clock)
         # stage 4: oversell-free stock (the naive foil races between its GET and its DECRBY)
-        self.stock = (NaiveStock(self.client, ITEM, keyspace=self.ks, pause=0.002, clock=self.clock)
-                      if "naive_stock" in self.faults else Stock(self.client, ITEM, keyspace=self.ks))
+        self.stock = self._broken("stock", self, Stock(self.client, ITEM, keyspace=self.ks))
         self._returns = Stock(self.client, ITEM, keyspace=self.ks)  # the atomic give-back (CANCEL_LUA)
         # stage 5 and after: bounded hand-off to the order workers; payment deadlines on the delay queue
-        self.queue_capacity = queue_capacity
+        self.queue_capacity = c.queue_capacity
         self.bridge: Bridge | None = None
         self.dq = DelayQueue("unpaid", client=self.client, keyspace=self.ks, lease=5.0, clock=self.clock)
         self.created_key = self.ks.key("orders", "created")
@@ -172,11 +199,19 @@ class FlashSale:
         self.processing: list[str] = []     # per worker: its processing key
         self.crashes = 0
         self.counts: Counter = Counter()
+        self._compensates = self._broken("compensates", True)
+
+    def _broken(self, seam: str, *args: Any) -> Any:
+        """The healthy part (``args[-1]``) of one stage, as every active fault leaves it (see flashsale_faults)."""
+        *head, part = args
+        for fault in self.faults:
+            part = getattr(fault, seam)(*head, part)
+        return part
 
     # -- the database behind the cache ---------------------------------------------------------------
     def _load_product(self, item: str) -> dict:
         if self.db_latency:
-            time.sleep(self.db_latency)
+            self.clock.sleep(self.db_latency)
         return {"item": item, "price": 1999, "title": "flash-sale phone"}
 
     def db_loads(self) -> int:
@@ -190,7 +225,7 @@ class FlashSale:
         self.guard.put(ITEM, self._load_product(ITEM))
         self.bridge = Bridge(client=self.client, keyspace=self.ks, key="orders", capacity=self.queue_capacity,
                              policy="block_timeout", put_timeout=0.005, batch=32,
-                             rate=20.0 if "slow_queue" in self.faults else None)
+                             rate=self._broken("queue_rate", None))
         for i in range(self.n_workers):
             self._blocked.append(False)
             self._wakes.append(0)
@@ -206,7 +241,7 @@ class FlashSale:
         order (waiting up to ``pay_timeout`` + ``timeout`` s), then stop every goroutine. Returns the bridge's
         shutdown report as a dict (``unsent`` must be 0)."""
         timeout = _validate.number("timeout", timeout, minimum=0)
-        deadline = time.monotonic() + timeout + self.pay_timeout
+        deadline = self.clock.monotonic() + timeout + self.pay_timeout
         report = self.bridge.close(timeout=timeout) if self.bridge is not None else None
 
         def settled() -> bool:
@@ -221,11 +256,11 @@ class FlashSale:
             with self._mu:
                 return wakes == self._wakes and all(self._blocked)
 
-        while self.bridge is not None and not settled() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        if self.bridge is not None:
+            poll_until(settled, max(0.0, deadline - self.clock.monotonic()), interval=0.01, clock=self.clock)
         self._stop.set()
         for g in self._threads:
-            g.join(timeout=max(0.1, deadline - time.monotonic()))
+            g.join(timeout=max(0.1, deadline - self.clock.monotonic()))
         errors = [g.exception for g in self._threads if g.exception is not None]
         if errors:
             raise errors[0]
@@ -256,7 +291,7 @@ class FlashSale:
         except BridgeClosed:
             accepted = False
         if not accepted:
-            if "no_compensation" not in self.faults:
+            if self._compensates:
                 self._returns.cancel(user)                # give the unit back: the purchase did not happen
             return "queue", "shed"
         return "queue", "ordered"
@@ -275,7 +310,7 @@ class FlashSale:
         """Create one order (idempotent: a re-delivered order changes nothing that already happened)."""
         order = json.loads(raw)
         if self.worker_delay:
-            time.sleep(self.worker_delay)
+            self.clock.sleep(self.worker_delay)
         oid, user = order["oid"], order["user"]
         self.client.hset(self.created_key, oid, user)                       # INSERT INTO orders ...
         life.event("create: INSERT order")
@@ -291,8 +326,7 @@ class FlashSale:
         crashes = 0
         w, queue, processing = self.order_worker, self.bridge.key, self.processing[i]
         while not self._stop.is_set():
-            crash = "worker_crash" in self.faults and crashes < self.max_crashes
-            life = WorkerLife(self.client, rng.randint(1, 12) if crash else None,
+            life = WorkerLife(self.client, self._broken("crash_after", rng, crashes, self.max_crashes, None),
                               on_block=lambda inside: self._blocking(i, inside))
             try:
                 w.recover(life.client, queue, processing)
@@ -311,10 +345,11 @@ class FlashSale:
                 if self.client.hsetnx(self.final_key, oid, "CLOSED"):       # ... WHERE status='UNPAID'
                     self._returns.cancel(user)
                 self.dq.ack(oid)
-            self._stop.wait(0.01)
+            self.clock.sleep(0.01)
 
     def _expirer(self) -> None:
-        while not self._stop.wait(self.expire_every):
+        # every expire_every s until stopped (poll_until returns True once the stop is set)
+        while not poll_until(self._stop.is_set, self.expire_every, interval=0.01, clock=self.clock):
             self.guard.expire(ITEM)                       # the hot key's TTL runs out mid-sale
 
     # -- state after the run --------------------------------------------------------------------------
@@ -325,7 +360,7 @@ class FlashSale:
         orders = [{"oid": o, "user": u, "status": final.get(o, "UNPAID")} for o, u in sorted(created.items())]
         return {"orders": orders, "stock": self.stock_units, "remaining": self.stock.remaining(),
                 "held": self.stock.sold(), "db_loads": self.db_loads(),
-                "failed_open": self.user_limiter.failed_open, "faults": sorted(self.faults),
+                "failed_open": self.user_limiter.failed_open, "faults": sorted(f.name for f in self.faults),
                 "crashes": self.crashes, "worker": self.order_worker.name}
 
     def cleanup(self) -> None:
@@ -345,20 +380,23 @@ def _users(users: int, requests: int, seed: int) -> list[str]:
 
 def run(*, users: int = 300, stock: int = 100, requests: int = 2000, arrival_rate: float | None = 2000.0,
         concurrency: int = 8, seed: int = 0,
-        faults: Sequence[str] = (), fail_open: bool = True, client: redis.Redis | None = None,
-        keyspace: Keyspace | None = None, sink: list | None = None, timeout: float = 30.0,
-        **system: Any) -> pd.DataFrame:
+        faults: Sequence[str | Fault] = (), fail_open: bool = True, client: redis.Redis | None = None,
+        keyspace: Keyspace | None = None, sink: list | None = None, timeout: float = 30.0, clock: Any = None,
+        order_worker: OrderWorker = BLPOP_WORKER, **settings: Any) -> SaleRun:
     """Run a flash sale under real threads: ``requests`` purchase requests from ``users`` users (seeded, skewed)
     sent by ``concurrency`` client threads against one :class:`FlashSale` of ``stock`` units. Requests are
     due at seeded Poisson arrival times at ``arrival_rate`` per second (a client sends each when it is due, or
     late if all clients are busy: that lateness counts in no latency); ``arrival_rate=None`` is closed loop
     (each client sends its next request as soon as the last one returns).
 
-    Returns one row per request, sorted by ``req``: ``req``, ``user``, ``t`` (start, seconds since the run
-    began), ``latency`` (s), ``end``, ``stage`` (last stage reached), ``outcome``, ``bought``. ``frame.attrs``
-    holds the run's state for :func:`invariants`: ``orders``, ``stock``, ``remaining``, ``held``,
-    ``db_loads``, ``failed_open``, ``faults``, ``bridge`` (stats), ``seconds``. Extra keyword arguments go to
-    :class:`FlashSale` (``gateway_rate``, ``user_limit``, ``queue_capacity``, ``workers``, ``pay_timeout``, ...).
+    Returns a :class:`~hcedu.lab.flashsale_report.SaleRun`: ``frame`` has one row per request, sorted by
+    ``req`` (``req``, ``user``, ``t`` (start, seconds since the run began), ``latency`` (s), ``end``,
+    ``stage`` (last stage reached), ``outcome``, ``bought``); its named fields hold the run's state for
+    :func:`invariants` (``orders``, ``stock``, ``remaining``, ``held``, ``db_loads``, ``failed_open``,
+    ``faults``, ``crashes``, ``bridge``, ``seconds``, ...). Extra keyword arguments are fields of
+    :class:`SaleConfig` (``gateway_rate``, ``user_limit``, ``queue_capacity``, ``workers``, ``pay_timeout``,
+    ...); ``faults`` and ``order_worker`` go to :class:`FlashSale`; ``clock``
+    paces the clients and times the requests (default :data:`hcedu.clock.REAL`) and is the sale's clock too.
     ``sink``: a list that each row is also appended to as it completes (for a live dashboard).
     """
     users = _validate.integer("users", users, minimum=1)
@@ -369,64 +407,62 @@ def run(*, users: int = 300, stock: int = 100, requests: int = 2000, arrival_rat
         raise TypeError(f"sink must be a list (got {type(sink).__name__})")
     arrival_rate = None if arrival_rate is None else _validate.number("arrival_rate", arrival_rate, minimum=0,
                                                                       strict=True)
-    sale = FlashSale(client, keyspace=keyspace, stock=stock, seed=seed, faults=faults, fail_open=fail_open,
-                     **system)
+    clock = REAL if clock is None else as_clock(clock)
+    unknown = sorted(set(settings) - set(SaleConfig.__dataclass_fields__))
+    if unknown:
+        raise TypeError(f"run() got unknown setting(s) {', '.join(unknown)}: the settings are SaleConfig's fields "
+                        f"({', '.join(SaleConfig.__dataclass_fields__)})")
+    config = SaleConfig(stock=stock, seed=seed, fail_open=fail_open, **settings)
+    sale = FlashSale(client, config, keyspace=keyspace, faults=faults, order_worker=order_worker, clock=clock)
     who = _users(users, requests, seed)
     due = (np.cumsum(np.random.default_rng([seed, 1]).exponential(1 / arrival_rate, requests))
            if arrival_rate else np.zeros(requests))
-    rows: list[dict] = []
-    rows_mu = threading.Lock()
     next_req = iter(range(requests))
     next_mu = threading.Lock()
     sale.start()
-    t0 = time.perf_counter()
+    t0 = clock.monotonic()
 
-    def client_loop() -> None:
+    def client_loop(_: int) -> list[dict]:
         mine = []
         while True:
             with next_mu:
                 req = next(next_req, None)
             if req is None:
-                break
-            wait = t0 + due[req] - time.perf_counter()
+                return mine
+            wait = t0 + due[req] - clock.monotonic()
             if wait > 0:
-                time.sleep(wait)
-            start = time.perf_counter()
+                clock.sleep(wait)
+            start = clock.monotonic()
             stage, outcome = sale.handle(req, who[req])
-            end = time.perf_counter()
+            end = clock.monotonic()
             row = {"req": req, "user": who[req], "t": start - t0, "latency": end - start, "end": end - t0,
                    "stage": stage, "outcome": outcome, "bought": outcome == "ordered"}
             mine.append(row)
             if sink is not None:
                 sink.append(row)
-        with rows_mu:
-            rows.extend(mine)
 
     try:
-        clients = [spawn(client_loop, name=f"hcedu-flashsale-client-{i}", report=False) for i in range(concurrency)]
-        deadline = time.monotonic() + timeout
-        for g in clients:
-            g.join(timeout=max(0.0, deadline - time.monotonic()))
-        hung = [g for g in clients if g.alive]
-        errors = [g.exception for g in clients if g.exception is not None]
+        try:
+            done = run_workers(client_loop, concurrency, name="hcedu-flashsale-client", timeout=timeout)
+        except TimeoutError:
+            sale.stop(timeout=min(10.0, timeout))
+            raise
         bridge = sale.stop(timeout=min(10.0, timeout))
-        if errors:
-            raise errors[0]
-        if hung:
-            raise TimeoutError(f"{len(hung)} client thread(s) still running after {timeout:g} s")
+        done.raise_first()
         state = sale.snapshot()
     finally:
         if not sale._stop.is_set():
             sale._stop.set()
         sale.cleanup()
+    rows = [row for mine in done.results for row in mine]
     frame = pd.DataFrame(rows, columns=["req", "user", "t", "latency", "end", "stage", "outcome", "bought"])
     frame = frame.sort_values("req", ignore_index=True)
-    frame.attrs.update(state, bridge=bridge, seconds=time.perf_counter() - t0, requests=requests, users=users)
-    return frame
+    return SaleRun(frame=frame, orders=tuple(state.pop("orders")), faults=tuple(state.pop("faults")), **state,
+                   bridge=bridge, seconds=clock.monotonic() - t0, requests=requests, users=users)
 
 
 def dashboard(client_factory: Callable[[], redis.Redis] | None = None, keyspace: Keyspace | None = None,
-              refresh: float = 0.25):
+              refresh: float = 0.25) -> "Widget":
     """A live dashboard (ipywidgets): pick a load, a stock and a fault, press *Run*; the chart of admitted /
     rejected / bought requests redraws every ``refresh`` s while the sale runs, then the invariants show."""
     import ipywidgets as w
@@ -446,7 +482,7 @@ def dashboard(client_factory: Callable[[], redis.Redis] | None = None, keyspace:
         box: dict = {}
 
         def work() -> None:
-            box["frame"] = run(requests=req.value, stock=stock.value, concurrency=conc.value,
+            box["sale"] = run(requests=req.value, stock=stock.value, concurrency=conc.value,
                                faults=() if fault.value == "none" else (fault.value,), fail_open=fo.value,
                                client=client_factory() if client_factory else None, keyspace=keyspace, sink=sink)
 
@@ -464,9 +500,9 @@ def dashboard(client_factory: Callable[[], redis.Redis] | None = None, keyspace:
                 if g.exception is not None:
                     print("run failed:", g.exception)
                     return
-                chart_timeline(box["frame"])
+                chart_timeline(box["sale"])
                 plt.show()
-                display(invariants(box["frame"]))
+                display(invariants(box["sale"]))
         finally:
             button.disabled = False
 

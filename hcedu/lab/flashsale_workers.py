@@ -1,6 +1,7 @@
-"""The flash sale's vocabulary and its order workers: stages, outcomes, faults, and a crashable worker.
+"""The flash sale's vocabulary and its order workers: stages, outcomes, and a crashable worker.
 
-:data:`STAGES`, :data:`OUTCOMES` and :data:`FAULTS` name what :func:`hcedu.lab.flashsale_system.run` records;
+:data:`STAGES` and :data:`OUTCOMES` name what :func:`hcedu.lab.flashsale_system.run` records (the faults
+are strategy classes in :mod:`hcedu.lab.flashsale_faults`);
 :data:`DIAGRAM` draws the request path. An order worker is an :class:`OrderWorker` (``work_one`` handles one
 order, ``recover`` runs at each (re)start); :data:`BLPOP_WORKER` is the default, which loses the order it
 held when it dies. :class:`WorkerLife` simulates ``kill -9`` after a seeded number of Redis commands,
@@ -15,12 +16,11 @@ import redis
 
 from .. import _validate
 
-__all__ = ["STAGES", "OUTCOMES", "FAULTS", "DIAGRAM", "OrderWorker", "BLPOP_WORKER", "WorkerCrash", "WorkerLife",
+__all__ = ["STAGES", "OUTCOMES", "DIAGRAM", "OrderWorker", "BLPOP_WORKER", "WorkerCrash", "WorkerLife",
            "BLOCKING", "ITEM"]
 
 STAGES = ("gateway", "user_limit", "product", "stock", "queue")
 OUTCOMES = ("gateway_429", "user_429", "limiter_down", "error", "sold_out", "duplicate", "shed", "ordered")
-FAULTS = ("naive_stock", "no_guard", "limiter_down", "slow_queue", "no_compensation", "worker_crash")
 BLOCKING = frozenset({"BLPOP", "BRPOP", "BLMOVE", "BRPOPLPUSH", "BLMPOP", "XREADGROUP", "XREAD", "BZPOPMIN"})
 ITEM = "sku-1"
 

@@ -7,7 +7,7 @@ down, :func:`redlock_clock_jump` shows two holders after one node's clock jumps.
 
 from __future__ import annotations
 
-import threading
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import fakeredis
@@ -21,8 +21,9 @@ from .. import _validate
 from ..clock import VirtualClock
 from ..patterns.redlock import Redlock
 from .lockscenarios import Scenario, expire_now
+from .runner import run_workers
 
-__all__ = ["Nodes", "fake_nodes", "real_nodes", "redlock_outage", "redlock_clock_jump"]
+__all__ = ["Nodes", "fake_nodes", "real_nodes", "redlock_outage", "ClockJump", "redlock_clock_jump"]
 
 # -- 4. Redlock ------------------------------------------------------------------------------------------
 
@@ -97,11 +98,7 @@ def real_nodes(n: int = 5) -> Nodes:
                 os.kill(p.pid, signal.SIGKILL)  # instant; stop() below then only tidies up
             except OSError:
                 pass
-        ts = [threading.Thread(target=p.stop, name="hcedu-redis-stop", daemon=True) for p in procs]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(30)
+        run_workers(lambda i: procs[i].stop(), len(procs), name="hcedu-redis-stop", timeout=30).raise_first()
 
     return Nodes("real", [_node_client(p.port) for p in procs], crash,
                  lambda: _node_client(redis_server.free_port()), stop)
@@ -125,7 +122,17 @@ def redlock_outage(nodes: Nodes, max_down: int = 3, *, key: str = "hcedu:ch08:re
     return pd.DataFrame(rows)
 
 
-def redlock_clock_jump(nodes: Nodes, *, key: str = "hcedu:ch08:redlock-jump") -> Scenario:
+@dataclass(frozen=True)
+class ClockJump(Scenario):
+    """:func:`redlock_clock_jump`'s outcome: whether each client's Redlock succeeded, and both at once.
+    Its ``frame`` has one row per (step, node): ``t, step, node, holder``."""
+
+    client1_holds: bool
+    client2_holds: bool
+    two_holders: bool
+
+
+def redlock_clock_jump(nodes: Nodes, *, key: str = "hcedu:ch08:redlock-jump") -> ClockJump:
     """Kleppmann's scenario on 5 nodes: client 1 reaches A, B, C (D, E cut off); C's clock jumps forward
     so its copy expires early (enacted by forcing its TTL to 1 ms); client 2 reaches C, D, E (A, B cut
     off). Both believe they hold the lock. Frames: one row per (step, node) with who holds the key."""
@@ -159,5 +166,5 @@ def redlock_clock_jump(nodes: Nodes, *, key: str = "hcedu:ch08:redlock-jump") ->
     snap(3, f"client 2 acquires on C,D,E (A,B unreachable): {'held' if ok2 else 'failed'}")
     one.release()
     two.release()
-    return Scenario("Redlock with a clock jump on one node", pd.DataFrame(rows),
-                    {"client1_holds": ok1, "client2_holds": ok2, "two_holders": ok1 and ok2})
+    return ClockJump("Redlock with a clock jump on one node", pd.DataFrame(rows), client1_holds=ok1,
+                     client2_holds=ok2, two_holders=ok1 and ok2)

@@ -2,23 +2,24 @@
 
 :func:`sigstop_pause` is not simulated: the child's watchdog thread freezes with it, Redis expires the lease,
 another client takes the lock with the next fence, and the child's late write is rejected by a Redis-side
-fenced store. Returns a :class:`~hcedu.lab.lockscenarios.Scenario`.
+fenced store. Returns a :class:`SigstopPause` (a :class:`~hcedu.lab.lockscenarios.Scenario`).
 """
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import redis
 
 from .. import _validate
+from ..clock import REAL, Clock, as_clock
 from ..patterns.lock import RedisLock, fence_key_for
 from .lockscenarios import Scenario, _wait_gone
 from .lockcontention import _preload_scripts
 
-__all__ = ["sigstop_pause"]
+__all__ = ["SigstopPause", "sigstop_pause"]
 
 # -- 3b. a real pause: SIGSTOP a process that holds the lock --------------------------------------------
 
@@ -49,8 +50,20 @@ def _paused_holder(url: str, key: str, store: str, ttl: float, go: Any, out: Any
         client.close()
 
 
+@dataclass(frozen=True)
+class SigstopPause(Scenario):
+    """:func:`sigstop_pause`'s outcome: whether B acquired while A was stopped, both fences ``(A, B)``,
+    whether A's late write was accepted, what A's release returned, and the value the store kept."""
+
+    b_acquired_while_a_paused: bool
+    fences: tuple[int, int]
+    a_write_accepted: bool
+    a_release: bool
+    final_value: Any
+
+
 def sigstop_pause(url: str, *, ttl: float = 0.3, key: str = "hcedu:ch08:lock:sigstop",
-                  store: str = "hcedu:ch08:storage") -> Scenario:
+                  store: str = "hcedu:ch08:storage", clock: Clock = REAL) -> SigstopPause:
     """Not simulated: process A (spawned) takes the lock with a watchdog, then the parent freezes it
     with ``SIGSTOP`` — a real stop-the-world pause that freezes A's watchdog thread too. When Redis has
     expired A's lease, B (this process) acquires with the next fence and writes; then ``SIGCONT``: A
@@ -58,7 +71,8 @@ def sigstop_pause(url: str, *, ttl: float = 0.3, key: str = "hcedu:ch08:lock:sig
     (:class:`~hcedu.patterns.fencing.RedisFencedResource`), and its release returns False.
 
     ``url``: a real server or :func:`hcedu.backend.serve_embedded`. POSIX only. Frames carry real
-    elapsed seconds (not deterministic; the summary is). Raises ``TimeoutError`` if a step takes > 30 s.
+    elapsed seconds on ``clock`` (wall time: not deterministic; the outcome fields are). Raises
+    ``TimeoutError`` if a step takes > 30 s.
     """
     import multiprocessing as mp
     import os
@@ -70,6 +84,7 @@ def sigstop_pause(url: str, *, ttl: float = 0.3, key: str = "hcedu:ch08:lock:sig
         raise NotImplementedError("sigstop_pause needs POSIX signals (SIGSTOP/SIGCONT)")
     _validate.text("url", url)
     ttl = _validate.number("ttl", ttl, minimum=0.01)
+    clock = as_clock(clock)
     client = redis.Redis.from_url(url, decode_responses=True)
     _preload_all(client)
     client.delete(key, fence_key_for(key), store)
@@ -77,11 +92,11 @@ def sigstop_pause(url: str, *, ttl: float = 0.3, key: str = "hcedu:ch08:lock:sig
     go, out = ctx.Queue(), ctx.Queue()
     proc = ctx.Process(target=_paused_holder, args=(url, key, store, ttl, go, out), daemon=True,
                        name="hcedu-lock-paused-holder")
-    t0 = time.perf_counter()
+    t0 = clock.monotonic()
     rows: list[dict[str, Any]] = []
 
     def row(actor: str, event: str, ok: Any = None, fence: Any = None, detail: str = "") -> None:
-        rows.append({"t": time.perf_counter() - t0, "actor": actor, "event": event, "ok": ok, "fence": fence,
+        rows.append({"t": clock.monotonic() - t0, "actor": actor, "event": event, "ok": ok, "fence": fence,
                      "detail": detail})
 
     def get(timeout: float = 30) -> tuple:
@@ -129,6 +144,5 @@ def sigstop_pause(url: str, *, ttl: float = 0.3, key: str = "hcedu:ch08:lock:sig
             proc.join(5)
         client.delete(key, fence_key_for(key), store)
         client.close()
-    return Scenario("a real SIGSTOP pause", pd.DataFrame(rows), {
-        "b_acquired_while_a_paused": b_ok, "fences": (a_fence, b.fence), "a_write_accepted": a_wrote,
-        "a_release": a_release, "final_value": final})
+    return SigstopPause("a real SIGSTOP pause", pd.DataFrame(rows), b_acquired_while_a_paused=b_ok,
+                        fences=(a_fence, b.fence), a_write_accepted=a_wrote, a_release=a_release, final_value=final)

@@ -7,43 +7,52 @@ is enacted at the scripted moment by forcing the key's TTL to 1 ms and waiting u
 
 Holds the scenario plumbing (:class:`Scenario`, :class:`PausableClock`, the frame recorder) and scenarios
 1-3: :func:`lease_expiry`, :func:`pause_past_ttl`, :func:`watchdog_pause`, :func:`watchdog_hung`. Each
-returns a :class:`Scenario` whose ``frames`` has one row per step: ``t, actor, event, ok, fence, detail,
-holder, believers``.
+returns a frozen :class:`Scenario` subclass whose ``frame`` has one row per step (``t, actor, event, ok,
+fence, detail, holder, believers``) and whose named fields say what happened (``summary`` lists them).
+
+The four ways :func:`lease_expiry` takes and releases the lock are small classes with the same two
+methods (redis-py's ``acquire()`` -> ``do_acquire(token)`` seam), chosen once from the ``unlock`` argument.
 """
 
 from __future__ import annotations
 
+import functools
 import secrets
-import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, ClassVar
 
 import pandas as pd
 import redis
 import redis.lock
 
 from .. import _validate
-from ..clock import Timer, VirtualClock
+from ..clock import REAL, Timer, VirtualClock, poll_until
 from ..patterns.fencing import FencedResource
 from ..patterns.lock import RedisLock, fence_key_for, unsafe_release
 
-__all__ = ["Scenario", "PausableClock", "lease_expiry", "pause_past_ttl", "watchdog_pause", "watchdog_hung",
-           "expire_now", "UNLOCKS", "KEY"]
+__all__ = ["Scenario", "LeaseExpiry", "PausePastTTL", "WatchdogPause", "WatchdogHung", "PausableClock",
+           "lease_expiry", "pause_past_ttl", "watchdog_pause", "watchdog_hung", "expire_now", "UNLOCKS", "KEY"]
 
-UNLOCKS = ("naive", "token", "redis-py")
 KEY = "hcedu:ch08:lock:order"
 
 
 # -- scenario plumbing -------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class Scenario:
-    """A finished scenario: its title, the event ``frames`` and a ``summary`` of what happened."""
+    """A finished scenario: its ``title`` and event ``frame``. Each scenario returns its own subclass, whose
+    named fields say what happened; ``summary`` is those fields as a dict (for printing and tables)."""
 
     title: str
-    frames: pd.DataFrame
-    summary: dict[str, Any] = field(default_factory=dict)
-    resource: FencedResource | None = None
+    frame: pd.DataFrame = field(repr=False)
+
+    #: fields that are not part of the outcome (``summary`` leaves them out)
+    _NOT_SUMMARY: ClassVar[frozenset[str]] = frozenset({"title", "frame", "resource"})
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The outcome fields, in declaration order: ``{name: value}``."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self._NOT_SUMMARY}
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(f"{self.title}: " + ", ".join(f"{k}={v}" for k, v in self.summary.items()))
@@ -91,11 +100,9 @@ class PausableClock:
 
 
 def _wait_gone(client: redis.Redis, key: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while client.exists(key):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{key} did not expire within {timeout} s")
-        time.sleep(0.002)
+    # Redis expires keys on its own (real) clock, so this wait is real time whatever the scenario's clock
+    if not poll_until(lambda: not client.exists(key), timeout, interval=0.002, clock=REAL):
+        raise TimeoutError(f"{key} did not expire within {timeout} s")
 
 
 def expire_now(client: redis.Redis, key: str) -> None:
@@ -135,7 +142,7 @@ class _Script:
         expire_now(self.client, self.key)
         self.row("redis", "expire", True, detail=why)
 
-    def frames(self) -> pd.DataFrame:
+    def frame(self) -> pd.DataFrame:
         df = pd.DataFrame(self.rows, columns=["t", "actor", "event", "ok", "fence", "detail", "holder", "believers"])
         df["fence"] = df["fence"].astype("Int64")
         return df
@@ -145,10 +152,120 @@ def _max_believers(df: pd.DataFrame) -> int:
     return int(max((len(b.split("+")) if b else 0) for b in df["believers"]))
 
 
+def _rejected(storage: FencedResource) -> list[tuple[str, int]]:
+    return [(w.writer, w.fence) for w in storage.rejected()]
+
+
 # -- 1. lease expiry: the source's plain DEL vs the token ----------------------------------------------
 
+class _Holder:
+    """One client's way to take and give back the lock in :func:`lease_expiry`. The scenario calls only
+    ``acquire(actor)`` and ``release()`` and never asks which kind it holds (redis-py's ``acquire()`` ->
+    ``do_acquire(token)`` seam); the base acquires with ``SET key token NX PX`` and a random token, and
+    each kind overrides what differs. ``token`` is the value it wrote (for "who holds it")."""
+
+    detail: ClassVar[str] = "SET NX PX"  # what acquire() sends, for the frame
+
+    def __init__(self, client: redis.Redis, key: str, ttl: float, clock: VirtualClock) -> None:
+        self.client, self.key, self.ttl, self.clock = client, key, ttl, clock
+        self.token = ""
+
+    def acquire(self, actor: str) -> bool:
+        self.token = self.new_token(actor)
+        return bool(self.client.set(self.key, self.token, nx=True, px=int(self.ttl * 1000)))
+
+    def new_token(self, actor: str) -> str:
+        return secrets.token_hex(8)
+
+    def release(self) -> tuple[bool | None, str]:
+        """``(released, detail for the frame)``."""
+        raise NotImplementedError
+
+
+class _Naive(_Holder):
+    """The source's first version: a fixed value ``instance_N`` per client, released with a plain ``DEL``."""
+
+    def new_token(self, actor: str) -> str:
+        return f"instance_{'ABC'.index(actor) + 1}"
+
+    def release(self) -> tuple[bool | None, str]:
+        return unsafe_release(self.client, self.key), "plain DEL"
+
+
+class _Token(_Holder):
+    """This course's :class:`RedisLock`: a random token, a fence, a Lua compare-and-delete."""
+
+    detail = "SET NX PX (Lua + INCR fence)"
+
+    def acquire(self, actor: str) -> bool:
+        self.lock = RedisLock(self.client, self.key, self.ttl, clock=self.clock)
+        ok = self.lock.acquire(blocking=False)
+        self.token = self.lock.token
+        return ok
+
+    def release(self) -> tuple[bool | None, str]:
+        return self.lock.release(), "Lua compare-and-delete"
+
+
+class _RedisPy(_Holder):
+    """redis-py's ``redis.lock.Lock``, whose release raises ``LockNotOwnedError`` when the lock is not ours."""
+
+    def acquire(self, actor: str) -> bool:
+        self.lock = redis.lock.Lock(self.client, self.key, timeout=self.ttl, thread_local=False)
+        ok = self.lock.acquire(blocking=False)
+        token = self.lock.local.token
+        self.token = token.decode() if isinstance(token, bytes) else token
+        return ok
+
+    def release(self) -> tuple[bool | None, str]:
+        try:
+            self.lock.release()
+        except redis.lock.LockNotOwnedError:
+            return False, "raised LockNotOwnedError"
+        return True, ""
+
+
+class _Custom(_Holder):
+    """The exercise: acquisition is ``SET key token NX PX``, release the learner's
+    ``release(client, key, token) -> bool``."""
+
+    def __init__(self, client: redis.Redis, key: str, ttl: float, clock: VirtualClock, *,
+                 release_fn: Callable[..., bool], label: str) -> None:
+        super().__init__(client, key, ttl, clock)
+        self.release_fn, self.label = release_fn, label
+
+    def release(self) -> tuple[bool | None, str]:
+        return bool(self.release_fn(self.client, self.key, self.token)), self.label
+
+
+#: the named ways to unlock, in the order the chapter compares them
+_HOLDERS: dict[str, type[_Holder]] = {"naive": _Naive, "token": _Token, "redis-py": _RedisPy}
+UNLOCKS = tuple(_HOLDERS)
+
+
+def _holder_kind(unlock: str | Callable[..., bool]) -> tuple[str, Callable[..., _Holder]]:
+    """``(label, make(client, key, ttl, clock) -> _Holder)`` for ``unlock``: the one place a name is
+    mapped to its class."""
+    if callable(unlock):
+        label = getattr(unlock, "__name__", "custom")
+        return label, functools.partial(_Custom, release_fn=unlock, label=label)
+    _validate.choice("unlock", unlock, UNLOCKS)
+    return unlock, _HOLDERS[unlock]
+
+
+@dataclass(frozen=True)
+class LeaseExpiry(Scenario):
+    """:func:`lease_expiry`'s outcome: what A's late release returned, whether B's lock survived it, whether
+    C got in while B still worked, and the most clients that believed they held the lock at once."""
+
+    a_release: bool | None
+    b_lock_survived: bool
+    c_got_in: bool
+    max_holders: int
+
+
 def lease_expiry(client_factory: Callable[[], redis.Redis], unlock: str | Callable[..., bool] = "token", *,
-                 ttl: float = 30, work: float = 40, key: str = KEY) -> Scenario:
+                 ttl: float = 30, work: float = 40, key: str = KEY) -> LeaseExpiry:
     """A holds the lock, its work outlasts the lease, B takes the lock, then A unlocks.
 
     ``unlock``: ``"naive"`` (the source's first version: fixed value ``instance_N``, plain ``DEL``),
@@ -156,57 +273,26 @@ def lease_expiry(client_factory: Callable[[], redis.Redis], unlock: str | Callab
     ``release(client, key, token) -> bool`` (the exercise: acquisition is ``SET key token NX PX``).
     With the naive unlock A deletes B's lock and C gets in while B still works (two holders).
     """
-    if not (callable(unlock) or unlock in UNLOCKS):
-        _validate.choice("unlock", unlock, UNLOCKS)
+    label, make = _holder_kind(unlock)
     _validate.number("ttl", ttl, minimum=0, strict=True)
     _validate.number("work", work, minimum=0, strict=True)
     if work <= ttl:
         raise ValueError(f"work must be longer than ttl for the lease to run out (got work={work}, ttl={ttl})")
     clock = VirtualClock()
-    clients = {a: client_factory() for a in "ABC"}
-    s = _Script(clients["A"], key, clock)
-    label = unlock if isinstance(unlock, str) else getattr(unlock, "__name__", "custom")
-    locks: dict[str, Any] = {}
+    holders = {a: make(client_factory(), key, ttl, clock) for a in "ABC"}
+    s = _Script(holders["A"].client, key, clock)
 
     def acquire(actor: str) -> bool:
-        c = clients[actor]
-        if unlock == "token":
-            locks[actor] = RedisLock(c, key, ttl, clock=clock)
-            ok = locks[actor].acquire(blocking=False)
-            token = locks[actor].token
-        elif unlock == "redis-py":
-            locks[actor] = redis.lock.Lock(c, key, timeout=ttl, thread_local=False)
-            ok = locks[actor].acquire(blocking=False)
-            token = locks[actor].local.token
-            token = token.decode() if isinstance(token, bytes) else token
-        else:
-            token = f"instance_{'ABC'.index(actor) + 1}" if unlock == "naive" else secrets.token_hex(8)
-            ok = bool(c.set(key, token, nx=True, px=int(ttl * 1000)))
-            locks[actor] = token
+        h = holders[actor]
+        ok = h.acquire(actor)
         if ok:
-            s.owner_of[token] = actor
+            s.owner_of[h.token] = actor
             s.believers.add(actor)
-        s.row(actor, "acquire", ok, detail="SET NX PX" + (" (Lua + INCR fence)" if unlock == "token" else ""))
+        s.row(actor, "acquire", ok, detail=h.detail)
         return ok
 
     def release(actor: str) -> bool | None:
-        c = clients[actor]
-        detail = ""
-        if unlock == "naive":
-            ok = unsafe_release(c, key)
-            detail = "plain DEL"
-        elif unlock == "token":
-            ok = locks[actor].release()
-            detail = "Lua compare-and-delete"
-        elif unlock == "redis-py":
-            try:
-                locks[actor].release()
-                ok = True
-            except redis.lock.LockNotOwnedError:
-                ok, detail = False, "raised LockNotOwnedError"
-        else:
-            ok = bool(unlock(c, key, locks[actor]))
-            detail = label
+        ok, detail = holders[actor].release()
         s.believers.discard(actor)
         s.row(actor, "release", ok, detail=detail)
         return ok
@@ -230,16 +316,26 @@ def lease_expiry(client_factory: Callable[[], redis.Redis], unlock: str | Callab
     if c_got:
         s.at(work + 10)
         release("C")
-    df = s.frames()
-    return Scenario(f"lease expiry, unlock={label}", df, {
-        "a_release": a_release, "b_lock_survived": b_survived, "c_got_in": c_got,
-        "max_holders": _max_believers(df)})
+    df = s.frame()
+    return LeaseExpiry(f"lease expiry, unlock={label}", df, a_release=a_release, b_lock_survived=b_survived,
+                       c_got_in=c_got, max_holders=_max_believers(df))
 
 
 # -- 2. a pause longer than the TTL, with and without fencing -----------------------------------------
 
+@dataclass(frozen=True)
+class PausePastTTL(Scenario):
+    """:func:`pause_past_ttl`'s outcome: whether two clients believed they held the lock at once, the
+    ``(writer, fence)`` of each write the storage rejected, the value it kept, and the storage itself."""
+
+    two_holders: bool
+    rejected: list[tuple[str, int]]
+    final_value: Any
+    resource: FencedResource = field(repr=False, compare=False)
+
+
 def pause_past_ttl(client_factory: Callable[[], redis.Redis], *, fenced: bool = True, ttl: float = 10,
-                   pause: float = 15, first_fence: int = 33, key: str = KEY) -> Scenario:
+                   pause: float = 15, first_fence: int = 33, key: str = KEY) -> PausePastTTL:
     """Kleppmann's diagram: A (fence 33) checks it holds the lock, then a GC pause outlasts the TTL; B
     acquires (fence 34) and writes; A wakes up and writes too. With ``fenced=True`` the storage rejects
     exactly A's stale write; without it A silently overwrites B's data.
@@ -297,11 +393,10 @@ def pause_past_ttl(client_factory: Callable[[], redis.Redis], *, fenced: bool = 
     for t, step in sorted(plan, key=lambda e: e[0]):  # stable: same-time steps keep their order
         s.at(t)
         step()
-    df = s.frames()
-    two_holders = _max_believers(df) >= 2
-    rejected = [(w.writer, w.fence) for w in storage.rejected()]
-    return Scenario(f"pause past the TTL, {'fenced' if fenced else 'unfenced'} storage", df, {
-        "two_holders": two_holders, "rejected": rejected, "final_value": storage.value}, storage)
+    df = s.frame()
+    return PausePastTTL(f"pause past the TTL, {'fenced' if fenced else 'unfenced'} storage", df,
+                        two_holders=_max_believers(df) >= 2, rejected=_rejected(storage),
+                        final_value=storage.value, resource=storage)
 
 
 # -- 3. the watchdog: a paused holder, and a hung one ----------------------------------------------------
@@ -323,8 +418,20 @@ class _Lease:
             self.s.expire("lease expires: nobody renewed it (TTL forced to 1 ms at the due time)")
 
 
+@dataclass(frozen=True)
+class WatchdogPause(Scenario):
+    """:func:`watchdog_pause`'s outcome: two holders or not, A's successful renewals, whether A's lock
+    noticed it was lost, the rejected ``(writer, fence)`` writes, and the storage."""
+
+    two_holders: bool
+    renewals: int
+    a_lost: bool
+    rejected: list[tuple[str, int]]
+    resource: FencedResource = field(repr=False, compare=False)
+
+
 def watchdog_pause(client_factory: Callable[[], redis.Redis], *, ttl: float = 9, pause_at: float = 4,
-                   resume_at: float = 20, key: str = KEY) -> Scenario:
+                   resume_at: float = 20, key: str = KEY) -> WatchdogPause:
     """A holds the lock with a watchdog (renew every ttl/3). A stop-the-world pause freezes A's whole
     process, the watchdog included, so the lease runs out; B acquires and writes; when A resumes its
     late renewal fails and its write (old fence) is rejected by the fenced storage."""
@@ -372,14 +479,22 @@ def watchdog_pause(client_factory: Callable[[], redis.Redis], *, ttl: float = 9,
     b.release()
     s.believers.discard("B")
     s.row("B", "release", True, b.fence, "Lua compare-and-delete")
-    df = s.frames()
-    return Scenario("watchdog vs a paused holder", df, {
-        "two_holders": _max_believers(df) >= 2, "renewals": a.renewals, "a_lost": a.lost,
-        "rejected": [(w.writer, w.fence) for w in storage.rejected()]}, storage)
+    df = s.frame()
+    return WatchdogPause("watchdog vs a paused holder", df, two_holders=_max_believers(df) >= 2,
+                         renewals=a.renewals, a_lost=a.lost, rejected=_rejected(storage), resource=storage)
+
+
+@dataclass(frozen=True)
+class WatchdogHung(Scenario):
+    """:func:`watchdog_hung`'s outcome: A's renewals, B's attempts, and whether B ever got the lock."""
+
+    renewals: int
+    b_tries: int
+    b_acquired: bool
 
 
 def watchdog_hung(client_factory: Callable[[], redis.Redis], *, ttl: float = 9, until: float = 60,
-                  max_renewals: int | None = None, every: float = 10, key: str = KEY) -> Scenario:
+                  max_renewals: int | None = None, every: float = 10, key: str = KEY) -> WatchdogHung:
     """A takes the lock with a watchdog, then its work hangs (deadlock, stuck call) while the process
     stays alive: the watchdog renews for ever and B never gets in. ``max_renewals`` caps the renewals
     (pottery caps extensions at 3); then the lease runs out and B acquires."""
@@ -420,6 +535,5 @@ def watchdog_hung(client_factory: Callable[[], redis.Redis], *, ttl: float = 9, 
     if got:
         b.release()
     ca.delete(key)
-    df = s.frames()
-    return Scenario(f"watchdog vs a hung holder, max_renewals={max_renewals}", df, {
-        "renewals": renewals, "b_tries": tries, "b_acquired": bool(got)})
+    return WatchdogHung(f"watchdog vs a hung holder, max_renewals={max_renewals}", s.frame(), renewals=renewals,
+                        b_tries=tries, b_acquired=bool(got))

@@ -75,11 +75,11 @@ cells = [
     """),
     code("""
     naive = lab.lease_expiry(backend.connect, "naive", key=KEY)
-    naive.frames
+    naive.frame
     """),
     code("""
     print(naive.summary)
-    lab.timeline_chart(naive, "source's first version: A's plain DEL frees B's lock, C walks in")
+    lab.chart_timeline(naive, "source's first version: A's plain DEL frees B's lock, C walks in")
     """),
     md("""
     **Takeaway:** pale bars are "believes it holds the lock", dark bars are "Redis says it does"; after A's
@@ -150,9 +150,9 @@ cells = [
     """),
     code("""
     tok = lab.lease_expiry(backend.connect, "token", key=KEY)
-    both = tok.frames.loc[tok.frames["believers"] == "A+B", "t"]
+    both = tok.frame.loc[tok.frame["believers"] == "A+B", "t"]
     print(f"A and B both believe they hold the lock from {both.min():g} s to {both.max():g} s")
-    lab.timeline_chart(tok, "token + Lua release: A's release is refused, B keeps the lock, C waits")
+    lab.chart_timeline(tok, "token + Lua release: A's release is refused, B keeps the lock, C waits")
     """),
     md("""
     **Takeaway:** both correct implementations refuse A's late release (redis-py raises
@@ -171,10 +171,10 @@ cells = [
     code("""
     fenced = lab.pause_past_ttl(backend.connect, key=KEY)
     print(fenced.summary)
-    fenced.frames[["t", "actor", "event", "ok", "fence", "holder", "believers", "detail"]]
+    fenced.frame[["t", "actor", "event", "ok", "fence", "holder", "believers", "detail"]]
     """),
     code("""
-    lab.timeline_chart(fenced, "pause past the TTL: two holders; the fence rejects A's stale write")
+    lab.chart_timeline(fenced, "pause past the TTL: two holders; the fence rejects A's stale write")
     """),
     code("""
     unfenced = lab.pause_past_ttl(backend.connect, fenced=False, key=KEY)
@@ -230,18 +230,18 @@ cells = [
     """),
     code("""
     paused = lab.watchdog_pause(backend.connect, key=KEY)
-    renewals = paused.frames[paused.frames["event"] == "renew"]
+    renewals = paused.frame[paused.frame["event"] == "renew"]
     assert renewals["t"].tolist() == [3.0, 20.0] and renewals["ok"].tolist() == [True, False]  # the title's claim
     print(paused.summary)
-    lab.timeline_chart(paused, "watchdog + pause: the renewal at 6 s never runs; the late one at 20 s fails")
+    lab.chart_timeline(paused, "watchdog + pause: the renewal at 6 s never runs; the late one at 20 s fails")
     """),
     code("""
     hung = lab.watchdog_hung(backend.connect, key=KEY)
     capped = lab.watchdog_hung(backend.connect, max_renewals=3, key=KEY)
     print("uncapped:", hung.summary)
     print("capped:  ", capped.summary)
-    assert hung.summary["renewals"] == 20 and not hung.summary["b_acquired"]  # the title's claim
-    lab.timeline_chart(hung, "watchdog + hung holder: 20 renewals in 60 s, B never gets in")
+    assert hung.renewals == 20 and not hung.b_acquired  # the title's claim
+    lab.chart_timeline(hung, "watchdog + hung holder: 20 renewals in 60 s, B never gets in")
     """),
     md("""
     **Takeaway:** the watchdog keeps a *live* holder's lease, which is exactly wrong for a hung one; cap the
@@ -262,9 +262,9 @@ cells = [
     finally:
         if server is not None:
             server.stop()
-    assert real_pause.summary["b_acquired_while_a_paused"] and not real_pause.summary["a_write_accepted"]
+    assert real_pause.b_acquired_while_a_paused and not real_pause.a_write_accepted
     print(real_pause.summary)
-    real_pause.frames.round(3)
+    real_pause.frame.round(3)
     """),
     md("""
     ## Break it: a worker that acts after its lease expired
@@ -345,7 +345,7 @@ cells = [
         jump = lab.redlock_clock_jump(nodes)
     print(outage.groupby("down")[["acquired"]].first().T)
     print(jump.summary)
-    lab.redlock_chart(outage, jump)
+    lab.chart_redlock(outage, jump)
     """),
     md("""
     **Takeaway:** left, 2 of 5 down still acquires and 3 down cannot; right, Kleppmann's scenario: client 1
@@ -364,7 +364,7 @@ cells = [
             real_jump = lab.redlock_clock_jump(nodes)
             real_outage = lab.redlock_outage(nodes, max_down=3)
         verdict = real_outage.groupby("down")["acquired"].first().to_dict()
-        assert verdict == {0: True, 1: True, 2: True, 3: False} and real_jump.summary["two_holders"]
+        assert verdict == {0: True, 1: True, 2: True, 3: False} and real_jump.two_holders
         print("real redis-servers:", verdict, real_jump.summary)
     else:
         print("redis-server not installed: skipped")
@@ -395,7 +395,7 @@ cells = [
     """),
     code("""
     # NBVAL_IGNORE_OUTPUT
-    lab.contention_chart(bench)
+    lab.chart_contention(bench)
     """),
     md("""
     **Takeaway:** throughput stays flat or falls as contenders are added (one holder at a time), while

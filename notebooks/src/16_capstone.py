@@ -80,12 +80,12 @@ cells = [
     code("""
     # NBVAL_IGNORE_OUTPUT
     # measured: counts depend on thread timing
-    frame = fs.run(users=300, stock=100, requests=2000, seed=0, keyspace=ks)
-    assert len(frame) == 2000 and fs.invariants(frame)["holds"].all()
-    fs.funnel(frame)
+    sale = fs.run(users=300, stock=100, requests=2000, seed=0, keyspace=ks)
+    assert len(sale.frame) == 2000 and fs.invariants(sale)["holds"].all()
+    fs.funnel(sale)
     """),
     code("""
-    fig = fs.chart_funnel(frame)
+    fig = fs.chart_funnel(sale)
     """),
     md("""
     **Takeaway:** each stage turns away most of what reaches it, so the one step that must be exact (the
@@ -93,7 +93,7 @@ cells = [
     script on one Redis.
     """),
     code("""
-    fig = fs.chart_timeline(frame)
+    fig = fs.chart_timeline(sale)
     """),
     md("""
     **Takeaway:** the stock sells out in the first fraction of a second; after that every request that passes
@@ -105,7 +105,7 @@ cells = [
     After every run the system checks its invariants from the Redis state (orders, buyers, stock counter):
     """),
     code("""
-    fs.invariants(frame)["holds"]
+    fs.invariants(sale)["holds"]
     """),
     md("""
     The same run as a **live dashboard**: pick a load, a stock and a fault, press *Run*, and watch admitted,
@@ -156,8 +156,8 @@ cells = [
     fo = fs.run(fail_open=True, **outage)
     fc = fs.run(fail_open=False, **outage)
     assert fs.invariants(fo)["holds"].all() and fs.invariants(fc)["holds"].all()
-    assert set(fc["outcome"]) <= {"gateway_429", "limiter_down"}
-    pd.DataFrame({"fail open": fo["outcome"].value_counts(), "fail closed": fc["outcome"].value_counts()}
+    assert set(fc.frame["outcome"]) <= {"gateway_429", "limiter_down"}
+    pd.DataFrame({"fail open": fo.frame["outcome"].value_counts(), "fail closed": fc.frame["outcome"].value_counts()}
                  ).fillna(0).astype(int)
     """),
     md("""
@@ -179,7 +179,7 @@ cells = [
     slow = dict(users=300, stock=100, requests=600, queue_capacity=2, keyspace=ks)
     kept = fs.run(faults=("slow_queue",), **slow)
     leaked = fs.run(faults=("slow_queue", "no_compensation"), **slow)
-    assert (kept["outcome"] == "shed").sum() > 0 and (leaked["outcome"] == "shed").sum() > 0
+    assert (kept.frame["outcome"] == "shed").sum() > 0 and (leaked.frame["outcome"] == "shed").sum() > 0
     key = "stock conserved (closed and shed units returned)"
     assert fs.invariants(kept).loc[key, "holds"] and not fs.invariants(leaked).loc[key, "holds"]
     pd.DataFrame({"with compensation": fs.invariants(kept)["detail"],
@@ -201,10 +201,10 @@ cells = [
     hot = dict(users=300, stock=100, requests=1000, concurrency=16, db_latency=0.01, expire_every=0.1,
                keyspace=ks)
     unguarded, guarded = fs.run(faults=("no_guard",), **hot), fs.run(**hot)
-    loads = pd.Series({"plain cache-aside": unguarded.attrs["db_loads"], "singleflight": guarded.attrs["db_loads"]},
+    loads = pd.Series({"plain cache-aside": unguarded.db_loads, "singleflight": guarded.db_loads},
                       name="product loads from the DB")
     # the structural bound, whatever the machine's speed: one load at start plus at most one per expiry
-    expiries = guarded.attrs["seconds"] / hot["expire_every"]
+    expiries = guarded.seconds / hot["expire_every"]
     assert loads["singleflight"] <= expiries + 2, (loads["singleflight"], expiries)
     loads
     """),
@@ -239,11 +239,11 @@ cells = [
     # measured
     from hcedu.lab import stats
 
-    lam = len(frame) / frame["end"].max()
-    W = frame["latency"].mean()
+    lam = len(sale.frame) / sale.frame["end"].max()
+    W = sale.frame["latency"].mean()
     print(f"throughput λ = {lam:,.0f} req/s, mean latency W = {W * 1e3:.2f} ms, "
           f"L = λW = {lam * W:.2f} requests in flight (8 client threads available)")
-    fs.summary(frame).round(3)
+    fs.summary(sale).round(3)
     """),
     md("""
     Use it backwards for capacity planning, and for the stock script, the serial bottleneck (one script at a

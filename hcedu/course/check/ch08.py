@@ -99,9 +99,9 @@ def safe_release(release: Callable[[Any, str, str], Any], connect: Callable[[], 
         from ...lab.lockscenarios import lease_expiry
         connect().delete(KEY)
         s = lease_expiry(connect, release, key=KEY)
-        assert s.summary["b_lock_survived"], "A's late release deleted B's lock (A's lease had run out and B held it)"
-        assert not s.summary["a_release"], "A's late release returned True, but the lock was no longer A's"
-        assert not s.summary["c_got_in"], "client C acquired while B still held the lock"
+        assert s.b_lock_survived, "A's late release deleted B's lock (A's lease had run out and B held it)"
+        assert not s.a_release, "A's late release returned True, but the lock was no longer A's"
+        assert not s.c_got_in, "client C acquired while B still held the lock"
 
     def nobody_holds_it() -> None:
         mine, other, _ = _setup(connect, None)

@@ -183,12 +183,12 @@ def order_worker(work_one: Callable[..., Any], recover: Callable[..., Any], clie
         h.assert_no_order_lost("after create_order() raised OrderStoreError once (the worker was restarted)")
 
     def whole_system() -> None:
-        frame = fs.run(users=150, stock=30, requests=300, seed=16, client=client, faults=("worker_crash",),
-                       order_worker=fs.OrderWorker(work_one, recover, "yours"), timeout=60.0)
-        inv = fs.invariants(frame)
+        sale = fs.run(users=150, stock=30, requests=300, seed=16, client=client, faults=("worker_crash",),
+                      order_worker=fs.OrderWorker(work_one, recover, "yours"), timeout=60.0)
+        inv = fs.invariants(sale)
         broken = inv[~inv["holds"]]
-        assert frame.attrs["crashes"] > 0, "no worker crashed in the flash sale (the fault did not fire)"
-        assert broken.empty, (f"with {frame.attrs['crashes']} worker crashes during the sale: "
+        assert sale.crashes > 0, "no worker crashed in the flash sale (the fault did not fire)"
+        assert broken.empty, (f"with {sale.crashes} worker crashes during the sale: "
                               f"{broken.index[0]} broke ({broken['detail'].iloc[0]})")
 
     return run_checks("crash-safe order worker", [
