@@ -34,7 +34,7 @@ def _clean(text: str) -> str:
     return textwrap.dedent(text).strip("\n")
 
 
-#: A generator marks a measured cell by starting it with this line; the notebook gets nbval's cell tag
+#: A source may mark a measured cell by starting it with this line; the notebook gets nbval's cell tag
 #: instead, so the learner sees the code, not the test plumbing.
 IGNORE_OUTPUT = "# NBVAL_IGNORE_OUTPUT"
 IGNORE_OUTPUT_TAG = "nbval-ignore-output"
@@ -128,7 +128,7 @@ def exercise_nav(cell: NotebookNode, name: str) -> NotebookNode:
 
 
 def cells_for(path: str | Path, cells: Iterable[NotebookNode]) -> list[NotebookNode]:
-    """The cells a generator's notebook holds: its own, then the navigation footer."""
+    """The cells a notebook holds: its source's, then the navigation footer."""
     out = list(cells)
     nav = nav_cell(path)
     return out + [nav] if nav is not None else out
@@ -159,7 +159,7 @@ def build(path: str | Path, cells: Iterable[NotebookNode]) -> Path:
 
 
 def rebuild_keeping_outputs(path: str | Path, cells: Iterable[NotebookNode]) -> bool:
-    """Rewrite ``path`` from its generator's ``cells`` when only markdown changed: every code cell (source
+    """Rewrite ``path`` from its source's ``cells`` when only markdown changed: every code cell (source
     and tags, in order) must equal the stored one, whose outputs and execution counts are kept. Returns
     False, writing nothing, when a code cell differs: then the notebook must be executed again."""
     path = Path(path)
