@@ -188,6 +188,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.check and any(how == "stale" for _, how in results):
         print("stale notebooks: run `hcedu build` (then `hcedu execute` the ones it says)")
         return 1
+    if any(nb.parent.name == "solutions" and how != "up to date" for nb, how in results):
+        print("a solution changed: once it is executed, `hcedu build-exercises` regenerates exercises/")
     return 0
 
 
