@@ -1,28 +1,25 @@
 """Loading an exercise's model answer as learner code, and planting a learner's mistake in it.
 
 The wrong-answer suites (``tests/test_wrong_answers_chNN.py``) start from the solution notebook's code
-(its generator ``solutions/src/NN_*.py``), apply a textual edit a learner could make, and run it as
+(its source ``solutions/src/NN_*.py``), apply a textual edit a learner could make, and run it as
 *learner* code: compiled under a file name outside ``hcedu``, so the checker reports its errors as the
 learner's, as it would for a notebook cell.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
+
+from hcedu.course.nbbuild import read_source
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def solution_code(stem: str, index: int = 0) -> str:
     """The source of the ``index``-th code cell of ``solutions/src/<stem>.py`` (the model answer)."""
-    spec = importlib.util.spec_from_file_location(f"solution_{stem}", ROOT / "solutions" / "src" / f"{stem}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    cells = [c for c in module.cells if c["cell_type"] == "code"]
-    src = cells[index]["source"]
-    return "".join(src) if isinstance(src, list) else src
+    cells = [c for c in read_source(ROOT / "solutions" / "src" / f"{stem}.py") if c.cell_type == "code"]
+    return cells[index].source
 
 
 def plant(src: str, *edits: tuple[str, str]) -> str:

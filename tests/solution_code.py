@@ -1,22 +1,23 @@
 """The reference solutions of the exercises, so the wrong-answer suites test (and subclass) the very code the
-solution notebooks ship, not a copy of it: :func:`reference` reads one object from a generator
+solution notebooks ship, not a copy of it: :func:`reference` reads one object from a solution's source
 (``solutions/src/NN_*.py``), :func:`solution_namespace` runs a stored notebook's solution cells."""
 
 from __future__ import annotations
 
-import runpy
 from pathlib import Path
 from typing import Any
 
 import nbformat
+
+from hcedu.course.nbbuild import read_source
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions" / "src"
 
 
 def reference(generator: str, name: str) -> Any:
-    """The object ``name`` defined by the first code cell of ``solutions/src/<generator>.py`` that defines it."""
-    cells = runpy.run_path(str(SOLUTIONS / generator))["cells"]
+    """The object ``name`` defined by the first code cell of ``solutions/src/<generator>`` that defines it."""
+    cells = read_source(SOLUTIONS / generator)
     for cell in cells:
         if cell.cell_type == "code" and (f"def {name}(" in cell.source or f"class {name}" in cell.source):
             namespace: dict[str, Any] = {}

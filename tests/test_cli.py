@@ -19,7 +19,7 @@ def run(*args, env=None, timeout=120):
 def test_help_lists_the_commands():
     out = run("--help")
     assert out.returncode == 0
-    for cmd in ("doctor", "lab", "build-exercises", "execute", "quiz"):
+    for cmd in ("doctor", "lab", "build", "build-exercises", "execute", "quiz"):
         assert cmd in out.stdout
 
 
@@ -72,6 +72,24 @@ def test_execute_runs_a_notebook_in_place(tmp_path):
     import nbformat
     cell = nbformat.read(nb, 4).cells[0]
     assert cell.outputs[0]["text"] == "42\n" and cell.execution_count == 1
+
+
+def test_build_writes_a_notebook_from_its_percent_source_and_check_names_stale_ones(tmp_path):
+    (tmp_path / "notebooks" / "src").mkdir(parents=True)
+    source = tmp_path / "notebooks" / "src" / "98_demo.py"
+    source.write_text("# %% [markdown]\n# # Demo\n\n# %%\nprint(6 * 7)\n", encoding="utf-8")
+    root = ("--root", str(tmp_path))
+    out = run("build", "--check", *root)
+    assert out.returncode == 1 and "notebooks/98_demo.ipynb: stale" in out.stdout, out.stdout + out.stderr
+    out = run("build", "98", "--execute", *root, timeout=180)
+    assert out.returncode == 0 and "notebooks/98_demo.ipynb: execute it" in out.stdout, out.stdout + out.stderr
+    import nbformat
+    cells = nbformat.read(tmp_path / "notebooks" / "98_demo.ipynb", 4).cells
+    assert [c.source for c in cells] == ["# Demo", "print(6 * 7)"] and cells[1].outputs[0]["text"] == "42\n"
+    out = run("build", "--check", *root)
+    assert out.returncode == 0 and "notebooks/98_demo.ipynb: up to date" in out.stdout
+    out = run("build", "97", *root)
+    assert out.returncode == 2 and "neither a source file nor a chapter" in out.stderr
 
 
 def test_lab_command_line_takes_port_ip_and_no_browser(tmp_path):

@@ -1,4 +1,4 @@
-"""The ``hcedu`` command: doctor, lab, build-exercises, execute, quiz (drill, --mock, --stats), export-anki, grade."""
+"""The ``hcedu`` command: doctor, lab, build, build-exercises, execute, quiz (drill, --mock, --stats), export-anki, grade."""
 
 from __future__ import annotations
 
@@ -171,6 +171,28 @@ def cmd_lab(args: argparse.Namespace, extra: list[str]) -> int:
     return subprocess.call(lab_command(args, extra, token), cwd=repo_root())
 
 
+def cmd_build(args: argparse.Namespace) -> int:
+    from .execute import execute
+    from .nbbuild import build_sources
+
+    try:
+        results = build_sources(args.sources, root=args.root, check=args.check)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    root = Path(args.root).resolve()
+    for notebook, how in results:
+        print(f"{notebook.resolve().relative_to(root) if notebook.resolve().is_relative_to(root) else notebook}: {how}")
+        if how == "execute it" and args.execute:
+            print(f"executed {notebook} in {execute(notebook, timeout=args.timeout):.1f} s")
+    if args.check and any(how == "stale" for _, how in results):
+        print("stale notebooks: run `hcedu build` (then `hcedu execute` the ones it says)")
+        return 1
+    if any(nb.parent.name == "solutions" and how != "up to date" for nb, how in results):
+        print("a solution changed: once it is executed, `hcedu build-exercises` regenerates exercises/")
+    return 0
+
+
 def cmd_build_exercises(args: argparse.Namespace) -> int:
     from .exercises import ExerciseError, build_all
 
@@ -269,6 +291,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--token", default=None, help="the access token (default: a fresh random one, printed)")
     p.add_argument("--refresh", action="store_true",
                    help="replace workspace notebooks you changed with the course's newer ones (yours kept beside)")
+    p = sub.add_parser("build", help="rebuild notebooks from their sources (notebooks/src/*.py, solutions/src/*.py)")
+    p.add_argument("sources", nargs="*", metavar="SOURCE",
+                   help="a source or notebook path, or a chapter number such as 02 (default: all)")
+    p.add_argument("--check", action="store_true", help="only check; exit 1 and name stale notebooks")
+    p.add_argument("--execute", action="store_true", help="execute the notebooks whose code changed")
+    p.add_argument("--timeout", type=float, default=300, help="with --execute: per-cell timeout in seconds")
+    p.add_argument("--root", default=str(repo_root()), help="the course checkout (default: %(default)s)")
     p = sub.add_parser("build-exercises", help="regenerate exercises/ from solutions/")
     p.add_argument("--check", action="store_true", help="only check; exit 1 and name stale files")
     p.add_argument("--root", default=str(repo_root()), help="the course checkout (default: %(default)s)")
@@ -306,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "lab":
         return cmd_lab(args, extra)
-    return {"doctor": cmd_doctor, "build-exercises": cmd_build_exercises, "execute": cmd_execute,
+    return {"doctor": cmd_doctor, "build": cmd_build, "build-exercises": cmd_build_exercises, "execute": cmd_execute,
             "quiz": cmd_quiz, "grade": cmd_grade, "export-anki": cmd_export_anki}[args.command](args)
 
 

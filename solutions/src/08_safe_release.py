@@ -1,82 +1,78 @@
-"""Generator for solutions/08_safe_release.ipynb (the exercise is generated from it by `hcedu build-exercises`)."""
-from pathlib import Path
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: hcedu (Python 3)
+#     language: python
+#     name: hcedu
+# ---
 
-from hcedu.course.nbbuild import build, code, md
+# %% [markdown]
+# # Exercise 08: fix an unsafe release
+#
+# The source's first lock releases with a plain `DEL`:
+#
+# ```python
+# def release(client, key, token):
+#     return bool(client.delete(key))
+# ```
+#
+# When the holder's lease has run out and another client took the lock, this deletes **their** lock
+# (chapter 08, "Break it"). Write `release(client, key, token)` so that it
+#
+# 1. deletes `key` only if it still holds `token` (the random value stored at acquisition),
+# 2. returns True if it deleted our lock, False otherwise (someone else's lock, or nobody's), and
+# 3. cannot be raced: between any two commands you send, the lease can run out and another client can
+#    acquire. Whatever you learned from one reply may be stale by your next command.
+#
+# Use anything redis-py offers; the chapter shows Redis running several steps with nothing in between.
 
-ROOT = Path(__file__).resolve().parents[2]
+# %%
+def release(client, key: str, token: str) -> bool:
+    """Delete ``key`` only if its value is ``token``; return whether it was deleted."""
+    ### BEGIN SOLUTION
+    lua = """
+    if redis.call('GET', KEYS[1]) == ARGV[1] then
+      return redis.call('DEL', KEYS[1])
+    end
+    return 0
+    """
+    return bool(client.register_script(lua)(keys=[key], args=[token]))
+    ### END SOLUTION
 
-cells = [
-    md("""
-    # Exercise 08: fix an unsafe release
 
-    The source's first lock releases with a plain `DEL`:
+# %% [markdown]
+# Try it on the embedded Redis:
 
-    ```python
-    def release(client, key, token):
-        return bool(client.delete(key))
-    ```
+# %%
+from hcedu import backend
 
-    When the holder's lease has run out and another client took the lock, this deletes **their** lock
-    (chapter 08, "Break it"). Write `release(client, key, token)` so that it
+r = backend.connect()
+r.set("ex08:try", "token-B", px=30_000)
+try:
+    print("A releases B's lock:", release(r, "ex08:try", "token-A"), "| key now:", r.get("ex08:try"))
+    print("B releases its own:  ", release(r, "ex08:try", "token-B"), "| key now:", r.get("ex08:try"))
+except NotImplementedError:
+    print("… write release() above first")
+finally:
+    r.delete("ex08:try")
 
-    1. deletes `key` only if it still holds `token` (the random value stored at acquisition),
-    2. returns True if it deleted our lock, False otherwise (someone else's lock, or nobody's), and
-    3. cannot be raced: between any two commands you send, the lease can run out and another client can
-       acquire. Whatever you learned from one reply may be stale by your next command.
+# %% [markdown]
+# ## Check
+#
+# The checker replays the chapter's A/B lease-expiry scenario with your `release`, and watches every
+# command your client sends: after each one that touches the lock, A's lease runs out and B acquires (the
+# first time), and client C tries to take the lock. Any check-then-act release is caught every time, and
+# so is one that deletes B's lock even for a moment or puts it back without its TTL.
 
-    Use anything redis-py offers; the chapter shows Redis running several steps with nothing in between.
-    """),
-    code("""
-    def release(client, key: str, token: str) -> bool:
-        \"\"\"Delete ``key`` only if its value is ``token``; return whether it was deleted.\"\"\"
-        ### BEGIN SOLUTION
-        lua = \"\"\"
-        if redis.call('GET', KEYS[1]) == ARGV[1] then
-          return redis.call('DEL', KEYS[1])
-        end
-        return 0
-        \"\"\"
-        return bool(client.register_script(lua)(keys=[key], args=[token]))
-        ### END SOLUTION
-    """),
-    md("""
-    Try it on the embedded Redis:
-    """),
-    code("""
-    from hcedu import backend
+# %%
+from hcedu.course import check
 
-    r = backend.connect()
-    r.set("ex08:try", "token-B", px=30_000)
-    try:
-        print("A releases B's lock:", release(r, "ex08:try", "token-A"), "| key now:", r.get("ex08:try"))
-        print("B releases its own:  ", release(r, "ex08:try", "token-B"), "| key now:", r.get("ex08:try"))
-    except NotImplementedError:
-        print("… write release() above first")
-    finally:
-        r.delete("ex08:try")
-    """),
-    md("""
-    ## Check
+check.safe_release(release)
 
-    The checker replays the chapter's A/B lease-expiry scenario with your `release`, and watches every
-    command your client sends: after each one that touches the lock, A's lease runs out and B acquires (the
-    first time), and client C tries to take the lock. Any check-then-act release is caught every time, and
-    so is one that deletes B's lock even for a moment or puts it back without its TTL.
-    """),
-    code("""
-    from hcedu.course import check
-
-    check.safe_release(release)
-    """),
-    md("""
-    **Going further.** (1) Write `extend(client, key, token, ttl_ms)` the same way (only if ours, `PEXPIRE`).
-    Why is `if client.get(key) == token: client.pexpire(key, ttl_ms)` wrong too? (Compare
-    `hcedu.patterns.lock.EXTEND_LUA`.) (2) Write the release a second way, optimistically: `WATCH` the key,
-    compare, then `DEL` inside `MULTI`/`EXEC` (`client.pipeline()`), which aborts if the key changed; the
-    checker accepts both. (3) Redis 8.4 added `DELEX key IFEQ value`, a compare-and-delete in one command
-    (chapter 08): on 8.4+ the script is one line of redis-py, `client.execute_command("DELEX", key, "IFEQ", token)`.
-    """),
-]
-
-if __name__ == "__main__":
-    print(build(ROOT / "solutions" / "08_safe_release.ipynb", cells))
+# %% [markdown]
+# **Going further.** (1) Write `extend(client, key, token, ttl_ms)` the same way (only if ours, `PEXPIRE`).
+# Why is `if client.get(key) == token: client.pexpire(key, ttl_ms)` wrong too? (Compare
+# `hcedu.patterns.lock.EXTEND_LUA`.) (2) Write the release a second way, optimistically: `WATCH` the key,
+# compare, then `DEL` inside `MULTI`/`EXEC` (`client.pipeline()`), which aborts if the key changed; the
+# checker accepts both. (3) Redis 8.4 added `DELEX key IFEQ value`, a compare-and-delete in one command
+# (chapter 08): on 8.4+ the script is one line of redis-py, `client.execute_command("DELEX", key, "IFEQ", token)`.
