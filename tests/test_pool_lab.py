@@ -9,6 +9,7 @@ import redis
 from redis.exceptions import MaxConnectionsError
 
 from hcedu.backend import BackendUnavailable
+from hcedu.clock import VirtualClock
 from hcedu.lab import littles, loadgen, pool as P, redis_server
 from hcedu.lab.instrpool import _CHECKOUT_COLUMNS
 from hcedu.lab.poolexp import _split
@@ -45,6 +46,22 @@ def test_checkouts_are_recorded(redis_backend, kind):
     pool.release(b)
     pool.disconnect()
     assert pool.snapshot()["closed"] == 2 and pool.snapshot()["opened"] == 2
+
+
+@pytest.mark.parametrize("kind", P.KINDS)
+def test_pool_times_checkouts_on_the_injected_clock(kind):
+    clock = VirtualClock(100.0)
+    pool = P.make_pool(kind, max_connections=2, server=fakeredis.FakeServer(), clock=clock)
+    conn = pool.get_connection()
+    clock.advance(0.25)                   # held for exactly 0.25 s of the pool's clock
+    pool.release(conn)
+    clock.advance(10.0)
+    assert pool.reap_idle(9.0) == 1       # idle 10 s on the same clock: reaped
+    rows = pool.checkouts()
+    assert rows["t"].tolist() == [0.0] and rows["wait"].tolist() == [0.0] and rows["hold"].tolist() == [0.25]
+    assert pool.snapshot()["mean_hold"] == 0.25
+    pool.reset_stats()
+    assert pool.stats.clock is clock and pool.stats.t0 == 110.25
 
 
 def test_hold_time_includes_injected_delay():
