@@ -129,6 +129,3 @@ class PoolLab:
 
     def __repr__(self) -> str:
         return f"<PoolLab {self.describe()}>"
-
-
-# -- experiments (each returns a tidy frame) ----------------------------------------------------------------

@@ -108,7 +108,7 @@ cells = [
     sweep[["pool_size", "concurrency", "throughput", "latency_bound", "roofline", "ratio", "p99", "regime"]].round(3)
     """),
     code("""
-    poolviz.roofline_chart(sweep, S, X)
+    poolviz.chart_roofline(sweep, S, X)
     """),
     md("""
     **Takeaway:** while the pool is small, throughput follows the dashed Little's-law line `min(P, C)/S`:
@@ -147,7 +147,7 @@ cells = [
     assert longer["wait_p99"] > 1.5 * at.loc[(32, 4), "wait_p99"]   # and it grows with the run
     """),
     code("""
-    poolviz.latency_chart(sweep, run_length=0.2, title="Where a request's time goes")
+    poolviz.chart_latency(sweep, run_length=0.2, title="Where a request's time goes")
     """),
     md("""
     **Takeaway:** when `P < C`, the whole tail is queue wait (left): the service time (right) keeps its
@@ -178,15 +178,15 @@ cells = [
     with P.one_core():   # one core, as the GIL effectively is: steadier numbers on a shared machine
         heavy = P.interleaved_sweep(lab, [(1, 32), (4, 32), (16, 32), (32, 32)], rounds=3, slice_time=0.1,
                                     mix="pipe30")
-    assert len(heavy) == 4 and heavy["regime"].iloc[-1] == "cpu"
-    assert heavy["throughput"].iloc[-1] < 0.6 * heavy["latency_bound"].iloc[-1]   # the roof is the CPU
-    top, xc = heavy["throughput"].iloc[-1], heavy.attrs["cpu_ceiling"]
+    assert len(heavy.frame) == 4 and heavy.frame["regime"].iloc[-1] == "cpu"
+    assert heavy.frame["throughput"].iloc[-1] < 0.6 * heavy.frame["latency_bound"].iloc[-1]   # the roof is the CPU
+    top, xc = heavy.frame["throughput"].iloc[-1], heavy.cpu_ceiling
     assert top < 1.5 * xc                                  # 32 threads never beat one thread's CPU ceiling
     print(f"P = C = 32: {top:,.0f} requests/s = {top / xc:.2f} × the one-thread X_cpu ({xc:,.0f}/s)")
-    heavy[["pool_size", "concurrency", "throughput", "latency_bound", "cpu_ceiling", "ratio", "regime"]].round(2)
+    heavy.frame[["pool_size", "concurrency", "throughput", "latency_bound", "cpu_ceiling", "ratio", "regime"]].round(2)
     """),
     code("""
-    poolviz.roofline_chart(heavy, heavy.attrs["service_time"], heavy.attrs["cpu_ceiling"],
+    poolviz.chart_roofline(heavy.frame, heavy.service_time, heavy.cpu_ceiling,
                            title="Heavy requests: the CPU roof")
     """),
     md("""
@@ -218,14 +218,14 @@ cells = [
     code("""
     # NBVAL_IGNORE_OUTPUT
     ex = P.exhaustion(lab, pool_size=4, concurrency=16, duration=0.3, timeout=0.05)
-    ff, bl = ex["fail-fast"], ex["blocking"]
+    ff, bl = ex["fail-fast"].frame, ex["blocking"].frame
     assert set(ff.loc[~ff["ok"], "error"]) <= {"MaxConnectionsError"} and (~ff["ok"]).any()
     assert set(bl.loc[~bl["ok"], "error"]) <= {"ConnectionError"}
-    {k: {"requests": len(f), "failed": int((~f["ok"]).sum()), "ok/s": round(stats.throughput(f)),
-         "4/S": round(4 / S)} for k, f in ex.items()}
+    {k: {"requests": len(r.frame), "failed": int((~r.frame["ok"]).sum()), "ok/s": round(r.throughput),
+         "4/S": round(4 / S)} for k, r in ex.items()}
     """),
     code("""
-    poolviz.outcome_chart(ex)
+    poolviz.chart_outcome(ex)
     """),
     md("""
     **Takeaway:** the blocking pool keeps its four connections busy (compare its `ok/s` with the `4/S`
@@ -235,7 +235,7 @@ cells = [
     request path, prefer a short bounded wait, then a clear error.
     """),
     code("""
-    poolviz.wait_histogram(ex["blocking"].attrs["checkouts"])
+    poolviz.chart_wait_histogram(ex["blocking"].checkouts)
     """),
     md("""
     **Takeaway:** the waits are bimodal, with nothing in between: most checkouts get a connection in
@@ -268,7 +268,7 @@ cells = [
     tails.round(2)
     """),
     code("""
-    poolviz.tail_chart(tails)
+    poolviz.chart_tail(tails)
     """),
     md("""
     **Takeaway:** without a timeout, one stalled request in fifty sets p99 to the full stall. A short
