@@ -27,7 +27,18 @@ from .instrpool import KINDS
 from .poolrig import PoolLab
 
 __all__ = ["measure_ceilings", "sweep", "interleaved_sweep", "with_model", "one_core", "exhaustion", "stall_experiment",
-           "InterleavedSweep", "PoolRun"]
+           "Ceilings", "InterleavedSweep", "PoolRun"]
+
+
+@dataclass(frozen=True)
+class Ceilings:
+    """The two roofline parameters :func:`measure_ceilings` measured: ``service_time`` (S, s per command
+    held) and ``cpu_ceiling`` (X_cpu, commands/s of client CPU), with ``one_thread`` (the lone caller's
+    wall-clock throughput, for comparison)."""
+
+    service_time: float
+    cpu_ceiling: float
+    one_thread: float
 
 
 @dataclass(frozen=True)
@@ -148,7 +159,7 @@ def _run(lab: PoolLab, pool_size: int, concurrency: int, duration: float, kind: 
     return _row(lab, pool_size, concurrency, kind, [load], snap, checkouts)
 
 
-def measure_ceilings(lab: PoolLab, *, duration: float = 0.4, mix: Any = "get") -> dict[str, float]:
+def measure_ceilings(lab: PoolLab, *, duration: float = 0.4, mix: Any = "get") -> Ceilings:
     """Measure the two roofline parameters in this lab, now: ``S`` and ``X_cpu``.
 
     * ``S`` (``service_time``): mean time a connection is held per command with the injected delay,
@@ -158,7 +169,7 @@ def measure_ceilings(lab: PoolLab, *, duration: float = 0.4, mix: Any = "get") -
       or proxy) can push through the GIL. It is CPU time, not wall time, because a lone worker also
       idles while a real server answers, and that wait overlaps other threads' work under load;
       ``one_thread`` is that worker's wall-clock throughput, for comparison.
-    The lab's delay is restored afterwards, even on error.
+    Returns them as :class:`Ceilings`. The lab's delay is restored afterwards, even on error.
     """
     duration = _validate.number("duration", duration, minimum=0.05)
     s = _run(lab, 1, 1, duration, mix=mix)["hold"]
@@ -168,7 +179,7 @@ def measure_ceilings(lab: PoolLab, *, duration: float = 0.4, mix: Any = "get") -
         solo = _run(lab, 1, 1, duration, mix=mix)
     finally:
         lab.toxics.set_latency(delay, jitter)
-    return {"service_time": s, "cpu_ceiling": 1 / solo["cpu_per_request"], "one_thread": solo["throughput"]}
+    return Ceilings(s, 1 / solo["cpu_per_request"], solo["throughput"])
 
 
 def sweep(lab: PoolLab, pool_sizes: Any = (1, 2, 4, 8, 16, 32), concurrencies: Any = (1, 4, 16, 32), *,

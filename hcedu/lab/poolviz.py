@@ -192,8 +192,8 @@ def dashboard(lab: Any, *, duration: float = 0.3) -> "Widget":
         key = f"{rtt.value}"
         if key not in ceilings:
             m = P.measure_ceilings(lab, duration=0.2)
-            ceilings[key] = m["service_time"]
-            ceilings["x"] = m["cpu_ceiling"]
+            ceilings[key] = m.service_time
+            ceilings["x"] = m.cpu_ceiling
         s, x = ceilings[key], ceilings["x"]
         row = P.sweep(lab, pairs=[(psize.value, conc.value)], duration=duration)
         ps = np.arange(1, 65)

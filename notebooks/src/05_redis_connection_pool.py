@@ -89,10 +89,10 @@ cells = [
     code("""
     # NBVAL_IGNORE_OUTPUT
     m = P.measure_ceilings(lab, duration=0.25)
-    S, X = m["service_time"], m["cpu_ceiling"]
+    S, X = m.service_time, m.cpu_ceiling
     assert S >= 0.002 and X > 0          # S cannot beat the injected 2 ms; how far above depends on the machine
     print(f"S = {S * 1e3:.2f} ms held per command (2 ms injected), X_cpu = {X:,.0f} commands/s "
-          f"(one caller managed {m['one_thread']:,.0f}/s of wall-clock time)")
+          f"(one caller managed {m.one_thread:,.0f}/s of wall-clock time)")
     """),
     code("""
     # NBVAL_IGNORE_OUTPUT
