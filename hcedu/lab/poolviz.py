@@ -45,9 +45,8 @@ def chart_roofline(frame: pd.DataFrame, service_time: float, cpu_ceiling: float,
     fig, ax = plt.subplots(figsize=(8.5, 4))
     sizes = np.array(sorted(frame["pool_size"].unique()), dtype=float)
     grid = np.geomspace(sizes.min(), sizes.max(), 200) if len(sizes) > 1 else sizes
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (c, g) in enumerate(frame.sort_values("pool_size").groupby("concurrency")):
-        col = colours[i % len(colours)]
+        col = color(None, i)
         ax.plot(grid, np.minimum(grid, c) / service_time, "--", color=col, lw=1, alpha=0.7)
         ax.plot(g["pool_size"], g["throughput"], "o-", color=col, label=f"C = {c} callers")
     ax.axhline(cpu_ceiling, color="crimson", lw=2, alpha=0.8, label=f"client CPU ceiling ≈ {cpu_ceiling:,.0f}/s")
@@ -141,8 +140,8 @@ def chart_outcome(runs: Mapping[str, PoolRun | pd.DataFrame], *,
     bad = [int((~frames[k]["ok"]).sum()) for k in labels]
     x = np.arange(len(labels))
     # side by side, not stacked: a flood of failures must not flatten the successes into an invisible sliver
-    a1.bar(x - 0.2, ok, 0.4, color="seagreen", label="succeeded")
-    a1.bar(x + 0.2, bad, 0.4, color="crimson", label="failed")
+    a1.bar(x - 0.2, ok, 0.4, color=color("ok"), label="succeeded")
+    a1.bar(x + 0.2, bad, 0.4, color=color("error"), label="failed")
     for xi, o, b in zip(x, ok, bad):
         a1.text(xi - 0.2, o, f"{o:,}", ha="center", va="bottom", fontsize=8)
         a1.text(xi + 0.2, b, f"{b:,}", ha="center", va="bottom", fontsize=8)
