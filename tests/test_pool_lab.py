@@ -346,7 +346,7 @@ def test_interleaved_sweep_measures_ceilings_alongside():
     with P.PoolLab("embedded", delay=0.002) as lab:
         run = P.interleaved_sweep(lab, [(1, 1), (4, 2)], rounds=2, slice_time=0.05)
         assert lab.toxics.delay == 0.002 and not lab._clients     # latency restored, clients closed
-    assert isinstance(run, P.InterleavedSweep)
+    assert isinstance(run, P.InterleavedSweep) and repr(run).startswith("<InterleavedSweep 2 points, 2 rounds: S = ")
     df = run.frame
     assert df[["pool_size", "concurrency"]].values.tolist() == [[1, 1], [4, 2]]
     assert {"throughput", "latency_bound", "cpu_ceiling", "ratio", "regime", "cpu_per_request"} <= set(df.columns)
@@ -443,6 +443,7 @@ def test_exhaustion_experiment_shapes():
     assert ex["fail-fast"].snapshot["exhausted"] > 0
     assert set(ex["blocking"].checkouts.columns) >= {"wait", "error"}
     assert ex["blocking"].window == (0.0, 0.2)
+    assert repr(ex["blocking"]).startswith("<PoolRun blocking: ") and "window 0-0.2 s" in repr(ex["blocking"])
     bl = ex["blocking"].frame                     # throughput counts only completions inside the window
     inside = bl["ok"] & (bl["end"] <= 0.2)
     assert ex["blocking"].throughput == pytest.approx(inside.sum() / 0.2) and inside.sum() > 0

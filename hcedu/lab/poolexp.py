@@ -60,6 +60,11 @@ class PoolRun:
         from . import stats
         return stats.throughput(self.frame, window=self.window)
 
+    def __repr__(self) -> str:
+        failed = int((~self.frame["ok"]).sum()) if "ok" in self.frame.columns else 0
+        return (f"<PoolRun {self.snapshot.get('kind', '?')}: {len(self.frame)} requests, {failed} failed, "
+                f"window {self.window[0]:g}-{self.window[1]:g} s>")
+
 
 @dataclass(frozen=True)
 class InterleavedSweep:
@@ -72,6 +77,10 @@ class InterleavedSweep:
     cpu_ceiling: float
     one_thread: float
     rounds: int
+
+    def __repr__(self) -> str:
+        return (f"<InterleavedSweep {len(self.frame)} points, {self.rounds} rounds: "
+                f"S = {self.service_time * 1e3:.3f} ms, X_cpu = {self.cpu_ceiling:,.0f}/s>")
 
 
 @dataclass(frozen=True)
