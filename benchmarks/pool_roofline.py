@@ -29,10 +29,10 @@ GRID = [(p, c) for c in (1, 2, 4, 8, 16, 32) for p in (1, 2, 4, 8, 16, 32)]
 
 def run(backend: str, mix: str, rounds: int) -> pd.DataFrame:
     with P.one_core(), P.PoolLab(backend, delay=0.002) as lab:
-        df = P.interleaved_sweep(lab, GRID, rounds=rounds, slice_time=0.1, mix=mix, progress=True)
-        print(f"\n== {lab.describe()}  mix={mix}: S = {df.attrs['service_time'] * 1e3:.3f} ms, "
-              f"X_cpu = {df.attrs['cpu_ceiling']:,.0f}/s (one thread, wall clock: {df.attrs['one_thread']:,.0f}/s)")
-        return df
+        res = P.interleaved_sweep(lab, GRID, rounds=rounds, slice_time=0.1, mix=mix, progress=True)
+        print(f"\n== {lab.describe()}  mix={mix}: S = {res.service_time * 1e3:.3f} ms, "
+              f"X_cpu = {res.cpu_ceiling:,.0f}/s (one thread, wall clock: {res.one_thread:,.0f}/s)")
+        return res.frame
 
 
 BOUNDS = {"latency": (0.75, 1.15, "min(P, C)/S"), "cpu": (0.4, 1.15, "X_cpu")}

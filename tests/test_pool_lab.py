@@ -9,6 +9,7 @@ import redis
 from redis.exceptions import MaxConnectionsError
 
 from hcedu.backend import BackendUnavailable
+from hcedu.clock import VirtualClock
 from hcedu.lab import littles, loadgen, pool as P, redis_server
 from hcedu.lab.instrpool import _CHECKOUT_COLUMNS
 from hcedu.lab.poolexp import _split
@@ -45,6 +46,22 @@ def test_checkouts_are_recorded(redis_backend, kind):
     pool.release(b)
     pool.disconnect()
     assert pool.snapshot()["closed"] == 2 and pool.snapshot()["opened"] == 2
+
+
+@pytest.mark.parametrize("kind", P.KINDS)
+def test_pool_times_checkouts_on_the_injected_clock(kind):
+    clock = VirtualClock(100.0)
+    pool = P.make_pool(kind, max_connections=2, server=fakeredis.FakeServer(), clock=clock)
+    conn = pool.get_connection()
+    clock.advance(0.25)                   # held for exactly 0.25 s of the pool's clock
+    pool.release(conn)
+    clock.advance(10.0)
+    assert pool.reap_idle(9.0) == 1       # idle 10 s on the same clock: reaped
+    rows = pool.checkouts()
+    assert rows["t"].tolist() == [0.0] and rows["wait"].tolist() == [0.0] and rows["hold"].tolist() == [0.25]
+    assert pool.snapshot()["mean_hold"] == 0.25
+    pool.reset_stats()
+    assert pool.stats.clock is clock and pool.stats.t0 == 110.25
 
 
 def test_hold_time_includes_injected_delay():
@@ -249,29 +266,30 @@ def test_roofline_latency_bound_within_15_percent(redis_backend):
     """Where min(P, C)/S is at most half of X_cpu, throughput is within 15 % of min(P, C)/S."""
     backend = "embedded" if redis_backend.kind == "fake" else redis_backend.url
 
-    def problems(df):
+    def problems(run):
+        df = run.frame
         checked = df[df["regime"] == "latency"].copy()
         # Little's law per point: mean connections in use = throughput × hold time ≈ min(P, C)
         checked["busy_ratio"] = (checked["throughput"] * checked["hold"]
                                  / checked[["pool_size", "concurrency"]].min(axis=1))
         shown = checked[["pool_size", "concurrency", "throughput", "latency_bound", "ratio", "busy_ratio"]]
         found = []
-        if not 0.002 <= df.attrs["service_time"] < 0.004:     # 2 ms injected + command cost
-            found.append(f"S = {df.attrs['service_time']:.5f} s")
+        if not 0.002 <= run.service_time < 0.004:     # 2 ms injected + command cost
+            found.append(f"S = {run.service_time:.5f} s")
         if len(checked) < 5:
             found.append(f"only {len(checked)} latency-bound points")
         if (df["errors"] != 0).any():
             found.append("requests failed")
         if (checked["ratio"] - 1).abs().max() > 0.15 or (checked["busy_ratio"] - 1).abs().max() > 0.15:
-            found.append(f"off by more than 15 % (S = {df.attrs['service_time']:.5f} s):\n{shown}")
+            found.append(f"off by more than 15 % (S = {run.service_time:.5f} s):\n{shown}")
         return found
 
     with P.one_core(), P.PoolLab(backend, delay=0.002) as lab:
-        df, found, disturbed = measure_undisturbed(
+        run, found, disturbed = measure_undisturbed(
             lambda: P.interleaved_sweep(lab, LATENCY_POINTS, rounds=3, slice_time=0.1), problems)
     if disturbed:
         pytest.skip(f"the host kept pausing this VM: {found[-1]}")
-    latency = df[df["regime"] == "latency"]
+    latency = run.frame[run.frame["regime"] == "latency"]
     claims = Claims("test_pool_lab")          # `make bench` prints these with every benchmark's claims
     for which, pick in (("lowest", min), ("highest", max)) if len(latency) else ():
         claims.check(f"roofline {redis_backend.kind}: {which} latency-bound point / min(P, C)/S",
@@ -286,7 +304,8 @@ def test_roofline_cpu_bound_plateaus_at_the_ceiling(redis_backend):
     exceeds it."""
     backend = "embedded" if redis_backend.kind == "fake" else redis_backend.url
 
-    def problems(df):
+    def problems(run):
+        df = run.frame
         x24, x32 = df["throughput"]
         found = []
         if (df["regime"] != "cpu").any():
@@ -307,11 +326,12 @@ def test_roofline_cpu_bound_plateaus_at_the_ceiling(redis_backend):
         return found
 
     with P.one_core(), P.PoolLab(backend, delay=0.002) as lab:
-        df, found, disturbed = measure_undisturbed(
+        run, found, disturbed = measure_undisturbed(
             lambda: P.interleaved_sweep(lab, [(24, 24), (32, 32)], rounds=5, slice_time=0.1, mix="pipe30"),
             problems)
     if disturbed:
         pytest.skip(f"the host kept pausing this VM: {found[-1]}")
+    df = run.frame
     claims = Claims("test_pool_lab")
     for (p, c), ratio in zip(df[["pool_size", "concurrency"]].values.tolist(), df["ratio"]):
         claims.check(f"roofline {redis_backend.kind}: CPU-bound (P, C) = ({p}, {c}) / X_cpu", ratio,
@@ -324,14 +344,17 @@ def test_roofline_cpu_bound_plateaus_at_the_ceiling(redis_backend):
 
 def test_interleaved_sweep_measures_ceilings_alongside():
     with P.PoolLab("embedded", delay=0.002) as lab:
-        df = P.interleaved_sweep(lab, [(1, 1), (4, 2)], rounds=2, slice_time=0.05)
+        run = P.interleaved_sweep(lab, [(1, 1), (4, 2)], rounds=2, slice_time=0.05)
         assert lab.toxics.delay == 0.002 and not lab._clients     # latency restored, clients closed
+    assert isinstance(run, P.InterleavedSweep) and repr(run).startswith("<InterleavedSweep 2 points, 2 rounds: S = ")
+    df = run.frame
     assert df[["pool_size", "concurrency"]].values.tolist() == [[1, 1], [4, 2]]
     assert {"throughput", "latency_bound", "cpu_ceiling", "ratio", "regime", "cpu_per_request"} <= set(df.columns)
     # S is the 2 ms injected plus the command's cost: never less; "not much more" is a sanity bound only
     # (12 ms was measured with the machine 9x oversubscribed), the quiet roofline test checks S closely
-    assert 0.002 <= df.attrs["service_time"] < 0.05 and df.attrs["rounds"] == 2
-    assert df.attrs["cpu_ceiling"] > df.attrs["one_thread"] * 0.8 > 0
+    assert 0.002 <= run.service_time < 0.05 and run.rounds == 2
+    assert run.cpu_ceiling > run.one_thread * 0.8 > 0
+    assert (df["cpu_ceiling"] == run.cpu_ceiling).all()
     # Neither point can beat its latency bound: each request holds a connection >= the 2 ms injected, so
     # min(P, C) callers complete at most min(P, C) / 2 ms (+ one request per caller per 0.05 s window).
     # That "2 callers do about twice what 1 does" is a measurement: the quiet roofline test checks it
@@ -355,10 +378,10 @@ def test_interleaved_sweep_rejects_bad_input(kwargs, error, match):
 def test_measure_ceilings_cpu_ceiling_is_cpu_time():
     with P.PoolLab("embedded", delay=0.002) as lab:
         m = P.measure_ceilings(lab, duration=0.1)
-    assert set(m) == {"service_time", "cpu_ceiling", "one_thread"}
+    assert isinstance(m, P.Ceilings) and m.service_time >= 0.002
     # a lone worker's CPU seconds per command never exceed its wall-clock seconds per command (they
     # agree on a quiet machine; when another process takes the CPU, only the wall clock runs on)
-    assert m["cpu_ceiling"] >= 0.9 * m["one_thread"] > 0
+    assert m.cpu_ceiling >= 0.9 * m.one_thread > 0
 
 
 # -- experiments, charts, checker ----------------------------------------------------------------------------
@@ -416,9 +439,14 @@ def test_retries_amplify_load_on_a_slow_server():
 def test_exhaustion_experiment_shapes():
     with P.PoolLab("embedded", delay=0.002) as lab:
         ex = P.exhaustion(lab, pool_size=2, concurrency=8, duration=0.2, timeout=0.02)
-    assert set(ex) == set(P.KINDS)
-    assert ex["fail-fast"].attrs["pool"]["exhausted"] > 0
-    assert set(ex["blocking"].attrs["checkouts"].columns) >= {"wait", "error"}
+    assert set(ex) == set(P.KINDS) and all(isinstance(r, P.PoolRun) for r in ex.values())
+    assert ex["fail-fast"].snapshot["exhausted"] > 0
+    assert set(ex["blocking"].checkouts.columns) >= {"wait", "error"}
+    assert ex["blocking"].window == (0.0, 0.2)
+    assert repr(ex["blocking"]).startswith("<PoolRun blocking: ") and "window 0-0.2 s" in repr(ex["blocking"])
+    bl = ex["blocking"].frame                     # throughput counts only completions inside the window
+    inside = bl["ok"] & (bl["end"] <= 0.2)
+    assert ex["blocking"].throughput == pytest.approx(inside.sum() / 0.2) and inside.sum() > 0
 
 
 def test_defaults_table_matches_the_spec():
@@ -443,24 +471,27 @@ def test_charts_return_figures_and_reject_bad_frames():
     sweep = P.with_model(pd.DataFrame({"pool_size": [1, 2, 1, 2], "concurrency": [2, 2, 8, 8],
                                        "throughput": [450.0, 900, 450, 900], "p50": [0.002] * 4,
                                        "p99": [0.003] * 4}), 0.002, 20000)
-    assert isinstance(poolviz.roofline_chart(sweep, 0.002, 20000), Figure)
-    assert len(poolviz.latency_chart(sweep).axes) == 1                      # whole requests only
+    assert isinstance(poolviz.chart_roofline(sweep, 0.002, 20000), Figure)
+    assert len(poolviz.chart_latency(sweep).axes) == 1                      # whole requests only
     split = sweep.assign(wait_p50=1e-5, wait_p99=0.2, hold_p50=0.002, hold_p99=0.004)
-    fig = poolviz.latency_chart(split, run_length=0.2)
+    fig = poolviz.chart_latency(split, run_length=0.2)
     assert [a.get_title() for a in fig.axes] == ["waiting for a connection (queue wait)",
                                                  "holding it (service time)"]
     assert fig.axes[1].get_legend() is not None and fig.axes[0].get_legend() is None   # outside the data
-    assert isinstance(poolviz.wait_histogram(pd.DataFrame({"wait": [1e-5, 2e-5, 0.05]})), Figure)
+    assert isinstance(poolviz.chart_wait_histogram(pd.DataFrame({"wait": [1e-5, 2e-5, 0.05]})), Figure)
     frames = {"a": pd.DataFrame({"latency": [0.001, 0.002], "ok": [True, False]})}
-    assert len(poolviz.outcome_chart(frames).axes) == 2
+    assert len(poolviz.chart_outcome(frames).axes) == 2
+    runs = {k: P.PoolRun(f, (0.0, 1.0), {}, pd.DataFrame({"wait": []})) for k, f in frames.items()}
+    assert len(poolviz.chart_outcome(runs).axes) == 2
     tails = pd.DataFrame({"config": ["x"], "p50": [1.0], "p99": [2.0], "p999": [3.0]})
-    assert isinstance(poolviz.tail_chart(tails), Figure)
+    assert isinstance(poolviz.chart_tail(tails), Figure)
+    assert poolviz.chart_tail(tails, unit="us").axes[0].get_ylabel() == "latency (us, log)"
     with pytest.raises(ValueError, match="missing column"):
-        poolviz.roofline_chart(sweep.drop(columns="throughput"), 0.002, 1)
+        poolviz.chart_roofline(sweep.drop(columns="throughput"), 0.002, 1)
     with pytest.raises(TypeError, match="DataFrame"):
-        poolviz.latency_chart([1, 2])
+        poolviz.chart_latency([1, 2])
     with pytest.raises(ValueError, match="must not be empty"):
-        poolviz.outcome_chart({})
+        poolviz.chart_outcome({})
 
 
 def test_dashboard_builds():

@@ -70,10 +70,13 @@ def test_throughput_counts_completions_in_window_and_only_ok():
     assert stats.throughput(df, start=0.0, end=0.5) == pytest.approx(5 / 0.5)
 
 
-def test_throughput_uses_recorded_window():
+def test_throughput_uses_the_window_given():
     df = frame([0.01] * 4, ends=[0.1, 0.2, 0.3, 0.4])
-    df.attrs["window"] = (0.0, 2.0)
-    assert stats.throughput(df) == pytest.approx(2.0)
+    assert stats.throughput(df) == pytest.approx(4 / (0.4 - 0.09))      # first start to last completion
+    assert stats.throughput(df, window=(0.0, 2.0)) == pytest.approx(2.0)
+    assert stats.throughput(df, window=(0.0, 2.0), end=0.25) == pytest.approx(2 / 0.25)  # an end overrides
+    with pytest.raises(TypeError, match="window must be a"):
+        stats.throughput(df, window=2.0)
 
 
 def test_throughput_errors():

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from typing import Any
 
 import fakeredis
@@ -33,6 +32,7 @@ from redis.retry import Retry
 
 from .. import _validate
 from .. import backend as _backend
+from ..clock import REAL, Clock
 from .proxy import DelayedConnection, DelayedTCPConnection, Toxics
 
 __all__ = ["PoolStatsRecorder", "InstrumentedPool", "InstrumentedBlockingPool", "make_pool", "make_client", "KINDS"]
@@ -44,11 +44,14 @@ _CHECKOUT_COLUMNS = ["t", "wait", "hold", "in_use", "fresh", "error"]
 
 
 class PoolStatsRecorder:
-    """Thread-safe counters and per-checkout records for one pool (go-redis ``PoolStats`` and more)."""
+    """Thread-safe counters and per-checkout records for one pool (go-redis ``PoolStats`` and more).
 
-    def __init__(self, record: bool = True) -> None:
+    Times come from ``clock.monotonic()`` (default :data:`hcedu.clock.REAL`: the pool is timed live)."""
+
+    def __init__(self, record: bool = True, *, clock: Clock = REAL) -> None:
         self.lock = threading.Lock()
-        self.t0 = time.perf_counter()
+        self.clock = clock
+        self.t0 = clock.monotonic()
         self.record = record
         self.rows: list[list[Any]] = []     # t, wait, hold, in_use, fresh, error
         self.held: dict[int, tuple[int, float]] = {}   # id(conn) -> (row index, checkout time)
@@ -68,7 +71,7 @@ class PoolStatsRecorder:
         """Forget records and counters (connections in use stay counted as in use)."""
         with self.lock:
             in_use, held = self.in_use, self.held
-            self.__init__(self.record)  # type: ignore[misc]
+            self.__init__(self.record, clock=self.clock)  # type: ignore[misc]
             self.in_use, self.held = in_use, {k: (-1, t) for k, (_, t) in held.items()}
 
 
@@ -111,8 +114,8 @@ class _Instrumentation:
     stats: PoolStatsRecorder
     kind: str
 
-    def _setup(self, kwargs: dict[str, Any], record: bool) -> dict[str, Any]:
-        self.stats = PoolStatsRecorder(record)
+    def _setup(self, kwargs: dict[str, Any], record: bool, clock: Clock) -> dict[str, Any]:
+        self.stats = PoolStatsRecorder(record, clock=clock)
         cls = kwargs.get("connection_class", redis.Connection)
         kwargs["connection_class"] = _counting_class(cls)
         kwargs["hcedu_stats"] = self.stats
@@ -120,12 +123,12 @@ class _Instrumentation:
 
     def get_connection(self, *args: Any, **kwargs: Any) -> Any:
         st = self.stats
-        t0 = time.perf_counter()
+        t0 = st.clock.monotonic()
         before = st.opened
         try:
             conn = super().get_connection(*args, **kwargs)  # type: ignore[misc]
         except (MaxConnectionsError, redis.ConnectionError) as exc:
-            t1 = time.perf_counter()
+            t1 = st.clock.monotonic()
             exhausted = isinstance(exc, MaxConnectionsError) or str(exc) == "No connection available."
             with st.lock:
                 if exhausted:
@@ -136,7 +139,7 @@ class _Instrumentation:
                     st.rows.append([t0 - st.t0, t1 - t0, math.nan, st.in_use,
                                     False, "exhausted" if exhausted else "connect"])
             raise
-        t1 = time.perf_counter()
+        t1 = st.clock.monotonic()
         with st.lock:
             st.in_use += 1
             st.checkouts += 1
@@ -151,7 +154,7 @@ class _Instrumentation:
 
     def release(self, connection: Any) -> None:
         st = self.stats
-        t = time.perf_counter()
+        t = st.clock.monotonic()
         with st.lock:
             entry = st.held.pop(id(connection), None)
             if entry is not None:
@@ -178,7 +181,7 @@ class _Instrumentation:
         ``opened``). Returns how many sockets were closed.
         """
         max_idle = _validate.number("max_idle", max_idle, minimum=0)
-        now = time.perf_counter()
+        now = self.stats.clock.monotonic()
         n = 0
         for conn in self._idle_connections():
             last = self.stats.last_release.get(id(conn), self.stats.t0)
@@ -252,37 +255,45 @@ class InstrumentedPool(_Instrumentation, redis.ConnectionPool):
 
     Exhaustion raises ``redis.exceptions.MaxConnectionsError("Too many connections")`` (a
     ``redis.ConnectionError``) immediately; redis-py does not retry it. ``record=False`` keeps only
-    counters (for long runs).
+    counters (for long runs). ``timeout`` is accepted so both pools take the same arguments, and ignored:
+    a fail-fast pool never waits. ``clock`` times checkouts (default :data:`hcedu.clock.REAL`).
     """
 
     kind = "fail-fast"
 
-    def __init__(self, *, max_connections: int = 10, record: bool = True, **kwargs: Any) -> None:
+    def __init__(self, *, max_connections: int = 10, timeout: float | None = None, record: bool = True,
+                 clock: Clock = REAL, **kwargs: Any) -> None:
         max_connections = _validate.integer("max_connections", max_connections, minimum=1)
-        super().__init__(max_connections=max_connections, **self._setup(kwargs, record))
+        super().__init__(max_connections=max_connections, **self._setup(kwargs, record, clock))
 
 
 class InstrumentedBlockingPool(_Instrumentation, redis.BlockingConnectionPool):
     """``redis.BlockingConnectionPool`` that records every checkout: waits up to ``timeout`` s for a connection.
 
     When none frees up in time it raises ``redis.ConnectionError("No connection available.")``
-    (go-redis: ``redis: connection pool timeout``); ``timeout=None`` waits forever.
+    (go-redis: ``redis: connection pool timeout``); ``timeout=None`` waits forever. ``clock`` times
+    checkouts (default :data:`hcedu.clock.REAL`); the wait itself is redis-py's, on the wall clock.
     """
 
     kind = "blocking"
 
     def __init__(self, *, max_connections: int = 10, timeout: float | None = 1.0, record: bool = True,
-                 **kwargs: Any) -> None:
+                 clock: Clock = REAL, **kwargs: Any) -> None:
         max_connections = _validate.integer("max_connections", max_connections, minimum=1)
         timeout = _validate.optional_timeout("timeout", timeout)
-        super().__init__(max_connections=max_connections, timeout=timeout, **self._setup(kwargs, record))
+        super().__init__(max_connections=max_connections, timeout=timeout,
+                         **self._setup(kwargs, record, clock))
+
+
+#: The pool class for each kind, chosen once by :func:`make_pool`.
+_POOL_CLASSES: dict[str, type] = {"fail-fast": InstrumentedPool, "blocking": InstrumentedBlockingPool}
 
 
 def make_pool(kind: str = "blocking", *, max_connections: int = 10, timeout: float | None = 1.0,
               url: str | None = None, server: fakeredis.FakeServer | None = None, toxics: Toxics | None = None,
               socket_timeout: float | None = 1.0, retries: int = 0, backoff: AbstractBackoff | None = None,
               health_check_interval: float = 0, record: bool = True, decode_responses: bool = True,
-              **connection_kwargs: Any) -> InstrumentedPool | InstrumentedBlockingPool:
+              clock: Clock = REAL, **connection_kwargs: Any) -> InstrumentedPool | InstrumentedBlockingPool:
     """An instrumented pool of ``kind`` (``"blocking"`` or ``"fail-fast"``) to ``url`` or to a fakeredis server.
 
     * ``url`` (a ``redis://`` URL, e.g. a :class:`~hcedu.lab.proxy.LatencyProxy`'s) gives real TCP
@@ -293,6 +304,7 @@ def make_pool(kind: str = "blocking", *, max_connections: int = 10, timeout: flo
       forever), ``retries`` with ``backoff`` (default ``ExponentialWithJitterBackoff(0.01, 0.5)``),
       ``health_check_interval`` (PING a connection idle longer than this before using it; 0 = off).
     * ``timeout`` is the blocking pool's wait for a free connection (ignored for fail-fast).
+    * ``clock`` times every checkout and release (default :data:`hcedu.clock.REAL`).
     Bad values raise ``ValueError``/``TypeError`` naming the argument.
     """
     _validate.choice("kind", kind, KINDS)
@@ -305,10 +317,9 @@ def make_pool(kind: str = "blocking", *, max_connections: int = 10, timeout: flo
         backoff = ExponentialWithJitterBackoff(base=0.01, cap=0.5)
     retry = Retry(backoff or NoBackoff(), retries)
     opts: dict[str, Any] = dict(socket_timeout=socket_timeout, retry=retry, decode_responses=decode_responses,
-                                health_check_interval=health_check_interval, record=record, **connection_kwargs)
-    cls: type = InstrumentedBlockingPool if kind == "blocking" else InstrumentedPool
-    if kind == "blocking":
-        opts["timeout"] = timeout
+                                health_check_interval=health_check_interval, record=record, timeout=timeout,
+                                clock=clock, **connection_kwargs)
+    cls = _POOL_CLASSES[kind]
     if url is not None:
         _validate.text("url", url)
         opts.setdefault("socket_connect_timeout", 2.0)

@@ -4,8 +4,9 @@
 :func:`interleaved_sweep` (throughput over pool size × concurrency; :func:`with_model` adds the roofline),
 :func:`exhaustion` (fail-fast vs blocking under overload), :func:`stall_experiment` (timeouts and retries
 against a stalled server), and :func:`one_core` (pin the measuring threads to one CPU). Every experiment
-closes the clients it made, and restores the lab's latency, even when it fails. The frames feed
-:mod:`hcedu.lab.poolviz`.
+closes the clients it made, and restores the lab's latency, even when it fails. Results are frames, or
+frozen dataclasses holding a ``frame`` and named fields (:class:`InterleavedSweep`, :class:`PoolRun`);
+they feed :mod:`hcedu.lab.poolviz`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import math
 import os
 import time
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import pandas as pd
@@ -24,7 +26,70 @@ from .littles import predict
 from .instrpool import KINDS
 from .poolrig import PoolLab
 
-__all__ = ["measure_ceilings", "sweep", "interleaved_sweep", "with_model", "one_core", "exhaustion", "stall_experiment"]
+__all__ = ["measure_ceilings", "sweep", "interleaved_sweep", "with_model", "one_core", "exhaustion", "stall_experiment",
+           "Ceilings", "InterleavedSweep", "PoolRun"]
+
+
+@dataclass(frozen=True)
+class Ceilings:
+    """The two roofline parameters :func:`measure_ceilings` measured: ``service_time`` (S, s per command
+    held) and ``cpu_ceiling`` (X_cpu, commands/s of client CPU), with ``one_thread`` (the lone caller's
+    wall-clock throughput, for comparison)."""
+
+    service_time: float
+    cpu_ceiling: float
+    one_thread: float
+
+
+@dataclass(frozen=True)
+class PoolRun:
+    """One load run through an instrumented pool (what :func:`exhaustion` returns per pool kind).
+
+    ``frame``: one row per request (:func:`hcedu.lab.loadgen.run_load`'s columns); ``window``: the run's
+    measuring window ``(start, end)`` in seconds since it started; ``snapshot``: the pool's
+    go-redis-style ``PoolStats`` at the end; ``checkouts``: its per-checkout frame."""
+
+    frame: pd.DataFrame
+    window: tuple[float, float]
+    snapshot: dict[str, Any]
+    checkouts: pd.DataFrame
+
+    @property
+    def throughput(self) -> float:
+        """Successful requests completed per second inside :attr:`window`."""
+        from . import stats
+        return stats.throughput(self.frame, window=self.window)
+
+    def __repr__(self) -> str:
+        failed = int((~self.frame["ok"]).sum()) if "ok" in self.frame.columns else 0
+        return (f"<PoolRun {self.snapshot.get('kind', '?')}: {len(self.frame)} requests, {failed} failed, "
+                f"window {self.window[0]:g}-{self.window[1]:g} s>")
+
+
+@dataclass(frozen=True)
+class InterleavedSweep:
+    """What :func:`interleaved_sweep` measured: ``frame`` (the :func:`with_model` frame, one row per pair),
+    the ceilings measured alongside (``service_time`` S in s, ``cpu_ceiling`` X_cpu in requests/s),
+    ``one_thread`` (the lone caller's wall-clock throughput) and the number of ``rounds``."""
+
+    frame: pd.DataFrame
+    service_time: float
+    cpu_ceiling: float
+    one_thread: float
+    rounds: int
+
+    def __repr__(self) -> str:
+        return (f"<InterleavedSweep {len(self.frame)} points, {self.rounds} rounds: "
+                f"S = {self.service_time * 1e3:.3f} ms, X_cpu = {self.cpu_ceiling:,.0f}/s>")
+
+
+@dataclass(frozen=True)
+class _Load:
+    """One timed load run: its frame, measuring window (s) and the process CPU seconds it took."""
+
+    frame: pd.DataFrame
+    window: tuple[float, float]
+    cpu: float
 
 def _split(checkouts: pd.DataFrame | None) -> dict[str, float]:
     """p50/p99 of the two parts of each request's time at the pool, from ``pool.checkouts()``: the queue
@@ -42,21 +107,20 @@ def _split(checkouts: pd.DataFrame | None) -> dict[str, float]:
             "hold_p99": float(hold.quantile(0.99)) if len(hold) else math.nan}
 
 
-def _row(lab: PoolLab, pool_size: int, concurrency: int, kind: str, frames: list[pd.DataFrame],
+def _row(lab: PoolLab, pool_size: int, concurrency: int, kind: str, loads: list[_Load],
          snap: dict[str, Any], checkouts: pd.DataFrame | None = None) -> dict[str, Any]:
-    """One sweep row from the frames of one or more load runs of a pool, and the pool's snapshot (and,
+    """One sweep row from one or more load runs of a pool, and the pool's snapshot (and,
     when the pool recorded them, its checkouts: the latency split into queue wait and service time).
 
     Throughput counts only requests that completed inside each run's window (callers still queued at
     its deadline finish afterwards; counting them would overstate throughput when ``P < C``)."""
     from . import stats
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    frame = pd.concat([r.frame for r in loads], ignore_index=True) if len(loads) > 1 else loads[0].frame
     ok = frame[frame["ok"]]
     pct = stats.percentiles(ok)
-    windows = [f.attrs["window"] for f in frames]
-    seconds = sum(end - start for start, end in windows)
-    done = sum(stats.throughput(f) * (end - start) for f, (start, end) in zip(frames, windows)) / seconds
-    cpu = sum(f.attrs["cpu"] for f in frames)
+    seconds = sum(end - start for start, end in (r.window for r in loads))
+    done = sum(stats.throughput(r.frame, window=r.window) * (r.window[1] - r.window[0]) for r in loads) / seconds
+    cpu = sum(r.cpu for r in loads)
     return {"backend": lab.kind, "kind": kind, "pool_size": pool_size, "concurrency": concurrency,
             "delay": lab.toxics.delay, "requests": len(frame), "errors": int((~frame["ok"]).sum()),
             "throughput": done, "mean": float(ok["latency"].mean()) if len(ok) else math.nan,
@@ -66,17 +130,16 @@ def _row(lab: PoolLab, pool_size: int, concurrency: int, kind: str, frames: list
 
 
 def _timed_load(client: redis.Redis, concurrency: int, duration: float, mix: Any, *, settle: float = 0.0,
-                **kwargs: Any) -> pd.DataFrame:
-    """:func:`~hcedu.lab.loadgen.run_load` that also records the process CPU seconds it took in
-    ``attrs["cpu"]`` (every thread: client, and in-process fakeredis or proxy). With ``settle``, the run
-    lasts ``settle`` s longer and completions count only after it (``attrs["window"]``)."""
+                warmup: float = 0.0, **kwargs: Any) -> _Load:
+    """:func:`~hcedu.lab.loadgen.run_load` that also records the process CPU seconds it took (every
+    thread: client, and in-process fakeredis or proxy; CPU time, not a clock). Completions count in the
+    window from ``warmup`` to the end; with ``settle``, the run lasts ``settle`` s longer and completions
+    count only after it."""
     from . import loadgen
     cpu0 = time.process_time()
-    frame = loadgen.run_load(client, concurrency=concurrency, duration=settle + duration, mix=mix, **kwargs)
-    frame.attrs["cpu"] = time.process_time() - cpu0
-    if settle:
-        frame.attrs["window"] = (settle, settle + duration)
-    return frame
+    frame = loadgen.run_load(client, concurrency=concurrency, duration=settle + duration, mix=mix,
+                             warmup=warmup, **kwargs)
+    return _Load(frame, (settle or warmup, settle + duration), time.process_time() - cpu0)
 
 
 @contextlib.contextmanager
@@ -99,13 +162,13 @@ def _prefilled(lab: PoolLab, pool_size: int, concurrency: int, kind: str, **pool
 def _run(lab: PoolLab, pool_size: int, concurrency: int, duration: float, kind: str = "blocking",
          mix: Any = "get", warmup: float = 0.0, **pool_kwargs: Any) -> dict[str, Any]:
     with _prefilled(lab, pool_size, concurrency, kind, **pool_kwargs) as client:
-        frame = _timed_load(client, concurrency, duration, mix, warmup=warmup)
+        load = _timed_load(client, concurrency, duration, mix, warmup=warmup)
         pool = client.connection_pool
         snap, checkouts = pool.snapshot(), (pool.checkouts() if pool.stats.record else None)
-    return _row(lab, pool_size, concurrency, kind, [frame], snap, checkouts)
+    return _row(lab, pool_size, concurrency, kind, [load], snap, checkouts)
 
 
-def measure_ceilings(lab: PoolLab, *, duration: float = 0.4, mix: Any = "get") -> dict[str, float]:
+def measure_ceilings(lab: PoolLab, *, duration: float = 0.4, mix: Any = "get") -> Ceilings:
     """Measure the two roofline parameters in this lab, now: ``S`` and ``X_cpu``.
 
     * ``S`` (``service_time``): mean time a connection is held per command with the injected delay,
@@ -115,7 +178,7 @@ def measure_ceilings(lab: PoolLab, *, duration: float = 0.4, mix: Any = "get") -
       or proxy) can push through the GIL. It is CPU time, not wall time, because a lone worker also
       idles while a real server answers, and that wait overlaps other threads' work under load;
       ``one_thread`` is that worker's wall-clock throughput, for comparison.
-    The lab's delay is restored afterwards, even on error.
+    Returns them as :class:`Ceilings`. The lab's delay is restored afterwards, even on error.
     """
     duration = _validate.number("duration", duration, minimum=0.05)
     s = _run(lab, 1, 1, duration, mix=mix)["hold"]
@@ -125,7 +188,7 @@ def measure_ceilings(lab: PoolLab, *, duration: float = 0.4, mix: Any = "get") -
         solo = _run(lab, 1, 1, duration, mix=mix)
     finally:
         lab.toxics.set_latency(delay, jitter)
-    return {"service_time": s, "cpu_ceiling": 1 / solo["cpu_per_request"], "one_thread": solo["throughput"]}
+    return Ceilings(s, 1 / solo["cpu_per_request"], solo["throughput"])
 
 
 def sweep(lab: PoolLab, pool_sizes: Any = (1, 2, 4, 8, 16, 32), concurrencies: Any = (1, 4, 16, 32), *,
@@ -179,7 +242,7 @@ _SETTLE = 0.02  # s of each interleaved slice run before completions count
 
 def interleaved_sweep(lab: PoolLab, pairs: Any = ((24, 24), (32, 32)), *, rounds: int = 6,
                       slice_time: float = 0.1, mix: Any = "get", kind: str = "blocking", progress: bool = False,
-                      **pool_kwargs: Any) -> pd.DataFrame:
+                      **pool_kwargs: Any) -> InterleavedSweep:
     """:func:`sweep` + :func:`with_model` with ``S`` and ``X_cpu`` measured *alongside* the points.
 
     A shared machine's speed drifts (here by ±20 % from one fraction of a second to the next), so
@@ -190,10 +253,10 @@ def interleaved_sweep(lab: PoolLab, pairs: Any = ((24, 24), (32, 32)), *, rounds
     while its threads start, and completions count only after that. Clients stay open (pre-filled)
     across rounds, so no round pays to connect.
 
-    Returns the :func:`with_model` frame, one row per pair (throughput = completions in all its
-    windows / their total time); ``attrs`` hold ``service_time``, ``cpu_ceiling``, ``one_thread``
-    (wall-clock throughput of the lone caller) and ``rounds``. The lab's latency is restored
-    afterwards, even on error.
+    Returns an :class:`InterleavedSweep`: its ``frame`` is the :func:`with_model` frame, one row per pair
+    (throughput = completions in all its windows / their total time), with the measured
+    ``service_time``, ``cpu_ceiling``, ``one_thread`` (wall-clock throughput of the lone caller) and
+    ``rounds``. The lab's latency is restored afterwards, even on error.
     """
     rounds = _validate.integer("rounds", rounds, minimum=1, maximum=100)
     slice_time = _validate.number("slice_time", slice_time, minimum=0.02)
@@ -203,7 +266,7 @@ def interleaved_sweep(lab: PoolLab, pairs: Any = ((24, 24), (32, 32)), *, rounds
         raise ValueError("pairs must name at least one (pool size, concurrency) pair")
     delay, jitter = lab.toxics.delay, lab.toxics.jitter
     shapes: dict[Any, tuple[int, int]] = {"X_cpu": (1, 1), "S": (1, 1), **{pair: pair for pair in pairs}}
-    frames: dict[Any, list[pd.DataFrame]] = {key: [] for key in shapes}
+    loads: dict[Any, list[_Load]] = {key: [] for key in shapes}
     it: Any = range(rounds)
     if progress:
         from tqdm.auto import tqdm
@@ -215,18 +278,16 @@ def interleaved_sweep(lab: PoolLab, pairs: Any = ((24, 24), (32, 32)), *, rounds
             for _ in it:
                 for key, client in clients.items():
                     lab.toxics.set_latency(*((0.0, 0.0) if key == "X_cpu" else (delay, jitter)))
-                    frames[key].append(_timed_load(client, shapes[key][1], slice_time, mix, settle=_SETTLE,
-                                                   check=False))
+                    loads[key].append(_timed_load(client, shapes[key][1], slice_time, mix, settle=_SETTLE,
+                                                  check=False))
         finally:
             lab.toxics.set_latency(delay, jitter)
-        rows = {key: _row(lab, *shape, kind, frames[key], clients[key].connection_pool.snapshot())
+        rows = {key: _row(lab, *shape, kind, loads[key], clients[key].connection_pool.snapshot())
                 for key, shape in shapes.items()}
     service_time, solo = rows.pop("S")["hold"], rows.pop("X_cpu")
     cpu_ceiling = 1 / solo["cpu_per_request"]
-    out = with_model(pd.DataFrame(list(rows.values())), service_time, cpu_ceiling)
-    out.attrs.update({"service_time": service_time, "cpu_ceiling": cpu_ceiling,
-                      "one_thread": solo["throughput"], "rounds": rounds})
-    return out
+    return InterleavedSweep(with_model(pd.DataFrame(list(rows.values())), service_time, cpu_ceiling),
+                            service_time, cpu_ceiling, solo["throughput"], rounds)
 
 
 @contextlib.contextmanager
@@ -251,18 +312,18 @@ def one_core() -> Iterator[int | None]:
 
 
 def exhaustion(lab: PoolLab, *, pool_size: int = 4, concurrency: int = 16, duration: float = 0.4,
-               timeout: float = 0.05) -> dict[str, pd.DataFrame]:
+               timeout: float = 0.05) -> dict[str, PoolRun]:
     """Run the same overload (``concurrency`` callers, ``pool_size`` connections) on a fail-fast and on a
-    blocking pool (waiting up to ``timeout`` s). Returns ``{"fail-fast": frame, "blocking": frame}``;
-    each frame's ``attrs["pool"]`` is the pool's snapshot and ``attrs["checkouts"]`` its checkout frame."""
+    blocking pool (waiting up to ``timeout`` s). Returns ``{"fail-fast": run, "blocking": run}``, each a
+    :class:`PoolRun`: the requests' ``frame``, the run's ``window``, the pool's ``snapshot`` and its
+    ``checkouts``."""
     from . import loadgen
-    out: dict[str, pd.DataFrame] = {}
+    out: dict[str, PoolRun] = {}
     for kind in KINDS:
         with _prefilled(lab, pool_size, pool_size, kind, timeout=timeout, record=True) as client:
             frame = loadgen.run_load(client, concurrency=concurrency, duration=duration)
-            frame.attrs["pool"] = client.connection_pool.snapshot()
-            frame.attrs["checkouts"] = client.connection_pool.checkouts()
-        out[kind] = frame
+            pool = client.connection_pool
+            out[kind] = PoolRun(frame, (0.0, duration), pool.snapshot(), pool.checkouts())
     return out
 
 
@@ -272,7 +333,7 @@ def stall_experiment(lab: PoolLab, configs: dict[str, dict[str, Any]], *, stall:
     """Tail latency when the network stalls: one row per named client config (``socket_timeout``,
     ``retries``, ``backoff`` ...). A seeded ``stall_rate`` fraction of requests is held ``stall`` s
     (or, with ``slow_all``, every request takes that long: an overloaded server). Columns: ``config``,
-    ``requests``, ``errors``, ``mean``/``p50``/``p99``/``p999`` (ms) and ``amplification`` = requests
+    ``requests``, ``errors``, ``mean``/``p50``/``p99``/``p999`` (in ms) and ``amplification`` = requests
     the server saw per request the caller made (retries multiply load)."""
     from . import loadgen, stats
     rows = []
@@ -306,9 +367,4 @@ def stall_experiment(lab: PoolLab, configs: dict[str, dict[str, Any]], *, stall:
     finally:
         lab.toxics.clear()
         lab.toxics.set_latency(delay, jitter)
-    out = pd.DataFrame(rows)
-    out.attrs["unit"] = "ms"
-    return out
-
-
-#: redis-py's pool defaults for every version the course allows (``redis>=8.1,<9``). redis-py 8.0.0 changed
+    return pd.DataFrame(rows)

@@ -79,6 +79,3 @@ def simulate_pool(pool_size: int, qps: float, rtt: float, *, jitter: float = 0.2
             "throughput": requests / end, "p50": pct(latency, 50), "p99": pct(latency, 99),
             "wait_p99": pct(waits, 99), "wait_max": max(waits),
             "waited": sum(1 for w in waits if w > 0) / requests}
-
-
-# -- the lab rig ------------------------------------------------------------------------------------------

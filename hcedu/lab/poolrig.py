@@ -57,6 +57,8 @@ class PoolLab:
             self.kind = "embedded"
             self.fake_server = new_fake_server()
             self.upstream_url: str | None = None
+            # where every client's pool connects, chosen once here (:meth:`client` just applies it)
+            self._target: dict[str, Any] = {"server": self.fake_server, "toxics": self.toxics}
         elif backend == "tcp":
             self.kind = "tcp"
             self._server = _backend.serve_embedded(0, share=False)
@@ -70,7 +72,9 @@ class PoolLab:
             try:
                 if via == "proxy":
                     self.proxy = LatencyProxy(self.upstream_url, toxics=self.toxics)
+                    self._target = {"url": self.proxy.url}
                 else:
+                    self._target = {"url": self.upstream_url, "toxics": self.toxics}
                     probe = redis.Redis.from_url(self.upstream_url, socket_connect_timeout=2.0,
                                                  socket_timeout=2.0, retry=Retry(NoBackoff(), 0))
                     try:
@@ -88,13 +92,7 @@ class PoolLab:
 
         Keyword arguments go to :func:`make_pool` (``timeout``, ``socket_timeout``, ``retries``, ...).
         """
-        if self.proxy is not None:
-            pool = make_pool(kind, max_connections=pool_size, url=self.proxy.url, **kwargs)
-        elif self.upstream_url is not None:
-            pool = make_pool(kind, max_connections=pool_size, url=self.upstream_url, toxics=self.toxics, **kwargs)
-        else:
-            pool = make_pool(kind, max_connections=pool_size, server=self.fake_server, toxics=self.toxics,
-                             **kwargs)
+        pool = make_pool(kind, max_connections=pool_size, **self._target, **kwargs)
         c = redis.Redis(connection_pool=pool)
         self._clients.append(c)
         return c
@@ -129,6 +127,3 @@ class PoolLab:
 
     def __repr__(self) -> str:
         return f"<PoolLab {self.describe()}>"
-
-
-# -- experiments (each returns a tidy frame) ----------------------------------------------------------------

@@ -1,24 +1,28 @@
 """Charts and a dashboard for the connection-pool lab (the graphs a go-redis ``PoolStats`` exporter feeds).
 
-Every chart takes a tidy frame from :mod:`hcedu.lab.pool` / :mod:`hcedu.lab.loadgen` and returns a
-matplotlib ``Figure`` (closed, so a notebook shows it once, when returned); the dashboard wires
+Every ``chart_*`` function takes a result of :mod:`hcedu.lab.pool` / :mod:`hcedu.lab.loadgen` and returns
+a matplotlib ``Figure`` (closed, so a notebook shows it once, when returned); :func:`dashboard` wires
 ipywidgets sliders to a short live run. Charts never start threads; the dashboard's runs end before
 its callback returns.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from . import stats
 from .plot import color, finish
+from .poolexp import PoolRun
 
-__all__ = ["roofline_chart", "latency_chart", "wait_histogram", "outcome_chart", "tail_chart", "dashboard"]
+if TYPE_CHECKING:
+    from ipywidgets import Widget
+    from matplotlib.figure import Figure
+
+__all__ = ["chart_roofline", "chart_latency", "chart_wait_histogram", "chart_outcome", "chart_tail", "dashboard"]
 
 
 def _need(frame: pd.DataFrame, cols: list[str]) -> None:
@@ -29,20 +33,20 @@ def _need(frame: pd.DataFrame, cols: list[str]) -> None:
         raise ValueError(f"frame is missing column(s) {', '.join(missing)}")
 
 
-def roofline_chart(frame: pd.DataFrame, service_time: float, cpu_ceiling: float, *,
-                   title: str | None = None) -> Figure:
+def chart_roofline(frame: pd.DataFrame, service_time: float, cpu_ceiling: float, *,
+                   title: str | None = None) -> "Figure":
     """Measured throughput vs pool size, one colour per concurrency, under both ceilings.
 
     Dashed: the Little's-law bound ``min(P, C)/S`` for each concurrency; red: the client CPU ceiling.
-    Takes a :func:`hcedu.lab.pool.sweep` frame.
+    Takes a :func:`hcedu.lab.pool.with_model` frame (or an :class:`~hcedu.lab.pool.InterleavedSweep`'s
+    ``frame`` with its ``service_time`` and ``cpu_ceiling``).
     """
     _need(frame, ["pool_size", "concurrency", "throughput"])
     fig, ax = plt.subplots(figsize=(8.5, 4))
     sizes = np.array(sorted(frame["pool_size"].unique()), dtype=float)
     grid = np.geomspace(sizes.min(), sizes.max(), 200) if len(sizes) > 1 else sizes
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (c, g) in enumerate(frame.sort_values("pool_size").groupby("concurrency")):
-        col = colours[i % len(colours)]
+        col = color(None, i)
         ax.plot(grid, np.minimum(grid, c) / service_time, "--", color=col, lw=1, alpha=0.7)
         ax.plot(g["pool_size"], g["throughput"], "o-", color=col, label=f"C = {c} callers")
     ax.axhline(cpu_ceiling, color="crimson", lw=2, alpha=0.8, label=f"client CPU ceiling ≈ {cpu_ceiling:,.0f}/s")
@@ -56,8 +60,8 @@ def roofline_chart(frame: pd.DataFrame, service_time: float, cpu_ceiling: float,
     return fig
 
 
-def latency_chart(frame: pd.DataFrame, *, title: str = "Latency vs pool size",
-                  run_length: float | None = None) -> Figure:
+def chart_latency(frame: pd.DataFrame, *, title: str = "Latency vs pool size",
+                  run_length: float | None = None) -> "Figure":
     """Latency in ms vs pool size, one colour per concurrency, p50 solid and p99 dotted.
 
     When the frame has the per-checkout split of :func:`hcedu.lab.pool.sweep` (``wait_p50``, ``wait_p99``,
@@ -99,8 +103,10 @@ def latency_chart(frame: pd.DataFrame, *, title: str = "Latency vs pool size",
     return fig
 
 
-def wait_histogram(checkouts: pd.DataFrame, *, title: str = "How long callers waited for a connection") -> Figure:
-    """Histogram of pool wait times (ms, log bins) from ``pool.checkouts()``, with p50/p99 marked."""
+def chart_wait_histogram(checkouts: pd.DataFrame, *,
+                         title: str = "How long callers waited for a connection") -> "Figure":
+    """Histogram of pool wait times (ms, log bins) from ``pool.checkouts()`` (or a
+    :class:`~hcedu.lab.pool.PoolRun`'s ``checkouts``), with p50/p99 marked."""
     _need(checkouts, ["wait"])
     waits = checkouts["wait"].dropna().to_numpy() * 1e3
     fig, ax = plt.subplots(figsize=(8.5, 3.6))
@@ -118,10 +124,14 @@ def wait_histogram(checkouts: pd.DataFrame, *, title: str = "How long callers wa
     return fig
 
 
-def outcome_chart(frames: Mapping[str, pd.DataFrame], *, title: str = "Exhausted pool: fail fast or wait?") -> Figure:
-    """Side by side per label: requests that succeeded / failed (left) and their p50/p99 latency (right)."""
-    if not frames:
-        raise ValueError("frames must not be empty")
+def chart_outcome(runs: Mapping[str, PoolRun | pd.DataFrame], *,
+                  title: str = "Exhausted pool: fail fast or wait?") -> "Figure":
+    """Side by side per label: requests that succeeded / failed (left) and their p50/p99 latency (right).
+
+    Takes :func:`hcedu.lab.pool.exhaustion`'s ``{label: PoolRun}`` (or ``{label: request frame}``)."""
+    if not runs:
+        raise ValueError("runs must not be empty")
+    frames = {k: r.frame if isinstance(r, PoolRun) else r for k, r in runs.items()}
     labels = list(frames)
     for f in frames.values():
         _need(f, ["latency", "ok"])
@@ -130,8 +140,8 @@ def outcome_chart(frames: Mapping[str, pd.DataFrame], *, title: str = "Exhausted
     bad = [int((~frames[k]["ok"]).sum()) for k in labels]
     x = np.arange(len(labels))
     # side by side, not stacked: a flood of failures must not flatten the successes into an invisible sliver
-    a1.bar(x - 0.2, ok, 0.4, color="seagreen", label="succeeded")
-    a1.bar(x + 0.2, bad, 0.4, color="crimson", label="failed")
+    a1.bar(x - 0.2, ok, 0.4, color=color("ok"), label="succeeded")
+    a1.bar(x + 0.2, bad, 0.4, color=color("error"), label="failed")
     for xi, o, b in zip(x, ok, bad):
         a1.text(xi - 0.2, o, f"{o:,}", ha="center", va="bottom", fontsize=8)
         a1.text(xi + 0.2, b, f"{b:,}", ha="center", va="bottom", fontsize=8)
@@ -146,22 +156,23 @@ def outcome_chart(frames: Mapping[str, pd.DataFrame], *, title: str = "Exhausted
     return fig
 
 
-def tail_chart(summary: pd.DataFrame, *, label: str = "config",
-               title: str = "Tail latency under stalls: timeouts and retries") -> Figure:
-    """Grouped bars of p50/p99/p999 (ms) per row of a :func:`hcedu.lab.stats.summarize`-style frame."""
+def chart_tail(summary: pd.DataFrame, *, label: str = "config", unit: str = "ms",
+               title: str = "Tail latency under stalls: timeouts and retries") -> "Figure":
+    """Grouped bars of p50/p99/p999 per row of a :func:`hcedu.lab.pool.stall_experiment` or
+    :func:`hcedu.lab.stats.summarize` frame, whose latencies are in ``unit``."""
     _need(summary, [label, "p50", "p99", "p999"])
     fig, ax = plt.subplots(figsize=(8.5, 3.6))
     x = np.arange(len(summary))
     for j, q in enumerate(["p50", "p99", "p999"]):
         ax.bar(x + (j - 1) * 0.27, summary[q], 0.27, label=q)
     ax.set_yscale("log")
-    finish(ax, title=title, ylabel=f"latency ({summary.attrs.get('unit', 'ms')}, log)", legend="outside",
+    finish(ax, title=title, ylabel=f"latency ({unit}, log)", legend="outside",
            xticks=x, xticklabels=list(summary[label]))
     plt.close(fig)
     return fig
 
 
-def dashboard(lab: Any, *, duration: float = 0.3) -> Any:
+def dashboard(lab: Any, *, duration: float = 0.3) -> "Widget":
     """Sliders for pool size, concurrency and injected RTT; each change runs ``duration`` s of load in
     ``lab`` (a :class:`hcedu.lab.pool.PoolLab`) and plots the point against its roofline."""
     import ipywidgets as w
@@ -180,8 +191,8 @@ def dashboard(lab: Any, *, duration: float = 0.3) -> Any:
         key = f"{rtt.value}"
         if key not in ceilings:
             m = P.measure_ceilings(lab, duration=0.2)
-            ceilings[key] = m["service_time"]
-            ceilings["x"] = m["cpu_ceiling"]
+            ceilings[key] = m.service_time
+            ceilings["x"] = m.cpu_ceiling
         s, x = ceilings[key], ceilings["x"]
         row = P.sweep(lab, pairs=[(psize.value, conc.value)], duration=duration)
         ps = np.arange(1, 65)
@@ -190,9 +201,7 @@ def dashboard(lab: Any, *, duration: float = 0.3) -> Any:
         ax.axhline(x, color="crimson", lw=1, ls="--", label="CPU ceiling")
         ax.plot(row["pool_size"], row["throughput"], "o", ms=10, color="tab:blue",
                 label=f"measured: {row['throughput'].item():,.0f}/s, p99 {row['p99'].item() * 1e3:.1f} ms")
-        ax.set_xlabel("pool size P")
-        ax.set_ylabel("requests/s")
-        ax.legend(fontsize=8)
+        finish(ax, xlabel="pool size P", ylabel="requests/s", legend="inside")
         plt.close(fig)
         with out:
             out.clear_output(wait=True)

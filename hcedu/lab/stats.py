@@ -74,11 +74,12 @@ def percentiles(data: Any, qs: Iterable[float] = PERCENTILES, *, column: str = "
 
 
 def throughput(frame: pd.DataFrame, *, start: float | None = None, end: float | None = None,
-               ok_only: bool = True) -> float:
+               window: tuple[float, float] | None = None, ok_only: bool = True) -> float:
     """Completed requests per second in the window ``[start, end]`` (seconds since the run started).
 
-    Uses the frame's ``end`` column (completion times). Without ``start``/``end`` the window is the
-    frame's ``attrs["window"]`` if a load generator recorded one, else first start to last completion.
+    Uses the frame's ``end`` column (completion times). ``window`` gives both ends at once (a load run's
+    own window, e.g. :class:`hcedu.lab.poolexp.PoolRun`'s ``window``); ``start``/``end`` override either
+    end. Without them the window is first start to last completion.
     ``ok_only`` counts only rows whose ``ok`` column is True (failed requests are not throughput).
     Returns 0.0 for an empty frame; raises ``ValueError`` for an empty or inverted window.
     """
@@ -86,11 +87,15 @@ def throughput(frame: pd.DataFrame, *, start: float | None = None, end: float | 
         raise TypeError(f"frame must be a pandas DataFrame (got {type(frame).__name__})")
     if "end" not in frame.columns:
         raise ValueError("frame has no 'end' column (completion time of each request in seconds)")
-    window = frame.attrs.get("window")
+    if window is not None:
+        if not isinstance(window, (tuple, list)) or len(window) != 2:
+            raise TypeError(f"window must be a (start, end) pair of seconds (got {window!r})")
+        start = window[0] if start is None else start
+        end = window[1] if end is None else end
     if start is None:
-        start = window[0] if window else (float((frame["end"] - frame["latency"]).min()) if len(frame) else 0.0)
+        start = float((frame["end"] - frame["latency"]).min()) if len(frame) else 0.0
     if end is None:
-        end = window[1] if window else (float(frame["end"].max()) if len(frame) else 0.0)
+        end = float(frame["end"].max()) if len(frame) else 0.0
     start = _validate.number("start", start)
     end = _validate.number("end", end)
     if len(frame) == 0:
@@ -109,7 +114,8 @@ def summarize(frame: pd.DataFrame, by: str | Sequence[str] | None = None, *,
 
     Latency columns are converted to ``unit`` (``"s"``, ``"ms"`` or ``"us"``); percentiles are taken
     over successful requests only (an error's latency is reported by ``errors``, not hidden in p99).
-    Groups are sorted by the ``by`` columns; without ``by`` the result has a single row.
+    Groups are sorted by the ``by`` columns; without ``by`` the result has a single row. Each group's
+    throughput spans its first start to its last completion.
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"frame must be a pandas DataFrame (got {type(frame).__name__})")
@@ -132,6 +138,4 @@ def summarize(frame: pd.DataFrame, by: str | Sequence[str] | None = None, *,
         row["mean"] = float(ok["latency"].mean()) * scale if len(ok) else math.nan
         row.update((k, v * scale) for k, v in percentiles(ok, qs).items())
         rows.append(row)
-    out = pd.DataFrame(rows)
-    out.attrs["unit"] = unit
-    return out
+    return pd.DataFrame(rows)

@@ -87,10 +87,10 @@ snap = c.connection_pool.snapshot()
 
 # %% tags=["nbval-ignore-output"]
 m = P.measure_ceilings(lab, duration=0.25)
-S, X = m["service_time"], m["cpu_ceiling"]
+S, X = m.service_time, m.cpu_ceiling
 assert S >= 0.002 and X > 0          # S cannot beat the injected 2 ms; how far above depends on the machine
 print(f"S = {S * 1e3:.2f} ms held per command (2 ms injected), X_cpu = {X:,.0f} commands/s "
-      f"(one caller managed {m['one_thread']:,.0f}/s of wall-clock time)")
+      f"(one caller managed {m.one_thread:,.0f}/s of wall-clock time)")
 
 # %% tags=["nbval-ignore-output"]
 # 2 concurrency levels × 7 pool sizes, 0.2 s each
@@ -105,7 +105,7 @@ for c in (8, 32):   # the bound grows 8x from P = 1 to P = 8: a busy machine sti
 sweep[["pool_size", "concurrency", "throughput", "latency_bound", "roofline", "ratio", "p99", "regime"]].round(3)
 
 # %%
-poolviz.roofline_chart(sweep, S, X)
+poolviz.chart_roofline(sweep, S, X)
 
 # %% [markdown]
 # **Takeaway:** while the pool is small, throughput follows the dashed Little's-law line `min(P, C)/S`:
@@ -142,7 +142,7 @@ for c, p in [(8, 1), (32, 4)]:                                 # P < C: the tail
 assert longer["wait_p99"] > 1.5 * at.loc[(32, 4), "wait_p99"]   # and it grows with the run
 
 # %%
-poolviz.latency_chart(sweep, run_length=0.2, title="Where a request's time goes")
+poolviz.chart_latency(sweep, run_length=0.2, title="Where a request's time goes")
 
 # %% [markdown]
 # **Takeaway:** when `P < C`, the whole tail is queue wait (left): the service time (right) keeps its
@@ -172,15 +172,15 @@ print(inspect.getsource(loadgen.OPS["pipe30"]))
 with P.one_core():   # one core, as the GIL effectively is: steadier numbers on a shared machine
     heavy = P.interleaved_sweep(lab, [(1, 32), (4, 32), (16, 32), (32, 32)], rounds=3, slice_time=0.1,
                                 mix="pipe30")
-assert len(heavy) == 4 and heavy["regime"].iloc[-1] == "cpu"
-assert heavy["throughput"].iloc[-1] < 0.6 * heavy["latency_bound"].iloc[-1]   # the roof is the CPU
-top, xc = heavy["throughput"].iloc[-1], heavy.attrs["cpu_ceiling"]
+assert len(heavy.frame) == 4 and heavy.frame["regime"].iloc[-1] == "cpu"
+assert heavy.frame["throughput"].iloc[-1] < 0.6 * heavy.frame["latency_bound"].iloc[-1]   # the roof is the CPU
+top, xc = heavy.frame["throughput"].iloc[-1], heavy.cpu_ceiling
 assert top < 1.5 * xc                                  # 32 threads never beat one thread's CPU ceiling
 print(f"P = C = 32: {top:,.0f} requests/s = {top / xc:.2f} × the one-thread X_cpu ({xc:,.0f}/s)")
-heavy[["pool_size", "concurrency", "throughput", "latency_bound", "cpu_ceiling", "ratio", "regime"]].round(2)
+heavy.frame[["pool_size", "concurrency", "throughput", "latency_bound", "cpu_ceiling", "ratio", "regime"]].round(2)
 
 # %%
-poolviz.roofline_chart(heavy, heavy.attrs["service_time"], heavy.attrs["cpu_ceiling"],
+poolviz.chart_roofline(heavy.frame, heavy.service_time, heavy.cpu_ceiling,
                        title="Heavy requests: the CPU roof")
 
 # %% [markdown]
@@ -211,14 +211,14 @@ poolviz.roofline_chart(heavy, heavy.attrs["service_time"], heavy.attrs["cpu_ceil
 
 # %% tags=["nbval-ignore-output"]
 ex = P.exhaustion(lab, pool_size=4, concurrency=16, duration=0.3, timeout=0.05)
-ff, bl = ex["fail-fast"], ex["blocking"]
+ff, bl = ex["fail-fast"].frame, ex["blocking"].frame
 assert set(ff.loc[~ff["ok"], "error"]) <= {"MaxConnectionsError"} and (~ff["ok"]).any()
 assert set(bl.loc[~bl["ok"], "error"]) <= {"ConnectionError"}
-{k: {"requests": len(f), "failed": int((~f["ok"]).sum()), "ok/s": round(stats.throughput(f)),
-     "4/S": round(4 / S)} for k, f in ex.items()}
+{k: {"requests": len(r.frame), "failed": int((~r.frame["ok"]).sum()), "ok/s": round(r.throughput),
+     "4/S": round(4 / S)} for k, r in ex.items()}
 
 # %%
-poolviz.outcome_chart(ex)
+poolviz.chart_outcome(ex)
 
 # %% [markdown]
 # **Takeaway:** the blocking pool keeps its four connections busy (compare its `ok/s` with the `4/S`
@@ -228,7 +228,7 @@ poolviz.outcome_chart(ex)
 # request path, prefer a short bounded wait, then a clear error.
 
 # %%
-poolviz.wait_histogram(ex["blocking"].attrs["checkouts"])
+poolviz.chart_wait_histogram(ex["blocking"].checkouts)
 
 # %% [markdown]
 # **Takeaway:** the waits are bimodal, with nothing in between: most checkouts get a connection in
@@ -260,7 +260,7 @@ assert list(tails["config"]) == list(configs) and (tails["requests"] == 400).all
 tails.round(2)
 
 # %%
-poolviz.tail_chart(tails)
+poolviz.chart_tail(tails)
 
 # %% [markdown]
 # **Takeaway:** without a timeout, one stalled request in fifty sets p99 to the full stall. A short
