@@ -173,8 +173,9 @@ def chart_tail(summary: pd.DataFrame, *, label: str = "config", unit: str = "ms"
 
 
 def dashboard(lab: Any, *, duration: float = 0.3) -> "Widget":
-    """Sliders for pool size, concurrency and injected RTT; each change runs ``duration`` s of load in
-    ``lab`` (a :class:`hcedu.lab.pool.PoolLab`) and plots the point against its roofline."""
+    """Sliders for pool size, concurrency and injected RTT; each change redraws the roofline at once (the
+    point hollow: "measuring"), then runs ``duration`` s of load in ``lab`` (a
+    :class:`hcedu.lab.pool.PoolLab`) and plots the measured point against it."""
     import ipywidgets as w
     from IPython.display import display
 
@@ -186,6 +187,24 @@ def dashboard(lab: Any, *, duration: float = 0.3) -> "Widget":
     conc = w.IntSlider(16, min=1, max=64, description="callers")
     rtt = w.FloatSlider(2.0, min=0.5, max=10, step=0.5, description="RTT (ms)")
 
+    def show(s: float, x: float, row: Any = None) -> None:
+        ps = np.arange(1, 65)
+        bound = np.minimum(np.minimum(ps, conc.value) / s, x)
+        fig, ax = plt.subplots()
+        ax.plot(ps, bound, color="grey", label="roofline")
+        ax.axhline(x, color="crimson", lw=1, ls="--", label="CPU ceiling")
+        if row is None:   # the bound moves at once; the measured point follows when its run is over
+            ax.plot([psize.value], [bound[psize.value - 1]], "o", ms=10, mfc="none", color="tab:blue",
+                    label=f"measuring {duration:g} s of load ...")
+        else:
+            ax.plot(row["pool_size"], row["throughput"], "o", ms=10, color="tab:blue",
+                    label=f"measured: {row['throughput'].item():,.0f}/s, p99 {row['p99'].item() * 1e3:.1f} ms")
+        finish(ax, xlabel="pool size P", ylabel="requests/s", legend="inside")
+        plt.close(fig)
+        with out:
+            out.clear_output(wait=True)
+            display(fig)
+
     def draw(*_: Any) -> None:
         lab.toxics.set_latency(rtt.value / 1e3)
         key = f"{rtt.value}"
@@ -194,18 +213,8 @@ def dashboard(lab: Any, *, duration: float = 0.3) -> "Widget":
             ceilings[key] = m.service_time
             ceilings["x"] = m.cpu_ceiling
         s, x = ceilings[key], ceilings["x"]
-        row = P.sweep(lab, pairs=[(psize.value, conc.value)], duration=duration)
-        ps = np.arange(1, 65)
-        fig, ax = plt.subplots()
-        ax.plot(ps, np.minimum(np.minimum(ps, conc.value) / s, x), color="grey", label="roofline")
-        ax.axhline(x, color="crimson", lw=1, ls="--", label="CPU ceiling")
-        ax.plot(row["pool_size"], row["throughput"], "o", ms=10, color="tab:blue",
-                label=f"measured: {row['throughput'].item():,.0f}/s, p99 {row['p99'].item() * 1e3:.1f} ms")
-        finish(ax, xlabel="pool size P", ylabel="requests/s", legend="inside")
-        plt.close(fig)
-        with out:
-            out.clear_output(wait=True)
-            display(fig)
+        show(s, x)
+        show(s, x, P.sweep(lab, pairs=[(psize.value, conc.value)], duration=duration))
 
     for s_ in (psize, conc, rtt):
         s_.observe(draw, names="value")

@@ -136,9 +136,10 @@ for (c, p) in [(8, 1), (32, 4), (8, 64), (32, 64)]:
           f" | service time p50 {r['hold_p50'] * 1e3:4.1f} ms, p99 {r['hold_p99'] * 1e3:5.1f} ms")
 print(f"C = 32, P =  4 for 0.6 s instead of 0.2 s: queue wait p99 {at.loc[(32, 4), 'wait_p99'] * 1e3:.0f} ms"
       f" -> {longer['wait_p99'] * 1e3:.0f} ms, service time p99 {longer['hold_p99'] * 1e3:.1f} ms")
-assert (sweep["wait_p50"] < 0.5 * sweep["hold_p50"]).all()     # most checkouts barely wait, even at P = 1
-for c, p in [(8, 1), (32, 4)]:                                 # P < C: the tail is queue wait
-    assert at.loc[(c, p), "wait_p99"] > 3 * at.loc[(c, p), "hold_p99"], (c, p)
+for c, p in [(8, 1), (32, 4)]:
+    # a fair (FIFO) pool would make the median caller wait (C/P - 1)·S = 7·S; this one's median barely waits
+    assert at.loc[(c, p), "wait_p50"] < at.loc[(c, p), "hold_p50"], (c, p)
+    assert at.loc[(c, p), "wait_p99"] > 3 * at.loc[(c, p), "hold_p99"], (c, p)   # P < C: the tail is queue wait
 assert longer["wait_p99"] > 1.5 * at.loc[(32, 4), "wait_p99"]   # and it grows with the run
 
 # %%
