@@ -186,7 +186,7 @@ cells = [
     """),
     code("""
     src = flashsale.lock_overrun("source", keyspace=ks)
-    src
+    src.frame
     """),
     md("""
     With the plain `DEL`, A's unlock at step 4 deletes **B's** lock (every client writes the same value `"1"`,
@@ -195,8 +195,8 @@ cells = [
     """),
     code("""
     tok = flashsale.lock_overrun("mutex", keyspace=ks)
-    print(tok.attrs["results"])
-    tok
+    print(tok.results)
+    tok.frame
     """),
     md("""
     **Takeaway:** A's compare-and-delete finds B's token and deletes nothing; C waits for B and gets B's value
