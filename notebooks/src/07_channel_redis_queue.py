@@ -94,7 +94,7 @@ cells = [
     peakshave.summarize(run.items)
     """),
     code("""
-    fig = peakshave.chart(run.timeline)
+    fig = peakshave.chart_burst(run.timeline)
     """),
     code("""
     tl = run.timeline[run.timeline["policy"] == "drop_newest"]
@@ -129,7 +129,7 @@ cells = [
     code("""
     # NBVAL_IGNORE_OUTPUT
     # (an interactive widget)
-    peakshave.dashboard();
+    peakshave.dashboard()
     """),
     md("""
     ## Break it 1: the naive bridge, Redis down, then the process stops
