@@ -174,6 +174,20 @@ class Overrun:
     results: dict[str, Any]
 
 
+class _PlainLock:
+    """The source's lock: every client writes "1" and unlocks with a plain DEL."""
+    guard = SourceRebuild
+    holder = staticmethod(lambda value, owners: f'"{value}" (whose?)')
+    c_arrived = staticmethod(lambda g, state, results: state["calls"] == 3 or "C" in results)  # a 3rd rebuild
+
+
+class _TokenLock:
+    """``RedisLock``: a random token per holder, released by compare-and-delete."""
+    guard = MutexRebuild
+    holder = staticmethod(lambda value, owners: f"{owners.get(value, '?')}'s token")
+    c_arrived = staticmethod(lambda g, state, results: g.waits >= 1)  # C waits for B
+
+
 def lock_overrun(kind: str = "source", *, keyspace: Keyspace | None = None, clock: Clock = REAL) -> Overrun:
     """A scripted interleaving (deterministic) of three clients rebuilding one key under ``kind``'s lock
     (``"source"``: :class:`SourceRebuild`, plain DEL; ``"mutex"``: :class:`MutexRebuild`, token + compare-and-delete).
@@ -189,7 +203,7 @@ def lock_overrun(kind: str = "source", *, keyspace: Keyspace | None = None, cloc
     belongs to), ``rebuilding`` (DB queries in flight), ``db_queries`` (so far); ``results`` what each client got.
     The steps wait for each other by polling on ``clock`` (bounded).
     """
-    _validate.choice("kind", kind, ("source", "mutex"))
+    lock = {"source": _PlainLock, "mutex": _TokenLock}[_validate.choice("kind", kind, ("source", "mutex"))]
     ks = _keyspace(keyspace, "flashsale-overrun")
     c = ks.client
     gates = {1: threading.Event(), 2: threading.Event(), 3: threading.Event()}
@@ -211,8 +225,7 @@ def lock_overrun(kind: str = "source", *, keyspace: Keyspace | None = None, cloc
             with mu:
                 state["inflight"] -= 1
 
-    cls = SourceRebuild if kind == "source" else MutexRebuild
-    g = cls(db, c, keyspace=ks, name=f"overrun-{kind}", lock_ttl=3.0)
+    g = lock.guard(db, c, keyspace=ks, name=f"overrun-{kind}", lock_ttl=3.0, clock=clock)
     key = "sku-1"
     lock_key = g.lock_key(key)
     owners: dict[str, str] = {}
@@ -221,11 +234,7 @@ def lock_overrun(kind: str = "source", *, keyspace: Keyspace | None = None, cloc
 
     def who() -> str:
         v = c.get(lock_key)
-        if v is None:
-            return "(none)"
-        if kind == "source":
-            return f'"{v}" (whose?)'
-        return f"{owners.get(v, '?')}'s token"
+        return "(none)" if v is None else lock.holder(v, owners)
 
     def step(event: str) -> None:
         rows.append({"step": len(rows) + 1, "event": event, "lock": who(), "rebuilding": state["inflight"],
@@ -259,10 +268,7 @@ def lock_overrun(kind: str = "source", *, keyspace: Keyspace | None = None, cloc
         ta.join(_JOIN)
         step("A's query times out; A unlocks")
         tc = client("C")
-        if kind == "source":
-            wait(lambda: state["calls"] == 3 or "C" in results)
-        else:
-            wait(lambda: g.waits >= 1)
+        wait(lambda: lock.c_arrived(g, state, results))
         step("C misses")
         gates[2].set()
         gates[3].set()
