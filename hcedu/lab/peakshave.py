@@ -76,6 +76,7 @@ def simulate(policy: str = "block", capacity: int = 100, *, drain_rate: float = 
     put_timeout = _validate.number("put_timeout", put_timeout, minimum=0)
     drain_tail = _validate.number("drain_tail", drain_tail, minimum=0)
 
+    give_up = put_timeout if policy == "block_timeout" else None  # the one policy whose producers give up
     client = fakeredis.FakeRedis(server=new_fake_server(), decode_responses=True)
     created: dict[str, float] = {}
     outcome: dict[str, str] = {}
@@ -96,7 +97,7 @@ def simulate(policy: str = "block", capacity: int = 100, *, drain_rate: float = 
         evicted[0] += 1
 
     bridge = Bridge(client=client, keyspace=Keyspace("peakshave", client), policy=policy, capacity=capacity,
-                    put_timeout=put_timeout if policy == "block_timeout" else None, batch=batch,
+                    put_timeout=give_up, batch=batch,
                     on_sent=on_sent, on_drop=on_drop, start=False)
     waiting: deque[str] = deque()
     blocking = policy in ("block", "block_timeout")
@@ -118,7 +119,7 @@ def simulate(policy: str = "block", capacity: int = 100, *, drain_rate: float = 
         if blocking:
             while waiting:
                 it = waiting[0]
-                if policy == "block_timeout" and t - created[it] > put_timeout:
+                if give_up is not None and t - created[it] > give_up:
                     waiting.popleft()
                     outcome[it] = "timed_out"
                     bridge.note_timed_out()
@@ -205,6 +206,7 @@ def live(policy: str = "drop_newest", capacity: int = 100, *, drain_rate: float 
     drain_rate = _validate.number("drain_rate", drain_rate, minimum=0, strict=True)
     duration = _validate.number("duration", duration, minimum=0, strict=True, maximum=30)
     sample_every = _validate.number("sample_every", sample_every, minimum=0.001)
+    give_up = put_timeout if policy == "block_timeout" else None  # the one policy whose producers give up
     if client is None:
         client = fakeredis.FakeRedis(server=new_fake_server(), decode_responses=True)
     ks = Keyspace("peakshave-live", client)
@@ -226,7 +228,7 @@ def live(policy: str = "drop_newest", capacity: int = 100, *, drain_rate: float 
             outcome[it] = "evicted"
 
     bridge = Bridge(client=client, keyspace=ks, policy=policy, capacity=capacity, rate=drain_rate, batch=batch,
-                    put_timeout=put_timeout if policy == "block_timeout" else None, on_sent=on_sent,
+                    put_timeout=give_up, on_sent=on_sent,
                     on_drop=on_drop)
     rows: list[dict[str, Any]] = []
     stop = threading.Event()
@@ -266,7 +268,7 @@ def live(policy: str = "drop_newest", capacity: int = 100, *, drain_rate: float 
                 continue
             with lock:
                 if it not in outcome:
-                    outcome[it] = "accepted" if ok else ("timed_out" if policy == "block_timeout" else "dropped")
+                    outcome[it] = "accepted" if ok else ("timed_out" if give_up is not None else "dropped")
     finally:
         report = bridge.close(timeout=60)
         stop.set()
