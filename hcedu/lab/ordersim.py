@@ -301,6 +301,8 @@ def chart_latency(frame: pd.DataFrame) -> "Figure":
     """Close latency (seconds past due) per design, p50 and max bars on a log axis, plus never-closed counts."""
     import matplotlib.pyplot as plt
 
+    from .plot import finish
+
     s = summarize(frame)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [3, 1.3]})
     y = np.arange(len(s))
@@ -309,12 +311,13 @@ def chart_latency(frame: pd.DataFrame) -> "Figure":
     ax.set_xscale("log")
     ax.set_yticks(y, s.index)
     ax.invert_yaxis()
-    ax.set_xlabel("close latency: seconds after the 30-minute deadline")
-    ax.legend(ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)  # above the bars, never over one
+    finish(ax, xlabel="close latency: seconds after the 30-minute deadline", legend="below", tight=False)
     ax2.barh(y, s["never_closed"], color="black")
     ax2.set_yticks(y, [""] * len(s))
     ax2.invert_yaxis()
-    ax2.set_xlabel("unpaid orders never closed")
+    ax2.set_xlim(0, max(1, s["never_closed"].max()) * 1.1)
+    finish(ax2, xlabel="unpaid orders never closed", legend=None, tight=False)
+    ax2.xaxis.set_major_locator(plt.MaxNLocator(nbins=4, integer=True))
     fig.suptitle("How late is an unpaid order closed?")
     fig.tight_layout()
     return fig
