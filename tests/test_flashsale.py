@@ -38,14 +38,15 @@ def test_hotkey_expiry_shape(redis_backend):
 
 def test_lock_overrun_source_vs_token(redis_backend):
     ks = ks_of(redis_backend)
-    src = flashsale.lock_overrun("source", keyspace=ks)
-    tok = flashsale.lock_overrun("mutex", keyspace=ks)
+    src_run = flashsale.lock_overrun("source", keyspace=ks)
+    tok_run = flashsale.lock_overrun("mutex", keyspace=ks)
+    src, tok = src_run.frame, tok_run.frame
     assert list(src["lock"]) == ['"1" (whose?)', "(none)", '"1" (whose?)', "(none)", '"1" (whose?)', "(none)"]
     assert list(tok["lock"]) == ["A's token", "(none)", "B's token", "B's token", "B's token", "(none)"]
     assert src["db_queries"].iloc[-1] == 3 and src["rebuilding"].max() == 2
     assert tok["db_queries"].iloc[-1] == 2
-    assert tok.attrs["results"]["C"] == tok.attrs["results"]["B"]  # C waited and got B's value
-    assert src.attrs["results"]["A"].startswith("error")
+    assert tok_run.results["C"] == tok_run.results["B"]  # C waited and got B's value
+    assert src_run.results["A"].startswith("error")
     assert ks.keys() == []
 
 

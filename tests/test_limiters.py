@@ -185,7 +185,7 @@ def test_boundary_burst_fixed_window_admits_twice_the_limit(local):
     assert peaks["fixed window"] == 100
     others = peaks.drop("fixed window")
     assert len(others) >= 3 and (others <= 51).all() and (others >= 50).all()
-    assert frame.attrs["boundary"] == 60.0
+    assert frame["t"].min() < 60.0 <= frame["t"].max()  # the arrivals straddle the boundary at t = window
     assert len(frame) == 100 * frame["limiter"].nunique()
 
 

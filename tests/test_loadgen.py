@@ -1,18 +1,17 @@
 """hcedu.lab.loadgen: the closed-loop load generator."""
 
-import threading
-
 import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from hcedu.backend import BackendUnavailable
+from hcedu.go import running
 from hcedu.lab import loadgen, redis_server, stats
 
 
 def workers_alive():
-    return [t for t in threading.enumerate() if t.name.startswith("hcedu-loadgen")]
+    return [g for g in running() if g.name.startswith("hcedu-loadgen")]
 
 
 def test_requests_mode_records_every_request(redis_backend):

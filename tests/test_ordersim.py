@@ -120,3 +120,14 @@ def test_close_attempts_are_what_a_plain_close_would_run(orders):
     plain = ordersim.simulate(orders, d, crash_at=2000, crash_for=600, lease=30, idempotent_close=False)
     assert (idem["close_attempts"] == plain["effects"]).all()
     assert (idem["effects"] <= 1).all() and (idem["close_attempts"] > 1).sum() > 0
+
+
+def test_simulate_carries_its_totals_as_columns(orders, frame):
+    """One result type: the run's totals are columns of simulate()'s frame (no .attrs side channel), and
+    run() is simulate() per design, concatenated."""
+    d = ordersim.DESIGNS[0]
+    f = ordersim.simulate(orders, d, crash_at=2000, crash_for=600)
+    totals = ["db_queries", "rows_read", "rows_unindexed", "peak_closes", "redis_calls", "lost_in_crash"]
+    assert list(f.columns[-len(totals):]) == totals and not f.attrs
+    assert f["db_queries"].nunique() == 1 and f["db_queries"].iloc[0] > 0
+    pd.testing.assert_frame_equal(frame[frame["design"] == d.name].reset_index(drop=True), f)

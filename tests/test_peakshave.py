@@ -56,10 +56,10 @@ def test_bigger_buffer_loses_less_but_waits_longer():
     assert s.loc[1000, "max_s"] > s.loc[10, "max_s"]
 
 
-def test_chart(run):
+def test_chart_burst(run):
     import matplotlib.pyplot as plt
 
-    fig = peakshave.chart(run.timeline)
+    fig = peakshave.chart_burst(run.timeline)
     assert len(fig.axes) == 3
     plt.close(fig)
 

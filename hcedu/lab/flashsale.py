@@ -18,16 +18,17 @@ returned as a tidy DataFrame, with a chart function per experiment.
   trips after the sale ends; :func:`split_stock` -- a hot SKU's stock split over several keys;
   :func:`reconcile` -- Redis's buyers vs the database's orders (deterministic).
 
-Each experiment takes a ``keyspace`` (default: a fresh embedded fakeredis) so it runs on any Redis; threads are
-daemons named ``hcedu-flashsale-...`` and are joined (bounded) before the function returns.
+Each experiment takes a ``keyspace`` (default: a fresh embedded fakeredis) so it runs on any Redis; its workers run
+on goroutines named ``hcedu-flashsale-...`` (:func:`hcedu.lab.runner.run_workers`) and are joined (bounded) before
+the function returns. Real waits and timings go through a clock (``clock=``, default :data:`hcedu.clock.REAL`).
 """
 
 from __future__ import annotations
 
 import random
 import threading
-import time
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable
 
 import fakeredis
 from ..backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
@@ -36,15 +37,21 @@ import pandas as pd
 
 from .. import _validate
 from ..backend import Keyspace
-from ..clock import VirtualClock
+from ..clock import REAL, Clock, VirtualClock, poll_until
+from ..go import spawn
 from ..patterns.bloom import BloomFilter
 from ..patterns.cacheguard import (GUARDS, BloomGuard, CacheGuard, LogicalExpiry, MutexRebuild, NoGuard, NullCache,
                                    SourceRebuild, ttl_with_jitter)
 from ..patterns.lock import fence_key_for
+from ..patterns._redisargs import resolve_keyspace
 from ..patterns.stock import NaiveStock, Stock
 from .plot import finish
+from .runner import run_workers
 
-__all__ = ["hotkey_expiry", "chart_hotkey", "lock_overrun", "recursion_depth", "penetration", "chart_penetration",
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["hotkey_expiry", "chart_hotkey", "Overrun", "lock_overrun", "recursion_depth", "penetration", "chart_penetration",
            "avalanche", "avalanche_summary", "chart_avalanche", "oversell", "chart_oversell", "BREAKDOWN_GUARDS",
            "db_last_guard", "sold_out_flag", "split_stock", "reconcile"]
 
@@ -54,39 +61,22 @@ _JOIN = 30.0  # bound on every thread join (seconds)
 
 
 def _keyspace(keyspace: Keyspace | None, name: str) -> Keyspace:
-    if keyspace is None:
-        return Keyspace(name, fakeredis.FakeRedis(server=new_fake_server(), decode_responses=True))
-    if not isinstance(keyspace, Keyspace):
-        raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
-    return keyspace
+    fresh = fakeredis.FakeRedis(server=new_fake_server(), decode_responses=True) if keyspace is None else None
+    return resolve_keyspace(fresh, keyspace, name)[1]
 
 
-def _run_threads(worker: Callable[[int], Any], n: int, name: str) -> list[BaseException]:
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            worker(i)
-        except BaseException as exc:  # returned to the caller, never printed from a thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True, name=f"hcedu-flashsale-{name}-{i}")
-               for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(_JOIN)
-    if any(t.is_alive() for t in threads):
-        raise TimeoutError(f"{name}: a worker thread was still running after {_JOIN:g} s")
-    return errors
+def _race(worker: Any, n: int, name: str) -> list[BaseException]:
+    """``worker(0..n-1)`` on goroutines lined up at a barrier; the workers' exceptions, in worker order."""
+    return run_workers(worker, n, name=f"hcedu-flashsale-{name}", timeout=_JOIN, start_together=True).errors
 
 
 class _DB:
-    """A counting "database" with a fixed real-time query cost."""
+    """A counting "database" with a fixed query cost (``delay`` seconds slept on ``clock``)."""
 
-    def __init__(self, delay: float, value: Any) -> None:
+    def __init__(self, delay: float, value: Any, clock: Clock) -> None:
         self.delay = delay
         self.value = value
+        self.clock = clock
         self.calls = 0
         self._lock = threading.Lock()
 
@@ -94,18 +84,20 @@ class _DB:
         with self._lock:
             self.calls += 1
         if self.delay:
-            time.sleep(self.delay)
+            self.clock.sleep(self.delay)
         return self.value
 
 
 # -- breakdown --------------------------------------------------------------------------------------
 def hotkey_expiry(guards: Iterable[str] = BREAKDOWN_GUARDS, clients: int = 50, *, processes: int = 1,
-                  load_time: float = 0.05, keyspace: Keyspace | None = None, seed: int = 0) -> pd.DataFrame:
+                  load_time: float = 0.05, keyspace: Keyspace | None = None, seed: int = 0,
+                  clock: Clock = REAL) -> pd.DataFrame:
     """A hot key expires and ``clients`` real threads (lined up on a barrier) read it at once.
 
     Each guard kind (names from :data:`hcedu.patterns.cacheguard.GUARDS`) gets ``processes`` guard objects
     (= application processes: their own singleflight groups, one shared Redis); client i uses object
-    ``i % processes``. The database takes ``load_time`` real seconds per query. One row per guard: ``db_hits``,
+    ``i % processes``. The database takes ``load_time`` seconds on ``clock`` per query (the guards wait on it
+    too; response times are measured on it). One row per guard: ``db_hits``,
     ``stale`` (responses that returned the pre-expiry value), ``errors``, and response time ``p50_ms``/``max_ms``.
     """
     guards = [_validate.choice("guards", g, tuple(GUARDS)) for g in guards]
@@ -115,26 +107,23 @@ def hotkey_expiry(guards: Iterable[str] = BREAKDOWN_GUARDS, clients: int = 50, *
     ks = _keyspace(keyspace, "flashsale")
     rows = []
     for gi, kind in enumerate(guards):
-        db = _DB(load_time, {"id": "sku-1", "version": "new"})
-        objs = [GUARDS[kind](db, ks.client, keyspace=ks, name=f"hot{gi}", rng=random.Random(seed + j))
+        db = _DB(load_time, {"id": "sku-1", "version": "new"}, clock)
+        objs = [GUARDS[kind](db, ks.client, keyspace=ks, name=f"hot{gi}", rng=random.Random(seed + j), clock=clock)
                 for j in range(processes)]
         key = "sku-1"
         objs[0].put(key, {"id": "sku-1", "version": "old"})
         objs[0].expire(key)
-        start = threading.Barrier(clients, timeout=_JOIN)
         out: list[tuple[float, Any]] = []
         lock = threading.Lock()
 
-        def worker(i: int, objs: list[CacheGuard] = objs, start: threading.Barrier = start,
-                   out: list = out, lock: threading.Lock = lock) -> None:
-            start.wait()
-            t0 = time.perf_counter()
+        def worker(i: int, objs: list[CacheGuard] = objs, out: list = out, lock: threading.Lock = lock) -> None:
+            t0 = clock.monotonic()
             v = objs[i % processes].get(key)
-            dt = time.perf_counter() - t0
+            dt = clock.monotonic() - t0
             with lock:
                 out.append((dt, v))
 
-        errors = _run_threads(worker, clients, kind)
+        errors = _race(worker, clients, kind)
         for o in objs:
             if isinstance(o, LogicalExpiry):
                 o.wait_idle(_JOIN)
@@ -147,7 +136,7 @@ def hotkey_expiry(guards: Iterable[str] = BREAKDOWN_GUARDS, clients: int = 50, *
     return pd.DataFrame(rows)
 
 
-def chart_hotkey(frame: pd.DataFrame):
+def chart_hotkey(frame: pd.DataFrame) -> "Figure":
     """DB hits per guard (log scale) and the slowest response, one bar group per ``processes`` value."""
     import matplotlib.pyplot as plt
 
@@ -176,7 +165,30 @@ def chart_hotkey(frame: pd.DataFrame):
     return finish(ax2, legend="outside")
 
 
-def lock_overrun(kind: str = "source", *, keyspace: Keyspace | None = None) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Overrun:
+    """:func:`lock_overrun`'s result: ``frame`` (one row per step) and ``results`` (what each client's ``get``
+    returned, or ``"error: ..."``)."""
+
+    frame: pd.DataFrame
+    results: dict[str, Any]
+
+
+class _PlainLock:
+    """The source's lock: every client writes "1" and unlocks with a plain DEL."""
+    guard = SourceRebuild
+    holder = staticmethod(lambda value, owners: f'"{value}" (whose?)')
+    c_arrived = staticmethod(lambda g, state, results: state["calls"] == 3 or "C" in results)  # a 3rd rebuild
+
+
+class _TokenLock:
+    """``RedisLock``: a random token per holder, released by compare-and-delete."""
+    guard = MutexRebuild
+    holder = staticmethod(lambda value, owners: f"{owners.get(value, '?')}'s token")
+    c_arrived = staticmethod(lambda g, state, results: g.waits >= 1)  # C waits for B
+
+
+def lock_overrun(kind: str = "source", *, keyspace: Keyspace | None = None, clock: Clock = REAL) -> Overrun:
     """A scripted interleaving (deterministic) of three clients rebuilding one key under ``kind``'s lock
     (``"source"``: :class:`SourceRebuild`, plain DEL; ``"mutex"``: :class:`MutexRebuild`, token + compare-and-delete).
 
@@ -187,10 +199,11 @@ def lock_overrun(kind: str = "source", *, keyspace: Keyspace | None = None) -> p
     5. C misses: with the source it takes the lock and starts a 3rd concurrent rebuild; with the token lock it
        waits, and gets B's value when B finishes.
 
-    One row per step: ``event``, ``lock`` (who the value in Redis belongs to), ``rebuilding`` (DB queries in
-    flight), ``db_queries`` (so far).
+    Returns an :class:`Overrun`: ``frame`` has one row per step: ``event``, ``lock`` (who the value in Redis
+    belongs to), ``rebuilding`` (DB queries in flight), ``db_queries`` (so far); ``results`` what each client got.
+    The steps wait for each other by polling on ``clock`` (bounded).
     """
-    _validate.choice("kind", kind, ("source", "mutex"))
+    lock = {"source": _PlainLock, "mutex": _TokenLock}[_validate.choice("kind", kind, ("source", "mutex"))]
     ks = _keyspace(keyspace, "flashsale-overrun")
     c = ks.client
     gates = {1: threading.Event(), 2: threading.Event(), 3: threading.Event()}
@@ -212,8 +225,7 @@ def lock_overrun(kind: str = "source", *, keyspace: Keyspace | None = None) -> p
             with mu:
                 state["inflight"] -= 1
 
-    cls = SourceRebuild if kind == "source" else MutexRebuild
-    g = cls(db, c, keyspace=ks, name=f"overrun-{kind}", lock_ttl=3.0)
+    g = lock.guard(db, c, keyspace=ks, name=f"overrun-{kind}", lock_ttl=3.0, clock=clock)
     key = "sku-1"
     lock_key = g.lock_key(key)
     owners: dict[str, str] = {}
@@ -222,32 +234,23 @@ def lock_overrun(kind: str = "source", *, keyspace: Keyspace | None = None) -> p
 
     def who() -> str:
         v = c.get(lock_key)
-        if v is None:
-            return "(none)"
-        if kind == "source":
-            return f'"{v}" (whose?)'
-        return f"{owners.get(v, '?')}'s token"
+        return "(none)" if v is None else lock.holder(v, owners)
 
     def step(event: str) -> None:
         rows.append({"step": len(rows) + 1, "event": event, "lock": who(), "rebuilding": state["inflight"],
                      "db_queries": state["calls"]})
 
-    def client(name: str) -> threading.Thread:
+    def client(name: str) -> Any:
         def run() -> None:
             try:
                 results[name] = g.get(key)
             except Exception as exc:  # A's timeout: recorded, shown in the table
                 results[name] = f"error: {exc}"
-        t = threading.Thread(target=run, daemon=True, name=f"hcedu-flashsale-overrun-{name}")
-        t.start()
-        return t
+        return spawn(run, name=f"hcedu-flashsale-overrun-{name}", report=False)
 
-    def wait(pred: Callable[[], bool]) -> None:
-        end = time.monotonic() + _JOIN
-        while not pred():
-            if time.monotonic() > end:
-                raise TimeoutError("lock_overrun: a step did not happen")
-            time.sleep(0.001)
+    def wait(pred: Any) -> None:
+        if not poll_until(pred, _JOIN, interval=0.001, clock=clock):
+            raise TimeoutError("lock_overrun: a step did not happen")
 
     try:
         ta = client("A")
@@ -265,10 +268,7 @@ def lock_overrun(kind: str = "source", *, keyspace: Keyspace | None = None) -> p
         ta.join(_JOIN)
         step("A's query times out; A unlocks")
         tc = client("C")
-        if kind == "source":
-            wait(lambda: state["calls"] == 3 or "C" in results)
-        else:
-            wait(lambda: g.waits >= 1)
+        wait(lambda: lock.c_arrived(g, state, results))
         step("C misses")
         gates[2].set()
         gates[3].set()
@@ -279,9 +279,7 @@ def lock_overrun(kind: str = "source", *, keyspace: Keyspace | None = None) -> p
         for e in gates.values():
             e.set()
         c.delete(g.cache_key(key), lock_key, fence_key_for(lock_key))
-    frame = pd.DataFrame(rows).set_index("step")
-    frame.attrs["results"] = dict(sorted(results.items()))
-    return frame
+    return Overrun(pd.DataFrame(rows).set_index("step"), dict(sorted(results.items())))
 
 
 def recursion_depth(*, sleep: float = 0.05, keyspace: Keyspace | None = None) -> dict:
@@ -345,7 +343,7 @@ def penetration(requests: int = 1000, *, existing: int = 1000, distinct: int = 1
     return pd.DataFrame(rows)
 
 
-def chart_penetration(frame: pd.DataFrame):
+def chart_penetration(frame: pd.DataFrame) -> "Figure":
     """DB hits per guard for each attack."""
     import matplotlib.pyplot as plt
 
@@ -405,7 +403,7 @@ def avalanche_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"reloads": g.sum(), "peak_per_s": g.max()})
 
 
-def chart_avalanche(frame: pd.DataFrame):
+def chart_avalanche(frame: pd.DataFrame) -> "Figure":
     """DB reloads per second over time, one line per TTL policy."""
     import matplotlib.pyplot as plt
 
@@ -423,9 +421,9 @@ def chart_avalanche(frame: pd.DataFrame):
 
 # -- oversell ---------------------------------------------------------------------------------------
 def oversell(stock: int = 100, buyers: int = 400, threads: int = 8, *, pause: float = 0.001,
-             keyspace: Keyspace | None = None) -> pd.DataFrame:
+             keyspace: Keyspace | None = None, clock: Clock = REAL) -> pd.DataFrame:
     """``buyers`` users (each trying once) race for ``stock`` units on ``threads`` real threads, with the
-    naive GET-then-DECR stock (``pause`` real seconds between its check and its act, as latency would) and
+    naive GET-then-DECR stock (``pause`` seconds on ``clock`` between its check and its act, as latency would) and
     with the Lua :class:`~hcedu.patterns.stock.Stock`. One row per implementation: ``sold`` (orders recorded),
     ``remaining`` (the counter afterwards), ``oversold`` = max(0, sold - stock)."""
     stock = _validate.integer("stock", stock, minimum=0)
@@ -433,17 +431,15 @@ def oversell(stock: int = 100, buyers: int = 400, threads: int = 8, *, pause: fl
     threads = _validate.integer("threads", threads, minimum=1, maximum=64)
     ks = _keyspace(keyspace, "flashsale-stock")
     rows = []
-    for name, s in (("naive GET then DECR", NaiveStock(ks.client, "naive", keyspace=ks, pause=pause)),
+    for name, s in (("naive GET then DECR", NaiveStock(ks.client, "naive", keyspace=ks, pause=pause, clock=clock)),
                     ("Lua script", Stock(ks.client, "lua", keyspace=ks))):
         s.load(stock)
-        start = threading.Barrier(threads, timeout=_JOIN)
 
-        def worker(i: int, s: Any = s, start: threading.Barrier = start) -> None:
-            start.wait()
+        def worker(i: int, s: Any = s) -> None:
             for u in range(i, buyers, threads):
                 s.try_buy(f"user-{u}")
 
-        errors = _run_threads(worker, threads, "stock")
+        errors = _race(worker, threads, "stock")
         if errors:
             raise errors[0]
         sold = len(s.orders())
@@ -453,7 +449,7 @@ def oversell(stock: int = 100, buyers: int = 400, threads: int = 8, *, pause: fl
     return pd.DataFrame(rows)
 
 
-def chart_oversell(frame: pd.DataFrame):
+def chart_oversell(frame: pd.DataFrame) -> "Figure":
     """Units sold vs the stock line, per implementation."""
     import matplotlib.pyplot as plt
 

@@ -33,20 +33,23 @@ import bisect
 import itertools
 import math
 import threading
-import time
 from collections import deque
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import pandas as pd
 import redis
 
 from .. import _validate
 from ..backend import Keyspace, connect
-from ..clock import Clock, VirtualClock, as_clock
+from ..clock import REAL, Clock, VirtualClock, as_clock
 from ..go import rate
 from ..patterns.ratelimit import (Decision, FixedWindowLimiter, GCRALimiter, SlidingLogLimiter,
                                   SlidingWindowCounterLimiter, TokenBucketLimiter)
 from ..patterns._redisargs import resolve_keyspace
+from .runner import run_workers
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["Decision", "LocalFixedWindow", "LocalSlidingLog", "LeakyBucket", "GoRate", "NaiveFixedWindow",
            "admissions", "standard_limiters", "boundary_burst", "max_in_any_window", "chart_admitted", "concurrency_check"]
@@ -211,8 +214,9 @@ class NaiveFixedWindow:
     """**Broken on purpose**: a Redis fixed window as GET, compare, then INCRBY (two round trips).
 
     Every thread (or app server) that GETs before the others INCR sees room and is admitted, so under
-    concurrency it admits more than ``limit``. ``pause`` (real seconds, default 1 ms) sleeps between the
-    GET and the INCR to widen the race window the way a slow network or a GC pause would. Windows are
+    concurrency it admits more than ``limit``. ``pause`` (real seconds on :data:`hcedu.clock.REAL`, default
+    1 ms, whatever ``clock`` is: the race is between real threads) sleeps between the GET and the INCR to
+    widen the race window the way a slow network or a GC pause would. Windows are
     clock-aligned (``key:{window index}``) and the key expires after the window.
     """
 
@@ -241,7 +245,7 @@ class NaiveFixedWindow:
             return Decision(False, float(max(0, self.limit - count)),
                             math.inf if n > self.limit else reset, reset)
         if self.pause:
-            time.sleep(self.pause)  # the race window between the two round trips
+            REAL.sleep(self.pause)  # the race window between the two round trips (wall time, see the docstring)
         count = self.client.incrby(rkey, n)
         if count == n:
             self.client.pexpire(rkey, max(1, math.ceil(self.window * 1000)))
@@ -331,8 +335,8 @@ def boundary_burst(limit: int = 100, window: float = 60.0, *, spread: float = 0.
     throwaway keyspace that is cleaned up; or, with ``local=True``, the in-process ones), all on one
     ``VirtualClock``. The clock-aligned fixed window admits all ``2 * limit`` within ``2 * spread``
     seconds; the sliding log admits ``limit``; the token bucket, GCRA and leaky bucket ``limit`` plus
-    what refills in ``2 * spread`` (a fraction of one). Returns the :func:`admissions` frame, with
-    ``frame.attrs["boundary"] = window`` and ``frame.attrs["window"] = window``.
+    what refills in ``2 * spread`` (a fraction of one). Returns the :func:`admissions` frame (the
+    boundary is at ``t = window``).
     """
     limit = _validate.integer("limit", limit, minimum=1)
     window = _validate.number("window", window, minimum=0, strict=True)
@@ -346,10 +350,7 @@ def boundary_burst(limit: int = 100, window: float = 60.0, *, spread: float = 0.
     finally:
         if ks is not None:
             ks.cleanup()
-    frame.attrs["boundary"] = window
-    frame.attrs["window"] = window
     return frame
-
 
 
 def max_in_any_window(frame: pd.DataFrame, window: float) -> pd.Series:
@@ -378,7 +379,7 @@ def _require_columns(frame: Any, cols: tuple[str, ...]) -> None:
         raise ValueError(f"frame is missing columns {missing}; expected {list(cols)} (from admissions())")
 
 
-def chart_admitted(frame: pd.DataFrame, window: float):
+def chart_admitted(frame: pd.DataFrame, window: float) -> "Figure":
     """Cumulative admitted requests over time, one step line per limiter, window boundaries marked.
 
     ``window`` places the dashed boundary lines (multiples of ``window`` inside the frame's time
@@ -426,8 +427,9 @@ def concurrency_check(limiter_factory: Callable[[], Any], threads: int = 8, hits
     ``limiter_factory()`` is called once per thread (give each its own client so the calls really
     overlap on the wire), and all threads start together at a barrier. For a limiter with no refill
     during the run (a frozen ``VirtualClock``, or a long window) an atomic limiter admits exactly
-    ``min(limit, hits)``; :class:`NaiveFixedWindow` admits more. A thread error is re-raised;
-    ``TimeoutError`` if a thread is still running after ``timeout`` seconds.
+    ``min(limit, hits)``; :class:`NaiveFixedWindow` admits more. The threads are goroutines of
+    :func:`hcedu.lab.runner.run_workers`; a worker's error is re-raised; ``TimeoutError`` if one is still
+    running after ``timeout`` seconds.
     """
     _validate.function("limiter_factory", limiter_factory)
     threads = _validate.integer("threads", threads, minimum=1, maximum=256)
@@ -436,27 +438,9 @@ def concurrency_check(limiter_factory: Callable[[], Any], threads: int = 8, hits
     timeout = _validate.number("timeout", timeout, minimum=0, strict=True)
     lims = [limiter_factory() for _ in range(threads)]
     shares = [hits // threads + (1 if i < hits % threads else 0) for i in range(threads)]
-    admitted = [0] * threads
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(threads)
 
-    def worker(i: int) -> None:
-        try:
-            barrier.wait(timeout)
-            for _ in range(shares[i]):
-                admitted[i] += bool(lims[i].allow(key).allowed)
-        except BaseException as exc:  # re-raised in the caller's thread
-            errors.append(exc)
+    def worker(i: int) -> int:
+        return sum(bool(lims[i].allow(key).allowed) for _ in range(shares[i]))
 
-    ts = [threading.Thread(target=worker, args=(i,), daemon=True, name=f"hcedu-ratelimit-{i}")
-          for i in range(threads)]
-    for t in ts:
-        t.start()
-    end = time.monotonic() + timeout
-    for t in ts:
-        t.join(max(0.0, end - time.monotonic()))
-    if any(t.is_alive() for t in ts):
-        raise TimeoutError(f"concurrency_check: a thread was still running after {timeout:g} s")
-    if errors:
-        raise errors[0]
-    return sum(admitted)
+    done = run_workers(worker, threads, name="hcedu-ratelimit", timeout=timeout, start_together=True)
+    return sum(done.raise_first().results)

@@ -7,11 +7,12 @@ response time) and it is how most services call Redis.
 
 Invariants:
   * one row per request in the returned frame: ``worker, op, start, end, latency, ok, error``
-    (times in seconds since the run started, measured with ``time.perf_counter``);
+    (times in seconds since the run started, measured with ``clock.monotonic()``; the default
+    :data:`hcedu.clock.REAL` reads the high-resolution performance counter);
   * a request that raises a ``redis.RedisError`` is recorded with ``ok=False`` and the exception's
     class name, and the worker carries on; any other exception stops the run and is re-raised in
     the caller after all workers have stopped;
-  * workers are daemon threads named ``hcedu-loadgen-<i>``; none outlives ``run_load`` unless a
+  * workers are goroutines (:func:`hcedu.go.spawn`) named ``hcedu-loadgen-<i>``; none outlives ``run_load`` unless a
     command blocks longer than ``join_timeout``, which raises ``RuntimeError`` (give the client a
     ``socket_timeout``);
   * the frame's ``attrs`` hold the run's parameters and ``window`` (start, end) for
@@ -24,7 +25,6 @@ from __future__ import annotations
 import itertools
 import random
 import threading
-import time
 from typing import Any, Callable, Mapping
 
 import pandas as pd
@@ -32,6 +32,8 @@ import redis
 
 from .. import _validate
 from ..backend import BackendUnavailable
+from ..clock import REAL, Clock
+from ..go import spawn
 
 __all__ = ["OPS", "run_load"]
 
@@ -102,7 +104,7 @@ def run_load(client: redis.Redis, *, concurrency: int = 4, duration: float | Non
              requests: int | None = None, mix: str | Mapping[str, float] = "get",
              ops: Mapping[str, Op] | None = None, keys: int = 100, prefix: str = "hcedu:loadgen",
              seed: int = 0, warmup: float = 0.0, progress: bool = False,
-             join_timeout: float = 10.0, check: bool = True) -> pd.DataFrame:
+             join_timeout: float = 10.0, check: bool = True, clock: Clock = REAL) -> pd.DataFrame:
     """Drive ``client`` with ``concurrency`` closed-loop workers; return one row per request.
 
     Stop after ``duration`` seconds or after ``requests`` requests in total (give exactly one).
@@ -111,7 +113,8 @@ def run_load(client: redis.Redis, *, concurrency: int = 4, duration: float | Non
     ``warmup`` seconds at the start are run but not recorded (duration mode only). ``progress``
     shows a ``tqdm.auto`` bar. With ``check`` a PING first checks the server: an unreachable one
     raises :class:`hcedu.backend.BackendUnavailable` before any worker starts (a PING that times out
-    is not an error: the server is there, only slow).
+    is not an error: the server is there, only slow). Times come from ``clock.monotonic()`` (a live
+    measurement: keep the default real clock).
     """
     if not isinstance(client, redis.Redis):
         raise TypeError(f"client must be a redis.Redis (got {type(client).__name__})")
@@ -142,7 +145,7 @@ def run_load(client: redis.Redis, *, concurrency: int = 4, duration: float | Non
     counter = itertools.count()
     results: list[list[tuple]] = [[] for _ in range(concurrency)]
     failures: list[BaseException] = []
-    barrier = threading.Barrier(concurrency + 1, action=lambda: state.__setitem__("t0", time.perf_counter()),
+    barrier = threading.Barrier(concurrency + 1, action=lambda: state.__setitem__("t0", clock.monotonic()),
                                 timeout=join_timeout)
 
     def worker(i: int) -> None:
@@ -154,16 +157,16 @@ def run_load(client: redis.Redis, *, concurrency: int = 4, duration: float | Non
             return
         t0 = state["t0"]
         deadline = t0 + duration if duration is not None else None
-        clock = time.perf_counter
+        now = clock.monotonic
         while not stop.is_set():
-            if deadline is not None and clock() >= deadline:
+            if deadline is not None and now() >= deadline:
                 break
             if requests is not None and next(counter) >= requests:
                 break
             r = rng.random()
             name = next(n for c, n in table if r <= c)
             key = f"{prefix}:{rng.randrange(keys)}"
-            s = clock()
+            s = now()
             try:
                 all_ops[name](client, key, rng)
                 ok, err = True, ""
@@ -173,13 +176,10 @@ def run_load(client: redis.Redis, *, concurrency: int = 4, duration: float | Non
                 failures.append(exc)
                 stop.set()
                 break
-            e = clock()
+            e = now()
             rows.append((i, name, s - t0, e - t0, e - s, ok, err))
 
-    threads = [threading.Thread(target=worker, args=(i,), name=f"hcedu-loadgen-{i}", daemon=True)
-               for i in range(concurrency)]
-    for t in threads:
-        t.start()
+    threads = [spawn(worker, i, name=f"hcedu-loadgen-{i}", report=False) for i in range(concurrency)]
     bar = None
     try:
         barrier.wait()
@@ -190,12 +190,12 @@ def run_load(client: redis.Redis, *, concurrency: int = 4, duration: float | Non
                        unit="s" if duration is not None else "req", desc=f"load C={concurrency}", leave=False)
         # Duration mode: give workers join_timeout after the deadline. Requests mode: give up when no
         # request has completed for join_timeout seconds.
-        last_done, last_progress = -1, time.perf_counter()
+        last_done, last_progress = -1, clock.monotonic()
         while True:
-            alive = [t for t in threads if t.is_alive()]
+            alive = [g for g in threads if g.alive]
             if not alive:
                 break
-            now = time.perf_counter()
+            now = clock.monotonic()
             done = sum(len(r) for r in results)
             if done != last_done:
                 last_done, last_progress = done, now
@@ -211,7 +211,7 @@ def run_load(client: redis.Redis, *, concurrency: int = 4, duration: float | Non
         stop.set()
         if bar is not None:
             bar.close()
-    stuck = [t.name for t in threads if t.is_alive()]
+    stuck = [g.name for g in threads if g.alive]
     if stuck:
         raise RuntimeError(f"{len(stuck)} load-generator worker(s) still blocked {join_timeout:g} s after the "
                            f"run ended: a command is waiting without a timeout (set socket_timeout)")

@@ -19,7 +19,8 @@ status='UNPAID'`` (idempotent) unless ``idempotent_close=False``, where a second
 (release stock, notify) again and is counted in ``closed_twice``.
 
 Everything is deterministic for a given seed: each design gets a fresh fakeredis server and its own clock.
-:func:`race` is the other half of the story: real threads claiming with the naive two-step claim.
+:func:`race` is the other half of the story: real threads (goroutines of :func:`hcedu.lab.runner.run_workers`)
+claiming with the naive two-step claim.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fakeredis
 from ..backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
@@ -39,6 +40,10 @@ from ..backend import Keyspace
 from ..clock import VirtualClock
 from ..patterns.delayqueue import DelayQueue
 from . import stats
+from .runner import run_workers
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["Design", "DESIGNS", "make_orders", "simulate", "run", "summarize", "chart_latency", "chart_cost",
            "race"]
@@ -143,10 +148,10 @@ def simulate(orders: pd.DataFrame, design: Design, *, poll: float = 5.0, lease: 
     NaN if never closed), ``closed_by`` (``queue``/``scan``), ``effects`` (times the close side effect ran),
     ``close_attempts`` (times a close ran against the order: its side effect's count without the conditional
     ``UPDATE``),
-    ``never_closed`` (unpaid and still open at the end), and in ``frame.attrs``: ``db_queries`` (scan
-    queries), ``rows_read`` (rows those queries read with an index on ``(status, created_at)``),
-    ``rows_unindexed`` (rows they would examine without it), ``peak_closes`` (most orders closed at one
-    instant), ``redis_calls``, ``lost_in_crash``.
+    ``never_closed`` (unpaid and still open at the end), and the run's totals, the same on every row:
+    ``db_queries`` (scan queries), ``rows_read`` (rows those queries read with an index on
+    ``(status, created_at)``), ``rows_unindexed`` (rows they would examine without it), ``peak_closes`` (most
+    orders closed at one instant), ``redis_calls``, ``lost_in_crash``.
     """
     if not isinstance(design, Design):
         raise TypeError(f"design must be an ordersim.Design (got {type(design).__name__})")
@@ -256,24 +261,17 @@ def simulate(orders: pd.DataFrame, design: Design, *, poll: float = 5.0, lease: 
     frame["effects"] = frame["order_id"].map(lambda o: db.effects.get(o, 0)).astype(int)
     frame["close_attempts"] = frame["order_id"].map(lambda o: db.attempts.get(o, 0)).astype(int)
     frame["never_closed"] = frame["order_id"].map(lambda o: db.status.get(o) == "UNPAID")
-    frame.attrs.update(db_queries=db.queries, rows_read=db.rows_read, rows_unindexed=db.rows_unindexed,
-                       peak_closes=max(db.closes_at.values(), default=0), redis_calls=sum(calls.values()),
-                       lost_in_crash=state["lost"])
-    return frame
+    totals = dict(db_queries=db.queries, rows_read=db.rows_read, rows_unindexed=db.rows_unindexed,
+                  peak_closes=max(db.closes_at.values(), default=0), redis_calls=sum(calls.values()),
+                  lost_in_crash=state["lost"])
+    return frame.assign(**totals)
 
 
 def run(designs: tuple[Design, ...] = DESIGNS, orders: pd.DataFrame | None = None, **kw: Any) -> pd.DataFrame:
-    """Simulate each design on the same orders; one tidy frame (per order per design) with the per-design
-    totals of :func:`simulate` (``db_queries``, ``rows_read``, ...) repeated as columns."""
+    """Simulate each design on the same orders; one tidy frame (per order per design), with the per-design
+    totals of :func:`simulate` (``db_queries``, ``rows_read``, ...) as columns."""
     orders = make_orders() if orders is None else orders
-    frames = []
-    for d in designs:
-        f = simulate(orders, d, **kw)
-        for k, v in f.attrs.items():
-            f[k] = v
-        f.attrs = {}
-        frames.append(f)
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat([simulate(orders, d, **kw) for d in designs], ignore_index=True)
 
 
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:
@@ -299,9 +297,11 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("design")
 
 
-def chart_latency(frame: pd.DataFrame):
+def chart_latency(frame: pd.DataFrame) -> "Figure":
     """Close latency (seconds past due) per design, p50 and max bars on a log axis, plus never-closed counts."""
     import matplotlib.pyplot as plt
+
+    from .plot import finish
 
     s = summarize(frame)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [3, 1.3]})
@@ -311,18 +311,19 @@ def chart_latency(frame: pd.DataFrame):
     ax.set_xscale("log")
     ax.set_yticks(y, s.index)
     ax.invert_yaxis()
-    ax.set_xlabel("close latency: seconds after the 30-minute deadline")
-    ax.legend(ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)  # above the bars, never over one
+    finish(ax, xlabel="close latency: seconds after the 30-minute deadline", legend="below", tight=False)
     ax2.barh(y, s["never_closed"], color="black")
     ax2.set_yticks(y, [""] * len(s))
     ax2.invert_yaxis()
-    ax2.set_xlabel("unpaid orders never closed")
+    ax2.set_xlim(0, max(1, s["never_closed"].max()) * 1.1)
+    finish(ax2, xlabel="unpaid orders never closed", legend=None, tight=False)
+    ax2.xaxis.set_major_locator(plt.MaxNLocator(nbins=4, integer=True))
     fig.suptitle("How late is an unpaid order closed?")
     fig.tight_layout()
     return fig
 
 
-def chart_cost(frame: pd.DataFrame):
+def chart_cost(frame: pd.DataFrame) -> "Figure":
     """Load per design: the largest burst of closes at one instant, and the rows scans read with the
     ``(status, created_at)`` index and without it."""
     import matplotlib.pyplot as plt
@@ -359,7 +360,8 @@ def race(workers: int = 4, n: int = 200, claim: str = "naive", *, client: Any = 
     """Real threads closing ``n`` due orders with the ``"naive"`` or ``"atomic"`` claim; returns one row per order
     with ``closes`` (how many workers closed it). ``lockstep=True`` lines the workers up with a barrier
     between read and remove (naive) or before each claim (atomic), which forces the worst interleaving every
-    round instead of now and then; the atomic claim still closes each order exactly once.
+    round instead of now and then; the atomic claim still closes each order exactly once. A worker's error is
+    re-raised; ``TimeoutError`` if one is still running after 30 s.
     """
     workers = _validate.integer("workers", workers, minimum=1, maximum=64)
     n = _validate.integer("n", n, minimum=1)
@@ -380,25 +382,30 @@ def race(workers: int = 4, n: int = 200, claim: str = "naive", *, client: Any = 
             except threading.BrokenBarrierError:
                 pass
 
-    def worker() -> None:
+    def naive() -> list[str]:
+        return dq.claim_naive(now=n, limit=batch, between=line_up)
+
+    def atomic() -> list[str]:
+        line_up()
+        items = dq.claim(now=n, limit=batch)
+        dq.ack_many(items)
+        return items
+
+    take = naive if claim == "naive" else atomic  # chosen once
+
+    def worker(_i: int) -> None:
         while True:
-            if claim == "naive":
-                items = dq.claim_naive(now=n, limit=batch, between=line_up)
-            else:
-                line_up()
-                items = dq.claim(now=n, limit=batch)
-                dq.ack_many(items)
+            items = take()
             if not items:
                 barrier.abort()  # release anyone still waiting
                 return
             with lock:
                 closes.update(items)
 
-    threads = [threading.Thread(target=worker, name=f"hcedu-race-{i}", daemon=True) for i in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    dq.clear()
+    try:
+        run_workers(worker, workers, name="hcedu-race", timeout=30).raise_first()
+    finally:
+        barrier.abort()
+        dq.clear()
     ids = [f"o{i:04d}" for i in range(n)]
     return pd.DataFrame({"order_id": ids, "claim": claim, "closes": [closes.get(i, 0) for i in ids]})

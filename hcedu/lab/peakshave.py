@@ -7,7 +7,8 @@ what: producers wait (``block``: latency grows without bound), wait then give up
 new items are discarded (``drop_newest``), old ones are (``drop_oldest``: fresher data, but accepted work
 is lost), or the caller is told at once (``reject``: the only one that lets the client retry elsewhere).
 
-The simulation is deterministic: virtual time in ``dt`` steps, a real :class:`hcedu.patterns.queue.Bridge`
+The simulation is deterministic: virtual time (a :class:`~hcedu.clock.VirtualClock`) in ``dt`` steps, a real
+:class:`hcedu.patterns.queue.Bridge`
 (real ``Chan``, real Redis writes to a private fakeredis) in manual mode (``start=False``), drained by
 :meth:`~hcedu.patterns.queue.Bridge.pump` at ``drain_rate`` items/s. Producers of the two blocking policies
 are modelled as a FIFO of waiting callers (what ``put`` does with one thread per caller).
@@ -16,10 +17,9 @@ are modelled as a FIFO of waiting callers (what ``put`` does with one thread per
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fakeredis
 from ..backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
@@ -28,13 +28,20 @@ import pandas as pd
 
 from .. import _validate
 from ..backend import Keyspace
+from ..clock import REAL, Clock, VirtualClock
+from ..go import spawn
 from ..patterns.queue import POLICIES, Bridge, QueueFull
 from . import stats
+from .plot import finish
 
-__all__ = ["PeakRun", "simulate", "live", "compare", "summarize", "chart", "dashboard"]
+if TYPE_CHECKING:
+    from ipywidgets import Widget
+    from matplotlib.figure import Figure
+
+__all__ = ["PeakRun", "simulate", "live", "compare", "summarize", "chart_burst", "dashboard"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class PeakRun:
     """One run: ``timeline`` (one row per step), ``items`` (one row per offered item), ``stats`` (the bridge's
     counters; for :func:`compare`, a dict ``"policy/capacity" -> counters``)."""
@@ -69,18 +76,19 @@ def simulate(policy: str = "block", capacity: int = 100, *, drain_rate: float = 
     put_timeout = _validate.number("put_timeout", put_timeout, minimum=0)
     drain_tail = _validate.number("drain_tail", drain_tail, minimum=0)
 
+    give_up = put_timeout if policy == "block_timeout" else None  # the one policy whose producers give up
     client = fakeredis.FakeRedis(server=new_fake_server(), decode_responses=True)
     created: dict[str, float] = {}
     outcome: dict[str, str] = {}
     sent_at: dict[str, float] = {}
-    now = [0.0]
+    clock = VirtualClock()
     sent_this_step: list[float] = []
 
     def on_sent(batch_items: list[str]) -> None:
         for it in batch_items:
-            sent_at[it] = now[0]
+            sent_at[it] = clock.now()
             outcome[it] = "sent"
-            sent_this_step.append(now[0] - created[it])
+            sent_this_step.append(clock.now() - created[it])
 
     evicted = [0]
 
@@ -89,7 +97,7 @@ def simulate(policy: str = "block", capacity: int = 100, *, drain_rate: float = 
         evicted[0] += 1
 
     bridge = Bridge(client=client, keyspace=Keyspace("peakshave", client), policy=policy, capacity=capacity,
-                    put_timeout=put_timeout if policy == "block_timeout" else None, batch=batch,
+                    put_timeout=give_up, batch=batch,
                     on_sent=on_sent, on_drop=on_drop, start=False)
     waiting: deque[str] = deque()
     blocking = policy in ("block", "block_timeout")
@@ -105,13 +113,13 @@ def simulate(policy: str = "block", capacity: int = 100, *, drain_rate: float = 
         if k > steps and (k > max_steps or (not waiting and bridge.depth() == 0)):
             break
         t = round(k * dt, 9)
-        now[0] = t
+        clock.advance_to(t)
         sent_this_step.clear()
         # producers that were waiting for room (block policies): oldest first; give up after put_timeout
         if blocking:
             while waiting:
                 it = waiting[0]
-                if policy == "block_timeout" and t - created[it] > put_timeout:
+                if give_up is not None and t - created[it] > give_up:
                     waiting.popleft()
                     outcome[it] = "timed_out"
                     bridge.note_timed_out()
@@ -168,7 +176,7 @@ def simulate(policy: str = "block", capacity: int = 100, *, drain_rate: float = 
     for it, o in outcome.items():
         if o == "accepted":  # drained at shutdown, after the horizon
             outcome[it] = "sent"
-            sent_at.setdefault(it, now[0])
+            sent_at.setdefault(it, clock.now())
     items = pd.DataFrame({"item": list(created), "created": list(created.values())})
     items["policy"] = policy
     items["capacity"] = capacity
@@ -180,14 +188,16 @@ def simulate(policy: str = "block", capacity: int = 100, *, drain_rate: float = 
 
 def live(policy: str = "drop_newest", capacity: int = 100, *, drain_rate: float = 1000.0, base_load: float = 0.5,
          burst_factor: float = 10.0, burst_start: float = 0.2, burst_len: float = 0.3, duration: float = 1.0,
-         put_timeout: float = 0.05, batch: int = 16, sample_every: float = 0.01, client: Any = None) -> PeakRun:
+         put_timeout: float = 0.05, batch: int = 16, sample_every: float = 0.01, client: Any = None,
+         clock: Clock = REAL) -> PeakRun:
     """The same burst in real time: a real :class:`Bridge` with its drain goroutine (``rate=drain_rate``), one
-    producer thread pacing arrivals by the wall clock, and a sampler recording depth every ``sample_every`` s.
+    producer thread pacing arrivals by ``clock`` (default the real one), and a sampler goroutine recording depth
+    every ``sample_every`` s.
 
     Latency is measured from each item's *scheduled* arrival, so a producer held up by ``block`` shows it.
     With one producer thread the blocking policies slow the producer down (its arrivals fall behind
     schedule) instead of piling up many waiting callers as :func:`simulate` models.
-    Returns a :class:`PeakRun` shaped like :func:`simulate`'s (so :func:`chart`/:func:`summarize` work); the
+    Returns a :class:`PeakRun` shaped like :func:`simulate`'s (so :func:`chart_burst`/:func:`summarize` work); the
     numbers vary run to run. Takes about ``duration`` seconds (longer for ``block``, which drains the burst).
     Uses a private fakeredis unless ``client`` is given (its keys are deleted afterwards).
     """
@@ -196,6 +206,7 @@ def live(policy: str = "drop_newest", capacity: int = 100, *, drain_rate: float 
     drain_rate = _validate.number("drain_rate", drain_rate, minimum=0, strict=True)
     duration = _validate.number("duration", duration, minimum=0, strict=True, maximum=30)
     sample_every = _validate.number("sample_every", sample_every, minimum=0.001)
+    give_up = put_timeout if policy == "block_timeout" else None  # the one policy whose producers give up
     if client is None:
         client = fakeredis.FakeRedis(server=new_fake_server(), decode_responses=True)
     ks = Keyspace("peakshave-live", client)
@@ -203,10 +214,10 @@ def live(policy: str = "drop_newest", capacity: int = 100, *, drain_rate: float 
     outcome: dict[str, str] = {}
     sent_at: dict[str, float] = {}
     lock = threading.Lock()
-    t0 = time.perf_counter()
+    t0 = clock.monotonic()
 
     def on_sent(items: list[str]) -> None:
-        now = time.perf_counter() - t0
+        now = clock.monotonic() - t0
         with lock:
             for it in items:
                 sent_at[it] = now
@@ -217,7 +228,7 @@ def live(policy: str = "drop_newest", capacity: int = 100, *, drain_rate: float 
             outcome[it] = "evicted"
 
     bridge = Bridge(client=client, keyspace=ks, policy=policy, capacity=capacity, rate=drain_rate, batch=batch,
-                    put_timeout=put_timeout if policy == "block_timeout" else None, on_sent=on_sent,
+                    put_timeout=give_up, on_sent=on_sent,
                     on_drop=on_drop)
     rows: list[dict[str, Any]] = []
     stop = threading.Event()
@@ -225,13 +236,12 @@ def live(policy: str = "drop_newest", capacity: int = 100, *, drain_rate: float 
     def sample() -> None:
         while not stop.is_set():
             st = bridge.stats
-            rows.append({"t": round(time.perf_counter() - t0, 4), "policy": policy, "capacity": capacity,
+            rows.append({"t": round(clock.monotonic() - t0, 4), "policy": policy, "capacity": capacity,
                          "depth": bridge.depth(), "waiting": 0, "offered": st.offered, "sent": st.sent,
                          "dropped": st.dropped, "rejected": st.rejected, "latency": np.nan})
             stop.wait(sample_every)
 
-    sampler = threading.Thread(target=sample, name="hcedu-peakshave-sampler", daemon=True)
-    sampler.start()
+    sampler = spawn(sample, name="hcedu-peakshave-sampler", report=False)
     # the schedule of arrivals: rate(t) integrated, one item each time the integral passes an integer
     schedule: list[float] = []
     acc, t, step = 0.0, 0.0, 0.0005
@@ -244,9 +254,9 @@ def live(policy: str = "drop_newest", capacity: int = 100, *, drain_rate: float 
         t += step
     try:
         for i, at in enumerate(schedule):
-            delay = at - (time.perf_counter() - t0)
+            delay = at - (clock.monotonic() - t0)
             if delay > 0.001:
-                time.sleep(delay)
+                clock.sleep(delay)
             it = f"i{i:07d}"
             with lock:
                 created[it] = at
@@ -258,7 +268,7 @@ def live(policy: str = "drop_newest", capacity: int = 100, *, drain_rate: float 
                 continue
             with lock:
                 if it not in outcome:
-                    outcome[it] = "accepted" if ok else ("timed_out" if policy == "block_timeout" else "dropped")
+                    outcome[it] = "accepted" if ok else ("timed_out" if give_up is not None else "dropped")
     finally:
         report = bridge.close(timeout=60)
         stop.set()
@@ -303,7 +313,7 @@ def summarize(items: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["policy", "capacity"])
 
 
-def chart(timeline: pd.DataFrame, *, burst: tuple[float, float] | None = (1.0, 3.0)):
+def chart_burst(timeline: pd.DataFrame, *, burst: tuple[float, float] | None = (1.0, 3.0)) -> "Figure":
     """Three panels over time, one line per policy (and capacity): queue depth (buffer + blocked producers),
     items lost or refused (cumulative), and end-to-end latency of the items being sent."""
     import matplotlib.pyplot as plt
@@ -317,7 +327,6 @@ def chart(timeline: pd.DataFrame, *, burst: tuple[float, float] | None = (1.0, 3
         axes[0].plot(g["t"], g["depth"] + g["waiting"], ls=ls, label=label)
         axes[1].plot(g["t"], g["dropped"] + g["rejected"], ls=ls, label=label)
         axes[2].plot(g["t"], g["latency"].ffill(), ls=ls, label=label)
-    from .plot import finish
     axes[0].set_yscale("symlog", linthresh=100)
     # latency spans 0.2 s (a full 100-slot buffer) to 18 s (blocked producers): linear below 1 s, log above
     axes[2].set_yscale("symlog", linthresh=1, linscale=1.5)
@@ -332,20 +341,21 @@ def chart(timeline: pd.DataFrame, *, burst: tuple[float, float] | None = (1.0, 3
     return fig
 
 
-def dashboard(**kw: Any):
-    """ipywidgets controls (policy, capacity, burst factor, burst length) wired to :func:`simulate` + :func:`chart`."""
+def dashboard(**kw: Any) -> "Widget":
+    """ipywidgets controls (policy, capacity, burst factor, burst length) wired to :func:`simulate` +
+    :func:`chart_burst`; returns the widget (display it, or leave it last in a cell)."""
     import ipywidgets as w
     import matplotlib.pyplot as plt
 
     def show(policy: str, capacity: int, burst_factor: float, burst_len: float) -> None:
         run = simulate(policy, capacity, burst_factor=burst_factor, burst_len=burst_len, **kw)
-        fig = chart(run.timeline, burst=(1.0, 1.0 + burst_len))
+        fig = chart_burst(run.timeline, burst=(1.0, 1.0 + burst_len))
         plt.show()
         print(summarize(run.items).to_string())
         del fig
 
-    return w.interact(show,
-                      policy=w.Dropdown(options=list(POLICIES), value="block"),
-                      capacity=w.SelectionSlider(options=[10, 50, 100, 500, 1000, 5000], value=100),
-                      burst_factor=w.FloatSlider(value=10, min=1, max=20, step=1),
-                      burst_len=w.FloatSlider(value=2, min=0.5, max=4, step=0.5))
+    return w.interactive(show,
+                         policy=w.Dropdown(options=list(POLICIES), value="block"),
+                         capacity=w.SelectionSlider(options=[10, 50, 100, 500, 1000, 5000], value=100),
+                         burst_factor=w.FloatSlider(value=10, min=1, max=20, step=1),
+                         burst_len=w.FloatSlider(value=2, min=0.5, max=4, step=0.5))

@@ -94,7 +94,7 @@ run = peakshave.compare()
 peakshave.summarize(run.items)
 
 # %%
-fig = peakshave.chart(run.timeline)
+fig = peakshave.chart_burst(run.timeline)
 
 # %%
 tl = run.timeline[run.timeline["policy"] == "drop_newest"]
@@ -128,7 +128,7 @@ peakshave.summarize(sizes.items)[["offered", "sent", "lost", "p99_s", "max_s"]]
 
 # %% tags=["nbval-ignore-output"]
 # (an interactive widget)
-peakshave.dashboard();
+peakshave.dashboard()
 
 # %% [markdown]
 # ## Break it 1: the naive bridge, Redis down, then the process stops

@@ -184,7 +184,7 @@ fig = flashsale.chart_avalanche(ava)
 
 # %%
 src = flashsale.lock_overrun("source", keyspace=ks)
-src
+src.frame
 
 # %% [markdown]
 # With the plain `DEL`, A's unlock at step 4 deletes **B's** lock (every client writes the same value `"1"`,
@@ -193,8 +193,8 @@ src
 
 # %%
 tok = flashsale.lock_overrun("mutex", keyspace=ks)
-print(tok.attrs["results"])
-tok
+print(tok.results)
+tok.frame
 
 # %% [markdown]
 # **Takeaway:** A's compare-and-delete finds B's token and deletes nothing; C waits for B and gets B's value
