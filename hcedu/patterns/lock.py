@@ -53,6 +53,7 @@ import redis
 from .. import _validate
 from ..clock import Clock, RealClock, Timer, as_clock
 from ._once import TRANSIENT, eval_once, reply_slack
+from ._redisargs import check_client
 from ._slots import companion, slot
 
 __all__ = ["RedisLock", "LockError", "LockTimeout", "LockLost", "fence_key_for",
@@ -160,9 +161,7 @@ class RedisLock:
                  blocking_timeout: float | None = None, retry_base: float = 0.002, retry_cap: float = 0.05,
                  rng: random.Random | None = None, fence_key: str | None = None,
                  on_event: Callable[["RedisLock", str], Any] | None = None) -> None:
-        if not hasattr(client, "register_script"):
-            raise TypeError(f"client must be a redis-py client (got {type(client).__name__})")
-        self.client = client
+        self.client = check_client("client", client)
         self.name = _validate.text("name", name)
         self._ttl_ms = _ms("ttl", ttl)
         self.ttl = self._ttl_ms / 1000

@@ -31,6 +31,7 @@ import redis
 from .. import _validate
 from ..clock import REAL, Clock, as_clock
 from ._once import call_once, eval_once
+from ._redisargs import check_client
 
 #: extra seconds the fan-out waits beyond ``node_timeout`` for the per-command timeouts to fire
 _REPLY_SLACK = 0.05
@@ -75,8 +76,7 @@ class Redlock:
         if not clients:
             raise ValueError("clients must name at least one Redis node (Redlock wants 5 independent masters)")
         for i, c in enumerate(clients):
-            if not hasattr(c, "register_script"):
-                raise TypeError(f"clients[{i}] must be a redis-py client (got {type(c).__name__})")
+            check_client(f"clients[{i}]", c)
         self.clients = list(clients)
         self.name = _validate.text("name", name)
         ttl = _validate.number("ttl", ttl, minimum=0, strict=True, maximum=10 * 365 * 86_400.0)
