@@ -215,7 +215,7 @@ class RedisLock:
             if self._token is not None:
                 raise RuntimeError(f"lock {self.name!r} is already held by this RedisLock; it is not re-entrant "
                                    f"(release() it first)")
-        deadline = None if timeout is None else self.clock.now() + timeout
+        deadline = None if timeout is None else self.clock.monotonic() + timeout
         token = secrets.token_hex(16)
         tries = 0
         failures = 0
@@ -223,13 +223,13 @@ class RedisLock:
         while True:
             tries += 1
             self.attempts = tries
-            left = None if deadline is None else deadline - self.clock.now()
+            left = None if deadline is None else deadline - self.clock.monotonic()
             try:
                 fence = int(eval_once(self.client, self._acquire_script, [self.name, self.fence_key],
                                       [token, self._ttl_ms], timeout=self._reply_timeout(left, timeout)))
             except TRANSIENT:
                 failures += 1
-                left = None if deadline is None else deadline - self.clock.now()
+                left = None if deadline is None else deadline - self.clock.monotonic()
                 if failures >= 3 or (left is not None and left <= 0):
                     raise  # outcome of the last try unknown; its lease (if any) ends by the TTL
                 continue  # the same token again: the script returns our fence if the lost try won
@@ -245,7 +245,7 @@ class RedisLock:
             delay = min(self.retry_cap, self.retry_base * (2 ** min(tries - 1, 30)))
             delay = self._rng.uniform(0, delay) if delay > 0 else 0.0
             if deadline is not None:
-                left = deadline - self.clock.now()
+                left = deadline - self.clock.monotonic()
                 if left <= 0:
                     return False
                 delay = min(delay, left)

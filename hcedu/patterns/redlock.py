@@ -185,7 +185,7 @@ class Redlock:
         with self._mu:
             if self._token is not None:
                 raise RuntimeError(f"Redlock {self.name!r} is already held by this object; it is not re-entrant")
-        deadline = None if timeout is None else self.clock.now() + timeout
+        deadline = None if timeout is None else self.clock.monotonic() + timeout
         self.attempts = 0
         while True:
             self.attempts += 1
@@ -207,7 +207,7 @@ class Redlock:
                 return False
             delay = self._rng.uniform(0, self.retry_delay)
             if deadline is not None:
-                left = deadline - self.clock.now()
+                left = deadline - self.clock.monotonic()
                 if left <= 0:
                     return False
                 delay = min(delay, left)
