@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from typing import Any, Callable
+
+from hcedu.clock import REAL, poll_until
 
 T = 5.0  # generous bound on every blocking call: a hang fails instead of stalling the suite
 STRESS = max(1, int(os.environ.get("HCEDU_STRESS", "1")))  # scale stress tests up with HCEDU_STRESS=N
@@ -30,13 +31,11 @@ def wait_until(pred: Callable[[], Any], timeout: float = T, step: float = 0.001,
     """Poll ``pred`` until it is true (returns True) or fail with AssertionError after ``timeout``.
 
     The one place the tests poll: a test waits on state through this (or :func:`wait_for_progress`),
-    never on a bare ``time.sleep`` (``test_helpers`` greps for them). ``pred`` may raise to fail at once
-    (e.g. a server process that exited). ``message()``, called only on failure, says what was awaited."""
-    end = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError(f"condition not reached within {timeout} s" + (f": {message()}" if message else ""))
-        time.sleep(step)
+    never on a bare ``time.sleep`` (``test_helpers`` greps for them). The loop is the package's own
+    :func:`hcedu.clock.poll_until` on the real clock. ``pred`` may raise to fail at once (e.g. a server
+    process that exited). ``message()``, called only on failure, says what was awaited."""
+    if not poll_until(pred, timeout, interval=step, clock=REAL):
+        raise AssertionError(f"condition not reached within {timeout} s" + (f": {message()}" if message else ""))
     return True
 
 
@@ -85,20 +84,50 @@ def flight_waiters(group: Any, key: Any = None) -> int:
     return sum(c.dups for k, c in calls.items() if key is None or k == key)
 
 
+def crowd_one_flight(group: Any, key: Any, fail: BaseException, dups: int) -> list[BaseException]:
+    """Call ``group.do(key, fn)`` (a singleflight ``Group``) from ``1 + dups`` threads, where ``fn`` raises
+    ``fail`` only once all ``dups`` later callers wait on its flight as duplicates; return what the callers
+    caught (``fail``'s type; any other exception fails the thread's join). Bounded by ``T`` throughout."""
+    release, started = threading.Event(), threading.Event()
+    caught: list[BaseException] = []
+
+    def fn() -> Any:
+        started.set()
+        assert release.wait(T)
+        raise fail
+
+    def call() -> None:
+        try:
+            group.do(key, fn)
+        except type(fail) as exc:
+            caught.append(exc)
+
+    first = spawn(call)
+    assert started.wait(T)
+    others = [spawn(call) for _ in range(dups)]
+    wait_until(lambda: flight_waiters(group, key) >= dups)
+    release.set()
+    join(first, *others)
+    return caught
+
+
 def wait_for_progress(count: Callable[[], int], target: int, stall: float = 30.0, step: float = 0.02) -> int:
     """Poll ``count()`` until it reaches ``target``; give up only once it has not moved for ``stall`` s.
 
     A hang guard rather than a time limit: a machine twice as slow (or busy) just takes longer. Returns
     the last count (the caller asserts on it, so a stall fails there with the numbers)."""
-    last, since = count(), time.monotonic()
-    while last < target:
-        time.sleep(step)
+    last = [count()]
+
+    def moved() -> bool:
         now = count()
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since > stall:
-            break
-    return last
+        if now == last[-1]:
+            return False
+        last.append(now)
+        return True
+
+    while last[-1] < target and poll_until(moved, stall, interval=step, clock=REAL):
+        pass
+    return last[-1]
 
 
 def race_the_last_unit(client: Any, readers: int = 2, timeout: float = T) -> Any:

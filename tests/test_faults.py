@@ -32,6 +32,8 @@ from hcedu.patterns import (DelayQueue, GCRALimiter, FixedWindowLimiter, Idempot
 from hcedu.patterns.rediscounter import BatchedRedisCounter, RedisCounter, ShardedRedisCounter
 from hcedu.patterns.reliable import InProgress, Message
 
+from helpers import wait_until
+
 pytestmark = pytest.mark.faults
 
 
@@ -255,7 +257,13 @@ def test_one_fast_clock_does_not_lock_honest_callers_out(redis_backend, cls):
         honest.allow("api")  # exhaust the quota
     # The skewed stamp counts at most max_skew ahead: after window + max_skew (+ margin) the quota is back.
     # Unclamped, the state sits an hour in the future and every honest request is refused for that hour.
-    time.sleep(0.3 + 0.2 + 0.3)  # not synchronisation: the clamp is to the server's TIME, so real time must pass
+    # The clamp is to the server's TIME, so wait on that state: the server's clock past those 0.8 s.
+    def server_now():
+        sec, usec = c.time()
+        return sec + usec / 1e6
+
+    t0 = server_now()
+    wait_until(lambda: server_now() >= t0 + 0.3 + 0.2 + 0.3, step=0.02)
     assert honest.allow("api").allowed
 
 

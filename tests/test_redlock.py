@@ -127,11 +127,11 @@ def test_a_failed_attempt_releases_partial_success():
 
 
 class _SlowClock(VirtualClock):
-    """Every now() call moves time on: the fan-out 'takes' longer than the lease."""
+    """Every reading of the duration clock moves time on: the fan-out 'takes' longer than the lease."""
 
-    def now(self):
+    def monotonic(self):
         self.advance(6)
-        return super().now()
+        return super().monotonic()
 
 
 def test_validity_budget_elapsed_longer_than_ttl_fails_and_releases():

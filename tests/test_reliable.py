@@ -65,6 +65,35 @@ def test_blocking_read_times_out_empty(redis_backend):
     assert time.monotonic() - started >= 0.09  # it did wait (not a timing target: a lower bound)
 
 
+def test_blocking_read_keeps_its_deadline_on_the_queues_clock(monkeypatch):
+    """read()'s deadline is the injected clock's monotonic(): a clock that has run 100 s past a 30 s deadline
+    ends the wait after the first (non-blocking) XREADGROUP, without sending a blocking one."""
+    import fakeredis
+
+    from hcedu.clock import RealClock
+
+    class Jumped(RealClock):
+        """A real clock whose every reading after the first is 100 s later."""
+
+        def __init__(self):
+            self.first = None
+
+        def monotonic(self):
+            if self.first is None:
+                self.first = super().monotonic()
+                return self.first
+            return self.first + 100
+
+    c = fakeredis.FakeRedis(decode_responses=True)
+    q = StreamQueue("jobs", "g", client=c, keyspace=ks(c), clock=Jumped())
+    sent, real = [], q._xreadgroup
+    monkeypatch.setattr(q, "_xreadgroup", lambda *a: sent.append(a[2]) or real(*a))
+    assert q.read("c1", count=5, block=30) == []
+    assert sent == [None]                       # block_ms of each XREADGROUP: only the non-blocking one
+    with pytest.raises(TypeError, match="clock"):
+        StreamQueue("jobs", "g", client=c, keyspace=ks(c), clock="wall")
+
+
 @pytest.mark.on_cluster
 def test_reclaim_takes_over_idle_entries_and_counts_deliveries(redis_backend):
     q = stream(redis_backend, lease=60)

@@ -10,7 +10,7 @@ from hcedu.go import Chan, Panic, singleflight
 from hcedu.go.goroutine import silence_panics
 from hcedu.go.singleflight import Group, PanicError, Result
 
-from helpers import flight_waiters, wait_until
+from helpers import crowd_one_flight, flight_waiters, wait_until
 
 
 def test_do():
@@ -110,33 +110,8 @@ def test_no_caching_after_completion():
 
 def test_error_is_raised_in_every_waiter():
     g = Group()
-    release = threading.Event()
-    started = threading.Event()
     boom = KeyError("db down")
-    caught = []
-
-    def fn():
-        started.set()
-        assert release.wait(5)
-        raise boom
-
-    def call():
-        try:
-            g.do("k", fn)
-        except KeyError as e:
-            caught.append(e)
-
-    ts = [threading.Thread(target=call)]
-    ts[0].start()
-    assert started.wait(5)
-    for _ in range(3):
-        t = threading.Thread(target=call)
-        t.start()
-        ts.append(t)
-    wait_until(lambda: flight_waiters(g, "k") >= 3)
-    release.set()
-    for t in ts:
-        t.join(5)
+    caught = crowd_one_flight(g, "k", boom, 3)
     assert len(caught) == 4 and all(e is boom for e in caught)
     assert "k" not in g._m
 
@@ -233,37 +208,11 @@ def test_panic_do():
 
 def test_goexit_do():
     """Go's TestGoexitDo: a BaseException (Goexit) propagates to every Do; no error is invented."""
-    g = Group()
-    release = threading.Event()
-    started = threading.Event()
-    exits = []
 
     class Goexit(BaseException):
         pass
 
-    def fn():
-        started.set()
-        assert release.wait(5)
-        raise Goexit()
-
-    def call():
-        try:
-            g.do("key", fn)
-        except Goexit as e:
-            exits.append(e)
-
-    ts = [threading.Thread(target=call)]
-    ts[0].start()
-    assert started.wait(5)
-    for _ in range(2):
-        t = threading.Thread(target=call)
-        t.start()
-        ts.append(t)
-    wait_until(lambda: flight_waiters(g, "key") >= 2)
-    release.set()
-    for t in ts:
-        t.join(5)
-    assert len(exits) == 3
+    assert len(crowd_one_flight(Group(), "key", Goexit(), 2)) == 3
 
 
 def test_panic_do_chan_does_not_hang():

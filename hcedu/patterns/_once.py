@@ -22,7 +22,6 @@ and :func:`retry_idempotent` does that, bounded by a deadline.
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable, TypeVar
 
 import redis
@@ -30,6 +29,7 @@ from redis.cluster import RedisCluster
 from redis.commands.core import Script
 
 from ..backend import connect_deadline
+from ..clock import REAL, Clock
 
 __all__ = ["call_once", "eval_once", "resends", "socket_timeout", "retry_idempotent", "with_request_id", "reply_slack",
            "TRANSIENT"]
@@ -84,16 +84,16 @@ def call_once(client: redis.Redis, *args: Any, timeout: float | None = None, **o
         return client.execute_command(*args, **options)
     pool = client.connection_pool
     single = getattr(client, "connection", None)
-    end = None if timeout is None else time.monotonic() + max(0.001, float(timeout))
+    end = None if timeout is None else REAL.monotonic() + max(0.001, float(timeout))  # a socket deadline: real
     if single is None:
         with connect_deadline(None if timeout is None else max(0.001, float(timeout))):
             conn = pool.get_connection()
     else:
         conn = single
     try:
-        with connect_deadline(None if end is None else max(0.001, end - time.monotonic())):
+        with connect_deadline(None if end is None else max(0.001, end - REAL.monotonic())):
             conn.send_command(*args)  # (re)connects a single connection that is closed
-        reader = conn if end is None else _Bounded(conn, max(0.001, end - time.monotonic()))
+        reader = conn if end is None else _Bounded(conn, max(0.001, end - REAL.monotonic()))
         return client.parse_response(reader, args[0], **options)
     except TRANSIENT:
         conn.disconnect()
@@ -132,18 +132,19 @@ def eval_once(client: redis.Redis, script: Script, keys: list[Any], args: list[A
 
 
 def retry_idempotent(fn: Callable[[], T], *, attempts: int = 3, deadline: float | None = None,
-                     base: float = 0.01, sleep: Callable[[float], Any] = time.sleep) -> T:
+                     base: float = 0.01, clock: Clock = REAL) -> T:
     """Call ``fn`` (an *idempotent* operation) up to ``attempts`` times while it raises a transient Redis
-    error and the monotonic ``deadline`` (if any) has not passed; re-raise the last error."""
+    error and ``deadline`` (if any, on ``clock.monotonic()``) has not passed; re-raise the last error. The
+    back-off between attempts (``base`` s, doubling) is ``clock.sleep``."""
     for k in range(attempts):
         try:
             return fn()
         except TRANSIENT:
-            left = None if deadline is None else deadline - time.monotonic()
+            left = None if deadline is None else deadline - clock.monotonic()
             if k == attempts - 1 or (left is not None and left <= 0):
                 raise
             pause = base * (2 ** k)
-            sleep(pause if left is None else min(pause, max(0.0, left)))
+            clock.sleep(pause if left is None else min(pause, max(0.0, left)))
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -51,7 +51,12 @@ class CounterLike(Protocol):
 
 
 def yield_gil() -> None:
-    """Let another thread run now: ``time.sleep(0)`` releases the GIL (the stand-in for a preemption)."""
+    """Let another thread run now: ``time.sleep(0)`` releases the GIL (the stand-in for a preemption).
+
+    Go's ``runtime.Gosched()``, not a wait: it reads no time and waits for nothing, so it does not go through
+    a clock (a :class:`~hcedu.clock.VirtualClock`'s ``sleep(0)`` would not release the GIL, and the naive
+    counter's lost update, the lesson, would then depend on scheduling luck). ``tests/test_time_policy.py``
+    exempts this one call."""
     time.sleep(0)
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import _validate
+from ._redisargs import check_client
 
 __all__ = ["FencedResource", "WriteAttempt", "StaleFence", "RedisFencedResource", "FENCED_WRITE_LUA"]
 
@@ -125,9 +126,7 @@ class RedisFencedResource:
     """
 
     def __init__(self, client: Any, key: str) -> None:
-        if not hasattr(client, "register_script"):
-            raise TypeError(f"client must be a redis-py client (got {type(client).__name__})")
-        self.client = client
+        self.client = check_client("client", client)
         self.key = _validate.text("key", key)
         self._write = client.register_script(FENCED_WRITE_LUA)
 

@@ -14,14 +14,13 @@ in 6.2 but equivalent to ``BLMOVE src dst RIGHT LEFT``).
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import redis
 
 from .. import _validate
 from ..backend import Keyspace
-from ..clock import Clock, as_clock
+from ..clock import REAL, Clock, as_clock
 from ._once import call_once, eval_once, reply_slack, socket_timeout
 from ._redisargs import resolve_keyspace
 from .reliable import MAX_BATCH, MAX_LEASE, Message, _msg_id, _pairs, _s
@@ -151,14 +150,15 @@ class ListQueue:
         None = forever) and an empty queue it blocks in ``BRPOPLPUSH`` and records the lease right after; if
         the consumer dies in that gap the reaper gives the message a lease when it first sees it.
 
-        Deadline: the wait blocks in chunks shorter than the client's ``socket_timeout`` and waits for each
+        Deadline: ``timeout`` is real time (:data:`~hcedu.clock.REAL`) whatever ``clock`` the leases use, since
+        the server blocks in real time; the wait blocks in chunks shorter than the client's ``socket_timeout`` and waits for each
         reply at most until ``timeout`` (plus 10 %, 0.25..1 s: :func:`~hcedu.patterns._once.reply_slack`), so a hung server raises
         ``redis.TimeoutError`` at the deadline, never after socket timeout x retries. Every command is sent
         once; a move whose reply was lost leaves the message in ``processing``, where the reaper finds it
         (at-least-once, nothing lost).
         """
         timeout = _validate.optional_timeout("timeout", timeout)
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else REAL.monotonic() + timeout  # a socket deadline: real time
         slack = reply_slack(timeout)
         got = self._take_many(1, deadline, slack)
         if got:
@@ -168,7 +168,7 @@ class ListQueue:
         sock = socket_timeout(self.client)
         chunk_cap = max(0.05, min(5.0, (sock or 10.0) / 2))
         while True:
-            left = None if deadline is None else deadline - time.monotonic()
+            left = None if deadline is None else deadline - REAL.monotonic()
             if left is not None and left <= 0:
                 return None
             chunk = chunk_cap if left is None else min(chunk_cap, left)
@@ -184,7 +184,7 @@ class ListQueue:
         return self._decode(raw, n)
 
     def _take_many(self, n: int, deadline: float | None, slack: float = 1.0) -> list[Message]:
-        left = None if deadline is None else max(slack, deadline - time.monotonic())
+        left = None if deadline is None else max(slack, deadline - REAL.monotonic())
         flat = eval_once(self.client, self._take,
                          [self.ready_key, self.processing_key, self.leases_key, self.deliveries_key],
                          [repr(self.clock.now() + self.lease), n], timeout=left)

@@ -53,6 +53,7 @@ import redis
 from .. import _validate
 from ..clock import Clock, RealClock, Timer, as_clock
 from ._once import TRANSIENT, eval_once, reply_slack
+from ._redisargs import check_client
 from ._slots import companion, slot
 
 __all__ = ["RedisLock", "LockError", "LockTimeout", "LockLost", "fence_key_for",
@@ -160,9 +161,7 @@ class RedisLock:
                  blocking_timeout: float | None = None, retry_base: float = 0.002, retry_cap: float = 0.05,
                  rng: random.Random | None = None, fence_key: str | None = None,
                  on_event: Callable[["RedisLock", str], Any] | None = None) -> None:
-        if not hasattr(client, "register_script"):
-            raise TypeError(f"client must be a redis-py client (got {type(client).__name__})")
-        self.client = client
+        self.client = check_client("client", client)
         self.name = _validate.text("name", name)
         self._ttl_ms = _ms("ttl", ttl)
         self.ttl = self._ttl_ms / 1000
@@ -216,7 +215,7 @@ class RedisLock:
             if self._token is not None:
                 raise RuntimeError(f"lock {self.name!r} is already held by this RedisLock; it is not re-entrant "
                                    f"(release() it first)")
-        deadline = None if timeout is None else self.clock.now() + timeout
+        deadline = None if timeout is None else self.clock.monotonic() + timeout
         token = secrets.token_hex(16)
         tries = 0
         failures = 0
@@ -224,13 +223,13 @@ class RedisLock:
         while True:
             tries += 1
             self.attempts = tries
-            left = None if deadline is None else deadline - self.clock.now()
+            left = None if deadline is None else deadline - self.clock.monotonic()
             try:
                 fence = int(eval_once(self.client, self._acquire_script, [self.name, self.fence_key],
                                       [token, self._ttl_ms], timeout=self._reply_timeout(left, timeout)))
             except TRANSIENT:
                 failures += 1
-                left = None if deadline is None else deadline - self.clock.now()
+                left = None if deadline is None else deadline - self.clock.monotonic()
                 if failures >= 3 or (left is not None and left <= 0):
                     raise  # outcome of the last try unknown; its lease (if any) ends by the TTL
                 continue  # the same token again: the script returns our fence if the lost try won
@@ -246,7 +245,7 @@ class RedisLock:
             delay = min(self.retry_cap, self.retry_base * (2 ** min(tries - 1, 30)))
             delay = self._rng.uniform(0, delay) if delay > 0 else 0.0
             if deadline is not None:
-                left = deadline - self.clock.now()
+                left = deadline - self.clock.monotonic()
                 if left <= 0:
                     return False
                 delay = min(delay, left)

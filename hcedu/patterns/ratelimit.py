@@ -62,7 +62,7 @@ import redis
 from .. import _validate
 from ..backend import Keyspace, connect
 from ..clock import Clock, RealClock, VirtualClock, as_clock
-from ._redisargs import resolve_keyspace
+from ._redisargs import check_keyspace, resolve_keyspace
 from ._once import eval_once
 from ._slots import companion
 
@@ -276,8 +276,7 @@ class RedisLimiter:
         self.max_skew = None if max_skew is None else _validate.number("max_skew", max_skew, minimum=0,
                                                                        maximum=MAX_WINDOW)
         _validate.text("name", name)
-        if keyspace is not None and not isinstance(keyspace, Keyspace):
-            raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
+        check_keyspace(keyspace)
         if not isinstance(use_redis_time, bool):
             raise TypeError(f"use_redis_time must be a bool (got {type(use_redis_time).__name__})")
         if not isinstance(fail_open, bool):

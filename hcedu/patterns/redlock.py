@@ -23,15 +23,15 @@ from __future__ import annotations
 import random
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import redis
 
 from .. import _validate
-from ..clock import Clock, RealClock, as_clock
+from ..clock import REAL, Clock, as_clock
 from ._once import call_once, eval_once
+from ._redisargs import check_client
 
 #: extra seconds the fan-out waits beyond ``node_timeout`` for the per-command timeouts to fire
 _REPLY_SLACK = 0.05
@@ -76,8 +76,7 @@ class Redlock:
         if not clients:
             raise ValueError("clients must name at least one Redis node (Redlock wants 5 independent masters)")
         for i, c in enumerate(clients):
-            if not hasattr(c, "register_script"):
-                raise TypeError(f"clients[{i}] must be a redis-py client (got {type(c).__name__})")
+            check_client(f"clients[{i}]", c)
         self.clients = list(clients)
         self.name = _validate.text("name", name)
         ttl = _validate.number("ttl", ttl, minimum=0, strict=True, maximum=10 * 365 * 86_400.0)
@@ -149,14 +148,14 @@ class Redlock:
             else:
                 run(i)
         if threads:
-            end = time.monotonic() + self.node_timeout + _REPLY_SLACK
+            end = REAL.monotonic() + self.node_timeout + _REPLY_SLACK  # real: the nodes answer in real time
 
             def settled() -> bool:
                 return all(r is not None for i, r in enumerate(results) if i not in nowait)
 
             with done:
                 while not settled():
-                    left = end - time.monotonic()
+                    left = end - REAL.monotonic()
                     if left <= 0:
                         break
                     done.wait(left)
@@ -172,12 +171,9 @@ class Redlock:
                                                  timeout=self.node_timeout), nowait=hung)
 
     def _elapsed_since(self, mark: float) -> float:
-        return (time.monotonic() if isinstance(self.clock, RealClock) else self.clock.now()) - mark
-
-    def _mark(self) -> float:
-        """A start mark for measuring elapsed time: the monotonic clock on a real clock (a wall-clock step
-        during an acquire must not inflate or shrink the validity), else the lock's clock."""
-        return time.monotonic() if isinstance(self.clock, RealClock) else self.clock.now()
+        """Seconds since ``mark`` (a ``clock.monotonic()`` reading): a wall-clock step during an acquire must
+        not inflate or shrink the validity."""
+        return self.clock.monotonic() - mark
 
     # -- public API ------------------------------------------------------------------------------
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
@@ -189,13 +185,13 @@ class Redlock:
         with self._mu:
             if self._token is not None:
                 raise RuntimeError(f"Redlock {self.name!r} is already held by this object; it is not re-entrant")
-        deadline = None if timeout is None else self.clock.now() + timeout
+        deadline = None if timeout is None else self.clock.monotonic() + timeout
         self.attempts = 0
         while True:
             self.attempts += 1
             token = secrets.token_hex(16)
             start = self.clock.now()
-            mark = self._mark()
+            mark = self.clock.monotonic()
             results = self._set_all(token)
             elapsed = self._elapsed_since(mark)
             validity = self.ttl - self.drift - elapsed
@@ -211,7 +207,7 @@ class Redlock:
                 return False
             delay = self._rng.uniform(0, self.retry_delay)
             if deadline is not None:
-                left = deadline - self.clock.now()
+                left = deadline - self.clock.monotonic()
                 if left <= 0:
                     return False
                 delay = min(delay, left)
@@ -236,7 +232,7 @@ class Redlock:
         if token is None:
             return False
         start = self.clock.now()
-        mark = self._mark()
+        mark = self.clock.monotonic()
         self.last = self._fan_out(lambda i: eval_once(self.clients[i], self._extend[i], [self.name],
                                                       [token, self._ttl_ms], timeout=self.node_timeout))
         validity = self.ttl - self.drift - self._elapsed_since(mark)

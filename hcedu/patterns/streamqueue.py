@@ -13,13 +13,13 @@ fakeredis gap (specs §11): ``XREADGROUP COUNT n BLOCK t`` returns at once on fa
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable
 
 import redis
 
 from .. import _validate
 from ..backend import Keyspace
+from ..clock import REAL, Clock, as_clock
 from ._once import call_once, reply_slack
 from ._redisargs import resolve_keyspace
 from .reliable import MAX_BATCH, MAX_LEASE, Message, ProcessResult, _msg_id, _pairs, _s
@@ -35,18 +35,22 @@ class StreamQueue:
     ``lease`` (seconds, server clock) is the idle time after which :meth:`reclaim` may take an un-acked entry
     from a (presumed dead) consumer; ``max_deliveries`` is how many deliveries an entry gets before it goes to
     the dead-letter stream ``<stream>:dead``. ``poll_interval`` is how often a blocking :meth:`read` re-polls
-    where the server answers a blocking ``XREADGROUP COUNT`` at once (fakeredis).
+    where the server answers a blocking ``XREADGROUP COUNT`` at once (fakeredis). ``clock`` (default
+    :data:`~hcedu.clock.REAL`) times :meth:`read`'s wait: its deadline (``clock.monotonic()``) and that re-poll
+    (``clock.sleep``). The server blocks in real time, so it must be a real clock (a
+    :class:`~hcedu.clock.RealClock`, or one derived from it).
     """
 
     def __init__(self, stream: str = "jobs", group: str = "workers", *, client: redis.Redis | None = None,
                  keyspace: Keyspace | None = None, lease: float = 30.0, max_deliveries: int = 5,
-                 poll_interval: float = 0.01, maxlen: int | None = None) -> None:
+                 poll_interval: float = 0.01, maxlen: int | None = None, clock: Clock = REAL) -> None:
         _validate.text("stream", stream)
         self.group = _validate.text("group", group)
         self.lease = _validate.number("lease", lease, minimum=0, maximum=MAX_LEASE)
         self.max_deliveries = _validate.integer("max_deliveries", max_deliveries, minimum=1)
         self.poll_interval = _validate.number("poll_interval", poll_interval, minimum=0, strict=True)
         self.maxlen = None if maxlen is None else _validate.integer("maxlen", maxlen, minimum=1)
+        self.clock = as_clock(clock)
         self.client, self.keyspace = resolve_keyspace(client, keyspace, "reliable")
         # one hash tag: the dead-letter MULTI (XADD dead + XACK stream) stays in one cluster slot
         self.stream = self.keyspace.tagged("stream", stream)
@@ -105,24 +109,24 @@ class StreamQueue:
         _validate.text("consumer", consumer)
         count = _validate.integer("count", count, minimum=1, maximum=MAX_BATCH)
         block = _validate.optional_timeout("block", block)
-        deadline = None if block is None else time.monotonic() + block
+        deadline = None if block is None else self.clock.monotonic() + block
         slack = reply_slack(block)
         while True:
-            left = None if not block or deadline is None else max(slack, deadline - time.monotonic())
+            left = None if not block or deadline is None else max(slack, deadline - self.clock.monotonic())
             msgs = self._messages(self._xreadgroup(consumer, count, None, left))
             if msgs or block == 0:
                 return msgs
-            remaining = None if deadline is None else deadline - time.monotonic()
+            remaining = None if deadline is None else deadline - self.clock.monotonic()
             if remaining is not None and remaining <= 0:
                 return []
             wait = 1.0 if remaining is None else min(remaining, 1.0)
-            started = time.monotonic()
+            started = self.clock.monotonic()
             reply = self._xreadgroup(consumer, count, max(1, int(wait * 1000)), wait + slack)
             msgs = self._messages(reply)
             if msgs:
                 return msgs
-            if time.monotonic() - started < wait / 2:  # answered at once: this server does not block here
-                time.sleep(min(self.poll_interval, max(0.0, wait)))
+            if self.clock.monotonic() - started < wait / 2:  # answered at once: this server does not block here
+                self.clock.sleep(min(self.poll_interval, max(0.0, wait)))
 
     def _xreadgroup(self, consumer: str, count: int, block_ms: int | None, timeout: float | None) -> Any:
         """One ``XREADGROUP ... >``, sent once; with ``timeout`` a hung server (or a new connection to it) costs

@@ -47,7 +47,7 @@ from ..backend import Keyspace, connect
 from ..clock import Clock, as_clock
 from ..go.singleflight import Group
 from .localcache import LocalCache
-from ._redisargs import resolve_keyspace
+from ._redisargs import check_keyspace, resolve_keyspace
 
 __all__ = ["TwoLevelCache", "TwoLevelStats", "CompetingConsumerInvalidation"]
 
@@ -116,8 +116,7 @@ class TwoLevelCache:
         self.l1_ttl = _validate.number("l1_ttl", l1_ttl, minimum=0, strict=True, allow_inf=True)
         self.l2_ttl = _validate.number("l2_ttl", l2_ttl, minimum=0, strict=True)
         _validate.text("channel", channel)
-        if keyspace is not None and not isinstance(keyspace, Keyspace):
-            raise TypeError(f"keyspace must be a hcedu.backend.Keyspace (got {type(keyspace).__name__})")
+        check_keyspace(keyspace)
         ready_timeout = _validate.number("ready_timeout", ready_timeout, minimum=0)
         self.clock = as_clock(clock)
         self.l1 = LocalCache(_validate.integer("l1_size", l1_size, minimum=1), self.l1_ttl, clock=self.clock)
