@@ -115,7 +115,7 @@ cells = [
     df.round({"seconds": 2, "throughput": 1, "mean_latency": 4, "predicted_latency": 4})
     """),
     code("""
-    fig = littles.chart(df)
+    fig = littles.chart_closed_loop(df)
     """),
     md("""
     **Takeaway:** throughput climbs 1/W per worker until the P slots are busy, then stays flat while
