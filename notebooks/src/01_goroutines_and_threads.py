@@ -149,7 +149,7 @@ cells = [
     r.round(2)
     """),
     code("""
-    fig = spawncost.plot_spawn_cost(spawn)
+    fig = spawncost.chart_spawn_cost(spawn)
     """),
     md("""
     **Takeaway:** a parked OS thread costs several times the resident memory of a greenlet or an asyncio
@@ -173,7 +173,7 @@ cells = [
     switch.round(1)
     """),
     code("""
-    fig = spawncost.plot_switch_cost(switch)
+    fig = spawncost.chart_switch_cost(switch)
     """),
     md("""
     **Takeaway:** a thread hand-off goes through the kernel (a futex wake and a context switch — plus, in
