@@ -209,7 +209,7 @@ cells = [
     """),
     code("""
     fan = sched.simulate(sched.fan_out(24, burst=5.0), gomaxprocs=4, seed=1)
-    fig = schedviz.gantt(fan)
+    fig = schedviz.chart_gantt(fan)
     """),
     code("""
     steals = fan.events[fan.events["event"] == "steal"]
@@ -249,7 +249,7 @@ cells = [
                G("net", [("cpu", 1.0), ("net", 4.0), ("cpu", 1.0)])] + \\
               [G(f"calc{i}", [("cpu", 3.0)]) for i in range(3)]
     hand = sched.simulate(io_work, gomaxprocs=2)
-    fig = schedviz.gantt(hand)
+    fig = schedviz.chart_gantt(hand)
     """),
     code("""
     hand.events[hand.events["event"].isin(["syscall", "handoff", "net_wait", "netpoll", "exitsyscall", "exitsyscall_noP"])]\\
@@ -271,7 +271,7 @@ cells = [
     cooperative, like asyncio):
     """),
     code("""
-    mixed = schedviz.dashboard_workload(24, syscall_share=0.4, seed=3)
+    mixed = schedviz.mixed_workload(24, syscall_share=0.4, seed=3)
     runs = [sched.simulate(mixed, model=m, gomaxprocs=4, seed=3) for m in sched.MODELS]
     threads = {r.model: r.metrics["threads"] for r in runs}
     assert threads["1:1"] > 2 * threads["gmp"]
@@ -279,7 +279,7 @@ cells = [
     schedviz.metrics_table(runs)
     """),
     code("""
-    fig = schedviz.gantt_compare(runs)
+    fig = schedviz.chart_gantt_compare(runs)
     """),
     md("""
     **Takeaway:** with 4 cores both M:N and 1:1 keep the cores busy, but 1:1 needs one OS thread per G
@@ -435,7 +435,7 @@ cells = [
     lat
     """),
     code("""
-    fig = schedviz.gantt_compare(list(cases.values()), titles=list(cases))
+    fig = schedviz.chart_gantt_compare(list(cases.values()), titles=list(cases))
     """),
     md("""
     **Takeaway:** with preemption a request waits at most about one time slice of the hog (10–20 ms, as
