@@ -17,13 +17,13 @@ import contextlib
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
+from ..clock import REAL, poll_until
 from . import redis_server
 from .redis_server import RedisServerProcess
 
@@ -96,17 +96,16 @@ class Cluster:
 SYNC_AT_ONCE = ("--repl-diskless-sync-delay", "0")
 
 
-def _wait(pred, timeout: float, what: str) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while True:
+def _wait(pred: Callable[[], Any], timeout: float, what: str) -> None:
+    """Poll ``pred`` (a Redis error counts as "not yet") on the real clock; TimeoutError names ``what``."""
+    def ready() -> Any:
         try:
-            if pred():
-                return
+            return pred()
         except (redis.RedisError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {timeout:g} s")
-        time.sleep(0.05)
+            return False
+
+    if not poll_until(ready, timeout, interval=0.05, clock=REAL):
+        raise TimeoutError(f"{what} did not happen within {timeout:g} s")
 
 
 def _cluster_ok(nodes: list[RedisServerProcess], replicas: int) -> bool:
