@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import redis
 from redis.crc import key_slot
 
+from ..clock import REAL, Clock
 from .redis_cluster import Cluster, sentinel_trio
+from .runner import run_workers
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["ACQUIRE_LUA", "NAIVE_KEYS", "TAGGED_KEYS", "slot", "hash_tag", "primaries", "crossslot",
            "tag_spread", "shard_keys", "hot_key", "rebalance", "chart_hot_key", "fenced_writes",
@@ -156,12 +161,13 @@ def _calls(port: int) -> int:
     return sum(int(v.get("calls", 0)) for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval"))
 
 
-def _sell_out(cluster: Cluster, keys: list[str], buyers: int, seed: int) -> tuple[int, float]:
-    """``buyers`` threads, each with its own cluster client, sell every unit: a buyer tries a random shard
-    first, then the others in turn, and stops when a full sweep finds every shard empty."""
+def _sell_out(cluster: Cluster, keys: list[str], buyers: int, seed: int, clock: Clock) -> tuple[int, float]:
+    """``buyers`` goroutines, each with its own cluster client, sell every unit: a buyer tries a random shard
+    first, then the others in turn, and stops when a full sweep finds every shard empty. The clock starts
+    when every buyer is connected (a barrier), so connecting is not counted."""
     sold = [0] * buyers
-    errors: list[BaseException] = []
-    start = threading.Barrier(buyers + 1, timeout=30)
+    t0: list[float] = []
+    start = threading.Barrier(buyers, action=lambda: t0.append(clock.monotonic()), timeout=30)
 
     def buyer(i: int) -> None:
         rng = random.Random(seed + i)
@@ -177,25 +183,20 @@ def _sell_out(cluster: Cluster, keys: list[str], buyers: int, seed: int) -> tupl
                             break
                     else:
                         return
-        except BaseException as exc:  # reported by the caller, not a hang
-            errors.append(exc)
-            start.abort()
+        except BaseException:
+            start.abort()   # the other buyers stop waiting at the barrier
+            raise
 
-    threads = [threading.Thread(target=buyer, args=(i,), name=f"hcedu-buyer-{i}", daemon=True)
-               for i in range(buyers)]
-    for t in threads:
-        t.start()
-    start.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join(timeout=120)
-    elapsed = time.perf_counter() - t0
-    if errors:
-        raise errors[0]
+    done = run_workers(buyer, buyers, name="hcedu-buyer", timeout=150)
+    elapsed = clock.monotonic() - t0[0] if t0 else 0.0
+    first = [e for e in done.errors if not isinstance(e, threading.BrokenBarrierError)] or done.errors
+    if first:
+        raise first[0]
     return sum(sold), elapsed
 
 
-def hot_key(cluster: Cluster, units: int = 3000, buyers: int = 6, seed: int = 0) -> pd.DataFrame:
+def hot_key(cluster: Cluster, units: int = 3000, buyers: int = 6, seed: int = 0, *,
+            clock: Clock = REAL) -> pd.DataFrame:
     """Sell ``units`` of one product twice, with ``buyers`` concurrent buyers: from one stock key (one slot,
     one primary) and from one shard per primary. One row per (layout, primary): the sell scripts that primary
     ran (``INFO commandstats``), its ``share`` and ``ops/s`` over the sell-out, and what was ``sold``."""
@@ -211,7 +212,7 @@ def hot_key(cluster: Cluster, units: int = 3000, buyers: int = 6, seed: int = 0)
             for i, key in enumerate(keys):
                 rc.set(key, units // len(keys) + (1 if i < units % len(keys) else 0))
             before = {p: _calls(int(port)) for p, port in table["port"].items()}
-            sold, elapsed = _sell_out(cluster, keys, buyers, seed)
+            sold, elapsed = _sell_out(cluster, keys, buyers, seed, clock)
             left = sum(int(rc.get(k)) for k in keys)
             for p, port in table["port"].items():
                 calls = _calls(int(port)) - before[p]
@@ -239,7 +240,7 @@ def rebalance(client: redis.RedisCluster | redis.Redis, keys: list[str]) -> dict
         client.incrby(empty, moved)
 
 
-def chart_hot_key(frame: pd.DataFrame):  # noqa: ANN201
+def chart_hot_key(frame: pd.DataFrame) -> "Figure":
     """The sell scripts each primary ran, per layout: one bar per primary, the takeaway in the title."""
     import matplotlib.pyplot as plt
 
@@ -272,14 +273,18 @@ def fenced_writes(writes: list[tuple[str, int]]) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class QueueFailover:
-    """``items``: one row per order: where it was before the failover, whether the promoted replica still had
-    it, and how often a plain and an idempotent close ran; ``summary``: the counts the chapter quotes."""
+    """``frame``: one row per order: where it was before the failover, whether the promoted replica still had
+    it, and how often a plain and an idempotent close ran; then the orders the chapter quotes:
+    ``lost_without_resend``, ``closed_twice`` (by a plain close) and ``never_closed``."""
 
-    items: pd.DataFrame
-    summary: dict
+    frame: pd.DataFrame
+    lost_without_resend: list[str]
+    closed_twice: list[str]
+    never_closed: list[str]
 
     def __repr__(self) -> str:
-        return f"<QueueFailover {self.summary}>"
+        return (f"<QueueFailover lost_without_resend={self.lost_without_resend} closed_twice={self.closed_twice} "
+                f"never_closed={self.never_closed}>")
 
 
 def queue_failover(timeout: float = 30.0) -> QueueFailover:
@@ -344,13 +349,13 @@ def queue_failover(timeout: float = 30.0) -> QueueFailover:
             q2.put(o, 0)
         drain(q2)
         b.close()
-    items = pd.DataFrame({"before failover": state,
+    frame = pd.DataFrame({"before failover": state,
                           "on the promoted replica": {o: "waiting" if on_replica[o] else "—" for o in orders},
                           "re-sent from the outbox": {o: o in resent for o in orders},
                           "plain closes": plain,
                           "idempotent closes": {o: int(o in closed) for o in orders}}).rename_axis("order")
-    summary = {"lost without re-send": sorted(o for o in orders if state[o].startswith("waiting, NOT")
-                                              and not on_replica[o]),
-               "closed twice by a plain close": sorted(o for o in orders if plain[o] > 1),
-               "never closed": sorted(o for o in orders if o not in closed)}
-    return QueueFailover(items, summary)
+    return QueueFailover(frame,
+                         lost_without_resend=sorted(o for o in orders if state[o].startswith("waiting, NOT")
+                                                    and not on_replica[o]),
+                         closed_twice=sorted(o for o in orders if plain[o] > 1),
+                         never_closed=sorted(o for o in orders if o not in closed))
