@@ -108,6 +108,69 @@ def chart_chan(state: ChanState, title: str | None = None, ax: Any = None) -> "F
     return fig
 
 
+class _Send:
+    """``("send", g, v)``: ``g`` sends ``v`` on its own goroutine (the stepper's strategy for one kind of step)."""
+
+    def __init__(self, g: str, v: Any) -> None:
+        self.g, self.v = g, v
+
+    def text(self) -> str:
+        return f"{self.g}: ch <- {self.v!r}"
+
+    def call(self, ch: Chan, timeout: float) -> Any:
+        return lambda: ch.send(self.v, timeout)
+
+    def finished(self, val: Any) -> str:
+        return f"{self.g}: send {self.v!r} done"
+
+    def panicked(self, val: Any) -> str:
+        return f"{self.g}: send {self.v!r} panicked: {val}"
+
+    def parked(self) -> str:
+        return f"{self.g}: send {self.v!r} parked on sendq"
+
+
+class _Recv:
+    """``("recv", g)``: ``g`` receives on its own goroutine."""
+
+    def __init__(self, g: str) -> None:
+        self.g = g
+
+    def text(self) -> str:
+        return f"{self.g}: <-ch"
+
+    def call(self, ch: Chan, timeout: float) -> Any:
+        return lambda: ch.recv_ok(timeout)
+
+    def finished(self, val: Any) -> str:
+        return f"{self.g}: recv -> {val[0]!r} (ok={val[1]})"
+
+    def panicked(self, val: Any) -> str:
+        return f"{self.g}: recv panicked: {val}"
+
+    def parked(self) -> str:
+        return f"{self.g}: recv parked on recvq"
+
+
+class _Close:
+    """``("close",)``: the stepper itself closes the channel (no goroutine: close never blocks)."""
+
+    g = None
+
+    def text(self) -> str:
+        return "close(ch)"
+
+    def apply(self, ch: Chan) -> str:
+        try:
+            ch.close()
+            return "close(ch): closed"
+        except Panic as e:
+            return f"close(ch): panic: {e}"
+
+
+_OPS = {"send": _Send, "recv": _Recv, "close": _Close}
+
+
 class ChanStepper:
     """Apply a script of channel operations to a real ``Chan(cap)`` one step at a time.
 
@@ -121,6 +184,7 @@ class ChanStepper:
     def __init__(self, cap: int, ops: Iterable[Sequence[Any]], timeout: float = 30.0) -> None:
         self.ch = Chan(cap)
         self.ops = [self._check(op) for op in ops]
+        self._steps = [_OPS[op[0]](*op[1:]) for op in self.ops]
         self.timeout = _validate.number("timeout", timeout, minimum=0, strict=True)
         self.pos = 0
         self._gs: dict = {}   # step key -> (thread name, Goroutine)
@@ -133,7 +197,7 @@ class ChanStepper:
     def _check(op: Sequence[Any]) -> tuple:
         if not isinstance(op, (tuple, list)) or not op:
             raise ValueError(f"an operation must be a tuple like ('send', 'G1', 1) (got {op!r})")
-        kind = _validate.choice("operation", op[0], ("send", "recv", "close"))
+        kind = _validate.choice("operation", op[0], tuple(_OPS))
         want = {"send": 3, "recv": 2, "close": 1}[kind]
         if len(op) != want:
             raise ValueError(f"{kind} takes {want - 1} argument(s) after its name (got {op!r})")
@@ -171,53 +235,36 @@ class ChanStepper:
         if not poll_until(lambda: not self._busy(), self.timeout, interval=0.001, clock=REAL):
             raise RuntimeError(f"goroutines neither finished nor parked: {self._busy()}")
 
-    def _describe_op(self, op: tuple) -> str:
-        return {"send": lambda: f"{op[1]}: ch <- {op[2]!r}", "recv": lambda: f"{op[1]}: <-ch",
-                "close": lambda: "close(ch)"}[op[0]]()
-
     def step(self) -> list:
         """Apply the next operation, wait until things settle, return what happened."""
         if self.done:
             raise IndexError("no operations left")
-        op = self.ops[self.pos]
+        op = self._steps[self.pos]
         key = f"{self.pos}"
         lines = []
-        if op[0] == "close":
-            try:
-                self.ch.close()
-                lines.append("close(ch): closed")
-            except Panic as e:
-                lines.append(f"close(ch): panic: {e}")
+        if isinstance(op, _Close):
+            lines.append(op.apply(self.ch))
         else:
-            name = f"hcedu-{op[1]}"
+            name = f"hcedu-{op.g}"
             if any(g.alive and n == name for n, g in self._gs.values()):
-                raise ValueError(f"goroutine {op[1]} is still blocked; use another label")
-            fn = ((lambda v=op[2]: self.ch.send(v, self.timeout)) if op[0] == "send"
-                  else (lambda: self.ch.recv_ok(self.timeout)))
-            self._gs[key] = (name, spawn(self._run, key, name, fn, name=op[1], report=False))
+                raise ValueError(f"goroutine {op.g} is still blocked; use another label")
+            fn = op.call(self.ch, self.timeout)
+            self._gs[key] = (name, spawn(self._run, key, name, fn, name=op.g, report=False))
         self.pos += 1
         self._settle()
         parked = self._parked()
         for k, (name, g_handle) in sorted(self._gs.items(), key=lambda kv: int(kv[0])):
-            o = self.ops[int(k)]
-            g = o[1]
+            o = self._steps[int(k)]
             if k in self._reported:
                 continue
             if k in self._results:
                 self._reported.add(k)
                 g_handle.join(self.timeout)
                 status, val = self._results[k]
-                what = f"send {o[2]!r}" if o[0] == "send" else "recv"
-                if status == "panic":
-                    lines.append(f"{g}: {what} panicked: {val}")
-                elif o[0] == "send":
-                    lines.append(f"{g}: send {o[2]!r} done")
-                else:
-                    lines.append(f"{g}: recv -> {val[0]!r} (ok={val[1]})")
+                lines.append(o.panicked(val) if status == "panic" else o.finished(val))
             elif name in parked and k == key:
-                q = "sendq" if o[0] == "send" else "recvq"
-                lines.append(f"{g}: {'send ' + repr(o[2]) if o[0] == 'send' else 'recv'} parked on {q}")
-        self.history.append((self._describe_op(op), lines, self.ch.snapshot()))
+                lines.append(o.parked())
+        self.history.append((op.text(), lines, self.ch.snapshot()))
         return lines
 
     def run(self) -> list:
