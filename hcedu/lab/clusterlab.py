@@ -22,6 +22,7 @@ import pandas as pd
 import redis
 from redis.crc import key_slot
 
+from .. import _validate
 from ..clock import REAL, Clock
 from .redis_cluster import Cluster, sentinel_trio
 from .runner import run_workers
@@ -116,8 +117,7 @@ def crossslot(cluster: Cluster) -> pd.DataFrame:
 def tag_spread(cluster: Cluster, users: int = 999) -> pd.DataFrame:
     """Write one session key per user twice: all behind one tag (``{sessions}:user:N``) and one tag per user
     (``session:{user:N}``); return the keys each primary holds (``DBSIZE``), one column per layout."""
-    if not isinstance(users, int) or isinstance(users, bool) or not 1 <= users <= 100_000:
-        raise ValueError(f"users must be an integer in 1..100000, got {users!r}")
+    users = _validate.integer("users", users, minimum=1, maximum=100_000)
     table = primaries(cluster)
     layouts = {"one tag for all: {sessions}:user:N": lambda i: f"{{sessions}}:user:{i}",
                "a tag per user: session:{user:N}": lambda i: f"session:{{user:{i}}}"}
@@ -200,10 +200,8 @@ def hot_key(cluster: Cluster, units: int = 3000, buyers: int = 6, seed: int = 0,
     """Sell ``units`` of one product twice, with ``buyers`` concurrent buyers: from one stock key (one slot,
     one primary) and from one shard per primary. One row per (layout, primary): the sell scripts that primary
     ran (``INFO commandstats``), its ``share`` and ``ops/s`` over the sell-out, and what was ``sold``."""
-    if not isinstance(units, int) or isinstance(units, bool) or not 1 <= units <= 1_000_000:
-        raise ValueError(f"units must be an integer in 1..1000000, got {units!r}")
-    if not isinstance(buyers, int) or isinstance(buyers, bool) or not 1 <= buyers <= 64:
-        raise ValueError(f"buyers must be an integer in 1..64, got {buyers!r}")
+    units = _validate.integer("units", units, minimum=1, maximum=1_000_000)
+    buyers = _validate.integer("buyers", buyers, minimum=1, maximum=64)
     table = primaries(cluster)
     layouts = {"one key": ["{stock:sku42}"], f"{len(table)} shards": shard_keys(cluster, "stock:sku42")}
     rows = []

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import pandas as pd
 import redis
 
+from .. import _validate
 from ..clock import REAL, Clock
 from .redis_cluster import SentinelTrio, _wait, sentinel_trio
 
@@ -86,10 +87,8 @@ def unreplicated(trio: SentinelTrio, primary: redis.Redis, log: Callable[..., No
 def lock_failover(*, wait: bool = False, ttl_ms: int = 30_000, wait_timeout_ms: int = 200,
                   clock: Clock | None = None, timeout: float = 30.0) -> FailoverResult:
     """Run the failover scenario once on a fresh primary + replica + Sentinel; return what happened."""
-    if not isinstance(ttl_ms, int) or isinstance(ttl_ms, bool) or not 1_000 <= ttl_ms <= 600_000:
-        raise ValueError(f"ttl_ms must be an integer in 1000..600000, got {ttl_ms!r}")
-    if not isinstance(wait_timeout_ms, int) or isinstance(wait_timeout_ms, bool) or not 1 <= wait_timeout_ms <= 10_000:
-        raise ValueError(f"wait_timeout_ms must be an integer in 1..10000, got {wait_timeout_ms!r}")
+    ttl_ms = _validate.integer("ttl_ms", ttl_ms, minimum=1_000, maximum=600_000)
+    wait_timeout_ms = _validate.integer("wait_timeout_ms", wait_timeout_ms, minimum=1, maximum=10_000)
     clock = clock or REAL
     t0 = 0.0
     rows: list[dict] = []
