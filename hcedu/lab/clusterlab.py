@@ -23,7 +23,7 @@ import redis
 from redis.crc import key_slot
 
 from .. import _validate
-from ..clock import REAL, Clock
+from ..clock import REAL, Clock, poll_until
 from .redis_cluster import Cluster, sentinel_trio
 from .runner import run_workers
 
@@ -309,9 +309,9 @@ def queue_failover(timeout: float = 30.0) -> QueueFailover:
         plain[order] += 1
         closed.add(order)            # the conditional UPDATE: a second close changes nothing
 
-    def put(q: DelayQueue, client: redis.Redis, order: str) -> None:
+    def put(q: DelayQueue, client: redis.Redis, order: str, wait_ms: int) -> None:
         q.put(order, 0)
-        if int(client.execute_command("WAIT", 1, 100)) < 1:
+        if int(client.execute_command("WAIT", 1, wait_ms)) < 1:
             outbox.append(order)     # not confirmed on a replica: keep it to re-send
 
     def drain(q: DelayQueue) -> None:
@@ -324,15 +324,17 @@ def queue_failover(timeout: float = 30.0) -> QueueFailover:
         a = trio.primary.client(socket_timeout=2, decode_responses=True)
         q = DelayQueue("orders", client=a, keyspace=Keyspace("ch17", a), clock=VirtualClock())
         for o in orders[:4]:
-            put(q, a, o)
+            put(q, a, o, 1500)       # the replica is up: WAIT returns as soon as it has it (< socket_timeout)
         for o in q.claim(now=1, limit=1):
             close(o)
             q.ack(o)
-        a.execute_command("WAIT", 1, 1000)
+        # o1's claim and ack must be on the replica before it is cut off (a busy machine can lag > 1 s)
+        if not poll_until(lambda: int(a.execute_command("WAIT", 1, 1000)) >= 1, timeout, interval=0, clock=REAL):
+            raise TimeoutError(f"the replica did not acknowledge o1's claim and ack within {timeout:g} s")
         state.update({o: "closed, replicated" if o in closed else "waiting, replicated" for o in orders[:4]})
         with unreplicated(trio, a, timeout=timeout):
             for o in orders[4:]:
-                put(q, a, o)
+                put(q, a, o, 100)    # the replica is cut off: WAIT times out with 0
                 state[o] = "waiting, NOT replicated"
             for o in q.claim(now=1, limit=1):
                 close(o)
