@@ -14,7 +14,7 @@ import gc as pygc
 import queue
 import random
 import tracemalloc
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import pandas as pd
 
