@@ -115,6 +115,5 @@ def test_rebalance_evens_the_shards_and_keeps_the_total(cluster):
 @pytest.mark.skipif(not redis_cluster.available(), reason=redis_cluster.NOT_INSTALLED)
 def test_a_delay_queue_across_a_failover_loses_the_unreplicated_puts_and_redelivers_the_undone_claim():
     r = clusterlab.queue_failover()
-    assert r.summary == {"lost without re-send": ["o5", "o6"], "closed twice by a plain close": ["o2"],
-                         "never closed": []}
-    assert list(r.items["idempotent closes"]) == [1] * 6
+    assert (r.lost_without_resend, r.closed_twice, r.never_closed) == (["o5", "o6"], ["o2"], [])
+    assert list(r.frame["idempotent closes"]) == [1] * 6

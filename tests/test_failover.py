@@ -11,16 +11,16 @@ pytestmark = [pytest.mark.cluster,
 
 def test_the_promoted_replica_never_saw_the_lock_so_b_acquires_it_too():
     r = lock_failover()
-    assert r.holders == ("A", "B") and r.summary["two_holders"]
-    assert r.summary["lock_value_after"].startswith("B-")
-    assert list(r.events["actor"])[:3] == ["replica", "A", "primary"]
+    assert r.holders == ("A", "B") and r.two_holders
+    assert r.lock_value_after.startswith("B-")
+    assert list(r.frame["actor"])[:3] == ["replica", "A", "primary"]
     assert chart_failover(r).axes[0].get_title().startswith("after failover A and B hold the lock")
 
 
 def test_with_wait_a_gives_the_unreplicated_lock_up_and_b_is_the_only_holder():
     r = lock_failover(wait=True)
     assert r.holders == ("B",)
-    assert "0 replica(s) acknowledged" in set(r.events["detail"])
+    assert "0 replica(s) acknowledged" in set(r.frame["detail"])
 
 
 def test_bad_arguments_are_named_before_anything_starts():

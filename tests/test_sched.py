@@ -254,22 +254,22 @@ def test_charts_and_dashboard():
 
     from hcedu.lab import schedviz as V
 
-    wl = V.dashboard_workload(8, 0.5)
+    wl = V.mixed_workload(8, 0.5)
     rs = [simulate(wl, model=m, gomaxprocs=2) for m in S.MODELS]
-    fig = V.gantt(rs[0])
+    fig = V.chart_gantt(rs[0])
     assert len(fig.axes) == 1
-    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
-    assert labels[:2] == ["P1", "P0"] and "syscall (M blocked)" in labels
-    assert len(V.gantt_compare(rs).axes) == 3
+    ticks = {t.get_text(): y for t, y in zip(fig.axes[0].get_yticklabels(), fig.axes[0].get_yticks())}
+    assert ticks["P0"] > ticks["P1"] > ticks["syscall (M blocked)"]   # P0 on top, syscall lanes below
+    assert len(V.chart_gantt_compare(rs).axes) == 3
     tab = V.metrics_table(rs)
     assert list(tab["model"]) == list(S.MODELS) and list(tab.columns) == V.METRIC_COLUMNS
     box = V.dashboard(goroutines=4)
     p_slider = box.children[0].children[0]
     p_slider.value = 1   # redraws without error
     with pytest.raises(TypeError, match="SimResult"):
-        V.gantt("not a result")
+        V.chart_gantt("not a result")
     with pytest.raises(ValueError, match="goroutines must be >= 1"):
-        V.dashboard_workload(0, 0.1)
+        V.mixed_workload(0, 0.1)
     plt.close("all")
 
 

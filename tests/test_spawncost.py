@@ -46,11 +46,11 @@ def test_switch_frame_shape():
 def test_charts_return_figures(spawn):
     import matplotlib.pyplot as plt
 
-    fig = S.plot_spawn_cost(spawn)
+    fig = S.chart_spawn_cost(spawn)
     assert len(fig.axes) == 2 and fig.axes[0].get_yscale() == "log"
     assert any(abs(line.get_ydata()[0] - S.GO_MIN_STACK) < 1e-9 for line in fig.axes[0].get_lines())
     sw = S.measure_switch(["asyncio"], rounds=100)
-    assert len(S.plot_switch_cost(sw).axes) == 1
+    assert len(S.chart_switch_cost(sw).axes) == 1
     plt.close("all")
 
 

@@ -2,7 +2,7 @@
 ``asyncio.Queue`` (Go counterpart: ``BenchmarkChanProdCons*`` in runtime/chan_test.go), and
 ``sync.Pool``'s effect on allocations, Python GC runs and hit rate (``BenchmarkPool*``).
 
-Every experiment runs real code on real threads and returns a tidy ``pandas.DataFrame``; every
+Every experiment runs real code on real threads (goroutines) and returns a tidy ``pandas.DataFrame``; every
 chart takes that frame and returns a matplotlib ``Figure``. Measured numbers vary run to run:
 compare rows measured in the same run, never against a stored number.
 """
@@ -13,17 +13,21 @@ import asyncio
 import gc as pygc
 import queue
 import random
-import threading
-import time
 import tracemalloc
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import pandas as pd
 
 from .. import _validate
+from ..clock import REAL, Clock
+from ..go import spawn
 from ..go.chan import Chan
 from ..go.pool import Pool
 from ..go.pool import gc as pool_gc
+from .runner import run_workers
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["KINDS", "pipe_throughput", "throughput_vs_capacity", "throughput_vs_workers",
            "chart_throughput_vs_capacity", "chart_throughput_vs_workers", "mpmc_stress", "Buffer",
@@ -33,9 +37,30 @@ KINDS = ("Chan", "queue.Queue", "asyncio.Queue")
 _JOIN = 120.0  # seconds: a measurement that takes longer than this is reported as hung
 
 
+def _run_pipe(prod: Callable[[int], None], cons: Callable[[int], None], producers: int, consumers: int,
+              close: Callable[[], None], timeout: float, what: str, clock: Clock) -> float:
+    """Consumers on goroutines, producers under :func:`run_workers`; once every producer has returned,
+    ``close()`` ends the consumers. Returns the seconds from the first start to the last consumer's end;
+    ``RuntimeError`` names the side still running after ``timeout`` seconds, a worker's exception is raised."""
+    t0 = clock.monotonic()
+    cs = [spawn(cons, k, name=f"{what}-c{k}", report=False) for k in range(consumers)]
+    try:
+        run_workers(prod, producers, name=f"{what}-p", timeout=timeout).raise_first()
+    except TimeoutError as e:
+        raise RuntimeError(f"{what} producer hung") from e
+    close()
+    for g in cs:
+        if not g.join(timeout):
+            raise RuntimeError(f"{what} consumer hung")
+        if g.exception is not None:
+            raise g.exception
+    return clock.monotonic() - t0
+
+
 def _threads_pipe(make_put_get: Callable[[], tuple], n: int, producers: int, consumers: int,
-                  sentinel_put: Callable[[], None] | None, close: Callable[[], None] | None) -> float:
-    """Run producers/consumers threads; return messages per second."""
+                  sentinel_put: Callable[[], None] | None, close: Callable[[], None] | None,
+                  clock: Clock) -> float:
+    """Run producers/consumers goroutines; return messages per second."""
     put, get_all = make_put_get
 
     per = [n // producers + (1 if i < n % producers else 0) for i in range(producers)]
@@ -48,36 +73,23 @@ def _threads_pipe(make_put_get: Callable[[], tuple], n: int, producers: int, con
     def cons(k: int) -> None:
         counts[k] = get_all()
 
-    cs = [threading.Thread(target=cons, args=(k,), daemon=True, name=f"hcedu-bench-c{k}")
-          for k in range(consumers)]
-    ps = [threading.Thread(target=prod, args=(k,), daemon=True, name=f"hcedu-bench-p{k}")
-          for k in range(producers)]
-    t0 = time.perf_counter()
-    for t in cs + ps:
-        t.start()
-    for t in ps:
-        t.join(_JOIN)
-        if t.is_alive():
-            raise RuntimeError("benchmark producer hung")
-    if close is not None:
-        close()
-    else:
-        for _ in range(consumers):
-            sentinel_put()
-    for t in cs:
-        t.join(_JOIN)
-        if t.is_alive():
-            raise RuntimeError("benchmark consumer hung")
-    dt = time.perf_counter() - t0
+    def stop() -> None:
+        if close is not None:
+            close()
+        else:
+            for _ in range(consumers):
+                sentinel_put()
+
+    dt = _run_pipe(prod, cons, producers, consumers, stop, _JOIN, "hcedu-bench", clock)
     if sum(counts) != n:
         raise RuntimeError(f"lost messages: {sum(counts)} of {n}")
     return n / dt
 
 
 def pipe_throughput(kind: str, cap: int, n: int = 50_000, producers: int = 1,
-                    consumers: int = 1) -> float:
-    """Messages per second through one ``kind`` of queue with buffer ``cap``, ``producers``
-    threads sending ``n`` messages in total to ``consumers`` threads (tasks for asyncio).
+                    consumers: int = 1, *, clock: Clock = REAL) -> float:
+    """Messages per second (on ``clock``) through one ``kind`` of queue with buffer ``cap``, ``producers``
+    goroutines sending ``n`` messages in total to ``consumers`` goroutines (tasks for asyncio).
 
     ``kind`` is one of :data:`KINDS`. ``queue.Queue`` has no unbuffered mode: ``cap=0`` is run as
     ``maxsize=1`` (its closest equivalent; ``maxsize=0`` would mean unbounded).
@@ -95,7 +107,7 @@ def pipe_throughput(kind: str, cap: int, n: int = 50_000, producers: int = 1,
             for _ in ch:
                 c += 1
             return c
-        return _threads_pipe((ch.send, drain_chan), n, producers, consumers, None, ch.close)
+        return _threads_pipe((ch.send, drain_chan), n, producers, consumers, None, ch.close, clock)
     if kind == "queue.Queue":
         q: queue.Queue = queue.Queue(max(cap, 1))
         stop = object()
@@ -106,27 +118,18 @@ def pipe_throughput(kind: str, cap: int, n: int = 50_000, producers: int = 1,
             while get() is not stop:
                 c += 1
             return c
-        return _threads_pipe((q.put, drain_q), n, producers, consumers, lambda: q.put(stop), None)
-    # a thread of its own: asyncio.run() refuses to nest inside Jupyter's running event loop
-    box: dict = {}
-
-    def run() -> None:
-        try:
-            box["r"] = asyncio.run(_asyncio_pipe(max(cap, 1), n, producers, consumers))
-        except BaseException as e:  # re-raised in the caller
-            box["e"] = e
-
-    t = threading.Thread(target=run, daemon=True, name="hcedu-bench-asyncio")
-    t.start()
-    t.join(_JOIN)
-    if t.is_alive():
+        return _threads_pipe((q.put, drain_q), n, producers, consumers, lambda: q.put(stop), None, clock)
+    # a goroutine of its own: asyncio.run() refuses to nest inside Jupyter's running event loop
+    g = spawn(lambda: asyncio.run(_asyncio_pipe(max(cap, 1), n, producers, consumers, clock)),
+              name="hcedu-bench-asyncio", report=False)
+    if not g.join(_JOIN):
         raise RuntimeError("asyncio benchmark hung")
-    if "e" in box:
-        raise box["e"]
-    return box["r"]
+    if g.exception is not None:
+        raise g.exception
+    return g.result
 
 
-async def _asyncio_pipe(cap: int, n: int, producers: int, consumers: int) -> float:
+async def _asyncio_pipe(cap: int, n: int, producers: int, consumers: int, clock: Clock) -> float:
     q: asyncio.Queue = asyncio.Queue(cap)
     stop = object()
     per = [n // producers + (1 if i < n % producers else 0) for i in range(producers)]
@@ -142,13 +145,13 @@ async def _asyncio_pipe(cap: int, n: int, producers: int, consumers: int) -> flo
             c += 1
         counts[k] = c
 
-    t0 = time.perf_counter()
+    t0 = clock.monotonic()
     cs = [asyncio.create_task(cons(k)) for k in range(consumers)]
     await asyncio.gather(*(prod(k) for k in range(producers)))
     for _ in range(consumers):
         await q.put(stop)
     await asyncio.gather(*cs)
-    dt = time.perf_counter() - t0
+    dt = clock.monotonic() - t0
     if sum(counts) != n:
         raise RuntimeError(f"lost messages: {sum(counts)} of {n}")
     return n / dt
@@ -188,7 +191,7 @@ def _plt():
     return plt
 
 
-def chart_throughput_vs_capacity(df: pd.DataFrame):
+def chart_throughput_vs_capacity(df: pd.DataFrame) -> "Figure":
     """Bars of median msgs/s per buffer size, one colour per kind (log scale)."""
     plt = _plt()
     t = df.groupby(["cap", "kind"])["msgs_per_s"].median().unstack("kind")
@@ -203,7 +206,7 @@ def chart_throughput_vs_capacity(df: pd.DataFrame):
     return fig
 
 
-def chart_throughput_vs_workers(df: pd.DataFrame):
+def chart_throughput_vs_workers(df: pd.DataFrame) -> "Figure":
     """Lines of msgs/s against producer = consumer count, one per kind."""
     plt = _plt()
     t = df.pivot_table(index="workers", columns="kind", values="msgs_per_s")
@@ -219,12 +222,12 @@ def chart_throughput_vs_workers(df: pd.DataFrame):
 
 
 def mpmc_stress(producers: int = 8, consumers: int = 8, per_producer: int = 100_000,
-                cap: int = 64, timeout: float = 600.0) -> dict:
-    """Go's ``TestMultiConsumer`` at scale: ``producers`` threads each send ``per_producer``
-    tagged messages ``(producer, seq)`` over one ``Chan(cap)`` to ``consumers`` threads.
+                cap: int = 64, timeout: float = 600.0, *, clock: Clock = REAL) -> dict:
+    """Go's ``TestMultiConsumer`` at scale: ``producers`` goroutines each send ``per_producer``
+    tagged messages ``(producer, seq)`` over one ``Chan(cap)`` to ``consumers`` goroutines.
     Returns ``{"sent", "received", "unique", "fifo_ok", "seconds"}``: nothing lost or duplicated
     means ``received == unique == sent``; ``fifo_ok`` means every consumer saw each producer's
-    messages in increasing order. Raises ``RuntimeError`` if a thread is still running after
+    messages in increasing order. Raises ``RuntimeError`` if a goroutine is still running after
     ``timeout`` seconds."""
     ch = Chan(_validate.integer("cap", cap, minimum=0))
     outs: list = [[] for _ in range(consumers)]
@@ -236,23 +239,7 @@ def mpmc_stress(producers: int = 8, consumers: int = 8, per_producer: int = 100_
     def cons(k: int) -> None:
         outs[k].extend(ch)
 
-    cs = [threading.Thread(target=cons, args=(k,), daemon=True, name=f"hcedu-stress-c{k}")
-          for k in range(consumers)]
-    ps = [threading.Thread(target=prod, args=(p,), daemon=True, name=f"hcedu-stress-p{p}")
-          for p in range(producers)]
-    t0 = time.perf_counter()
-    for t in cs + ps:
-        t.start()
-    for t in ps:
-        t.join(timeout)
-        if t.is_alive():
-            raise RuntimeError("stress producer hung")
-    ch.close()
-    for t in cs:
-        t.join(timeout)
-        if t.is_alive():
-            raise RuntimeError("stress consumer hung")
-    dt = time.perf_counter() - t0
+    dt = _run_pipe(prod, cons, producers, consumers, ch.close, timeout, "hcedu-stress", clock)
     fifo_ok = True
     seen: set = set()
     for out in outs:
@@ -312,7 +299,8 @@ def _request(buf: Buffer, i: int) -> int:
 
 
 def allocation_experiment(requests: int = 20_000, buffer_size: int = 4096,
-                          modes: Iterable[str] = ("new each time", "sync.Pool")) -> pd.DataFrame:
+                          modes: Iterable[str] = ("new each time", "sync.Pool"), *,
+                          clock: Clock = REAL) -> pd.DataFrame:
     """A buffer-heavy request loop, with and without a pool: columns ``mode``, ``requests``,
     ``buffers_allocated``, ``bytes_allocated`` (buffers x the bytes one buffer allocates, measured
     with tracemalloc), ``peak_traced_bytes``
@@ -340,7 +328,7 @@ def allocation_experiment(requests: int = 20_000, buffer_size: int = 4096,
             tracemalloc.start()
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-        t0 = time.perf_counter()
+        t0 = clock.monotonic()
         for i in range(requests):
             if mode == "sync.Pool":
                 buf = pool.get()
@@ -351,7 +339,7 @@ def allocation_experiment(requests: int = 20_000, buffer_size: int = 4096,
                 buf = new()
                 _request(buf, i)
             del buf
-        dt = time.perf_counter() - t0
+        dt = clock.monotonic() - t0
         peak = tracemalloc.get_traced_memory()[1] - base
         if not was_tracing:
             tracemalloc.stop()
@@ -363,7 +351,7 @@ def allocation_experiment(requests: int = 20_000, buffer_size: int = 4096,
     return pd.DataFrame(rows)
 
 
-def chart_allocations(df: pd.DataFrame):
+def chart_allocations(df: pd.DataFrame) -> "Figure":
     """Three panels: buffers allocated, bytes allocated, Python GC runs, per mode."""
     from .plot import finish, format_bytes
 
@@ -417,7 +405,7 @@ def hit_rate_vs_gc(gc_every: Iterable[int | None] = (None, 1000, 100, 10, 3, 1),
     return pd.DataFrame(rows)
 
 
-def chart_hit_rate(df: pd.DataFrame):
+def chart_hit_rate(df: pd.DataFrame) -> "Figure":
     """Hit rate against ops between GCs (log x; "never" drawn at the right), one line per policy."""
     plt = _plt()
     d = df.copy()

@@ -7,10 +7,11 @@ notebook output); :class:`ChanStepper` runs a script such as::
 
     [("send", "G1", 1), ("send", "G1", 2), ("send", "G2", 3), ("recv", "G3"), ("close",)]
 
-Each ``send``/``recv`` runs in a goroutine thread named after its label (``hcedu-G2``), so a
+Each ``send``/``recv`` runs on a goroutine (:func:`hcedu.go.spawn`) named after its label, whose thread
+is named ``hcedu-G2`` (the name a :class:`~hcedu.go.chan.Waiter` shows), so a
 blocked one really parks on ``sendq``/``recvq``. After each step the stepper waits until every
 goroutine it started has either finished or is parked, so the picture is never mid-transition.
-Invariant: no thread a stepper starts outlives :meth:`ChanStepper.stop` (it closes the channel,
+Invariant: no goroutine a stepper starts outlives :meth:`ChanStepper.stop` (it closes the channel,
 which wakes every parked goroutine: receivers get ``(None, False)``, senders panic and the panic
 is recorded).
 """
@@ -18,12 +19,17 @@ is recorded).
 from __future__ import annotations
 
 import threading
-import time
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .. import _validate
+from ..clock import REAL, poll_until
 from ..go.chan import Chan, ChanState, ChanTimeout
+from ..go.goroutine import spawn
 from ..go.panic import Panic
+
+if TYPE_CHECKING:
+    from ipywidgets import Widget
+    from matplotlib.figure import Figure
 
 __all__ = ["describe", "chart_chan", "ChanStepper", "dashboard"]
 
@@ -45,7 +51,7 @@ def describe(state: ChanState) -> str:
     return "\n".join(lines)
 
 
-def chart_chan(state: ChanState, title: str | None = None, ax: Any = None):
+def chart_chan(state: ChanState, title: str | None = None, ax: Any = None) -> "Figure":
     """Draw an ``hchan`` snapshot: the ring buffer's slots (filled ones shaded, ``sendx`` and
     ``recvx`` arrows), ``recvq`` and ``sendq`` as queues of parked goroutines (senders with the
     value they hold), head on the left. Returns the Figure (closed, so it shows once)."""
@@ -102,11 +108,74 @@ def chart_chan(state: ChanState, title: str | None = None, ax: Any = None):
     return fig
 
 
+class _Send:
+    """``("send", g, v)``: ``g`` sends ``v`` on its own goroutine (the stepper's strategy for one kind of step)."""
+
+    def __init__(self, g: str, v: Any) -> None:
+        self.g, self.v = g, v
+
+    def text(self) -> str:
+        return f"{self.g}: ch <- {self.v!r}"
+
+    def call(self, ch: Chan, timeout: float) -> Any:
+        return lambda: ch.send(self.v, timeout)
+
+    def finished(self, val: Any) -> str:
+        return f"{self.g}: send {self.v!r} done"
+
+    def panicked(self, val: Any) -> str:
+        return f"{self.g}: send {self.v!r} panicked: {val}"
+
+    def parked(self) -> str:
+        return f"{self.g}: send {self.v!r} parked on sendq"
+
+
+class _Recv:
+    """``("recv", g)``: ``g`` receives on its own goroutine."""
+
+    def __init__(self, g: str) -> None:
+        self.g = g
+
+    def text(self) -> str:
+        return f"{self.g}: <-ch"
+
+    def call(self, ch: Chan, timeout: float) -> Any:
+        return lambda: ch.recv_ok(timeout)
+
+    def finished(self, val: Any) -> str:
+        return f"{self.g}: recv -> {val[0]!r} (ok={val[1]})"
+
+    def panicked(self, val: Any) -> str:
+        return f"{self.g}: recv panicked: {val}"
+
+    def parked(self) -> str:
+        return f"{self.g}: recv parked on recvq"
+
+
+class _Close:
+    """``("close",)``: the stepper itself closes the channel (no goroutine: close never blocks)."""
+
+    g = None
+
+    def text(self) -> str:
+        return "close(ch)"
+
+    def apply(self, ch: Chan) -> str:
+        try:
+            ch.close()
+            return "close(ch): closed"
+        except Panic as e:
+            return f"close(ch): panic: {e}"
+
+
+_OPS = {"send": _Send, "recv": _Recv, "close": _Close}
+
+
 class ChanStepper:
     """Apply a script of channel operations to a real ``Chan(cap)`` one step at a time.
 
     Operations: ``("send", g, v)``, ``("recv", g)``, ``("close",)``; ``g`` is a goroutine label
-    such as ``"G1"``. Each send/recv runs in its own daemon thread ``hcedu-<g>`` with a
+    such as ``"G1"``. Each send/recv runs on its own goroutine (thread ``hcedu-<g>``) with a
     ``timeout`` (seconds) so nothing can hang a notebook. ``step()`` returns the lines of what
     happened in that step (sorted, deterministic), e.g. ``"G3: send 3 parked on sendq"`` or
     ``"G1: recv -> 1 (ok=True)"``. Bad operations raise ``ValueError``.
@@ -115,9 +184,10 @@ class ChanStepper:
     def __init__(self, cap: int, ops: Iterable[Sequence[Any]], timeout: float = 30.0) -> None:
         self.ch = Chan(cap)
         self.ops = [self._check(op) for op in ops]
+        self._steps = [_OPS[op[0]](*op[1:]) for op in self.ops]
         self.timeout = _validate.number("timeout", timeout, minimum=0, strict=True)
         self.pos = 0
-        self._threads: dict = {}
+        self._gs: dict = {}   # step key -> (thread name, Goroutine)
         self._results: dict = {}
         self._reported: set = set()
         self._lock = threading.Lock()
@@ -127,7 +197,7 @@ class ChanStepper:
     def _check(op: Sequence[Any]) -> tuple:
         if not isinstance(op, (tuple, list)) or not op:
             raise ValueError(f"an operation must be a tuple like ('send', 'G1', 1) (got {op!r})")
-        kind = _validate.choice("operation", op[0], ("send", "recv", "close"))
+        kind = _validate.choice("operation", op[0], tuple(_OPS))
         want = {"send": 3, "recv": 2, "close": 1}[kind]
         if len(op) != want:
             raise ValueError(f"{kind} takes {want - 1} argument(s) after its name (got {op!r})")
@@ -140,7 +210,8 @@ class ChanStepper:
         """True when every operation has been applied."""
         return self.pos >= len(self.ops)
 
-    def _run(self, key: str, fn: Any) -> None:
+    def _run(self, key: str, name: str, fn: Any) -> None:
+        threading.current_thread().name = name   # the label a Waiter shows in recvq/sendq
         try:
             res: Any = ("ok", fn())
         except Panic as e:
@@ -154,67 +225,46 @@ class ChanStepper:
         s = self.ch.snapshot()
         return {w.g for w in s.recvq} | {w.g for w in s.sendq}
 
-    def _settle(self) -> None:
-        deadline = time.monotonic() + self.timeout
-        while True:
-            parked = self._parked()
-            busy = [k for k, t in self._threads.items()
-                    if t.is_alive() and t.name not in parked and k not in self._results]
-            if not busy:
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"goroutines neither finished nor parked: {busy}")
-            time.sleep(0.001)
+    def _busy(self) -> list:
+        """Keys of goroutines neither finished nor parked on the channel."""
+        parked = self._parked()
+        return [k for k, (name, g) in self._gs.items()
+                if g.alive and name not in parked and k not in self._results]
 
-    def _describe_op(self, op: tuple) -> str:
-        return {"send": lambda: f"{op[1]}: ch <- {op[2]!r}", "recv": lambda: f"{op[1]}: <-ch",
-                "close": lambda: "close(ch)"}[op[0]]()
+    def _settle(self) -> None:
+        if not poll_until(lambda: not self._busy(), self.timeout, interval=0.001, clock=REAL):
+            raise RuntimeError(f"goroutines neither finished nor parked: {self._busy()}")
 
     def step(self) -> list:
         """Apply the next operation, wait until things settle, return what happened."""
         if self.done:
             raise IndexError("no operations left")
-        op = self.ops[self.pos]
+        op = self._steps[self.pos]
         key = f"{self.pos}"
         lines = []
-        if op[0] == "close":
-            try:
-                self.ch.close()
-                lines.append("close(ch): closed")
-            except Panic as e:
-                lines.append(f"close(ch): panic: {e}")
+        if isinstance(op, _Close):
+            lines.append(op.apply(self.ch))
         else:
-            name = f"hcedu-{op[1]}"
-            if any(t.is_alive() and t.name == name for t in self._threads.values()):
-                raise ValueError(f"goroutine {op[1]} is still blocked; use another label")
-            fn = ((lambda v=op[2]: self.ch.send(v, self.timeout)) if op[0] == "send"
-                  else (lambda: self.ch.recv_ok(self.timeout)))
-            t = threading.Thread(target=self._run, args=(key, fn), name=name, daemon=True)
-            self._threads[key] = t
-            t.start()
+            name = f"hcedu-{op.g}"
+            if any(g.alive and n == name for n, g in self._gs.values()):
+                raise ValueError(f"goroutine {op.g} is still blocked; use another label")
+            fn = op.call(self.ch, self.timeout)
+            self._gs[key] = (name, spawn(self._run, key, name, fn, name=op.g, report=False))
         self.pos += 1
         self._settle()
         parked = self._parked()
-        for k, t in sorted(self._threads.items(), key=lambda kv: int(kv[0])):
-            o = self.ops[int(k)]
-            g = o[1]
+        for k, (name, g_handle) in sorted(self._gs.items(), key=lambda kv: int(kv[0])):
+            o = self._steps[int(k)]
             if k in self._reported:
                 continue
             if k in self._results:
                 self._reported.add(k)
-                t.join(self.timeout)
+                g_handle.join(self.timeout)
                 status, val = self._results[k]
-                what = f"send {o[2]!r}" if o[0] == "send" else "recv"
-                if status == "panic":
-                    lines.append(f"{g}: {what} panicked: {val}")
-                elif o[0] == "send":
-                    lines.append(f"{g}: send {o[2]!r} done")
-                else:
-                    lines.append(f"{g}: recv -> {val[0]!r} (ok={val[1]})")
-            elif t.name in parked and k == key:
-                q = "sendq" if o[0] == "send" else "recvq"
-                lines.append(f"{g}: {'send ' + repr(o[2]) if o[0] == 'send' else 'recv'} parked on {q}")
-        self.history.append((self._describe_op(op), lines, self.ch.snapshot()))
+                lines.append(o.panicked(val) if status == "panic" else o.finished(val))
+            elif name in parked and k == key:
+                lines.append(o.parked())
+        self.history.append((op.text(), lines, self.ch.snapshot()))
         return lines
 
     def run(self) -> list:
@@ -225,14 +275,14 @@ class ChanStepper:
         return self.history[start:]
 
     def stop(self) -> None:
-        """Close the channel if still open (waking every parked goroutine) and join the threads."""
+        """Close the channel if still open (waking every parked goroutine) and join the goroutines."""
         if not self.ch.closed:
             self.ch.close()
-        for t in self._threads.values():
-            t.join(self.timeout)
+        for _, g in self._gs.values():
+            g.join(self.timeout)
 
 
-def dashboard(cap: int, ops: Iterable[Sequence[Any]]):
+def dashboard(cap: int, ops: Iterable[Sequence[Any]]) -> "Widget":
     """An ipywidgets box: a "step" button applies the next operation and redraws the diagram
     with what happened; "reset" starts over (stopping the old stepper's goroutines)."""
     import ipywidgets as W

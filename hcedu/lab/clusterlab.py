@@ -15,14 +15,20 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import redis
 from redis.crc import key_slot
 
+from .. import _validate
+from ..clock import REAL, Clock, poll_until
 from .redis_cluster import Cluster, sentinel_trio
+from .runner import run_workers
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["ACQUIRE_LUA", "NAIVE_KEYS", "TAGGED_KEYS", "slot", "hash_tag", "primaries", "crossslot",
            "tag_spread", "shard_keys", "hot_key", "rebalance", "chart_hot_key", "fenced_writes",
@@ -111,8 +117,7 @@ def crossslot(cluster: Cluster) -> pd.DataFrame:
 def tag_spread(cluster: Cluster, users: int = 999) -> pd.DataFrame:
     """Write one session key per user twice: all behind one tag (``{sessions}:user:N``) and one tag per user
     (``session:{user:N}``); return the keys each primary holds (``DBSIZE``), one column per layout."""
-    if not isinstance(users, int) or isinstance(users, bool) or not 1 <= users <= 100_000:
-        raise ValueError(f"users must be an integer in 1..100000, got {users!r}")
+    users = _validate.integer("users", users, minimum=1, maximum=100_000)
     table = primaries(cluster)
     layouts = {"one tag for all: {sessions}:user:N": lambda i: f"{{sessions}}:user:{i}",
                "a tag per user: session:{user:N}": lambda i: f"session:{{user:{i}}}"}
@@ -156,12 +161,13 @@ def _calls(port: int) -> int:
     return sum(int(v.get("calls", 0)) for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval"))
 
 
-def _sell_out(cluster: Cluster, keys: list[str], buyers: int, seed: int) -> tuple[int, float]:
-    """``buyers`` threads, each with its own cluster client, sell every unit: a buyer tries a random shard
-    first, then the others in turn, and stops when a full sweep finds every shard empty."""
+def _sell_out(cluster: Cluster, keys: list[str], buyers: int, seed: int, clock: Clock) -> tuple[int, float]:
+    """``buyers`` goroutines, each with its own cluster client, sell every unit: a buyer tries a random shard
+    first, then the others in turn, and stops when a full sweep finds every shard empty. The clock starts
+    when every buyer is connected (a barrier), so connecting is not counted."""
     sold = [0] * buyers
-    errors: list[BaseException] = []
-    start = threading.Barrier(buyers + 1, timeout=30)
+    t0: list[float] = []
+    start = threading.Barrier(buyers, action=lambda: t0.append(clock.monotonic()), timeout=30)
 
     def buyer(i: int) -> None:
         rng = random.Random(seed + i)
@@ -177,32 +183,25 @@ def _sell_out(cluster: Cluster, keys: list[str], buyers: int, seed: int) -> tupl
                             break
                     else:
                         return
-        except BaseException as exc:  # reported by the caller, not a hang
-            errors.append(exc)
-            start.abort()
+        except BaseException:
+            start.abort()   # the other buyers stop waiting at the barrier
+            raise
 
-    threads = [threading.Thread(target=buyer, args=(i,), name=f"hcedu-buyer-{i}", daemon=True)
-               for i in range(buyers)]
-    for t in threads:
-        t.start()
-    start.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join(timeout=120)
-    elapsed = time.perf_counter() - t0
-    if errors:
-        raise errors[0]
+    done = run_workers(buyer, buyers, name="hcedu-buyer", timeout=150)
+    elapsed = clock.monotonic() - t0[0] if t0 else 0.0
+    first = [e for e in done.errors if not isinstance(e, threading.BrokenBarrierError)] or done.errors
+    if first:
+        raise first[0]
     return sum(sold), elapsed
 
 
-def hot_key(cluster: Cluster, units: int = 3000, buyers: int = 6, seed: int = 0) -> pd.DataFrame:
+def hot_key(cluster: Cluster, units: int = 3000, buyers: int = 6, seed: int = 0, *,
+            clock: Clock = REAL) -> pd.DataFrame:
     """Sell ``units`` of one product twice, with ``buyers`` concurrent buyers: from one stock key (one slot,
     one primary) and from one shard per primary. One row per (layout, primary): the sell scripts that primary
     ran (``INFO commandstats``), its ``share`` and ``ops/s`` over the sell-out, and what was ``sold``."""
-    if not isinstance(units, int) or isinstance(units, bool) or not 1 <= units <= 1_000_000:
-        raise ValueError(f"units must be an integer in 1..1000000, got {units!r}")
-    if not isinstance(buyers, int) or isinstance(buyers, bool) or not 1 <= buyers <= 64:
-        raise ValueError(f"buyers must be an integer in 1..64, got {buyers!r}")
+    units = _validate.integer("units", units, minimum=1, maximum=1_000_000)
+    buyers = _validate.integer("buyers", buyers, minimum=1, maximum=64)
     table = primaries(cluster)
     layouts = {"one key": ["{stock:sku42}"], f"{len(table)} shards": shard_keys(cluster, "stock:sku42")}
     rows = []
@@ -211,7 +210,7 @@ def hot_key(cluster: Cluster, units: int = 3000, buyers: int = 6, seed: int = 0)
             for i, key in enumerate(keys):
                 rc.set(key, units // len(keys) + (1 if i < units % len(keys) else 0))
             before = {p: _calls(int(port)) for p, port in table["port"].items()}
-            sold, elapsed = _sell_out(cluster, keys, buyers, seed)
+            sold, elapsed = _sell_out(cluster, keys, buyers, seed, clock)
             left = sum(int(rc.get(k)) for k in keys)
             for p, port in table["port"].items():
                 calls = _calls(int(port)) - before[p]
@@ -239,7 +238,7 @@ def rebalance(client: redis.RedisCluster | redis.Redis, keys: list[str]) -> dict
         client.incrby(empty, moved)
 
 
-def chart_hot_key(frame: pd.DataFrame):  # noqa: ANN201
+def chart_hot_key(frame: pd.DataFrame) -> "Figure":
     """The sell scripts each primary ran, per layout: one bar per primary, the takeaway in the title."""
     import matplotlib.pyplot as plt
 
@@ -272,14 +271,18 @@ def fenced_writes(writes: list[tuple[str, int]]) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class QueueFailover:
-    """``items``: one row per order: where it was before the failover, whether the promoted replica still had
-    it, and how often a plain and an idempotent close ran; ``summary``: the counts the chapter quotes."""
+    """``frame``: one row per order: where it was before the failover, whether the promoted replica still had
+    it, and how often a plain and an idempotent close ran; then the orders the chapter quotes:
+    ``lost_without_resend``, ``closed_twice`` (by a plain close) and ``never_closed``."""
 
-    items: pd.DataFrame
-    summary: dict
+    frame: pd.DataFrame
+    lost_without_resend: list[str]
+    closed_twice: list[str]
+    never_closed: list[str]
 
     def __repr__(self) -> str:
-        return f"<QueueFailover {self.summary}>"
+        return (f"<QueueFailover lost_without_resend={self.lost_without_resend} closed_twice={self.closed_twice} "
+                f"never_closed={self.never_closed}>")
 
 
 def queue_failover(timeout: float = 30.0) -> QueueFailover:
@@ -306,9 +309,9 @@ def queue_failover(timeout: float = 30.0) -> QueueFailover:
         plain[order] += 1
         closed.add(order)            # the conditional UPDATE: a second close changes nothing
 
-    def put(q: DelayQueue, client: redis.Redis, order: str) -> None:
+    def put(q: DelayQueue, client: redis.Redis, order: str, wait_ms: int) -> None:
         q.put(order, 0)
-        if int(client.execute_command("WAIT", 1, 100)) < 1:
+        if int(client.execute_command("WAIT", 1, wait_ms)) < 1:
             outbox.append(order)     # not confirmed on a replica: keep it to re-send
 
     def drain(q: DelayQueue) -> None:
@@ -321,15 +324,17 @@ def queue_failover(timeout: float = 30.0) -> QueueFailover:
         a = trio.primary.client(socket_timeout=2, decode_responses=True)
         q = DelayQueue("orders", client=a, keyspace=Keyspace("ch17", a), clock=VirtualClock())
         for o in orders[:4]:
-            put(q, a, o)
+            put(q, a, o, 1500)       # the replica is up: WAIT returns as soon as it has it (< socket_timeout)
         for o in q.claim(now=1, limit=1):
             close(o)
             q.ack(o)
-        a.execute_command("WAIT", 1, 1000)
+        # o1's claim and ack must be on the replica before it is cut off (a busy machine can lag > 1 s)
+        if not poll_until(lambda: int(a.execute_command("WAIT", 1, 1000)) >= 1, timeout, interval=0, clock=REAL):
+            raise TimeoutError(f"the replica did not acknowledge o1's claim and ack within {timeout:g} s")
         state.update({o: "closed, replicated" if o in closed else "waiting, replicated" for o in orders[:4]})
         with unreplicated(trio, a, timeout=timeout):
             for o in orders[4:]:
-                put(q, a, o)
+                put(q, a, o, 100)    # the replica is cut off: WAIT times out with 0
                 state[o] = "waiting, NOT replicated"
             for o in q.claim(now=1, limit=1):
                 close(o)
@@ -344,13 +349,13 @@ def queue_failover(timeout: float = 30.0) -> QueueFailover:
             q2.put(o, 0)
         drain(q2)
         b.close()
-    items = pd.DataFrame({"before failover": state,
+    frame = pd.DataFrame({"before failover": state,
                           "on the promoted replica": {o: "waiting" if on_replica[o] else "—" for o in orders},
                           "re-sent from the outbox": {o: o in resent for o in orders},
                           "plain closes": plain,
                           "idempotent closes": {o: int(o in closed) for o in orders}}).rename_axis("order")
-    summary = {"lost without re-send": sorted(o for o in orders if state[o].startswith("waiting, NOT")
-                                              and not on_replica[o]),
-               "closed twice by a plain close": sorted(o for o in orders if plain[o] > 1),
-               "never closed": sorted(o for o in orders if o not in closed)}
-    return QueueFailover(items, summary)
+    return QueueFailover(frame,
+                         lost_without_resend=sorted(o for o in orders if state[o].startswith("waiting, NOT")
+                                                    and not on_replica[o]),
+                         closed_twice=sorted(o for o in orders if plain[o] > 1),
+                         never_closed=sorted(o for o in orders if o not in closed))

@@ -1,7 +1,7 @@
 """Failover loses a lock: a primary dies before its write reaches the replica, Sentinel promotes the replica,
 and a second client acquires the "same" lock. Two holders, on real redis-server processes on loopback.
 
-    result = lock_failover()            # FailoverResult: .events (DataFrame), .holders, .summary
+    result = lock_failover()            # FailoverResult: .frame (the steps), .holders, .lock_value_after
     result = lock_failover(wait=True)   # A runs WAIT 1 after acquiring and gives the lock up unless replicated
 
 Made deterministic, not lucky: the replica is paused (SIGSTOP) and the primary drops its replication link
@@ -24,14 +24,18 @@ import contextlib
 import os
 import signal
 import uuid
-from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import pandas as pd
 import redis
 
-from ..clock import Clock, RealClock
+from .. import _validate
+from ..clock import REAL, Clock
 from .redis_cluster import SentinelTrio, _wait, sentinel_trio
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["FailoverResult", "lock_failover", "chart_failover", "unreplicated"]
 
@@ -40,15 +44,18 @@ KEY = "lock:orders"
 
 @dataclass(frozen=True)
 class FailoverResult:
-    """``events``: one row per step (``t`` seconds, ``actor``, ``event``, ``detail``); ``holders``: the
-    clients that believed they held the lock at the end; ``summary``: the named outcomes."""
+    """``frame``: one row per step (``t`` seconds, ``actor``, ``event``, ``detail``); ``holders``: the
+    clients that believed they held the lock at the end; ``wait``: whether A ran ``WAIT``;
+    ``two_holders``: A and B both held it; ``lock_value_after``: the lock's value on the new primary."""
 
-    events: pd.DataFrame
+    frame: pd.DataFrame
     holders: tuple[str, ...]
-    summary: dict = field(default_factory=dict)
+    wait: bool = False
+    two_holders: bool = False
+    lock_value_after: str | None = None
 
     def __repr__(self) -> str:
-        return f"<FailoverResult holders={list(self.holders)} wait={self.summary.get('wait')}>"
+        return f"<FailoverResult holders={list(self.holders)} wait={self.wait}>"
 
 
 @contextlib.contextmanager
@@ -80,22 +87,20 @@ def unreplicated(trio: SentinelTrio, primary: redis.Redis, log: Callable[..., No
 def lock_failover(*, wait: bool = False, ttl_ms: int = 30_000, wait_timeout_ms: int = 200,
                   clock: Clock | None = None, timeout: float = 30.0) -> FailoverResult:
     """Run the failover scenario once on a fresh primary + replica + Sentinel; return what happened."""
-    if not isinstance(ttl_ms, int) or isinstance(ttl_ms, bool) or not 1_000 <= ttl_ms <= 600_000:
-        raise ValueError(f"ttl_ms must be an integer in 1000..600000, got {ttl_ms!r}")
-    if not isinstance(wait_timeout_ms, int) or isinstance(wait_timeout_ms, bool) or not 1 <= wait_timeout_ms <= 10_000:
-        raise ValueError(f"wait_timeout_ms must be an integer in 1..10000, got {wait_timeout_ms!r}")
-    clock = clock or RealClock()
+    ttl_ms = _validate.integer("ttl_ms", ttl_ms, minimum=1_000, maximum=600_000)
+    wait_timeout_ms = _validate.integer("wait_timeout_ms", wait_timeout_ms, minimum=1, maximum=10_000)
+    clock = clock or REAL
     t0 = 0.0
     rows: list[dict] = []
 
     def log(actor: str, event: str, detail: str = "") -> None:
-        rows.append({"t": round(clock.now() - t0, 3), "actor": actor, "event": event, "detail": detail})
+        rows.append({"t": round(clock.monotonic() - t0, 3), "actor": actor, "event": event, "detail": detail})
 
     holders: list[str] = []
     with sentinel_trio(down_after_ms=1000, failover_timeout_ms=3000, timeout=timeout) as trio:
         a = trio.primary.client(socket_timeout=2)
         token_a, token_b = f"A-{uuid.uuid4().hex[:8]}", f"B-{uuid.uuid4().hex[:8]}"
-        t0 = clock.now()
+        t0 = clock.monotonic()
         with unreplicated(trio, a, log, timeout=timeout):
             got = a.set(KEY, token_a, nx=True, px=ttl_ms)
             log("A", "SET NX on the primary", "OK" if got else "refused")
@@ -117,23 +122,25 @@ def lock_failover(*, wait: bool = False, ttl_ms: int = 30_000, wait_timeout_ms: 
         log("B", "GET", f"the lock holds {value}")
         a.close()
         b.close()
-    events = pd.DataFrame(rows, columns=["t", "actor", "event", "detail"])
-    return FailoverResult(events, tuple(holders), {"wait": wait, "two_holders": len(holders) == 2,
-                                                   "lock_value_after": value})
+    frame = pd.DataFrame(rows, columns=["t", "actor", "event", "detail"])
+    return FailoverResult(frame, tuple(holders), wait=wait, two_holders=len(holders) == 2,
+                          lock_value_after=value)
 
 
-def chart_failover(result: FailoverResult):  # noqa: ANN201
+def chart_failover(result: FailoverResult) -> "Figure":
     """Each actor's steps on one time axis; the takeaway in the title (two holders, or one)."""
     import matplotlib.pyplot as plt
 
-    from .plot import color, finish
+    from .plot import Mark, color, finish, timeline
 
-    actors = list(dict.fromkeys(result.events["actor"]))
+    actors = list(dict.fromkeys(result.frame["actor"]))
     fig, ax = plt.subplots(figsize=(8, 2.8))
-    span = max(float(result.events["t"].max()), 1e-3)
-    for y, actor in enumerate(reversed(actors)):
-        rows = result.events[result.events["actor"] == actor]
-        ax.scatter(rows["t"], [y] * len(rows), color=color(actor, y), zorder=3)
+    span = max(float(result.frame["t"].max()), 1e-3)
+    marks = [Mark(actor, t, color=color(actor, actors.index(actor)))
+             for actor, t in zip(result.frame["actor"], result.frame["t"])]
+    ypos = timeline(ax, actors, marks=marks)
+    for actor in actors:
+        rows = result.frame[result.frame["actor"] == actor]
         groups: list[list] = []  # an actor's steps close in time share one label ("a → b"), not overprinted
         for t, event in zip(rows["t"], rows["event"]):
             if groups and t - groups[-1][0] <= 0.05 * span:
@@ -141,12 +148,10 @@ def chart_failover(result: FailoverResult):  # noqa: ANN201
             else:
                 groups.append([t, [event]])
         for t, events in groups:
-            ax.annotate(" → ".join(events), (t, y), xytext=(4, 6), textcoords="offset points", fontsize=7)
-    ax.set_yticks(range(len(actors)), list(reversed(actors)))
-    ax.set_ylim(-0.5, len(actors) - 0.3)     # room for the top row's label under the title
-    ax.set_xlim(-0.03 * span, 1.4 * span)    # and for the last steps' labels on the right
+            ax.annotate(" → ".join(events), (t, ypos[actor]), xytext=(4, 6), textcoords="offset points", fontsize=7)
+    ax.set_xlim(-0.03 * span, 1.4 * span)    # room for the last steps' labels on the right
     who = " and ".join(result.holders) or "nobody"
     title = (f"after failover {who} hold the lock" if len(result.holders) == 2
              else f"after failover only {who} holds the lock")
-    return finish(ax, title=title + (" (A used WAIT)" if result.summary.get("wait") else ""),
+    return finish(ax, title=title + (" (A used WAIT)" if result.wait else ""),
                   xlabel="seconds since the start", legend=None)

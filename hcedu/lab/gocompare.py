@@ -29,12 +29,12 @@ from __future__ import annotations
 import functools
 import math
 import re
-import time
 from typing import Any, Callable, Sequence
 
 import pandas as pd
 
 from .. import _validate, gorun
+from ..clock import REAL, poll_until
 from . import gosnippets
 
 __all__ = ["spawn_cost", "goroutine_cost", "runnext_order", "simulated_runnext_order", "runnext_compare",
@@ -193,11 +193,8 @@ def chan_trace_mirror() -> str:
         done.send(True, timeout=30)
 
     go(sender)
-    for _ in range(30_000):  # until the sender is parked on sendq (its sudog is visible in the snapshot)
-        if ch.snapshot().sendq:
-            break
-        time.sleep(0.001)
-    else:
+    # until the sender is parked on sendq (its sudog is visible in the snapshot)
+    if not poll_until(lambda: ch.snapshot().sendq, 30, interval=0.001, clock=REAL):
         raise ChanTimeout("the third send never parked")
     out.append(f"go: ch <- 3   blocks: the sender is parked on sendq, len {len(ch)}")
     v = ch.recv(timeout=30)
@@ -289,11 +286,11 @@ def callchain_mirror(timeout_ms: int = 80, db_ms: int = 200) -> pd.DataFrame:
 
     timeout_ms = _validate.integer("timeout_ms", timeout_ms, minimum=1)
     db_ms = _validate.integer("db_ms", db_ms, minimum=0)
-    t0 = time.perf_counter()
+    t0 = REAL.monotonic()   # real time: the context's deadline and after() run on the real clock
     events: list[dict] = []
 
     def log(layer: str, event: str) -> None:
-        events.append({"layer": layer, "event": event, "ms": (time.perf_counter() - t0) * 1000})
+        events.append({"layer": layer, "event": event, "ms": (REAL.monotonic() - t0) * 1000})
 
     def db(ctx: Any) -> BaseException | None:
         log("db", "query start")

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from .. import _validate
 from ..go.chan import Chan, ChanTimeout
@@ -14,10 +14,14 @@ from ..go.goroutine import running
 from ..go.lifecycle import state_transitions, timed_out_request
 from .plot import finish
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
 __all__ = ["leak_experiment", "chart_live_goroutines", "chart_state_flow"]
 
 
-def leak_experiment(requests: int = 20, variants: Iterable[str] = ("leaky", "buffered", "ctx")):
+def leak_experiment(requests: int = 20, variants: Iterable[str] = ("leaky", "buffered", "ctx")) -> "pd.DataFrame":
     """Run ``requests`` timed-out requests per variant; after each, count the variant's live goroutines.
 
     Returns a tidy DataFrame ``variant``, ``request`` (1..n), ``live``. Deterministic: the leaky variant
@@ -47,10 +51,9 @@ def leak_experiment(requests: int = 20, variants: Iterable[str] = ("leaky", "buf
     return pd.DataFrame(rows, columns=["variant", "request", "live"])
 
 
-def chart_live_goroutines(df):
+def chart_live_goroutines(df: "pd.DataFrame") -> "Figure":
     """Line chart of live goroutines after each request, one line per variant; returns the Figure."""
     import matplotlib.pyplot as plt
-
 
     fig, ax = plt.subplots(figsize=(8, 3.8))
     for variant, g in df.groupby("variant", sort=True):
@@ -70,7 +73,7 @@ def chart_live_goroutines(df):
 
 # --- the state-flow diagram, from a real run ---------------------------------------------------
 
-def chart_state_flow(events, title: str = "Goroutine state flow (from a real run)"):
+def chart_state_flow(events: "pd.DataFrame", title: str = "Goroutine state flow (from a real run)") -> "Figure":
     """Draw the source's diagram (created → running → cancel? → cleanup → exit) with the number of times
     each transition happened in ``events`` (an :meth:`EventLog.frame`). Returns the Figure."""
     import matplotlib.pyplot as plt
@@ -105,6 +108,4 @@ def chart_state_flow(events, title: str = "Goroutine state flow (from a real run
     ax.text(4.4, 3.8, f"no ×{counts.get(('check', 'running'), 0)}", ha="center", fontsize=8, color="#a33")
     arrow("check", "cleanup", f"yes ×{counts.get(('check', 'cleanup'), 0)}")
     arrow("cleanup", "exited", f"×{counts.get(('cleanup', 'exited'), 0)}")
-    ax.set_title(f"{title}: {workers} goroutine(s)")
-    fig.tight_layout()
-    return fig
+    return finish(ax, title=f"{title}: {workers} goroutine(s)", legend=None)

@@ -4,20 +4,24 @@ Little's law (L = λW) bounds a closed system's throughput at ``X = min(C, P) / 
 workers than slots each worker adds throughput; past P, extra workers only wait for a slot, and
 the mean latency a caller sees grows to ``C / X = C·W / P``. :func:`experiment` measures it with
 real threads (the "service" is a sleep on the injected clock, as I/O releases the GIL),
-:func:`predict` gives the formula, :func:`chart` draws both.
+:func:`predict` gives the formula, :func:`chart_closed_loop` draws both.
 """
 
 from __future__ import annotations
 
 import threading
-import time
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from .. import _validate
 from ..clock import Clock, as_clock
+from .runner import run_workers
 
-__all__ = ["predict", "closed_loop", "experiment", "chart"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["predict", "closed_loop", "experiment", "chart_closed_loop"]
 
 
 def predict(concurrency: int, slots: int, service_time: float) -> float:
@@ -30,36 +34,30 @@ def predict(concurrency: int, slots: int, service_time: float) -> float:
 
 def closed_loop(concurrency: int, slots: int, service_time: float, duration: float,
                 clock: Clock | None = None) -> dict:
-    """Run ``concurrency`` threads for ``duration`` s; each request takes a slot, holds it for
-    ``service_time`` (``clock.sleep``) and releases it. Returns completed requests, elapsed seconds,
+    """Run ``concurrency`` workers (goroutines) for ``duration`` s on ``clock``; each request takes a slot,
+    holds it for ``service_time`` (``clock.sleep``) and releases it. Returns completed requests, elapsed seconds,
     throughput and the mean latency a caller saw (slot wait + service).
     """
     predict(concurrency, slots, service_time)  # validates
     duration = _validate.number("duration", duration, minimum=0, strict=True)
     clock = as_clock(clock)
     pool = threading.BoundedSemaphore(slots)
-    stop = threading.Event()
     counts = [0] * concurrency
     latency = [0.0] * concurrency
+    started = clock.monotonic()
+    end = started + duration
 
     def worker(i: int) -> None:
-        while not stop.is_set():
-            t0 = time.perf_counter()
+        while clock.monotonic() < end:
+            t0 = clock.monotonic()
             with pool:
                 clock.sleep(service_time)
-            latency[i] += time.perf_counter() - t0
+            latency[i] += clock.monotonic() - t0
             counts[i] += 1
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True, name=f"hcedu-littles-{i}")
-               for i in range(concurrency)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    time.sleep(duration)
-    stop.set()
-    for t in threads:
-        t.join(timeout=service_time * (concurrency / slots + 2) + 5)
-    elapsed = time.perf_counter() - started
+    run_workers(worker, concurrency, name="hcedu-littles",
+                timeout=duration + service_time * (concurrency / slots + 2) + 5).raise_first()
+    elapsed = clock.monotonic() - started
     done = sum(counts)
     return {"concurrency": concurrency, "slots": slots, "completed": done, "seconds": elapsed,
             "throughput": done / elapsed, "mean_latency": sum(latency) / done if done else float("nan")}
@@ -78,7 +76,7 @@ def experiment(levels: tuple[int, ...] = (1, 2, 4, 8, 16), slots: int = 4, servi
     return df
 
 
-def chart(df: pd.DataFrame):
+def chart_closed_loop(df: pd.DataFrame) -> "Figure":
     """Measured throughput and latency against Little's-law predictions (returns a Figure)."""
     import matplotlib.pyplot as plt
 

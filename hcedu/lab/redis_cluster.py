@@ -17,13 +17,14 @@ import contextlib
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
+from .. import _validate
+from ..clock import REAL, poll_until
 from . import redis_server
 from .redis_server import RedisServerProcess
 
@@ -96,17 +97,16 @@ class Cluster:
 SYNC_AT_ONCE = ("--repl-diskless-sync-delay", "0")
 
 
-def _wait(pred, timeout: float, what: str) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while True:
+def _wait(pred: Callable[[], Any], timeout: float, what: str) -> None:
+    """Poll ``pred`` (a Redis error counts as "not yet") on the real clock; TimeoutError names ``what``."""
+    def ready() -> Any:
         try:
-            if pred():
-                return
+            return pred()
         except (redis.RedisError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {timeout:g} s")
-        time.sleep(0.05)
+            return False
+
+    if not poll_until(ready, timeout, interval=0.05, clock=REAL):
+        raise TimeoutError(f"{what} did not happen within {timeout:g} s")
 
 
 def _cluster_ok(nodes: list[RedisServerProcess], replicas: int) -> bool:
@@ -136,10 +136,8 @@ def local_cluster(primaries: int = 3, replicas: int = 1, *, node_timeout_ms: int
     """Start ``primaries * (1 + replicas)`` cluster nodes on free loopback ports, join them with
     ``redis-cli --cluster create``, wait until every node reports ``cluster_state:ok`` and every replica's
     link is up, yield the :class:`Cluster`, and stop every node when the block exits (also on error)."""
-    if not isinstance(primaries, int) or isinstance(primaries, bool) or not 3 <= primaries <= 16:
-        raise ValueError(f"primaries must be an integer in 3..16 (Redis Cluster needs at least 3), got {primaries!r}")
-    if not isinstance(replicas, int) or isinstance(replicas, bool) or not 0 <= replicas <= 3:
-        raise ValueError(f"replicas must be an integer in 0..3, got {replicas!r}")
+    primaries = _validate.integer("primaries", primaries, minimum=3, maximum=16)
+    replicas = _validate.integer("replicas", replicas, minimum=0, maximum=3)
     if not available():
         raise FileNotFoundError(NOT_INSTALLED)
     nodes: list[RedisServerProcess] = []

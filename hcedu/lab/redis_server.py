@@ -13,10 +13,11 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from typing import Iterator
 
 import redis
+
+from ..clock import REAL, poll_until
 
 __all__ = ["available", "free_port", "RedisServerProcess", "start", "real_redis", "still_running"]
 
@@ -69,10 +70,7 @@ class RedisServerProcess:
     def stop(self) -> None:
         if self.alive():
             os.kill(self.pid, signal.SIGTERM)
-            deadline = time.monotonic() + 5
-            while self.alive() and time.monotonic() < deadline:
-                time.sleep(0.02)
-            if self.alive():
+            if not poll_until(lambda: not self.alive(), 5, interval=0.02, clock=REAL):
                 os.kill(self.pid, signal.SIGKILL)
         shutil.rmtree(self._workdir, ignore_errors=True)
 
@@ -128,19 +126,18 @@ def start(port: int | None = None, timeout: float = 10.0, args: tuple[str, ...] 
                     "--daemonize", "yes", "--pidfile", pidfile, "--dir", workdir,
                     "--logfile", os.path.join(workdir, "redis.log"), *args],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout)
-    deadline = time.monotonic() + timeout
     client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
+
+    def answers() -> bool:
+        try:
+            return bool(client.ping()) and os.path.exists(pidfile)
+        except redis.ConnectionError:
+            return False
+
     try:
-        while True:
-            try:
-                if client.ping() and os.path.exists(pidfile):
-                    break
-            except redis.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                _stop_from_pidfile(pidfile, port, workdir)  # a daemon that came up late must not outlive us
-                raise TimeoutError(f"redis-server on port {port} did not answer within {timeout} s")
-            time.sleep(0.02)
+        if not poll_until(answers, timeout, interval=0.02, clock=REAL):
+            _stop_from_pidfile(pidfile, port, workdir)  # a daemon that came up late must not outlive us
+            raise TimeoutError(f"redis-server on port {port} did not answer within {timeout} s")
     finally:
         client.close()
     with open(pidfile) as f:

@@ -1,26 +1,31 @@
 """Watching Go's scheduler: a Gantt timeline of :mod:`hcedu.go.sched` runs and a dashboard to turn its knobs.
 
-* :func:`gantt` — which G ran on which P (or core) over time; blocking syscalls drawn on their own lanes
+* :func:`chart_gantt` — which G ran on which P (or core) over time; blocking syscalls drawn on their own lanes
   (an M blocked outside any P); steals (▼), hand-offs (◆) and preemptions (✕: sysmon's in ``gmp``, the
   kernel's time slice in ``1:1``) marked on the P that saw them.
-* :func:`gantt_compare` — the same workload under several runs, stacked on one time axis.
+* :func:`chart_gantt_compare` — the same workload under several runs, stacked on one time axis.
 * :func:`metrics_table` — the headline metrics of several runs, one row each.
 * :func:`dashboard` — ipywidgets: GOMAXPROCS, goroutine count, syscall share, preemption and model; the
   timeline and metrics redraw on every change. Deterministic: the workload is seeded.
 
-Chart functions take a :class:`~hcedu.go.sched.SimResult` and return a matplotlib ``Figure``.
+Chart functions take a :class:`~hcedu.go.sched.SimResult` and return a matplotlib ``Figure``; the lanes are
+drawn by :func:`hcedu.lab.plot.timeline`, like every lane chart of the course.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import pandas as pd
 
 from .. import _validate
 from ..go import sched
 
-__all__ = ["gantt", "gantt_compare", "metrics_table", "dashboard", "dashboard_workload"]
+if TYPE_CHECKING:
+    from ipywidgets import Widget
+    from matplotlib.figure import Figure
+
+__all__ = ["chart_gantt", "chart_gantt_compare", "metrics_table", "dashboard", "mixed_workload"]
 
 _MARKERS = {"steal": ("v", "black", "steal"), "handoff": ("D", "tab:purple", "hand-off (syscall)"),
             "preempt": ("X", "tab:red", "preemption")}
@@ -44,99 +49,97 @@ def _lanes(segs: pd.DataFrame) -> list[int]:
     return out
 
 
+def _sys_lanes(result: sched.SimResult, max_sys_lanes: int) -> list[int]:
+    """The syscall lane of each blocking-syscall segment (in start order), at most ``max_sys_lanes`` lanes."""
+    sys_segs = result.segments[result.segments["p"] < 0].sort_values("start")
+    return [min(lane, max_sys_lanes - 1) for lane in _lanes(sys_segs)]
+
+
 def _draw(result: sched.SimResult, ax, *, legend: bool = True, max_sys_lanes: int = 4,
           label_min: float = 0.045) -> None:
     import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    from .plot import Span, finish, timeline
 
     cmap = plt.get_cmap("tab20")
     segs = result.segments
     nps = result.gomaxprocs if result.model != "n:1" else 1
     unit = "core" if result.model == "1:1" else ("thread" if result.model == "n:1" else "P")
-    labels = [f"{unit}{i}" for i in range(nps)]
-    rows = {i: nps - 1 - i for i in range(nps)}   # P0 on top
+    p_lanes = [f"{unit}{i}" for i in range(nps)]   # P0 on top
+    sys_segs = segs[segs["p"] < 0].sort_values("start")
+    sys_lane_of = _sys_lanes(result, max_sys_lanes)
+    n_sys = max(sys_lane_of) + 1 if sys_lane_of else 0
+    sys_lanes = [f"syscall{k}" for k in range(n_sys)]
     on_p = segs[segs["p"] >= 0]
     span = max(result.metrics["makespan"], 1e-9)
     few = result.metrics["goroutines"] <= 12     # few Gs: name the narrow bars too, under the lane
-    narrow: dict[int, list] = {}
+    spans, narrow = [], {}
     for _, s in on_p.iterrows():
-        y = rows[int(s["p"])]
-        hatch = "///" if s["kind"] == "syscall" else None
-        color = "lightgrey" if s["kind"] == "syscall" else cmap(int(s["g"]) % 20)
-        ax.broken_barh([(s["start"], s["end"] - s["start"])], (y - 0.4, 0.8), facecolors=color,
-                       edgecolor="white" if hatch is None else "grey", linewidth=0.3, hatch=hatch)
-        mid = (s["start"] + s["end"]) / 2
-        if s["end"] - s["start"] > label_min * span:   # name the G where the bar is wide enough
-            ax.text(mid, y, s["name"], ha="center", va="center", fontsize=7, clip_on=True)
-        elif few:
-            narrow.setdefault(y, []).append((s["start"], s["end"], s["name"]))
-    for y, bars in narrow.items():   # runs of adjacent narrow bars share one label: "req0–req1"
+        lane = p_lanes[int(s["p"])]
+        wide = s["end"] - s["start"] > label_min * span   # name the G where the bar is wide enough
+        if s["kind"] == "syscall":
+            spans.append(Span(lane, s["start"], s["end"], color="grey", height=0.8, hatch="///",
+                              text=s["name"] if wide else None))
+        else:
+            spans.append(Span(lane, s["start"], s["end"], color=to_hex(cmap(int(s["g"]) % 20)), alpha=1.0,
+                              height=0.8, text=s["name"] if wide else None))
+        if not wide and few:
+            narrow.setdefault(lane, []).append((s["start"], s["end"], s["name"]))
+    for (_, s), k in zip(sys_segs.iterrows(), sys_lane_of):
+        spans.append(Span(sys_lanes[k], s["start"], s["end"], color=to_hex(cmap(int(s["g"]) % 20)), height=0.7,
+                          hatch="///"))
+    labels = p_lanes + ["syscall (M blocked)" if k == 0 else "" for k in range(n_sys)]
+    ypos = timeline(ax, p_lanes + sys_lanes, spans, lane_labels=labels)
+    for lane, bars in narrow.items():   # runs of adjacent narrow bars share one label: "req0–req1"
         run: list = []
         for bar in sorted(bars) + [None]:
             if run and (bar is None or bar[0] - run[-1][1] > label_min * span):
                 names = list(dict.fromkeys(b[2] for b in run))
                 text = names[0] if len(names) == 1 else f"{names[0]}–{names[-1]}"
-                ax.text((run[0][0] + run[-1][1]) / 2, y - 0.42, text, ha="center", va="top", fontsize=6)
+                ax.text((run[0][0] + run[-1][1]) / 2, ypos[lane] - 0.42, text, ha="center", va="top", fontsize=6)
                 run = []
             if bar is not None:
                 run.append(bar)
-    sys_segs = segs[segs["p"] < 0].sort_values("start")
-    if len(sys_segs):
-        lanes = [min(lane, max_sys_lanes - 1) for lane in _lanes(sys_segs)]
-        n_lanes = max(lanes) + 1
-        for (_, s), lane in zip(sys_segs.iterrows(), lanes):
-            y = -1 - lane
-            ax.broken_barh([(s["start"], s["end"] - s["start"])], (y - 0.35, 0.7), facecolors=cmap(int(s["g"]) % 20),
-                           edgecolor="grey", linewidth=0.3, hatch="///", alpha=0.8)
-        ax.axhline(-0.5, color="grey", lw=0.6)
-        yt = list(range(nps)) + [-1 - k for k in range(n_lanes)]
-        yl = labels[::-1] + ["syscall (M blocked)" if k == 0 else "" for k in range(n_lanes)]
-    else:
-        yt, yl = list(range(nps)), labels[::-1]
+    if sys_lanes:
+        ax.axhline(ypos[sys_lanes[0]] + 0.5, color="grey", lw=0.6)
     ev = result.events
-    handles = []
     for name, (marker, color, label) in _MARKERS.items():
         sub = ev[(ev["event"] == name) & (ev["p"] >= 0)]
         if len(sub):
-            h = ax.scatter(sub["time"], [rows[int(p)] + 0.45 for p in sub["p"]], marker=marker, s=28, color=color,
-                           zorder=5, label=f"{label} ({len(sub)})")
-            handles.append(h)
-    ax.set_yticks(yt, yl)
-    ax.set_xlabel("virtual time (ms)")
-    ax.set_xlim(0, max(result.metrics["makespan"], 1e-9) * 1.01)
-    ax.grid(axis="y", visible=False)
-    if legend and handles:
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, framealpha=0.8)
+            ax.scatter(sub["time"], [ypos[p_lanes[int(p)]] + 0.45 for p in sub["p"]], marker=marker, s=28,
+                       color=color, zorder=5, label=f"{label} ({len(sub)})")
+    ax.set_xlim(0, span * 1.01)
+    finish(ax, xlabel="virtual time (ms)", legend="outside" if legend else None, tight=False)
 
 
-def gantt(result: sched.SimResult, *, title: str | None = None, max_sys_lanes: int = 4):
+def chart_gantt(result: sched.SimResult, *, title: str | None = None, max_sys_lanes: int = 4) -> "Figure":
     """A Gantt chart of one run: a row per P (core), one colour per G, syscall lanes, event markers."""
     import matplotlib.pyplot as plt
+
+    from .plot import finish
 
     if not isinstance(result, sched.SimResult):
         raise TypeError(f"result must be a SimResult (got {type(result).__name__})")
     max_sys_lanes = _validate.integer("max_sys_lanes", max_sys_lanes, minimum=1)
     nps = result.gomaxprocs if result.model != "n:1" else 1
-    n_sys = min(max_sys_lanes, max(_lanes(result.segments[result.segments["p"] < 0].sort_values("start")) or [-1]) + 1)
+    n_sys = max(_sys_lanes(result, max_sys_lanes) or [-1]) + 1
     fig, ax = plt.subplots(figsize=(9, 0.9 + 0.42 * (nps + n_sys)))
     _draw(result, ax, max_sys_lanes=max_sys_lanes)
     m = result.metrics
-    ax.set_title(title or f"{result.model}: GOMAXPROCS={m['gomaxprocs']}, {m['goroutines']} Gs, "
-                 f"preemption {'on' if m['preemption'] else 'off'} — makespan {m['makespan']:.1f} ms", fontsize=10)
-    fig.tight_layout()
-    return fig
+    return finish(ax, title=title or f"{result.model}: GOMAXPROCS={m['gomaxprocs']}, {m['goroutines']} Gs, "
+                  f"preemption {'on' if m['preemption'] else 'off'} — makespan {m['makespan']:.1f} ms")
 
 
-def gantt_compare(results: Sequence[sched.SimResult], *, titles: Sequence[str] | None = None):
+def chart_gantt_compare(results: Sequence[sched.SimResult], *, titles: Sequence[str] | None = None) -> "Figure":
     """Several runs stacked on one shared time axis (e.g. ``gmp`` vs ``1:1`` vs ``n:1`` on one workload)."""
     import matplotlib.pyplot as plt
 
     results = list(results)
     if not results or not all(isinstance(r, sched.SimResult) for r in results):
         raise TypeError("results must be a non-empty list of SimResult")
-    heights = []
-    for r in results:
-        n_sys = min(4, max(_lanes(r.segments[r.segments["p"] < 0].sort_values("start")) or [-1]) + 1)
-        heights.append((r.gomaxprocs if r.model != "n:1" else 1) + n_sys + 0.8)
+    heights = [(r.gomaxprocs if r.model != "n:1" else 1) + max(_sys_lanes(r, 4) or [-1]) + 1 + 0.8
+               for r in results]
     fig, axes = plt.subplots(len(results), 1, figsize=(9, 0.45 * sum(heights) + 0.6), sharex=True,
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
     for i, (r, ax) in enumerate(zip(results, axes[:, 0])):
@@ -160,7 +163,7 @@ def metrics_table(results: Sequence[sched.SimResult], columns: Sequence[str] = M
     return df.round(2)
 
 
-def dashboard_workload(goroutines: int, syscall_share: float, *, seed: int = 0) -> list[sched.GSpec]:
+def mixed_workload(goroutines: int, syscall_share: float, *, seed: int = 0) -> list[sched.GSpec]:
     """The dashboard's workload: ``goroutines`` Gs (seeded), a share of waits being blocking syscalls, the
     rest network waits, plus one 40 ms CPU hog so preemption has something to do."""
     goroutines = _validate.integer("goroutines", goroutines, minimum=1)
@@ -171,7 +174,7 @@ def dashboard_workload(goroutines: int, syscall_share: float, *, seed: int = 0) 
 
 
 def dashboard(*, gomaxprocs: int = 4, goroutines: int = 16, syscall_share: float = 0.3, preemption: bool = True,
-              model: str = "gmp", seed: int = 0):
+              model: str = "gmp", seed: int = 0) -> "Widget":
     """An ipywidgets dashboard: sliders for GOMAXPROCS, goroutines and syscall share, a preemption checkbox
     and a model picker; shows the Gantt timeline and the metrics of the seeded run. Returns the widget box."""
     import ipywidgets as W
@@ -188,9 +191,9 @@ def dashboard(*, gomaxprocs: int = 4, goroutines: int = 16, syscall_share: float
     def redraw(*_):
         with out:
             out.clear_output(wait=True)
-            r = sched.simulate(dashboard_workload(w_g.value, w_s.value, seed=seed), model=w_m.value,
+            r = sched.simulate(mixed_workload(w_g.value, w_s.value, seed=seed), model=w_m.value,
                                gomaxprocs=w_p.value, preemption=w_pre.value, seed=seed)
-            fig = gantt(r)
+            fig = chart_gantt(r)
             display(fig)
             plt.close(fig)
             display(metrics_table([r]))

@@ -11,7 +11,7 @@ leak into the next:
 * :func:`measure_starvation` — a CPU-bound loop next to a 10 ms heartbeat: under asyncio (cooperative, N:1)
   the heartbeat stops until the loop ends; with threads, the interpreter's switch interval (Python's
   counterpart of sysmon's preemption) keeps it ticking;
-* :func:`plot_spawn_cost` / :func:`plot_switch_cost` — charts, log scale, with Go's documented minimum
+* :func:`chart_spawn_cost` / :func:`chart_switch_cost` — charts, log scale, with Go's documented minimum
   goroutine stack (2 KB since Go 1.4) as a reference line.
 
 Invariants: results are tidy ``pandas.DataFrame`` rows, one per (kind, count) or kind; a kind whose library
@@ -24,23 +24,31 @@ from ``getrusage`` peak RSS (coarser).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-from typing import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import pandas as pd
 
 from .. import _validate
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = ["KINDS", "GO_MIN_STACK", "STARVATION_MODES", "measure_spawn", "measure_switch", "measure_starvation",
-           "plot_spawn_cost", "plot_switch_cost", "ratios"]
+           "chart_spawn_cost", "chart_switch_cost", "ratios"]
 
 KINDS = ("thread", "asyncio", "greenlet")
 STARVATION_MODES = ("asyncio", "asyncio_yield", "thread")
 GO_MIN_STACK = 2048  # bytes: Go's initial goroutine stack since 1.4, the floor since 1.19
 
+# The child times with hcedu.clock.REAL (the real clock every live measurement uses) and starts raw OS
+# threads on purpose: what an OS thread costs next to a task or a greenlet is what chapter 01 measures.
 _CHILD = r'''
-import gc, json, os, sys, time
+import gc, json, os, sys
+from hcedu.clock import REAL
 kind, count, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 
 def rss():
@@ -55,11 +63,11 @@ def rss():
 def spawn_thread(n):
     import threading
     ev = threading.Event()
-    gc.collect(); before, how = rss(); t0 = time.perf_counter()
-    ts = [threading.Thread(target=ev.wait, daemon=True) for _ in range(n)]
+    gc.collect(); before, how = rss(); t0 = REAL.monotonic()
+    ts = [threading.Thread(target=ev.wait, daemon=True) for _ in range(n)]  # raw thread is the lesson
     for t in ts:
         t.start()
-    dt = time.perf_counter() - t0; after, _ = rss()
+    dt = REAL.monotonic() - t0; after, _ = rss()
     ev.set()
     for t in ts:
         t.join()
@@ -69,10 +77,10 @@ def spawn_asyncio(n):
     import asyncio
     async def main():
         ev = asyncio.Event()
-        gc.collect(); before, how = rss(); t0 = time.perf_counter()
+        gc.collect(); before, how = rss(); t0 = REAL.monotonic()
         tasks = [asyncio.ensure_future(ev.wait()) for _ in range(n)]
         await asyncio.sleep(0)          # one loop pass: every task has started and parked
-        dt = time.perf_counter() - t0; after, _ = rss()
+        dt = REAL.monotonic() - t0; after, _ = rss()
         ev.set(); await asyncio.gather(*tasks)
         return before, after, dt, how
     return asyncio.run(main())
@@ -82,11 +90,11 @@ def spawn_greenlet(n):
     main = greenlet.getcurrent()
     def park():
         main.switch()                  # park: hand control back to the creator
-    gc.collect(); before, how = rss(); t0 = time.perf_counter()
+    gc.collect(); before, how = rss(); t0 = REAL.monotonic()
     gs = [greenlet.greenlet(park) for _ in range(n)]
     for g in gs:
         g.switch()
-    dt = time.perf_counter() - t0; after, _ = rss()
+    dt = REAL.monotonic() - t0; after, _ = rss()
     for g in gs:
         g.switch()                     # let each finish
     return before, after, dt, how
@@ -97,11 +105,11 @@ def switch_thread(n):
     def other():
         for _ in range(n):
             a.acquire(); b.release()
-    t = threading.Thread(target=other, daemon=True); t.start()
-    t0 = time.perf_counter()
+    t = threading.Thread(target=other, daemon=True); t.start()  # raw thread is the lesson
+    t0 = REAL.monotonic()
     for _ in range(n):
         a.release(); b.acquire()
-    dt = time.perf_counter() - t0; t.join()
+    dt = REAL.monotonic() - t0; t.join()
     return dt, 2 * n
 
 def switch_asyncio(n):
@@ -110,9 +118,9 @@ def switch_asyncio(n):
         for _ in range(n):
             await asyncio.sleep(0)
     async def main():
-        t0 = time.perf_counter()
+        t0 = REAL.monotonic()
         await asyncio.gather(spin(), spin())
-        return time.perf_counter() - t0
+        return REAL.monotonic() - t0
     return asyncio.run(main()), 2 * n
 
 def switch_greenlet(n):
@@ -124,16 +132,16 @@ def switch_greenlet(n):
         for _ in range(n):
             ping_g.switch()
     ping_g, pong_g = greenlet.greenlet(ping), greenlet.greenlet(pong)
-    t0 = time.perf_counter()
+    t0 = REAL.monotonic()
     ping_g.switch()
-    return time.perf_counter() - t0, 2 * n
+    return REAL.monotonic() - t0, 2 * n
 
 def starve(hog_s, tick, how):
     # a heartbeat every `tick` s next to a CPU-bound loop of `hog_s` s; return the heartbeat's gaps
     beats = []
     def spin(stop_at, yield_every):
         x = 0
-        while time.perf_counter() < stop_at:
+        while REAL.monotonic() < stop_at:
             x += 1
             if yield_every and x % yield_every == 0:
                 yield
@@ -142,23 +150,23 @@ def starve(hog_s, tick, how):
         stop = threading.Event()
         def heart():
             while not stop.is_set():
-                beats.append(time.perf_counter()); time.sleep(tick)
-        t = threading.Thread(target=heart, daemon=True); t.start()
-        time.sleep(3 * tick)
-        t0 = time.perf_counter()
+                beats.append(REAL.monotonic()); REAL.sleep(tick)
+        t = threading.Thread(target=heart, daemon=True); t.start()  # raw thread is the lesson
+        REAL.sleep(3 * tick)
+        t0 = REAL.monotonic()
         for _ in spin(t0 + hog_s, 0):
             pass
-        time.sleep(3 * tick); stop.set(); t.join()
+        REAL.sleep(3 * tick); stop.set(); t.join()
     else:
         import asyncio
         async def main():
             stop = asyncio.Event()
             async def heart():
                 while not stop.is_set():
-                    beats.append(time.perf_counter()); await asyncio.sleep(tick)
+                    beats.append(REAL.monotonic()); await asyncio.sleep(tick)
             h = asyncio.ensure_future(heart())
             await asyncio.sleep(3 * tick)
-            t0 = time.perf_counter()
+            t0 = REAL.monotonic()
             for _ in spin(t0 + hog_s, 2000 if how == "asyncio_yield" else 0):
                 await asyncio.sleep(0)       # only reached when the loop yields
             await asyncio.sleep(3 * tick); stop.set(); await h
@@ -184,9 +192,11 @@ print(json.dumps(out))
 
 
 def _run_child(kind: str, count: int, mode: str, timeout: float) -> dict:
+    root = str(Path(__file__).resolve().parents[2])  # the child imports this hcedu (for its clock)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
     try:
         proc = subprocess.run([sys.executable, "-c", _CHILD, kind, str(count), mode], capture_output=True,
-                              text=True, timeout=timeout)
+                              text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired as e:
         raise TimeoutError(f"{mode} measurement of {count} {kind} units did not finish in {timeout} s") from e
     if proc.returncode != 0:
@@ -296,9 +306,11 @@ def ratios(spawn: pd.DataFrame, baseline: str = "asyncio") -> pd.DataFrame:
     return out.reindex([k for k in KINDS if k in out.index])
 
 
-def plot_spawn_cost(spawn: pd.DataFrame):
+def chart_spawn_cost(spawn: pd.DataFrame) -> "Figure":
     """Bytes per unit and units started per second, per kind and count (log scale), with Go's 2 KB line."""
     import matplotlib.pyplot as plt
+
+    from .plot import color, finish
 
     ok = spawn[spawn["ok"]]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.5, 3.6))
@@ -308,28 +320,26 @@ def plot_spawn_cost(spawn: pd.DataFrame):
     for j, c in enumerate(counts):
         sub = ok[ok["count"] == c].set_index("kind").reindex(kinds)
         xs = [i + (j - (len(counts) - 1) / 2) * width for i in range(len(kinds))]
-        ax1.bar(xs, sub["bytes_per_unit"].clip(lower=1), width, label=f"{c:,} units")
-        ax2.bar(xs, sub["units_per_s"], width, label=f"{c:,} units")
+        ax1.bar(xs, sub["bytes_per_unit"].clip(lower=1), width, label=f"{c:,} units", color=color(None, j))
+        ax2.bar(xs, sub["units_per_s"], width, label=f"{c:,} units", color=color(None, j))
     ax1.axhline(GO_MIN_STACK, color="k", ls="--", lw=1)
     ax1.text(len(kinds) - 0.5, GO_MIN_STACK * 1.15, "Go: 2 KB min stack", ha="right", fontsize=8)
-    for ax, title in ((ax1, "RSS bytes per parked unit"), (ax2, "units started per second")):
+    for ax in (ax1, ax2):
         ax.set_yscale("log")
-        ax.set_xticks(range(len(kinds)), kinds)
-        ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    finish(ax1, title="RSS bytes per parked unit", ylabel="bytes (log)", legend=None,
+           xticks=range(len(kinds)), xticklabels=kinds, tight=False)
+    return finish(ax2, title="units started per second", ylabel="units / s (log)", legend="outside",
+                  xticks=range(len(kinds)), xticklabels=kinds)
 
 
-def plot_switch_cost(switch: pd.DataFrame):
+def chart_switch_cost(switch: pd.DataFrame) -> "Figure":
     """Nanoseconds per switch per kind (log scale)."""
     import matplotlib.pyplot as plt
+
+    from .plot import finish
 
     ok = switch[switch["ok"]].set_index("kind")
     fig, ax = plt.subplots(figsize=(6, 3.2))
     ax.bar(list(ok.index), ok["ns_per_switch"], color=["tab:red", "tab:blue", "tab:green"][: len(ok)])
     ax.set_yscale("log")
-    ax.set_ylabel("ns per switch")
-    ax.set_title("one hand-off between two units", fontsize=10)
-    fig.tight_layout()
-    return fig
+    return finish(ax, title="one hand-off between two units", ylabel="ns per switch", legend=None)

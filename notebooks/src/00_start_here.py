@@ -111,7 +111,7 @@ assert df.mean_latency.iloc[-1] > 2.5 * df.mean_latency.iloc[2], "past P, latenc
 df.round({"seconds": 2, "throughput": 1, "mean_latency": 4, "predicted_latency": 4})
 
 # %%
-fig = littles.chart(df)
+fig = littles.chart_closed_loop(df)
 
 # %% [markdown]
 # **Takeaway:** throughput climbs 1/W per worker until the P slots are busy, then stays flat while

@@ -148,7 +148,7 @@ print(f"a parked thread: {t.bytes_per_unit / 1024:.0f} KiB resident = "
 r.round(2)
 
 # %%
-fig = spawncost.plot_spawn_cost(spawn)
+fig = spawncost.chart_spawn_cost(spawn)
 
 # %% [markdown]
 # **Takeaway:** a parked OS thread costs several times the resident memory of a greenlet or an asyncio
@@ -171,7 +171,7 @@ assert ns["greenlet"] < ns["thread"], ns
 switch.round(1)
 
 # %%
-fig = spawncost.plot_switch_cost(switch)
+fig = spawncost.chart_switch_cost(switch)
 
 # %% [markdown]
 # **Takeaway:** a thread hand-off goes through the kernel (a futex wake and a context switch — plus, in
@@ -207,7 +207,7 @@ print(inspect.getsource(sched._GMP.find_runnable))
 
 # %%
 fan = sched.simulate(sched.fan_out(24, burst=5.0), gomaxprocs=4, seed=1)
-fig = schedviz.gantt(fan)
+fig = schedviz.chart_gantt(fan)
 
 # %%
 steals = fan.events[fan.events["event"] == "steal"]
@@ -247,7 +247,7 @@ io_work = [G("io", [("cpu", 1.0), ("syscall", 6.0), ("cpu", 1.0)]),
            G("net", [("cpu", 1.0), ("net", 4.0), ("cpu", 1.0)])] + \
           [G(f"calc{i}", [("cpu", 3.0)]) for i in range(3)]
 hand = sched.simulate(io_work, gomaxprocs=2)
-fig = schedviz.gantt(hand)
+fig = schedviz.chart_gantt(hand)
 
 # %%
 hand.events[hand.events["event"].isin(["syscall", "handoff", "net_wait", "netpoll", "exitsyscall", "exitsyscall_noP"])]\
@@ -269,7 +269,7 @@ hand.metrics["threads"], hand.metrics["handoffs"], hand.metrics["netpoll"]
 # cooperative, like asyncio):
 
 # %%
-mixed = schedviz.dashboard_workload(24, syscall_share=0.4, seed=3)
+mixed = schedviz.mixed_workload(24, syscall_share=0.4, seed=3)
 runs = [sched.simulate(mixed, model=m, gomaxprocs=4, seed=3) for m in sched.MODELS]
 threads = {r.model: r.metrics["threads"] for r in runs}
 assert threads["1:1"] > 2 * threads["gmp"]
@@ -277,7 +277,7 @@ print(f"OS threads: 1:1 needed {threads['1:1']}, GMP {threads['gmp']}, n:1 {thre
 schedviz.metrics_table(runs)
 
 # %%
-fig = schedviz.gantt_compare(runs)
+fig = schedviz.chart_gantt_compare(runs)
 
 # %% [markdown]
 # **Takeaway:** with 4 cores both M:N and 1:1 keep the cores busy, but 1:1 needs one OS thread per G
@@ -431,7 +431,7 @@ print(f"the hog's slices before sysmon preempted it: {lengths.min():.2f} to {len
 lat
 
 # %%
-fig = schedviz.gantt_compare(list(cases.values()), titles=list(cases))
+fig = schedviz.chart_gantt_compare(list(cases.values()), titles=list(cases))
 
 # %% [markdown]
 # **Takeaway:** with preemption a request waits at most about one time slice of the hog (10–20 ms, as

@@ -181,9 +181,9 @@ from hcedu.lab.failover import chart_failover, lock_failover
 if HAVE_REDIS:
     lost = lock_failover()
     assert lost.holders == ("A", "B")            # two clients hold the same lock
-    print("holders after failover:", lost.holders, "| the lock now holds", lost.summary["lock_value_after"])
+    print("holders after failover:", lost.holders, "| the lock now holds", lost.lock_value_after)
     fig = chart_failover(lost)
-    display(lost.events[["t", "actor", "event", "detail"]])
+    display(lost.frame[["t", "actor", "event", "detail"]])
 else:
     print(redis_cluster.NOT_INSTALLED)
 
@@ -207,7 +207,7 @@ if HAVE_REDIS:
     assert waited.holders == ("B",)              # A saw 0 acknowledgements and gave up
     print("holders after failover:", waited.holders)
     fig = chart_failover(waited)
-    display(waited.events[["actor", "event", "detail"]])
+    display(waited.frame[["actor", "event", "detail"]])
 else:
     print(redis_cluster.NOT_INSTALLED)
 
@@ -282,10 +282,10 @@ after_failover
 # %% tags=["nbval-ignore-output"]
 if HAVE_REDIS:
     dq = clusterlab.queue_failover()
-    assert dq.summary["lost without re-send"] == ["o5", "o6"]           # put, acknowledged, gone
-    assert dq.summary["closed twice by a plain close"] == ["o2"]       # its claim+ack were undone
-    assert dq.summary["never closed"] == []                            # the outbox re-send gave them back
-    display(dq.items)
+    assert dq.lost_without_resend == ["o5", "o6"]    # put, acknowledged, gone
+    assert dq.closed_twice == ["o2"]                 # its claim+ack were undone (closed twice by a plain close)
+    assert dq.never_closed == []                     # the outbox re-send gave them back
+    display(dq.frame)
 else:
     print(redis_cluster.NOT_INSTALLED)
 
