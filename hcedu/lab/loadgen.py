@@ -15,9 +15,9 @@ Invariants:
   * workers are goroutines (:func:`hcedu.go.spawn`) named ``hcedu-loadgen-<i>``; none outlives ``run_load`` unless a
     command blocks longer than ``join_timeout``, which raises ``RuntimeError`` (give the client a
     ``socket_timeout``);
-  * the frame's ``attrs`` hold the run's parameters and ``window`` (start, end) for
-    :func:`hcedu.lab.stats.throughput`; workers never print (the progress bar is drawn by the caller's
-    thread).
+  * the result is the frame alone (the caller knows its own parameters): a duration run's throughput
+    window is ``(warmup, duration)``, passed as :func:`hcedu.lab.stats.throughput`'s ``window=``;
+    workers never print (the progress bar is drawn by the caller's thread).
 """
 
 from __future__ import annotations
@@ -222,12 +222,4 @@ def run_load(client: redis.Redis, *, concurrency: int = 4, duration: float | Non
     frame = frame.sort_values(["start", "worker"], kind="stable").reset_index(drop=True)
     if warmup:
         frame = frame[frame["start"] >= warmup].reset_index(drop=True)
-    if duration is not None:
-        window = (warmup, duration)
-    elif len(frame):
-        window = (0.0, float(frame["end"].max()))
-    else:
-        window = None
-    frame.attrs.update({"concurrency": concurrency, "duration": duration, "requests": requests,
-                        "mix": [n for _, n in table], "warmup": warmup, "window": window})
     return frame
