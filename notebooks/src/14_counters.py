@@ -293,7 +293,7 @@ cells = [
     code("""
     # NBVAL_IGNORE_OUTPUT
     # (an interactive widget)
-    cb.batching_dashboard()
+    cb.dashboard_batching()
     """),
     md("""
     ## Online users: not a counter at all
