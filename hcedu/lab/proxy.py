@@ -39,7 +39,6 @@ import random
 import socket
 import struct
 import threading
-import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +51,8 @@ import redis
 
 from .. import _validate
 from ..backend import BackendUnavailable
+from ..clock import REAL, as_clock
+from ..go import spawn
 
 __all__ = ["FAULTS", "Toxics", "FaultEvent", "LatencyProxy", "DelayedConnection", "DelayedTCPConnection",
            "parse_address"]
@@ -76,14 +77,16 @@ class Toxics:
     """A latency + fault plan shared by :class:`LatencyProxy` and :class:`DelayedConnection` (toxiproxy's toxics).
 
     Thread-safe: change it from any thread while requests flow. ``seed`` makes jitter and random
-    faults reproducible. ``record=False`` keeps only the counters (for long load runs).
+    faults reproducible. ``record=False`` keeps only the counters (for long load runs). ``clock`` (real by
+    default) stamps the events and is the clock the in-process connections sleep the delays on.
     """
 
     def __init__(self, delay: float = 0.0, jitter: float = 0.0, *, seed: int | None = 0,
-                 record: bool = True) -> None:
+                 record: bool = True, clock: Any = REAL) -> None:
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
-        self._t0 = time.perf_counter()
+        self.clock = as_clock(clock)
+        self._t0 = self.clock.monotonic()
         self._queue: list[tuple[str, float]] = []
         self._rates: dict[str, tuple[float, float]] = {}
         self._events: list[FaultEvent] = []
@@ -154,7 +157,7 @@ class Toxics:
                         if self._rng.random() < p:
                             fault, dur = kind, kdur
                             break
-            now = time.perf_counter() - self._t0
+            now = self.clock.monotonic() - self._t0
             if d > 0:
                 self.counts["delay"] += 1
                 if self._record:
@@ -373,17 +376,16 @@ class LatencyProxy:
         self._ready = threading.Event()
         self._server: asyncio.AbstractServer | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(host, port), daemon=True,
-                                        name="hcedu-proxy")
-        self._thread.start()
+        # the event loop runs on its own goroutine for the proxy's whole life
+        self._g = spawn(self._run, host, port, name="hcedu-proxy", report=False)
         if not self._ready.wait(10) or self._error is not None:
             self._stopped = True
             err = self._error
             self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
+            self._g.join(5)
             raise OSError(f"proxy could not listen on {host}:{port}: {err}") from err
         self.host, self.port = self._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
-        self._thread.name = f"hcedu-proxy-{self.port}"
+        self._g.name = f"hcedu-proxy-{self.port}"
         _live_proxies.add(self)
 
     def _run(self, host: str, port: int) -> None:
@@ -427,7 +429,7 @@ class LatencyProxy:
 
     @property
     def running(self) -> bool:
-        return not self._stopped and self._thread.is_alive()
+        return not self._stopped and self._g.alive
 
     def stats(self) -> dict[str, int]:
         """Connections accepted and open, upstream failures, bytes each way, and the plan's counters."""
@@ -449,9 +451,9 @@ class LatencyProxy:
         return len(pipes)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close the listener and every connection, stop the loop and join its thread (idempotent).
+        """Close the listener and every connection, stop the loop and join its goroutine (idempotent).
 
-        Raises ``RuntimeError`` if the thread has not stopped within ``timeout`` seconds.
+        Raises ``RuntimeError`` if the goroutine has not stopped within ``timeout`` seconds.
         """
         if self._stopped:
             return
@@ -461,9 +463,8 @@ class LatencyProxy:
             self._loop.call_soon_threadsafe(self._loop.stop)
         except RuntimeError:  # loop already closed
             pass
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise RuntimeError(f"proxy thread {self._thread.name} did not stop within {timeout:g} s")
+        if not self._g.join(timeout):
+            raise RuntimeError(f"proxy goroutine {self._g.name} did not stop within {timeout:g} s")
 
     def __enter__(self) -> "LatencyProxy":
         return self
@@ -525,17 +526,18 @@ class _ToxicConnection:
             total = delay + (dur if fault == "stall" else 0.0)
             limit = self.socket_timeout  # type: ignore[attr-defined]
             if limit is not None and total > limit:
-                time.sleep(limit)
+                self.toxics.clock.sleep(limit)
                 self.disconnect()
                 raise redis.TimeoutError(f"Timeout reading from {self._host_label} "
                                          f"(injected stall of {total:.3g} s)")
             if total > 0:
-                time.sleep(total)
+                self.toxics.clock.sleep(total)
         response = super().read_response(*args, **kwargs)  # type: ignore[misc]
         if self.health_check_interval:  # type: ignore[attr-defined]
             # redis-py does this in Connection.read_response; fakeredis's override forgets it, which
-            # would make every command send a health-check PING first.
-            self.next_health_check = time.monotonic() + self.health_check_interval  # type: ignore[attr-defined]
+            # would make every command send a health-check PING first. (redis-py compares it with the
+            # monotonic clock; REAL.monotonic() is perf_counter, the same CLOCK_MONOTONIC on Linux.)
+            self.next_health_check = REAL.monotonic() + self.health_check_interval  # type: ignore[attr-defined]
         return response
 
     def disconnect(self, *args: Any, **kwargs: Any) -> None:
