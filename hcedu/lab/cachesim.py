@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from .. import _validate
-from ..backend import Keyspace, connect
 from ..clock import REAL, VirtualClock, poll_until
+from ..patterns._redisargs import resolve_keyspace
 from ..patterns.twolevel import CompetingConsumerInvalidation, TwoLevelCache
 from .plot import finish
 from .stats import percentiles
@@ -80,8 +80,7 @@ def simulate(*, transport: str = "broadcast", l1_ttl: float = 10.0, l1_size: int
     rate = _validate.number("rate", rate, minimum=0, strict=True)
     if transport == "none" and write_ratio > 0:
         raise ValueError("write_ratio must be 0 with transport='none' (writes need an invalidation transport)")
-    client = client if client is not None else connect()
-    ks = Keyspace(f"cachesim-{uuid.uuid4().hex[:8]}", client)
+    client, ks = resolve_keyspace(client, None, f"cachesim-{uuid.uuid4().hex[:8]}")
     clock = VirtualClock()
     rng = np.random.default_rng(seed)
     db: dict[str, int] = {}
@@ -290,8 +289,7 @@ def measure_latency(n: int = 2000, *, client: Any = None, clock: Any = REAL) -> 
     """Measured (on ``clock``, real by default): ``n`` gets answered by L1, and ``n`` answered by L2 (an L1 of size 1 cycled over
     two keys, so every get misses L1 and hits Redis). One row per get: ``level``, ``latency`` (seconds)."""
     n = _validate.integer("n", n, minimum=1)
-    client = client if client is not None else connect()
-    ks = Keyspace(f"cachesim-lat-{uuid.uuid4().hex[:8]}", client)
+    client, ks = resolve_keyspace(client, None, f"cachesim-lat-{uuid.uuid4().hex[:8]}")
     rows = []
     try:
         with TwoLevelCache(client, loader=lambda k: {"id": k, "price": 42}, keyspace=ks, l1_size=1,
@@ -335,8 +333,7 @@ def reconnect_demo(flush_on_reconnect: bool, *, gap: float = 0.3, client: Any = 
 
 
 def _reconnect_once(flush_on_reconnect: bool, gap: float, client: Any, timeout: float) -> dict[str, Any] | None:
-    client = client if client is not None else connect()
-    ks = Keyspace(f"cachesim-rc-{uuid.uuid4().hex[:8]}", client)
+    client, ks = resolve_keyspace(client, None, f"cachesim-rc-{uuid.uuid4().hex[:8]}")
     db = {"price": 100}
     clock = VirtualClock()
     try:
