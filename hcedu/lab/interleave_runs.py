@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import pandas as pd
 import redis
@@ -106,6 +106,17 @@ def _actors_of(strategy: str, actors: Sequence[str] | None, schedule: Sequence[A
     return actors
 
 
+#: Each role's steps, chosen once per actor: a reader's read, a writer's write, and the background actors
+#: of the strategies that have them (write-behind's flusher and crash, CDC's consumer).
+_STEPS: dict[str, Callable[[Any, str], Any]] = {
+    "read": lambda s, name: s.read_steps(KEY),
+    "write": lambda s, name: s.write_steps(KEY, name),
+    "flush": lambda s, name: s.flush_steps(),
+    "cdc": lambda s, name: s.cdc_steps(),
+    "crash": lambda s, name: s.crash_steps(),
+}
+
+
 class _Run:
     """One simulation: a fresh DB, a fresh cache key, actors primed, staleness tracked after each action."""
 
@@ -126,16 +137,7 @@ class _Run:
         self.actors: dict[str, _Actor] = {}
         for name in actors:
             role = _role(name)
-            if role == "read":
-                gen = self.s.read_steps(KEY)
-            elif role == "write":
-                gen = self.s.write_steps(KEY, name)
-            elif role == "flush":
-                gen = self.s.flush_steps()  # type: ignore[attr-defined]
-            elif role == "cdc":
-                gen = self.s.cdc_steps()  # type: ignore[attr-defined]
-            else:
-                gen = self.s.crash_steps()  # type: ignore[attr-defined]
+            gen = _STEPS[role](self.s, name)
             first = next(gen)  # announces its first step; nothing has happened yet
             ready = T0 + starts.get(name, 0.0) + pauses.get(name, {}).get(first.op, 0.0)
             self.actors[name] = _Actor(name, role, gen, first, ready)
