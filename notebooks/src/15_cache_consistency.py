@@ -78,7 +78,7 @@ cells = [
     code("""
     print("schedule:", il.STALE_SET)
     race = il.run("cache-aside", il.STALE_SET, keyspace=ks)
-    race.trace_frame()
+    race.frame
     """),
     code("""
     fig = il.chart_timeline(race, "Cache-aside: the reader's SET lands after the writer's DEL")
