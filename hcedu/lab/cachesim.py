@@ -195,15 +195,11 @@ def chart_hit_rates(summary: pd.DataFrame) -> "Figure":
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     _stacked(a, summary[summary["sweep"] == "l1_ttl"].sort_values("l1_ttl"), "l1_ttl", "L1 TTL (s)")
     _stacked(b, summary[summary["sweep"] == "l1_size"].sort_values("l1_size"), "l1_size", "L1 size (entries)")
-    a.set_ylabel("share of reads")
     ttl = summary.loc[summary["sweep"] == "l1_size", "l1_ttl"].iloc[0]
     size = summary.loc[summary["sweep"] == "l1_ttl", "l1_size"].iloc[0]
-    a.set_title(f"L1 size {size:g} entries", fontsize=10)
-    b.set_title(f"L1 TTL {ttl:g} s", fontsize=10)
-    a.legend(ncol=3, loc="lower center", bbox_to_anchor=(1.0, 1.08), frameon=False)
-    fig.suptitle("Who answers a read? (Zipf workload, 3 instances)", y=1.02)
-    fig.tight_layout()
-    return fig
+    fig.suptitle("Who answers a read? (Zipf workload, 3 instances)")
+    finish(a, title=f"L1 size {size:g} entries", ylabel="share of reads", legend=None, tight=False)
+    return finish(b, title=f"L1 TTL {ttl:g} s", legend="outside")  # one legend for both panels
 
 
 def stale_sweep(l1_ttls: tuple[float, ...] = (2, 5, 15, 30, 60), loss: float = 0.3, **kw: Any) -> pd.DataFrame:
