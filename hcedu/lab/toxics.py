@@ -24,7 +24,7 @@ __all__ = ["FAULTS", "Toxics", "FaultEvent"]
 
 
 class _Fault:
-    """One fault kind (the module docstring says what each does), played alike by the proxy and in-process:
+    """One fault kind (:mod:`hcedu.lab.proxy` says what each does), played alike by the proxy and in-process:
     ``on_proxy`` returns the extra delay before the request goes upstream, or None when it ends there;
     ``on_connection`` returns the extra seconds before the reply is read, or raises what the client sees."""
 
