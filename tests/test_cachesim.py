@@ -65,7 +65,7 @@ def test_stale_sweep_and_charts():
     assert list(s["l1_ttl"]) == [2, 30]
     assert (s["max_staleness"] <= s["l1_ttl"]).all()
     for fig in (cachesim.chart_staleness(s), cachesim.chart_transports(cachesim.transports(**SMALL)),
-                cachesim.explore(l1_ttl=5, l1_size=20, loss=0.2, **SMALL)):
+                cachesim.chart_explore(l1_ttl=5, l1_size=20, loss=0.2, **SMALL)):
         assert fig.axes
         plt.close(fig)
 

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 
 import pytest
 
-from hcedu.lab.callchain import (SPAN_COLUMNS, plot_sweep, plot_timeline, simulate, summarize, sweep)
+from hcedu.lab.callchain import (SPAN_COLUMNS, chart_sweep, chart_timeline, simulate, summarize, sweep)
 
 
 def test_spans_shape_and_determinism():
@@ -56,11 +56,11 @@ def test_sweep_and_charts():
     assert len(df) == 4 and set(df.propagate) == {True, False}
     wasted_off = df[~df.propagate].sort_values("timeout")["wasted_per_request"].tolist()
     assert wasted_off[0] >= wasted_off[1]  # a tighter timeout wastes more without propagation
-    assert len(plot_sweep(df).axes) == 2
-    fig = plot_timeline(simulate(2, 0.05, True), request=1)
+    assert len(chart_sweep(df).axes) == 2
+    fig = chart_timeline(simulate(2, 0.05, True), request=1)
     assert len(fig.axes) == 1
     with pytest.raises(ValueError):
-        plot_timeline(simulate(1, 0.05, True), request=5)
+        chart_timeline(simulate(1, 0.05, True), request=5)
 
 
 def test_bad_input():

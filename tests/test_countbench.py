@@ -91,10 +91,10 @@ def test_go_counterparts_and_charts():
     plt.close("all")
 
 
-def test_batching_dashboard_builds():
+def test_dashboard_batching_builds():
     import matplotlib.pyplot as plt
 
-    w = cb.batching_dashboard(duration=1)
+    w = cb.dashboard_batching(duration=1)
     assert {c.description for c in w.children[:3]} == {"flush_every", "interval s", "crash at s"}
     plt.close("all")
 

@@ -34,7 +34,7 @@ def test_stale_set_race(kw, name, stale):
 
 
 def test_stale_set_trace(kw):
-    frame = il.run("cache-aside", il.STALE_SET, **kw).trace_frame()
+    frame = il.run("cache-aside", il.STALE_SET, **kw).frame
     assert list(frame["op"]) == ["cache_get", "db_read", "db_write", "cache_del", "cache_set"]
     assert list(frame["actor"]) == il.STALE_SET
     assert frame["cache"].iloc[-1] == 1 and frame["truth"].iloc[-1] == 2

@@ -34,7 +34,9 @@ def upstream(redis_backend):
 
 
 def proxy_threads():
-    return [t for t in threading.enumerate() if t.name.startswith("hcedu-proxy")]
+    """The proxies' event-loop goroutines still running (named ``hcedu-proxy-<port>``)."""
+    from hcedu.go import running
+    return [g for g in running() if g.name.startswith("hcedu-proxy")]
 
 
 def timed(fn, n=20):

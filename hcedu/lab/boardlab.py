@@ -18,8 +18,8 @@ run gets a fresh fakeredis server unless a client is passed.
 from __future__ import annotations
 
 import threading
-import time
-from typing import Any, Sequence
+import uuid
+from typing import TYPE_CHECKING, Any, Sequence
 
 import fakeredis
 from ..backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
@@ -28,10 +28,14 @@ import pandas as pd
 
 from .. import _validate
 from ..backend import Keyspace
-from ..clock import VirtualClock
+from ..clock import REAL, VirtualClock
 from ..patterns.leaderboard import Composite, Leaderboard
 from . import stats
 from .plot import finish
+from .runner import run_workers
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["game", "chart_bump", "ties", "precision", "latency", "chart_latency", "concurrency", "memory"]
 
@@ -83,7 +87,7 @@ def game(players: int = 10, duration: float = 600.0, step: float = 10.0, top: in
     return pd.DataFrame(rows)
 
 
-def chart_bump(frame: pd.DataFrame):
+def chart_bump(frame: pd.DataFrame) -> "Figure":
     """Bump chart: rank (1 at the top) over time for every player who was ever in the snapshot."""
     import matplotlib.pyplot as plt
 
@@ -159,12 +163,13 @@ def precision(time_bits: int = 32, client: Any = None) -> pd.DataFrame:
 
 
 def latency(sizes: Sequence[int] = (1_000, 10_000, 100_000), reps: int = 200, full_reps: int = 2,
-            batch: int = 10_000, seed: int = 0, client: Any = None) -> pd.DataFrame:
+            batch: int = 10_000, seed: int = 0, client: Any = None, clock: Any = REAL) -> pd.DataFrame:
     """Measure query latency against board size. For each size the board is filled with pipelined ZADD
     batches of ``batch`` members, then ``reps`` calls each of ``top(10)``, ``rank(m)``, ``around(m, 5)``
     on random members, and ``full_reps`` calls of the anti-pattern: fetch the whole board
     (``ZRANGE 0 -1 WITHSCORES``) to rank in the application. Returns one row per call:
-    ``size``, ``op``, ``latency`` (s). Measured: numbers vary by machine and backend.
+    ``size``, ``op``, ``latency`` (s, on ``clock``: real by default). Measured: numbers vary by machine and
+    backend.
     """
     sizes = [_validate.integer("sizes[]", s, minimum=10, maximum=10_000_000) for s in sizes]
     reps = _validate.integer("reps", reps, minimum=1)
@@ -187,18 +192,18 @@ def latency(sizes: Sequence[int] = (1_000, 10_000, 100_000), reps: int = 200, fu
                "around(m, 5)": lambda m: lb.around(m, 5)}
         for op, fn in ops.items():
             for m in members:
-                t0 = time.perf_counter()
+                t0 = clock.monotonic()
                 fn(m)
-                rows.append({"size": size, "op": op, "latency": time.perf_counter() - t0})
+                rows.append({"size": size, "op": op, "latency": clock.monotonic() - t0})
         for _ in range(full_reps):
-            t0 = time.perf_counter()
+            t0 = clock.monotonic()
             lb.client.zrange(lb.key(), 0, -1, withscores=True)
-            rows.append({"size": size, "op": "fetch all (O(N))", "latency": time.perf_counter() - t0})
+            rows.append({"size": size, "op": "fetch all (O(N))", "latency": clock.monotonic() - t0})
     lb.clear()
     return pd.DataFrame(rows)
 
 
-def chart_latency(frame: pd.DataFrame):
+def chart_latency(frame: pd.DataFrame) -> "Figure":
     """Median latency (µs, log) per operation against board size (log)."""
     import matplotlib.pyplot as plt
 
@@ -238,7 +243,7 @@ def concurrency(threads: int = 8, updates: int = 50, lockstep: bool = True, clie
                 except threading.BrokenBarrierError:
                     pass
 
-        def worker() -> None:
+        def worker(_: int) -> None:
             for _ in range(updates):
                 line_up()
                 if method.startswith("naive"):
@@ -246,11 +251,7 @@ def concurrency(threads: int = 8, updates: int = 50, lockstep: bool = True, clie
                 else:
                     lb.add("hot", 1)
 
-        ts = [threading.Thread(target=worker, name=f"hcedu-boardlab-{i}", daemon=True) for i in range(threads)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(timeout=60)
+        run_workers(worker, threads, name="hcedu-boardlab", timeout=60).raise_first()
         final = int(lb.score("hot") or 0)
         rows.append({"method": method, "expected": threads * updates, "final": final,
                      "lost": threads * updates - final})
@@ -266,7 +267,7 @@ def memory(client: Any, members: int = 100_000, member_len: int = 12) -> dict[st
     ``MEMORY``: pass a client of a real server."""
     members = _validate.integer("members", members, minimum=1_000)
     member_len = _validate.integer("member_len", member_len, minimum=8, maximum=64)
-    ks = Keyspace(f"boardlab-mem-{time.monotonic_ns()}", client)
+    ks = Keyspace(f"boardlab-mem-{uuid.uuid4().hex[:8]}", client)
     try:
         cfg = client.config_get("zset-max-listpack-*")
         entries = int(cfg["zset-max-listpack-entries"])

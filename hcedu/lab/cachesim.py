@@ -23,21 +23,24 @@ than ``l1_ttl`` (the backstop: L2 is always deleted, only L1 copies go stale); l
 
 from __future__ import annotations
 
-import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .. import _validate
-from ..backend import Keyspace, connect
-from ..clock import VirtualClock
+from ..clock import REAL, VirtualClock, poll_until
+from ..patterns._redisargs import resolve_keyspace
 from ..patterns.twolevel import CompetingConsumerInvalidation, TwoLevelCache
+from .plot import finish
 from .stats import percentiles
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = ["TRANSPORTS", "STALE_WORKLOAD", "zipf_keys", "simulate", "summarize", "hit_rates", "chart_hit_rates",
-           "stale_sweep", "chart_staleness", "transports", "chart_transports", "explore", "measure_latency", "reconnect_demo"]
+           "stale_sweep", "chart_staleness", "transports", "chart_transports", "chart_explore", "measure_latency", "reconnect_demo"]
 
 TRANSPORTS = ("broadcast", "queue", "none")
 LEVELS = ("L1", "L2", "DB")
@@ -77,8 +80,7 @@ def simulate(*, transport: str = "broadcast", l1_ttl: float = 10.0, l1_size: int
     rate = _validate.number("rate", rate, minimum=0, strict=True)
     if transport == "none" and write_ratio > 0:
         raise ValueError("write_ratio must be 0 with transport='none' (writes need an invalidation transport)")
-    client = client if client is not None else connect()
-    ks = Keyspace(f"cachesim-{uuid.uuid4().hex[:8]}", client)
+    client, ks = resolve_keyspace(client, None, f"cachesim-{uuid.uuid4().hex[:8]}")
     clock = VirtualClock()
     rng = np.random.default_rng(seed)
     db: dict[str, int] = {}
@@ -186,22 +188,18 @@ def _stacked(ax: Any, s: pd.DataFrame, x: str, label: str) -> None:
     ax.set_ylim(0, 1)
 
 
-def chart_hit_rates(summary: pd.DataFrame):
+def chart_hit_rates(summary: pd.DataFrame) -> "Figure":
     """Stacked share of reads answered by L1 / L2 / DB: against L1 TTL (left) and L1 size (right)."""
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     _stacked(a, summary[summary["sweep"] == "l1_ttl"].sort_values("l1_ttl"), "l1_ttl", "L1 TTL (s)")
     _stacked(b, summary[summary["sweep"] == "l1_size"].sort_values("l1_size"), "l1_size", "L1 size (entries)")
-    a.set_ylabel("share of reads")
     ttl = summary.loc[summary["sweep"] == "l1_size", "l1_ttl"].iloc[0]
     size = summary.loc[summary["sweep"] == "l1_ttl", "l1_size"].iloc[0]
-    a.set_title(f"L1 size {size:g} entries", fontsize=10)
-    b.set_title(f"L1 TTL {ttl:g} s", fontsize=10)
-    a.legend(ncol=3, loc="lower center", bbox_to_anchor=(1.0, 1.08), frameon=False)
-    fig.suptitle("Who answers a read? (Zipf workload, 3 instances)", y=1.02)
-    fig.tight_layout()
-    return fig
+    fig.suptitle("Who answers a read? (Zipf workload, 3 instances)")
+    finish(a, title=f"L1 size {size:g} entries", ylabel="share of reads", legend=None, tight=False)
+    return finish(b, title=f"L1 TTL {ttl:g} s", legend="outside")  # one legend for both panels
 
 
 def stale_sweep(l1_ttls: tuple[float, ...] = (2, 5, 15, 30, 60), loss: float = 0.3, **kw: Any) -> pd.DataFrame:
@@ -212,7 +210,7 @@ def stale_sweep(l1_ttls: tuple[float, ...] = (2, 5, 15, 30, 60), loss: float = 0
                      ignore_index=True)
 
 
-def chart_staleness(summary: pd.DataFrame):
+def chart_staleness(summary: pd.DataFrame) -> "Figure":
     """Stale share of reads (left) and worst staleness against the L1 TTL bound (right)."""
     import matplotlib.pyplot as plt
 
@@ -250,7 +248,7 @@ def transports(l1_ttl: float = 30.0, instances: int = 3, **kw: Any) -> pd.DataFr
     return summarize(pd.concat(frames, ignore_index=True), by=["transport", "instance"])
 
 
-def chart_transports(summary: pd.DataFrame):
+def chart_transports(summary: pd.DataFrame) -> "Figure":
     """Stale share of reads per instance, broadcast vs work queue."""
     import matplotlib.pyplot as plt
 
@@ -265,15 +263,11 @@ def chart_transports(summary: pd.DataFrame):
                label="pub/sub broadcast" if t == "broadcast" else "work queue (competing consumers)")
         for xi, v in zip(x, values):
             ax.annotate(f"{v:.1f}%", (xi, v), ha="center", va="bottom", fontsize=8, color=color)
-    ax.set_xticks(pos, [f"instance {i}" for i in inst])
-    ax.set_ylabel("stale reads (%)")
-    ax.legend(frameon=False)
-    ax.set_title("Each invalidation must reach every instance")
-    fig.tight_layout()
-    return fig
+    return finish(ax, title="Each invalidation must reach every instance", ylabel="stale reads (%)",
+                  legend="outside", xticks=pos, xticklabels=[f"instance {i}" for i in inst], ylim_zero=True)
 
 
-def explore(l1_ttl: float = 30.0, l1_size: int = 50, loss: float = 0.0, **kw: Any):
+def chart_explore(l1_ttl: float = 30.0, l1_size: int = 50, loss: float = 0.0, **kw: Any) -> "Figure":
     """One run with a broadcast transport, drawn as a bar chart of L1/L2/DB and stale shares (for ``interact``)."""
     import matplotlib.pyplot as plt
 
@@ -282,19 +276,16 @@ def explore(l1_ttl: float = 30.0, l1_size: int = 50, loss: float = 0.0, **kw: An
     fig, ax = plt.subplots(figsize=(6, 2.8))
     names = ["L1", "L2", "DB", "stale"]
     ax.bar(names, [100 * s[n] for n in names], color=["tab:green", "tab:orange", "tab:red", "black"])
-    ax.set_ylabel("% of reads")
     ax.set_ylim(0, 100)
-    ax.set_title(f"L1 TTL {l1_ttl:g} s, size {l1_size}, loss {loss:.0%}")
-    fig.tight_layout()
-    return fig
+    return finish(ax, title=f"L1 TTL {l1_ttl:g} s, size {l1_size}, loss {loss:.0%}", ylabel="% of reads",
+                  legend=None)
 
 
-def measure_latency(n: int = 2000, *, client: Any = None) -> pd.DataFrame:
-    """Measured (real clock): ``n`` gets answered by L1, and ``n`` answered by L2 (an L1 of size 1 cycled over
+def measure_latency(n: int = 2000, *, client: Any = None, clock: Any = REAL) -> pd.DataFrame:
+    """Measured (on ``clock``, real by default): ``n`` gets answered by L1, and ``n`` answered by L2 (an L1 of size 1 cycled over
     two keys, so every get misses L1 and hits Redis). One row per get: ``level``, ``latency`` (seconds)."""
     n = _validate.integer("n", n, minimum=1)
-    client = client if client is not None else connect()
-    ks = Keyspace(f"cachesim-lat-{uuid.uuid4().hex[:8]}", client)
+    client, ks = resolve_keyspace(client, None, f"cachesim-lat-{uuid.uuid4().hex[:8]}")
     rows = []
     try:
         with TwoLevelCache(client, loader=lambda k: {"id": k, "price": 42}, keyspace=ks, l1_size=1,
@@ -303,20 +294,17 @@ def measure_latency(n: int = 2000, *, client: Any = None) -> pd.DataFrame:
             c.get("a")  # L1 now holds "a" only
             for level, seq in (("L1", ["a"] * n), ("L2", ["b", "a"] * (n // 2) + ["b"] * (n % 2))):
                 for k in seq:
-                    t0 = time.perf_counter()
+                    t0 = clock.monotonic()
                     c.get(k)
-                    rows.append((level, time.perf_counter() - t0))
+                    rows.append((level, clock.monotonic() - t0))
     finally:
         ks.cleanup()
     return pd.DataFrame(rows, columns=["level", "latency"])
 
 
 def _wait(pred: Any, timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > end:
-            raise RuntimeError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.005)
+    if not poll_until(pred, timeout, clock=REAL):  # real pub/sub connections: real time
+        raise RuntimeError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def reconnect_demo(flush_on_reconnect: bool, *, gap: float = 0.3, client: Any = None,
@@ -341,8 +329,7 @@ def reconnect_demo(flush_on_reconnect: bool, *, gap: float = 0.3, client: Any = 
 
 
 def _reconnect_once(flush_on_reconnect: bool, gap: float, client: Any, timeout: float) -> dict[str, Any] | None:
-    client = client if client is not None else connect()
-    ks = Keyspace(f"cachesim-rc-{uuid.uuid4().hex[:8]}", client)
+    client, ks = resolve_keyspace(client, None, f"cachesim-rc-{uuid.uuid4().hex[:8]}")
     db = {"price": 100}
     clock = VirtualClock()
     try:

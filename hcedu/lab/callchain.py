@@ -22,13 +22,18 @@ given seed (latencies are drawn per request from ``numpy.random.default_rng(seed
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _validate
 from ..clock import VirtualClock
 from ..go import context as gocontext
+from .plot import Span, finish, timeline
 
-__all__ = ["Model", "DEFAULT_MODEL", "simulate", "summarize", "sweep", "plot_timeline", "plot_sweep",
+if TYPE_CHECKING:
+    from ipywidgets import Widget
+    from matplotlib.figure import Figure
+
+__all__ = ["Model", "DEFAULT_MODEL", "simulate", "summarize", "sweep", "chart_timeline", "chart_sweep",
            "dashboard"]
 
 
@@ -225,8 +230,9 @@ def sweep(timeouts=(0.03, 0.05, 0.08, 0.12, 0.2), requests: int = 200, *, model:
 _COLORS = {"ok": "#4c9a2a", "canceled": "#d98c1f", "timeout": "#c0392b", "abandoned": "#777"}
 
 
-def plot_timeline(spans, request: int = 0, ax: Any = None, title: str | None = None):
-    """Gantt chart of one request's spans, coloured by status, with the deadline and the client's answer."""
+def chart_timeline(spans, request: int = 0, ax: Any = None, title: str | None = None) -> "Figure":
+    """Gantt chart of one request's spans, coloured by status, with the deadline and the client's answer
+    (one lane per span, drawn with :func:`hcedu.lab.plot.timeline`); on ``ax`` if given."""
     import matplotlib.pyplot as plt
 
     r = spans[spans.request == request].reset_index(drop=True)
@@ -236,24 +242,21 @@ def plot_timeline(spans, request: int = 0, ax: Any = None, title: str | None = N
     if ax is None:
         fig, ax = plt.subplots(figsize=(7.5, 3.2))
     order = list(r["span"])
-    for y, row in r.iterrows():
-        ms_start, ms_len = row["start"] * 1e3, (row["end"] - row["start"]) * 1e3
-        ax.barh(y, ms_len, left=ms_start, color=_COLORS.get(row["status"], "#999"), height=0.6)
-        ax.text(ms_start + ms_len + 1, y, row["status"], va="center", fontsize=7)
+    timeline(ax, order, [Span(row["span"], row["start"] * 1e3, row["end"] * 1e3, text=row["status"],
+                              text_after=True, color=_COLORS.get(row["status"], "#999"), alpha=1.0)
+                         for _, row in r.iterrows()],
+             lane_labels=["  " * int(d) + s for s, d in zip(order, r["depth"])])
     h_end = r["handler_end"].iloc[0] * 1e3
     dl = r.loc[r.span == "handler", "deadline"].iloc[0] * 1e3
     ax.axvline(dl, color="#c0392b", ls="--", lw=1, label="deadline")
     ax.axvline(h_end, color="#333", ls=":", lw=1, label="client answered")
-    from .plot import finish
-    ax.set_yticks(range(len(order)), ["  " * int(d) + s for s, d in zip(order, r["depth"])])
-    ax.invert_yaxis()
     # the legend goes below the axes: inside, it covered the last span (render)
     finish(ax, title=title or f"request {request}", xlabel="ms since the request arrived", legend="below",
            tight=fig is not None)
     return ax.figure
 
 
-def plot_sweep(df):
+def chart_sweep(df) -> "Figure":
     """Two panels vs timeout: wasted downstream ms per request, and backend-busy p99 vs client p99."""
     import matplotlib.pyplot as plt
 
@@ -264,19 +267,13 @@ def plot_sweep(df):
         b.plot(g["timeout"] * 1e3, g["backend_busy_p99"] * 1e3, marker="o", label=f"backend busy p99, {label}")
     client = df[df.propagate].sort_values("timeout")
     b.plot(client["timeout"] * 1e3, client["client_p99"] * 1e3, "k--", lw=1, label="client p99 (both)")
-    a.set_xlabel("handler timeout (ms)")
-    a.set_ylabel("wasted downstream ms / request")
-    a.set_title("Work done for clients that already left")
-    b.set_xlabel("handler timeout (ms)")
-    b.set_ylabel("ms")
-    b.set_title("How long the backend keeps working")
-    a.legend(fontsize=7)
-    b.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    finish(a, title="Work done for clients that already left", xlabel="handler timeout (ms)",
+           ylabel="wasted downstream ms / request", legend="inside", tight=False)
+    return finish(b, title="How long the backend keeps working", xlabel="handler timeout (ms)", ylabel="ms",
+                  legend="inside")
 
 
-def dashboard(requests: int = 100, seed: int = 0):
+def dashboard(requests: int = 100, seed: int = 0) -> "Widget":
     """An ipywidgets control: a timeout slider and a request picker redraw both timelines side by side,
     titled with that timeout's wasted work per request and backend-busy p99 over ``requests`` requests."""
     import ipywidgets as w
@@ -287,11 +284,11 @@ def dashboard(requests: int = 100, seed: int = 0):
         for ax, propagate in zip(axes, (True, False)):
             df = simulate(requests, timeout_ms / 1e3, propagate, seed=seed)
             m = summarize(df)
-            plot_timeline(df, request, ax=ax, title=(
+            chart_timeline(df, request, ax=ax, title=(
                 f"{'propagated' if propagate else 'not propagated'}: {requests} requests, "
                 f"wasted {m['wasted_per_request'] * 1e3:.1f} ms/req, backend p99 {m['backend_busy_p99'] * 1e3:.0f} ms"))
         fig.tight_layout()
         plt.show()
 
-    return w.interact(show, timeout_ms=w.IntSlider(value=80, min=10, max=200, step=10, description="timeout ms"),
-                      request=w.IntSlider(value=0, min=0, max=requests - 1, description="request"))
+    return w.interactive(show, timeout_ms=w.IntSlider(value=80, min=10, max=200, step=10, description="timeout ms"),
+                         request=w.IntSlider(value=0, min=0, max=requests - 1, description="request"))

@@ -17,8 +17,8 @@ server unless a ``client`` is given, and cleans up its keys. Workers never print
 from __future__ import annotations
 
 import threading
-import time
-from typing import Any, Iterable, Sequence
+import time  # process_time only (CPU seconds); durations come from a clock
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import fakeredis
 from ..backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
@@ -27,11 +27,17 @@ import pandas as pd
 from .. import _validate
 from .plot import finish
 from ..backend import Keyspace
-from ..clock import VirtualClock
+from ..clock import REAL, VirtualClock
 from ..patterns import counter as C, rediscounter as R
+from ..patterns._redisargs import resolve_keyspace
+from .runner import run_workers
+
+if TYPE_CHECKING:
+    from ipywidgets import Widget
+    from matplotlib.figure import Figure
 
 __all__ = ["SAFE_IN_PROCESS", "SAFE_REDIS", "make", "throughput", "lost_updates", "lockstep", "batching",
-           "hammer", "go_counterparts", "chart_throughput", "chart_lost", "chart_batching", "batching_dashboard"]
+           "hammer", "go_counterparts", "chart_throughput", "chart_lost", "chart_batching", "dashboard_batching"]
 
 SAFE_IN_PROCESS = ("locked", "atomic", "striped")
 SAFE_REDIS = ("redis INCR", "sharded redis", "batched redis")
@@ -53,9 +59,8 @@ def make(kind: str, *, client: Any = None, keyspace: Keyspace | None = None, nam
         if kind == "naive" and pause != "default":
             kw["pause"] = pause
         return C.IN_PROCESS[kind](**kw)
-    if client is None:
-        client = keyspace.client if keyspace is not None else _fresh_client()
-    keyspace = keyspace if keyspace is not None else Keyspace("countbench", client)
+    client, keyspace = resolve_keyspace(_fresh_client() if client is None and keyspace is None else client,
+                                        keyspace, "countbench")
     if kind == "batched redis":
         kw.setdefault("flush_interval", None)
     if kind == "naive redis" and pause != "default":
@@ -65,36 +70,23 @@ def make(kind: str, *, client: Any = None, keyspace: Keyspace | None = None, nam
     return c
 
 
-def hammer(counter: Any, threads: int, per_thread: int, timeout: float = 60.0) -> float:
-    """Run ``per_thread`` ``counter.incr()`` calls on each of ``threads`` daemon threads released together by a
-    barrier; return the seconds from release to the last join. Re-raises the first worker error; raises
-    ``TimeoutError`` if a worker is still running after ``timeout`` s."""
+def hammer(counter: Any, threads: int, per_thread: int, timeout: float = 60.0, *, clock: Any = REAL) -> float:
+    """Run ``per_thread`` ``counter.incr()`` calls on each of ``threads`` goroutines released together by a
+    barrier (:func:`~hcedu.lab.runner.run_workers`); return the seconds on ``clock`` from the first release to
+    the last worker's end. Re-raises the first worker error; raises ``TimeoutError`` if a worker is still
+    running after ``timeout`` s."""
     threads = _validate.integer("threads", threads, minimum=1, maximum=64)
     per_thread = _validate.integer("per_thread", per_thread, minimum=0)
-    start = threading.Barrier(threads + 1, timeout=timeout)
-    errors: list[BaseException] = []
 
-    def work() -> None:
-        try:
-            start.wait()
-            for _ in range(per_thread):
-                counter.incr()
-        except BaseException as exc:  # re-raised in the caller's thread
-            errors.append(exc)
+    def work(_: int) -> tuple[float, float]:
+        t0 = clock.monotonic()
+        for _ in range(per_thread):
+            counter.incr()
+        return t0, clock.monotonic()
 
-    ts = [threading.Thread(target=work, name=f"hcedu-countbench-{i}", daemon=True) for i in range(threads)]
-    for t in ts:
-        t.start()
-    start.wait()
-    t0 = time.perf_counter()
-    for t in ts:
-        t.join(timeout)
-    elapsed = time.perf_counter() - t0
-    if any(t.is_alive() for t in ts):
-        raise TimeoutError(f"counter workers still running after {timeout} s")
-    if errors:
-        raise errors[0]
-    return elapsed
+    spans = run_workers(work, threads, name="hcedu-countbench", timeout=timeout,
+                        start_together=True).raise_first().results
+    return max(end for _, end in spans) - min(start for start, _ in spans)
 
 
 def _finish(counter: Any) -> None:
@@ -292,7 +284,7 @@ def go_counterparts() -> pd.DataFrame:
 
 # -- charts ---------------------------------------------------------------------------------------------
 
-def chart_throughput(frame: pd.DataFrame, title: str | None = None, *, logy: bool = False):
+def chart_throughput(frame: pd.DataFrame, title: str | None = None, *, logy: bool = False) -> "Figure":
     """Increments per second vs threads, one line per counter (``logy`` when they differ by orders of magnitude)."""
     import matplotlib.pyplot as plt
 
@@ -310,7 +302,7 @@ def chart_throughput(frame: pd.DataFrame, title: str | None = None, *, logy: boo
                   ylabel="increments / s" + (" (log)" if logy else ""), legend="outside", ylim_zero=not logy)
 
 
-def chart_lost(frame: pd.DataFrame):
+def chart_lost(frame: pd.DataFrame) -> "Figure":
     """Increments lost per counter (a bar of 0 is an exact counter)."""
     import matplotlib.pyplot as plt
 
@@ -327,7 +319,7 @@ def chart_lost(frame: pd.DataFrame):
                          f"({int(frame['threads'].iloc[0])} threads)")
 
 
-def chart_batching(frame: pd.DataFrame):
+def chart_batching(frame: pd.DataFrame) -> "Figure":
     """Per flush setting: Redis round trips per 1,000 increments (log) vs counts lost on a crash and max lag."""
     import matplotlib.pyplot as plt
     import numpy as np
@@ -345,7 +337,7 @@ def chart_batching(frame: pd.DataFrame):
     return finish(ax2, xlabel="increments", legend="outside")
 
 
-def batching_dashboard(rate: float = 1000.0, duration: float = 10.0):
+def dashboard_batching(rate: float = 1000.0, duration: float = 10.0) -> "Widget":
     """Sliders for ``flush_every`` and ``flush_interval`` (0 = count only) and the crash time, redrawing
     :func:`chart_batching` for that setting next to flushing every increment. Returns the widget."""
     import ipywidgets as widgets

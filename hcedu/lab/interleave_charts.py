@@ -6,43 +6,44 @@ a frame) and returns a matplotlib ``Figure``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
 from .. import _validate
-from .plot import finish
 from .interleave_runs import Outcome
+from .plot import Span, finish, timeline
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["chart_timeline", "chart_compare", "chart_delay"]
 
 # -- charts ---------------------------------------------------------------------------------------------
 
-def chart_timeline(outcome: Outcome, title: str | None = None):
+def chart_timeline(outcome: Outcome, title: str | None = None) -> "Figure":
     """A sequence diagram of one run: a lane per actor (each step a labelled box, in order), and a cache
     lane showing the cached version after each step, red while it is older than the newest."""
     import matplotlib.pyplot as plt
 
     trace = outcome.trace
     actors = list(dict.fromkeys(row["actor"] for row in trace))
-    lanes = {a: i for i, a in enumerate(reversed(actors), start=1)}
     fig, ax = plt.subplots(figsize=(max(6.0, 1.25 * len(trace) + 1.5), 0.7 * (len(actors) + 1) + 1.4))
+    spans = []
     for i, row in enumerate(trace):
-        y = lanes[row["actor"]]
         label = row["op"].replace("_", " ") + (f"\n{row['detail']}" if row["detail"] else "")
-        ax.text(i, y, label, ha="center", va="center", fontsize=8,
-                bbox={"boxstyle": "round", "fc": "#dbe9f6" if row["actor"].startswith("r") else "#f6e3c8"})
+        spans.append(Span(row["actor"], i - 0.45, i + 0.45, text=label, fontsize=8, alpha=1.0, height=0.7,
+                          color="#dbe9f6" if row["actor"].startswith("r") else "#f6e3c8"))
         cache, truth = row["cache"], row["truth"]
         stale = cache is not None and cache < truth
-        ax.add_patch(plt.Rectangle((i - 0.45, -0.3), 0.9, 0.6, color="#e06666" if stale else "#93c47d"))
-        ax.text(i, 0, "miss" if cache is None else f"v{cache}", ha="center", va="center", fontsize=8)
+        spans.append(Span("cache", i - 0.45, i + 0.45, color="#e06666" if stale else "#93c47d", alpha=1.0,
+                          text="miss" if cache is None else f"v{cache}", fontsize=8))
+    ypos = timeline(ax, [*actors, "cache"], spans)
     end = len(trace)
     if outcome.final_stale:
-        ax.annotate(f"stale until TTL\n(+{outcome.ttl:g} s)", (end - 0.5, 0), (end + 0.1, 0), va="center",
-                    fontsize=8, color="#a61c00")
-    ax.set_yticks([0, *lanes.values()], ["cache", *lanes.keys()])
+        ax.annotate(f"stale until TTL\n(+{outcome.ttl:g} s)", (end - 0.5, ypos["cache"]), (end + 0.1, ypos["cache"]),
+                    va="center", fontsize=8, color="#a61c00")
     ax.set_xlim(-0.7, end + 1.2)
-    ax.set_ylim(-0.7, len(actors) + 0.7)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
     # one tick per step, numbered, with the virtual time it ran at: actors move concurrently, so two steps of
     # different actors can share a millisecond
     finish(ax, title=title or f"{outcome.strategy}: {' '.join(outcome.schedule)}",
@@ -52,7 +53,7 @@ def chart_timeline(outcome: Outcome, title: str | None = None):
     return fig
 
 
-def chart_compare(frame: pd.DataFrame, title: str = "Every schedule, per strategy"):
+def chart_compare(frame: pd.DataFrame, title: str = "Every schedule, per strategy") -> "Figure":
     """Three panels per strategy: stale-read rate, share of schedules ending stale, longest stale window."""
     import matplotlib.pyplot as plt
 
@@ -74,7 +75,7 @@ def chart_compare(frame: pd.DataFrame, title: str = "Every schedule, per strateg
     return fig
 
 
-def chart_delay(frame: pd.DataFrame, x: str = "replica_lag"):
+def chart_delay(frame: pd.DataFrame, x: str = "replica_lag") -> "Figure":
     """The longest stale window vs ``x`` (``replica_lag`` or ``reader_pause``), one line per double-delete
     delay (dotted: the delay itself). It equals the delay while the second DEL cleans up, and jumps to the
     TTL once ``x`` outlasts the delay."""

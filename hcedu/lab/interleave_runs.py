@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from functools import cached_property
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import pandas as pd
 import redis
@@ -47,9 +48,10 @@ class _Actor:
     result: Any = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
-    """One run: ``trace`` rows are (t, actor, op, detail, cache version after, newest version after)."""
+    """One run: ``trace`` rows are (t, actor, op, detail, cache version after, newest version after);
+    :attr:`frame` is the trace as a DataFrame. Summary fields: ``final_stale``, ``stale_reads``, ..."""
 
     strategy: str
     schedule: tuple[str, ...]
@@ -71,7 +73,9 @@ class Outcome:
     def max_window(self) -> float:
         return max(self.windows, default=0.0)
 
-    def trace_frame(self) -> pd.DataFrame:
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """The trace, one row per step: ``t, actor, op, detail, cache, truth`` (built on first use)."""
         return pd.DataFrame(self.trace, columns=["t", "actor", "op", "detail", "cache", "truth"])
 
     def row(self) -> dict:
@@ -106,6 +110,17 @@ def _actors_of(strategy: str, actors: Sequence[str] | None, schedule: Sequence[A
     return actors
 
 
+#: Each role's steps, chosen once per actor: a reader's read, a writer's write, and the background actors
+#: of the strategies that have them (write-behind's flusher and crash, CDC's consumer).
+_STEPS: dict[str, Callable[[Any, str], Any]] = {
+    "read": lambda s, name: s.read_steps(KEY),
+    "write": lambda s, name: s.write_steps(KEY, name),
+    "flush": lambda s, name: s.flush_steps(),
+    "cdc": lambda s, name: s.cdc_steps(),
+    "crash": lambda s, name: s.crash_steps(),
+}
+
+
 class _Run:
     """One simulation: a fresh DB, a fresh cache key, actors primed, staleness tracked after each action."""
 
@@ -122,20 +137,15 @@ class _Run:
         if warm:
             self.s._fill(KEY, "old", 1)
         self.tick, self.pauses = tick, pauses
-        self.out = Outcome(strategy, (), ttl=ttl)
+        self.strategy, self.ttl = strategy, ttl
+        self.schedule: list[str] = []
+        self.trace: list[dict] = []
+        self.reads: list[dict] = []
+        self.windows: list[float] = []
         self.actors: dict[str, _Actor] = {}
         for name in actors:
             role = _role(name)
-            if role == "read":
-                gen = self.s.read_steps(KEY)
-            elif role == "write":
-                gen = self.s.write_steps(KEY, name)
-            elif role == "flush":
-                gen = self.s.flush_steps()  # type: ignore[attr-defined]
-            elif role == "cdc":
-                gen = self.s.cdc_steps()  # type: ignore[attr-defined]
-            else:
-                gen = self.s.crash_steps()  # type: ignore[attr-defined]
+            gen = _STEPS[role](self.s, name)
             first = next(gen)  # announces its first step; nothing has happened yet
             ready = T0 + starts.get(name, 0.0) + pauses.get(name, {}).get(first.op, 0.0)
             self.actors[name] = _Actor(name, role, gen, first, ready)
@@ -159,7 +169,7 @@ class _Run:
         if stale and self.stale_since is None:
             self.stale_since = t
         elif not stale and self.stale_since is not None:
-            self.out.windows.append(t - self.stale_since)
+            self.windows.append(t - self.stale_since)
             self.stale_since = None
 
     def step(self, name: str) -> None:
@@ -177,16 +187,16 @@ class _Run:
             nxt: Step | None = a.gen.send(None)  # performs `step`, announces the next one
         except StopIteration as stop:
             nxt, a.result = None, stop.value
-        self.out.schedule += (name,)
+        self.schedule.append(name)
         self._track(t)
-        self.out.trace.append({"t": round(t - T0, 6), "actor": name, "op": step.op, "detail": str(step)
+        self.trace.append({"t": round(t - T0, 6), "actor": name, "op": step.op, "detail": str(step)
                                if step.op == "sleep" else step.detail, "cache": self.last_cache,
                                "truth": self.s.truth(KEY)})
         a.pending = nxt
         if nxt is None:
             if a.role == "read":
                 version = a.result[1] if a.result else 0
-                self.out.reads.append({"actor": name, "t": round(t - T0, 6), "version": version,
+                self.reads.append({"actor": name, "t": round(t - T0, 6), "version": version,
                                        "expected": a.truth0, "stale": version < a.truth0})
         else:
             took = step.seconds if step.op == "sleep" else self.tick
@@ -197,19 +207,22 @@ class _Run:
         return min(ready, key=lambda n: (self.actors[n].ready_at, ready.index(n)))
 
     def finish(self) -> Outcome:
-        out, s = self.out, self.s
+        s = self.s
+        lost_writes = final_stale = 0
         if isinstance(s, WriteBehind):
             s.flush()  # the flusher eventually runs; a crash has already dropped its queue
-            out.lost_writes = s.lost
+            lost_writes = s.lost
             self._track(self.clock.now())
         if isinstance(s, CDCInvalidate):
             self.clock.advance(s.lag)  # the consumer catches up with the binlog
             s.consume()
             self._track(self.clock.now())
         if self.stale_since is not None:  # stale at the end: stays so until the entry's TTL expires
-            out.final_stale = True
-            out.windows.append(self.set_at + s.ttl - self.stale_since)
-        out.final_cache, out.final_truth, out.db_version = self.last_cache, s.truth(KEY), self.db.version(KEY)
+            final_stale = True
+            self.windows.append(self.set_at + s.ttl - self.stale_since)
+        out = Outcome(self.strategy, tuple(self.schedule), self.trace, self.reads, self.windows,
+                      final_stale=bool(final_stale), final_cache=self.last_cache, final_truth=s.truth(KEY),
+                      db_version=self.db.version(KEY), lost_writes=lost_writes, ttl=self.ttl)
         s.reset(KEY)
         return out
 

@@ -2,8 +2,8 @@
 and ``reset_peer`` toxics), on a real loopback socket or inside the embedded fakeredis.
 
 Two ways in, one plan:
-  * :class:`LatencyProxy` is a TCP proxy on ``127.0.0.1`` (one asyncio event loop on one daemon
-    thread, ``hcedu-proxy-<port>``) in front of any Redis that speaks TCP: a real ``redis-server`` or
+  * :class:`LatencyProxy` is a TCP proxy on ``127.0.0.1`` (one asyncio event loop on one
+    goroutine, ``hcedu-proxy-<port>``) in front of any Redis that speaks TCP: a real ``redis-server`` or
     ``hcedu.backend.serve_embedded()``. Point a client at ``proxy.url``.
   * :class:`DelayedConnection` is a fakeredis connection class that applies the same plan in-process,
     so the lab also runs with nothing installed:
@@ -27,7 +27,7 @@ Both read a :class:`Toxics` object, which you can change while traffic flows:
   * every delay and fault is recorded (``toxics.report()`` gives a frame; ``toxics.counts``).
 
 Shutdown invariant: ``LatencyProxy.stop()`` (also on ``with`` exit and at interpreter exit) closes the
-listening socket and every proxied connection and joins the loop thread; it is idempotent.
+listening socket and every proxied connection and joins the loop's goroutine; it is idempotent.
 """
 
 from __future__ import annotations
@@ -35,149 +35,27 @@ from __future__ import annotations
 import asyncio
 import atexit
 import itertools
-import random
 import socket
 import struct
 import threading
-import time
 import weakref
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import fakeredis
 from ..backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
-import pandas as pd
 import redis
 
 from .. import _validate
 from ..backend import BackendUnavailable
+from ..clock import REAL
+from ..go import spawn
+from .toxics import _FAULTS, FAULTS, FaultEvent, Toxics
 
 __all__ = ["FAULTS", "Toxics", "FaultEvent", "LatencyProxy", "DelayedConnection", "DelayedTCPConnection",
            "parse_address"]
 
-#: The faults a :class:`Toxics` plan can inject.
-FAULTS: tuple[str, ...] = ("stall", "drop", "reset", "lose_reply")
 _HANDSHAKE = {b"HELLO", b"AUTH", b"CLIENT", b"SELECT"}
-
-
-@dataclass(frozen=True)
-class FaultEvent:
-    """One thing a :class:`Toxics` plan did to one request: ``kind`` is ``delay`` or a fault."""
-
-    t: float          # seconds since the plan was created
-    conn: int         # connection id (proxy or in-process)
-    kind: str         # "delay", "stall", "drop" or "reset"
-    seconds: float    # injected delay or stall duration (0 for drop/reset)
-    via: str          # "proxy" or "in-process"
-
-
-class Toxics:
-    """A latency + fault plan shared by :class:`LatencyProxy` and :class:`DelayedConnection` (toxiproxy's toxics).
-
-    Thread-safe: change it from any thread while requests flow. ``seed`` makes jitter and random
-    faults reproducible. ``record=False`` keeps only the counters (for long load runs).
-    """
-
-    def __init__(self, delay: float = 0.0, jitter: float = 0.0, *, seed: int | None = 0,
-                 record: bool = True) -> None:
-        self._lock = threading.Lock()
-        self._rng = random.Random(seed)
-        self._t0 = time.perf_counter()
-        self._queue: list[tuple[str, float]] = []
-        self._rates: dict[str, tuple[float, float]] = {}
-        self._events: list[FaultEvent] = []
-        self._record = bool(record)
-        self.counts: dict[str, int] = {"requests": 0, "delay": 0, **{k: 0 for k in FAULTS}}
-        self.delay = 0.0
-        self.jitter = 0.0
-        self.set_latency(delay, jitter)
-
-    def set_latency(self, delay: float, jitter: float = 0.0) -> None:
-        """Add ``delay`` ± uniform ``jitter`` seconds to every request (``jitter <= delay``)."""
-        delay = _validate.number("delay", delay, minimum=0)
-        jitter = _validate.number("jitter", jitter, minimum=0)
-        if jitter > delay:
-            raise ValueError(f"jitter must be <= delay so a delay is never negative (got jitter={jitter:g}, "
-                             f"delay={delay:g})")
-        with self._lock:
-            self.delay, self.jitter = delay, jitter
-
-    def inject(self, kind: str, count: int = 1, duration: float = 0.0) -> None:
-        """Make the next ``count`` user requests suffer ``kind`` (``stall`` for ``duration`` s, ``drop``, ``reset``,
-        ``lose_reply``: executed by the server, reply never delivered)."""
-        _validate.choice("kind", kind, FAULTS)
-        count = _validate.integer("count", count, minimum=1)
-        duration = self._duration(kind, duration)
-        with self._lock:
-            self._queue.extend([(kind, duration)] * count)
-
-    def set_rate(self, kind: str, probability: float, duration: float = 0.0) -> None:
-        """Make each user request suffer ``kind`` with ``probability`` (0 turns it off); seeded by ``seed``."""
-        _validate.choice("kind", kind, FAULTS)
-        probability = _validate.number("probability", probability, minimum=0, maximum=1)
-        if probability > 0:
-            duration = self._duration(kind, duration)
-        with self._lock:
-            if probability == 0:
-                self._rates.pop(kind, None)
-            else:
-                self._rates[kind] = (probability, duration)
-
-    @staticmethod
-    def _duration(kind: str, duration: float) -> float:
-        duration = _validate.number("duration", duration, minimum=0)
-        if kind == "stall" and duration <= 0:
-            raise ValueError("duration must be > 0 for a stall (seconds to hold the request)")
-        return duration
-
-    def clear(self) -> None:
-        """Remove pending and random faults (latency stays)."""
-        with self._lock:
-            self._queue.clear()
-            self._rates.clear()
-
-    def decide(self, conn: int, *, handshake: bool = False, via: str = "proxy") -> tuple[float, str | None, float]:
-        """Draw the fate of one request: ``(delay, fault or None, fault duration)``. Records it."""
-        with self._lock:
-            self.counts["requests"] += 1
-            d = self.delay
-            if self.jitter:
-                d = max(0.0, d + self._rng.uniform(-self.jitter, self.jitter))
-            fault: str | None = None
-            dur = 0.0
-            if not handshake:
-                if self._queue:
-                    fault, dur = self._queue.pop(0)
-                else:
-                    for kind, (p, kdur) in self._rates.items():
-                        if self._rng.random() < p:
-                            fault, dur = kind, kdur
-                            break
-            now = time.perf_counter() - self._t0
-            if d > 0:
-                self.counts["delay"] += 1
-                if self._record:
-                    self._events.append(FaultEvent(now, conn, "delay", d, via))
-            if fault is not None:
-                self.counts[fault] += 1
-                if self._record:
-                    self._events.append(FaultEvent(now, conn, fault, dur, via))
-        return d, fault, dur
-
-    @property
-    def events(self) -> list[FaultEvent]:
-        with self._lock:
-            return list(self._events)
-
-    def report(self) -> pd.DataFrame:
-        """Every recorded delay and fault as a frame (columns ``t, conn, kind, seconds, via``)."""
-        ev = self.events
-        return pd.DataFrame([e.__dict__ for e in ev], columns=["t", "conn", "kind", "seconds", "via"])
-
-    def __repr__(self) -> str:
-        return (f"Toxics(delay={self.delay:g}, jitter={self.jitter:g}, pending={len(self._queue)}, "
-                f"rates={self._rates})")
 
 
 def parse_address(upstream: Any) -> tuple[str, int]:
@@ -285,17 +163,12 @@ class _ClientSide(asyncio.Protocol):
             return
         proxy = self.proxy
         delay, fault, dur = proxy.toxics.decide(pipe.id, handshake=_command_name(data) in _HANDSHAKE)
-        if fault == "reset":
-            pipe.close(rst=True)
+        extra = 0.0 if fault is None else _FAULTS[fault].on_proxy(pipe, dur)
+        if extra is None:  # the fault ended the request here
             return
-        if fault == "drop":
-            pipe.close(rst=False)
-            return
-        if fault == "lose_reply":
-            pipe.lose_reply = True
         loop = proxy._loop
         now = loop.time()
-        at = max(now + delay + (dur if fault == "stall" else 0.0), pipe.next_send)
+        at = max(now + delay + extra, pipe.next_send)
         pipe.next_send = at
         if at <= now:
             pipe.send_up(data)
@@ -373,17 +246,16 @@ class LatencyProxy:
         self._ready = threading.Event()
         self._server: asyncio.AbstractServer | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(host, port), daemon=True,
-                                        name="hcedu-proxy")
-        self._thread.start()
+        # the event loop runs on its own goroutine for the proxy's whole life
+        self._g = spawn(self._run, host, port, name="hcedu-proxy", report=False)
         if not self._ready.wait(10) or self._error is not None:
             self._stopped = True
             err = self._error
             self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
+            self._g.join(5)
             raise OSError(f"proxy could not listen on {host}:{port}: {err}") from err
         self.host, self.port = self._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
-        self._thread.name = f"hcedu-proxy-{self.port}"
+        self._g.name = f"hcedu-proxy-{self.port}"
         _live_proxies.add(self)
 
     def _run(self, host: str, port: int) -> None:
@@ -427,7 +299,7 @@ class LatencyProxy:
 
     @property
     def running(self) -> bool:
-        return not self._stopped and self._thread.is_alive()
+        return not self._stopped and self._g.alive
 
     def stats(self) -> dict[str, int]:
         """Connections accepted and open, upstream failures, bytes each way, and the plan's counters."""
@@ -449,9 +321,9 @@ class LatencyProxy:
         return len(pipes)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close the listener and every connection, stop the loop and join its thread (idempotent).
+        """Close the listener and every connection, stop the loop and join its goroutine (idempotent).
 
-        Raises ``RuntimeError`` if the thread has not stopped within ``timeout`` seconds.
+        Raises ``RuntimeError`` if the goroutine has not stopped within ``timeout`` seconds.
         """
         if self._stopped:
             return
@@ -461,9 +333,8 @@ class LatencyProxy:
             self._loop.call_soon_threadsafe(self._loop.stop)
         except RuntimeError:  # loop already closed
             pass
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise RuntimeError(f"proxy thread {self._thread.name} did not stop within {timeout:g} s")
+        if not self._g.join(timeout):
+            raise RuntimeError(f"proxy goroutine {self._g.name} did not stop within {timeout:g} s")
 
     def __enter__(self) -> "LatencyProxy":
         return self
@@ -509,33 +380,22 @@ class _ToxicConnection:
         owed, self._owed = self._owed, None
         if owed is not None:
             delay, fault, dur = owed
-            if fault == "lose_reply":
-                try:
-                    super().read_response(*args, **kwargs)  # type: ignore[misc]  # executed; reply discarded
-                except redis.ResponseError:
-                    pass
-                self.disconnect()
-                raise redis.ConnectionError("Connection closed by server.")
-            if fault in ("drop", "reset"):
-                self.disconnect()
-                if fault == "drop":
-                    raise redis.ConnectionError("Connection closed by server.")
-                raise redis.ConnectionError(f"Error while reading from {self._host_label} : "
-                                            f"(104, 'Connection reset by peer')")
-            total = delay + (dur if fault == "stall" else 0.0)
+            read = lambda: super(_ToxicConnection, self).read_response(*args, **kwargs)  # noqa: E731
+            total = delay + (0.0 if fault is None else _FAULTS[fault].on_connection(self, dur, read))
             limit = self.socket_timeout  # type: ignore[attr-defined]
             if limit is not None and total > limit:
-                time.sleep(limit)
+                self.toxics.clock.sleep(limit)
                 self.disconnect()
                 raise redis.TimeoutError(f"Timeout reading from {self._host_label} "
                                          f"(injected stall of {total:.3g} s)")
             if total > 0:
-                time.sleep(total)
+                self.toxics.clock.sleep(total)
         response = super().read_response(*args, **kwargs)  # type: ignore[misc]
         if self.health_check_interval:  # type: ignore[attr-defined]
             # redis-py does this in Connection.read_response; fakeredis's override forgets it, which
-            # would make every command send a health-check PING first.
-            self.next_health_check = time.monotonic() + self.health_check_interval  # type: ignore[attr-defined]
+            # would make every command send a health-check PING first. (redis-py compares it with the
+            # monotonic clock; REAL.monotonic() is perf_counter, the same CLOCK_MONOTONIC on Linux.)
+            self.next_health_check = REAL.monotonic() + self.health_check_interval  # type: ignore[attr-defined]
         return response
 
     def disconnect(self, *args: Any, **kwargs: Any) -> None:

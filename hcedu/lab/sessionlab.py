@@ -23,9 +23,8 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
-import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import fakeredis
 from ..backend import new_fake_server  # db 0 made up front: fakeredis 2.41's first-use race
@@ -36,8 +35,14 @@ from redis.commands.core import Script
 
 from .. import _validate
 from ..backend import Keyspace
-from ..clock import VirtualClock
+from ..clock import REAL, VirtualClock
+from ..go import spawn
 from ..patterns.session import NaiveSessionStore, SessionStore
+from .runner import run_workers
+
+if TYPE_CHECKING:
+    from ipywidgets import Widget
+    from matplotlib.figure import Figure
 
 __all__ = ["RacingClient", "POLICIES", "Policy", "live_sessions_over_time", "relogins", "chart_live",
            "check_then_act_race", "race_summary", "chart_race", "TORN", "middleware_overhead", "run_threads", "dashboard"]
@@ -207,7 +212,7 @@ def relogins(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def chart_live(frame: pd.DataFrame):
+def chart_live(frame: pd.DataFrame) -> "Figure":
     """Live sessions vs time per policy, with the truly active users dashed; forced re-logins beside it."""
     import matplotlib.pyplot as plt
 
@@ -235,7 +240,7 @@ STORES = ("naive EXISTS→EXPIRE→HGETALL", "atomic Lua (read+slide)")
 
 
 def check_then_act_race(n: int = 100, *, mode: str = "scripted", event: str = "logout", client: Any = None,
-                        threads: int = 4, gap: float = 0.002, seed: int = 0) -> pd.DataFrame:
+                        threads: int = 4, gap: float = 0.002, seed: int = 0, clock: Any = REAL) -> pd.DataFrame:
     """Requests racing a logout (``event="logout"``) or an expiry (``"expire"``) of their session, on real threads.
 
     For each store (the naive EXISTS-then-EXPIRE one and :class:`SessionStore`) ``n`` sessions are created and
@@ -243,7 +248,8 @@ def check_then_act_race(n: int = 100, *, mode: str = "scripted", event: str = "l
     request's gap (before its second Redis command) or, if the request has no second command, right after it
     (deterministic). ``mode="threads"``: both start together at a barrier; the request pauses ``gap`` s between
     its commands (one network round trip) and the logout fires after a seeded random delay in ``[0, 2*gap]``
-    (not deterministic). ``threads`` request threads run at once. ``client`` defaults to a fresh fakeredis.
+    (not deterministic). ``threads`` request threads run at once. ``client`` defaults to a fresh fakeredis;
+    the pauses sleep on ``clock`` (real by default: they race real Redis round trips).
 
     Returns one row per request: ``store``, ``i``, ``accepted``, ``event_in_gap`` (the logout/expiry landed
     between the request's commands), ``torn`` (a session was returned with ``user_id`` None: the check saw
@@ -274,7 +280,7 @@ def check_then_act_race(n: int = 100, *, mode: str = "scripted", event: str = "l
                 ender.destroy(sid)
             else:  # the session times out: Redis expires the key (1 ms TTL, then wait past it)
                 raw.pexpire(ender.key(sid), 1)
-                time.sleep(0.005)
+                clock.sleep(0.005)
                 raw.exists(ender.key(sid))  # an access makes Redis delete an expired key now
 
         def one(i: int) -> None:
@@ -287,7 +293,7 @@ def check_then_act_race(n: int = 100, *, mode: str = "scripted", event: str = "l
                         go.wait(T)
                     else:
                         barrier.wait(T)
-                        time.sleep(delays[i])
+                        clock.sleep(delays[i])
                     end_session(sid)
                 finally:
                     done.set()
@@ -301,15 +307,17 @@ def check_then_act_race(n: int = 100, *, mode: str = "scripted", event: str = "l
                 barrier = threading.Barrier(2, timeout=T)
 
                 def on_gap() -> None:
-                    time.sleep(gap)
-            t = threading.Thread(target=ender_thread, name="hcedu-race-ender", daemon=True)
-            t.start()
+                    clock.sleep(gap)
+            ender_g = spawn(ender_thread, name="hcedu-race-ender", report=False)
             if mode == "threads":
                 barrier.wait(T)
             with racing.operation(on_gap) as log:
                 session = store.get(sid)
             go.set()
-            t.join(T)
+            if not ender_g.join(T):
+                raise TimeoutError(f"the ender of request {i} was still running after {T:g} s")
+            if ender_g.exception is not None:
+                raise ender_g.exception
             dead = any(cmd in ("expire", "pexpire") and not res for cmd, res in log)
             if mode == "threads":
                 in_gap = [True] if dead else []
@@ -324,33 +332,21 @@ def check_then_act_race(n: int = 100, *, mode: str = "scripted", event: str = "l
 
 def run_threads(fn: Callable[[int], Any], n: int, width: int, *, name: str = "hcedu-race-request",
                 timeout: float = 120.0) -> None:
-    """Run ``fn(i)`` for i in range(n) on ``width`` daemon threads named ``name-k``; re-raise the first error,
-    raise ``TimeoutError`` if they are not done within ``timeout`` s (a stuck thread is left behind, daemon)."""
-    errors: list[BaseException] = []
+    """Run ``fn(i)`` for i in range(n) on ``width`` goroutines named ``name-k`` (:func:`~hcedu.lab.runner.run_workers`),
+    each taking the next ``i``; re-raise the first error (a worker stops at its first error), raise
+    ``TimeoutError`` if they are not done within ``timeout`` s (a stuck goroutine is left behind, daemon)."""
     nxt = iter(range(n))
     lock = threading.Lock()
 
-    def worker() -> None:
+    def worker(_: int) -> None:
         while True:
             with lock:
                 i = next(nxt, None)
             if i is None:
                 return
-            try:
-                fn(i)
-            except BaseException as exc:  # re-raised in the caller
-                errors.append(exc)
-                return
+            fn(i)
 
-    ts = [threading.Thread(target=worker, name=f"{name}-{k}", daemon=True) for k in range(width)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(timeout)
-    if errors:
-        raise errors[0]
-    if any(t.is_alive() for t in ts):
-        raise TimeoutError(f"{name} threads did not finish within {timeout:g} s")
+    run_workers(worker, width, name=name, timeout=timeout).raise_first()
 
 
 TORN = "torn read (user_id None)"
@@ -365,7 +361,7 @@ def race_summary(frame: pd.DataFrame) -> pd.DataFrame:
                          "round trips per lookup": g["round_trips"].max()}).astype(int)
 
 
-def chart_race(frame: pd.DataFrame):
+def chart_race(frame: pd.DataFrame) -> "Figure":
     """Bars per store: requests that got the whole session vs a torn one (``user_id`` None) vs none."""
     import matplotlib.pyplot as plt
 
@@ -388,8 +384,9 @@ def chart_race(frame: pd.DataFrame):
 
 
 # -- measure ----------------------------------------------------------------------------------------------
-def middleware_overhead(requests: int = 2000, *, client: Any = None, repeats: int = 3) -> pd.DataFrame:
-    """Measured: microseconds per request through a tiny WSGI app, bare vs behind :class:`SessionMiddleware`
+def middleware_overhead(requests: int = 2000, *, client: Any = None, repeats: int = 3,
+                        clock: Any = REAL) -> pd.DataFrame:
+    """Measured (on ``clock``, real by default): microseconds per request through a tiny WSGI app, bare vs behind :class:`SessionMiddleware`
     (atomic store) vs behind it with the naive store. Best of ``repeats``. Numbers vary by machine/backend.
     """
     from wsgiref.util import setup_testing_defaults
@@ -424,10 +421,10 @@ def middleware_overhead(requests: int = 2000, *, client: Any = None, repeats: in
             environ["HTTP_COOKIE"] = f"sid={sid}"
         best = float("inf")
         for _ in range(repeats):
-            t0 = time.perf_counter()
+            t0 = clock.monotonic()
             for _ in range(requests):
                 body = handler(dict(environ), start_response)
-            best = min(best, time.perf_counter() - t0)
+            best = min(best, clock.monotonic() - t0)
         assert body == [b"ok"]
         rows.append({"variant": name, "requests": requests, "us_per_request": best / requests * 1e6})
         ks.cleanup()
@@ -436,7 +433,7 @@ def middleware_overhead(requests: int = 2000, *, client: Any = None, repeats: in
     return frame.round(1)
 
 
-def dashboard(users: int = 60, hours: float = 3.0, seed: int = 0):
+def dashboard(users: int = 60, hours: float = 3.0, seed: int = 0) -> "Widget":
     """An ipywidgets control: idle-timeout and absolute-cap sliders redraw :func:`chart_live` for a fixed TTL,
     a sliding TTL and a sliding TTL with the cap (``cap h = 0`` drops the capped policy)."""
     import ipywidgets as w
@@ -451,5 +448,5 @@ def dashboard(users: int = 60, hours: float = 3.0, seed: int = 0):
         chart_live(live_sessions_over_time(users, hours, policies=tuple(policies), seed=seed))
         plt.show()
 
-    return w.interact(show, ttl_min=w.IntSlider(value=30, min=5, max=120, step=5, description="idle TTL min"),
-                      cap_h=w.FloatSlider(value=1.0, min=0, max=4, step=0.5, description="cap h"))
+    return w.interactive(show, ttl_min=w.IntSlider(value=30, min=5, max=120, step=5, description="idle TTL min"),
+                         cap_h=w.FloatSlider(value=1.0, min=0, max=4, step=0.5, description="cap h"))

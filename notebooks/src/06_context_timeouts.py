@@ -138,8 +138,8 @@ on = callchain.simulate(40, timeout=0.05, propagate=True, seed=0)
 off = callchain.simulate(40, timeout=0.05, propagate=False, seed=0)
 slow = int(on[on.span == "handler"].query("status == 'timeout'").request.iloc[0])
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), sharex=True)
-callchain.plot_timeline(on, slow, ax=axes[0], title=f"request {slow}: propagated")
-callchain.plot_timeline(off, slow, ax=axes[1], title=f"request {slow}: not propagated")
+callchain.chart_timeline(on, slow, ax=axes[0], title=f"request {slow}: propagated")
+callchain.chart_timeline(off, slow, ax=axes[1], title=f"request {slow}: not propagated")
 fig.tight_layout(); plt.show()
 
 # %%
@@ -218,7 +218,7 @@ sw = callchain.sweep(timeouts=(0.03, 0.05, 0.08, 0.12), requests=200)
 sw[["timeout", "propagate", "success", "client_p99", "wasted_per_request", "backend_busy_p99"]].round(4)
 
 # %%
-callchain.plot_sweep(sw)
+callchain.chart_sweep(sw)
 plt.show()
 
 # %% [markdown]

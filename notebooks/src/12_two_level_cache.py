@@ -135,7 +135,7 @@ from ipywidgets import FloatLogSlider, FloatSlider, IntSlider, interact
           loss=FloatSlider(value=0.0, min=0, max=1, step=0.1, continuous_update=False,
                            description="lost invalidations", style={"description_width": "initial"}))
 def explore(l1_ttl, l1_size, loss):
-    cachesim.explore(l1_ttl=l1_ttl, l1_size=l1_size, loss=loss)
+    cachesim.chart_explore(l1_ttl=l1_ttl, l1_size=l1_size, loss=loss)
     plt.show()
 
 

@@ -287,7 +287,7 @@ fig = cb.chart_batching(batch)
 
 # %% tags=["nbval-ignore-output"]
 # (an interactive widget)
-cb.batching_dashboard()
+cb.dashboard_batching()
 
 # %% [markdown]
 # ## Online users: not a counter at all

@@ -78,7 +78,7 @@ print("read  ->", cache.read("item:1"), "| cached:", cache.cached("item:1"))
 # %%
 print("schedule:", il.STALE_SET)
 race = il.run("cache-aside", il.STALE_SET, keyspace=ks)
-race.trace_frame()
+race.frame
 
 # %%
 fig = il.chart_timeline(race, "Cache-aside: the reader's SET lands after the writer's DEL")
