@@ -161,59 +161,6 @@ def test_a_source_saved_from_jupyterlab_is_unchanged(tmp_path):
     assert sorted(p.name for p in source.parent.parent.iterdir()) == ["01_goroutines_and_threads.ipynb", "src"]
 
 
-OLD_GENERATOR = '''"""Generator for notebooks/99_x.ipynb (run: python notebooks/src/99_x.py)."""
-from pathlib import Path
-
-from hcedu.course.nbbuild import build, chapter_map, code, md
-
-ROOT = Path(__file__).resolve().parents[2]
-
-cells = [
-    md("""
-    # 99 · Old format
-    """),
-    code("""
-    # NBVAL_IGNORE_OUTPUT
-    def f():
-        ### BEGIN SOLUTION
-        return 1
-        ### END SOLUTION
-    """),
-    md("## The chapters\\n\\n" + chapter_map(ROOT)),
-]
-
-if __name__ == "__main__":
-    print(build(ROOT / "notebooks" / "99_x.ipynb", cells))
-'''
-TOOL = ROOT / "tools" / "nbsrc_to_percent.py"
-
-
-@pytest.mark.skipif(not TOOL.exists(), reason="every source converted; the conversion tool is gone")
-def test_the_conversion_tool_converts_old_generators_once_and_losslessly(tmp_path, capsys):
-    import importlib.util
-    import runpy
-
-    spec = importlib.util.spec_from_file_location("nbsrc_to_percent", TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    old = _course(tmp_path, OLD_GENERATOR)
-    percent = old.with_name("98_y.py")
-    percent.write_text(PERCENT, encoding="utf-8")
-    broken = old.with_name("97_z.py")
-    broken.write_text("x = 1\n", encoding="utf-8")
-    want = [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in runpy.run_path(str(old))["cells"]]
-
-    assert tool.main([str(old), str(percent), str(broken)]) == 1   # the broken one fails, the others go on
-    out = capsys.readouterr()
-    assert "converted (3 cells)" in out.out and "already percent" in out.out and "97_z.py: neither" in out.err
-    assert percent.read_text(encoding="utf-8") == PERCENT and broken.read_text(encoding="utf-8") == "x = 1\n"
-    text = old.read_text(encoding="utf-8")
-    assert text.startswith("# ---\n# jupyter:\n#   kernelspec:") and "<!-- hcedu: chapter map -->" in text
-    assert '# %% tags=["nbval-ignore-output"]\ndef f():\n    ### BEGIN SOLUTION' in text
-    assert [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in nbbuild.read_source(old)] == want
-    assert tool.main([str(old), str(percent)]) == 0 and old.read_text(encoding="utf-8") == text
-
-
 def test_measured_cells_carry_the_tag_not_the_comment():
     """nbval reads the cell tag; the learner should not see test plumbing at the top of a cell."""
     from hcedu.course.nbbuild import IGNORE_OUTPUT, IGNORE_OUTPUT_TAG, code

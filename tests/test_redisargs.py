@@ -21,12 +21,8 @@ RULE = {"keyspace": "use _redisargs.check_keyspace / resolve_keyspace",
         "fallback": "use _redisargs.resolve_keyspace (client, else keyspace.client, else connect())",
         "key part": "use hcedu._validate.key_part"}
 
-#: hcedu/lab files that still inline a check on main where this test was written (b0b535c); their modules are
-#: being converted on other branches. Shrinks to empty as issue 16 lands.
-ALLOWLIST = {
-    "hcedu/lab/countbench.py": "make(): the keyspace.client fallback, with its own fresh-client default",
-    "hcedu/lab/flashsale.py": "_keyspace(): the isinstance(keyspace, Keyspace) check, with a fakeredis default",
-}
+#: Files allowed to inline a check, with the reason. Empty since issue 16 landed.
+ALLOWLIST: dict[str, str] = {}
 
 #: Look-alikes that are not the idiom: (path, kind) -> why.
 EXEMPT = {

@@ -25,17 +25,9 @@ TIME_RULE = ("read time and sleep through an injected clock (clock.monotonic/clo
              "or hcedu.clock.REAL")
 THREAD_RULE = f"start workers with hcedu.lab.runner.run_workers or hcedu.go (or say '{LESSON}' in a comment)"
 
-#: hcedu/lab files that still break the policy on main where this test was written (b0b535c), each converted on
-#: its own branch; the reason says which rule (item 3: time, item 4: threads) and what is left.
-#: Shrinks to empty as issue 16 lands: delete a file's entry when its conversion is merged.
-ALLOWLIST: dict[str, str] = {
-    "hcedu/lab/boardlab.py": "item 3: time.monotonic_ns/perf_counter; item 4: raw threading.Thread",
-    "hcedu/lab/cachesim.py": "item 3: time.monotonic/perf_counter/sleep",
-    "hcedu/lab/countbench.py": "item 3: time.perf_counter; item 4: raw threading.Thread",
-    "hcedu/lab/interleave_threads.py": "item 4: raw threading.Thread",
-    "hcedu/lab/proxy.py": "item 3: time.monotonic/perf_counter/sleep; item 4: raw threading.Thread",
-    "hcedu/lab/sessionlab.py": "item 3: time.perf_counter/sleep; item 4: raw threading.Thread",
-}
+#: Files allowed to break the policy, with the reason. Empty since issue 16 landed (every hcedu/lab and
+#: hcedu/patterns module converted); a new entry needs a reason a reviewer accepts.
+ALLOWLIST: dict[str, str] = {}
 
 #: Single calls that stay, each with why it is not time logic: (path, enclosing function) -> reason.
 EXEMPT: dict[tuple[str, str], str] = {

@@ -436,9 +436,12 @@ if trace is not None:
 print(gosnippets.source("ch02_chan_throughput"))
 
 # %% tags=["nbval-ignore-output"]
-# measured: both sides vary by machine and load; the assert checks the shape
+# measured: both sides vary by machine and load; the assert checks the shape. Go's side is the best of 3
+# runs (0.2 s each): one run on a busy machine measured a quarter of its usual rate
 real = gocompare.chan_throughput(200_000)  # None (and how to get Go) without a toolchain
 if real is not None:
+    real = pd.concat([real, *(gocompare.chan_throughput(200_000) for _ in range(2))])
+    real = real.groupby("cap", as_index=False)["msgs_per_s"].max()
     side = real[["cap", "msgs_per_s"]].rename(columns={"msgs_per_s": "go_msgs_per_s"})
     side["chan_msgs_per_s"] = [chanbench.pipe_throughput("Chan", c, 20_000 if c else 4_000) for c in side["cap"]]
     side["go_x"] = side["go_msgs_per_s"] / side["chan_msgs_per_s"]
