@@ -88,7 +88,7 @@ def test_summary_and_charts(redis_backend):
     f = _run(redis_backend, users=50, stock=10, requests=200, concurrency=4)
     s = fs.summary(f)
     assert s["requests"].sum() == 200 and abs(s["share"].sum() - 1) < 1e-9
-    assert len(fs.chart_timeline(f).axes) == 2
+    assert len(fs.chart_progress(f).axes) == 2
     assert len(fs.chart_funnel(f).axes) == 1
     plt.close("all")
 
@@ -118,10 +118,10 @@ def test_bad_input(redis_client):
 def test_the_live_chart_shows_the_stock_line_before_the_run_ends():
     import pandas as pd
 
-    from hcedu.lab.flashsale_system import chart_timeline
+    from hcedu.lab.flashsale_system import chart_progress
 
     partial = pd.DataFrame({"end": [0.01, 0.02], "outcome": ["ordered", "ordered"]})  # live rows: no SaleRun yet
-    fig = chart_timeline(partial, stock=100)
+    fig = chart_progress(partial, stock=100)
     labels = [line.get_label() for line in fig.axes[1].get_lines()]
     assert any(label.startswith("stock (100 units)") for label in labels), labels
 

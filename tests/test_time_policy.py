@@ -30,12 +30,7 @@ THREAD_RULE = f"start workers with hcedu.lab.runner.run_workers or hcedu.go (or 
 ALLOWLIST: dict[str, str] = {}
 
 #: Single calls that stay, each with why it is not time logic: (path, enclosing function) -> reason.
-EXEMPT: dict[tuple[str, str], str] = {
-    ("hcedu/patterns/counter.py", "yield_gil"):
-        "time.sleep(0) is Go's runtime.Gosched, a scheduler yield that reads no time and waits for nothing; it must "
-        "release the GIL for real (a VirtualClock's sleep(0) would not, and the naive counter's lost update, the "
-        "lesson, would then depend on scheduling luck)",
-}
+EXEMPT: dict[tuple[str, str], str] = {}
 
 
 def _aliases(tree: ast.AST) -> tuple[set[str], dict[str, str], set[str], set[str]]:
@@ -192,7 +187,8 @@ class Worker(th.Thread):           # line 19
     assert violations(src, "x.py", threads=False) == [line for line in got if "Thread" not in line]
 
 
-def test_the_exemption_covers_one_function_only():
+def test_the_exemption_covers_one_function_only(monkeypatch):
+    monkeypatch.setitem(EXEMPT, ("hcedu/patterns/counter.py", "yield_gil"), "an example exemption")
     src = "import time\n\ndef yield_gil():\n    time.sleep(0)\n\ndef other():\n    time.sleep(0)\n"
     assert [v.split(" -- ")[0] for v in violations(src, "hcedu/patterns/counter.py")] == [
         "hcedu/patterns/counter.py:7: time.sleep"]

@@ -2,7 +2,7 @@
 
 :func:`hcedu.lab.flashsale_system.run` returns a :class:`SaleRun`: ``frame`` (one row per request) and the
 state the run left in Redis as named fields. :func:`invariants` checks the five that must hold,
-:func:`funnel` counts who got past each stage, :func:`summary` tabulates outcomes; :func:`chart_timeline`
+:func:`funnel` counts who got past each stage, :func:`summary` tabulates outcomes; :func:`chart_progress`
 and :func:`chart_funnel` draw them.
 """
 
@@ -21,7 +21,7 @@ from .flashsale_workers import OUTCOMES, STAGES
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["SaleRun", "invariants", "funnel", "summary", "chart_timeline", "chart_funnel"]
+__all__ = ["SaleRun", "invariants", "funnel", "summary", "chart_progress", "chart_funnel"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,7 +120,7 @@ _GROUPS = {"rejected by the limiters": ("gateway_429", "user_429", "limiter_down
 _GROUP_COLORS = ("tab:grey", "tab:orange", "tab:red", "tab:green")
 
 
-def chart_timeline(run: SaleRun | pd.DataFrame, ax: Any = None, stock: int | None = None) -> "Figure":
+def chart_progress(run: SaleRun | pd.DataFrame, ax: Any = None, stock: int | None = None) -> "Figure":
     """Two panels over the run: requests so far by what happened to them (rejected by the limiters, sold out
     or duplicate, shed, placed an order), and orders placed so far against the stock. Orders placed can pass
     the stock: an unpaid order is closed and its unit goes back on sale, so one unit can be ordered several
@@ -129,7 +129,7 @@ def chart_timeline(run: SaleRun | pd.DataFrame, ax: Any = None, stock: int | Non
     the rows of a sale still running (a DataFrame with ``end`` and ``outcome``; pass its ``stock``), which
     the live dashboard draws. ``ax``: two matplotlib axes to draw into (the dashboard reuses its figure).
 
-    Not a :func:`hcedu.lab.plot.timeline` lane chart: its story is how many requests so far, not who
+    Named ``chart_progress``, not a timeline: it is no :func:`hcedu.lab.plot.timeline` lane chart; its story is how many requests so far, not who
     held what when (thousands of requests, one step line per outcome group)."""
     import matplotlib.pyplot as plt
 

@@ -76,7 +76,7 @@ from ..patterns.queue import Bridge, BridgeClosed
 from ..patterns.ratelimit import TokenBucketLimiter
 from ..patterns.stock import OK, Stock
 from .flashsale_faults import FAULTS, Fault, faults_from
-from .flashsale_report import SaleRun, chart_funnel, chart_timeline, funnel, invariants, summary
+from .flashsale_report import SaleRun, chart_funnel, chart_progress, funnel, invariants, summary
 from .flashsale_workers import BLPOP_WORKER, DIAGRAM, ITEM, OUTCOMES, STAGES, OrderWorker, WorkerCrash, WorkerLife
 from .runner import run_workers
 
@@ -87,7 +87,7 @@ if TYPE_CHECKING:
 # (flashsale_report) live in their own modules; they are re-exported here because chapter 16 and exercise 16
 # call them all through this module.
 __all__ = ["STAGES", "OUTCOMES", "FAULTS", "Fault", "SaleConfig", "FlashSale", "SaleRun", "run", "invariants", "funnel",
-           "summary", "chart_timeline", "chart_funnel", "dashboard", "DIAGRAM", "OrderWorker", "BLPOP_WORKER",
+           "summary", "chart_progress", "chart_funnel", "dashboard", "DIAGRAM", "OrderWorker", "BLPOP_WORKER",
            "WorkerCrash", "WorkerLife"]
 
 
@@ -493,14 +493,14 @@ def dashboard(client_factory: Callable[[], redis.Redis] | None = None, keyspace:
                 rows = pd.DataFrame(list(sink), columns=["end", "outcome"])
                 with out:
                     out.clear_output(wait=True)
-                    chart_timeline(rows, stock=stock.value)
+                    chart_progress(rows, stock=stock.value)
                     plt.show()
             with out:
                 out.clear_output(wait=True)
                 if g.exception is not None:
                     print("run failed:", g.exception)
                     return
-                chart_timeline(box["sale"])
+                chart_progress(box["sale"])
                 plt.show()
                 display(invariants(box["sale"]))
         finally:

@@ -7,7 +7,7 @@ in :mod:`hcedu.patterns.rediscounter`.
 In-process (threads):
   * :class:`NaiveCounter` -- read, then write (``v = x; x = v + n``): **loses updates**. A ``pause`` between
     the two steps stands for anything that lets another thread run there (a call, I/O, a preemption); the
-    default, ``time.sleep(0)``, releases the GIL exactly there, so the loss is reliable.
+    default, a real ``sleep(0)``, releases the GIL exactly there, so the loss is reliable.
   * :class:`LockedCounter` -- a ``threading.Lock`` around read-modify-write (Go: ``sync.Mutex``).
   * :class:`AtomicCounter` -- the closest CPython gets to Go's ``atomic.AddInt64``: one C-level
     ``next(itertools.count)`` per increment, which runs without releasing the GIL. It is atomic because of
@@ -33,10 +33,10 @@ from __future__ import annotations
 import itertools
 import re
 import threading
-import time
 from typing import Any, Callable, Protocol, runtime_checkable
 
 from .. import _validate
+from ..clock import REAL
 
 __all__ = ["CounterLike", "NaiveCounter", "LockedCounter", "AtomicCounter", "StripedCounter", "yield_gil",
            "IN_PROCESS"]
@@ -51,13 +51,13 @@ class CounterLike(Protocol):
 
 
 def yield_gil() -> None:
-    """Let another thread run now: ``time.sleep(0)`` releases the GIL (the stand-in for a preemption).
+    """Let another thread run now: a real ``sleep(0)`` releases the GIL (the stand-in for a preemption).
 
-    Go's ``runtime.Gosched()``, not a wait: it reads no time and waits for nothing, so it does not go through
-    a clock (a :class:`~hcedu.clock.VirtualClock`'s ``sleep(0)`` would not release the GIL, and the naive
-    counter's lost update, the lesson, would then depend on scheduling luck). ``tests/test_time_policy.py``
-    exempts this one call."""
-    time.sleep(0)
+    Go's ``runtime.Gosched()``, not a wait: it reads no time and waits for nothing. It goes through
+    :data:`hcedu.clock.REAL`, never an injected clock: a :class:`~hcedu.clock.VirtualClock`'s ``sleep(0)``
+    would not release the GIL, and the naive counter's lost update, the lesson, would then depend on
+    scheduling luck."""
+    REAL.sleep(0)
 
 
 #: Redis integers are signed 64-bit

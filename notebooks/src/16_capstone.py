@@ -92,7 +92,7 @@ fig = fs.chart_funnel(sale)
 # script on one Redis.
 
 # %%
-fig = fs.chart_timeline(sale)
+fig = fs.chart_progress(sale)
 
 # %% [markdown]
 # **Takeaway:** the stock sells out in the first fraction of a second; after that every request that passes
