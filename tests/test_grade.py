@@ -215,3 +215,16 @@ def test_exercise_notebooks_carry_their_id():
     for path in sorted(EX.glob("[0-9][0-9]_*.ipynb")):
         meta = nbformat.read(path, as_version=4).metadata.get("hcedu")
         assert meta == {"chapter": path.stem[:2], "exercise": path.stem}, path.name
+
+
+def test_the_worker_reads_a_submission_as_json_without_importing_nbformat(tmp_path):
+    """nbformat's import costs ~2 s of CPU here (jsonschema compiles its format grammars): the worker runs once
+    per submission, so it reads v4 notebooks as the JSON they are, sources given as strings or line lists."""
+    path = tmp_path / "nb.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# title"),
+                                         nbformat.v4.new_code_cell("x = 1\ny = 2")])
+    nbformat.write(nb, path)   # nbformat stores sources as lists of lines
+    code = ("import sys; from hcedu.course._grade_worker import _cells; "
+            f"print(_cells({str(path)!r})); print('nbformat' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.splitlines() == ["[('markdown', '# title'), ('code', 'x = 1\\ny = 2')]", "False"], out.stderr
