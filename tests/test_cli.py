@@ -74,22 +74,31 @@ def test_execute_runs_a_notebook_in_place(tmp_path):
     assert cell.outputs[0]["text"] == "42\n" and cell.execution_count == 1
 
 
-def test_build_writes_a_notebook_from_its_percent_source_and_check_names_stale_ones(tmp_path):
+def test_build_writes_a_notebook_from_its_percent_source_and_check_names_stale_ones(tmp_path, capsys):
+    from hcedu.course.cli import main
+
+    def build(*args):   # in-process: each `hcedu build` process pays ~3 s importing jupytext and nbformat
+        try:
+            code = main(["build", *args, "--root", str(tmp_path)])
+        except SystemExit as exc:
+            code = exc.code
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
     (tmp_path / "notebooks" / "src").mkdir(parents=True)
     source = tmp_path / "notebooks" / "src" / "98_demo.py"
     source.write_text("# %% [markdown]\n# # Demo\n\n# %%\nprint(6 * 7)\n", encoding="utf-8")
-    root = ("--root", str(tmp_path))
-    out = run("build", "--check", *root)
-    assert out.returncode == 1 and "notebooks/98_demo.ipynb: stale" in out.stdout, out.stdout + out.stderr
-    out = run("build", "98", "--execute", *root, timeout=180)
-    assert out.returncode == 0 and "notebooks/98_demo.ipynb: execute it" in out.stdout, out.stdout + out.stderr
+    code, out, err = build("--check")
+    assert code == 1 and "notebooks/98_demo.ipynb: stale" in out, out + err
+    done = run("build", "98", "--execute", "--root", str(tmp_path), timeout=180)   # the command line, once
+    assert done.returncode == 0 and "notebooks/98_demo.ipynb: execute it" in done.stdout, done.stdout + done.stderr
     import nbformat
     cells = nbformat.read(tmp_path / "notebooks" / "98_demo.ipynb", 4).cells
     assert [c.source for c in cells] == ["# Demo", "print(6 * 7)"] and cells[1].outputs[0]["text"] == "42\n"
-    out = run("build", "--check", *root)
-    assert out.returncode == 0 and "notebooks/98_demo.ipynb: up to date" in out.stdout
-    out = run("build", "97", *root)
-    assert out.returncode == 2 and "neither a source file nor a chapter" in out.stderr
+    code, out, err = build("--check")
+    assert code == 0 and "notebooks/98_demo.ipynb: up to date" in out, out + err
+    code, out, err = build("97")
+    assert code == 2 and "neither a source file nor a chapter" in err, out + err
 
 
 def test_lab_command_line_takes_port_ip_and_no_browser(tmp_path):
