@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 KERNEL  := $(VENV)/share/jupyter/kernels/hcedu/kernel.json
-NBVAL   := --nbval-current-env --nbval-cell-timeout=120 --nbval-sanitize-with .nbval_sanitize.cfg
+NBVAL   := --nbval --nbval-current-env --nbval-cell-timeout=120 --nbval-sanitize-with .nbval_sanitize.cfg
 
 .PHONY: lab test bench book install kernel unit notebooks exercises check-exercises clean lock newest
 
