@@ -102,21 +102,25 @@ class SaleConfig:
     ``max_crashes`` per worker under ``worker_crash``; ``seed`` for who pays and when workers die;
     ``fail_open`` what the per-user limiter does while its Redis is down."""
 
+    # what is on sale
     stock: int = 100
+    # stage 1, the gateway and the per-user limiter
     gateway_rate: float = 1000.0
     gateway_burst: int = 100
     user_limit: int = 2
     user_window: float = 1.0
+    fail_open: bool = True
+    # stage 2, the bridge and the order workers
     queue_capacity: int = 64
     workers: int = 2
+    worker_delay: float = 0.0
+    max_crashes: int = 3
+    # the world around the sale: buyers paying, the database, the hot key
     pay_rate: float = 0.7
     pay_timeout: float = 0.2
     db_latency: float = 0.002
     expire_every: float = 0.2
-    worker_delay: float = 0.0
-    max_crashes: int = 3
     seed: int = 0
-    fail_open: bool = True
 
     def __post_init__(self) -> None:
         check = {"stock": (_validate.integer, {"minimum": 0}),

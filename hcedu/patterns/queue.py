@@ -63,12 +63,14 @@ class BridgeClosed(Exception):
 class BridgeStats:
     """Counters (a snapshot). See the module docstring for the invariants they satisfy after shutdown."""
 
+    # the producer's side: what offer() decided for each item
     offered: int = 0
     accepted: int = 0
     rejected: int = 0
     dropped_newest: int = 0
     dropped_oldest: int = 0
     timed_out: int = 0
+    # the Redis side: what the flusher did with the accepted ones
     sent: int = 0
     unsent: int = 0
     batches: int = 0

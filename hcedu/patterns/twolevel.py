@@ -72,10 +72,12 @@ class TwoLevelStats:
     message taken off the wire (including its own and lost ones); ``lost`` those dropped by the fault
     switch; ``evicted`` those applied; ``resyncs`` L1 flushes on (re)connect or disconnect."""
 
+    # where each get was answered
     l1_hits: int = 0
     l2_hits: int = 0
     loads: int = 0
     not_found: int = 0
+    # the invalidation messages
     published: int = 0
     received: int = 0
     lost: int = 0
