@@ -83,7 +83,8 @@ fig = flashsale.chart_hotkey(hot)
 # %% [markdown]
 # **Takeaway:** with no guard every one of the 50 readers queries the database; the Redis mutex makes it one
 # query fleet-wide, singleflight one per process, and logical expiry one query while nobody waits for it
-# (every reader got the stale value back in Redis round trips, not in the 50 ms the query takes).
+# (no reader waited for it: each got a value back in Redis round trips, not in the 50 ms the query takes; the
+# `stale` column counts those served the old value before the rebuild landed).
 #
 # The price differs too: under the mutex the 49 losers sleep and poll (their slowest response is the rebuild
 # time plus a backoff step); singleflight waiters are woken the instant the load finishes; logical expiry
