@@ -242,6 +242,19 @@ class TestChapterPrograms:
         frame = gocompare.runnext_compare(4)
         assert frame["agree"].all() and list(frame["go"]) == [3, 0, 1, 2]
 
+    def test_runnext_repeats_an_attempt_in_which_main_was_preempted(self):
+        # main spins 30 ms after its first `go` (once): sysmon preempts it, goroutine 0 runs early
+        # (the order CI once saw on a busy machine); the program must notice and report a clean attempt
+        src = gosnippets.source("ch01_runnext")
+        stall = "\t\tif i == 0 && !stalled {\n\t\t\tstalled = true\n\t\t\tt := time.Now()\n" \
+                "\t\t\tfor time.Since(t) < 30*time.Millisecond {\n\t\t\t}\n\t\t}\n"
+        patched = (src.replace("\t\tstarted.Add(1)\n", "\t\tstarted.Add(1)\n" + stall)
+                   .replace('"sync/atomic"', '"sync/atomic"\n\t"time"')
+                   .replace("func attempt", "var stalled bool\n\nfunc attempt"))
+        assert patched.count("stalled = true") == 1 and '"time"' in patched
+        r = gorun.run(patched, "5", label="ch01_runnext_stalled.go").json
+        assert r["disturbed"] >= 1 and r["order"] == [4, 0, 1, 2, 3], r
+
     def test_schedtrace_lines_parse(self):
         frame = gocompare.schedtrace(workers=4, ms=120, every=30, gomaxprocs=2)
         assert len(frame) >= 2 and set(frame["gomaxprocs"]) == {2}

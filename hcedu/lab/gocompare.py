@@ -122,7 +122,11 @@ def spawn_cost(counts: Sequence[int] = (1000, 5000), *, go_count: int | None = N
 
 @_needs_go
 def runnext_order(n: int = 5) -> list[int]:
-    """The order ``n`` goroutines started by main run on one P: ``[n-1, 0, 1, ..., n-2]`` (runnext)."""
+    """The order ``n`` goroutines started by main run on one P: ``[n-1, 0, 1, ..., n-2]`` (runnext).
+
+    An attempt in which a goroutine ran before main had started them all (sysmon preempted main because
+    the OS stalled its thread for 10 ms, which happens on a busy machine) is repeated, up to 100 times.
+    """
     n = _validate.integer("n", n, minimum=1, maximum=256)
     return _json("ch01_runnext", n)["order"]
 
