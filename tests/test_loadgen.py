@@ -1,11 +1,14 @@
 """hcedu.lab.loadgen: the closed-loop load generator."""
 
+import threading
+
 import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from hcedu.backend import BackendUnavailable
+from hcedu.clock import RealClock
 from hcedu.go import running
 from hcedu.lab import loadgen, redis_server, stats
 
@@ -105,3 +108,26 @@ def test_bad_arguments(redis_backend, kwargs, exc, msg):
 def test_client_must_be_a_redis_client():
     with pytest.raises(TypeError, match="client must be a redis.Redis"):
         loadgen.run_load("redis://localhost", requests=1)
+
+
+
+class _TickingClock(RealClock):
+    """Each reading by a load worker (any thread but the caller's) moves time on 150 ms (the main thread's readings do not), as if the
+    worker were preempted between any two readings; against a 200 ms run, the reading after one that
+    passed the deadline check is already past the deadline."""
+
+    def __init__(self) -> None:
+        self._t, self._lock, self._main = 0.0, threading.Lock(), threading.get_ident()
+
+    def monotonic(self) -> float:
+        with self._lock:
+            if threading.get_ident() != self._main:
+                self._t += 0.15
+            return self._t
+
+
+def test_no_request_starts_at_or_after_the_deadline(redis_backend):
+    df = loadgen.run_load(redis_backend.client(), concurrency=1, duration=0.2, mix="incr", keys=1,
+                          clock=_TickingClock())
+    assert list(df["start"]) == [pytest.approx(0.15)], df   # the next reading, 0.45, is past the deadline
+    assert not workers_alive()
