@@ -34,6 +34,9 @@ lab: $(KERNEL)
 ## WORKERS: about half of the suite's time is waiting (servers, timeouts, the browser on its kernel), so 4
 ## workers finish sooner than 2 even on 2 cores; the slowest file is handed out first (conftest.py).
 WORKERS ?= 4
+# Each worker, kernel and subprocess would otherwise recompile the test modules (pytest's assertion rewrite)
+# and hcedu's sources on every import: ~9 s of collection per worker. The caches go to git-ignored __pycache__.
+unexport PYTHONDONTWRITEBYTECODE
 test: $(KERNEL)
 	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile --no-loadscope-reorder -m "not quiet" $(NBVAL) \
 		tests notebooks solutions exercises

@@ -63,6 +63,35 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
 def test_make_test_runs_units_notebooks_solutions_and_exercises():
     makefile = (ROOT / "Makefile").read_text()
     test_recipe = makefile.split("\ntest:")[1].split("\n\n")[0]
-    assert "tests notebooks solutions" in test_recipe and "--nbval-lax" in test_recipe and "exercises" in test_recipe
-    assert "--dist loadfile" in test_recipe and "-n 2" in test_recipe
+    assert "tests notebooks solutions exercises" in test_recipe and "$(NBVAL)" in test_recipe  # one run
+    assert test_recipe.count("pytest") == 1
+    assert "--dist loadfile" in test_recipe and "--no-loadscope-reorder" in test_recipe and "-n $(WORKERS)" in test_recipe
+    assert "--nbval " in makefile.split("NBVAL")[1].split("\n")[0]
+    assert "unexport PYTHONDONTWRITEBYTECODE" in makefile
     assert "--nbval-sanitize-with .nbval_sanitize.cfg" in makefile and "--nbval-cell-timeout" in makefile
+
+
+def test_root_conftest_runs_exercises_lax_and_hands_the_browser_test_out_first():
+    import importlib.util
+
+    from nbval.plugin import IPyNbFile
+
+    spec = importlib.util.spec_from_file_location("root_conftest", ROOT / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+    for folder, compared in (("exercises", False), ("notebooks", True), ("solutions", True)):
+        collector = object.__new__(IPyNbFile)
+        collector.path, collector.compare_outputs = ROOT / folder / "00_x.ipynb", True
+        conftest.pytest_collectstart(collector)
+        assert collector.compare_outputs is compared, folder
+
+    class Item:
+        def __init__(self, name, browser):
+            self.name, self.browser = name, browser
+
+        def get_closest_marker(self, name):
+            return object() if name == "browser" and self.browser else None
+
+    items = [Item("a", False), Item("b", True), Item("c", False), Item("d", True)]
+    conftest.pytest_collection_modifyitems(items)
+    assert [i.name for i in items] == ["b", "d", "a", "c"]   # browser first, otherwise the order kept
