@@ -31,9 +31,9 @@ lab: $(KERNEL)
 
 ## Run everything that must hold on any machine, however busy: unit tests, checked notebooks (notebooks/ and
 ## solutions/ under --nbval) and the generated exercises (run, outputs not compared: see conftest.py).
-## WORKERS: about half of the suite's time is waiting (servers, timeouts, the browser on its kernel), so 4
-## workers finish sooner than 2 even on 2 cores; the slowest file is handed out first (conftest.py).
-WORKERS ?= 4
+## WORKERS: 2, one per core. 4 finished an idle run ~7 % sooner (half the suite's time is waiting), but the
+## browser test then missed its 1 s slider redraw and its widget restore on an idle 2-core machine.
+WORKERS ?= 2
 # Each worker, kernel and subprocess would otherwise recompile the test modules (pytest's assertion rewrite)
 # and hcedu's sources on every import: ~9 s of collection per worker. The caches go to git-ignored __pycache__.
 unexport PYTHONDONTWRITEBYTECODE

@@ -118,11 +118,17 @@ def test_lease_second_miss_waits_and_delete_invalidates(redis_backend):
 
 
 def test_lease_expires_when_its_holder_dies(redis_backend):
-    s, _, client = _setup(redis_backend, "lease", lease_ttl=0.05)
+    # The next reader's own lease lasts 5 s: with a 50 ms lease for everyone, a busy machine stalled that
+    # reader past its lease between reading the row and filling the cache, and the fence rightly refused
+    # the fill. Only the dead holder's lease is made to run out (its TTL cut to 1 ms, as time passing would).
+    s, _, client = _setup(redis_backend, "lease", lease_ttl=5.0)
     dead = s.read_steps(K)
     next(dead)
     dead.send(None)  # took the lease, then "died"
-    wait_until(lambda: not client.exists(s.cache_key(K) + ":lease"))
+    lease = s.cache_key(K) + ":lease"
+    assert 0 < client.pttl(lease) <= 5_000, "the dead holder's lease has a TTL: it cannot block the key forever"
+    client.pexpire(lease, 1)
+    wait_until(lambda: not client.exists(lease))
     assert s.read(K) == "old" and s.cached(K) == ("old", 1)
 
 
