@@ -8,9 +8,17 @@ measured / roofline and its regime, and a summary: the range of ratios among poi
 at most half the other. The tests assert the latency-bound side within 15 % and the CPU plateau in
 [0.4, 1.15] × X_cpu; this script shows the whole picture, knee included (with 16-32 threads, GIL
 hand-offs cost 10-50 % of the one-thread X_cpu, see notebooks/05_redis_connection_pool.ipynb).
-Claims (``hcedu.lab.bench``), per backend: latency-bound points within [0.75, 1.15] x min(P, C)/S over the
-whole grid (with 32 callers queueing on a blocking pool, every release wakes waiters: 10-25 % lost), and
-CPU-bound points within [0.4, 1.15] x X_cpu. Knee points are printed, not claimed.
+Claims (``hcedu.lab.bench``), per backend, on the latency-bound points:
+
+* with C <= 8 callers: within [0.75, 1.15] x min(P, C)/S (the roofline, S measured with one caller);
+* every one: at least 0.75 x min(P, C)/hold, hold being the time a connection was held at that point
+  (Little's law: the pool is kept busy; nothing is lost between a release and the next acquire);
+* with C >= 16 callers: at least 0.4 x min(P, C)/S. With 16-32 threads a caller that has its reply waits
+  for the GIL while it still holds the connection, so the hold grows up to ~2x S (the script prints the
+  largest hold / S) and the roofline's S no longer describes the pool: measured idle, (P, C) = (1, 16)
+  reached 0.71x with a 3.1 ms hold for S = 2.4 ms, and (8, 32) 0.49x with 5.1 ms for 2.6 ms.
+
+CPU-bound points: within [0.4, 1.15] x X_cpu. Knee points are printed, not claimed.
 """
 
 from __future__ import annotations
@@ -64,13 +72,28 @@ def main() -> int:
             name = "embedded" if b == "embedded" else "redis-server"
             for regime, (lo, hi, ceiling) in BOUNDS.items():
                 sel = df[df["regime"] == regime]
-                if len(sel):
-                    print(f"{regime}-bound points: {len(sel)}, measured / roofline from {sel['ratio'].min():.2f} "
-                          f"to {sel['ratio'].max():.2f}")
+                if not len(sel):
+                    continue
+                print(f"{regime}-bound points: {len(sel)}, measured / roofline from {sel['ratio'].min():.2f} "
+                      f"to {sel['ratio'].max():.2f}")
+                claims.check(f"{name}: {len(sel)} {regime}-bound points, highest / {ceiling}", sel["ratio"].max(),
+                             at_most=hi)
+                if regime != "latency":
                     claims.check(f"{name}: {len(sel)} {regime}-bound points, lowest / {ceiling}", sel["ratio"].min(),
                                  at_least=lo)
-                    claims.check(f"{name}: {len(sel)} {regime}-bound points, highest / {ceiling}", sel["ratio"].max(),
-                                 at_most=hi)
+                    continue
+                calm, crowded = sel[sel["concurrency"] <= 8], sel[sel["concurrency"] >= 16]
+                claims.check(f"{name}: {len(calm)} of them with C <= 8, lowest / {ceiling}", calm["ratio"].min(),
+                             at_least=lo)
+                busy = sel[["pool_size", "concurrency"]].min(axis=1) / sel["hold"]   # Little's law, measured hold
+                claims.check(f"{name}: all {len(sel)}, lowest / min(P, C)/hold", (sel["throughput"] / busy).min(),
+                             at_least=lo)
+                if len(crowded):
+                    service = sel[["pool_size", "concurrency"]].min(axis=1) / sel["roofline"]   # S, as measured
+                    print(f"with C >= 16 the hold grows to {(crowded['hold'] / service[crowded.index]).max():.2f} x S "
+                          f"(GIL hand-offs while a connection is held)")
+                    claims.check(f"{name}: {len(crowded)} of them with C >= 16, lowest / {ceiling}",
+                                 crowded["ratio"].min(), at_least=0.4)
     finally:
         if server is not None:
             server.stop()
