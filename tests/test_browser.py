@@ -43,6 +43,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 TOKEN = "hcedu-browser-test"
 SHOTS = tempfile.mkdtemp(prefix="hcedu-browser-")  # screenshots on failure (kept: pytest rotates its tmp dirs)
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+IDLE = f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']"
+KERNEL_DIALOG = ".jp-Dialog:has-text('Select Kernel')"
 RAW_REPRS = ("VBox(children", "HBox(children", "interactive(children", "Output(", "model not found",
              "Error displaying widget")
 
@@ -66,7 +68,9 @@ def lab(tmp_path_factory):
         with playwright.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
-                yield base, browser, tmp
+                # one context for every chapter, so its HTTP cache keeps JupyterLab's static files after the
+                # first page (each chapter still opens in a fresh page and a fresh, reset workspace)
+                yield base, browser.new_context(viewport={"width": 1400, "height": 1000}), tmp
             finally:
                 browser.close()
     finally:
@@ -92,25 +96,27 @@ class Screen:
     """One notebook open in a fresh JupyterLab workspace, with the helpers the checks need."""
 
     def __init__(self, lab, path: str) -> None:
-        base, browser, tmp = lab
+        base, context, tmp = lab
         self.base = base
         self.tmp = Path(SHOTS)
-        self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        self.page = context.new_page()
         self.page.set_default_timeout(120_000)
         self.name = Path(path).stem
         self.page.goto(f"{base}/lab/workspaces/t-{self.name}/tree/{path}?reset&token={TOKEN}")
         self.page.wait_for_selector(f"{PANEL} .jp-Notebook .jp-Cell")
+        # the kernel goes idle, or JupyterLab asks for one first (then it is not idle until answered)
+        self.page.wait_for_selector(f"{IDLE}, {KERNEL_DIALOG}")
         self.accept_kernel_dialog()
         self.wait_idle()
 
-    def accept_kernel_dialog(self) -> None:
+    def accept_kernel_dialog(self) -> bool:
         """On a slow start JupyterLab may ask which kernel to use before its kernel list has loaded; the
-        preselected one is the notebook's own (hcedu), so accept it as a learner would."""
-        try:
-            self.page.wait_for_selector(".jp-Dialog:has-text('Select Kernel')", timeout=3000)
-        except playwright.TimeoutError:
-            return
+        preselected one is the notebook's own (hcedu), so accept it as a learner would. Looks, never waits:
+        the callers poll (a fixed wait here cost 3 s per open and per Run All)."""
+        if self.page.locator(KERNEL_DIALOG).count() == 0:
+            return False
         self.page.click(".jp-Dialog .jp-mod-accept")
+        return True
 
     def shot(self, what: str) -> str:
         path = self.tmp / f"{self.name}-{what}.png"
@@ -121,7 +127,7 @@ class Screen:
         pytest.fail(f"{message} (screenshot: {self.shot(what)})")
 
     def wait_idle(self) -> None:
-        self.page.wait_for_selector(f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']")
+        self.page.wait_for_selector(IDLE)
 
     def text(self) -> str:
         return self.page.inner_text(f"{PANEL} .jp-Notebook")
@@ -143,11 +149,12 @@ class Screen:
         while any(re.search(r"\d", t) for t in prompts.all_inner_texts()):
             if time.monotonic() > deadline:
                 self.fail("clear", "Clear Outputs of All Cells left execution counts in the prompts")
-            self.page.wait_for_timeout(200)
+            self.page.wait_for_timeout(100)
         self.menu("Run", "Run All Cells")
-        self.accept_kernel_dialog()
         last, since, resumed = -1, time.monotonic(), False
         while True:
+            if self.accept_kernel_dialog():
+                since = time.monotonic()
             texts = prompts.all_inner_texts()
             done = sum(bool(re.search(r"\[\d+\]", t)) for t in texts)
             if texts and done == len(texts):
@@ -175,14 +182,14 @@ class Screen:
                          else "no cell is running")
                 self.fail("run-all", f"Run All: no cell finished for {stall_s:.0f} s after {done} of "
                                      f"{len(texts)} cells; {where}")
-            self.page.wait_for_timeout(500)
+            self.page.wait_for_timeout(100)
 
     def menu(self, top: str, item: str) -> None:
         self.page.click(f".lm-MenuBar-itemLabel:text-is('{top}')")
         self.page.click(f".lm-Menu-itemLabel:text-is('{item}')")
 
     def idle(self) -> bool:
-        return self.page.locator(f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']").count() > 0
+        return self.page.locator(IDLE).count() > 0
 
     def cell_source(self, index: int) -> str:
         return self.page.locator(f"{PANEL} .jp-CodeCell").nth(index).locator(".jp-InputArea-editor").inner_text()
@@ -217,7 +224,7 @@ def assert_widgets_render_on_open(screen: Screen, settle_s: float = 90) -> None:
             return
         if time.monotonic() > deadline:
             break
-        screen.page.wait_for_timeout(500)
+        screen.page.wait_for_timeout(100)
     if raw:
         screen.fail("open", f"{screen.name}: widget cells show {raw} instead of widgets when the notebook opens")
     screen.fail("open", f"{screen.name}: no widget rendered when the notebook opens")
