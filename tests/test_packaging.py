@@ -95,3 +95,33 @@ def test_root_conftest_runs_exercises_lax_and_hands_the_browser_test_out_first()
     items = [Item("a", False), Item("b", True), Item("c", False), Item("d", True)]
     conftest.pytest_collection_modifyitems(items)
     assert [i.name for i in items] == ["b", "d", "a", "c"]   # browser first, otherwise the order kept
+
+
+def test_root_conftest_puts_every_worker_but_the_browser_tests_in_the_background(monkeypatch):
+    """An xdist worker lowers its priority once, before its first test that is not a browser test; a plain
+    pytest run (no worker) never does."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("root_conftest_nice", ROOT / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+    calls = []
+    monkeypatch.setattr(conftest.os, "nice", calls.append)
+
+    class Item:
+        def __init__(self, browser):
+            self.browser = browser
+
+        def get_closest_marker(self, name):
+            return object() if name == "browser" and self.browser else None
+
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    conftest.pytest_runtest_setup(Item(False))
+    assert calls == []                                   # plain pytest: the foreground
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    for browser in (True, True):
+        conftest.pytest_runtest_setup(Item(browser))
+    assert calls == []                                   # the browser worker, while it runs the browser test
+    for browser in (False, True, False):
+        conftest.pytest_runtest_setup(Item(browser))
+    assert calls == [conftest.BACKGROUND_NICE] and conftest.BACKGROUND_NICE > 0   # once, at its first other test
