@@ -13,7 +13,7 @@ $(BIN)/python:
 
 # The course is installed with the exact versions its stored outputs were made with (constraints.txt);
 # pyproject.toml keeps ranges for people who install the package elsewhere. See tools/deps.py.
-$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+$(STAMP): pyproject.toml constraints.txt tools/deps.py | $(BIN)/python
 	$(BIN)/python tools/deps.py install $(BIN)/python
 	touch $(STAMP)
 

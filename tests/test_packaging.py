@@ -125,3 +125,57 @@ def test_root_conftest_puts_every_worker_but_the_browser_tests_in_the_background
     for browser in (False, True, False):
         conftest.pytest_runtest_setup(Item(browser))
     assert calls == [conftest.BACKGROUND_NICE] and conftest.BACKGROUND_NICE > 0   # once, at its first other test
+
+
+def _deps():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hcedu_tools_deps", ROOT / "tools" / "deps.py")
+    deps = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(deps)
+    return deps
+
+
+def test_install_writes_the_pth_that_skips_jsonschemas_slow_iri_checker(tmp_path, monkeypatch):
+    """tools/deps.py puts its .pth into the site-packages of the interpreter it installs into."""
+    import subprocess
+    import types
+
+    deps = _deps()
+    asked = []
+
+    def fake_run(cmd, **kw):
+        asked.append(cmd)
+        return types.SimpleNamespace(stdout=f"{tmp_path}\n")
+
+    monkeypatch.setattr(deps.subprocess, "run", fake_run)
+    path = deps.skip_slow_iri_checker("/some/env/bin/python")
+    assert asked[0][0] == "/some/env/bin/python" and "purelib" in asked[0][-1]
+    assert path == tmp_path / deps.FAST_IMPORTS and path.suffix == ".pth"
+    line = path.read_text()
+    assert line.startswith("import ") and line.count("\n") == 1        # site.py executes an 'import' line
+    assert 'sys.modules.setdefault("rfc3987_syntax", None)' in line   # an import of it then raises ImportError
+
+
+def test_the_make_installed_venv_validates_notebooks_without_the_slow_iri_checker():
+    """In the venv `make` installs, importing nbformat no longer imports rfc3987_syntax (Lark grammars), and
+    nbformat still validates; jsonschema only loses the IRI formats, which no Jupyter schema uses."""
+    import subprocess
+    import sys
+    import sysconfig
+
+    import pytest
+
+    if Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():
+        pytest.skip("not the venv `make` installs (.venv)")
+    deps = _deps()
+    assert (Path(sysconfig.get_paths()["purelib"]) / deps.FAST_IMPORTS).read_text() == deps._FAST_IMPORTS_LINE
+    code = ("import sys, nbformat, jsonschema\n"
+            "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('1')])\n"
+            "nbformat.validate(nb)\n"
+            "del nb.cells[0]['source']\n"
+            "try:\n    nbformat.validate(nb)\nexcept nbformat.ValidationError:\n    print('invalid caught')\n"
+            "print(sys.modules['rfc3987_syntax'] is None, 'iri' in jsonschema.FormatChecker.checkers)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["invalid caught", "True False"], out.stdout

@@ -13,6 +13,15 @@ changes a compared output fails there the day it appears, naming the packages th
 
 The lock is for the Python version written in its header; on another Python the install falls back to
 the ranges (a pinned wheel may not exist for it) and says so.
+
+Every install by this script (``make``) also writes :data:`FAST_IMPORTS` into the environment (:func:`skip_slow_iri_checker`):
+``jsonschema`` imports ``rfc3987_syntax`` eagerly, which compiles ~35 Lark grammars at import time, only to
+check the ``iri``/``iri-reference`` formats that no Jupyter or nbformat schema uses. Every process that
+imports nbformat (pytest and its xdist workers under nbval, JupyterLab, ``hcedu build``/``grade``/
+``execute``) paid 1-2 s of CPU for it on an idle 2-core machine (5 s on a busy one): measured, tests
+test_cli.py + test_exercises.py took 28 CPU-s with it and 13 without. Upstream:
+https://github.com/python-jsonschema/jsonschema/issues/1428. The ``.pth`` file makes that import fail in
+this environment only, which jsonschema handles (it then skips the IRI formats).
 """
 
 from __future__ import annotations
@@ -77,6 +86,20 @@ def install(python: str, quiet: bool = True) -> None:
         _pip(python, "install", *q, "-e", f"{ROOT}[{EXTRAS}]")
 
 
+FAST_IMPORTS = "hcedu-skip-rfc3987-syntax.pth"
+_FAST_IMPORTS_LINE = ('import sys; sys.modules.setdefault("rfc3987_syntax", None)  '
+                      '# hcedu (tools/deps.py): jsonschema then skips its slow IRI format checker\n')
+
+
+def skip_slow_iri_checker(python: str) -> Path:
+    """Write :data:`FAST_IMPORTS` into the site-packages of ``python``'s environment; return its path."""
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    path = Path(site) / FAST_IMPORTS
+    path.write_text(_FAST_IMPORTS_LINE)
+    return path
+
+
 def _scratch_venv(where: Path) -> str:
     venv.EnvBuilder(with_pip=True, clear=True).create(where)
     return str(where / "bin" / "python")
@@ -93,6 +116,7 @@ def _newest_env(where: Path) -> str:
     python = _scratch_venv(where)
     _pip(python, "install", "--quiet", "--upgrade", "pip")
     _pip(python, "install", "--quiet", "--upgrade", "--upgrade-strategy", "eager", "-e", f"{ROOT}[{EXTRAS}]")
+    skip_slow_iri_checker(python)
     return python
 
 
