@@ -357,6 +357,49 @@ def test_idempotent_handler_failure_allows_retry(redis_client):
     assert h(m) == "handled" and attempts == ["o1", "o1"]
 
 
+@pytest.mark.on_cluster
+def test_one_renewer_thread_keeps_every_running_handlers_marker_and_exits_when_none_runs(redis_client):
+    """Three handlers slower than inflight_ttl run at once: one thread (not one per message) renews all three
+    markers with each call's own value, and the thread is gone once they return. Renewals are observed with a
+    spy, never inferred from durations or expiries (a 60 ms marker may expire on a busy machine; the handler
+    still ends "handled", and InProgress for a held marker is test_idempotent_handler_states')."""
+    running, release = threading.Barrier(4, timeout=30), threading.Event()
+
+    def slow(msg):
+        running.wait()
+        assert release.wait(30)
+
+    h = IdempotentHandler(slow, client=redis_client, keyspace=ks(redis_client), name="slow", inflight_ttl=0.06)
+    renewed, real = [], h._renew
+
+    def spy(keys, args):
+        renewed.append((keys[0], args[0]))
+        return real(keys=keys, args=args)
+
+    h._renew = spy
+    msgs = [Message(f"o{i}", "close", f"{i}-0") for i in range(3)]
+    results = {}
+    workers = [threading.Thread(target=lambda m=m: results.setdefault(m.msg_id, h(m))) for m in msgs]
+    for t in workers:
+        t.start()
+    running.wait()
+    # a hang guard, not a time limit: each marker renewed at least twice, with its own inflight value
+    assert wait_for_progress(lambda: min(sum(k == h.key(m.msg_id) for k, _ in renewed) for m in msgs), 2)
+    values = {}
+    for k, v in renewed:
+        values.setdefault(k, set()).add(v)
+    assert set(values) == {h.key(m.msg_id) for m in msgs}
+    assert all(len(v) == 1 and next(iter(v)).startswith("inflight:") for v in values.values())  # each its own
+    assert len({next(iter(v)) for v in values.values()}) == 3
+    renewers = [t for t in threading.enumerate() if t.name.startswith("hcedu-idem-renew") and h._prefix in t.name]
+    assert len(renewers) == 1, [t.name for t in renewers]
+    release.set()
+    join(*workers, timeout=30)
+    assert results == {m.msg_id: "handled" for m in msgs}
+    join(*renewers, timeout=30)                 # nothing left to renew: the thread has exited
+    assert h(msgs[1]) == "duplicate"
+
+
 # -- Bad input ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kw, exc, words", [
     ({"lease": -1}, ValueError, "lease must be >= 0"),
