@@ -398,19 +398,19 @@ lab.chart_contention(bench)
 # holder for the server (and here, for the GIL). On the embedded Redis the Lua acquire (with its fence)
 # costs more CPU than redis-py's plain `SET`; on a real server the gap is small — run it with `REDIS_URL`.
 #
-# Separate processes (what real service instances are) against a `TcpFakeServer` — or against your
+# Separate processes (what real service instances are), 10 rounds each as above, against a `TcpFakeServer` — or against your
 # `REDIS_URL`:
 
 # %% tags=["nbval-ignore-output"]
 import os
 server = None if os.environ.get("REDIS_URL") else backend.serve_embedded(share=False)
 try:
-    procs = lab.contention(contenders=(2, 4), per_client=25, mode="processes",
+    procs = lab.contention(contenders=(2, 4), per_client=10, mode="processes",
                            url=os.environ.get("REDIS_URL") or server.url, key=ks.key("p"))
 finally:
     if server is not None:
         server.stop()
-assert list(procs.acquisitions) == [50, 100]
+assert list(procs.acquisitions) == [20, 40]
 procs.round(2)
 
 # %% [markdown]
