@@ -138,6 +138,18 @@ def test_contention_processes_against_tcp_fake_server():
     assert list(df.acquisitions) == [10]
 
 
+def test_spawned_contenders_do_not_import_pandas():
+    """A spawned contender (or SIGSTOP holder) imports its module afresh: pandas there cost ~0.35 s per
+    process, a third of chapter 08's process cell. Only the parent builds frames."""
+    import subprocess
+    import sys
+
+    code = ("import sys, hcedu.lab.lockcontention, hcedu.lab.lockpause; "
+            "print(sorted(m for m in ('pandas', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
 def test_contention_bad_input(redis_backend):
     with pytest.raises(ValueError, match="mode must be one of"):
         L.contention(redis_backend.client, mode="fibers")

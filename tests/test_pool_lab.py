@@ -504,6 +504,24 @@ def test_dashboard_builds():
         assert lab.toxics.delay == pytest.approx(0.001)
 
 
+def test_dashboard_uses_the_ceilings_it_is_given(monkeypatch):
+    from hcedu.lab import poolviz
+    calls = []
+    real = P.measure_ceilings
+    monkeypatch.setattr(P, "measure_ceilings", lambda *a, **k: calls.append(k) or real(*a, **k))
+    with P.PoolLab("embedded", delay=0.002) as lab:
+        given = P.Ceilings(service_time=0.0021, cpu_ceiling=9000.0, one_thread=400.0)
+        box = poolviz.dashboard(lab, duration=0.1, ceilings=given)
+        assert calls == []                       # the starting RTT (2 ms) is the one they were measured at
+        box.children[0].children[2].value = 1.0  # a new RTT is measured
+        assert len(calls) == 1
+        lab.toxics.set_latency(0.005)            # measured at another RTT than the slider's start: not used
+        poolviz.dashboard(lab, duration=0.1, ceilings=given)
+        assert len(calls) == 2
+        with pytest.raises(TypeError, match="ceilings must be a Ceilings"):
+            poolviz.dashboard(lab, ceilings=(0.002, 9000.0))
+
+
 def test_checker_verdicts():
     from hcedu.course.check import pool_sizing
 

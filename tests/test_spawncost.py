@@ -88,3 +88,18 @@ def test_starvation_repeat_keeps_each_modes_smallest_gap(monkeypatch):
     assert df.set_index("mode")["max_gap_s"].to_dict() == {"asyncio": 0.30, "asyncio_yield": 0.03, "thread": 0.02}
     with pytest.raises(ValueError, match="repeat must be >= 1"):
         S.measure_starvation(repeat=0)
+
+
+def test_starvation_until_skips_the_modes_already_good_enough(monkeypatch):
+    calls = []
+    gaps = iter([0.30, 0.09, 0.02, 0.31, 0.03])  # run 1: asyncio, yield, thread; run 2: asyncio, yield only
+
+    def child(kind, *a):
+        calls.append(kind)
+        return {"ok": True, "beats": 5, "max_gap": next(gaps)}
+    monkeypatch.setattr(S, "_run_child", child)
+    df = S.measure_starvation(hog=0.3, repeat=2, until=0.05)
+    assert calls == ["asyncio", "asyncio_yield", "thread", "asyncio", "asyncio_yield"]  # thread: 0.02 <= 0.05
+    assert df.set_index("mode")["max_gap_s"].to_dict() == {"asyncio": 0.30, "asyncio_yield": 0.03, "thread": 0.02}
+    with pytest.raises(ValueError, match="until must be >= 0"):
+        S.measure_starvation(until=-1)

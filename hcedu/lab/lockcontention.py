@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import statistics
 import threading
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import pandas as pd
 import redis
 import redis.lock
 
@@ -21,6 +20,9 @@ from .. import _validate
 from ..clock import REAL, Clock, as_clock
 from ..patterns.lock import RedisLock, unsafe_release
 from .runner import run_workers
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built: a contender process never needs it
+    import pandas as pd
 
 __all__ = ["count_commands", "round_trips", "contention"]
 
@@ -86,6 +88,8 @@ def _impl(impl: str, client: redis.Redis, key: str, ttl: float, poll: str, i: in
 def round_trips(client: redis.Redis, key: str = "hcedu:ch08:rtt") -> pd.DataFrame:
     """Commands sent per uncontended acquire and release, after a warm-up (scripts loaded), for the
     source's naive lock, this course's ``RedisLock`` and redis-py's ``Lock``."""
+    import pandas as pd
+
     rows = []
     for impl in _IMPLS:
         for _ in range(2):  # the first pass warms up (SCRIPT LOAD after NOSCRIPT)
@@ -205,6 +209,8 @@ def contention(client_factory: Callable[[], redis.Redis] | None = None, contende
         raise TypeError("mode='threads' needs client_factory")
     if mode == "processes":
         _validate.text("url", url)
+    import pandas as pd
+
     args = (impl, key, ttl, poll, per_client, hold)
     rows = []
     for n in contenders:

@@ -8,9 +8,8 @@ fenced store. Returns a :class:`SigstopPause` (a :class:`~hcedu.lab.lockscenario
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import redis
 
 from .. import _validate
@@ -18,6 +17,9 @@ from ..clock import REAL, Clock, as_clock
 from ..patterns.lock import RedisLock, fence_key_for
 from .lockscenarios import Scenario, _wait_gone
 from .lockcontention import _preload_scripts
+
+if TYPE_CHECKING:  # pandas is imported where the frame is built: the spawned holder never needs it
+    import pandas as pd
 
 __all__ = ["SigstopPause", "sigstop_pause"]
 
@@ -144,5 +146,7 @@ def sigstop_pause(url: str, *, ttl: float = 0.3, key: str = "hcedu:ch08:lock:sig
             proc.join(5)
         client.delete(key, fence_key_for(key), store)
         client.close()
+    import pandas as pd
+
     return SigstopPause("a real SIGSTOP pause", pd.DataFrame(rows), b_acquired_while_a_paused=b_ok,
                         fences=(a_fence, b.fence), a_write_accepted=a_wrote, a_release=a_release, final_value=final)

@@ -19,9 +19,8 @@ from __future__ import annotations
 import functools
 import secrets
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
-import pandas as pd
 import redis
 import redis.lock
 
@@ -29,6 +28,9 @@ from .. import _validate
 from ..clock import REAL, Timer, VirtualClock, poll_until
 from ..patterns.fencing import FencedResource
 from ..patterns.lock import RedisLock, fence_key_for, unsafe_release
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built: chapter 08's spawned processes never need it
+    import pandas as pd
 
 __all__ = ["Scenario", "LeaseExpiry", "PausePastTTL", "WatchdogPause", "WatchdogHung", "PausableClock",
            "lease_expiry", "pause_past_ttl", "watchdog_pause", "watchdog_hung", "expire_now", "UNLOCKS", "KEY"]
@@ -143,6 +145,8 @@ class _Script:
         self.row("redis", "expire", True, detail=why)
 
     def frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         df = pd.DataFrame(self.rows, columns=["t", "actor", "event", "ok", "fence", "detail", "holder", "believers"])
         df["fence"] = df["fence"].astype("Int64")
         return df

@@ -143,14 +143,28 @@ def _timed_load(client: redis.Redis, concurrency: int, duration: float, mix: Any
 
 
 @contextlib.contextmanager
+def _latency(lab: PoolLab, delay: float, jitter: float = 0.0) -> Iterator[None]:
+    """Inject ``delay`` ± ``jitter`` s in ``lab`` while the block runs; the lab's latency is restored after."""
+    before = lab.toxics.delay, lab.toxics.jitter
+    lab.toxics.set_latency(delay, jitter)
+    try:
+        yield
+    finally:
+        lab.toxics.set_latency(*before)
+
+
+@contextlib.contextmanager
 def _prefilled(lab: PoolLab, pool_size: int, concurrency: int, kind: str, **pool_kwargs: Any) -> Iterator[redis.Redis]:
     """A lab client whose pool holds ``min(pool_size, concurrency)`` open connections (go-redis
-    ``MinIdleConns``: measure the steady state, not connects) and fresh stats; closed afterwards."""
+    ``MinIdleConns``: measure the steady state, not connects) and fresh stats; closed afterwards. The
+    connections are opened without the injected latency: connects are not measured, and paying the RTT
+    for every hand-shake command of up to 64 connections, one after another, only made the wait longer."""
     pool_kwargs.setdefault("record", False)
     client = lab.client(pool_size, kind, **pool_kwargs)
     pool = client.connection_pool
     try:
-        pool.prefill(min(pool_size, concurrency))
+        with _latency(lab, 0.0):
+            pool.prefill(min(pool_size, concurrency))
         pool.reset_stats()
         yield client
     finally:
@@ -182,12 +196,8 @@ def measure_ceilings(lab: PoolLab, *, duration: float = 0.4, mix: Any = "get") -
     """
     duration = _validate.number("duration", duration, minimum=0.05)
     s = _run(lab, 1, 1, duration, mix=mix)["hold"]
-    delay, jitter = lab.toxics.delay, lab.toxics.jitter
-    lab.toxics.set_latency(0.0)
-    try:
+    with _latency(lab, 0.0):
         solo = _run(lab, 1, 1, duration, mix=mix)
-    finally:
-        lab.toxics.set_latency(delay, jitter)
     return Ceilings(s, 1 / solo["cpu_per_request"], solo["throughput"])
 
 

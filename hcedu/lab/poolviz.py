@@ -172,20 +172,28 @@ def chart_tail(summary: pd.DataFrame, *, label: str = "config", unit: str = "ms"
     return fig
 
 
-def dashboard(lab: Any, *, duration: float = 0.3) -> "Widget":
+def dashboard(lab: Any, *, duration: float = 0.3, ceilings: Any = None) -> "Widget":
     """Sliders for pool size, concurrency and injected RTT; each change redraws the roofline at once (the
     point hollow: "measuring"), then runs ``duration`` s of load in ``lab`` (a
-    :class:`hcedu.lab.pool.PoolLab`) and plots the measured point against it."""
+    :class:`hcedu.lab.pool.PoolLab`) and plots the measured point against it.
+
+    ``S`` and ``X_cpu`` are measured once per RTT the slider visits. ``ceilings`` (a
+    :class:`hcedu.lab.pool.Ceilings` that :func:`~hcedu.lab.pool.measure_ceilings` measured in ``lab``)
+    is used for the lab's current RTT instead of measuring it again, when the slider starts there."""
     import ipywidgets as w
     from IPython.display import display
 
     from . import pool as P
 
-    ceilings: dict[str, float] = {}
+    if ceilings is not None and not isinstance(ceilings, P.Ceilings):
+        raise TypeError(f"ceilings must be a Ceilings from measure_ceilings (got {type(ceilings).__name__})")
+    measured: dict[str, float] = {}
     out = w.Output()
     psize = w.IntSlider(8, min=1, max=64, description="pool size")
     conc = w.IntSlider(16, min=1, max=64, description="callers")
     rtt = w.FloatSlider(2.0, min=0.5, max=10, step=0.5, description="RTT (ms)")
+    if ceilings is not None and abs(lab.toxics.delay * 1e3 - rtt.value) < 1e-9:
+        measured[f"{rtt.value}"], measured["x"] = ceilings.service_time, ceilings.cpu_ceiling
 
     def show(s: float, x: float, row: Any = None) -> None:
         ps = np.arange(1, 65)
@@ -208,11 +216,11 @@ def dashboard(lab: Any, *, duration: float = 0.3) -> "Widget":
     def draw(*_: Any) -> None:
         lab.toxics.set_latency(rtt.value / 1e3)
         key = f"{rtt.value}"
-        if key not in ceilings:
+        if key not in measured:
             m = P.measure_ceilings(lab, duration=0.2)
-            ceilings[key] = m.service_time
-            ceilings["x"] = m.cpu_ceiling
-        s, x = ceilings[key], ceilings["x"]
+            measured[key] = m.service_time
+            measured["x"] = m.cpu_ceiling
+        s, x = measured[key], measured["x"]
         show(s, x)
         show(s, x, P.sweep(lab, pairs=[(psize.value, conc.value)], duration=duration))
 

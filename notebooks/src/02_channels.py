@@ -359,8 +359,9 @@ print("done channel: received", len(got), "values, then all 3 senders returned; 
 # %% tags=["nbval-ignore-output"]
 from hcedu.lab import chanbench
 
-# best of 3 runs per point: one run's rate swings 3x-5x on a busy machine (measured), the best far less
-df = chanbench.throughput_vs_capacity(caps=[0, 1, 8, 128], n=20_000, repeats=3)
+# 5,000 messages per point (1,000 at cap 0, where each is a rendezvous), best of 3 runs per point: one
+# run's rate swings 3x-5x on a busy machine (measured), the best far less
+df = chanbench.throughput_vs_capacity(caps=[0, 1, 8, 128], n=5_000, repeats=3)
 assert list(df.columns) == ["kind", "cap", "repeat", "msgs_per_s"] and len(df) == 36
 assert (df["msgs_per_s"] > 0).all()
 pivot = df.pivot_table(index="cap", columns="kind", values="msgs_per_s", aggfunc="max")
@@ -376,7 +377,7 @@ chanbench.chart_throughput_vs_capacity(df)
 # the targets is `benchmarks/chan_throughput.py`.
 
 # %% tags=["nbval-ignore-output"]
-dw = chanbench.throughput_vs_workers(pairs=[1, 2, 4], cap=16, n=20_000)
+dw = chanbench.throughput_vs_workers(pairs=[1, 2, 4], cap=16, n=5_000)
 assert list(dw.columns) == ["kind", "workers", "msgs_per_s"] and len(dw) == 9
 per = dw.pivot_table(index="workers", columns="kind", values="msgs_per_s")
 print("4 pairs vs 1 pair:", ", ".join(f"{k} {v:.1f}x" for k, v in (per.loc[4] / per.loc[1]).items()))
@@ -443,7 +444,7 @@ if real is not None:
     real = pd.concat([real, *(gocompare.chan_throughput(200_000) for _ in range(2))])
     real = real.groupby("cap", as_index=False)["msgs_per_s"].max()
     side = real[["cap", "msgs_per_s"]].rename(columns={"msgs_per_s": "go_msgs_per_s"})
-    side["chan_msgs_per_s"] = [chanbench.pipe_throughput("Chan", c, 20_000 if c else 4_000) for c in side["cap"]]
+    side["chan_msgs_per_s"] = [chanbench.pipe_throughput("Chan", c, 5_000 if c else 1_000) for c in side["cap"]]
     side["go_x"] = side["go_msgs_per_s"] / side["chan_msgs_per_s"]
     assert (side["go_x"] > 2).all(), side   # a runtime struct in compiled code vs Python threads and a lock
     print(f"{gorun.version()}: a Go channel moves {side['go_x'].min():.0f}x to {side['go_x'].max():.0f}x "

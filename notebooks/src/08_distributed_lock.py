@@ -375,17 +375,17 @@ else:
 lab.round_trips(r)
 
 # %% [markdown]
-# Contention: 1 to 8 threads each doing 25 acquire / hold 0.2 ms / release rounds on the same lock,
+# Contention: 1 to 8 threads each doing 10 acquire / hold 0.2 ms / release rounds on the same lock,
 # polling with jittered exponential backoff or retrying immediately, for `RedisLock` and redis-py's
 # `Lock`. Theory: throughput is capped by one holder at a time (≈ 1 / (hold + 2 round trips)); more
 # contenders add waiting, not throughput; immediate retry burns the server on failed `SET NX`es, and
 # backoff trades tail latency (an unlucky waiter sleeps while others win) for less load.
 
 # %% tags=["nbval-ignore-output"]
-runs = [lab.contention(backend.connect, (1, 2, 4, 8), per_client=25, impl=impl, poll=poll, key=ks.key("c"))
+runs = [lab.contention(backend.connect, (1, 2, 4, 8), per_client=10, impl=impl, poll=poll, key=ks.key("c"))
         for impl in ("hcedu", "redis-py") for poll in ("backoff", "immediate")]
 bench = pd.concat(runs, ignore_index=True)
-assert len(bench) == 16 and (bench.acquisitions == bench.contenders * 25).all()
+assert len(bench) == 16 and (bench.acquisitions == bench.contenders * 10).all()
 bench.round({"seconds": 3, "throughput": 0, "p50_ms": 2, "p99_ms": 2})
 
 # %% tags=["nbval-ignore-output"]
@@ -398,19 +398,19 @@ lab.chart_contention(bench)
 # holder for the server (and here, for the GIL). On the embedded Redis the Lua acquire (with its fence)
 # costs more CPU than redis-py's plain `SET`; on a real server the gap is small — run it with `REDIS_URL`.
 #
-# Separate processes (what real service instances are) against a `TcpFakeServer` — or against your
+# Separate processes (what real service instances are), 10 rounds each as above, against a `TcpFakeServer` — or against your
 # `REDIS_URL`:
 
 # %% tags=["nbval-ignore-output"]
 import os
 server = None if os.environ.get("REDIS_URL") else backend.serve_embedded(share=False)
 try:
-    procs = lab.contention(contenders=(2, 4), per_client=25, mode="processes",
+    procs = lab.contention(contenders=(2, 4), per_client=10, mode="processes",
                            url=os.environ.get("REDIS_URL") or server.url, key=ks.key("p"))
 finally:
     if server is not None:
         server.stop()
-assert list(procs.acquisitions) == [50, 100]
+assert list(procs.acquisitions) == [20, 40]
 procs.round(2)
 
 # %% [markdown]
