@@ -66,11 +66,11 @@ cb.lockstep(client=ks.client, keyspace=ks).set_index("counter")
 
 # %% [markdown]
 # Every run gives the same answer: the naive counters count one of two increments, the safe ones both.
-# Now without forcing anything: 8 real threads × 250 increments on every counter in this chapter.
+# Now without forcing anything: 8 real threads × 125 increments on every counter in this chapter.
 
 # %% tags=["nbval-ignore-output"]
 # measured: how much the naive counters lose varies run to run; that they lose does not
-lost = cb.lost_updates(threads=8, per_thread=250, client=ks.client, keyspace=ks)
+lost = cb.lost_updates(threads=8, per_thread=125, client=ks.client, keyspace=ks)
 assert (lost.set_index("counter").loc[["naive", "naive redis"], "lost"] > 0).all()
 assert (lost.set_index("counter").drop(["naive", "naive redis"])["lost"] == 0).all()
 lost[["counter", "expected", "value", "lost"]]
