@@ -168,11 +168,15 @@ def hit_rates(l1_ttls: tuple[float, ...] = (1, 5, 30, 120), l1_sizes: tuple[int,
     """L1/L2/DB share of reads (read-only Zipf workload) for each L1 TTL at ``base_size`` and each L1 size at
     ``base_ttl``. One summary row per run, with a ``sweep`` column (``"l1_ttl"`` or ``"l1_size"``)."""
     kw = {"transport": "none", "write_ratio": 0.0, **kw}
-    rows = []
-    for ttl in l1_ttls:
-        rows.append(summarize(simulate(l1_ttl=ttl, l1_size=base_size, **kw)).assign(sweep="l1_ttl"))
-    for size in l1_sizes:
-        rows.append(summarize(simulate(l1_ttl=base_ttl, l1_size=size, **kw)).assign(sweep="l1_size"))
+    runs: dict[tuple[float, int], pd.DataFrame] = {}  # the base point is in both sweeps: simulated once
+
+    def run(ttl: float, size: int) -> pd.DataFrame:
+        if (ttl, size) not in runs:
+            runs[(ttl, size)] = summarize(simulate(l1_ttl=ttl, l1_size=size, **kw))
+        return runs[(ttl, size)]
+
+    rows = [run(ttl, base_size).assign(sweep="l1_ttl") for ttl in l1_ttls]
+    rows += [run(base_ttl, size).assign(sweep="l1_size") for size in l1_sizes]
     return pd.concat(rows, ignore_index=True)
 
 

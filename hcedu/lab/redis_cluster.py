@@ -14,7 +14,9 @@ invariant the tests check: no ``redis-server`` of ours survives the block). Need
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ from ..clock import REAL, poll_until
 from . import redis_server
 from .redis_server import RedisServerProcess
 
-__all__ = ["available", "Cluster", "SentinelTrio", "local_cluster", "sentinel_trio", "cluster_ports"]
+__all__ = ["available", "Cluster", "SentinelTrio", "local_cluster", "sentinel_trio", "cluster_ports", "stop_all"]
 
 NOT_INSTALLED = "redis-server and redis-cli are needed for a local cluster (Debian: apt-get install redis-server)"
 
@@ -82,8 +84,7 @@ class Cluster:
         return next(n for n in self.nodes if n.port == node.port)
 
     def stop(self) -> None:
-        for node in self.nodes:
-            node.stop()
+        stop_all(self.nodes)
         self._stopped = True
 
     def __repr__(self) -> str:
@@ -95,6 +96,19 @@ class Cluster:
 # `repl-diskless-sync-delay` (waiting for more replicas to share one transfer), which made every replica
 # link here take 5 s to come up.
 SYNC_AT_ONCE = ("--repl-diskless-sync-delay", "0")
+
+
+def stop_all(servers: list[RedisServerProcess]) -> None:
+    """Stop every server, shutting them down together: each gets ``SIGTERM`` first, then each is waited for
+    (and killed if it hangs) by :meth:`RedisServerProcess.stop`. One at a time, six cluster nodes took ~0.8 s."""
+    for p in servers:
+        if p.alive():
+            try:
+                os.kill(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    for p in servers:
+        p.stop()
 
 
 def _wait(pred: Callable[[], Any], timeout: float, what: str) -> None:
@@ -156,8 +170,7 @@ def local_cluster(primaries: int = 3, replicas: int = 1, *, node_timeout_ms: int
         cluster = Cluster(nodes, primaries, replicas)
         yield cluster
     finally:
-        for n in nodes:
-            n.stop()
+        stop_all(nodes)
 
 
 @dataclass
@@ -178,8 +191,7 @@ class SentinelTrio:
         return host, int(port)
 
     def stop(self) -> None:
-        for p in (self.sentinel, self.replica, self.primary):
-            p.stop()
+        stop_all([self.sentinel, self.replica, self.primary])
 
 
 @contextlib.contextmanager
@@ -206,5 +218,4 @@ def sentinel_trio(*, down_after_ms: int = 1000, failover_timeout_ms: int = 3000,
         _wait(lambda: trio.current_primary()[1] == primary.port, timeout, "the Sentinel finding the primary")
         yield trio
     finally:
-        for p in reversed(started):
-            p.stop()
+        stop_all(started[::-1])

@@ -66,7 +66,7 @@ assert claimed == ["A"] and clock.now() == 1890 and q.next_due() == 1920
 #
 # ## Watch it: delay queue vs periodic scan vs the hybrid
 #
-# The simulation below (`hcedu.lab.ordersim`) creates 1,000 orders over 30 minutes, about 70 % of them
+# The simulation below (`hcedu.lab.ordersim`) creates 500 orders over 30 minutes, about 70 % of them
 # paid within the timeout (the cell prints the split), and closes the rest with each design on the
 # **same** arrivals:
 #
@@ -81,7 +81,7 @@ assert claimed == ["A"] and clock.now() == 1890 and q.next_due() == 1920
 # %%
 from hcedu.lab import ordersim
 
-orders = ordersim.make_orders()
+orders = ordersim.make_orders(n=500, window=1800)
 frame = ordersim.run(orders=orders)
 summary = ordersim.summarize(frame)
 paid = orders["paid_at"].notna()
@@ -239,7 +239,7 @@ if info.kind == "embedded":
 # Batching is what makes the queue cheap: one script call claims up to `limit` orders. On the current
 # backend (the embedded fakeredis unless `REDIS_URL` is set; for a real server run
 # `python benchmarks/delayqueue.py`, which also reports the naive claim's duplicates) we time only the
-# claims (the acks are the same 1,000 for every batch size), twice per batch size, and keep the better run:
+# claims (the acks are the same 500 for every batch size), twice per batch size, and keep the better run:
 # a busy machine can only slow a run down, so the faster one is the closer look at the cost itself.
 
 # %% tags=["nbval-ignore-output"]
@@ -250,17 +250,17 @@ best, calls = {}, {}
 for run in range(2):                      # interleaved, so a burst of other work hits one run, not a whole row
     for batch in (1, 10, 100):
         q = DelayQueue("bench", keyspace=ks, clock=VirtualClock())
-        q.put_many({f"o{i}": 0 for i in range(1000)})
+        q.put_many({f"o{i}": 0 for i in range(500)})
         t0 = time.perf_counter()
         n = c = 0
         while items := q.claim(now=1, limit=batch):
             n, c = n + len(items), c + 1
         best[batch] = max(best.get(batch, 0), round(n / (time.perf_counter() - t0)))
         calls[batch] = c
-        assert n == 1000
+        assert n == 500
         q.clear()
 bench = pd.DataFrame({"claim calls": calls, "items/s (better of 2)": best}).rename_axis("batch")
-assert list(bench["claim calls"]) == [1000, 100, 10]   # the round trips (+1 each that finds nothing)
+assert list(bench["claim calls"]) == [500, 50, 5]   # the round trips (+1 each that finds nothing)
 # one call per 100 items: measured 3x-7x faster with other work on both cores; 2x still shows batching pays
 assert best[100] > 2 * best[1]
 bench

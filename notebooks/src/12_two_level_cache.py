@@ -101,7 +101,7 @@ print(A.stats.rates(), "| B:", B.stats.rates())
 # %%
 from hcedu.lab import cachesim
 
-rates = cachesim.hit_rates()
+rates = cachesim.hit_rates(ops=1500)
 by_ttl = rates[rates["sweep"] == "l1_ttl"].set_index("l1_ttl")["L1"]
 by_size = rates[rates["sweep"] == "l1_size"].set_index("l1_size")["L1"]
 assert by_ttl.loc[30] > 0.5 and by_ttl.is_monotonic_increasing and by_size.is_monotonic_increasing

@@ -66,11 +66,11 @@ cb.lockstep(client=ks.client, keyspace=ks).set_index("counter")
 
 # %% [markdown]
 # Every run gives the same answer: the naive counters count one of two increments, the safe ones both.
-# Now without forcing anything: 8 real threads × 500 increments on every counter in this chapter.
+# Now without forcing anything: 8 real threads × 125 increments on every counter in this chapter.
 
 # %% tags=["nbval-ignore-output"]
 # measured: how much the naive counters lose varies run to run; that they lose does not
-lost = cb.lost_updates(client=ks.client, keyspace=ks)
+lost = cb.lost_updates(threads=8, per_thread=125, client=ks.client, keyspace=ks)
 assert (lost.set_index("counter").loc[["naive", "naive redis"], "lost"] > 0).all()
 assert (lost.set_index("counter").drop(["naive", "naive redis"])["lost"] == 0).all()
 lost[["counter", "expected", "value", "lost"]]
@@ -268,11 +268,11 @@ print("in Redis:", b.value(), "| pending locally:", b.pending, "| round trips:",
 print("crash! lost:", b.crash(), "| in Redis:", b.value())
 
 # %% [markdown]
-# A longer run: 1,000 page views per second for 10 virtual seconds, the process crashing at 7.777 s, for
+# A longer run: 250 page views per second for 10 virtual seconds, the process crashing at 7.777 s, for
 # several flush settings:
 
 # %%
-batch = cb.batching()
+batch = cb.batching(rate=250, duration=10, crash_at=7.777)
 batch.set_index("setting")[["round_trips", "per_1000", "max_lag", "lost_on_crash", "in_redis"]]
 
 # %%
@@ -287,7 +287,7 @@ fig = cb.chart_batching(batch)
 
 # %% tags=["nbval-ignore-output"]
 # (an interactive widget)
-cb.dashboard_batching()
+cb.dashboard_batching(rate=250)
 
 # %% [markdown]
 # ## Online users: not a counter at all
@@ -335,21 +335,21 @@ print(f"HyperLogLog: 16384 registers x 6 bits = {16384 * 6 // 8:,} bytes, "
       f"standard error 1.04/sqrt(16384) = {1.04 / 16384 ** 0.5:.2%}")
 
 # %% [markdown]
-# And HyperLogLog on 20,000 visits by 5,000 users:
+# And HyperLogLog on 10,000 visits by 5,000 users:
 
 # %% tags=["nbval-ignore-output"]
 # the estimate differs between backends (fakeredis vs a real server)
 r = ks.client
 uv = ks.key("uv", "2026-01-01")
-for i in range(20_000):
+for i in range(10_000):
     if i % 1000 == 0:
         pipe = r.pipeline(transaction=False)
-    pipe.pfadd(uv, f"user-{i % 5_000}")   # 20,000 visits by 5,000 users
+    pipe.pfadd(uv, f"user-{i % 5_000}")   # 10,000 visits by 5,000 users
     if i % 1000 == 999:
         pipe.execute()
 est = r.pfcount(uv)
 assert abs(est - 5000) / 5000 < 0.02
-print(f"visits: 20,000 | distinct users: 5,000 | PFCOUNT ≈ {est:,}")
+print(f"visits: 10,000 | distinct users: 5,000 | PFCOUNT ≈ {est:,}")
 
 # %% [markdown]
 # ## Source check

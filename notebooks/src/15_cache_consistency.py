@@ -110,7 +110,7 @@ every
 # never left stale.
 #
 # With more actors the schedule count explodes: the number of orders of actors with s₁, s₂, … steps is the
-# multinomial (s₁ + s₂ + …)! / (s₁! s₂! …). So below we sample 150 seeded random schedules of two readers
+# multinomial (s₁ + s₂ + …)! / (s₁! s₂! …). So below we sample 120 seeded random schedules of two readers
 # and two writers:
 
 # %%
@@ -121,11 +121,17 @@ def orders(*steps):
 
 print(f"reader (3 steps) + writer (2) + reader (3): {orders(3, 2, 3):,} orders; with the double delete's "
       f"4-step writer: {orders(3, 4, 3):,}; two readers + two writers: {orders(3, 3, 2, 2):,}")
-sampled = il.compare(("r1", "r2", "w1", "w2"), sample=150, seed=0, keyspace=ks)
+sampled = il.compare(("r1", "r2", "w1", "w2"), sample=120, seed=0, keyspace=ks)
+# what the text below says of this sample (seeded, so fixed): every strategy serves some stale reads,
+# write-through the most and the versioned set next, and only the versioned set and leases never end stale
+assert (sampled["stale_read_rate"] > 0).all()
+assert list(sampled["stale_read_rate"].nlargest(2).index) == ["write-through", "versioned set"]
+assert (sampled.loc[["versioned set", "lease"], "final_stale_rate"] == 0).all()
+assert (sampled.drop(["versioned set", "lease"])["final_stale_rate"] > 0).all()
 sampled
 
 # %%
-fig = il.chart_compare(sampled, "150 random schedules of 2 readers + 2 writers")
+fig = il.chart_compare(sampled, "120 random schedules of 2 readers + 2 writers")
 
 # %% [markdown]
 # **Takeaway:** every strategy serves *some* stale reads — a read that starts after a commit and hits the
@@ -168,7 +174,7 @@ superseded
 
 # %%
 lags = (0.0, 0.25, 0.45, 0.6, 0.75, 1.05, 1.25)
-sweep = il.delay_sweep((0.5, 1.0), replica_lags=lags, keyspace=ks)
+sweep = il.delay_sweep((0.5, 1.0), replica_lags=lags, readers=30, spacing=0.05, keyspace=ks)
 sweep.pivot(index="replica_lag", columns="delay", values="final_stale")
 
 # %%
