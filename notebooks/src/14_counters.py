@@ -214,17 +214,20 @@ rtp = pd.concat([cb.throughput(("redis INCR", "sharded redis"), threads=(1, 2, 4
                 ignore_index=True)
 assert rtp["exact"].all()
 rrate = rtp.pivot(index="threads", columns="counter", values="ops_per_s")
-# best point against best point: one disturbed run cannot flip it (measured 18x-65x on a busy 2-core machine)
-assert rrate["batched redis"].max() > 10 * rrate["redis INCR"].max(), "batching saves ~100x the round trips"
-print(f"best batched / best plain INCR: {rrate['batched redis'].max() / rrate['redis INCR'].max():.0f}x")
+# batched / plain at the same thread count, the median of the four: one disturbed run cannot decide it.
+# (Best against best was not steady: one thread's plain INCR on fakeredis ran 6,900-14,700/s from run to run,
+# and the factor 9x-30x; the median came out 17x-30x in 16 runs, 8 of them with a core kept busy.)
+gain = (rrate["batched redis"] / rrate["redis INCR"]).median()
+assert gain > 8, rrate
+print(f"batched / plain INCR at the same thread count, median of 1-8 threads: {gain:.0f}x")
 rrate.round(-2).astype(int)
 
 # %%
 fig = cb.chart_throughput(rtp, title="Redis counters: increments / s vs threads (measured)", logy=True)
 
 # %% [markdown]
-# **Takeaway:** batching wins by more than an order of magnitude (the factor is printed above; the cell
-# asserts at least 10×) because it stops paying a round trip per increment. It saves more round trips
+# **Takeaway:** batching wins by about an order of magnitude or more (the factor is printed above; the cell
+# asserts at least 8×) because it stops paying a round trip per increment. It saves more round trips
 # than that (exact, below): what is left is the client's own work per increment. Sharding does not
 # reduce round trips at all.
 #
