@@ -4,6 +4,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,6 +156,21 @@ def test_install_writes_the_pth_that_skips_jsonschemas_slow_iri_checker(tmp_path
     line = path.read_text()
     assert line.startswith("import ") and line.count("\n") == 1        # site.py executes an 'import' line
     assert 'sys.modules.setdefault("rfc3987_syntax", None)' in line   # an import of it then raises ImportError
+
+
+@pytest.mark.parametrize("locked_python", ["3.11", "2.7"])
+def test_install_and_newest_write_the_pth_whichever_way_they_install(monkeypatch, tmp_path, locked_python):
+    """Both branches of install() (the lock's Python, or another one) and the scratch venv of `make newest`."""
+    deps = _deps()
+    wrote, pips = [], []
+    monkeypatch.setattr(deps, "_pip", lambda python, *args: pips.append(args))
+    monkeypatch.setattr(deps, "_python_version", lambda python: "3.11")
+    monkeypatch.setattr(deps, "lock_python", lambda: locked_python)
+    monkeypatch.setattr(deps, "skip_slow_iri_checker", wrote.append)
+    deps.install("/env/bin/python")
+    assert wrote == ["/env/bin/python"] and any("-e" in a for a in pips)
+    monkeypatch.setattr(deps, "_scratch_venv", lambda where: "/scratch/bin/python")
+    assert deps._newest_env(tmp_path) == "/scratch/bin/python" and wrote[-1] == "/scratch/bin/python"
 
 
 def test_the_make_installed_venv_validates_notebooks_without_the_slow_iri_checker():

@@ -14,12 +14,12 @@ changes a compared output fails there the day it appears, naming the packages th
 The lock is for the Python version written in its header; on another Python the install falls back to
 the ranges (a pinned wheel may not exist for it) and says so.
 
-Every install by this script (``make``) also writes :data:`FAST_IMPORTS` into the environment (:func:`skip_slow_iri_checker`):
-``jsonschema`` imports ``rfc3987_syntax`` eagerly, which compiles ~35 Lark grammars at import time, only to
-check the ``iri``/``iri-reference`` formats that no Jupyter or nbformat schema uses. Every process that
-imports nbformat (pytest and its xdist workers under nbval, JupyterLab, ``hcedu build``/``grade``/
-``execute``) paid 1-2 s of CPU for it on an idle 2-core machine (5 s on a busy one): measured, tests
-test_cli.py + test_exercises.py took 28 CPU-s with it and 13 without. Upstream:
+Every install by this script (``make``) also writes :data:`FAST_IMPORTS` into the environment
+(:func:`skip_slow_iri_checker`). ``jsonschema`` imports ``rfc3987_syntax`` eagerly, which compiles ~35 Lark
+grammars at import time, only to check the ``iri``/``iri-reference`` formats that no Jupyter or nbformat
+schema uses. Every process that imports nbformat (pytest and its xdist workers under nbval, JupyterLab,
+``hcedu build``/``grade``/``execute``) paid 1-2 s of CPU for it on an idle 2-core machine (5 s on a busy
+one): measured, test_cli.py + test_exercises.py took 28 CPU-s with it and 13 without. Upstream:
 https://github.com/python-jsonschema/jsonschema/issues/1428. The ``.pth`` file makes that import fail in
 this environment only, which jsonschema handles (it then skips the IRI formats).
 """
@@ -84,6 +84,7 @@ def install(python: str, quiet: bool = True) -> None:
         print(f"note: constraints.txt was made with Python {want}; this is Python {have}, so the newest versions "
               f"pyproject.toml allows are installed (stored notebook outputs may differ slightly)")
         _pip(python, "install", *q, "-e", f"{ROOT}[{EXTRAS}]")
+    skip_slow_iri_checker(python)
 
 
 FAST_IMPORTS = "hcedu-skip-rfc3987-syntax.pth"
