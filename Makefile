@@ -31,9 +31,10 @@ lab: $(KERNEL)
 
 ## Run everything that must hold on any machine, however busy: unit tests, checked notebooks (notebooks/ and
 ## solutions/ under --nbval) and the generated exercises (run, outputs not compared: see conftest.py).
-## WORKERS: 2, one per core. 4 finished an idle run ~7 % sooner (half the suite's time is waiting), but the
-## browser test then missed its 1 s slider redraw and its widget restore on an idle 2-core machine.
-WORKERS ?= 2
+## WORKERS: 3 on 2 cores. About half of each worker's time is waiting (kernels, servers, the browser, timeouts),
+## so a third worker fills it: an idle 2-core run took 508 s instead of ~600 s. The workers that do not run the
+## browser test lower their priority (see conftest.py), so its 1 s slider promise keeps the CPU it needs.
+WORKERS ?= 3
 # Each worker, kernel and subprocess would otherwise recompile the test modules (pytest's assertion rewrite)
 # and hcedu's sources on every import: ~9 s of collection per worker. The caches go to git-ignored __pycache__.
 unexport PYTHONDONTWRITEBYTECODE
