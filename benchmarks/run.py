@@ -10,6 +10,12 @@ time each step took, and exit status 1 if a claim failed or a step crashed.
 
 Run it on an otherwise idle machine: a second busy process skews a ratio whose two sides compete for the CPU
 differently (threads waiting on I/O vs a thread computing).
+
+Steps whose ratios come from slices of a tenth of a second (:data:`ATTEMPTS`) are measured again when a claim
+fails, and the better run counts, as the issue that moved them here allows ("measure twice and assert on the
+better run"): one stall of an idle machine (measured: p99 of 130 ms at a 2 ms RTT in every slice of one run
+of pool_roofline, none in the next) otherwise decides them. Every attempt is printed; the summary says which
+attempt counted, and a step that fails every attempt fails ``make bench``.
 """
 
 from __future__ import annotations
@@ -42,6 +48,30 @@ STEPS: list[tuple[str, list[str]]] = [
     ("twolevel", ["benchmarks/twolevel.py", "--gets", "2000"]),
     ("quiet tests", ["-m", "pytest", "-q", "-m", "quiet", "tests"]),
 ]
+#: steps measured again (up to this many runs in all) when one of their claims fails
+ATTEMPTS = {"pool_roofline": 2, "quiet tests": 2}
+
+
+def run_step(name: str, cmd: list[str], env: dict[str, str], path: str, attempts: int = 1,
+             out=print) -> tuple[list[bench.Claim], str | None, int]:
+    """Run one step up to ``attempts`` times, until none of its claims fails. Returns the claims of the run
+    that counts (the last one), a message if the step is broken (it exited non-zero without a failed claim,
+    or checked none), and the number of runs."""
+    for attempt in range(1, attempts + 1):
+        before = len(bench.load(path))
+        rc = subprocess.call([sys.executable, *cmd], cwd=ROOT, env=env)
+        claims = bench.load(path)[before:]
+        failed = [c for c in claims if not c.passed]
+        if rc != 0 and not failed:
+            return claims, f"{name} exited with status {rc} without a failed claim", attempt
+        if not claims and rc == 0:
+            return claims, f"{name} checked no claim", attempt
+        if not failed:
+            return claims, None, attempt
+        if attempt < attempts:
+            out(f"\n===== {name}: {len(failed)} claim(s) failed in run {attempt} of up to {attempts}; measuring "
+                f"again (the better run counts)", flush=True)
+    return claims, None, attempts
 
 
 def main() -> int:
@@ -59,25 +89,25 @@ def main() -> int:
         ap.error(f"unknown step(s) {sorted(unknown)}; --list shows them")
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    crashed, times = [], []
+    crashed, times, claims, retried = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="hcedu-bench-") as tmp:
         env[bench.ENV] = path = os.path.join(tmp, "claims.jsonl")
         for name, cmd in steps:
             print(f"\n===== {name}: python {' '.join(cmd)}", flush=True)
-            before = len(bench.load(path))
             t0 = time.perf_counter()
-            rc = subprocess.call([sys.executable, *cmd], cwd=ROOT, env=env)
+            counted, broken, runs = run_step(name, cmd, env, path, ATTEMPTS.get(name, 1))
             times.append((name, time.perf_counter() - t0))
-            recorded = len(bench.load(path)) - before
-            if rc != 0 and not any(not c.passed for c in bench.load(path)[before:]):
-                crashed.append(f"{name} exited with status {rc} without a failed claim")
-            elif recorded == 0 and rc == 0:
-                crashed.append(f"{name} checked no claim")
-        claims = bench.load(path)
+            claims += counted
+            if broken:
+                crashed.append(broken)
+            if runs > 1:
+                retried.append(f"{name}: run {runs} counted ({runs - 1} earlier run(s) had a failed claim, printed above)")
     print("\n===== all claims")
     print(f"{'step':<16} | {bench.header()}")
     for c in claims:
         print(f"{c.source:<16} | {c.line()}")
+    for line in retried:
+        print(line)
     print("\n" + ", ".join(f"{n} {s:.0f} s" for n, s in times) + f"; total {sum(s for _, s in times):.0f} s")
     failed = [c for c in claims if not c.passed]
     for c in failed:
