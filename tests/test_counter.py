@@ -11,7 +11,8 @@ from hcedu.backend import Keyspace
 from hcedu.clock import RealClock, VirtualClock
 from hcedu.patterns.counter import AtomicCounter, CounterLike, LockedCounter, NaiveCounter, StripedCounter, yield_gil
 from hcedu.patterns.rediscounter import BatchedRedisCounter, NaiveRedisCounter, RedisCounter, ShardedRedisCounter
-from tests.helpers import run_workers, wait_until
+from hcedu.patterns import rediscounter as counter_mod
+from tests.helpers import join, run_workers, wait_until
 
 pytestmark = pytest.mark.on_cluster  # every redis_backend test here also runs on the cluster rung
 
@@ -312,6 +313,36 @@ def test_batched_on_real_clock_flushes_in_background(redis_backend):
     finally:
         b.close()
     assert b.value() == 5
+
+
+def test_close_waits_for_the_timers_flush_on_the_wire(redis_backend, monkeypatch):
+    """close() returns only once a flush the timer started is answered. Before, it returned at once when
+    nothing else was pending, and the caller then closed the client under the timer's in-flight EVALSHA
+    (seen in a loaded `make test`: 'Bad file descriptor' in the hcedu-timer-_tick thread)."""
+    clock = VirtualClock()
+    b = batched(redis_backend, flush_every=1000, flush_interval=1.0, clock=clock)
+    on_wire, answer = threading.Event(), threading.Event()
+    real = counter_mod.eval_once
+
+    def slow_reply(*args, **kwargs):
+        on_wire.set()
+        assert answer.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(counter_mod, "eval_once", slow_reply)
+    b.incr(5)
+    ticker = threading.Thread(target=clock.advance, args=(1.0,))
+    ticker.start()
+    assert on_wire.wait(30)                         # the timer's flush is on the wire, its reply held back
+    closed = []
+    closer = threading.Thread(target=lambda: closed.append(b.close()))
+    closer.start()
+    closer.join(0.3)   # not synchronisation: a close() that does not wait has returned by now (it cannot
+    early = not closer.is_alive()                   # return early on a slow machine, only late)
+    answer.set()
+    join(ticker, closer)
+    assert not early, "close() returned while the timer's flush was still on the wire"
+    assert closed == [0] and b.value() == 5 and b.closed and b.pending == 0
 
 
 def test_context_manager_closes(redis_backend):

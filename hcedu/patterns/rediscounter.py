@@ -227,7 +227,7 @@ class BatchedRedisCounter(_RedisBase):
         self._closed = False
         self._timer: Timer | None = None
         self._unsent: tuple[int, int] | None = None  # (flush number, amount) whose reply was lost
-        self._flush_lock = threading.Lock()
+        self._flush_lock = threading.RLock()   # one flush on the wire; a timer tick holds it from its closed check
         self._instance = uuid.uuid4().hex
         self._flush_no = 0
         self.flushed_key = self.key + ":flushed"
@@ -256,13 +256,16 @@ class BatchedRedisCounter(_RedisBase):
             self._timer = self.clock.after(self.flush_interval, self._tick)
 
     def _tick(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-        try:
-            self.flush()
-        finally:
-            self._arm()
+        # the closed check and the flush under _flush_lock: close() takes it after setting _closed, so either
+        # it waits for this flush to be answered, or this tick sees _closed and sends nothing
+        with self._flush_lock:
+            with self._lock:
+                if self._closed:
+                    return
+            try:
+                self.flush()
+            finally:
+                self._arm()
 
     def incr(self, n: int = 1) -> None:
         """Add ``n`` locally; flush if ``flush_every`` increments are pending. Raises ``RuntimeError`` once
@@ -338,12 +341,14 @@ class BatchedRedisCounter(_RedisBase):
         return self.value() + self._pending
 
     def close(self) -> int:
-        """Flush, stop the timer and refuse further increments (idempotent); return the amount flushed."""
+        """Flush, stop the timer and refuse further increments (idempotent); return the amount flushed. Returns
+        only once a flush the timer had started is answered, so the client can be closed right after."""
         with self._lock:
             self._closed = True  # first, so no increment can slip in after the final flush
         if self._timer is not None:
             self._timer.cancel()
-        return self.flush()
+        with self._flush_lock:   # a timer tick's flush may be on the wire: wait for its reply
+            return self.flush()
 
     def crash(self) -> int:
         """Simulate the process dying: drop the pending count without flushing; return how much was lost."""
