@@ -206,30 +206,80 @@ def test_late_ack_and_extend_are_refused(faulty):
     assert dq.ack(fresh) is True and dq.leased() == 0
 
 
+def _renewal_chain_holds_until(t0: float, ttl: float, renewals: list[tuple[float, float, object]]) -> float:
+    """The latest moment the marker is *certainly* still alive, from client-side evidence only.
+
+    The marker was set no earlier than ``t0``, so it lives at least until ``t0 + ttl``. A renewal whose reply
+    came back before that moment ran on the server while the marker was alive, and a successful one keeps it
+    alive until at least its send time + ``ttl``. A renewal that returns after the current bound proves
+    nothing (the marker may have expired first: the renewer was not scheduled in time), so the chain ends."""
+    alive_until = t0 + ttl
+    for sent, replied, ours in renewals:
+        if replied >= alive_until:
+            break
+        assert ours, "a renewal sent while the marker certainly lived found it no longer ours"
+        alive_until = max(alive_until, sent + ttl)
+    return alive_until
+
+
 def test_idempotent_handler_slower_than_inflight_ttl_runs_once(faulty):
+    """A handler that runs for several ``inflight_ttl``: its renewer keeps the marker, so a second worker gets
+    InProgress all along, and "duplicate" once it is done.
+
+    The marker's TTL runs on the server's clock, so whether it *could* have expired depends on when the renewer
+    thread ran. The test does not guess: a spy times each renewal, and every probe that ended while the renewal
+    chain certainly held must have been refused. If a busy machine delayed the renewer past a whole TTL before
+    the probes got beyond the first TTL (no conclusive probe), the attempt proves nothing and runs again with a
+    new message."""
+    ttl = 0.4
     ks = Keyspace("faults", faulty.clean)
-    entered, release = threading.Event(), threading.Event()
-    runs = []
+    for attempt in range(5):
+        entered, release = threading.Event(), threading.Event()
+        runs, probes, renewals = [], [], []
 
-    def slow(msg):
-        runs.append(msg.msg_id)
-        entered.set()
-        assert release.wait(10)
+        def slow(msg):
+            runs.append(msg.msg_id)
+            entered.set()
+            assert release.wait(30)
 
-    h = IdempotentHandler(slow, client=faulty.clean, keyspace=ks, inflight_ttl=0.3)
-    other = IdempotentHandler(slow, client=faulty.clean, keyspace=ks, inflight_ttl=0.3)
-    msg = Message("m1", "body", "e1")
-    t = threading.Thread(target=h, args=(msg,), daemon=True)
-    t.start()
-    assert entered.wait(10)
-    deadline = time.monotonic() + 1.0  # over 3x inflight_ttl: without renewal the marker is gone by now
-    while time.monotonic() < deadline:
-        with pytest.raises(InProgress):
-            other(msg)
-        time.sleep(0.1)  # not synchronisation: the marker's TTL must run out on the server's clock (the scenario)
-    release.set()
-    t.join(10)
-    assert other(msg) == "duplicate" and runs == ["m1"]
+        def second(msg):  # the other worker's handler: must not run while the first one holds the marker
+            runs.append(("second", msg.msg_id))
+
+        h = IdempotentHandler(slow, client=faulty.clean, keyspace=ks, inflight_ttl=ttl)
+        other = IdempotentHandler(second, client=faulty.clean, keyspace=ks, inflight_ttl=ttl)
+        real_renew = h._renew
+
+        def timed_renew(keys, args):
+            sent = time.monotonic()
+            ours = real_renew(keys=keys, args=args)
+            renewals.append((sent, time.monotonic(), ours))
+            return ours
+
+        h._renew = timed_renew
+        msg = Message(f"m{attempt}", "body", "e1")
+        t0 = time.monotonic()  # before the SET NX is sent
+        t = threading.Thread(target=h, args=(msg,), daemon=True)
+        t.start()
+        try:
+            assert entered.wait(30)
+            while time.monotonic() < t0 + 2.5 * ttl:
+                try:
+                    outcome = other(msg)
+                except InProgress:
+                    outcome = "in progress"
+                probes.append((time.monotonic(), outcome))
+                time.sleep(ttl / 8)  # not synchronisation: the probes sample the marker over server time
+        finally:
+            release.set()
+            t.join(30)
+        alive_until = _renewal_chain_holds_until(t0, ttl, list(renewals))
+        conclusive = [(end, outcome) for end, outcome in probes if end < alive_until]
+        assert all(outcome == "in progress" for _, outcome in conclusive), (conclusive, renewals, t0)
+        if any(end > t0 + ttl for end, _ in conclusive):  # a refusal after the first TTL: renewal did it
+            assert other(msg) == "duplicate" and runs == [msg.msg_id], runs
+            return
+    pytest.fail(f"in 5 attempts no renewal kept the marker past its first {ttl} s TTL (a renewer that never "
+                f"runs, or one the machine never scheduled in time); last attempt's renewals: {renewals}")
 
 
 def test_capped_watchdog_marks_the_lease_lost(faulty):
