@@ -268,7 +268,7 @@ def test_fence_numbers_strictly_increase_across_1000_acquisitions_by_8_threads(r
     per_thread = 125
 
     def worker(i):
-        lock = RedisLock(redis_backend.client(), "lock:fence", 10, retry_base=0.0005, retry_cap=0.002,
+        lock = RedisLock(redis_backend.client(), "lock:fence", 10, retry_base=0.002, retry_cap=0.008,
                          rng=random.Random(i))
         for _ in range(per_thread):
             assert lock.acquire(timeout=30)
@@ -294,7 +294,7 @@ def test_no_two_holders_overlap_8_threads_x_200_rounds(redis_backend):
 
     def worker(i):
         c = redis_backend.client()
-        lock = RedisLock(c, "lock:rounds", 10, retry_base=0.0005, retry_cap=0.002, rng=random.Random(i))
+        lock = RedisLock(c, "lock:rounds", 10, retry_base=0.002, retry_cap=0.008, rng=random.Random(i))
         for _ in range(rounds):
             assert lock.acquire(timeout=30)
             with guard:
