@@ -2,14 +2,17 @@
 redis-server, and each fault breaks the invariant its guard protects."""
 
 import random
+import threading
 
+import fakeredis
 import pytest
+import redis
 
 from hcedu.backend import Keyspace
 from hcedu.go.goroutine import running
 from hcedu.lab import flashsale_system as fs
 
-from helpers import race_the_last_unit
+from helpers import race_the_last_unit, wait_until
 
 FAST = dict(arrival_rate=None, pay_timeout=0.05, db_latency=0.0, expire_every=0.02)
 OPEN = dict(gateway_rate=1e6, gateway_burst=10_000, user_limit=1000)   # let every request reach the stock
@@ -159,3 +162,54 @@ def test_the_sale_reads_time_from_its_clock(redis_client):
         assert clock.now() == 5.0
     finally:
         sale.cleanup()
+
+
+class _HeldBlpopReply(fakeredis.FakeRedisConnection):
+    """A connection that holds back the first BLPOP reply carrying an order until ``release`` is set: the order
+    has left the list on the server, and the worker has not got it yet (a reply still on the wire)."""
+
+    held, release = threading.Event(), threading.Event()
+
+    def send_command(self, *args, **kwargs):
+        self._last_command = str(args[0]).upper() if args else ""
+        return super().send_command(*args, **kwargs)
+
+    def read_response(self, *args, **kwargs):
+        reply = super().read_response(*args, **kwargs)
+        if getattr(self, "_last_command", "") == "BLPOP" and reply and not type(self).held.is_set():
+            type(self).held.set()
+            assert type(self).release.wait(30)
+        return reply
+
+
+def test_stop_closes_an_order_whose_pop_reply_was_still_on_the_wire():
+    """stop() sees a quiet sale (the worker waits in BLPOP, nothing is queued) while the one order's BLPOP reply
+    is held back; it is released once stop() has begun stopping. The order must still end CLOSED (nobody paid)
+    with its unit back: stopping the workers and the closer at once left it UNPAID with the unit held."""
+    conn = type("HeldBlpopReply", (_HeldBlpopReply,), {"held": threading.Event(), "release": threading.Event()})
+    pool = redis.ConnectionPool(connection_class=conn, server=fakeredis.FakeServer(), decode_responses=True)
+    client = redis.Redis(connection_pool=pool)
+    sale = fs.FlashSale(client, fs.SaleConfig(stock=1, workers=1, pay_rate=0.0, pay_timeout=0.05,
+                                              expire_every=0, db_latency=0)).start()
+    stopping = None
+    try:
+        assert sale.handle(0, "u1") == ("queue", "ordered")
+        assert conn.held.wait(30)                       # the order is off the list; its reply is held back
+        result = {}
+        stopping = threading.Thread(target=lambda: result.setdefault("report", sale.stop(timeout=5)), daemon=True)
+        stopping.start()
+        # released once stop() has decided the sale is quiet and begun stopping (a hang guard, not a time limit)
+        assert wait_until(lambda: any(e.is_set() for e in (sale._stop, getattr(sale, "_stop_workers", sale._stop))),
+                          timeout=30)
+        conn.release.set()
+        stopping.join(30)
+        assert not stopping.is_alive() and result["report"]["unsent"] == 0
+        snap = sale.snapshot()
+        assert [o["status"] for o in snap["orders"]] == ["CLOSED"], snap["orders"]
+        assert (snap["remaining"], snap["held"]) == (1, 0), snap
+    finally:
+        conn.release.set()
+        if stopping is not None:
+            stopping.join(30)
+        sale.cleanup()
+        client.close()
