@@ -10,6 +10,8 @@ import redis
 
 from hcedu import backend
 
+pytestmark = pytest.mark.waits  # servers started in other processes, connect and read timeouts: see the root conftest.py
+
 
 @pytest.fixture(autouse=True)
 def no_redis_url(monkeypatch):

@@ -5,7 +5,7 @@ import pytest
 from hcedu.lab import redis_cluster
 from hcedu.lab.failover import chart_failover, lock_failover
 
-pytestmark = [pytest.mark.cluster,
+pytestmark = [pytest.mark.cluster, pytest.mark.waits,  # waits for replicas and failovers (see the root conftest.py)
               pytest.mark.skipif(not redis_cluster.available(), reason=redis_cluster.NOT_INSTALLED)]
 
 

@@ -34,7 +34,7 @@ from hcedu.patterns.reliable import InProgress, Message
 
 from helpers import wait_until
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.waits]  # hung servers and deadlines (see the root conftest.py)
 
 
 class Faulty:

@@ -72,7 +72,7 @@ def test_make_test_runs_units_notebooks_solutions_and_exercises():
     assert "--nbval-sanitize-with .nbval_sanitize.cfg" in makefile and "--nbval-cell-timeout" in makefile
 
 
-def test_root_conftest_runs_exercises_lax_and_hands_the_browser_test_out_first():
+def test_root_conftest_runs_exercises_lax_and_hands_the_browser_test_out_first_and_spreads_the_waiting_files():
     import importlib.util
 
     from nbval.plugin import IPyNbFile
@@ -87,15 +87,21 @@ def test_root_conftest_runs_exercises_lax_and_hands_the_browser_test_out_first()
         assert collector.compare_outputs is compared, folder
 
     class Item:
-        def __init__(self, name, browser):
-            self.name, self.browser = name, browser
+        def __init__(self, name, marker=None):
+            self.name, self.marker, self.nodeid = name, marker, f"tests/test_{name[0]}.py::{name}"
 
         def get_closest_marker(self, name):
-            return object() if name == "browser" and self.browser else None
+            return object() if name == self.marker else None
 
-    items = [Item("a", False), Item("b", True), Item("c", False), Item("d", True)]
+    items = [Item("a1"), Item("b1", "browser"), Item("c1"), Item("d1", "browser")]
     conftest.pytest_collection_modifyitems(items)
-    assert [i.name for i in items] == ["b", "d", "a", "c"]   # browser first, otherwise the order kept
+    assert [i.name for i in items] == ["b1", "d1", "a1", "c1"]   # browser first, otherwise the order kept
+
+    # files that mostly wait are spread evenly among the others, each file whole: never two in a row here
+    items = [Item("a1"), Item("a2"), Item("b1"), Item("c1"), Item("d1"), Item("e1"), Item("f1"),
+             Item("w1", "waits"), Item("w2", "waits"), Item("x1", "waits"), Item("g1", "browser")]
+    conftest.pytest_collection_modifyitems(items)
+    assert [i.name for i in items] == ["g1", "a1", "a2", "b1", "w1", "w2", "c1", "d1", "x1", "e1", "f1"]
 
 
 def test_root_conftest_puts_every_worker_but_the_browser_tests_in_the_background(monkeypatch):

@@ -8,6 +8,8 @@ from hcedu.course import check
 from helpers import assert_accepted, assert_rejected
 from learner import load, plant, solution_code
 
+pytestmark = pytest.mark.waits  # rejecting a hanging answer waits out its timeout: see the root conftest.py
+
 REF = solution_code("01_bounded_worker_pool")
 START = """    wg = WaitGroup()
     for _ in range(min(workers, len(jobs))):

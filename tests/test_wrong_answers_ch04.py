@@ -11,6 +11,8 @@ from hcedu.go.lifecycle import verify_none
 from helpers import assert_accepted, assert_rejected, wait_until
 from learner import load, plant, solution_code
 
+pytestmark = pytest.mark.waits  # rejecting a hanging answer waits out its timeout: see the root conftest.py
+
 REF = solution_code("04_goroutine_lifecycle")
 CHAN = "    ch = Chan(1)  # room for the late answer: the sender never blocks, so it always exits\n"
 RUN = """    def run():

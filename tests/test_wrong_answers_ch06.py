@@ -14,6 +14,8 @@ from hcedu.go import context, errgroup, go
 
 from helpers import assert_accepted, assert_rejected, solution_function
 
+pytestmark = pytest.mark.waits  # rejecting a hanging answer waits out its timeout: see the root conftest.py
+
 
 reference = solution_function("06_context_timeouts", "call_all")
 

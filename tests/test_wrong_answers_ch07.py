@@ -14,6 +14,8 @@ from hcedu.go.chan import SendOnClosedChannel
 
 from helpers import assert_accepted, assert_rejected, solution_function
 
+pytestmark = pytest.mark.waits  # rejecting a hanging answer waits out its timeout: see the root conftest.py
+
 
 reference = solution_function("07_backpressure_policy", "offer")
 
