@@ -6,7 +6,8 @@
 * The longest unit goes first. ``--dist loadfile`` keeps each file on one worker and ``make test`` passes
   ``--no-loadscope-reorder``, so files are handed out in the order below: the browser test (about 3 minutes
   of JupyterLab running chapters, mostly waiting on the kernel) starts at once instead of last, where it
-  alone would decide when the run ends.
+  alone would decide when the run ends. Files marked ``waits`` (mostly timeouts, little CPU) are spread
+  evenly among the rest, so the workers never all wait at once on a CPU-bound run.
 * The browser test is the foreground. It checks what a learner sees (a slider redraws its chart within 1 s,
   widgets restore on open), so JupyterLab, its kernels and Chromium must not share the CPU on equal terms with
   the rest of the suite. Every other worker lowers its own scheduling priority (``os.nice``, inherited by its
