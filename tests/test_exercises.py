@@ -115,6 +115,28 @@ def test_checkers_are_discovered_and_the_chapter_00_checker_can_fail():
         check.no_such_checker
 
 
+def test_the_checker_index_names_what_each_module_exports():
+    import importlib
+    index = check._index()
+    for mod in check._modules():
+        module = importlib.import_module(f"hcedu.course.check.{mod}")
+        assert module.__all__, f"{mod} exports nothing"
+        for name in module.__all__:
+            assert hasattr(module, name), f"{mod}.__all__ names {name!r}, which it does not define"
+            assert index[name] == mod, f"{name!r} is exported by {mod} and by {index[name]}"
+    assert set(index) == {n for mod in check._modules()
+                          for n in importlib.import_module(f"hcedu.course.check.{mod}").__all__}
+
+
+def test_looking_up_a_checker_imports_its_module_alone():
+    # an exercise kernel pays for what its checker needs: before, check.tie_break imported ch00..ch13 in turn,
+    # and with them pandas (ch03's buffer type) and fakeredis, about 0.7 CPU-s per kernel
+    code = ("import sys\nfrom hcedu.course import check\ncheck.tie_break\n"
+            "print(sorted(m for m in sys.modules if m.startswith('hcedu.course.check.ch')), 'pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["['hcedu.course.check.ch13']", "False"]
+
+
 def test_an_error_in_the_checkers_own_code_is_reported_as_a_checker_bug():
     from hcedu.course.check import raised_in_learner_code, run_checks
 
