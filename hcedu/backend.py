@@ -140,6 +140,41 @@ def new_fake_server() -> fakeredis.FakeServer:
     return server
 
 
+def _blmove_blocks() -> bool:
+    """Make fakeredis's ``BLMOVE`` block as Redis's does; True if it had to be fixed.
+
+    fakeredis 2.41 declares BLMOVE's source as ``Key(list, None)`` (LMOVE's "a missing key replies nil"), so on
+    an empty source BLMOVE replies nil at once instead of waiting up to its timeout for a push. A worker loop on
+    it spins (exercise 16's reference worker made about 4,000 calls a second and kept the flash sale's
+    ``stop()`` from ever seeing it idle: 10 s and 11 CPU-s per check), and the course's own queues had to use
+    ``BRPOPLPUSH`` instead. The replacement is one pass of fakeredis's own blocking ``BLMOVEM`` (``COUNT 1``)
+    run by its ``_blocking`` loop, like ``BRPOPLPUSH``; it is installed only while the faulty declaration is
+    there, so a fakeredis that fixes it is left alone.
+    """
+    import functools
+
+    from fakeredis._command_args_parsing import Timeout
+    from fakeredis._commands import SUPPORTED_COMMANDS, Key, Signature
+    from fakeredis.commands_mixins.list_mixin import ListCommandsMixin, _parse_list_end
+
+    sig = SUPPORTED_COMMANDS.get("blmove")
+    if sig is None or not (sig.fixed and isinstance(sig.fixed[0], Key) and sig.fixed[0].missing_return is None):
+        return False
+
+    def blmove(self: Any, source: bytes, destination: bytes, wherefrom: bytes, whereto: bytes, timeout: float) -> Any:
+        from_left, to_left = _parse_list_end(wherefrom), _parse_list_end(whereto)
+        one = functools.partial(self._blmovem_pass, source, destination, from_left, to_left, False, 1, True)
+        return self._blocking(timeout, one, lambda moved: moved[0] if moved else None)
+
+    ListCommandsMixin.blmove = blmove  # type: ignore[method-assign]
+    SUPPORTED_COMMANDS["blmove"] = Signature("blmove", "blmove", (bytes, bytes, bytes, bytes, Timeout),
+                                             flags="".join(sig.flags), server_types=sig.server_types)
+    return True
+
+
+_blmove_blocks()
+
+
 def embedded_server() -> fakeredis.FakeServer:
     """The process-wide embedded fakeredis server (created on first use; Lua enabled)."""
     global _embedded

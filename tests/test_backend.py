@@ -1,6 +1,8 @@
 """hcedu.backend: every branch of connect/describe/serve_embedded/Keyspace, and bad input."""
 
 import os
+import threading
+import time
 import subprocess
 import sys
 
@@ -343,3 +345,35 @@ def test_connect_deadline_nests_to_the_earliest_and_none_changes_nothing():
     with pytest.raises(ValueError, match="seconds"):
         with connect_deadline(-1):
             pass
+
+
+def test_blmove_blocks_until_a_push_or_its_timeout_on_both_backends(redis_backend):
+    """fakeredis 2.41's BLMOVE replied nil at once on an empty source (hcedu.backend replaces it): a worker loop on
+    it spun, and exercise 16's whole-system check waited 10 s for a flash sale whose workers never looked idle."""
+    r = redis_backend.client()
+    t0 = time.monotonic()
+    assert r.blmove("{q}src", "{q}dst", 0.2, "LEFT", "RIGHT") is None
+    assert time.monotonic() - t0 >= 0.19, "an empty source must wait out the timeout"
+    r.rpush("{q}src", "a", "b")
+    assert r.blmove("{q}src", "{q}dst", 1, "LEFT", "RIGHT") == "a"
+    assert r.blmove("{q}src", "{q}dst", 1, "RIGHT", "LEFT") == "b"
+    assert r.lrange("{q}dst", 0, -1) == ["b", "a"] and not r.exists("{q}src")
+    pusher = threading.Timer(0.05, lambda: redis_backend.client().rpush("{q}src", "c"))  # while BLMOVE waits (or
+    pusher.start()                                                                        # before: the same reply)
+    try:
+        assert r.blmove("{q}src", "{q}dst", 5, "LEFT", "RIGHT") == "c"
+    finally:
+        pusher.join()
+    r.set("{q}str", "x")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        r.blmove("{q}str", "{q}dst", 0.1, "LEFT", "RIGHT")
+    with pytest.raises(redis.ResponseError, match="syntax"):
+        r.blmove("{q}src", "{q}dst", 0.1, "UP", "RIGHT")
+
+
+def test_the_blmove_fix_is_installed_only_over_the_faulty_declaration():
+    from fakeredis._commands import SUPPORTED_COMMANDS, Key
+
+    first = SUPPORTED_COMMANDS["blmove"].fixed[0]
+    assert not (isinstance(first, Key) and first.missing_return is None)
+    assert backend._blmove_blocks() is False  # already fixed: a second call changes nothing

@@ -7,8 +7,9 @@ lease (on the injected clock) expired back on ``ready``, or on ``dead`` after ``
 message. The shared contract (:class:`~hcedu.patterns.reliable.Message`, idempotent handling) is in
 :mod:`hcedu.patterns.reliable`.
 
-fakeredis gap (specs §11): ``BLMOVE`` does not block there, so the queue blocks with ``BRPOPLPUSH`` (deprecated
-in 6.2 but equivalent to ``BLMOVE src dst RIGHT LEFT``).
+fakeredis gap (specs §11): fakeredis 2.41's ``BLMOVE`` does not block (:mod:`hcedu.backend` fixes it once
+imported, a bare fakeredis does not), so the queue blocks with ``BRPOPLPUSH`` (deprecated in 6.2 but equivalent
+to ``BLMOVE src dst RIGHT LEFT``).
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ someone else. So every message is processed **at least once**, and a handler tha
 This module holds what both share (:class:`Message`, :class:`ProcessResult`, the limits) and
 :class:`IdempotentHandler`. fakeredis gaps (specs §11) are designed around, so the same code runs on fakeredis
 and real Redis: ``XREADGROUP COUNT n BLOCK t`` returns at once on fakeredis, so ``StreamQueue.read`` treats an
-early empty reply as "poll again after ``poll_interval``" until its deadline; ``BLMOVE`` does not block there,
-so the list queue blocks with ``BRPOPLPUSH`` (deprecated in 6.2 but equivalent to ``BLMOVE src dst RIGHT
-LEFT``). Blocking waits are real-time I/O timeouts (monotonic), never unbounded unless ``None`` is passed
+early empty reply as "poll again after ``poll_interval``" until its deadline; fakeredis 2.41's ``BLMOVE`` does
+not block (:mod:`hcedu.backend` fixes it once imported, a bare fakeredis does not), so the list queue blocks with
+``BRPOPLPUSH`` (deprecated in 6.2 but equivalent to ``BLMOVE src dst RIGHT LEFT``). Blocking waits are real-time I/O timeouts (monotonic), never unbounded unless ``None`` is passed
 explicitly.
 """
 
