@@ -2,7 +2,8 @@
 
 The races (a rival producer refilling the freed slot, the consumer emptying the buffer first) are forced
 by channel subclasses in the checker, at the channel-operation level, so each race-type wrong answer is
-rejected on every run; each is run 5 times to show it.
+rejected on every run; each is run 5 times to show it. A blocking send or receive on a channel no other goroutine
+can reach is refused where it would park (no timeout to wait out).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from hcedu.go.chan import SendOnClosedChannel
 
 from helpers import assert_accepted, assert_rejected, solution_function
 
-pytestmark = pytest.mark.waits  # rejecting a hanging answer waits out its timeout: see the root conftest.py
 
 
 reference = solution_function("07_backpressure_policy", "offer")
@@ -52,6 +52,17 @@ def blocking_recv_to_evict(ch, item):
     evicted = []
     while not ch.try_send(item):
         evicted.append(ch.recv())
+    return evicted
+
+
+def blocking_recv_in_a_bare_except(ch, item):
+    # "just in case": every error around the blocking receive is swallowed, and it tries again
+    evicted = []
+    while not ch.try_send(item):
+        try:
+            evicted.append(ch.recv())
+        except:  # noqa: E722 - the learner's catch-all
+            pass
     return evicted
 
 
@@ -106,6 +117,7 @@ RACES = {
     "evict once": (evict_once, ["every eviction is reported", "rival"]),
     "evict, then blocking send": (evict_then_blocking_send, ["blocks"]),
     "blocking recv to evict": (blocking_recv_to_evict, ["blocks"]),
+    "blocking recv in a bare except": (blocking_recv_in_a_bare_except, ["blocks"]),
     "ignores selected": (ignores_selected, ["selected"]),
     "len() check, then act": (check_len_then_act, ["rival", "selected", "every eviction"]),
 }

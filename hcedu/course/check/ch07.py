@@ -10,7 +10,38 @@ from . import Verdict, run_checks
 __all__ = ["drop_oldest"]
 
 
-def _with_timeout(fn: Callable[[], Any], seconds: float, what: str) -> Any:
+class _ParkedForever(BaseException):
+    """Raised inside the learner's ``offer`` when it parks on a channel nobody else can reach (a BaseException,
+    so an ``except Exception`` in the learner's code cannot swallow it)."""
+
+
+def _alone_chan() -> type:
+    """A :class:`~hcedu.go.chan.Chan` that refuses to park while ``alone`` is set.
+
+    During the single-goroutine checks the learner's ``offer`` is the only goroutine that can reach the
+    channel, so a blocking ``send``/``recv`` that has to park would wait forever. Refusing the park at the
+    channel's one parking point (``Chan._block``, called with the channel's lock held, before anything is
+    enqueued: the operation does not happen) rejects such an answer at once and on every run, instead of
+    after a timeout, and leaves no thread parked behind."""
+    from ...go.chan import Chan
+
+    class AloneChan(Chan):
+        alone = False
+        parked: str | None = None
+
+        def _block(self, sg: Any, q: Any, timeout: float | None, what: str) -> Any:
+            if not self.alone or self.parked:   # refused once already: an answer that retries parks for real
+                return super()._block(sg, q, timeout, what)
+            self._lock.release()
+            self.parked = what
+            raise _ParkedForever(what)
+
+    return AloneChan
+
+
+def _with_timeout(fn: Callable[[], Any], seconds: float, what: str, ch: Any = None) -> Any:
+    """``fn()`` in its own thread; fails if it raises, parks on ``ch`` (an :func:`_alone_chan`), or is still
+    running after ``seconds`` (a block that is not a park on ``ch``, e.g. a ``select`` without a default)."""
     out: dict[str, Any] = {}
 
     def run() -> None:
@@ -19,11 +50,18 @@ def _with_timeout(fn: Callable[[], Any], seconds: float, what: str) -> Any:
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
             out["error"] = exc
 
+    if ch is not None:
+        ch.alone = True
     t = threading.Thread(target=run, name="hcedu-check07", daemon=True)
     t.start()
     t.join(seconds)
+    if ch is not None:
+        ch.alone = False
     if t.is_alive():
         raise AssertionError(f"{what} did not return within {seconds:g} s (it blocks)")
+    if ch is not None and ch.parked:
+        raise AssertionError(f"{what}: offer blocked in a channel {ch.parked} that no other goroutine could "
+                             f"complete, so it would wait forever (it blocks)")
     if "error" in out:
         raise out["error"]
     return out.get("value")
@@ -43,22 +81,24 @@ def drop_oldest(offer: Callable[[Any, Any], Any], producers: int = 8, per_produc
     delivered or returned as evicted, exactly once, with each producer's delivered items in order."""
     from ...go.chan import Chan, SendOnClosedChannel
 
+    AloneChan = _alone_chan()
+
     def room_means_no_eviction() -> None:
-        ch = Chan(3)
-        got = _evicted(_with_timeout(lambda: offer(ch, "a"), 1, "offer on an empty channel"), "with room")
+        ch = AloneChan(3)
+        got = _evicted(_with_timeout(lambda: offer(ch, "a"), 1, "offer on an empty channel", ch), "with room")
         assert got == [], f"nothing should be evicted when there is room, got {got!r}"
         assert len(ch) == 1, f"the item should be buffered (len(ch) == 1), len is {len(ch)}"
 
     def full_evicts_oldest() -> None:
-        ch = Chan(3)
-        got = [_evicted(_with_timeout(lambda x=x: offer(ch, x), 1, "offer on a full channel"), "full channel")
+        ch = AloneChan(3)
+        got = [_evicted(_with_timeout(lambda x=x: offer(ch, x), 1, "offer on a full channel", ch), "full channel")
                for x in "abcde"]
         assert got == [[], [], [], ["a"], ["b"]], f"expected evictions [[], [], [], ['a'], ['b']], got {got!r}"
         left = [ch.recv(timeout=1) for _ in range(3)]
         assert left == ["c", "d", "e"], f"the buffer should hold the 3 newest in order, holds {left!r}"
 
     def rival_refills_the_slot() -> None:
-        class RivalChan(Chan):
+        class RivalChan(AloneChan):
             """After the first eviction another producer grabs the freed slot (a race, made deterministic):
             whichever receive the learner uses (``try_recv``, ``recv``, ``recv_ok``)."""
 
@@ -82,7 +122,7 @@ def drop_oldest(offer: Callable[[Any, Any], Any], producers: int = 8, per_produc
 
         ch = RivalChan(1)
         ch.send("a")
-        got = _evicted(_with_timeout(lambda: offer(ch, "b"), 1, "offer when a rival refills the slot"),
+        got = _evicted(_with_timeout(lambda: offer(ch, "b"), 1, "offer when a rival refills the slot", ch),
                        "rival refills the slot")
         assert got == ["a", "rival"], (
             f"another producer refilled the slot after 'a' was evicted, so 'a' and 'rival' were both evicted; "
@@ -90,7 +130,7 @@ def drop_oldest(offer: Callable[[Any, Any], Any], producers: int = 8, per_produc
         assert ch.recv(timeout=1) == "b", "the offered item should be in the buffer"
 
     def consumer_takes_it_first() -> None:
-        class ConsumerChan(Chan):
+        class ConsumerChan(AloneChan):
             """The first time a send finds the buffer full, the consumer empties it before the producer's next
             step (a race, made deterministic)."""
 
@@ -110,7 +150,8 @@ def drop_oldest(offer: Callable[[Any, Any], Any], producers: int = 8, per_produc
         ch = ConsumerChan(1)
         ch.delivered = []
         ch.send("a")
-        got = _evicted(_with_timeout(lambda: offer(ch, "b"), 1, "offer when the consumer empties the buffer first"),
+        got = _evicted(_with_timeout(lambda: offer(ch, "b"), 1, "offer when the consumer empties the buffer first",
+                                     ch),
                        "consumer took the item first")
         assert ch.delivered == ["a"], "the consumer should have received 'a'"
         assert got == [], (f"the consumer received 'a' before offer could evict it, so nothing was evicted; offer "
@@ -118,10 +159,10 @@ def drop_oldest(offer: Callable[[Any, Any], Any], producers: int = 8, per_produc
         assert ch.try_recv()[:2] == ("b", True), "the offered item should be in the buffer"
 
     def closed_channel_panics() -> None:
-        ch = Chan(1)
+        ch = AloneChan(1)
         ch.close()
         try:
-            _with_timeout(lambda: offer(ch, "x"), 1, "offer on a closed channel")
+            _with_timeout(lambda: offer(ch, "x"), 1, "offer on a closed channel", ch)
         except SendOnClosedChannel:
             return
         raise AssertionError("offer on a closed channel must panic 'send on closed channel', like a send")
