@@ -7,7 +7,8 @@
   ``--no-loadscope-reorder``, so files are handed out in the order below: the browser test (about 3 minutes
   of JupyterLab running chapters, mostly waiting on the kernel) starts at once instead of last, where it
   alone would decide when the run ends. Files marked ``waits`` (mostly timeouts, little CPU) are spread
-  evenly among the rest, so the workers never all wait at once on a CPU-bound run.
+  evenly among the first two thirds of the rest, so the workers never all wait at once on a CPU-bound run, and
+  the run ends on short CPU-bound files that the workers share out evenly.
 * The browser test is the foreground. It checks what a learner sees (a slider redraws its chart within 1 s,
   widgets restore on open), so JupyterLab, its kernels and Chromium must not share the CPU on equal terms with
   the rest of the suite. Every other worker lowers its own scheduling priority (``os.nice``, inherited by its
@@ -24,6 +25,9 @@ import pytest
 
 LAX = "exercises"
 BACKGROUND_NICE = 10   # CFS weight 110 against 1024 at nice 0: the browser test's processes come first
+# Waiting files go among the first two thirds of the others: one left near the end (chapter 06's wrong answers,
+# 19 s of waiting) kept its worker busy while the other two ran out of work, the cores ~1.3 busy for ~30 s.
+WAITS_SPAN = 2 / 3
 _background = False
 
 
@@ -47,8 +51,8 @@ def _file(item) -> str:
 
 
 def pytest_collection_modifyitems(items):
-    """Browser tests first; then the files marked ``waits`` spread evenly among the other files, each file kept
-    whole and otherwise in pytest's collection order.
+    """Browser tests first; then the files marked ``waits`` spread evenly among the first :data:`WAITS_SPAN` of
+    the other files, each file kept whole and otherwise in pytest's collection order.
 
     ``make test`` is CPU-bound on 2 cores, except where every worker waits at once: the wrong-answer files of
     chapters 01-07 (each rejection of a hanging answer waits out a timeout) are neighbours in collection order,
@@ -62,7 +66,8 @@ def pytest_collection_modifyitems(items):
     waiting = [f for f, its in files.items() if its[0].get_closest_marker("waits") is not None]
     others = [f for f in files if f not in waiting]
     n, m = len(others), len(waiting)
-    after = [round((j + 1) * n / (m + 1)) for j in range(m)]   # the j-th waiting file follows this many others
+    span = n * WAITS_SPAN
+    after = [round((j + 1) * span / (m + 1)) for j in range(m)]   # the j-th waiting file follows this many others
     order: list[str] = []
     j = 0
     for k in range(n + 1):
