@@ -13,6 +13,7 @@ folder on failure (its path is in the failure message).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -41,7 +42,7 @@ if CHROMIUM is None:
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TOKEN = "hcedu-browser-test"
-SHOTS = tempfile.mkdtemp(prefix="hcedu-browser-")  # screenshots on failure (kept: pytest rotates its tmp dirs)
+
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 IDLE = f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']"
 KERNEL_DIALOG = ".jp-Dialog:has-text('Select Kernel')"
@@ -51,6 +52,13 @@ TEXTS = "els => els.map(e => e.textContent)"  # no layout forced (innerText woul
 POLL_MS = 250  # polls of a Run All that takes 10-40 s; each one is a round trip into the renderer
 RAW_REPRS = ("VBox(children", "HBox(children", "interactive(children", "Output(", "model not found",
              "Error displaying widget")
+
+
+@functools.lru_cache(maxsize=None)
+def shots_dir() -> Path:
+    """Where failure screenshots go (kept: pytest rotates its tmp dirs); made at the first failure, so a green run
+    (and every xdist worker that merely imports this file) leaves nothing behind in the temp dir."""
+    return Path(tempfile.mkdtemp(prefix="hcedu-browser-"))
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +110,6 @@ class Screen:
     def __init__(self, lab, path: str) -> None:
         base, context, tmp = lab
         self.base = base
-        self.tmp = Path(SHOTS)
         self.page = context.new_page()
         self.page.set_default_timeout(120_000)
         self.name = Path(path).stem
@@ -123,7 +130,7 @@ class Screen:
         return True
 
     def shot(self, what: str) -> str:
-        path = self.tmp / f"{self.name}-{what}.png"
+        path = shots_dir() / f"{self.name}-{what}.png"
         self.page.screenshot(path=str(path), full_page=True)
         return str(path)
 
