@@ -54,3 +54,43 @@ def test_real_redis_without_url_or_binary(monkeypatch):
             pass
     with redis_server.real_redis(required=False) as url:
         assert url is None
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except OSError:
+        return 49152   # macOS, Windows
+
+
+def test_free_ports_and_cluster_bus_ports_stay_below_the_ephemeral_range():
+    """A port that bind(0) found was free "a moment ago" in the range where every Jupyter kernel looks for its own
+    five: a server started there can take a kernel's port before the kernel binds it (the kernel then dies)."""
+    import random
+
+    from hcedu.lab import redis_cluster
+
+    low = _ephemeral_low()
+    random.seed(12)   # a test that seeds the shared generator must not make xdist workers pick the same ports
+    picks = [redis_server.free_port() for _ in range(50)]
+    assert all(p in redis_server.PORT_RANGE and p < low for p in picks), picks
+    assert len(set(picks)) > 40, "the picks should spread over the range"
+    random.seed(12)
+    assert [redis_server.free_port() for _ in range(50)] != picks
+    for port in redis_cluster.cluster_ports(6):
+        assert port + 10000 < low, f"cluster bus port {port + 10000} is in the ephemeral range"
+
+
+def test_free_port_skips_a_port_in_use(monkeypatch):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        busy = taken.getsockname()[1]
+        taken.listen()
+        free = next(p for p in redis_server.PORT_RANGE if redis_server.bindable("127.0.0.1", p))
+        picks = iter([busy, busy, free])
+        monkeypatch.setattr(redis_server._ports, "choice", lambda _range: next(picks))
+        assert not redis_server.bindable("127.0.0.1", busy)
+        assert redis_server.free_port() == free

@@ -25,7 +25,6 @@ system; each fault changes one seam only, so faults combine (``("slow_queue", "n
 from __future__ import annotations
 
 import random
-import socket
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
 import redis
@@ -34,6 +33,7 @@ from .. import _validate
 from ..patterns.cacheguard import NoGuard
 from ..patterns.stock import NaiveStock
 from .flashsale_workers import ITEM
+from .redis_server import free_port
 
 if TYPE_CHECKING:
     from .flashsale_system import FlashSale
@@ -95,12 +95,9 @@ class NoGuardFault(Fault):
 
 
 def _dead_port() -> int:
-    """A loopback port nobody listens on (bound, then released): connecting is refused at once."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A loopback port nobody listens on: connecting is refused at once. Below the ephemeral range
+    (:func:`~hcedu.lab.redis_server.free_port`), so no process handed a port by ``bind(0)`` (a kernel) takes it."""
+    return free_port()
 
 
 class LimiterDownFault(Fault):

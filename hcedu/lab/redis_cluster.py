@@ -17,7 +17,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -40,21 +39,13 @@ def available() -> bool:
     return shutil.which("redis-server") is not None and shutil.which("redis-cli") is not None
 
 
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
 def cluster_ports(n: int) -> list[int]:
-    """``n`` ports that are free on loopback together with their cluster-bus ports (port + 10000)."""
+    """``n`` ports that are free on loopback together with their cluster-bus ports (port + 10000), both below the
+    ephemeral range (:data:`~hcedu.lab.redis_server.PORT_RANGE`)."""
     ports: list[int] = []
     while len(ports) < n:
         port = redis_server.free_port()
-        if port + 10000 < 65536 and port not in ports and _bindable(port + 10000):
+        if port + 10000 < 65536 and port not in ports and redis_server.bindable("127.0.0.1", port + 10000):
             ports.append(port)
     return ports
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -29,8 +30,33 @@ def available() -> bool:
     return shutil.which("redis-server") is not None
 
 
+#: Where :func:`free_port` looks: below the ephemeral range (Linux 32768-60999, macOS and Windows 49152-65535),
+#: with room for a cluster node's bus port (port + 10000) below it too. A port found with ``bind(0)`` comes from
+#: the ephemeral range, where every other ``bind(0)`` looks as well: a Jupyter kernel's ports are chosen that way
+#: and bound a moment later, so a server started in between on the same port makes the kernel die before it
+#: replies to ``kernel_info`` (the likely cause of one such death in a loaded ``make test``, whose 3 workers start
+#: ~100 kernels and dozens of servers). Below the range, only a process that asks for that very port can take it.
+PORT_RANGE = range(10000, 22768)
+_ports = random.Random()   # its own generator: a test that seeds ``random`` must not make workers pick alike
+
+
+def bindable(host: str, port: int) -> bool:
+    """True if ``host:port`` can be bound right now (nobody listens or is connected from it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free on ``host`` a moment ago."""
+    """A TCP port in :data:`PORT_RANGE` that was free on ``host`` a moment ago (an ephemeral one, as a last
+    resort, if 200 random picks there are all taken)."""
+    for _ in range(200):
+        port = _ports.choice(PORT_RANGE)
+        if bindable(host, port):
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
