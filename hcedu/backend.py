@@ -153,12 +153,16 @@ def _blmove_blocks() -> bool:
     """
     import functools
 
-    from fakeredis._command_args_parsing import Timeout
-    from fakeredis._commands import SUPPORTED_COMMANDS, Key, Signature
-    from fakeredis.commands_mixins.list_mixin import ListCommandsMixin, _parse_list_end
-
+    try:   # private fakeredis names: a release that moves them gets its own BLMOVE, as it is
+        from fakeredis._command_args_parsing import Timeout
+        from fakeredis._commands import SUPPORTED_COMMANDS, Key, Signature
+        from fakeredis.commands_mixins.list_mixin import ListCommandsMixin, _parse_list_end
+    except ImportError:
+        return False
     sig = SUPPORTED_COMMANDS.get("blmove")
     if sig is None or not (sig.fixed and isinstance(sig.fixed[0], Key) and sig.fixed[0].missing_return is None):
+        return False
+    if not hasattr(ListCommandsMixin, "_blmovem_pass"):
         return False
 
     def blmove(self: Any, source: bytes, destination: bytes, wherefrom: bytes, whereto: bytes, timeout: float) -> Any:
