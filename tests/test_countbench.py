@@ -3,6 +3,8 @@ batching round trips / lag / crash loss (deterministic), charts, bad input."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from matplotlib.figure import Figure
 
@@ -16,7 +18,9 @@ def test_throughput_shape_and_exactness():
     assert list(f.columns) == ["counter", "threads", "ops", "seconds", "cores_used", "ops_per_s", "value",
                                "round_trips", "exact"]
     assert f["exact"].all() and (f["ops"] == 800).all()
-    assert (f["cores_used"] >= 0).all() and (f["cores_used"] < 4).all()  # CPU s per wall s: a share of cores
+    # the workers' CPU s per wall s of the same span: never more cores than the machine has (the process's CPU clock
+    # around the whole call also counted thread start-up: 4.4 "cores" on a 2-core machine, under load)
+    assert (f["cores_used"] >= 0).all() and (f["cores_used"] <= (os.cpu_count() or 1)).all(), f["cores_used"]
     assert (f["ops_per_s"] > 0).all()
     rt = f.set_index(["counter", "threads"])["round_trips"]
     assert rt[("redis INCR", 8)] == 800
