@@ -9,6 +9,11 @@ stub says "not solved yet", the pasted solution flips the verdict to ✓.
 Everything runs in temporary folders (workspace, Jupyter config, data and runtime dirs), JupyterLab is
 stopped with its whole process group, and a screenshot of the page is saved under the test's temporary
 folder on failure (its path is in the failure message).
+
+One JupyterLab page serves every test, as one serves a learner: the first notebook loads the page (with a
+reset workspace), each later one is opened from disk in it (File → Open from Path…) after the previous tab
+was closed and its kernel shut down. Loading JupyterLab costs Chromium about 8 CPU-s a page; opening a
+notebook in a loaded page about 3. A test that fails leaves its page behind it: the next test loads a new one.
 """
 
 from __future__ import annotations
@@ -80,9 +85,7 @@ def lab(tmp_path_factory):
         with playwright.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
-                # one context for every chapter, so its HTTP cache keeps JupyterLab's static files after the
-                # first page (each chapter still opens in a fresh page and a fresh, reset workspace)
-                yield base, browser.new_context(viewport={"width": 1400, "height": 1000}), tmp
+                yield Lab(base, browser.new_context(viewport={"width": 1400, "height": 1000}))
             finally:
                 browser.close()
     finally:
@@ -104,17 +107,40 @@ def shutdown_kernels(base: str) -> None:
         urllib.request.urlopen(request, timeout=30).close()
 
 
-class Screen:
-    """One notebook open in a fresh JupyterLab workspace, with the helpers the checks need."""
+class Lab:
+    """The running JupyterLab and the one page a learner keeps open in it (None until the first notebook, and
+    again after a test left its page in an unknown state)."""
 
-    def __init__(self, lab, path: str) -> None:
-        base, context, tmp = lab
+    def __init__(self, base: str, context) -> None:
         self.base = base
-        self.page = context.new_page()
-        self.page.set_default_timeout(120_000)
+        self.context = context
+        self.page = None
+
+
+class Screen:
+    """One notebook freshly opened from disk in JupyterLab (nothing else open, no other kernel running), with
+    the helpers the checks need. ``close()`` hands the page on to the next Screen; a Screen never closed
+    (its test failed) makes the next one load a new page."""
+
+    def __init__(self, lab: Lab, path: str) -> None:
+        self.lab = lab
+        self.base = lab.base
         self.name = Path(path).stem
-        self.page.goto(f"{base}/lab/workspaces/t-{self.name}/tree/{path}?reset&token={TOKEN}")
+        self.page, lab.page = lab.page, None  # given back by close() only
+        if self.page is None:
+            self.page = lab.context.new_page()
+            self.page.set_default_timeout(120_000)
+            self.page.goto(f"{self.base}/lab/workspaces/hcedu-test/tree/{path}?reset&token={TOKEN}")
+        else:
+            self.menu("File", "Open from Path…")
+            self.page.fill(".jp-Dialog input", path)
+            self.page.keyboard.press("Enter")
         self.page.wait_for_selector(f"{PANEL} .jp-Notebook .jp-Cell")
+        tabs = self.page.eval_on_selector_all(".jp-NotebookPanel", "els => els.length")
+        title = self.page.inner_text(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
+        if tabs != 1 or title != Path(path).name:
+            self.fail("open", f"expected {Path(path).name} alone in the main area; found {tabs} notebooks, the "
+                              f"current tab {title!r}")
         # the kernel goes idle, or JupyterLab asks for one first (then it is not idle until answered)
         self.page.wait_for_selector(f"{IDLE}, {KERNEL_DIALOG}")
         self.accept_kernel_dialog()
@@ -216,10 +242,25 @@ class Screen:
         return self.page.eval_on_selector_all(f"{PANEL} .jp-RenderedImage img",
                                               "imgs => imgs.filter(i => i.complete && i.naturalWidth > 0).length")
 
-    def close(self) -> None:
-        """Close the page and shut its kernel down, so the next chapter does not share the CPU with it."""
-        self.page.close()
+    def close(self, passed: bool) -> None:
+        """Shut every kernel down, so the next notebook does not share the CPU with this one. After a passed
+        test, close the tab (discarding its changes: the workspace is a throwaway copy) and hand the page to the
+        next Screen; after a failure, close the page, so the next test starts from a new one."""
         shutdown_kernels(self.base)
+        if not passed:
+            self.page.close()
+            return
+        self.menu("File", "Close All Tabs")
+        deadline = time.monotonic() + 60
+        while self.page.locator(".jp-NotebookPanel").count():
+            discard = self.page.locator(".jp-Dialog button:has-text('Discard')")
+            if discard.count():
+                discard.click()
+            if time.monotonic() > deadline:
+                self.page.close()  # the next test loads a new page
+                return
+            self.page.wait_for_timeout(100)
+        self.lab.page = self.page
 
 
 def assert_widgets_render_on_open(screen: Screen, settle_s: float = 90) -> None:
@@ -298,6 +339,7 @@ CHAPTERS = {  # notebook -> (has a slider next to a chart, has a drill)
 def test_a_chapter_renders_runs_and_responds(lab, name):
     slider, drill = CHAPTERS[name]
     screen = Screen(lab, f"notebooks/{name}.ipynb")
+    passed = False
     try:
         assert_widgets_render_on_open(screen)
         screen.run_all()
@@ -318,8 +360,9 @@ def test_a_chapter_renders_runs_and_responds(lab, name):
                                       f"slider move (3 moves: {took}); the course promises under 1 s")
         if drill:
             reveal_and_grade_a_drill_card(screen)
+        passed = True
     finally:
-        screen.close()
+        screen.close(passed)
 
 
 def test_an_exercise_flips_from_not_solved_to_passed(lab):
@@ -327,6 +370,7 @@ def test_an_exercise_flips_from_not_solved_to_passed(lab):
     solution = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4)
     definition = next(c.source for c in solution.cells if c.cell_type == "code" and "### BEGIN SOLUTION" in c.source)
     screen = Screen(lab, f"exercises/{name}.ipynb")
+    passed = False
     try:
         screen.run_all()
         if "not solved yet" not in screen.text():
@@ -340,5 +384,6 @@ def test_an_exercise_flips_from_not_solved_to_passed(lab):
         text = screen.text()
         if not re.search(r"✓ \d+/\d+ checks passed", text):
             screen.fail("solved", "the pasted solution did not turn the verdict into ✓")
+        passed = True
     finally:
-        screen.close()
+        screen.close(passed)
