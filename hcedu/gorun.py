@@ -9,7 +9,9 @@ Go counterpart: ``go build`` + running the binary (what ``go run`` does, with th
   the toolchain's version and the build settings, under ``$XDG_CACHE_HOME/hcedu/go`` (``~/.cache``
   by default; ``$HCEDU_GO_CACHE`` overrides), never in the repository. Go's own build cache (``GOCACHE``)
   lives there too, so the standard library is compiled once (about 20-30 s on 2 cores, shown as a
-  ``tqdm`` progress bar counting packages) and later builds take about a second.
+  ``tqdm`` progress bar counting packages) and later builds take about a second. One build at a time per
+  cache (a file lock, across processes): on a fresh cache, concurrent builds would each compile the
+  standard library themselves.
 * :func:`run` — build (cached), run with a timeout, return a :class:`GoResult` (stdout, stderr, exit
   code, and ``json`` when stdout, or its last line, is a JSON document). :func:`vet` runs ``go vet``.
 * ``%%go`` — an IPython cell magic (``%load_ext hcedu.gorun``): builds and runs the cell, prints its
@@ -29,6 +31,7 @@ render in IPython as their message only (``_render_traceback_``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -43,9 +46,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from . import _validate
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: builds are not serialised
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["MIN_GO", "HOW_TO_GET_GO", "Toolchain", "GoResult", "GoNotFound", "GoBuildError", "GoRunError",
            "GoTimeout", "find_go", "available", "recent_enough", "version", "gopath", "has_x", "cache_dir",
@@ -385,7 +393,9 @@ def build(source: str, *, flags: Sequence[str] = (), progress: bool = True, labe
     if binary.is_file():
         return binary
     binary.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="hcedu-go-", dir=cache_dir()) as tmp:
+    with _one_build_at_a_time(), tempfile.TemporaryDirectory(prefix="hcedu-go-", dir=cache_dir()) as tmp:
+        if binary.is_file():
+            return binary  # built by another process while this one waited for the lock
         work = Path(tmp)
         (work / "main.go").write_text(text)
         for name, body in extra.items():
@@ -404,12 +414,30 @@ def vet(source: str, *, label: str = "main.go") -> None:
     _validate.text("source", source)
     tc = _require()
     text, offset = _prepare(source)
-    with tempfile.TemporaryDirectory(prefix="hcedu-go-vet-", dir=_mkdir(cache_dir())) as tmp:
+    with _one_build_at_a_time(), tempfile.TemporaryDirectory(prefix="hcedu-go-vet-", dir=cache_dir()) as tmp:
         (Path(tmp) / "main.go").write_text(text)
         p = subprocess.run([tc.go, "vet", "main.go"], cwd=tmp, env=_tool_env(tc), capture_output=True, text=True,
                            timeout=300)
     if p.returncode != 0:
         raise _diagnostics(p.stderr + p.stdout, source, offset, label, "vet")
+
+
+@contextlib.contextmanager
+def _one_build_at_a_time() -> Iterator[None]:
+    """Hold the cache's build lock (``build.lock``, an exclusive ``flock``) while ``go build`` or ``go vet`` runs.
+
+    Go's build cache shares finished work, not work in progress: on a fresh cache, builds started side by side
+    (test workers, notebooks opened together) each compile the standard library themselves. Measured with 3
+    test workers and 6 Go notebooks on an empty cache: 154 CPU-s, against 110 when the library was compiled
+    once first. The lock is released when its holder exits, also if it is killed."""
+    with open(_mkdir(cache_dir()) / "build.lock", "a") as f:
+        if fcntl is not None:
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _mkdir(p: Path) -> Path:

@@ -6,6 +6,9 @@ half builds real programs and is skipped with a reason when no Go toolchain is f
 
 from __future__ import annotations
 
+import fcntl
+import threading
+
 import pandas as pd
 import pytest
 
@@ -96,6 +99,81 @@ def test_load_ipython_extension_registers_cell_magic():
     shell = FakeShell()
     gorun.load_ipython_extension(shell)
     assert ("cell", "go") in shell.magics
+
+
+class LockSpy:
+    """Stands in for ``gorun.fcntl``: records each ``flock`` call and sets ``asked`` once one asks for the lock,
+    then does the real thing (so a waiting build really waits)."""
+
+    LOCK_EX, LOCK_UN, LOCK_NB = fcntl.LOCK_EX, fcntl.LOCK_UN, fcntl.LOCK_NB
+
+    def __init__(self):
+        self.asked = threading.Event()
+
+    def flock(self, f, op):
+        if op & fcntl.LOCK_EX:
+            self.asked.set()
+        fcntl.flock(f, op)
+
+
+@pytest.fixture
+def fake_toolchain(monkeypatch, tmp_path):
+    """A toolchain that is never run: ``_go_build`` is replaced by the test's spy. The cache is the test's own."""
+    monkeypatch.setenv("HCEDU_GO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(gorun, "_require", lambda: gorun.Toolchain("/nonexistent/go", "PATH", "go1.99.0"))
+    spy = LockSpy()
+    monkeypatch.setattr(gorun, "fcntl", spy)
+    return spy
+
+
+def held_lock():
+    """Take the cache's build lock as another process would (its own open file description)."""
+    f = open(gorun.cache_dir() / "build.lock", "a")
+    fcntl.flock(f, fcntl.LOCK_EX)
+    return f
+
+
+def test_one_go_build_at_a_time_per_cache(fake_toolchain, monkeypatch):
+    """A fresh cache makes the first build compile Go's standard library; a build started beside it must wait
+    for it (then find the library compiled), not compile the library again on its own."""
+    (gorun.cache_dir()).mkdir(parents=True)
+    inside, release, built = threading.Event(), threading.Event(), []
+
+    def go_build(tc, work, out, flags, progress, files):
+        built.append(work)
+        inside.set()
+        assert release.wait(30)
+        out.write_bytes(b"binary")
+        return 0, ""
+
+    monkeypatch.setattr(gorun, "_go_build", go_build)
+    first = threading.Thread(target=gorun.build, args=("package main\nfunc main() {}\n",), daemon=True)
+    first.start()
+    assert inside.wait(30)
+    with pytest.raises(BlockingIOError):  # the running build holds the lock: nobody else gets it now
+        fcntl.flock(open(gorun.cache_dir() / "build.lock", "a"), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    release.set()
+    first.join(30)
+    assert not first.is_alive() and len(built) == 1
+    held_lock().close()  # released when the build ended
+
+
+def test_a_build_that_waited_uses_the_binary_built_meanwhile(fake_toolchain, monkeypatch):
+    (gorun.cache_dir()).mkdir(parents=True)
+    ran = []
+    monkeypatch.setattr(gorun, "_go_build", lambda *a, **k: ran.append(a) or (0, ""))
+    source = "package main\nfunc main() {}\n"
+    other = held_lock()  # another process is building
+    result = []
+    waiter = threading.Thread(target=lambda: result.append(gorun.build(source)), daemon=True)
+    waiter.start()
+    assert fake_toolchain.asked.wait(30)  # it found no binary and now waits for the lock
+    key = gorun._key(gorun._require(), source, list(gorun.LINK_FLAGS), {})
+    binary = gorun.cache_dir() / "bin" / key / "prog"
+    binary.write_bytes(b"built by the other process")
+    other.close()
+    waiter.join(30)
+    assert result == [binary] and ran == []  # no second go build
 
 
 # ---- with a real toolchain ---------------------------------------------------------------------
