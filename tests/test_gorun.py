@@ -7,7 +7,9 @@ half builds real programs and is skipped with a reason when no Go toolchain is f
 from __future__ import annotations
 
 import fcntl
+import re
 import threading
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -174,6 +176,39 @@ def test_a_build_that_waited_uses_the_binary_built_meanwhile(fake_toolchain, mon
     other.close()
     waiter.join(30)
     assert result == [binary] and ran == []  # no second go build
+
+
+def go_imports(text: str) -> set[str]:
+    found = set()
+    for block in re.findall(r"^import\s*\(([^)]*)\)", text, re.M):
+        found |= set(re.findall(r'"([^"]+)"', block))
+    return found | set(re.findall(r'^import\s+(?:\w+\s+)?"([^"]+)"', text, re.M))
+
+
+def test_warm_packages_are_every_package_the_courses_go_programs_import():
+    root = Path(__file__).resolve().parents[1]
+    sources = [p.read_text() for p in [*(root / "tests" / "go").glob("*.go"), *gosnippets._DIR.glob("*.go")]]
+    sources += [cell.replace("\n# ", "\n") for p in (root / "notebooks" / "src").glob("*.py")
+                for cell in p.read_text().split("# %%") if "%%go" in cell]
+    used = set().union(*map(go_imports, sources))
+    assert "fmt" in used and "golang.org/x/sync/errgroup" in used  # the scan finds imports at all
+    assert used == set(gorun.WARM_PACKAGES), f"missing {used - set(gorun.WARM_PACKAGES)}, unused " \
+                                             f"{set(gorun.WARM_PACKAGES) - used}"
+
+
+def test_warm_builds_one_program_importing_the_packages(monkeypatch):
+    built = []
+    monkeypatch.setattr(gorun, "find_go", lambda **k: gorun.Toolchain("/nonexistent/go", "PATH", "go1.99.0"))
+    monkeypatch.setattr(gorun, "has_x", lambda *p: p != ("golang.org/x/time/rate",))
+    monkeypatch.setattr(gorun, "build", lambda source, **k: built.append(source))
+    assert gorun.warm() == "go1.99.0"
+    expected = set(gorun.WARM_PACKAGES) - {"golang.org/x/time/rate"}  # sources not installed: left out
+    assert len(built) == 1 and go_imports(built[0]) == expected and "func main() {}" in built[0]
+
+
+def test_warm_without_a_toolchain_does_nothing(no_go, monkeypatch):
+    monkeypatch.setattr(gorun, "build", lambda *a, **k: pytest.fail("built without a toolchain"))
+    assert gorun.warm() is None
 
 
 # ---- with a real toolchain ---------------------------------------------------------------------
