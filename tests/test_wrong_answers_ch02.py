@@ -9,8 +9,6 @@ from hcedu.course import check
 from helpers import assert_accepted, assert_rejected
 from learner import load, plant, solution_code
 
-pytestmark = pytest.mark.waits  # rejecting a hanging answer waits out its timeout: see the root conftest.py
-
 REF = solution_code("02_buffered_channel")
 
 ROTATE = """            if self.sendq:                       # full buffer and a parked sender: rotate

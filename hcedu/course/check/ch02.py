@@ -43,8 +43,9 @@ class _Actor:
     """A goroutine the checker parks on the learner's channel, and freezes once it is woken.
 
     ``parked`` is true while the thread is blocked in ``threading.Condition.wait`` (under
-    ``Event.wait``), after it released that condition's lock. After it was parked, its first line of
-    code outside ``threading`` (the learner's code, back from the wait) blocks until :meth:`release`.
+    ``Event.wait``), after it released that condition's lock; ``waits_on`` is the ``threading.Event`` it
+    parked on. After it was parked, its first line of code outside ``threading`` (the learner's code, back
+    from the wait) blocks until :meth:`release`.
     """
 
     def __init__(self, fn: Callable[[], Any], name: str, registry: list | None = None) -> None:
@@ -53,6 +54,7 @@ class _Actor:
         self.box: dict = {}
         self.parked = False
         self.was_parked = False
+        self.waits_on: threading.Event | None = None
         self.frozen = threading.Event()
         self._gate = threading.Event()
         self.thread = threading.Thread(target=self._run, args=(fn,), daemon=True, name=f"hcedu-check-02-{name}")
@@ -73,6 +75,8 @@ class _Actor:
             return self._trace
         code = frame.f_code
         if code.co_filename == _THREADING:
+            if code.co_name == "wait" and isinstance(frame.f_locals.get("self"), threading.Event):
+                self.waits_on = frame.f_locals["self"]
             # Condition.wait: blocked on its waiter lock once the condition's own lock is released
             self.parked = code.co_name == "wait" and "saved_state" in frame.f_locals and \
                 _line(frame).startswith(("waiter.acquire", "gotit = waiter.acquire"))
@@ -85,6 +89,12 @@ class _Actor:
 
     def release(self) -> None:
         self._gate.set()
+
+    def woken(self) -> bool:
+        """Whether the waker set the event this actor parked on (or the actor is already back). The exercise
+        parks on the waiter's event, and a waker's operation sets it before it returns: so when that operation
+        has returned, an actor still not woken never will be. No waiting, no timeout."""
+        return not self.thread.is_alive() or (self.waits_on is not None and self.waits_on.is_set())
 
     def join(self, what: str) -> None:
         self.release()
@@ -278,8 +288,13 @@ def buffered_channel(make: Callable[[int], Any]) -> Verdict:
             t, box = _spawn(lambda i=i: order.append((i, c.recv(timeout=T))))
             threads.append(t)
             _wait_parked(lambda n=i + 1: len(c.recvq) == n, f"receiver {i}")
-        for v in ("x", "y", "z"):
+        for k, v in enumerate(("x", "y", "z")):
             c.send(v, timeout=T)
+            # checked the moment send returns: a buffered value would leave its receiver parked for good
+            assert c.qcount == 0 and len(c.recvq) == 2 - k, (
+                f"send({v!r}) with {3 - k} receivers parked returned leaving {c.qcount} value(s) in the buffer "
+                f"and {len(c.recvq)} receiver(s) parked: the value must go straight to the first parked "
+                f"receiver (those receivers are still blocked)")
         for t in threads:
             _join(t, "a parked receiver")
         assert sorted(order) == [(0, ("x", True)), (1, ("y", True)), (2, ("z", True))], \
@@ -305,18 +320,25 @@ def buffered_channel(make: Callable[[int], Any]) -> Verdict:
 
     def close_wakes_everyone() -> None:
         c = new(1)
-        rs = [_spawn(lambda: c.recv(timeout=T)) for _ in range(2)]
+        rs = [_Actor(lambda: c.recv(timeout=T), f"receiver{k}") for k in range(2)]
+        for r in rs:
+            r.wait_parked("a receiver on an empty channel")
         _wait_parked(lambda: len(c.recvq) == 2, "two receivers")
         c.close()
-        for t, box in rs:
-            _join(t, "a receiver after close")
-            assert box.get("result") == (None, False), f"a parked receiver got {box!r} after close"
+        asleep = sum(not r.woken() for r in rs)
+        assert not asleep, f"close returned, but {asleep} parked receiver(s) were never woken: still blocked"
+        for r in rs:
+            r.join("a receiver after close")
+            assert r.box.get("result") == (None, False), f"a parked receiver got {r.box!r} after close"
         d = new(1)
         d.send(0, timeout=T)
-        t, box = _spawn(lambda: d.send(1, timeout=T))
+        s = _Actor(lambda: d.send(1, timeout=T), "sender")
+        s.wait_parked("a sender on a full channel")
         _wait_parked(lambda: len(d.sendq) == 1, "a sender")
         d.close()
-        _join(t, "a sender after close")
+        assert s.woken(), "close returned, but the parked sender was never woken: it is still blocked"
+        s.join("a sender after close")
+        box = s.box
         err = box.get("error")
         assert isinstance(err, Panic) and str(err) == "send on closed channel", \
             f"a parked sender must panic 'send on closed channel' when the channel closes (got {err!r})"
