@@ -70,7 +70,15 @@ WRONG = {
     "close_forgets_senders": (REF, [("""        for w in senders:                        # each wakes with ok=False and panics
             w.ok = False
             w.event.set()
-""", "")], ("close must wake both queues", "still blocked")),
+""", "")], ("was never woken",)),  # seen when close returns, not after a timeout
+    # close wakes only the first parked receiver (a notify, not a notify_all): the others sleep on
+    "close_wakes_one_receiver": (REF, [("""        for w in receivers:                      # each gets (None, False)
+            w.value, w.ok = None, False
+            w.event.set()
+""", """        for w in receivers[:1]:                  # wake the receiver
+            w.value, w.ok = None, False
+            w.event.set()
+""")], ("receiver(s) were never woken",)),
     # closed checked before the buffer: buffered values vanish on close
     "closed_hides_buffer": (REF, [("""            if self.qcount > 0:
                 v = self.buf[self.recvx]""", """            if self.closed:
@@ -80,7 +88,7 @@ WRONG = {
     # send ignores parked receivers and buffers the value: they never wake
     "send_skips_receivers": (REF, [("            if self.recvq:                       # direct hand-off",
                                     "            if False and self.recvq:             # (forgot the hand-off)")],
-                             ("check recvq before the buffer", "still blocked")),
+                             ("straight to the first parked receiver",)),  # seen when send returns
 }
 
 # the classic Python bounded buffer: one lock, two Conditions, and the woken sender re-checks and stores
