@@ -153,6 +153,7 @@ class VirtualClock:
 
     def __init__(self, start: float = 0.0) -> None:
         self._now = _validate.number("start", start)
+        self._target = self._now  # where the advances so far have committed the clock to (>= _now; under _lock)
         self._lock = threading.Lock()
         self._timers: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
@@ -174,15 +175,30 @@ class VirtualClock:
         return timer
 
     def advance(self, seconds: float) -> None:
-        """Move time forward by ``seconds``, firing due timers in order."""
+        """Move time forward by ``seconds``, firing due timers in order.
+
+        Advances from several threads add up: each moves the clock ``seconds`` past where the advances before it
+        have committed it, taken under the clock's lock. (Computing ``now() + seconds`` before taking it lost an
+        advance whenever two threads read the same ``now()``: 400 advances of 0.01 s from 4 threads once
+        ended at 3.97 s.)"""
         seconds = _validate.number("seconds", seconds, minimum=0)
-        self.advance_to(self._now + seconds)
+        with self._lock:
+            self._target += seconds
+            t = self._target
+        self._run_to(t)
 
     def advance_to(self, t: float) -> None:
         """Move time forward to ``t`` (which must not be in the past), firing due timers in order."""
         t = _validate.number("t", t)
-        if t < self._now:
-            raise ValueError(f"t must be >= now() ({self._now:g}); a clock never goes backwards (got {t:g})")
+        with self._lock:
+            if t < self._now:
+                raise ValueError(f"t must be >= now() ({self._now:g}); a clock never goes backwards (got {t:g})")
+            self._target = max(self._target, t)
+        self._run_to(t)
+
+    def _run_to(self, t: float) -> None:
+        """Fire the timers due by ``t`` in order (each with the clock at its due time, outside the lock), then
+        stand the clock at ``t`` unless another advance has already moved it further."""
         while True:
             with self._lock:
                 while self._timers and not self._timers[0][2].pending:

@@ -95,9 +95,29 @@ def test_virtual_clock_is_safe_to_advance_from_several_threads():
     for t in ts:
         t.start()
     for t in ts:
-        t.join(5)
+        t.join(30)
+        assert not t.is_alive()
     assert sorted(count) == list(range(200))  # every timer fired exactly once
     assert math.isclose(c.now(), 4.0, abs_tol=1e-6)
+
+
+def test_advances_from_two_threads_add_up_while_a_timer_fires():
+    """Thread A's advance fires a timer (outside the clock's lock, the clock standing at the timer's due time);
+    meanwhile thread B advances too. Both advances count: the clock ends 0.02 s on, not 0.015 (B reading
+    now() = 0.005 and advancing from there, the lost update a loaded make test once hit)."""
+    c = VirtualClock()
+    firing, go = threading.Event(), threading.Event()
+    c.after(0.005, lambda: (firing.set(), go.wait(30)))
+    a = threading.Thread(target=c.advance, args=(0.01,), daemon=True)
+    a.start()
+    assert firing.wait(30) and c.now() == 0.005  # A is inside the timer's callback
+    b = threading.Thread(target=c.advance, args=(0.01,), daemon=True)
+    b.start()
+    b.join(30)
+    go.set()
+    a.join(30)
+    assert not a.is_alive() and not b.is_alive()
+    assert math.isclose(c.now(), 0.02, abs_tol=1e-12), c.now()
 
 
 def test_real_clock_now_sleep_and_after():
