@@ -103,6 +103,33 @@ def waits_forever(r, queue, processing, create_order, timeout):
     return True
 
 
+def polls(r, queue, processing, create_order, timeout):
+    """Moves atomically but with the non-blocking LMOVE: on an empty queue it answers at once, and a worker
+    loop around it hammers Redis."""
+    raw = r.lmove(queue, processing, "LEFT", "RIGHT")
+    if raw is None:
+        return False
+    create_order(raw)
+    r.lrem(processing, 1, raw)
+    return True
+
+
+def polls_until_timeout(r, queue, processing, create_order, timeout):
+    """Polls LMOVE with a short sleep until `timeout` has passed: it waits, but a round trip per try."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        raw = r.lmove(queue, processing, "LEFT", "RIGHT")
+        if raw is not None:
+            break
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.001)
+    create_order(raw)
+    r.lrem(processing, 1, raw)
+    return True
+
+
 WRONG = {
     "BLPOP": ((blpop, recover), ("lost", "BLPOP")),
     "acknowledge before creating": ((ack_first, recover), ("lost", "LREM")),
@@ -112,6 +139,8 @@ WRONG = {
     "swallows the creation error": ((swallows_errors, recover), ("raised OrderStoreError",)),
     "forgets to return True": ((forgets_true, recover), ("return True",)),
     "passes BLPOP's pair": ((passes_the_pair, recover), ("(key, value)",)),
+    "polls with LMOVE": ((polls, recover), ("sent LMOVE and no blocking command",)),
+    "polls LMOVE until the timeout": ((polls_until_timeout, recover), ("and no blocking command",)),
 }
 
 

@@ -20,7 +20,8 @@
 # Write the two entry points of a worker:
 #
 # * `work_one(r, queue, processing, create_order, timeout) -> bool`: handle one order from the list `queue`
-#   and return True, or return False when no order arrived within `timeout` seconds;
+#   and return True, or return False when no order arrived within `timeout` seconds. Let Redis do the
+#   waiting, with a blocking command: a worker that polls answers late and costs Redis a round trip per try;
 # * `recover(r, queue, processing) -> int`: runs each time the worker process (re)starts, before its first
 #   `work_one`; returns how many orders it handed back (or 0).
 #

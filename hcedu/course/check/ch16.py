@@ -143,12 +143,18 @@ def order_worker(work_one: Callable[..., Any], recover: Callable[..., Any], clie
     def empty_queue() -> None:
         h = harness(0)
         ks = h.ks
-        life = fs.WorkerLife(client)
+        blocked: list[bool] = []   # on_block(True) before each blocking command (BLMOVE, BRPOPLPUSH, ...)
+        life = fs.WorkerLife(client, on_block=lambda starting: blocked.append(starting) if starting else None)
         try:
             got = _returns_within(lambda: work_one(life.client, h.queue, h.processing,
                                                    lambda raw: h.create(life, raw), TIMEOUT),
                                   HANG, lambda: client.rpush(h.queue, json.dumps({"oid": "wake", "user": "x"})))
             assert not got, f"work_one() on an empty queue returned {got!r}: return False when no order came"
+            # a worker that answers an empty queue without a blocking command polls: it returns at once and
+            # misses the order that arrives a moment later, or loops and spends a round trip per try
+            assert blocked, (f"work_one() on an empty queue sent {' → '.join(life.log) or 'no command'} and no "
+                             f"blocking command: a worker that polls costs Redis a round trip per try and answers "
+                             f"late; let Redis wait for the order (BLMOVE with `timeout`)")
             recovered = _returns_within(lambda: recover(life.client, h.queue, h.processing), HANG, lambda: None)
             assert recovered is None or isinstance(recovered, int), (
                 f"recover() should return how many orders it handed back (an int), got {recovered!r}")
