@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 
 from hcedu.lab import chanbench
-from hcedu.lab.bench import Claims
+from hcedu.lab.bench import Claims, run_main
 
 TARGETS = [(128, 128, 1.25), (0, 1, 1.6)]  # (Chan cap, queue.Queue maxsize, minimum ratio)
 
@@ -50,4 +49,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -19,14 +19,13 @@ Redis: uses ``$REDIS_URL`` if set, else starts a throwaway ``redis-server`` (``h
 from __future__ import annotations
 
 import argparse
-import sys
 
 import pandas as pd
 import redis
 
 from hcedu.backend import Keyspace
 from hcedu.lab import countbench, redis_server
-from hcedu.lab.bench import Claims
+from hcedu.lab.bench import Claims, run_main
 
 
 def _ratios(df: pd.DataFrame, baseline: str) -> pd.DataFrame:
@@ -79,4 +78,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

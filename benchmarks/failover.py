@@ -15,7 +15,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hcedu.lab import redis_cluster  # noqa: E402
-from hcedu.lab.bench import Claims  # noqa: E402
+from hcedu.lab.bench import Claims, run_main  # noqa: E402
 from hcedu.lab.failover import lock_failover  # noqa: E402
 
 
@@ -36,4 +36,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

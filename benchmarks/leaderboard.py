@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from hcedu.backend import Keyspace, connect  # noqa: E402
 from hcedu.clock import VirtualClock  # noqa: E402
 from hcedu.lab import boardlab, redis_server, stats  # noqa: E402
-from hcedu.lab.bench import Claims  # noqa: E402
+from hcedu.lab.bench import Claims, run_main  # noqa: E402
 from hcedu.patterns.leaderboard import Leaderboard  # noqa: E402
 
 
@@ -88,4 +88,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

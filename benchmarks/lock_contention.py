@@ -17,13 +17,12 @@ needs).
 from __future__ import annotations
 
 import argparse
-import sys
 
 import pandas as pd
 import redis
 
 from hcedu.lab import lockdemo, redis_server
-from hcedu.lab.bench import Claims
+from hcedu.lab.bench import Claims, run_main
 
 
 def main() -> int:
@@ -61,4 +60,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -24,12 +24,11 @@ CPU-bound points: within [0.4, 1.15] x X_cpu. Knee points are printed, not claim
 from __future__ import annotations
 
 import argparse
-import sys
 
 import pandas as pd
 
 from hcedu.lab import pool as P, redis_server
-from hcedu.lab.bench import Claims
+from hcedu.lab.bench import Claims, run_main
 
 
 GRID = [(p, c) for c in (1, 2, 4, 8, 16, 32) for p in (1, 2, 4, 8, 16, 32)]
@@ -101,4 +100,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

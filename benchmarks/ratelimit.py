@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from hcedu.backend import Keyspace, connect  # noqa: E402
 from hcedu.lab import redis_server  # noqa: E402
-from hcedu.lab.bench import Claims  # noqa: E402
+from hcedu.lab.bench import Claims, run_main  # noqa: E402
 from hcedu.lab.limiters import GoRate, LeakyBucket, LocalFixedWindow, LocalSlidingLog, NaiveFixedWindow  # noqa: E402
 from hcedu.patterns.ratelimit import LIMITERS  # noqa: E402
 
@@ -80,4 +80,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -54,6 +54,28 @@ STEPS: list[tuple[str, list[str]]] = [
 ATTEMPTS = {"pool_roofline": 2, "quiet tests": 2, "counters": 2}
 
 
+#: seconds a step gets to stop its servers after run.py itself is stopped
+STOP_GRACE = 30.0
+
+
+def _call(cmd: list[str], env: dict[str, str]) -> int:
+    """Run one step and return its exit status. If run.py is stopped meanwhile (SIGTERM, which
+    :func:`bench.run_main` turns into SystemExit, or Ctrl-C), the step gets SIGTERM too and up to
+    :data:`STOP_GRACE` s to stop the servers it started (``subprocess.call`` would SIGKILL it at once,
+    leaving its daemonized ``redis-server`` behind)."""
+    proc = subprocess.Popen([sys.executable, *cmd], cwd=ROOT, env=env)
+    try:
+        return proc.wait()
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.wait(STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
+
+
 def run_step(name: str, cmd: list[str], env: dict[str, str], path: str, attempts: int = 1,
              out=print) -> tuple[list[bench.Claim], str | None, int]:
     """Run one step up to ``attempts`` times, until none of its claims fails. Returns the claims of the run
@@ -61,7 +83,7 @@ def run_step(name: str, cmd: list[str], env: dict[str, str], path: str, attempts
     or checked none), and the number of runs."""
     for attempt in range(1, attempts + 1):
         before = len(bench.load(path))
-        rc = subprocess.call([sys.executable, *cmd], cwd=ROOT, env=env)
+        rc = _call(cmd, env)
         claims = bench.load(path)[before:]
         failed = [c for c in claims if not c.passed]
         if rc != 0 and not failed:
@@ -121,4 +143,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    bench.run_main(main)

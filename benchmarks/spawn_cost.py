@@ -16,7 +16,7 @@ import sys
 import pandas as pd
 
 from hcedu.lab import spawncost
-from hcedu.lab.bench import Claims
+from hcedu.lab.bench import Claims, run_main
 
 
 def main() -> int:
@@ -54,4 +54,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

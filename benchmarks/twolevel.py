@@ -23,7 +23,7 @@ import fakeredis  # noqa: E402
 
 from hcedu.backend import connect, embedded_server  # noqa: E402
 from hcedu.lab import cachesim, redis_server  # noqa: E402
-from hcedu.lab.bench import Claims  # noqa: E402
+from hcedu.lab.bench import Claims, run_main  # noqa: E402
 from hcedu.lab.stats import summarize  # noqa: E402
 
 
@@ -55,4 +55,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

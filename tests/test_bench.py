@@ -90,3 +90,78 @@ def test_make_bench_names_a_step_that_crashed_or_checked_nothing(tmp_path):
     quiet.write_text("pass")
     assert run.run_step("crash", [str(crash)], env, path, 2)[1:] == ("crash exited with status 3 without a failed claim", 1)
     assert run.run_step("quiet", [str(quiet)], env, path, 2)[1:] == ("quiet checked no claim", 1)
+
+
+SERVING_STEP = """
+import json, os, sys, time
+from hcedu.lab import redis_server
+from hcedu.lab.bench import run_main
+
+def main():
+    with redis_server.real_redis() as url:
+        server = redis_server.still_running()[0]
+        with open(sys.argv[1] + ".tmp", "w") as f:
+            json.dump({"step": os.getpid(), "server": server.pid}, f)
+        os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+        time.sleep(120)   # a long measurement, stopped from outside
+
+run_main(main)
+"""
+
+DRIVER = """
+import importlib.util, os, sys
+spec = importlib.util.spec_from_file_location("bench_run", sys.argv[1])
+run = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(run)
+run.bench.run_main(lambda: run._call(sys.argv[2:], dict(os.environ)))
+"""
+
+
+def _alive(pid: int) -> bool:
+    from hcedu.lab.redis_server import RedisServerProcess
+
+    return RedisServerProcess(0, pid, "/nonexistent").alive()
+
+
+@pytest.mark.parametrize("stopped", ["the benchmark script", "make bench (benchmarks/run.py)"])
+def test_a_stopped_benchmark_stops_the_redis_server_it_started(tmp_path, stopped):
+    """`kill`/`timeout` send SIGTERM, whose Python default skips `finally`: the daemonized server outlived the
+    benchmark. With bench.run_main it unwinds `with real_redis()`; run.py passes the signal on to its step."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from hcedu.clock import REAL, poll_until
+    from hcedu.lab import redis_server
+
+    if not redis_server.available():
+        pytest.skip(redis_server.NOT_INSTALLED)
+    run = _run_py()
+    step, driver, said = tmp_path / "step.py", tmp_path / "driver.py", tmp_path / "pids.json"
+    step.write_text(SERVING_STEP)
+    driver.write_text(DRIVER)
+    cmd = [sys.executable, str(step), str(said)]
+    if stopped != "the benchmark script":
+        cmd = [sys.executable, str(driver), os.path.join(run.HERE, "run.py"), str(step), str(said)]
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env["PYTHONPATH"] = run.ROOT
+    proc = subprocess.Popen(cmd, env=env, cwd=run.ROOT)
+    pids: dict = {}
+    try:
+        assert poll_until(said.exists, 60, interval=0.02, clock=REAL), "the step never started its server"
+        pids = json.loads(said.read_text())
+        assert _alive(pids["server"])
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 128 + signal.SIGTERM
+        if stopped != "the benchmark script":
+            assert not _alive(pids["step"]), "run.py exited and left its step running"
+        assert not _alive(pids["server"]), "the redis-server outlived the stopped benchmark"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in (pids.get("step"), pids.get("server")):
+            if pid and _alive(pid):
+                os.kill(pid, signal.SIGKILL)

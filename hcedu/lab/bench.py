@@ -17,9 +17,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import sys
 from dataclasses import asdict, dataclass
+from typing import Callable, NoReturn
 
-__all__ = ["Claim", "Claims", "ENV", "header", "load"]
+__all__ = ["Claim", "Claims", "ENV", "header", "load", "run_main"]
 
 ENV = "HCEDU_CLAIMS"  # where recorded claims are appended (JSON lines), when set
 _W = 60
@@ -117,3 +120,19 @@ def load(path: str) -> list[Claim]:
         return []
     with open(path, encoding="utf-8") as f:
         return [Claim(**json.loads(line)) for line in f if line.strip()]
+
+
+def run_main(main: Callable[[], int | None]) -> NoReturn:
+    """A benchmark script's entry point: ``sys.exit(main())``, with SIGTERM turned into ``SystemExit(143)``.
+
+    Python's default for SIGTERM ends the process on the spot, skipping ``finally`` blocks, so a ``redis-server``
+    the script started (daemonized: it outlives its parent) was left running when ``make bench`` was stopped
+    with ``kill`` or ``timeout``. Raised as an exception, the signal unwinds ``with real_redis()`` and friends,
+    which stop their servers; the exit status is still the shell's 128 + 15."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    sys.exit(main())
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> NoReturn:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)   # a second SIGTERM while unwinding ends the process at once
+    raise SystemExit(128 + signum)
