@@ -109,6 +109,7 @@ SLEEPS_ALLOWED = [
     ("test_faults.py", "time.sleep(ttl / 8)", "probes sample an inflight marker over the real server's clock; the verdict comes from timed renewals"),
     ("test_helpers.py", "time.sleep(0.05)", "a simulated round trip between a check and its act"),
     ("test_lifecycle.py", "spawn(time.sleep, 0.01)", "a goroutine still running as detect_leaks' block ends"),
+    ("test_wrong_answers_ch16.py", "time.sleep(0.001)", "a learner's polling worker, the wrong answer under test"),
 ]
 
 
