@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from typing import Any
 
 __all__ = ["setup", "finish", "drill", "mock_interview", "progress_chart", "LeakError"]
@@ -59,11 +58,15 @@ def finish(keyspace=None, timeout: float = 5.0) -> None:
     listing any still running (with where they started); delete the chapter's Redis keys and
     print a one-line confirmation.
     """
-    deadline = time.monotonic() + timeout
-    live = _live_goroutines()
-    while live and time.monotonic() < deadline:
-        time.sleep(0.02)
-        live = _live_goroutines()
+    from ..clock import REAL, poll_until
+
+    live: list = []
+
+    def settled() -> bool:
+        live[:] = _live_goroutines()
+        return not live
+
+    poll_until(settled, timeout, interval=0.02, clock=REAL)   # goroutines are threads: real time
     if keyspace is not None:
         keyspace.cleanup()
     if live:

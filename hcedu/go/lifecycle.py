@@ -28,12 +28,11 @@ Invariants:
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from .. import _validate
-from ..clock import RealClock, as_clock
+from ..clock import REAL, RealClock, as_clock, poll_until
 from .chan import Chan, ChanTimeout
 from .goroutine import Goroutine, recover, running, spawn
 from .selectgo import Recv, select
@@ -322,9 +321,9 @@ class WorkerPool:
                 self._jobs.close()
         if not wait:
             return False
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else REAL.monotonic() + timeout
         for g in self._workers:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            left = None if deadline is None else max(0.0, deadline - REAL.monotonic())
             if not g.join(left):
                 return False
         return True
@@ -381,12 +380,17 @@ class LeakReport:
 
 
 def _wait_for(pred_live: Callable[[], list[Goroutine]], timeout: float) -> tuple[list[Goroutine], float]:
-    start = time.monotonic()
-    live = pred_live()
-    while live and time.monotonic() - start < timeout:
-        time.sleep(0.005)
-        live = pred_live()
-    return live, time.monotonic() - start
+    """Poll ``pred_live`` until it returns no goroutine or ``timeout`` s pass; return the last answer and the
+    seconds waited. Goroutines are real threads, so the wait is on the real clock."""
+    live: list[Goroutine] = []
+
+    def settled() -> bool:
+        live[:] = pred_live()
+        return not live
+
+    start = REAL.monotonic()
+    poll_until(settled, timeout, interval=0.005, clock=REAL)
+    return live, REAL.monotonic() - start
 
 
 class detect_leaks:
