@@ -117,6 +117,20 @@ class PeekMutates(Reference):  # tokens_at stores its refill: looking changes th
         return tokens
 
 
+class InfTokensAtIsInf(Reference):  # "rate inf: infinitely many tokens" -- but the bucket holds at most burst
+    def tokens_at(self, t):
+        if self.rate == math.inf:
+            return math.inf
+        return Reference.tokens_at(self, t)
+
+
+class BurstZeroRefusesAll(Reference):  # "burst 0 can never allow anything" -- not even n = 0
+    def allow_n(self, t, n):
+        if self.burst == 0 or n > self.burst:
+            return False
+        return Reference.allow_n(self, t, n)
+
+
 @pytest.mark.parametrize("cls", [Reference, ExactFractions])
 def test_correct_buckets_are_accepted(cls):
     assert_accepted(token_bucket(cls))
@@ -131,6 +145,8 @@ WRONG = [
     (FailureTakesTokens, ("Burst", "allow_n")),
     (IntegerTokens, ("x/time/rate says", "tokens_at")),
     (PeekMutates, ("JumpBackwards", "must not change")),
+    (InfTokensAtIsInf, ("at most burst tokens",)),
+    (BurstZeroRefusesAll, ("allow_n(t, 0) must be True",)),
 ]
 
 

@@ -108,12 +108,20 @@ def token_bucket(cls: Callable[..., Any]) -> Verdict:
         for k in range(2, 50):
             assert not b.allow_n(T0 + 10 * k, 1), "rate 0 never refills"
         assert not cls(0, 0).allow_n(T0, 1), "rate 0, burst 0 allows nothing"
+        for rate in (0, R):
+            assert cls(rate, 0).allow_n(T0, 0) and cls(rate, 0).allow_n(T0 + 5, 0), (
+                f"rate={rate:g} burst=0: allow_n(t, 0) must be True (n = 0 <= burst and 0 tokens cover it): "
+                f"compare n with burst, not burst with 0")
 
     def infinite_limit() -> None:
         for burst in (0, 1):
             b = cls(math.inf, burst)
             assert all(b.allow_n(T0, 1000) for _ in range(100)), \
                 f"rate inf allows everything (even n > burst={burst}); inf * 0 s is NaN -- special-case it"
+            for t in (T0, T0 + 1):
+                got = _tokens(b, t)
+                assert got == burst, (f"rate inf, burst={burst}: tokens_at({t - T0:g}) = {got!r}; the bucket "
+                                      f"still holds at most burst tokens (x/time/rate says {float(burst)!r})")
 
     def matches_go() -> None:
         _oracle(cls, seed=9)
@@ -129,5 +137,6 @@ def token_bucket(cls: Callable[..., Any]) -> Verdict:
         ("rate 0 never refills", zero_limit, "with rate 0 the bucket only ever has its initial burst"),
         ("rate inf allows everything", infinite_limit, "if rate is math.inf return True before any arithmetic"),
         ("200 random sequences agree with hcedu.go.rate.Limiter", matches_go,
-         "tokens_at(t) must not change the bucket; only a successful allow_n does"),
+         "tokens_at(t) must not change the bucket; only a successful allow_n does (n = 0 included: it "
+         "still sets last = t); elapsed time counts in full, never rounded"),
     ])
