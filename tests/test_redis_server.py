@@ -15,7 +15,7 @@ def test_start_and_stop(real_redis_server):
         srv.stop()
     assert not srv.alive()  # a reaped-or-zombie server counts as stopped
     with pytest.raises(redis.ConnectionError):
-        redis.Redis(port=srv.port, socket_connect_timeout=0.5).ping()
+        redis.Redis(port=srv.port, socket_connect_timeout=0.5, retry=None).ping()   # no retries with backoff
     srv.stop()  # idempotent
 
 
@@ -80,6 +80,41 @@ def test_free_ports_and_cluster_bus_ports_stay_below_the_ephemeral_range():
     assert [redis_server.free_port() for _ in range(50)] != picks
     for port in redis_cluster.cluster_ports(6):
         assert port + 10000 < low, f"cluster bus port {port + 10000} is in the ephemeral range"
+        assert port in redis_server.CLUSTER_PORT_RANGE
+    # a node's bus port (port + 10000) is never a port a plain server or another node is given
+    buses = range(redis_server.CLUSTER_PORT_RANGE.start + 10000, redis_server.CLUSTER_PORT_RANGE.stop + 10000)
+    plain, nodes = set(redis_server.PORT_RANGE), set(redis_server.CLUSTER_PORT_RANGE)
+    assert not plain & set(buses) and not nodes & set(buses) and not plain & nodes
+
+
+@pytest.mark.skipif(not redis_server.available(), reason=redis_server.NOT_INSTALLED)
+@pytest.mark.parametrize("taken", ["the port", "the cluster bus port"])
+def test_a_port_taken_before_the_server_listens_is_named_at_once_and_another_is_tried(monkeypatch, taken):
+    """Ports are found free "a moment ago": another process can take one before redis-server binds it (a cluster
+    node that found its port taken never answered, and its start waited out 10 s). The server's log says so:
+    start(port) raises PortInUse at once, start() tries another port, and a cluster node moves to another."""
+    import socket
+    import time
+
+    from hcedu.lab import redis_cluster
+
+    with socket.socket() as squatter:
+        port = redis_cluster.cluster_ports(1)[0]
+        squatter.bind(("127.0.0.1", port if taken == "the port" else port + 10000))
+        squatter.listen()
+        args = ("--cluster-enabled", "yes") if taken != "the port" else ()
+        t0 = time.monotonic()
+        with pytest.raises(redis_server.PortInUse, match=str(port)):
+            redis_server.start(port, args=args)
+        assert time.monotonic() - t0 < 5, "a taken port must be reported when the log says so, not at the timeout"
+        picks = iter([port, redis_server.free_port()])
+        with monkeypatch.context() as m:
+            m.setattr(redis_server, "free_port", lambda *a, **k: next(picks))
+            with redis_server.start(args=args) as server:      # the first pick is taken: the second is used
+                assert server.port != port and server.client().ping()
+        used: set[int] = set()
+        with redis_cluster._start_node(port, (), used) as node:   # a cluster node moves to a free port too
+            assert node.port != port and port in used and node.client().ping()
 
 
 def test_free_port_skips_a_port_in_use(monkeypatch):

@@ -19,7 +19,7 @@ import shutil
 import signal
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
@@ -39,15 +39,32 @@ def available() -> bool:
     return shutil.which("redis-server") is not None and shutil.which("redis-cli") is not None
 
 
-def cluster_ports(n: int) -> list[int]:
-    """``n`` ports that are free on loopback together with their cluster-bus ports (port + 10000), both below the
-    ephemeral range (:data:`~hcedu.lab.redis_server.PORT_RANGE`)."""
+def cluster_ports(n: int, exclude: Iterable[int] = ()) -> list[int]:
+    """``n`` ports (none in ``exclude``) that are free on loopback together with their cluster-bus ports
+    (port + 10000), from :data:`~hcedu.lab.redis_server.CLUSTER_PORT_RANGE`: both below the ephemeral range,
+    and the bus above every port a plain server is given."""
     ports: list[int] = []
+    taken = set(exclude)
     while len(ports) < n:
-        port = redis_server.free_port()
-        if port + 10000 < 65536 and port not in ports and redis_server.bindable("127.0.0.1", port + 10000):
+        port = redis_server.free_port(ports=redis_server.CLUSTER_PORT_RANGE)
+        if port not in ports and port not in taken and redis_server.bindable("127.0.0.1", port + 10000):
             ports.append(port)
     return ports
+
+
+def _start_node(port: int, args: tuple[str, ...], used: set[int]) -> RedisServerProcess:
+    """Start one cluster node on ``port``, or on another free port if a process took it (or its bus port)
+    since the ports were chosen: the ports are chosen up front and the nodes start one after another."""
+    for attempt in range(1, redis_server.PORT_TRIES + 1):
+        used.add(port)
+        try:
+            return redis_server.start(port, args=(
+                "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf", *args))
+        except redis_server.PortInUse:
+            if attempt == redis_server.PORT_TRIES:
+                raise
+            port = cluster_ports(1, exclude=used)[0]
+    raise AssertionError("unreachable")
 
 
 @dataclass
@@ -147,11 +164,11 @@ def local_cluster(primaries: int = 3, replicas: int = 1, *, node_timeout_ms: int
         raise FileNotFoundError(NOT_INSTALLED)
     nodes: list[RedisServerProcess] = []
     try:
-        for port in cluster_ports(primaries * (1 + replicas)):
-            nodes.append(redis_server.start(port, args=(
-                "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
-                "--cluster-node-timeout", str(node_timeout_ms), "--cluster-announce-ip", "127.0.0.1",
-                *SYNC_AT_ONCE)))
+        ports = cluster_ports(primaries * (1 + replicas))
+        used = set(ports)
+        for port in ports:
+            nodes.append(_start_node(port, ("--cluster-node-timeout", str(node_timeout_ms),
+                                            "--cluster-announce-ip", "127.0.0.1", *SYNC_AT_ONCE), used))
         out = subprocess.run([shutil.which("redis-cli"), "--cluster", "create",
                               *[f"127.0.0.1:{n.port}" for n in nodes], "--cluster-replicas", str(replicas),
                               "--cluster-yes"], capture_output=True, text=True, timeout=timeout)

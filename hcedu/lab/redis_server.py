@@ -17,10 +17,12 @@ import tempfile
 from typing import Iterator
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from ..clock import REAL, poll_until
 
-__all__ = ["available", "free_port", "RedisServerProcess", "start", "real_redis", "still_running"]
+__all__ = ["available", "free_port", "RedisServerProcess", "start", "real_redis", "still_running", "PortInUse"]
 
 NOT_INSTALLED = "redis-server is not installed (Debian: apt-get install redis-server)"
 
@@ -36,7 +38,11 @@ def available() -> bool:
 #: and bound a moment later, so a server started in between on the same port makes the kernel die before it
 #: replies to ``kernel_info`` (the likely cause of one such death in a loaded ``make test``, whose 3 workers start
 #: ~100 kernels and dozens of servers). Below the range, only a process that asks for that very port can take it.
-PORT_RANGE = range(10000, 22768)
+#: Cluster nodes take their ports from :data:`CLUSTER_PORT_RANGE` instead, whose bus ports (port + 10000,
+#: 30000-32767) lie above every port handed out here: a node's bus can never take another server's port (it
+#: did once in a loaded ``make test``: a cluster node found its port taken and never answered).
+PORT_RANGE = range(10000, 20000)
+CLUSTER_PORT_RANGE = range(20000, 22768)
 _ports = random.Random()   # its own generator: a test that seeds ``random`` must not make workers pick alike
 
 
@@ -50,11 +56,16 @@ def bindable(host: str, port: int) -> bool:
             return False
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port in :data:`PORT_RANGE` that was free on ``host`` a moment ago (an ephemeral one, as a last
-    resort, if 200 random picks there are all taken)."""
+class PortInUse(OSError):
+    """``redis-server`` could not listen on its port (or its cluster bus port): another process took it
+    between the moment the port was found free and the server's start."""
+
+
+def free_port(host: str = "127.0.0.1", ports: range = PORT_RANGE) -> int:
+    """A TCP port in ``ports`` that was free on ``host`` a moment ago (an ephemeral one, as a last resort, if
+    200 random picks there are all taken)."""
     for _ in range(200):
-        port = _ports.choice(PORT_RANGE)
+        port = _ports.choice(ports)
         if bindable(host, port):
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -130,16 +141,44 @@ def _is_redis(pid: int) -> bool:
         return True  # no /proc: trust the PID
 
 
+#: how many free ports :func:`start` tries when another process takes the one it picked
+PORT_TRIES = 5
+
+
 def start(port: int | None = None, timeout: float = 10.0, args: tuple[str, ...] | list[str] = (),
           config: str | None = None) -> RedisServerProcess:
-    """Start ``redis-server`` on ``port`` (a free one by default) and wait until it answers PING.
+    """Start ``redis-server`` on ``port`` and wait until it answers PING.
 
-    ``args``: extra command-line options (``("--cluster-enabled", "yes")``); ``config``: the text of a config
-    file written into the server's own folder and passed first (Sentinel needs one it can rewrite)."""
+    Without ``port``, a free one; if another process takes it before the server listens, up to
+    :data:`PORT_TRIES` ports are tried. With ``port``, :class:`PortInUse` says it was taken (the caller
+    picks another). ``args``: extra command-line options (``("--cluster-enabled", "yes")``); ``config``: the
+    text of a config file written into the server's own folder and passed first (Sentinel needs one it can
+    rewrite)."""
     exe = shutil.which("redis-server")
     if exe is None:
         raise FileNotFoundError(NOT_INSTALLED)
-    port = port or free_port()
+    if port is not None:
+        return _start(exe, port, timeout, args, config)
+    for attempt in range(1, PORT_TRIES + 1):
+        try:
+            return _start(exe, free_port(), timeout, args, config)
+        except PortInUse:
+            if attempt == PORT_TRIES:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _log_says_port_taken(logfile: str) -> bool:
+    """True once the server's log says it could not listen (``Failed listening on port N (TCP|cluster)``)."""
+    try:
+        with open(logfile, errors="replace") as f:
+            return "Failed listening on port" in f.read()
+    except OSError:
+        return False
+
+
+def _start(exe: str, port: int, timeout: float, args: tuple[str, ...] | list[str],
+           config: str | None) -> RedisServerProcess:
     workdir = tempfile.mkdtemp(prefix="hcedu-redis-")
     pidfile = os.path.join(workdir, "redis.pid")
     head = [exe]
@@ -148,16 +187,25 @@ def start(port: int | None = None, timeout: float = 10.0, args: tuple[str, ...] 
         with open(conf, "w") as f:
             f.write(config)
         head.append(conf)
+    logfile = os.path.join(workdir, "redis.log")
     subprocess.run([*head, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                     "--daemonize", "yes", "--pidfile", pidfile, "--dir", workdir,
-                    "--logfile", os.path.join(workdir, "redis.log"), *args],
+                    "--logfile", logfile, *args],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout)
-    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
+    # one try per poll: redis-py 8 retries a refused connection 10 times with backoff by default, so a poll
+    # made before the server listens took seconds instead of milliseconds; and a process that took the port but
+    # never answers must not hold a poll up
+    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, socket_timeout=0.5,
+                         retry=Retry(NoBackoff(), 0))
 
     def answers() -> bool:
+        # the pidfile is this server's own: a PING answered by another process on the port does not count
+        if _log_says_port_taken(logfile):   # the daemon exited: say so now, not after the timeout
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise PortInUse(f"redis-server could not listen on port {port} or its cluster bus port: taken")
         try:
             return bool(client.ping()) and os.path.exists(pidfile)
-        except redis.ConnectionError:
+        except (redis.ConnectionError, redis.TimeoutError):
             return False
 
     try:
