@@ -34,6 +34,17 @@ WRONG = {
     if not service_time > 0:
         raise ValueError(f"service_time must be > 0 (got {service_time})")
 """, "")], ("ValueError",)),
+    # truthiness tests on the counts: a negative number of workers is truthy
+    "truthy_counts": ([("if concurrency < 1:", "if not concurrency:"), ("if slots < 1:", "if not slots:")],
+                      ("negative count",)),
+    # equality with zero: -3 slots is not 0
+    "equals_zero_slots": ([("if slots < 1:", "if slots == 0:")], ("negative count",)),
+    # rounded to whole requests per second: 20/3 becomes 7
+    "rounded": ([(FORMULA, "    return round(min(concurrency, slots) / service_time)\n")], ("rounded",)),
+    # truncated by int(): 20/3 becomes 6
+    "int_truncation": ([(FORMULA, "    return int(min(concurrency, slots) / service_time)\n")], ("int()",)),
+    # `W <= 0` lets NaN through ("not positive" includes NaN)
+    "nan_service_time": ([("if not service_time > 0:", "if service_time <= 0:")], ("NaN",)),
     # returns a description instead of a number
     "returns_text": ([(FORMULA, "    return f\"{min(concurrency, slots) / service_time:.1f} req/s\"\n")],
                      ("want a number",)),

@@ -1,5 +1,7 @@
 """Exercise 03 (pooled buffers): typical wrong solutions are rejected, naming the mistake. Use after put
-is caught by spy buffers, deterministically (the old check needed two threads to collide in the gap)."""
+is caught by spy buffers, deterministically (the old check needed two threads to collide in the gap),
+including a read through an iterator or generator over the chunks made before the put: the spy pool has
+"another request" reuse each buffer the moment it is put back."""
 
 from __future__ import annotations
 
@@ -35,6 +37,35 @@ WRONG = {
     put_buffer(pool, buf)
     return b"".join(parts).decode()
 """)], ("after handing it back",)),
+    # a lazy generator over the chunks, consumed after the put: it still reads the buffer
+    "lazy_generator_after_put": ([(RENDER_BODY, """    buf = get_buffer(pool)
+    buf.write(b"hello ")
+    buf.write(user.encode())
+    pieces = (p.decode() for p in buf.parts)
+    put_buffer(pool, buf)
+    return "".join(pieces)
+""")], ("generator over buf.parts",)),
+    # the same with a plain iterator
+    "iterator_after_put": ([(RENDER_BODY, """    buf = get_buffer(pool)
+    buf.write(b"hello ")
+    buf.write(user.encode())
+    chunks = iter(buf.parts)
+    put_buffer(pool, buf)
+    return b"".join(chunks).decode()
+""")], ("iterator or generator over buf.parts",)),
+    # one module-level fallback buffer, handed to every caller while the pool is empty
+    "shared_fallback": ([("""    if buf is None:
+        return Buffer(4096)
+""", """    if buf is None:
+        return FALLBACK
+"""), ("def get_buffer(pool):", "FALLBACK = Buffer(4096)\n\n\ndef get_buffer(pool):")],
+                        ("returned the same Buffer",)),
+    # a fallback too big to ever be pooled
+    "oversized_fallback": ([("        return Buffer(4096)\n", "        return Buffer(MAX_POOLED * 2)\n")],
+                           ("131072 bytes", "never pooled")),
+    # ASCII only: "zoë" becomes "zo"
+    "ascii_ignore": ([("    buf.write(user.encode())\n", "    buf.write(user.encode('ascii', 'ignore'))\n")],
+                     ("non-ASCII",)),
     # trusting the pooled object's state: no reset
     "no_reset": ([("    buf.reset()                  # never trust a pooled object's state\n", "")],
                  ("reset",)),
@@ -90,7 +121,7 @@ def _checker(src: str, name: str):
 def test_wrong_solution_is_rejected(name):
     edits, mentions = WRONG[name]
     run = _checker(plant(REF, *edits), name)
-    races = {"read_after_put", "alias_read_after_put"}
+    races = {"read_after_put", "alias_read_after_put", "lazy_generator_after_put", "iterator_after_put"}
     assert_rejected(run(), *mentions, runs=5 if name in races else 1, check=run)
 
 

@@ -84,6 +84,60 @@ def check_len_then_act(ch, item):
     return evicted
 
 
+def skips_none(ch, item):
+    # "None means nothing was received": an evicted None is lost
+    evicted = []
+    while not ch.try_send(item):
+        old, ok, selected = ch.try_recv()
+        if old is not None:
+            evicted.append(old)
+    return evicted
+
+
+def skips_falsy(ch, item):
+    # truthiness instead of `selected`: an evicted 0 or '' is lost
+    evicted = []
+    while not ch.try_send(item):
+        old, ok, selected = ch.try_recv()
+        if old:
+            evicted.append(old)
+    return evicted
+
+
+def bounded_retries(ch, item):
+    # "three tries is plenty": when rivals refill the slot more often, the item is neither buffered nor reported
+    evicted = []
+    for _ in range(3):
+        if ch.try_send(item):
+            return evicted
+        old, ok, selected = ch.try_recv()
+        if selected and ok:
+            evicted.append(old)
+    return evicted
+
+
+def returns_a_set(ch, item):
+    # "no duplicates": a set loses the eviction order and merges equal items
+    evicted = []
+    while not ch.try_send(item):
+        old, ok, selected = ch.try_recv()
+        if selected and ok:
+            evicted.append(old)
+    return list(set(evicted))
+
+
+def gives_up_when_nothing_to_evict(ch, item):
+    # stops when try_recv finds nothing (the consumer emptied the buffer), without sending the item
+    evicted = []
+    while not ch.try_send(item):
+        old, ok, selected = ch.try_recv()
+        if not selected:
+            break
+        if ok:
+            evicted.append(old)
+    return evicted
+
+
 def drops_newest(ch, item):
     # drop_newest, not drop_oldest
     return [] if ch.try_send(item) else [item]
@@ -120,6 +174,8 @@ RACES = {
     "blocking recv in a bare except": (blocking_recv_in_a_bare_except, ["blocks"]),
     "ignores selected": (ignores_selected, ["selected"]),
     "len() check, then act": (check_len_then_act, ["rival", "selected", "every eviction"]),
+    "bounded retries": (bounded_retries, ["stops after a fixed number of tries"]),
+    "gives up when nothing to evict": (gives_up_when_nothing_to_evict, ["without sending 'b'", "try_send again"]),
 }
 
 
@@ -134,6 +190,10 @@ WRONG = {
     "forgets to report": (forgets_to_report, ["expected evictions"]),
     "swallows the closed-channel panic": (swallows_closed, ["closed channel"]),
     "returns a count": (returns_count, ["must return the list"]),
+    "skips an evicted None": (skips_none, ["the evicted None went unreported"]),
+    "skips falsy evictions": (skips_falsy, ["the evicted None, 0, '' went unreported"]),
+    # the rival's evictions are equal values, so the set merges them on every hash seed
+    "returns a set": (returns_a_set, ["equal items were merged"]),
 }
 
 

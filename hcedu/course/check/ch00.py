@@ -1,4 +1,10 @@
-"""Checker for exercise 00: Little's-law throughput prediction."""
+"""Checker for exercise 00: Little's-law throughput prediction.
+
+``predict(C, P, W)`` must return ``min(C, P) / W`` exactly, including bounds that are not whole numbers
+(20/3 requests/s, not 6 or 7: a ``round()``, ``int()`` or ``//`` is named as such), and raise ``ValueError``
+for nonsense: zero *or negative* workers or slots, and a service time that is not positive (zero, negative
+or NaN, for which ``W <= 0`` is False).
+"""
 
 from __future__ import annotations
 
@@ -19,8 +25,11 @@ def littles_law(predict: Callable[[int, int, float], float], measure: bool = Tru
             f"predict{args} returned {got!r}, want a number (requests per second)"
         if not math.isclose(got, want, rel_tol=1e-9):
             why = ""
-            if float(got).is_integer() and abs(got - want) <= 1 + 1e-9:
-                why = " (integer division // drops the fraction: use /)"
+            if float(got).is_integer() and got == round(want) != math.floor(want):
+                why = (" (rounded to a whole number: the bound is rarely one, so return min(C, P) / W "
+                       "unrounded)")
+            elif float(got).is_integer() and abs(got - want) <= 1 + 1e-9:
+                why = " (integer division // or int() drops the fraction: use / and return the float)"
             elif want and math.isclose(got * want, 1.0, rel_tol=1e-9):
                 why = " (that is seconds per request, the inverse of throughput)"
             raise AssertionError(f"predict{args} = {got!r}, expected {want:g}{why}")
@@ -28,21 +37,33 @@ def littles_law(predict: Callable[[int, int, float], float], measure: bool = Tru
     def fewer_workers_than_slots() -> None:
         close(predict(2, 10, 0.1), 20.0, (2, 10, 0.1))
         close(predict(1, 1, 0.5), 2.0, (1, 1, 0.5))  # the smallest valid system: C = P = 1
+        # bounds that are not whole numbers: round() gives 7 here, int() and // give 6
+        close(predict(2, 3, 0.3), 2 / 0.3, (2, 3, 0.3))
+        close(predict(1, 1, 0.3), 1 / 0.3, (1, 1, 0.3))
 
     def more_workers_than_slots() -> None:
         close(predict(20, 4, 0.05), 80.0, (20, 4, 0.05))
+        close(predict(10, 4, 0.3), 4 / 0.3, (10, 4, 0.3))
 
     def never_decreases() -> None:
         values = [predict(c, 4, 0.02) for c in range(1, 17)]
         assert all(a <= b for a, b in zip(values, values[1:])), f"throughput fell as workers were added: {values}"
 
     def rejects_bad_input() -> None:
-        for args in [(0, 4, 0.1), (4, 0, 0.1), (4, 4, 0.0), (4, 4, -1.0)]:
+        for args in [(0, 4, 0.1), (4, 0, 0.1), (4, 4, 0.0), (4, 4, -1.0),
+                     (-2, 4, 0.1), (4, -3, 0.1), (4, 4, math.nan)]:
             try:
-                predict(*args)
+                got = predict(*args)
             except ValueError:
                 continue
-            raise AssertionError(f"predict{args} should raise ValueError")
+            why = ""
+            if args[0] < 0 or args[1] < 0:
+                why = (": a negative count is fewer than one worker or slot too, so test C < 1 and P < 1 "
+                       "(not == 0 or `not C`)")
+            elif math.isnan(args[2]):
+                why = (": NaN is not a positive service time, yet `W <= 0` is False for NaN, so test "
+                       "`not W > 0`")
+            raise AssertionError(f"predict{args} returned {got!r} instead of raising ValueError{why}")
 
     def matches_measurement() -> None:
         from ...lab import littles

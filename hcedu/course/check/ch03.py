@@ -1,9 +1,17 @@
 """Checker for exercise 03: pooling a buffer type correctly with ``hcedu.go.Pool`` (reset before
 reuse, oversized buffers not pooled, no use after put), per specs/go-semantics.md §3.
 
+Checked: a pooled buffer is reused and reset; an empty pool without ``New`` yields a fresh
+``Buffer(4096)`` on every call (never one shared buffer, never an unpoolable giant); oversized buffers
+are dropped and ``None`` ignored; ``render`` returns exactly this request's text, non-ASCII names included
+(UTF-8); it never uses its buffer after ``put_buffer``; and 6 threads rendering at once see no cross-talk.
+
 Use after put is caught deterministically, not by hoping two threads collide: the render checks hand the
 learner :class:`_SpyBuffer` objects from a :class:`_SpyPool`, which flag any access to a buffer (its
 fields, methods or the chunks in ``parts``) between the ``put`` that handed it back and the next ``get``.
+A read that no longer goes through the buffer (an iterator or generator over ``parts`` made before the
+put and consumed after it) is caught too: the moment a spy buffer is put back, "another request" takes
+it and reuses it (:meth:`_SpyBuffer._reused_elsewhere`), so such a read returns that request's data.
 """
 
 from __future__ import annotations
@@ -21,6 +29,9 @@ __all__ = ["pooled_buffers", "MAX_POOLED"]
 #: printer buffers above 64 KiB (``pp.free``, golang/go#23199); ``encoding/json`` does not (it puts its
 #: ``encodeState`` back whatever its size)
 MAX_POOLED = 64 * 1024
+
+#: what "another request" writes into a spy buffer's old chunk list the moment the buffer is put back
+_OTHER_REQUEST = b"<another request's data>"
 
 
 class _Parts:
@@ -84,6 +95,14 @@ class _SpyBuffer(Buffer):
     def reset(self) -> None:
         object.__getattribute__(self, "parts")._items.clear()
 
+    def _reused_elsewhere(self) -> None:
+        """Another request takes this buffer as soon as it is back in the pool: the chunk list is replaced
+        (the buffer is empty again) and the old list object is overwritten in place with that request's
+        data, so an iterator over it made before the put reads garbage, on every run."""
+        parts = object.__getattribute__(self, "parts")
+        old, parts._items = parts._items, []
+        old[:] = [_OTHER_REQUEST]
+
 
 class _SpyPool(Pool):
     """A ``Pool`` that marks a spy buffer as handed back on ``put`` and as taken on ``get``."""
@@ -91,6 +110,7 @@ class _SpyPool(Pool):
     def put(self, x: Any) -> None:
         if isinstance(x, _SpyBuffer):
             object.__setattr__(x, "_in_pool", True)
+            x._reused_elsewhere()   # before it is back in the pool: never while a get() may already hold it
         super().put(x)
 
     def get(self) -> Any:
@@ -125,6 +145,14 @@ def pooled_buffers(get_buffer: Callable[[Pool], Buffer], put_buffer: Callable[[P
         pool = new_pool(None)
         b = get_buffer(pool)
         assert isinstance(b, Buffer), "with an empty pool and no New, get_buffer must make a Buffer itself"
+        b2 = get_buffer(pool)
+        assert b2 is not b, ("two get_buffer calls on an empty pool without New returned the same Buffer: two "
+                             "requests in flight would share it; make a new Buffer(4096) on each call")
+        size = len(b.data)
+        assert size == 4096, (
+            f"with an empty pool and no New, get_buffer made a Buffer of {size} bytes: make a Buffer(4096), as "
+            f"the statement says" + (f" (one above MAX_POOLED = {MAX_POOLED} is never pooled, so every request "
+                                     f"would allocate anew)" if size > MAX_POOLED else ""))
 
     def oversized_not_pooled() -> None:
         pool = new_pool(None)
@@ -139,12 +167,17 @@ def pooled_buffers(get_buffer: Callable[[Pool], Buffer], put_buffer: Callable[[P
 
     def render_output() -> None:
         pool = new_pool(lambda: Buffer(256))
-        outs = [render(pool, u) for u in ("alice", "bob", "carol")]
+        users = ("alice", "bob", "carol", "zoë")
+        outs = [render(pool, u) for u in users]
         assert all(isinstance(o, str) for o in outs), f"render returned {outs!r}, want str values"
-        assert outs == ["hello alice", "hello bob", "hello carol"], \
-            f"render returned {outs}: leftover state from an earlier request?"
+        assert outs[:3] == ["hello alice", "hello bob", "hello carol"], \
+            f"render returned {outs[:3]}: leftover state from an earlier request?"
+        assert outs[3] == "hello zoë", (
+            f"render(pool, 'zoë') returned {outs[3]!r}: the non-ASCII letter was lost or mangled; encode the "
+            f"user as UTF-8 (user.encode()) and decode the bytes the same way")
         s = pool.stats()
-        assert s["gets"] == 3 and s["puts"] == 3, f"render must get and put one buffer each ({s['gets']} gets, {s['puts']} puts)"
+        assert s["gets"] == 4 and s["puts"] == 4, \
+            f"render must get and put one buffer each ({s['gets']} gets, {s['puts']} puts for 4 renders)"
         assert s["hits"] >= 2, "render's buffers are not being reused"
 
     def no_use_after_put() -> None:
@@ -157,6 +190,10 @@ def pooled_buffers(get_buffer: Callable[[Pool], Buffer], put_buffer: Callable[[P
                 assert not late, (f"render used its buffer after handing it back to the pool "
                                   f"(touched {', '.join(late)} after put_buffer): another request may "
                                   f"already own it")
+                assert _OTHER_REQUEST.decode() not in str(out), (
+                    f"render returned {out!r}: it read its buffer's chunks after put_buffer (through an iterator "
+                    f"or generator over buf.parts made before the put), when another request had already "
+                    f"reused the buffer: join the chunks into the result before put_buffer")
                 assert out == f"hello {user}", f"render returned {out!r}, want 'hello {user}'"
 
     def no_cross_talk_under_threads() -> None:
@@ -185,7 +222,7 @@ def pooled_buffers(get_buffer: Callable[[Pool], Buffer], put_buffer: Callable[[P
         ("oversized buffers are dropped, None ignored", oversized_not_pooled,
          "check len(buf.data) <= MAX_POOLED before pool.put"),
         ("render produces only this request's output", render_output,
-         "copy the result out of the buffer before putting it back"),
+         "copy the result out of the buffer before putting it back; encode and decode as UTF-8"),
         ("render never touches its buffer after put_buffer", no_use_after_put,
          "build the str from the buffer first, then put_buffer as the very last step (try/finally)"),
         ("6 threads x 300 renders: no cross-talk", no_cross_talk_under_threads,

@@ -1,4 +1,13 @@
-"""Checker for exercise 07: the drop-oldest back-pressure policy on a Go-style channel."""
+"""Checker for exercise 07: the drop-oldest back-pressure policy on a Go-style channel.
+
+Checked, one race at a time, each forced deterministically by a channel subclass: with room nothing is
+evicted; on a full channel the oldest items are evicted and reported, falsy ones (``None``, ``0``, ``''``)
+included; a rival producer that refills the freed slot after each of offer's receives, five times over,
+makes every one of those evictions reported, in order and duplicates kept, and the item still ends up
+buffered (an offer that gives up after a few rounds loses it); a consumer that empties the buffer first
+means nothing evicted and a retried send; a closed channel panics. Then 8 producers and a live consumer
+check that every item is delivered or evicted, exactly once.
+"""
 
 from __future__ import annotations
 
@@ -96,17 +105,31 @@ def drop_oldest(offer: Callable[[Any, Any], Any], producers: int = 8, per_produc
         assert got == [[], [], [], ["a"], ["b"]], f"expected evictions [[], [], [], ['a'], ['b']], got {got!r}"
         left = [ch.recv(timeout=1) for _ in range(3)]
         assert left == ["c", "d", "e"], f"the buffer should hold the 3 newest in order, holds {left!r}"
+        # falsy items are items: an eviction is known from try_recv's `selected`/`ok`, never from the value
+        ch = AloneChan(1)
+        items = [None, 0, "", "z"]
+        got = [_evicted(_with_timeout(lambda x=x: offer(ch, x), 1, "offer on a full channel", ch), "falsy items")
+               for x in items]
+        want = [[], [None], [0], [""]]
+        lost = [w[0] for g, w in zip(got, want) if w and g != w]
+        assert got == want and ch.try_recv()[:2] == ("z", True), (
+            f"offering {items!r} in turn on a Chan(1) should evict {want!r}, got {got!r}"
+            + (f": the evicted {', '.join(map(repr, lost))} went unreported. None, 0 and '' are items too: count "
+               f"an eviction when try_recv's `selected` and `ok` say it received, not by the value (`if old:` "
+               f"or `if old is not None` loses them)" if lost else ""))
 
     def rival_refills_the_slot() -> None:
         class RivalChan(AloneChan):
-            """After the first eviction another producer grabs the freed slot (a race, made deterministic):
-            whichever receive the learner uses (``try_recv``, ``recv``, ``recv_ok``)."""
+            """After each of the learner's first ``rivals`` receives another producer grabs the freed slot (a
+            race, made deterministic), whichever receive the learner uses (``try_recv``, ``recv``,
+            ``recv_ok``). The rival sends the same value each time, so a set of the evictions merges them
+            (on every hash seed)."""
 
-            rival = True
+            rivals = 5
 
             def _after_receive(self) -> None:
-                if self.rival:
-                    self.rival = False
+                if self.rivals:
+                    self.rivals -= 1
                     super().try_send("rival")
 
             def try_recv(self) -> Any:
@@ -122,12 +145,25 @@ def drop_oldest(offer: Callable[[Any, Any], Any], producers: int = 8, per_produc
 
         ch = RivalChan(1)
         ch.send("a")
+        rounds = ch.rivals
         got = _evicted(_with_timeout(lambda: offer(ch, "b"), 1, "offer when a rival refills the slot", ch),
                        "rival refills the slot")
-        assert got == ["a", "rival"], (
-            f"another producer refilled the slot after 'a' was evicted, so 'a' and 'rival' were both evicted; "
-            f"offer returned {got!r}")
-        assert ch.recv(timeout=1) == "b", "the offered item should be in the buffer"
+        ch.rivals = 0
+        want = ["a"] + ["rival"] * rounds
+        race = f"another producer refilled the slot after each of offer's receives ({rounds} times)"
+        if ch.try_recv()[:2] != ("b", True):
+            where = "reported evicted instead of buffered" if "b" in got else "neither buffered nor reported: lost"
+            raise AssertionError(
+                f"{race}; offer returned {got!r} and 'b' was {where}. An offer that stops after a fixed number "
+                f"of tries gives up on the item: keep evicting and retrying until try_send succeeds")
+        if got != want and sorted(map(repr, got)) == sorted(map(repr, want)):
+            raise AssertionError(f"{race}, so {want!r} were evicted in that order; offer returned {got!r}: "
+                                 f"the eviction order was lost")
+        if got != want and {repr(x) for x in got} == {repr(x) for x in want}:
+            raise AssertionError(f"{race}, so {want!r} were evicted; offer returned {got!r}: equal items were "
+                                 f"merged (a set?): return the list in eviction order, duplicates included")
+        assert got == want, (
+            f"{race}, so 'a' and {rounds} x 'rival' were all evicted, in that order; offer returned {got!r}")
 
     def consumer_takes_it_first() -> None:
         class ConsumerChan(AloneChan):
@@ -156,7 +192,9 @@ def drop_oldest(offer: Callable[[Any, Any], Any], producers: int = 8, per_produc
         assert ch.delivered == ["a"], "the consumer should have received 'a'"
         assert got == [], (f"the consumer received 'a' before offer could evict it, so nothing was evicted; offer "
                            f"reported {got!r} (check try_recv's `selected` before counting an eviction)")
-        assert ch.try_recv()[:2] == ("b", True), "the offered item should be in the buffer"
+        assert ch.try_recv()[:2] == ("b", True), (
+            "offer returned without sending 'b': the consumer emptied the buffer, so try_recv found nothing to "
+            "evict; that is no reason to give up: try_send again (there is room now), until it succeeds")
 
     def closed_channel_panics() -> None:
         ch = AloneChan(1)
@@ -211,7 +249,7 @@ def drop_oldest(offer: Callable[[Any, Any], Any], producers: int = 8, per_produc
          "keep a list: append every item try_recv took, until try_send succeeds"),
         ("when the consumer empties the buffer first, nothing is evicted and nothing blocks",
          consumer_takes_it_first, "never block (no recv/send without select-default); count an eviction only "
-         "when try_recv actually received"),
+         "when try_recv actually received; when it received nothing, just try_send again"),
         ("a closed channel panics like a send", closed_channel_panics, "let try_send's panic propagate"),
         (f"{producers} producers + a consumer: every item delivered or evicted, exactly once",
          conserves_items_under_concurrency,
