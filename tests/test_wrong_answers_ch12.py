@@ -55,9 +55,30 @@ def invalidate_double_delete(key, l1, r):
     l1.delete(key)
 
 
+def get_in_then_get_safely(key, l1, r, loader, l1_ttl, l2_ttl):
+    """Two L1 reads, but the second one with a sentinel: an entry that expired in between falls through to
+    Redis instead of answering None. Redis through psetex (milliseconds) rather than px=."""
+    if key in l1:
+        value = l1.get(key, MISSING)
+        if value is not MISSING:
+            return value
+    raw = r.get(key)
+    if raw is not None:
+        value = json.loads(raw)
+        l1.set(key, value, ttl=l1_ttl)
+        return value
+    value = loader(key)
+    if value is None:
+        return None
+    r.psetex(key, round(l2_ttl * 1000), json.dumps(value))
+    l1.set(key, value, ttl=l1_ttl)
+    return value
+
+
 @pytest.mark.parametrize("get, invalidate", [(get_ok, invalidate_ok), (get_null_marker, invalidate_ok),
-                                             (get_ok, invalidate_double_delete)],
-                         ids=["reference", "null-marker", "double-delete"])
+                                             (get_ok, invalidate_double_delete),
+                                             (get_in_then_get_safely, invalidate_ok)],
+                         ids=["reference", "null-marker", "double-delete", "in-then-sentinel-get, psetex"])
 def test_correct_designs_are_accepted(get, invalidate, redis_backend):
     assert_accepted(verdict(get, invalidate, redis_backend))
 
@@ -65,14 +86,29 @@ def test_correct_designs_are_accepted(get, invalidate, redis_backend):
 # -- wrong read paths, as a learner writes them ---------------------------------------------------------
 
 def get_with(*, l1_ttl_arg=True, fill_l1_on_l2_hit=True, truthy=False, null="none", l2_px=True,
-             px_in_seconds=False, decode=True, encode=json.dumps):
+             px_in_seconds=False, decode=True, encode=json.dumps, fixed_l1_ttl=None, fixed_l2_ttl=None,
+             ex_whole_seconds=False, truthy_l2=False, in_then_get=False):
     """A read path with one learner's mistake switched on (the defaults give the reference)."""
 
     def get(key, l1, r, loader, l1_ttl, l2_ttl):
-        value = l1.get(key) if truthy else l1.get(key, MISSING)
-        if (value if truthy else value is not MISSING):
-            return value
+        if fixed_l1_ttl is not None:  # the try-it cell's numbers instead of the arguments
+            l1_ttl = fixed_l1_ttl
+        if fixed_l2_ttl is not None:
+            l2_ttl = fixed_l2_ttl
+        if in_then_get:  # check-then-act on L1: the entry may expire between the two reads
+            if key in l1:
+                return l1.get(key)
+        else:
+            value = l1.get(key) if truthy else l1.get(key, MISSING)
+            if (value if truthy else value is not MISSING):
+                return value
         raw = r.get(key)
+        if truthy_l2:  # the sentinel for L1, but truthiness on the value decoded from Redis
+            value = json.loads(raw) if raw is not None else None
+            if value:
+                l1.set(key, value, ttl=l1_ttl)
+                return value
+            raw = None
         if raw is not None:
             value = json.loads(raw) if decode else raw
             if fill_l1_on_l2_hit:
@@ -86,7 +122,9 @@ def get_with(*, l1_ttl_arg=True, fill_l1_on_l2_hit=True, truthy=False, null="non
                 l1.set(key, None)
             return None
         px = int(l2_ttl) if px_in_seconds else int(l2_ttl * 1000)
-        if l2_px:
+        if ex_whole_seconds:
+            r.set(key, encode(value), ex=int(l2_ttl))
+        elif l2_px:
             r.set(key, encode(value), px=px)
         else:
             r.set(key, encode(value))
@@ -106,6 +144,13 @@ WRONG_GETS = [
     ("TTL in seconds passed as px", get_with(px_in_seconds=True), ["Redis TTL", "l2_ttl"]),
     ("Redis value returned undecoded", get_with(decode=False), ["Redis's value", "json.loads"]),
     ("str() instead of JSON in Redis", get_with(encode=str, decode=False), ["Redis's value", "JSON"]),
+    ("the try-it cell's TTLs (5 s, 60 s) hard-coded", get_with(fixed_l1_ttl=5, fixed_l2_ttl=60),
+     ["not a fixed TTL"]),
+    ("a fixed L1 TTL", get_with(fixed_l1_ttl=5), ["not a fixed TTL"]),
+    ("ex=int(l2_ttl): whole seconds", get_with(ex_whole_seconds=True), ["ex= takes whole seconds"]),
+    ("truthiness test on the value from Redis", get_with(truthy_l2=True),
+     ["falsy value from Redis was taken for a miss"]),
+    ("`key in l1` then `l1.get(key)`", get_with(in_then_get=True), ["check-then-act"]),
 ]
 
 

@@ -126,6 +126,31 @@ def decode_as_dict(score, time_bits):
     return {"points": points, "ts": ts}
 
 
+def decode_floats(score, time_bits):
+    """divmod straight on Redis's float: the right numbers, as floats (100.0, 10.0)."""
+    points, code = divmod(score, 2 ** time_bits)
+    return points, 2 ** time_bits - 1 - code
+
+
+def encode_asserts(points, ts, time_bits):
+    """The budget enforced with assert: AssertionError instead of ValueError (and gone under python -O)."""
+    assert 0 <= ts < 2 ** time_bits, f"ts {ts} does not fit in {time_bits} bits"
+    assert 0 <= points < 2 ** (53 - time_bits), f"points {points} do not fit"
+    return points * 2 ** time_bits + (2 ** time_bits - 1 - ts)
+
+
+def encode_minus_ts(points, ts, time_bits):
+    """'Earlier first' by subtracting the time: 0 points at ts = 1 is the score -1."""
+    check_budget(points, ts, time_bits)
+    return points * 2 ** time_bits - ts
+
+
+def decode_minus_ts(score, time_bits):
+    s = int(score)
+    points = -(-s // 2 ** time_bits)
+    return points, points * 2 ** time_bits - s
+
+
 WRONG_ENCODINGS = [
     ("later wins the tie", encode_later_wins, decode_later_wins, ["earlier"]),
     ("time as a fraction", encode_fraction, decode_fraction, ["exact integer"]),
@@ -137,6 +162,9 @@ WRONG_ENCODINGS = [
     ("hard-coded 32 bits", encode_32, decode_32, ["time_bits", "decode(encode(", "ValueError"]),
     ("score as text", encode_as_text, decode_ok, ["must return a number"]),
     ("decode returns a dict", encode_ok, decode_as_dict, ["must return (points, ts)"]),
+    ("decode returns floats", encode_ok, decode_floats, ["must be ints, not float"]),
+    ("budget enforced with assert", encode_asserts, decode_ok, ["raised AssertionError", "ValueError is required"]),
+    ("- ts: negative scores", encode_minus_ts, decode_minus_ts, ["is negative"]),
 ]
 
 
@@ -167,7 +195,7 @@ def rank_script(r, key, member):
 
 
 def test_correct_rank_designs_are_accepted(redis_backend):
-    for rank in (rank_ok, rank_script):
+    for rank in (rank_ok, rank_script, rank_repr_bound):
         assert_accepted(check.shared_rank(rank, client=redis_backend.client()))
 
 
@@ -221,6 +249,28 @@ def rank_whole_board(r, key, member):
     return sum(1 for _, s in rows if s > score) + 1
 
 
+def rank_plus_one(r, key, member):
+    """'Strictly more points' as at least score + 1: integer points assumed, wrong for 70.9 / 70.5 / 70.2."""
+    score = r.zscore(key, member)
+    if score is None:
+        return None
+    return r.zcount(key, score + 1, "+inf") + 1
+
+
+def rank_format_g(r, key, member):
+    """Formats the bound with :g to avoid '100.0': 6 significant digits, so 1234568 and 1234567 tie."""
+    score = r.zscore(key, member)
+    if score is None:
+        return None
+    return r.zcount(key, f"({score:g}", "+inf") + 1
+
+
+def rank_repr_bound(r, key, member):
+    """Correct too: the exclusive bound built with repr() (exact for every double)."""
+    score = r.zscore(key, member)
+    return None if score is None else r.zcount(key, "(" + repr(score), "+inf") + 1
+
+
 WRONG_RANKS = [
     (rank_zrevrank, ["share a rank"]),
     (rank_zrank, ["share a rank", "most points rank 1"]),
@@ -229,6 +279,8 @@ WRONG_RANKS = [
     (rank_truthy, ["gus", "0 points"]),
     (rank_dense, ["dense ranking"]),
     (rank_whole_board, ["read the board"]),
+    (rank_plus_one, ["not score + 1"]),
+    (rank_format_g, ["big scores", ":g"]),
 ]
 
 

@@ -6,6 +6,8 @@ each race-type wrong solution is rejected on every run (runs=5), not when CPytho
 
 from __future__ import annotations
 
+import itertools
+import random
 import threading
 
 import pytest
@@ -147,10 +149,72 @@ class ResetForgetsToZero(Reference):
         return self.value()
 
 
+class RandomCell(Reference):
+    """A random cell on every incr() ("spreads the load"): a thread does not keep its cell."""
+
+    def _cell(self):
+        return random.choice(self.cells)
+
+
+class RoundRobinPerCall(Reference):
+    """The shared counter advanced on every incr(), not once per thread."""
+
+    def _cell(self):
+        return self.cells[next(self._next) % self.stripes]
+
+
+class StripesBoolAccepted(Reference):
+    """Validates stripes with isinstance(stripes, int) only: StripedCounter(stripes=True) has one stripe."""
+
+    def __init__(self, stripes=8):
+        if not isinstance(stripes, int):
+            raise TypeError("stripes must be an int")
+        if stripes < 1:
+            raise ValueError("stripes must be >= 1")
+        self.stripes = stripes
+        self.cells = [_Cell() for _ in range(stripes)]
+        self._next = itertools.count()
+        self._home = threading.local()
+
+
+class ResetSkipsLastCell(Reference):
+    """Off by one in sum_then_reset(): range(self.stripes - 1) never takes the last cell."""
+
+    def sum_then_reset(self):
+        total = 0
+        for i in range(self.stripes - 1):
+            cell = self.cells[i]
+            with cell.lock:
+                total += cell.value
+                cell.value = 0
+        return total
+
+
+class SwapCells(Reference):
+    """Double-buffering: swap in fresh cells, then sum the old ones. An incr() that picked an old cell before
+    the swap adds to it after it was summed: lost."""
+
+    def _cell(self):
+        try:
+            i = self._home.i
+        except AttributeError:
+            i = self._home.i = next(self._next) % self.stripes
+        return self.cells[i]
+
+    def sum_then_reset(self):
+        old, self.cells = self.cells, [_Cell() for _ in range(self.stripes)]
+        total = 0
+        for cell in old:
+            with cell.lock:
+                total += cell.value
+        return total
+
+
 RACES = [
     (ResetWithoutLock, ("lost", "between")),
     (ResetZeroesOutsideLock, ("lost", "without holding")),
     (ResetSumsFirst, ("lost",)),
+    (SwapCells, ("picked cells[", "zero the cells in place")),
     (IncrWithoutLock, ("without holding",)),
 ]
 DESIGN = [
@@ -160,6 +224,10 @@ DESIGN = [
     (ThreadIdModulo, ("one stripe", "get_ident")),
     (BoolIsAnInt, ("incr(True)", "bad input")),
     (ResetForgetsToZero, ("should be 0", "leaves 0")),
+    (RandomCell, ("keep using the same cell",)),
+    (RoundRobinPerCall, ("keep using the same cell",)),
+    (StripesBoolAccepted, ("stripes=True",)),
+    (ResetSkipsLastCell, ("every cell's count",)),
 ]
 
 

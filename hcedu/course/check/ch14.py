@@ -7,11 +7,19 @@ Races are forced, not hoped for. After ``cls(stripes=N)`` the checker instrument
 * every cell's class is swapped for a subclass whose ``value`` attribute records each read and write with
   the locks the accessing thread holds at that moment.
 
-So "incr() changed cell 2 without holding cell 2's lock" or "holding a lock every cell shares" is a fact
-the checker observed, not a race that CPython's scheduler might or might not show. And a **hook** on
-``sum_then_reset()``'s read of a cell runs an ``incr()`` of that same cell on another thread *at that
-exact point* and waits until it either finished (so the read and the reset were not atomic: the increment
-is lost when the cell is zeroed) or is waiting for a lock the reset holds.
+So "incr() changed cell 2 without holding cell 2's lock", "holding a lock every cell shares" or "this
+thread's increments went to cells 0, 1 and 3" (each thread keeps one home cell) is a fact the checker
+observed, not a race that CPython's scheduler might or might not show. Two **hooks** force the races:
+
+* on ``sum_then_reset()``'s read of a cell, an ``incr()`` of that same cell runs on another thread *at that
+  exact point*, and the hook waits until it either finished (so the read and the reset were not atomic: the
+  increment is lost when the cell is zeroed) or is waiting for a lock the reset holds;
+* when an ``incr()`` is about to take its cell's lock (it has picked its cell), a ``sum_then_reset()`` runs
+  on another thread first, to its end or until it waits for a lock: a reset that swaps in new cells and sums
+  the old ones loses that increment, which lands in an old cell after it was summed.
+
+Plainer facts are checked directly: with every cell non-zero (threads pinned to each), ``sum_then_reset()``
+takes all of it and leaves 0; ``stripes=True`` is refused like any non-int.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ __all__ = ["striped_counter"]
 
 THREADS = 8
 _LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
+_BOOL_NOTE = ": a bool is an int to isinstance(), so test isinstance(x, bool) first"
 _WAIT = 10.0  # seconds the hook waits for the helper's incr() to finish or block: both happen in microseconds
 
 
@@ -36,6 +45,7 @@ class _SpyLock:
         self._real, self._spy, self.name = real, spy, name
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        self._spy.about_to_acquire(self)
         got = self._real.acquire(False)
         if not got and blocking:
             self._spy.about_to_wait(self)
@@ -75,6 +85,8 @@ class _Spy:
         self.index: dict[int, int] = {}           # id(cell) -> its position in self.cells
         self.violations: list[str] = []
         self.last_write: dict[int, int] = {}      # thread ident -> index of the cell it last wrote in incr()
+        self.written: dict[int, set[int]] = {}    # thread ident -> every cell it wrote in incr()
+        self.before_lock: Callable[[int], None] | None = None  # one shot: an incr() is about to take cells[i].lock
         self.waiting: dict[int, threading.Event] = {}   # thread ident -> set when it waits for a spy lock
         self.hook: Callable[[int], None] | None = None
         self._mu = threading.Lock()
@@ -95,6 +107,17 @@ class _Spy:
             return fn(*args)
         finally:
             self.local.phase = None
+
+    def about_to_acquire(self, lock: _SpyLock) -> None:
+        """An incr() that is about to take a cell's lock has picked its cell: run ``before_lock`` (once) now."""
+        hook = self.before_lock
+        if hook is None or self.phase() != "incr":
+            return
+        i = next((self.index[cell] for cell, own in self.own.items() if own is lock), None)
+        if i is None:
+            return
+        self.before_lock = None
+        hook(i)
 
     def about_to_wait(self, lock: _SpyLock) -> None:
         event = self.waiting.get(threading.get_ident())
@@ -123,6 +146,7 @@ class _Spy:
         if phase == "incr" and op == "write":
             with self._mu:
                 self.last_write[threading.get_ident()] = i
+                self.written.setdefault(threading.get_ident(), set()).add(i)
         if phase == "reset" and op == "read" and self.hook is not None:
             self.hook(i)
 
@@ -282,6 +306,35 @@ class _Helper:
         self.thread.join(10)
 
 
+def _reset_now(c: Any, spy: _Spy) -> tuple[threading.Thread, list]:
+    """Start ``c.sum_then_reset()`` on a new thread; return once it finished or waits for a spy lock.
+
+    Returns the thread and a list that gets its result (or exception) when it ends."""
+    box: list = []
+    done, blocked = threading.Event(), threading.Event()
+
+    def body() -> None:
+        spy.waiting[threading.get_ident()] = blocked
+        try:
+            box.append(spy.call("reset", c.sum_then_reset))
+        except BaseException as exc:  # handed to the checker's thread
+            box.append(exc)
+        finally:
+            done.set()
+
+    t = threading.Thread(target=body, name="hcedu-check14-reset", daemon=True)
+    t.start()
+    waited = 0.0
+    while not done.wait(0.001):
+        if blocked.is_set():
+            break
+        waited += 0.001
+        if waited >= _WAIT:
+            raise AssertionError(f"a sum_then_reset() on another thread neither finished nor waited for a cell's "
+                                 f"lock within {_WAIT:g} s: does it use a lock outside the cells?")
+    return t, box
+
+
 def striped_counter(cls: Callable[..., Any], threads: int = THREADS, per_thread: int = 2000) -> Verdict:
     """Check a striped counter class: ``cls(stripes=N)`` with ``stripes``, ``cells`` (one ``_Cell`` per
     stripe, each with its own ``lock`` and a ``value``), ``incr(n=1)``, ``value()``, ``sum_then_reset()``
@@ -327,8 +380,11 @@ def striped_counter(cls: Callable[..., Any], threads: int = THREADS, per_thread:
         assert sum(cells) == got, f"cell_values() sums to {sum(cells)}, value() says {got}"
 
     def uses_several_stripes() -> None:
-        c = cls(stripes=threads)
-        _run(lambda i: [c.incr() for _ in range(100)], threads)
+        c, spy = make(stripes=threads)
+        _run(lambda i: [spy.call("incr", c.incr) for _ in range(100)], threads)
+        moved = [sorted(cells) for cells in spy.written.values() if len(cells) > 1]
+        assert not moved, (f"one thread's 100 incr() calls went to cells {moved[0]}: each thread should keep using "
+                           f"the same cell (a home cell chosen once per thread), not pick a cell per call")
         used = sum(1 for v in c.cell_values() if v)
         assert used > 1, (f"{threads} threads running at once all added to one stripe "
                           f"(cell_values() = {list(c.cell_values())})")
@@ -341,6 +397,14 @@ def striped_counter(cls: Callable[..., Any], threads: int = THREADS, per_thread:
         assert c.value() == 0, f"value() after sum_then_reset() should be 0, got {c.value()!r}"
         c.incr(2)
         assert c.sum_then_reset() == 2 and c.sum_then_reset() == 0, "a second sum_then_reset() should start from 0"
+        c = cls(stripes=4)
+        _run(lambda i: c.incr(i + 1), 8)  # 8 threads alive at once: their home cells cover the stripes
+        cells = list(c.cell_values())
+        got = c.sum_then_reset()
+        left = list(c.cell_values())
+        assert got == sum(cells) and not any(left), (
+            f"sum_then_reset() should take every cell's count and zero it: with cell_values() = {cells} it "
+            f"returned {got!r} and left {left}")
 
     def incr_between_read_and_reset() -> None:
         c, spy = make(stripes=4)
@@ -387,6 +451,41 @@ def striped_counter(cls: Callable[..., Any], threads: int = THREADS, per_thread:
         spy.assert_clean()
 
     def drains_exactly_under_threads() -> None:
+        # forced first: an incr() has picked its cell (it is about to take the cell's lock) when a reset runs
+        c, spy = make(stripes=4)
+        helpers = [_Helper(c, spy, i) for i in range(4)]
+        added, picked, resets = 0, [], []
+
+        def reset_runs_now(i: int) -> None:
+            picked.append(i)
+            resets.append(_reset_now(c, spy))
+
+        try:
+            for h in helpers:
+                h.incr()
+                added += 1
+            spy.before_lock = reset_runs_now
+            try:
+                helpers[0].incr()
+            finally:
+                spy.before_lock = None
+            added += 1
+        finally:
+            for h in helpers:
+                h.stop()
+        assert resets, "incr() never took its cell's lock"
+        t, box = resets[0]
+        t.join(10)
+        assert not t.is_alive(), "sum_then_reset() did not return within 10 s (a deadlock?)"
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        taken, left = box[0], c.value()
+        assert taken + left == added, (
+            f"an incr() that had picked cells[{picked[0]}] when sum_then_reset() ran, and added after it, was "
+            f"{'lost' if taken + left < added else 'counted twice'} (taken {taken} + left {left} != {added} added): "
+            f"zero the cells in place; new cells swapped in strand the increments already on their way to an old one")
+        spy.assert_clean()
+
         c, spy = make(stripes=4)
         taken: list[int] = []
         stop = threading.Event()
@@ -415,15 +514,15 @@ def striped_counter(cls: Callable[..., Any], threads: int = THREADS, per_thread:
             except exc:
                 pass
             else:
-                raise AssertionError(f"incr({bad!r}) should raise {exc.__name__}")
+                raise AssertionError(f"incr({bad!r}) should raise {exc.__name__}" + _BOOL_NOTE * (bad is True))
         assert c.value() == 0, "a rejected incr() changed the count"
-        for bad, exc in ((0, ValueError), (-1, ValueError), (2.0, TypeError)):
+        for bad, exc in ((0, ValueError), (-1, ValueError), (2.0, TypeError), (True, TypeError)):
             try:
                 cls(stripes=bad)
             except exc:
                 pass
             else:
-                raise AssertionError(f"cls(stripes={bad!r}) should raise {exc.__name__}")
+                raise AssertionError(f"cls(stripes={bad!r}) should raise {exc.__name__}" + _BOOL_NOTE * (bad is True))
 
     return run_checks("striped counter", [
         ("counts in one thread, per instance", counts_in_one_thread,
@@ -435,17 +534,20 @@ def striped_counter(cls: Callable[..., Any], threads: int = THREADS, per_thread:
          "a read-modify-write of cell.value needs cell.lock; one lock for all cells serialises every thread"),
         (f"exact under {threads} real threads", exact_under_threads,
          "add under the cell's own lock"),
-        (f"{threads} concurrent threads use more than one stripe", uses_several_stripes,
-         "threading.get_ident() values are aligned addresses, so get_ident() % stripes can be the same for "
-         "every thread: give each thread its own home cell"),
+        (f"each thread keeps one cell, and {threads} concurrent threads use more than one stripe",
+         uses_several_stripes,
+         "give each thread a home cell once (a threading.local on the instance, numbered from a shared "
+         "itertools.count()); threading.get_ident() values are aligned addresses, so get_ident() % stripes can "
+         "be the same for every thread"),
         ("sum_then_reset() returns the total and leaves 0", sum_then_reset_in_one_thread,
-         "add up the cells, zero each one, return the total"),
+         "add up every cell (all self.stripes of them), zero each one, return the total"),
         ("an incr() landing between sum_then_reset()'s read of a cell and its reset is neither lost nor "
          "double-counted", incr_between_read_and_reset,
          "the read and the reset of one cell must be atomic with respect to incr() of that cell: hold the "
          "cell's lock across both"),
         ("sum_then_reset() loses and double-counts nothing under concurrent incr()", drains_exactly_under_threads,
-         "every change of a cell happens under that cell's lock, in incr() and in sum_then_reset()"),
+         "every change of a cell happens under that cell's lock, in incr() and in sum_then_reset(), and the cells "
+         "stay the same objects"),
         ("refuses bad input", bad_input,
-         "n must be an int (not bool) >= 1 (TypeError / ValueError); stripes an int >= 1"),
+         "n must be an int (not bool) >= 1 (TypeError / ValueError); stripes an int (not bool) >= 1"),
     ])
