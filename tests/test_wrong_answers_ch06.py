@@ -126,6 +126,94 @@ def fresh_timeout(ctx, calls):
     return results
 
 
+def limited(ctx, calls):
+    # "at most 8 at once": errgroup.set_limit caps the fan-out, so the 9th call waits for a free slot
+    g, gctx = errgroup.with_context(ctx)
+    g.set_limit(8)
+    results = [None] * len(calls)
+
+    def run(i, call):
+        results[i] = call(gctx)
+
+    for i, call in enumerate(calls):
+        g.go(run, i, call)
+    err = g.wait(timeout=30)
+    if err is not None:
+        raise err
+    return results
+
+
+def copied_deadline(ctx, calls):
+    # a fresh root context with ctx's deadline copied: the deadline arrives, the caller's cancel() never does
+    dl = ctx.deadline()
+    if dl is not None:
+        base, cancel = context.with_deadline(context.background(), dl)
+    else:
+        base, cancel = context.with_cancel(context.background())
+    try:
+        g, gctx = errgroup.with_context(base)
+        results = [None] * len(calls)
+
+        def run(i, call):
+            results[i] = call(gctx)
+
+        for i, call in enumerate(calls):
+            g.go(run, i, call)
+        err = g.wait(timeout=30)
+        if err is not None:
+            raise err
+        return results
+    finally:
+        cancel()
+
+
+def _errors_by_index(ctx, calls):
+    cctx, cancel = context.with_cancel(ctx)
+    results, errs = [None] * len(calls), [None] * len(calls)
+
+    def run(i, call):
+        try:
+            results[i] = call(cctx)
+        except Exception as e:  # noqa: BLE001
+            errs[i] = e
+            cancel()
+
+    try:
+        gs = [go(run, i, c) for i, c in enumerate(calls)]
+        for g in gs:
+            g.join(30)
+    finally:
+        cancel()
+    return results, errs
+
+
+def first_by_index(ctx, calls):
+    # keeps each call's error at its index and raises the lowest index's real one (a caller's cancel: swallowed)
+    results, errs = _errors_by_index(ctx, calls)
+    real = [e for e in errs if e is not None and not isinstance(e, context.CanceledError)]
+    if real:
+        raise real[0]
+    return results
+
+
+def first_by_index_then_canceled(ctx, calls):
+    # the same, but it raises Canceled when that is all there is: only the first-error order is wrong
+    results, errs = _errors_by_index(ctx, calls)
+    real = [e for e in errs if e is not None and not isinstance(e, context.CanceledError)]
+    cancelled = [e for e in errs if e is not None]
+    if real or cancelled:
+        raise (real or cancelled)[0]
+    return results
+
+
+def wraps_the_error(ctx, calls):
+    # "add some context to the error": the caller can no longer tell a deadline from a failure
+    try:
+        return reference(ctx, calls)
+    except Exception as e:  # noqa: BLE001
+        raise RuntimeError(f"fan-out failed: {e}") from e
+
+
 def test_reference_and_by_hand_alternative_pass():
     assert_accepted(check.deadline_propagation(reference))
     assert_accepted(check.deadline_propagation(by_hand))
@@ -139,6 +227,11 @@ WRONG = {
     "swallows the error": (swallows_error, ["did not raise"], 1),
     "never calls cancel": (never_cancels, ["still live", "cancel"], 5),
     "fresh timeout per call": (fresh_timeout, ["deadline"], 1),
+    "a concurrency limit": (limited, ["at most 8 of the 20 calls", "runs every call concurrently"], 1),
+    "ctx's deadline copied onto background()": (copied_deadline, ["caller cancelled ctx", "never saw it"], 1),
+    "first error by index": (first_by_index, ["instead of raising the CanceledError"], 1),
+    "first error by index, Canceled raised": (first_by_index_then_canceled, ["not the first by call index"], 1),
+    "wraps the error": (wraps_the_error, ["instead of the DeadlineExceededError itself"], 1),
 }
 
 

@@ -130,6 +130,57 @@ def always_true(client, key, token):  # atomic, but does not say whether it dele
     return True
 
 
+def ttl_guard_then_get_del(client, key, token):  # a PTTL guard first: the race is after the second round trip
+    if client.pttl(key) <= 0:
+        return False
+    if client.get(key) != token:
+        return False
+    return bool(client.delete(key))
+
+
+def exists_get_del(client, key, token):  # EXISTS, then GET, then DEL: the same race, one round trip later
+    if not client.exists(key):
+        return False
+    if client.get(key) == token:
+        return client.delete(key) == 1
+    return False
+
+
+def lua_fixed_token(client, key, token):  # atomic, but compares with the token the examples happened to use
+    script = client.register_script("if redis.call('GET', KEYS[1]) == 'token-A' then "
+                                    "return redis.call('DEL', KEYS[1]) end return 0")
+    return bool(script(keys=[key]))
+
+
+def lua_substring_match(client, key, token):  # string.find: "the value contains the token" is not "equals"
+    script = client.register_script("local v = redis.call('GET', KEYS[1]) "
+                                    "if v and string.find(v, ARGV[1], 1, true) then "
+                                    "return redis.call('DEL', KEYS[1]) end return 0")
+    return bool(script(keys=[key], args=[token]))
+
+
+def lua_prefix_of_token(client, key, token):  # the other way round: the token starts with the value
+    script = client.register_script("local v = redis.call('GET', KEYS[1]) "
+                                    "if v and string.sub(ARGV[1], 1, #v) == v then "
+                                    "return redis.call('DEL', KEYS[1]) end return 0")
+    return bool(script(keys=[key], args=[token]))
+
+
+def watch_true_on_abort(client, key, token):  # WATCH + MULTI/EXEC, but an aborted EXEC counts as released
+    with client.pipeline() as pipe:
+        try:
+            pipe.watch(key)
+            if pipe.get(key) != token:
+                pipe.unwatch()
+                return False
+            pipe.multi()
+            pipe.delete(key)
+            pipe.execute()
+            return True
+        except redis.WatchError:
+            return True
+
+
 @pytest.mark.parametrize("release", [lua_compare_and_delete, watch_multi_compare_and_delete, transaction_helper])
 def test_correct_releases_are_accepted(redis_backend, release):
     assert_accepted(safe_release(release, connect=redis_backend.client))
@@ -140,6 +191,10 @@ RACES = [
     (mget_then_del, ("not atomic", "check-then-act")),
     (getdel_then_put_back, ("B's lock", "TTL", "expiry")),
     (getdel_then_put_back_with_ttl, ("C acquired", "B's lock")),
+    # a guard before the read: A's lease runs out after the 2nd round trip naming the key (the sweep's k=2)
+    (ttl_guard_then_get_del, ("second round trip naming the key (GET)",)),
+    (exists_get_del, ("second round trip naming the key (GET)",)),
+    (watch_true_on_abort, ("transaction was aborted",)),
 ]
 
 
@@ -157,6 +212,9 @@ WRONG = [
     (identity_compare, ("should return True",)),
     (swallows_errors, ("should return True",)),
     (always_true, ("returned True",)),
+    (lua_fixed_token, ("never sent its token",)),      # tokens are random: a fixed 'token-A' matches no lock
+    (lua_substring_match, ("contains ours", "not a substring")),
+    (lua_prefix_of_token, ("is contained in ours", "not a substring")),
     # PEXPIRE 1 ms: "still there" if the checker looks within the millisecond; on a busy machine the key has
     # expired by then and the next check rejects it for its real mistake, the check-then-act (hooks: every run)
     (expire_instead_of_delete, ("still there", "check-then-act")),

@@ -60,9 +60,11 @@ finally:
 # ## Check
 #
 # The checker replays the chapter's A/B lease-expiry scenario with your `release`, and watches every
-# command your client sends: after each one that touches the lock, A's lease runs out and B acquires (the
-# first time), and client C tries to take the lock. Any check-then-act release is caught every time, and
-# so is one that deletes B's lock even for a moment or puts it back without its TTL.
+# command your client sends: it counts the commands that touch the lock, then replays your release once for
+# each of them, with A's lease running out (and B acquiring) right after that one; after every command,
+# client C tries to take the lock. Any check-then-act release is caught every time, however many checks come
+# before the delete, and so is one that deletes B's lock even for a moment or puts it back without its TTL.
+# Every token is random, and some other holders' tokens contain yours: compare the whole value.
 
 # %%
 from hcedu.course import check
