@@ -2,8 +2,9 @@
 
 Each ``load_and_slide`` runs through ``check.sliding_expiry`` with clients of the ``redis_backend`` store
 (embedded fakeredis and a real redis-server); race-type ones five times, rejected every time, with a
-verdict naming the harm (torn read, resurrection, round trips, ...). A Lua script and a MULTI/EXEC
-transaction are both accepted.
+verdict naming the harm (torn read, resurrection, round trips, ...). A Lua script, a MULTI/EXEC
+transaction and a pipeline without MULTI that reads before it slides (HGETALL then EXPIRE: a logout between
+them leaves nothing to slide) are accepted.
 """
 
 from __future__ import annotations
@@ -36,6 +37,14 @@ def lua_lookup(client, key, ttl):
 
 
 multi_exec_lookup = reference("10_sliding_expiry.py", "load_and_slide")  # the solution's MULTI/EXEC lookup
+
+
+def plain_pipeline_read_then_expire(client, key, ttl):  # not atomic, but read-then-slide is linearizable
+    pipe = client.pipeline(transaction=False)
+    pipe.hgetall(key)
+    pipe.expire(key, ttl)
+    fields, _ = pipe.execute()
+    return fields or None
 
 
 # -- wrong ------------------------------------------------------------------------------------------------
@@ -98,7 +107,55 @@ def returns_the_flat_reply(client, key, ttl):  # forgot to turn HGETALL's flat a
     return client.register_script(LOOKUP_LUA)(keys=[key], args=[ttl])
 
 
-@pytest.mark.parametrize("fn", [lua_lookup, multi_exec_lookup])
+def pipelined_source(client, key, ttl):  # "one round trip": the source's three commands in a pipeline without MULTI
+    pipe = client.pipeline(transaction=False)
+    pipe.exists(key)
+    pipe.expire(key, ttl)
+    pipe.hgetall(key)
+    exists, _, fields = pipe.execute()
+    return fields if exists else None
+
+
+def hmget_known_fields(client, key, ttl):  # reads the example session's two fields by name
+    pipe = client.pipeline()
+    pipe.hmget(key, "user_id", "cart")
+    pipe.expire(key, ttl)
+    (user_id, cart), _ = pipe.execute()
+    if user_id is None:
+        return None
+    return {"user_id": user_id, "cart": cart}
+
+
+def expire_gt(client, key, ttl):  # "sliding only ever extends": EXPIRE ... GT
+    pipe = client.pipeline()
+    pipe.hgetall(key)
+    pipe.expire(key, ttl, gt=True)
+    fields, _ = pipe.execute()
+    return fields or None
+
+
+def expire_xx(client, key, ttl):  # "only slide sessions that have a TTL": EXPIRE ... XX
+    pipe = client.pipeline()
+    pipe.hgetall(key)
+    pipe.expire(key, ttl, xx=True)
+    fields, _ = pipe.execute()
+    return fields or None
+
+
+def script_on_the_first_client():
+    """A lookup that registers its script once, on the first client it is given, and calls it without
+    client=: every later lookup runs on that first client, not on the one it is given (fresh per test)."""
+    cached = []
+
+    def load_and_slide(client, key, ttl):
+        if not cached:
+            cached.append(client.register_script(LOOKUP_LUA))
+        return _as_dict(cached[0](keys=[key], args=[ttl]))
+
+    return load_and_slide
+
+
+@pytest.mark.parametrize("fn", [lua_lookup, multi_exec_lookup, plain_pipeline_read_then_expire])
 def test_correct_lookups_are_accepted(redis_backend, fn):
     assert_accepted(check(fn, redis_backend))
 
@@ -107,6 +164,7 @@ RACES = [
     (source_exists_expire_read, ("torn read",)),
     (expire_then_read, ("torn read",)),
     (slide_by_rewriting, ("resurrected",)),
+    (pipelined_source, ("pipeline without MULTI",)),
 ]
 
 
@@ -124,6 +182,9 @@ WRONG = [
     (empty_dict_for_missing, ("expected None",)),
     (getex_on_a_hash, ("WRONGTYPE", "wrong kind")),
     (returns_the_flat_reply, ("as a dict",)),
+    (hmget_known_fields, ("all of its fields",)),
+    (expire_gt, ("GT only ever lengthens",)),
+    (expire_xx, ("XX and GT leave a key without a TTL",)),
 ]
 
 
@@ -137,3 +198,9 @@ def test_a_linearizable_lookup_is_not_called_a_dead_session():
     v = sliding_expiry(read_then_expire)
     assert "round trip" in str(v) and "dead session" not in str(v)
     assert v.passed == 4
+
+
+def test_a_lookup_that_ignores_its_client_is_told_so(redis_backend):
+    """A script bound to the first client ever passed sends nothing through the client it is given: the
+    verdict says so (not "send the read and the slide together")."""
+    assert_rejected(check(script_on_the_first_client(), redis_backend), "must use its client argument")

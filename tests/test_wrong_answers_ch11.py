@@ -3,6 +3,8 @@ on both backends, with a verdict naming the mistake; the reference and other cor
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import redis
 
@@ -61,7 +63,18 @@ def watch_claim(client, due, leased, now, limit, lease):
                 continue
 
 
-@pytest.mark.parametrize("claim", [lua_claim, zrem_reply_claim, watch_claim], ids=lambda f: f.__name__)
+_BELT_AND_BRACES = threading.Lock()
+
+
+def lua_claim_under_a_python_lock(client, due, leased, now, limit, lease):
+    """Atomic in Redis, plus a redundant process-local lock: the checker's other worker must not deadlock on it."""
+    with _BELT_AND_BRACES:
+        return lua_claim(client, due, leased, now, limit, lease)
+
+
+@pytest.mark.timeout(60)  # the old checker deadlocked on the Python lock
+@pytest.mark.parametrize("claim", [lua_claim, zrem_reply_claim, watch_claim, lua_claim_under_a_python_lock],
+                         ids=lambda f: f.__name__)
 def test_correct_designs_are_accepted(claim, redis_backend):
     assert_accepted(verdict(claim, redis_backend))
 
@@ -152,6 +165,73 @@ def forgets_to_return(client, due, leased, now, limit, lease):
     lua_claim(client, due, leased, now, limit, lease)
 
 
+def truncates_now(client, due, leased, now, limit, lease):
+    """Scores are 'seconds', so now goes in as an int: an item due at 100.25 is not claimed at 100.75."""
+    now = int(now)
+    return lua_claim(client, due, leased, now, limit, lease)
+
+
+def hardcoded_lease(client, due, leased, now, limit, lease):
+    """Ignores the lease argument: every lease is 30 s (the course's DelayQueue default)."""
+    return lua_claim(client, due, leased, now, limit, 30)
+
+
+def lease_then_zrem(client, due, leased, now, limit, lease):
+    """'Never lose an item': lease it first, then ZREM and keep it only if the ZREM won. The loser's lease
+    overwrites the winner's deadline."""
+    won = []
+    for item in client.zrange(due, "-inf", now, byscore=True, offset=0, num=limit):
+        client.zadd(leased, {item: now + lease})
+        if client.zrem(due, item) == 1:
+            won.append(item)
+    return won
+
+
+def zrem_reply_but_leases_all(client, due, leased, now, limit, lease):
+    """Checks ZREM's reply for the return value, but records a lease for every item it read."""
+    items = client.zrange(due, "-inf", now, byscore=True, offset=0, num=limit)
+    won = [i for i in items if client.zrem(due, i) == 1]
+    if items:
+        client.zadd(leased, {i: now + lease for i in items})
+    return won
+
+
+def watch_gives_up(client, due, leased, now, limit, lease):
+    """WATCH/MULTI, but on a conflict it returns [] ('someone else got them') instead of retrying."""
+    with client.pipeline() as pipe:
+        try:
+            pipe.watch(due)
+            items = pipe.zrange(due, "-inf", now, byscore=True, offset=0, num=limit)
+            pipe.multi()
+            if items:
+                pipe.zrem(due, *items)
+                pipe.zadd(leased, {i: now + lease for i in items})
+            pipe.execute()
+            return list(items)
+        except redis.WatchError:
+            return []
+
+
+_CLAIM_LOCK = threading.Lock()
+
+
+def python_lock(client, due, leased, now, limit, lease):
+    """The chapter's race 'fixed' with a module-level threading.Lock: it excludes this process's threads only
+    (and it hung the checker, whose other worker ran on the learner's thread while the lock was held)."""
+    with _CLAIM_LOCK:
+        return zrem_reply_ignored(client, due, leased, now, limit, lease)
+
+
+_LOCKS = {"claim": threading.Lock()}
+
+
+def python_lock_out_of_sight(client, due, leased, now, limit, lease):
+    """The same, with the lock where the checker's look at your frames does not find it (a dict's value): the
+    other worker's thread waits for it until the checker's patience runs out."""
+    with _LOCKS["claim"]:
+        return zrem_reply_ignored(client, due, leased, now, limit, lease)
+
+
 WRONG = [
     (zrem_reply_ignored, ["more than one worker", "ZREM"], 5),
     (multi_without_watch, ["more than one worker"], 5),
@@ -164,6 +244,11 @@ WRONG = [
     (ignores_limit, ["limit"], 1),
     (swallows_errors, ["expected ['a', 'b']"], 1),
     (forgets_to_return, ["must return a list"], 1),
+    (truncates_now, ["no int()"], 1),
+    (hardcoded_lease, ["not a fixed 30 s"], 1),
+    (lease_then_zrem, ["overwrote its lease"], 5),
+    (zrem_reply_but_leases_all, ["overwrote its lease"], 5),
+    (watch_gives_up, ["returned []", "not give up"], 5),
 ]
 
 
@@ -171,6 +256,24 @@ WRONG = [
 def test_wrong_solution_is_rejected(claim, mentions, runs, redis_backend):
     assert_rejected(verdict(claim, redis_backend), *mentions, runs=runs,
                     check=lambda: verdict(claim, redis_backend))
+
+
+@pytest.mark.timeout(60)
+def test_a_python_lock_is_named_and_does_not_hang_the_checker(redis_backend):
+    """A lock held by the learner's call is found on its stack: the other worker claims as another process
+    would (the lock does not stop it), at once, and the verdict names the lock."""
+    assert_rejected(verdict(python_lock, redis_backend), "Python lock _CLAIM_LOCK", "only excludes threads",
+                    runs=5, check=lambda: verdict(python_lock, redis_backend))
+
+
+@pytest.mark.timeout(60)
+def test_a_lock_out_of_sight_fails_after_the_patience_instead_of_hanging(redis_backend, monkeypatch):
+    """A lock the look at the frames misses blocks the other worker's thread: the checker stops waiting after
+    its patience (shortened here) and says what the other worker waited for."""
+    from hcedu.course.check import ch11
+
+    monkeypatch.setattr(ch11, "_PATIENCE", 0.1)
+    assert_rejected(verdict(python_lock_out_of_sight, redis_backend), "could not finish within 0.1 s")
 
 
 def test_the_race_is_caught_by_the_deterministic_interleaving(redis_backend):

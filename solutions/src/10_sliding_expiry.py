@@ -13,7 +13,8 @@
 # request the middleware loads it **and** pushes its TTL back to `ttl` seconds. Write
 # `load_and_slide(client, key, ttl)` that
 #
-# 1. returns the session's fields as a dict if the session is live, with its TTL reset to `ttl`;
+# 1. returns the session's fields as a dict if the session is live (all of them: a session may hold more, e.g. a
+#    `csrf` token, and an anonymous one has no `user_id`), with its TTL reset to `ttl` (whatever it was);
 # 2. returns `None` if it is not, without creating anything;
 # 3. never returns a session that no single moment ever held, and never undoes a logout: a logout (or an
 #    expiry) may land between any two commands you send;
@@ -57,8 +58,9 @@ finally:
 # ## Check
 #
 # The checker watches every round trip your client makes. It logs the session out in each gap between two
-# of your round trips in turn (one run per gap) and checks you never return a torn session (an empty one,
-# `user_id` missing) and never write a logged-out session back; then it counts your round trips.
+# of your round trips in turn (one run per gap; a pipeline without MULTI counts as separate commands here, as
+# Redis may run other clients' commands between them) and checks you never return a torn session (an empty
+# one, `user_id` missing) and never write a logged-out session back; then it counts your round trips.
 
 # %%
 from hcedu.course import check
