@@ -12,7 +12,8 @@ import math
 import pytest
 
 from hcedu.course.check import pool_sizing
-from hcedu.course.check.ch05 import SCENARIOS, smallest_pool
+from hcedu.course.check.ch05 import SCENARIOS, drawn, smallest_pool
+from hcedu.lab.pool import simulate_pool
 
 from helpers import assert_accepted, assert_rejected, solution_function
 
@@ -48,6 +49,39 @@ def test_scenarios_need_the_p99_target():
     assert max(lows) > min(highs), "some factor f passes every scenario: p99_target would not matter"
 
 
+def test_drawn_scenarios_are_fixed():
+    # the two seeded scenarios are the same on every run and Python version (Mersenne Twister's stream)
+    assert drawn() == ((1050.0, 0.03, 0.002), (19600.0, 0.0082, 0.005))
+
+
+def search_from_one(target_qps, p99_target, rtt):
+    """The reference's load test, started at 1 connection: a saturated pool whose finite simulated p99 happens
+    to fit a loose target (4 connections for 2,000 QPS at 2 ms, p99 ≤ 100 ms) is taken."""
+    size = 1
+    while simulate_pool(size, target_qps, rtt)["p99"] > p99_target:
+        size += 1
+    return size
+
+
+def wait_plus_mean_rtt(target_qps, p99_target, rtt):
+    """Sizes on the p99 wait + the mean round trip: ignores the ±20 % round trip (p99 2.56 ms for 2.5)."""
+    size = math.floor(target_qps * rtt) + 1
+    while simulate_pool(size, target_qps, rtt)["wait_p99"] + rtt > p99_target:
+        size += 1
+    return size
+
+
+def constant_rtt(target_qps, p99_target, rtt):
+    """Load-tests with a constant round trip (jitter=0): the ±20 % variation is left out."""
+    size = math.floor(target_qps * rtt) + 1
+    while simulate_pool(size, target_qps, rtt, jitter=0)["p99"] > p99_target:
+        size += 1
+    return size
+
+
+#: the stated scenarios' answers, looked up; anything else gets Little's law + 30 %
+STATED = {(2000.0, 0.010, 0.002): 5, (1000.0, 0.0025, 0.002): 6, (20000.0, 0.010, 0.002): 41}
+
 WRONG = {
     # Little's law with no headroom: utilisation 1, the queue never drains
     "no headroom": (lambda q, p, r: math.ceil(q * r), ["saturated"]),
@@ -69,6 +103,19 @@ WRONG = {
     "10 x GOMAXPROCS": (lambda q, p, r: 10 * 2, ["over-provisioned", "saturated"]),
     # a float is not a pool size
     "returns a float": (lambda q, p, r: q * r * 1.3, ["return an int"]),
+    # a fixed number of spare connections, ignoring p99_target: 204 for 100,000 QPS, p99 ≤ 2.5 ms (218 needed);
+    # here 7 for 2.1 busy and a 30 ms p99, where 3 do
+    "Little's law + 4": (lambda q, p, r: math.ceil(q * r) + 4, ["over-provisioned"]),
+    # square-root staffing with a fixed beta: 7 for 2 busy and a 1 s p99, where 3 do
+    "a + 3 sqrt(a)": (lambda q, p, r: math.ceil(q * r + 3 * math.sqrt(q * r)), ["over-provisioned"]),
+    # the three stated scenarios' answers hard-coded: a scenario they do not cover misses its p99
+    "stated answers table": (lambda q, p, r: STATED.get((q, p, r)) or math.ceil(q * r * 1.3), ["p99 was"]),
+    # the load test from 1 connection: 2 connections for 2 busy on average pass a 1 s p99 in a finite run
+    "search from 1": (search_from_one, ["saturated", "does not make it sustainable"]),
+    # p99 wait + the mean round trip: the round trip's own ±20 % is left out of the p99
+    "p99 wait + mean rtt": (wait_plus_mean_rtt, ["p99 wait + the mean round trip"]),
+    # the simulation with jitter=0: the same mistake, made in the load test
+    "jitter=0": (constant_rtt, ["p99 wait + the mean round trip", "constant round trip (jitter=0)"]),
 }
 
 

@@ -2,7 +2,8 @@
 names the failure the simulator found, on the embedded and on a real Redis; correct alternatives pass.
 
 The checker is a deterministic simulator (seeded schedules on a virtual clock, each step a real Redis
-command), so "every run" is checked by running each wrong pick several times."""
+command), so "every run" is checked by running each wrong pick several times (the checker remembers the
+simulations a pick passed on a client, never a failure: each run re-runs the one that rejects it)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,37 @@ def everywhere(name, likes="write-behind"):
     return lambda s: likes if s["writes_must_not_wait_for_db"] else name
 
 
+def lag_threshold(s):
+    """Treats only a long lag (0.5 s or more) as a lagging replica."""
+    if s["writes_must_not_wait_for_db"] and s["may_lose_writes"]:
+        return "write-behind"
+    if s["replica_lag"] >= 0.5:
+        return "versioned set"
+    return "versioned set" if s["concurrent_writers"] else "lease"
+
+
+def from_text(s):
+    """Reads the scenario's text for phrases instead of its fields."""
+    text = s["text"]
+    if "must not wait" in text:
+        return "write-behind"
+    if "replica" in text or "concurrently" in text:
+        return "versioned set"
+    return "lease"
+
+
+def lose_means_write_behind(s):
+    """Write-behind wherever writes may be lost, whether or not they must skip waiting for the database."""
+    if s["may_lose_writes"]:
+        return "write-behind"
+    return reference(s)
+
+
 WRONG = {
     # "delete the cache after writing the DB" -- the usual advice, with the stale-set race
     "cache-aside everywhere": (everywhere("cache-aside"), ("prices", "stale")),
-    # the source's 双删 behind a replica lagging longer than the delay
+    # the source's 双删 wherever a replica lags: concurrent writers behind a 50 ms replica (a variant) race it,
+    # and so does a replica lagging longer than the delay
     "delayed double delete behind the replica": (
         lambda s: "delayed double delete" if s["replica_lag"] else reference(s), ("replica", "cached version 1")),
     # binlog invalidation: its consumer's DEL can land before a slow reader's SET (the issue's case)
@@ -52,6 +80,12 @@ WRONG = {
                    "balances": "lease"}[s["id"]], ("KeyError", "fields")),
     # the class instead of its name
     "returns the class": (lambda s: STRATEGIES["versioned set"], ("pick one of",)),
+    # "a replica that lags much" as a threshold: a lease behind a 0.3 s replica still caches the old row
+    "lag threshold 0.5 s": (lag_threshold, ("0.3 s replica",)),
+    # the scenario's text read for phrases instead of its fields: a variant under another scenario's text
+    "decided from the text": (from_text, ("only the fields count",)),
+    # write-behind wherever writes may be lost, even where they may wait for the database: stale entries
+    "may_lose_writes alone picks write-behind": (lose_means_write_behind, ("writes_must_not_wait_for_db is False",)),
 }
 
 

@@ -124,6 +124,30 @@ def returns_a_string(key):
     return str(key_slot(key))
 
 
+def lower_cased(key):
+    """Lower-cases the key first ("keys are case-insensitive"): User:1000 is in slot 8589, not user:1000's 1649."""
+    return key_slot(key.lower())
+
+
+def stripped(key):
+    """Strips whitespace off the key and off its tag: ' foo', 'foo\\n' and '{ user1 }:x' hash differently."""
+    data = key.strip()
+    start = data.find("{")
+    end = data.find("}", start + 1) if start != -1 else -1
+    if start != -1 and end != -1 and data[start + 1:end].strip():
+        data = data[start + 1:end].strip()
+    return crc(data.encode())
+
+
+def tag_stripped(key):
+    """Strips only the tag's whitespace: '{ user1 }:x' hashes ' user1 ', spaces included."""
+    start = key.find("{")
+    end = key.find("}", start + 1) if start != -1 else -1
+    if start != -1 and end > start + 1 and key[start + 1:end].strip():
+        key = key[start + 1:end].strip()
+    return crc(key.encode())
+
+
 WRONG_SLOTS = [
     (whole_key, ["only the tag"]),
     (last_close_brace, ["first"]),
@@ -136,6 +160,9 @@ WRONG_SLOTS = [
     (python_hash, ["crc_hqx"]),
     (ascii_only, ["UTF-8"]),
     (returns_a_string, ["must return an int"]),
+    (lower_cased, ["it lower-cases the key"]),
+    (stripped, ["it strips whitespace"]),
+    (tag_stripped, ["it strips the tag's whitespace"]),
 ]
 
 
@@ -176,6 +203,25 @@ def one_string(name):
     return f"{{lock:{name}}}"
 
 
+def salted_hash_tag(name):
+    """Tags by Python's hash(): spread and deterministic within one process, but salted per process
+    (PYTHONHASHSEED), so two processes take different keys for the same lock."""
+    tag = hash(name) % 16384
+    return f"{{{tag}}}:lock:{name}", f"{{{tag}}}:fence:{name}"
+
+
+def truncated_name(name):
+    """Keeps the keys short: the first 12 characters ('report:2024-01-01:daily' and ':weekly' become one lock)."""
+    tag = "{lock:" + name[:12] + "}"
+    return tag, tag + ":fence"
+
+
+def lower_cased_name(name):
+    """Lower-cases the name: 'Orders' and 'orders' become one lock."""
+    tag = "{lock:" + name.lower() + "}"
+    return tag, tag + ":fence"
+
+
 WRONG_LOCKS = [
     (no_tag, ["CROSSSLOT"]),
     (tag_on_one_key, ["CROSSSLOT"]),
@@ -183,6 +229,9 @@ WRONG_LOCKS = [
     (same_key_twice, ["same key twice"]),
     (name_left_out, ["name the lock"]),
     (one_string, ["two key strings"]),
+    (salted_hash_tag, ["PYTHONHASHSEED"]),
+    (truncated_name, ["first 12 characters"]),
+    (lower_cased_name, ["lower-cased"]),
 ]
 
 

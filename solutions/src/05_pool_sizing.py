@@ -21,7 +21,8 @@
 #   request that finds every connection busy waits for the first one freed;
 # - both targets must hold, and the pool may be at most **2×** the smallest pool that meets both
 #   (over-provisioning costs server memory and file descriptors, and hides sizing mistakes);
-# - the checker runs three scenarios, with very different loads and p99 targets.
+# - the checker runs more scenarios than the notebook shows, with very different loads (2 to about 100
+#   busy connections) and p99 targets (from 1.25 round trips to a whole second).
 #
 # A load test is how you would verify a size before shipping it; here
 # `hcedu.lab.pool.simulate_pool(pool_size, qps, rtt)` runs one in virtual time (seeded, so the same
@@ -57,9 +58,9 @@ from hcedu.course import check
 check.pool_sizing(choose_pool_size)
 
 # %% [markdown]
-# **Going further.** Compare the three answers with `QPS × RTT`: a pool of 2 busy connections needed
+# **Going further.** Compare your answers with `QPS × RTT`: a pool of 2 busy connections needed
 # 3× that to keep the p99 within half a millisecond of the round trip, while 40 busy connections need
 # only a couple more (many servers share the randomness: the square-root staffing rule,
-# `P ≈ a + β·√a`). Erlang's C formula gives the same answers without a simulation. And the real
-# client adds what the model leaves out: redis-py's blocking pool is LIFO and unfair, so its tail is
-# worse than this FIFO queue's (chapter 05's wait histogram).
+# `P ≈ a + β·√a`, β set by the p99 target). Erlang's C formula gives the same answers without a
+# simulation. And the real client adds what the model leaves out: redis-py's blocking pool is LIFO and
+# unfair, so its tail is worse than this FIFO queue's (chapter 05's wait histogram).

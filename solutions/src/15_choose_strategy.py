@@ -25,7 +25,9 @@ pd.DataFrame(SCENARIOS_15).set_index("id")
 # %% [markdown]
 # Decide from the scenario's fields (`concurrent_writers`, `replica_lag` in seconds,
 # `writes_must_not_wait_for_db`, `may_lose_writes`): the checker hands your function the scenarios under
-# neutral ids. It does not compare your answer with a list: it runs your pick through the chapter's
+# neutral ids, and variants of them (other replica lags, other combinations of the fields) whose text is
+# empty or another scenario's. Wherever writes may wait for the database, a stale value must never stay
+# cached. The checker does not compare your answer with a list: it runs your pick through the chapter's
 # interleaving simulator against a real (embedded) Redis — 120 random schedules of two readers and two
 # writers (plus the strategy's background worker: the write-behind flusher or the CDC consumer, which
 # interleaves with them), 30 readers behind a lagging replica, the writer's own steps, a crash — and shows

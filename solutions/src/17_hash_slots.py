@@ -18,8 +18,9 @@
 #    Python's `binascii.crc_hqx(data, 0)` is the CRC16 variant Redis uses (XMODEM). Write the hash-tag rule
 #    yourself (redis-py has one, `redis.crc.key_slot`: use it afterwards to compare, not instead).
 # 2. `lock_keys(name)`: the lock key and the fencing-counter key of the lock called `name`, as a tuple of
-#    two different strings, both containing `name`, that a script may use together on a cluster. Different
-#    locks must not all share one slot (chapter 17: a hot slot).
+#    two different strings, both containing `name` as it is, that a script may use together on a cluster.
+#    Different locks must get different keys and must not all share one slot (chapter 17: a hot slot); the
+#    same lock must get the same keys in every process.
 
 # %%
 import binascii
@@ -59,10 +60,11 @@ except NotImplementedError:
 # %% [markdown]
 # ## Check
 #
-# The checker compares your slots with the cluster's rule on plain keys, tagged keys, the rule's edge
-# cases (`foo{}{bar}`, `foo{{bar}}zap`, `a}b{c}`) and non-ASCII keys, then checks `lock_keys` on 100 lock
-# names. `check.hash_slots(key_slot, lock_keys, node=client)` asks a cluster-enabled redis-server
-# (`CLUSTER KEYSLOT`) instead.
+# The checker compares your slots with the cluster's rule on plain keys (upper case and whitespace
+# included), tagged keys, the rule's edge cases (`foo{}{bar}`, `foo{{bar}}zap`, `a}b{c}`) and non-ASCII
+# keys, then checks `lock_keys` on 100 lock names and on names with upper case, spaces, non-ASCII
+# characters and long ones. `check.hash_slots(key_slot, lock_keys, node=client)` asks a cluster-enabled
+# redis-server (`CLUSTER KEYSLOT`) instead.
 
 # %%
 from hcedu.course import check
