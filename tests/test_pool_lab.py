@@ -437,8 +437,15 @@ def test_retries_amplify_load_on_a_slow_server():
 
 
 def test_exhaustion_experiment_shapes():
-    with P.PoolLab("embedded", delay=0.002) as lab:
-        ex = P.exhaustion(lab, pool_size=2, concurrency=8, duration=0.2, timeout=0.02)
+    """8 callers on 2 connections overload a fail-fast pool only if a third caller asks while two hold theirs: on
+    a starved worker (load58: one core hogged, the worker at nice 10) 8 threads with 2 ms holds never overlapped
+    in 0.2 s. Holds of 10 ms, and the better of up to three runs (the issue's "measure twice"), keep the shape
+    checked on a busy machine; a pool that never runs out still fails all three."""
+    for _ in range(3):
+        with P.PoolLab("embedded", delay=0.01) as lab:
+            ex = P.exhaustion(lab, pool_size=2, concurrency=8, duration=0.2, timeout=0.02)
+        if ex["fail-fast"].snapshot["exhausted"] > 0:
+            break
     assert set(ex) == set(P.KINDS) and all(isinstance(r, P.PoolRun) for r in ex.values())
     assert ex["fail-fast"].snapshot["exhausted"] > 0
     assert set(ex["blocking"].checkouts.columns) >= {"wait", "error"}
